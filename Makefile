@@ -1,0 +1,39 @@
+# Two commands matter: `make run` (the embedded stack) and `make test` (everything CI runs).
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install lint typecheck bench clean system-deps
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## Run the whole pipeline on the embedded backend (replay of the bundled capture).
+run: install
+	$(BIN)/fraud-pipeline up
+
+## Debian packages the browser test needs (chromium); needs root, skipped when present.
+system-deps:
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+lint: install
+	$(BIN)/ruff check fraud_pipeline tests benchmarks
+	$(BIN)/ruff format --check fraud_pipeline tests benchmarks
+	$(BIN)/mypy fraud_pipeline
+
+## Lint, type-check, then the whole test suite.
+test: install system-deps lint
+	DBT_SEND_ANONYMOUS_USAGE_STATS=False $(BIN)/pytest -q
+
+bench: install
+	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script; done
+
+clean:
+	rm -rf .fraud-pipeline dbt/target dbt/logs .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Real-time fraud and scam detection for Bluesky."""

@@ -1,0 +1,57 @@
+"""The metrics port: CloudWatch (or its embedded metric format in Lambda), or a local table.
+
+The seed's metrics have 1-second resolution in the namespace = prefix. Each data point is a
+name, a value, a unit and a timestamp; dimensions are optional. `query` gives sums per
+period so the dashboard and the Dagster stream-health sensor read both backends alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+SEED_METRICS: tuple[str, ...] = (
+    "Post-Processed",
+    "Post-Text-Only",
+    "Post-Is-Fraud",
+    "Post-Fraud-Both",
+    "Post-Fraud-Media",
+    "Post-Fraud-Text",
+)
+# Added by this project beside the seed's metrics.
+PIPELINE_METRICS: tuple[str, ...] = (
+    "Post-Deleted",
+    "Post-Error",
+    "Text-Model-Unavailable",
+    "Media-Model-Unavailable",
+    "Scoring-Latency-Ms",
+    "End-To-End-Latency-Ms",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MetricDatum:
+    name: str
+    value: float
+    unit: str = "Count"  # Count | Milliseconds | Seconds | Percent | None
+    timestamp_ms: int = 0
+    dimensions: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class MetricPoint:
+    timestamp_ms: int  # start of the period
+    value: float
+
+
+@runtime_checkable
+class MetricsSink(Protocol):
+    def put(self, namespace: str, data: list[MetricDatum]) -> None: ...
+
+    def query(
+        self, namespace: str, name: str, start_ms: int, end_ms: int, period_s: int = 60, stat: str = "Sum"
+    ) -> list[MetricPoint]:
+        """Aggregated points (stat = Sum | Average | Maximum | p99) per period, oldest first."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,308 @@
+"""The record schemas: normalized post, tagged record, their Arrow schema and Glue columns.
+
+A `Post` is what ingest makes of one Jetstream/firehose event on `app.bsky.feed.post`
+(create, update or delete) and puts on the untagged stream as JSON. A `TaggedRecord` is the
+post plus the scorer's verdict; the scoring handler puts it on the tagged stream as JSON and
+the Firehose(-equivalent) delivery lands it in the lake as Parquet with `TAGGED_ARROW_SCHEMA`.
+
+The seed's Glue columns (`SEED_GLUE_COLUMNS`) must stay; everything else sits beside them.
+Deletes travel as records with `operation == "delete"` and no scores, so the lake can
+forget deleted posts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import orjson
+import pyarrow as pa
+
+Operation = Literal["create", "update", "delete"]
+OPERATIONS: tuple[str, ...] = ("create", "update", "delete")
+POST_COLLECTION = "app.bsky.feed.post"
+
+SEED_GLUE_COLUMNS: tuple[str, ...] = (
+    "uri",
+    "time_utc",
+    "text",
+    "media_paths",
+    "fraud_text_likelihood",
+    "fraud_media_likelihood",
+)
+
+
+class RecordError(ValueError):
+    """A stream payload is not a valid post or tagged record."""
+
+
+def iso_from_us(time_us: int) -> str:
+    """Microseconds since the epoch -> ISO 8601 UTC with a trailing Z (Firehose-parseable)."""
+    return datetime.fromtimestamp(time_us / 1_000_000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(slots=True)
+class Post:
+    """One normalized post event. Field order is the column order of the lake."""
+
+    uri: str  # at://<did>/app.bsky.feed.post/<rkey>
+    did: str
+    rkey: str
+    operation: Operation
+    time_us: int  # Jetstream/relay time of the event (trusted clock)
+    cid: str | None = None
+    created_at: str | None = None  # client-provided createdAt (may be back-dated)
+    text: str = ""
+    langs: list[str] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)  # URLs from link facets and external embeds
+    domains: list[str] = field(default_factory=list)  # lower-case hosts of `links`
+    mentions: list[str] = field(default_factory=list)  # DIDs from mention facets
+    tags: list[str] = field(default_factory=list)  # hashtags from tag facets and record tags
+    reply_root: str | None = None
+    reply_parent: str | None = None
+    embed_kind: str | None = None  # images | video | external | record | recordWithMedia | unknown
+    media_kinds: list[str] = field(default_factory=list)  # one per media item: image | video
+    media_paths: list[str] = field(default_factory=list)  # CDN URLs by DID and blob CID
+    media_cids: list[str] = field(default_factory=list)
+    media_alts: list[str] = field(default_factory=list)
+    quote_uri: str | None = None
+    external_uri: str | None = None
+    external_title: str | None = None
+    external_description: str | None = None
+    ingested_at_us: int = 0  # when ingest put it on the untagged stream
+
+    @property
+    def time_utc(self) -> str:
+        return iso_from_us(self.time_us)
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self)
+
+    @classmethod
+    def from_dict(cls, payload: dict[str, Any]) -> Post:
+        try:
+            post = cls(**{name: payload[name] for name in _POST_FIELDS if name in payload})
+        except TypeError as exc:
+            raise RecordError(f"not a post: {exc}") from exc
+        _validate_post(post)
+        return post
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> Post:
+        try:
+            payload = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise RecordError(f"not JSON: {exc}") from exc
+        if not isinstance(payload, dict):
+            raise RecordError(f"not a JSON object: {type(payload).__name__}")
+        return cls.from_dict(payload)
+
+
+_POST_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Post))
+
+
+def _validate_post(post: Post) -> None:
+    for name in ("uri", "did", "rkey"):
+        if not isinstance(getattr(post, name), str) or not getattr(post, name):
+            raise RecordError(f"post field {name!r} must be a non-empty string")
+    if post.operation not in OPERATIONS:
+        raise RecordError(f"post operation must be one of {OPERATIONS}, got {post.operation!r}")
+    if not isinstance(post.time_us, int) or isinstance(post.time_us, bool):
+        raise RecordError("post field 'time_us' must be an integer")
+    if not isinstance(post.text, str):
+        raise RecordError("post field 'text' must be a string")
+
+
+@dataclass(slots=True)
+class TaggedRecord:
+    """A post with the scorer's verdict, as it lands in the lake."""
+
+    uri: str
+    time_utc: str  # ISO 8601 of Post.time_us
+    text: str
+    media_paths: list[str]
+    fraud_text_likelihood: float | None  # None when the text model was unavailable
+    fraud_media_likelihood: float | None  # None when there is no media or the model was unavailable
+    did: str
+    rkey: str
+    cid: str | None
+    operation: str
+    time_us: int
+    created_at: str | None
+    langs: list[str]
+    links: list[str]
+    domains: list[str]
+    mentions: list[str]
+    tags: list[str]
+    reply_root: str | None
+    reply_parent: str | None
+    embed_kind: str | None
+    media_kinds: list[str]
+    media_cids: list[str]
+    media_alts: list[str]
+    quote_uri: str | None
+    external_uri: str | None
+    fraud_score: float | None
+    is_fraud: bool
+    labels: list[str]
+    reasons: list[str]
+    rule_hits: list[str]
+    text_model_version: str | None
+    media_model_version: str | None
+    ingested_at_us: int
+    scored_at_us: int
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self)
+
+    @classmethod
+    def from_post(
+        cls,
+        post: Post,
+        *,
+        fraud_text_likelihood: float | None,
+        fraud_media_likelihood: float | None,
+        fraud_score: float | None,
+        is_fraud: bool,
+        labels: list[str],
+        reasons: list[str],
+        rule_hits: list[str],
+        text_model_version: str | None,
+        media_model_version: str | None,
+        scored_at_us: int,
+    ) -> TaggedRecord:
+        return cls(
+            uri=post.uri,
+            time_utc=iso_from_us(post.time_us),
+            text=post.text,
+            media_paths=post.media_paths,
+            fraud_text_likelihood=fraud_text_likelihood,
+            fraud_media_likelihood=fraud_media_likelihood,
+            did=post.did,
+            rkey=post.rkey,
+            cid=post.cid,
+            operation=post.operation,
+            time_us=post.time_us,
+            created_at=post.created_at,
+            langs=post.langs,
+            links=post.links,
+            domains=post.domains,
+            mentions=post.mentions,
+            tags=post.tags,
+            reply_root=post.reply_root,
+            reply_parent=post.reply_parent,
+            embed_kind=post.embed_kind,
+            media_kinds=post.media_kinds,
+            media_cids=post.media_cids,
+            media_alts=post.media_alts,
+            quote_uri=post.quote_uri,
+            external_uri=post.external_uri,
+            fraud_score=fraud_score,
+            is_fraud=is_fraud,
+            labels=labels,
+            reasons=reasons,
+            rule_hits=rule_hits,
+            text_model_version=text_model_version,
+            media_model_version=media_model_version,
+            ingested_at_us=post.ingested_at_us,
+            scored_at_us=scored_at_us,
+        )
+
+
+TAGGED_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(TaggedRecord))
+
+_STR_LIST = pa.list_(pa.string())
+_TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+# The lake's Parquet schema (Firehose converts JSON to this via the Glue table).
+TAGGED_ARROW_SCHEMA = pa.schema(
+    [
+        pa.field("uri", pa.string(), nullable=False),
+        pa.field("time_utc", _TIMESTAMP, nullable=False),
+        pa.field("text", pa.string()),
+        pa.field("media_paths", _STR_LIST),
+        pa.field("fraud_text_likelihood", pa.float64()),
+        pa.field("fraud_media_likelihood", pa.float64()),
+        pa.field("did", pa.string(), nullable=False),
+        pa.field("rkey", pa.string()),
+        pa.field("cid", pa.string()),
+        pa.field("operation", pa.string(), nullable=False),
+        pa.field("time_us", pa.int64()),
+        pa.field("created_at", pa.string()),
+        pa.field("langs", _STR_LIST),
+        pa.field("links", _STR_LIST),
+        pa.field("domains", _STR_LIST),
+        pa.field("mentions", _STR_LIST),
+        pa.field("tags", _STR_LIST),
+        pa.field("reply_root", pa.string()),
+        pa.field("reply_parent", pa.string()),
+        pa.field("embed_kind", pa.string()),
+        pa.field("media_kinds", _STR_LIST),
+        pa.field("media_cids", _STR_LIST),
+        pa.field("media_alts", _STR_LIST),
+        pa.field("quote_uri", pa.string()),
+        pa.field("external_uri", pa.string()),
+        pa.field("fraud_score", pa.float64()),
+        pa.field("is_fraud", pa.bool_()),
+        pa.field("labels", _STR_LIST),
+        pa.field("reasons", _STR_LIST),
+        pa.field("rule_hits", _STR_LIST),
+        pa.field("text_model_version", pa.string()),
+        pa.field("media_model_version", pa.string()),
+        pa.field("ingested_at_us", pa.int64()),
+        pa.field("scored_at_us", pa.int64()),
+    ]
+)
+
+assert tuple(TAGGED_ARROW_SCHEMA.names) == TAGGED_FIELDS, "Arrow schema and TaggedRecord drifted apart"
+assert TAGGED_FIELDS[: len(SEED_GLUE_COLUMNS)] == SEED_GLUE_COLUMNS
+
+
+def _glue_type(arrow_type: pa.DataType) -> str:
+    if pa.types.is_string(arrow_type):
+        return "string"
+    if pa.types.is_int64(arrow_type):
+        return "bigint"
+    if pa.types.is_floating(arrow_type):
+        return "double"
+    if pa.types.is_boolean(arrow_type):
+        return "boolean"
+    if pa.types.is_timestamp(arrow_type):
+        return "timestamp"
+    if pa.types.is_list(arrow_type):
+        return f"array<{_glue_type(arrow_type.value_type)}>"
+    raise TypeError(f"no Glue type for {arrow_type}")
+
+
+def glue_columns(schema: pa.Schema = TAGGED_ARROW_SCHEMA) -> list[dict[str, str]]:
+    """Glue `StorageDescriptor.Columns` for the lake table, derived from the Arrow schema."""
+    return [{"Name": f.name, "Type": _glue_type(f.type)} for f in schema]
+
+
+def parse_time_utc(value: str) -> datetime:
+    """Parse the ISO 8601 `time_utc` string of a tagged record."""
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except (AttributeError, ValueError) as exc:
+        raise RecordError(f"time_utc is not ISO 8601: {value!r}") from exc
+
+
+def tagged_rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
+    """Tagged-record dicts (decoded JSON) -> an Arrow table with the lake schema.
+
+    Raises RecordError naming the first offending field when a row does not convert, so the
+    delivery can send that record to the errors prefix instead of failing the whole batch.
+    """
+    columns: dict[str, list[Any]] = {name: [] for name in TAGGED_FIELDS}
+    for row in rows:
+        for name in TAGGED_FIELDS:
+            value = row.get(name)
+            if name == "time_utc" and isinstance(value, str):
+                value = parse_time_utc(value)
+            columns[name].append(value)
+    try:
+        return pa.table(columns, schema=TAGGED_ARROW_SCHEMA)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise RecordError(f"tagged record does not fit the lake schema: {exc}") from exc

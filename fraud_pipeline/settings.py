@@ -1,0 +1,209 @@
+"""Every name the pipeline uses, in one place.
+
+The Python side's single source of truth for resource names. `infra/live/<env>/env.hcl`
+must agree with the defaults here (a test keeps them equal). Every field can be
+overridden by an environment variable `FRAUD_PIPELINE_<FIELD>` (upper case), so the
+same code runs in Lambda/ECS (Terraform sets the variables) and on a laptop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, get_args
+
+Backend = Literal["local", "aws"]
+ModelMode = Literal["inprocess", "http", "sagemaker"]
+
+ENV_PREFIX = "FRAUD_PIPELINE_"
+PROJECT = "fraud-detect"
+
+
+class SettingsError(ValueError):
+    """A setting has a value the pipeline cannot work with."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings. Derived names are filled from `env` unless set explicitly."""
+
+    env: str = "dev"
+    backend: Backend = "local"
+    home: Path = Path(".fraud-pipeline")
+    aws_region: str = "us-east-1"
+    # Empty means real AWS; otherwise any endpoint (moto server, LocalStack).
+    aws_endpoint_url: str = ""
+
+    # Resource names: empty strings are derived from the prefix in __post_init__.
+    untagged_stream: str = ""
+    tagged_stream: str = ""
+    bucket: str = ""
+    glue_database: str = ""
+    glue_table: str = ""
+    glue_compacted_table: str = ""
+    metric_namespace: str = ""
+    state_table: str = ""
+    text_endpoint: str = ""
+    media_endpoint: str = ""
+    delivery_stream: str = ""
+
+    # Object-store prefixes (keys inside the bucket).
+    posts_prefix: str = "posts/"
+    compacted_prefix: str = "compacted/"
+    media_prefix: str = "media/"
+    errors_prefix: str = "errors/"
+    models_prefix: str = "models/"
+
+    stream_shard_count: int = 2
+
+    # How the scorer reaches the text / media models.
+    text_model_mode: ModelMode = "inprocess"
+    text_model_url: str = "http://127.0.0.1:8080"
+    text_model_path: str = ""  # empty: the model bundled with the package / home
+    media_model_mode: ModelMode = "inprocess"
+    media_model_url: str = "http://127.0.0.1:8081"
+    model_timeout_s: float = 2.0
+    fraud_threshold: float = 0.5
+
+    # Firehose-equivalent buffering (AWS: buffering hints of the delivery stream).
+    delivery_buffer_mb: int = 64
+    delivery_buffer_seconds: int = 60
+
+    # Stream-health thresholds used by Dagster asset checks and alarms.
+    max_consumer_lag_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.backend not in get_args(Backend):
+            raise SettingsError(f"backend must be one of {get_args(Backend)}, got {self.backend!r}")
+        for mode_field in ("text_model_mode", "media_model_mode"):
+            if getattr(self, mode_field) not in get_args(ModelMode):
+                raise SettingsError(
+                    f"{mode_field} must be one of {get_args(ModelMode)}, got {getattr(self, mode_field)!r}"
+                )
+        if not self.env or not self.env.replace("-", "").isalnum():
+            raise SettingsError(f"env must be alphanumeric (dashes allowed), got {self.env!r}")
+        for name, value in self.default_names(self.env).items():
+            if not getattr(self, name):
+                object.__setattr__(self, name, value)
+        for prefix_field in (
+            "posts_prefix",
+            "compacted_prefix",
+            "media_prefix",
+            "errors_prefix",
+            "models_prefix",
+        ):
+            value = getattr(self, prefix_field)
+            if not value.endswith("/"):
+                object.__setattr__(self, prefix_field, value + "/")
+
+    @staticmethod
+    def default_names(env: str) -> dict[str, str]:
+        """The resource names for an environment; infra/live/<env>/env.hcl mirrors these."""
+        prefix = f"{PROJECT}-{env}"
+        underscored = prefix.replace("-", "_")
+        return {
+            "untagged_stream": f"{prefix}-untagged-stream",
+            "tagged_stream": f"{prefix}-tagged-stream",
+            "bucket": f"{prefix}-lake",
+            "glue_database": underscored,
+            "glue_table": "posts",
+            "glue_compacted_table": "posts_compacted",
+            "metric_namespace": prefix,
+            "state_table": f"{prefix}-state",
+            "text_endpoint": f"{prefix}-text-model",
+            "media_endpoint": f"{prefix}-media-model",
+            "delivery_stream": f"{prefix}-tagged-delivery",
+        }
+
+    @property
+    def prefix(self) -> str:
+        return f"{PROJECT}-{self.env}"
+
+    # -- the local backend's files, all under `home` ---------------------------------
+    @property
+    def stream_log_path(self) -> Path:
+        return Path(self.home) / "streams.sqlite"
+
+    @property
+    def state_path(self) -> Path:
+        return Path(self.home) / "state.sqlite"
+
+    @property
+    def metrics_path(self) -> Path:
+        return Path(self.home) / "metrics.sqlite"
+
+    @property
+    def catalog_path(self) -> Path:
+        """DuckDB database standing in for Glue (tables/views over the lake)."""
+        return Path(self.home) / "catalog.duckdb"
+
+    @property
+    def warehouse_path(self) -> Path:
+        """DuckDB database that dbt builds the dashboard tables in."""
+        return Path(self.home) / "warehouse.duckdb"
+
+    @property
+    def lake_path(self) -> Path:
+        """The local bucket folder (the object store's root on the local backend)."""
+        return Path(self.home) / "lake" / self.bucket
+
+    @property
+    def models_path(self) -> Path:
+        return Path(self.home) / "models"
+
+    @property
+    def dagster_home(self) -> Path:
+        return Path(self.home) / "dagster"
+
+    @property
+    def endpoint_url(self) -> str | None:
+        """The boto3 `endpoint_url`: None for real AWS."""
+        return self.aws_endpoint_url or None
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """A copy with some fields changed; derived names follow a changed env."""
+        current = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
+        if "env" in changes and changes["env"] != self.env:
+            for name in self.default_names(self.env):
+                if current[name] == self.default_names(self.env)[name]:
+                    current[name] = ""
+        current.update(changes)
+        return Settings(**current)
+
+
+def _coerce(field_type: object, raw: str, name: str) -> object:
+    type_name = (
+        field_type if isinstance(field_type, str) else getattr(field_type, "__name__", str(field_type))
+    )
+    try:
+        if type_name == "int":
+            return int(raw)
+        if type_name == "float":
+            return float(raw)
+        if type_name == "Path":
+            return Path(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {type_name}") from exc
+    return raw
+
+
+def env_var_names() -> dict[str, str]:
+    """Field name -> environment variable that overrides it (Terraform sets these)."""
+    return {f.name: ENV_PREFIX + f.name.upper() for f in dataclasses.fields(Settings) if f.init}
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Settings from defaults, then `FRAUD_PIPELINE_*` variables, then explicit overrides."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    for f in dataclasses.fields(Settings):
+        if not f.init:
+            continue
+        raw = environ.get(ENV_PREFIX + f.name.upper())
+        if raw is not None and raw != "":
+            values[f.name] = _coerce(f.type, raw, f.name)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**values)
