@@ -206,4 +206,4 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         if raw is not None and raw != "":
             values[f.name] = _coerce(f.type, raw, f.name)
     values.update({k: v for k, v in overrides.items() if v is not None})
-    return Settings(**values)
+    return Settings(**values)  # type: ignore[arg-type]
