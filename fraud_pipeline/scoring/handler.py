@@ -1,0 +1,221 @@
+"""The AWS Lambda handler for the untagged Kinesis stream (and the local poller's target).
+
+`handler(event, context)` takes a Lambda-format Kinesis event (base64 records), scores each
+post, puts tagged records on the tagged stream, publishes the seed metrics and returns
+`batchItemFailures` (the event source mapping has `ReportBatchItemFailures` on). A record
+that cannot be decoded is not retried (retrying cannot fix it): it goes to the errors
+prefix with the reason. A record that decoded but could not be finished (the tagged stream
+refused it after retries, or its error could not be stored) is reported as a batch item
+failure so the mapping retries it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from fraud_pipeline.lake.errors import ErrorRecord, ErrorSink
+from fraud_pipeline.metrics.base import MetricDatum, MetricsSink
+from fraud_pipeline.objects import ObjectStore, ObjectStoreError
+from fraud_pipeline.records import Post, RecordError
+from fraud_pipeline.scoring.base import TextScorer
+from fraud_pipeline.scoring.pipeline_scorer import PostScorer, ScoreCounts
+from fraud_pipeline.settings import Settings, load_settings
+from fraud_pipeline.streams.base import PutEntry, Stream
+from fraud_pipeline.streams.retry import put_with_retries
+
+
+@dataclass
+class HandlerStats:
+    """Running totals of one handler instance (the local stack prints these)."""
+
+    records_in: int = 0
+    undecodable: int = 0
+    tagged: int = 0
+    failed: int = 0
+    counts: ScoreCounts = field(default_factory=ScoreCounts)
+
+
+def _seed_metrics(counts: ScoreCounts, errors: int, timestamp_ms: int) -> list[MetricDatum]:
+    values = {
+        "Post-Processed": counts.processed,
+        "Post-Text-Only": counts.text_only,
+        "Post-Is-Fraud": counts.is_fraud,
+        "Post-Fraud-Both": counts.fraud_both,
+        "Post-Fraud-Media": counts.fraud_media,
+        "Post-Fraud-Text": counts.fraud_text,
+        "Post-Deleted": counts.deleted,
+        "Post-Error": errors,
+        "Text-Model-Unavailable": counts.text_unavailable,
+        "Media-Model-Unavailable": counts.media_unavailable,
+    }
+    return [MetricDatum(name, float(value), "Count", timestamp_ms) for name, value in values.items()]
+
+
+class ScoringRuntime:
+    """Everything the handler needs, built once per Lambda container (or local worker)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        stream: Stream,
+        objects: ObjectStore,
+        metrics: MetricsSink,
+        scorer: PostScorer,
+    ) -> None:
+        self.settings = settings
+        self.stream = stream
+        self.errors = ErrorSink(objects, settings.errors_prefix, "scoring")
+        self.metrics = metrics
+        self.scorer = scorer
+        self.stats = HandlerStats()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ScoringRuntime:
+        from fraud_pipeline.metrics import open_metrics
+        from fraud_pipeline.streams import open_stream
+
+        return cls(
+            settings,
+            open_stream(settings),
+            ObjectStore.from_settings(settings),
+            open_metrics(settings),
+            build_post_scorer(settings),
+        )
+
+    def handle(self, event: dict[str, Any]) -> dict[str, Any]:
+        started = time.perf_counter()
+        records = event.get("Records") if isinstance(event, dict) else None
+        if not isinstance(records, list):
+            raise ValueError("not a Kinesis event: no 'Records' list")
+
+        posts: list[Post] = []
+        sequence_of_post: list[str] = []
+        errors: list[ErrorRecord] = []
+        error_sequences: list[str | None] = []
+        for record in records:
+            sequence, post, error = _decode(record)
+            if error is not None:
+                errors.append(error)
+                error_sequences.append(sequence)
+            elif post is not None and sequence is not None:
+                posts.append(post)
+                sequence_of_post.append(sequence)
+
+        failures: set[str] = set()
+        try:
+            self.errors.write(errors)
+        except ObjectStoreError:
+            # Could not record why they failed: let the mapping retry them rather than lose them.
+            failures.update(s for s in error_sequences if s is not None)
+
+        tagged, counts = self.scorer.score(posts)
+        entries = [PutEntry(t.did, t.to_json()) for t in tagged]
+        results, _ = put_with_retries(self.stream, self.settings.tagged_stream, entries)
+        for sequence, result in zip(sequence_of_post, results, strict=True):
+            if result is None:
+                failures.add(sequence)
+
+        now_ms = int(time.time() * 1000)
+        data = _seed_metrics(counts, len(errors), now_ms)
+        data.append(
+            MetricDatum("Scoring-Latency-Ms", (time.perf_counter() - started) * 1000, "Milliseconds", now_ms)
+        )
+        lived = [t.scored_at_us - t.ingested_at_us for t in tagged if t.ingested_at_us]
+        if lived:
+            data.append(MetricDatum("End-To-End-Latency-Ms", max(lived) / 1000, "Milliseconds", now_ms))
+        self.metrics.put(self.settings.metric_namespace, data)
+
+        self.stats.records_in += len(records)
+        self.stats.undecodable += len(errors)
+        self.stats.tagged += len(tagged) - sum(1 for r in results if r is None)
+        self.stats.failed += len(failures)
+        self.stats.counts.add(counts)
+        # Lambda retries from the lowest reported sequence number; report them in stream order.
+        ordered = sorted(failures, key=lambda s: (len(s), s))
+        return {"batchItemFailures": [{"itemIdentifier": s} for s in ordered]}
+
+
+def _decode(record: Any) -> tuple[str | None, Post | None, ErrorRecord | None]:
+    """(sequence number, post, error) of one Lambda Kinesis record."""
+    kinesis = record.get("kinesis") if isinstance(record, dict) else None
+    if not isinstance(kinesis, dict):
+        return (
+            None,
+            None,
+            ErrorRecord("Undecodable", "record has no 'kinesis' object", repr(record)[:4096].encode()),
+        )
+    sequence = kinesis.get("sequenceNumber")
+    sequence = sequence if isinstance(sequence, str) else None
+    source = {"sequenceNumber": sequence, "partitionKey": kinesis.get("partitionKey")}
+    raw_b64 = kinesis.get("data")
+    if not isinstance(raw_b64, str):
+        return (
+            sequence,
+            None,
+            ErrorRecord("Undecodable", "kinesis.data is missing or not a string", b"", source),
+        )
+    try:
+        raw = base64.b64decode(raw_b64, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        return (
+            sequence,
+            None,
+            ErrorRecord("Undecodable", f"kinesis.data is not base64: {exc}", raw_b64.encode(), source),
+        )
+    try:
+        return sequence, Post.from_json(raw), None
+    except RecordError as exc:
+        return sequence, None, ErrorRecord("NotAPost", str(exc), raw, source)
+
+
+def build_post_scorer(settings: Settings) -> PostScorer:
+    """The pipeline's scorer: text and media models reached as the settings say."""
+    from fraud_pipeline.serving.clients import open_text_scorer
+
+    text: TextScorer = open_text_scorer(settings)
+    media_settings = settings.with_overrides(
+        text_model_mode=settings.media_model_mode,
+        text_model_url=settings.media_model_url,
+        text_endpoint=settings.media_endpoint,
+    )
+    media = MediaScorer(
+        open_text_scorer(media_settings) if settings.media_model_mode != "inprocess" else text
+    )
+    return PostScorer(text, media)
+
+
+class MediaScorer:
+    """The media model: scores what a post's media says (alt texts, link cards).
+
+    Images themselves are not fetched here (no CDN access from the scoring path); the
+    media model reads the media's descriptive text with the text model's featurizer, and
+    image reuse across accounts is added by the scorer from behavioural signals.
+    """
+
+    def __init__(self, inner: TextScorer) -> None:
+        self.inner = inner
+        self.version = f"media-desc-{inner.version}"
+        self.threshold = inner.threshold
+
+    def score(self, texts: Any) -> list[float]:
+        with_text = [i for i, t in enumerate(texts) if t.strip()]
+        scores = [0.0] * len(texts)
+        if with_text:
+            for index, score in zip(with_text, self.inner.score([texts[i] for i in with_text]), strict=True):
+                scores[index] = score
+        return scores
+
+
+_RUNTIME: ScoringRuntime | None = None
+
+
+def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """Lambda entry point (`fraud_pipeline.scoring.handler.handler`)."""
+    global _RUNTIME
+    if _RUNTIME is None:
+        _RUNTIME = ScoringRuntime.from_settings(load_settings())
+    return _RUNTIME.handle(event)

@@ -1,0 +1,212 @@
+"""The Lambda event-source-mapping poller: what AWS runs between Kinesis and the handler.
+
+It keeps the mapping's contract so the real handler runs unchanged off AWS: it reads every
+shard of the untagged stream, hands the handler Lambda-format Kinesis events in batches
+(`BatchSize`, `MaximumBatchingWindowInSeconds`), honours `batchItemFailures` (retry from
+the lowest failed record), splits a batch in two when the handler raises
+(`BisectBatchOnFunctionError`), gives up on a record after `MaximumRetryAttempts` and sends
+it to the on-failure destination (the errors prefix), and checkpoints each shard's sequence
+number only after the handler has finished the records before it. A restart resumes from
+the checkpoints: records may be handled twice (at-least-once, as on AWS), never skipped.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fraud_pipeline.lake.errors import ErrorRecord, ErrorSink
+from fraud_pipeline.settings import Settings
+from fraud_pipeline.state.base import StateStore
+from fraud_pipeline.streams.base import ShardReader, Stream, StreamRecord
+
+log = logging.getLogger(__name__)
+
+Invoke = Callable[[dict[str, Any], Any], dict[str, Any]]
+FAKE_ACCOUNT = "000000000000"  # the local mapping has no account; AWS fills the real one
+
+
+@dataclass
+class PollerStats:
+    batches: int = 0
+    records: int = 0
+    handler_errors: int = 0
+    retried: int = 0
+    dead_lettered: int = 0
+    checkpointed: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _ShardState:
+    reader: ShardReader
+    pending: list[StreamRecord] = field(default_factory=list)
+    attempts: int = 0  # failed attempts of pending[0]
+    first_pending_at: float = 0.0
+
+
+def checkpoint_key(stream_name: str, shard_id: str) -> str:
+    return f"poller/{stream_name}/{shard_id}"
+
+
+class EventSourceMappingPoller:
+    def __init__(
+        self,
+        settings: Settings,
+        stream: Stream,
+        state: StateStore,
+        invoke: Invoke,
+        dead_letters: ErrorSink,
+        batch_size: int = 500,
+        batching_window_s: float = 0.2,
+        max_retry_attempts: int = 3,
+        bisect_on_error: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.stream = stream
+        self.state = state
+        self.invoke = invoke
+        self.dead_letters = dead_letters
+        self.batch_size = batch_size
+        self.batching_window_s = batching_window_s
+        self.max_retry_attempts = max_retry_attempts
+        self.bisect_on_error = bisect_on_error
+        self.stream_name = settings.untagged_stream
+        self.stats = PollerStats()
+        self._shards: dict[str, _ShardState] = {}
+        for shard_id in stream.describe(self.stream_name).shard_ids:
+            after = state.get_checkpoint(checkpoint_key(self.stream_name, shard_id))
+            self._shards[shard_id] = _ShardState(stream.shard_reader(self.stream_name, shard_id, after))
+
+    # -- the Lambda event -----------------------------------------------------------
+    def _event(self, shard_id: str, records: list[StreamRecord]) -> dict[str, Any]:
+        region = self.settings.aws_region
+        source_arn = f"arn:aws:kinesis:{region}:{FAKE_ACCOUNT}:stream/{self.stream_name}"
+        return {
+            "Records": [
+                {
+                    "kinesis": {
+                        "kinesisSchemaVersion": "1.0",
+                        "partitionKey": r.partition_key,
+                        "sequenceNumber": r.sequence_number,
+                        "data": base64.b64encode(r.data).decode(),
+                        "approximateArrivalTimestamp": r.approximate_arrival_ms / 1000,
+                    },
+                    "eventSource": "aws:kinesis",
+                    "eventVersion": "1.0",
+                    "eventID": f"{shard_id}:{r.sequence_number}",
+                    "eventName": "aws:kinesis:record",
+                    "invokeIdentityArn": f"arn:aws:iam::{FAKE_ACCOUNT}:role/{self.settings.prefix}-scoring",
+                    "awsRegion": region,
+                    "eventSourceARN": source_arn,
+                }
+                for r in records
+            ]
+        }
+
+    def _first_unfinished(self, shard_id: str, batch: list[StreamRecord]) -> int | None:
+        """Invoke the handler on the batch; index of the first record it did not finish."""
+        try:
+            response = self.invoke(self._event(shard_id, batch), None)
+        except Exception:
+            self.stats.handler_errors += 1
+            log.exception("handler raised on a batch of %d records from %s", len(batch), shard_id)
+            if not self.bisect_on_error or len(batch) == 1:
+                return 0
+            middle = len(batch) // 2
+            first = self._first_unfinished(shard_id, batch[:middle])
+            if first is not None:
+                return first
+            second = self._first_unfinished(shard_id, batch[middle:])
+            return None if second is None else middle + second
+        failures = (response or {}).get("batchItemFailures") or []
+        failed = {f.get("itemIdentifier") for f in failures if isinstance(f, dict)}
+        if not failed:
+            return None
+        for index, record in enumerate(batch):
+            if record.sequence_number in failed:
+                return index
+        return 0  # unknown identifiers: the mapping treats the whole batch as failed
+
+    # -- polling --------------------------------------------------------------------
+    def poll_once(self, force: bool = False) -> int:
+        """One pass over every shard; returns how many records the handler finished."""
+        finished = 0
+        for shard_id, shard in self._shards.items():
+            if len(shard.pending) < self.batch_size:
+                fresh = shard.reader.read(self.batch_size - len(shard.pending))
+                if fresh and not shard.pending:
+                    shard.first_pending_at = time.monotonic()
+                shard.pending.extend(fresh)
+            if not shard.pending:
+                continue
+            window_open = time.monotonic() - shard.first_pending_at < self.batching_window_s
+            if len(shard.pending) < self.batch_size and window_open and not force:
+                continue
+            finished += self._process(shard_id, shard)
+        return finished
+
+    def _process(self, shard_id: str, shard: _ShardState) -> int:
+        batch = shard.pending[: self.batch_size]
+        self.stats.batches += 1
+        first_failed = self._first_unfinished(shard_id, batch)
+        done = len(batch) if first_failed is None else first_failed
+        if first_failed is None:
+            shard.attempts = 0
+        else:
+            # `attempts` counts the failures of the record now at the head of the shard.
+            shard.attempts = shard.attempts + 1 if first_failed == 0 else 1
+            self.stats.retried += len(batch) - done
+            if shard.attempts > self.max_retry_attempts:
+                self._dead_letter(shard_id, batch[first_failed])
+                done += 1
+                shard.attempts = 0
+        if done:
+            last = batch[done - 1].sequence_number
+            self.state.put_checkpoint(checkpoint_key(self.stream_name, shard_id), last)
+            self.stats.checkpointed[shard_id] = last
+            shard.pending = shard.pending[done:]
+            shard.first_pending_at = time.monotonic()
+        self.stats.records += done
+        return done
+
+    def _dead_letter(self, shard_id: str, record: StreamRecord) -> None:
+        self.dead_letters.write(
+            [
+                ErrorRecord(
+                    "RetriesExhausted",
+                    f"handler did not finish the record after {self.max_retry_attempts} retries",
+                    record.data,
+                    {
+                        "shardId": shard_id,
+                        "sequenceNumber": record.sequence_number,
+                        "partitionKey": record.partition_key,
+                    },
+                )
+            ]
+        )
+        self.stats.dead_lettered += 1
+
+    def pending(self) -> int:
+        return sum(len(s.pending) for s in self._shards.values())
+
+    def lag_records(self) -> int:
+        """Records in the stream not yet finished by the handler (pending + unread)."""
+        unread = 0
+        for shard in self._shards.values():
+            behind = shard.reader.lag_records()
+            unread += behind or 0
+        return unread + self.pending()
+
+    def run(self, stop: threading.Event, idle_sleep_s: float = 0.02) -> None:
+        while not stop.is_set():
+            if self.poll_once() == 0:
+                stop.wait(idle_sleep_s)
+        # Drain what was already read so a clean stop loses no work.
+        while self.pending():
+            if self.poll_once(force=True) == 0 and self.pending():
+                stop.wait(idle_sleep_s)
