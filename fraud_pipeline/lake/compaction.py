@@ -1,0 +1,361 @@
+"""Compaction of one raw lake hour into one Hive-partitioned, deduplicated Parquet file.
+
+The raw lake (`posts/YYYY/MM/DD/HH/`) is what Firehose delivers: many small files, at-least-once
+(duplicates), updates as new versions, deletes as records with `operation == "delete"`. The
+compacted lake (`compacted/dt=YYYY-MM-DD/hour=HH/part-00000.parquet`) keeps one row per live
+post: the newest version of each uri wins, a post whose newest version is a delete leaves the
+lake, rows are sorted by (time_us, uri) and written zstd-compressed in 128k-row groups.
+
+Why one file per hour: a single object is written atomically on both backends (a local
+temp file renamed into place, an S3 PUT/multipart upload that appears only when complete), so
+readers never see a half-written partition; and one file of one hour (Bluesky: ~10^5 posts) is
+the size Athena and DuckDB read best.
+
+Deletes and updates may arrive in a later hour than the version they replace, so each hour's
+newest deletes and updates are kept as tombstones (`compacted/_deletes/YYYY-MM-DD-HH.parquet`,
+ignored by Hive/Athena because of the leading underscore). Compacting hour H (a) drops rows
+that a later hour's tombstone supersedes, and (b) rewrites the compacted partitions of the
+previous `delete_lookback_hours` hours that hold rows H's tombstones supersede. Both directions together make the result independent of the order hours are
+compacted in, and compacting the same hour twice gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from fraud_pipeline.lake.paths import compacted_partition_prefix, raw_hour_prefix
+from fraud_pipeline.objects import ObjectInfo, ObjectStore
+from fraud_pipeline.records import OPERATIONS, TAGGED_ARROW_SCHEMA
+from fraud_pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PART_NAME = "part-00000.parquet"
+ROW_GROUP_ROWS = 128 * 1024
+COMPRESSION = "zstd"
+DELETE_LOOKBACK_HOURS = 24
+TOMBSTONE_DIR = "_deletes/"
+TOMBSTONE_SCHEMA = pa.schema(
+    [
+        pa.field("uri", pa.string(), nullable=False),
+        pa.field("time_us", pa.int64()),
+        pa.field("operation", pa.string()),
+    ]
+)
+# A row is superseded by another hour's tombstone that is newer, or as new and a delete.
+_SUPERSEDED = (
+    "(coalesce(d.time_us, 0) > coalesce(l.time_us, 0) "
+    "OR (coalesce(d.time_us, 0) = coalesce(l.time_us, 0) AND d.operation = 'delete'))"
+)
+
+# Newest version first; on equal event time a delete wins, then the later-scored copy; the
+# remaining keys only make the choice among byte-different copies deterministic.
+_NEWEST_FIRST = (
+    "time_us DESC NULLS LAST, (operation = 'delete') DESC, scored_at_us DESC NULLS LAST, "
+    "ingested_at_us DESC NULLS LAST, cid DESC NULLS LAST, text DESC NULLS LAST"
+)
+
+
+class CompactionError(RuntimeError):
+    """The hour cannot be compacted (the object store failed, or nothing readable)."""
+
+
+@dataclass
+class RejectedFile:
+    key: str
+    reason: str
+
+
+@dataclass
+class CompactionResult:
+    """What one compaction did; becomes the Dagster materialization metadata."""
+
+    hour: datetime
+    key: str
+    files_in: int = 0
+    bytes_in: int = 0
+    rows_in: int = 0
+    invalid_rows: int = 0
+    duplicates_dropped: int = 0
+    deletes_applied: int = 0
+    rows_out: int = 0
+    bytes_out: int = 0
+    fraud_rows: int = 0
+    partitions_rewritten: list[str] = field(default_factory=list)
+    rejected_files: list[RejectedFile] = field(default_factory=list)
+
+    @property
+    def fraud_rate(self) -> float:
+        return self.fraud_rows / self.rows_out if self.rows_out else 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data["hour"] = self.hour.isoformat()
+        data["fraud_rate"] = self.fraud_rate
+        return data
+
+
+# -- keys --------------------------------------------------------------------------------
+def compacted_key(settings: Settings, hour: datetime) -> str:
+    return compacted_partition_prefix(settings.compacted_prefix, hour) + PART_NAME
+
+
+def tombstone_key(settings: Settings, hour: datetime) -> str:
+    return f"{settings.compacted_prefix}{TOMBSTONE_DIR}{hour.astimezone(UTC):%Y-%m-%d-%H}.parquet"
+
+
+def _tombstone_hour(key: str) -> datetime | None:
+    name = key.rsplit("/", 1)[-1].removesuffix(".parquet")
+    try:
+        return datetime.strptime(name, "%Y-%m-%d-%H").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def floor_hour(when: datetime) -> datetime:
+    return when.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def raw_hour_files(store: ObjectStore, settings: Settings, hour: datetime) -> list[ObjectInfo]:
+    """The Parquet files Firehose delivered for one arrival hour, in key order."""
+    prefix = raw_hour_prefix(settings.posts_prefix, hour)
+    return sorted(
+        (o for o in store.list_objects(prefix, recursive=False) if o.key.endswith(".parquet")),
+        key=lambda o: o.key,
+    )
+
+
+# -- reading -------------------------------------------------------------------------------
+def conform(table: pa.Table) -> pa.Table:
+    """Cast a table to the lake schema: reorder, cast, fill missing nullable columns with nulls.
+
+    Raises ValueError naming the problem when a required column is missing or a cast fails.
+    """
+    columns = []
+    for f in TAGGED_ARROW_SCHEMA:
+        if f.name not in table.column_names:
+            if not f.nullable:
+                raise ValueError(f"required column {f.name!r} is missing")
+            columns.append(pa.nulls(table.num_rows, f.type))
+            continue
+        column = table.column(f.name)
+        if not column.type.equals(f.type):
+            try:
+                column = column.cast(f.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+                raise ValueError(f"column {f.name!r} has type {column.type}, not {f.type}: {exc}") from exc
+        columns.append(column)
+    return pa.Table.from_arrays(columns, schema=TAGGED_ARROW_SCHEMA.with_metadata(None))
+
+
+def _read_one(store: ObjectStore, key: str) -> pa.Table:
+    return conform(pq.read_table(store.path(key), filesystem=store.fs))
+
+
+def read_raw(store: ObjectStore, files: list[ObjectInfo]) -> tuple[pa.Table, list[RejectedFile]]:
+    """Read raw files; a file that is not Parquet or does not fit the schema is rejected, not fatal."""
+    tables: list[pa.Table] = []
+    rejected: list[RejectedFile] = []
+    for info in files:
+        try:
+            tables.append(_read_one(store, info.key))
+        except FileNotFoundError:
+            rejected.append(RejectedFile(info.key, "vanished between listing and reading"))
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            rejected.append(RejectedFile(info.key, f"{type(exc).__name__}: {exc}"[:500]))
+    for bad in rejected:
+        log.warning("rejected raw file %s: %s", bad.key, bad.reason)
+    if not tables:
+        return TAGGED_ARROW_SCHEMA.empty_table(), rejected
+    return pa.concat_tables(tables), rejected
+
+
+def read_tombstones(store: ObjectStore, settings: Settings, after: datetime, hours: int) -> pa.Table:
+    """Tombstones written by the compactions of the `hours` hours after `after`."""
+    prefix = f"{settings.compacted_prefix}{TOMBSTONE_DIR}"
+    end = after + timedelta(hours=hours)
+    tables = []
+    for info in store.list_objects(prefix, recursive=False):
+        when = _tombstone_hour(info.key)
+        if when is not None and after < when <= end:
+            tables.append(pq.read_table(store.path(info.key), filesystem=store.fs, schema=TOMBSTONE_SCHEMA))
+    return pa.concat_tables(tables) if tables else TOMBSTONE_SCHEMA.empty_table()
+
+
+# -- writing ---------------------------------------------------------------------------------
+def parquet_bytes(table: pa.Table) -> bytes:
+    """Deterministic Parquet bytes (same table -> same bytes), so recompaction is byte-identical."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(
+        table,
+        sink,
+        row_group_size=ROW_GROUP_ROWS,
+        compression=COMPRESSION,
+        compression_level=3,
+        write_statistics=True,
+        use_dictionary=["operation", "did", "embed_kind", "text_model_version", "media_model_version"],
+    )
+    return sink.getvalue().to_pybytes()
+
+
+def _publish(store: ObjectStore, key: str, table: pa.Table) -> int:
+    """Write one object atomically (ObjectStore.put_bytes: temp+rename locally, one PUT on S3)."""
+    data = parquet_bytes(table)
+    store.put_bytes(key, data)
+    return len(data)
+
+
+# -- the work --------------------------------------------------------------------------------
+def _dedupe(
+    con: duckdb.DuckDBPyConnection, raw: pa.Table, later_deletes: pa.Table
+) -> tuple[pa.Table, pa.Table, int, int, int]:
+    """(kept rows, this hour's tombstones, valid input rows, distinct uris, posts removed by deletes)."""
+    con.register("raw_in", raw)
+    con.register("later_deletes", later_deletes)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE latest AS
+        SELECT * FROM raw_in
+        WHERE uri IS NOT NULL AND uri <> '' AND operation IN {tuple(OPERATIONS)!r}
+        QUALIFY row_number() OVER (PARTITION BY uri ORDER BY {_NEWEST_FIRST}) = 1
+        """
+    )
+    kept = con.sql(
+        f"""
+        SELECT l.* FROM latest l
+        WHERE l.operation <> 'delete'
+          AND NOT EXISTS (SELECT 1 FROM later_deletes d WHERE d.uri = l.uri AND {_SUPERSEDED})
+        ORDER BY l.time_us, l.uri
+        """
+    ).to_arrow_table()
+    tombstones = con.sql(
+        "SELECT uri, time_us, operation FROM latest WHERE operation IN ('delete', 'update') ORDER BY uri"
+    ).to_arrow_table()
+    valid = con.sql(
+        f"SELECT count(*) FROM raw_in WHERE uri IS NOT NULL AND uri <> '' AND operation IN {tuple(OPERATIONS)!r}"
+    ).fetchall()[0][0]
+    distinct = con.sql("SELECT count(*) FROM latest").fetchall()[0][0]
+    # Posts this hour's deletes removed: the uri had a live version here and its newest is a delete.
+    own_deletes = con.sql(
+        """
+        SELECT count(DISTINCT r.uri) FROM raw_in r JOIN latest l USING (uri)
+        WHERE l.operation = 'delete' AND r.operation <> 'delete'
+        """
+    ).fetchall()[0][0]
+    candidates = con.sql("SELECT count(*) FROM latest WHERE operation <> 'delete'").fetchall()[0][0]
+    con.unregister("raw_in")
+    con.unregister("later_deletes")
+    return kept, tombstones, int(valid), int(distinct), int(own_deletes) + int(candidates) - kept.num_rows
+
+
+def _apply_to_earlier(
+    store: ObjectStore, settings: Settings, hour: datetime, tombstones: pa.Table, lookback_hours: int
+) -> tuple[int, list[str]]:
+    """Remove rows superseded by `hour`'s tombstones from the previous hours' compacted partitions."""
+    if tombstones.num_rows == 0:
+        return 0, []
+    removed, rewritten = 0, []
+    uris = tombstones.column("uri")
+    con = duckdb.connect()
+    try:
+        con.register("later_deletes", tombstones)
+        for back in range(1, lookback_hours + 1):
+            key = compacted_key(settings, hour - timedelta(hours=back))
+            if not store.exists(key):
+                continue
+            slim = pq.read_table(store.path(key), filesystem=store.fs, columns=["uri"])
+            if not pc.any(pc.is_in(slim.column("uri"), value_set=uris)).as_py():
+                continue
+            con.register("part_in", pq.read_table(store.path(key), filesystem=store.fs))
+            kept = con.sql(
+                f"""
+                SELECT l.* FROM part_in l
+                WHERE NOT EXISTS (SELECT 1 FROM later_deletes d WHERE d.uri = l.uri AND {_SUPERSEDED})
+                ORDER BY l.time_us, l.uri
+                """
+            ).to_arrow_table()
+            con.unregister("part_in")
+            if kept.num_rows == slim.num_rows:
+                continue
+            _publish(store, key, conform(kept))
+            removed += slim.num_rows - kept.num_rows
+            rewritten.append(key)
+    finally:
+        con.close()
+    return removed, rewritten
+
+
+def compact_hour(
+    store: ObjectStore,
+    settings: Settings,
+    hour: datetime,
+    *,
+    delete_lookback_hours: int = DELETE_LOOKBACK_HOURS,
+    threads: int | None = None,
+) -> CompactionResult:
+    """Compact one raw arrival hour into its compacted partition (idempotent, atomic)."""
+    hour = floor_hour(hour)
+    result = CompactionResult(hour=hour, key=compacted_key(settings, hour))
+    files = raw_hour_files(store, settings, hour)
+    result.files_in = len(files)
+    result.bytes_in = sum(f.size for f in files)
+    raw, result.rejected_files = read_raw(store, files)
+    if files and len(result.rejected_files) == len(files):
+        raise CompactionError(
+            f"none of the {len(files)} raw files of {hour:%Y-%m-%d %H}:00 is readable; "
+            f"first error: {result.rejected_files[0].key}: {result.rejected_files[0].reason}"
+        )
+    result.rows_in = raw.num_rows
+    later = read_tombstones(store, settings, hour, delete_lookback_hours)
+
+    con = duckdb.connect()
+    try:
+        if threads:
+            con.execute(f"SET threads = {int(threads)}")
+        con.execute("SET preserve_insertion_order = false")
+        kept, tombstones, valid, distinct, removed_here = _dedupe(con, raw, later)
+    finally:
+        con.close()
+    kept = conform(kept)
+    result.invalid_rows = result.rows_in - valid
+    result.duplicates_dropped = valid - distinct
+    tombstones = tombstones.cast(TOMBSTONE_SCHEMA)
+    result.deletes_applied = removed_here  # own deletes + later hours' tombstones
+    result.rows_out = kept.num_rows
+    result.fraud_rows = int(pc.sum(pc.fill_null(kept.column("is_fraud"), False)).as_py() or 0)
+
+    result.bytes_out = _publish(store, result.key, kept)
+    ts_key = tombstone_key(settings, hour)
+    if tombstones.num_rows:
+        _publish(store, ts_key, tombstones)
+    else:
+        store.delete(ts_key)
+    removed, result.partitions_rewritten = _apply_to_earlier(
+        store, settings, hour, tombstones, delete_lookback_hours
+    )
+    result.deletes_applied += removed
+    if result.invalid_rows:
+        log.warning("%d raw rows of %s had no uri or an unknown operation", result.invalid_rows, hour)
+    return result
+
+
+def raw_hours(store: ObjectStore, settings: Settings) -> list[datetime]:
+    """Every raw arrival hour that has a prefix, found by walking YYYY/MM/DD/HH/ prefixes."""
+    hours: list[datetime] = []
+    for year in store.list_dirs(settings.posts_prefix):
+        for month in store.list_dirs(year):
+            for day in store.list_dirs(month):
+                for hour_dir in store.list_dirs(day):
+                    parts = hour_dir.rstrip("/").split("/")[-4:]
+                    try:
+                        hours.append(datetime(*(int(p) for p in parts), tzinfo=UTC))  # type: ignore[misc]
+                    except (TypeError, ValueError):
+                        log.warning("ignoring raw prefix that is not an hour: %s", hour_dir)
+    return sorted(hours)
