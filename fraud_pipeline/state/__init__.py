@@ -1,0 +1,29 @@
+"""The state port and its adapters: `open_state(settings)` picks DynamoDB or SQLite."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fraud_pipeline.state.base import StateStore
+
+if TYPE_CHECKING:
+    from fraud_pipeline.settings import Settings
+
+__all__ = ["StateError", "StateStore", "open_state"]
+
+
+class StateError(RuntimeError):
+    """A state-store call failed (missing table, bad key, backend unreachable)."""
+
+
+def open_state(settings: Settings) -> StateStore:
+    """The state store of the configured backend (adapters import lazily)."""
+    if settings.backend == "aws":
+        from fraud_pipeline.state.dynamodb import DynamoDbStateStore, dynamodb_client
+
+        return DynamoDbStateStore(
+            dynamodb_client(settings.aws_region, settings.endpoint_url), settings.state_table
+        )
+    from fraud_pipeline.state.sqlite import SqliteStateStore
+
+    return SqliteStateStore(settings.state_path)

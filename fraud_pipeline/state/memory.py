@@ -1,0 +1,56 @@
+"""An in-memory state store: for tests and single-process runs that need no persistence."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from fraud_pipeline.state.sqlite import check_key
+
+
+class MemoryStateStore:
+    """Checkpoints and counters in dicts; counters with a TTL restart at 0 once expired."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._checkpoints: dict[str, str] = {}
+        self._counters: dict[str, tuple[int, int | None]] = {}  # key -> (value, expires_at epoch s)
+
+    def get_checkpoint(self, key: str) -> str | None:
+        return self._checkpoints.get(check_key(key))
+
+    def put_checkpoint(self, key: str, value: str) -> None:
+        self.put_checkpoints({key: value})
+
+    def put_checkpoints(self, values: dict[str, str]) -> None:
+        checked = {check_key(k): str(v) for k, v in values.items()}
+        with self._lock:
+            self._checkpoints.update(checked)
+
+    def _live(self, key: str, now: int) -> tuple[int, int | None] | None:
+        entry = self._counters.get(key)
+        if entry is not None and entry[1] is not None and entry[1] <= now:
+            return None
+        return entry
+
+    def increment(self, key: str, by: int = 1, ttl_s: int | None = None) -> int:
+        check_key(key)
+        with self._lock:
+            now = int(self._clock())
+            entry = self._live(key, now)
+            if entry is None:
+                entry = (by, now + ttl_s if ttl_s is not None else None)
+            else:
+                entry = (entry[0] + by, entry[1])
+            self._counters[key] = entry
+            return entry[0]
+
+    def get_counter(self, key: str) -> int:
+        with self._lock:
+            entry = self._live(check_key(key), int(self._clock()))
+            return entry[0] if entry else 0
+
+    def close(self) -> None:
+        """Nothing to release."""
