@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow.parquet as pq
 import pytest
+from lake_fixtures import build_lake, make_record, write_raw_file
 
 from fraud_pipeline.lake.compaction import (
     CompactionError,
@@ -16,7 +17,6 @@ from fraud_pipeline.lake.compaction import (
 from fraud_pipeline.objects import ObjectStore
 from fraud_pipeline.records import TAGGED_ARROW_SCHEMA
 from fraud_pipeline.settings import Settings
-from lake_fixtures import build_lake, make_record, write_raw_file
 
 HOURS = [datetime(2026, 11, 29, h, tzinfo=UTC) for h in (10, 11, 12)]
 
@@ -101,7 +101,7 @@ def test_compacting_twice_is_byte_identical(lake, local_settings: Settings) -> N
 
 
 def test_bad_raw_file_is_rejected_and_counted(lake, local_settings: Settings) -> None:
-    store, truth = lake
+    store, _ = lake
     hour = HOURS[0]
     store.put_bytes(
         f"{local_settings.posts_prefix}{hour:%Y/%m/%d/%H}/broken-1.parquet", b"not parquet at all"

@@ -15,8 +15,9 @@ Deletes and updates may arrive in a later hour than the version they replace, so
 newest deletes and updates are kept as tombstones (`compacted/_deletes/YYYY-MM-DD-HH.parquet`,
 ignored by Hive/Athena because of the leading underscore). Compacting hour H (a) drops rows
 that a later hour's tombstone supersedes, and (b) rewrites the compacted partitions of the
-previous `delete_lookback_hours` hours that hold rows H's tombstones supersede. Both directions together make the result independent of the order hours are
-compacted in, and compacting the same hour twice gives byte-identical files.
+previous `delete_lookback_hours` hours that hold rows H's tombstones supersede. Both
+directions together make the result independent of the order hours are compacted in, and
+compacting the same hour twice gives byte-identical files.
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ _NEWEST_FIRST = (
     "time_us DESC NULLS LAST, (operation = 'delete') DESC, scored_at_us DESC NULLS LAST, "
     "ingested_at_us DESC NULLS LAST, cid DESC NULLS LAST, text DESC NULLS LAST"
 )
+
+
+_VALID_ROW = f"uri IS NOT NULL AND uri <> '' AND operation IN {tuple(OPERATIONS)!r}"
 
 
 class CompactionError(RuntimeError):
@@ -223,7 +227,7 @@ def _dedupe(
         f"""
         CREATE OR REPLACE TEMP TABLE latest AS
         SELECT * FROM raw_in
-        WHERE uri IS NOT NULL AND uri <> '' AND operation IN {tuple(OPERATIONS)!r}
+        WHERE {_VALID_ROW}
         QUALIFY row_number() OVER (PARTITION BY uri ORDER BY {_NEWEST_FIRST}) = 1
         """
     )
@@ -238,9 +242,7 @@ def _dedupe(
     tombstones = con.sql(
         "SELECT uri, time_us, operation FROM latest WHERE operation IN ('delete', 'update') ORDER BY uri"
     ).to_arrow_table()
-    valid = con.sql(
-        f"SELECT count(*) FROM raw_in WHERE uri IS NOT NULL AND uri <> '' AND operation IN {tuple(OPERATIONS)!r}"
-    ).fetchall()[0][0]
+    valid = con.sql(f"SELECT count(*) FROM raw_in WHERE {_VALID_ROW}").fetchall()[0][0]
     distinct = con.sql("SELECT count(*) FROM latest").fetchall()[0][0]
     # Posts this hour's deletes removed: the uri had a live version here and its newest is a delete.
     own_deletes = con.sql(
@@ -353,9 +355,9 @@ def raw_hours(store: ObjectStore, settings: Settings) -> list[datetime]:
         for month in store.list_dirs(year):
             for day in store.list_dirs(month):
                 for hour_dir in store.list_dirs(day):
-                    parts = hour_dir.rstrip("/").split("/")[-4:]
+                    y, m, d, h = hour_dir.rstrip("/").split("/")[-4:]
                     try:
-                        hours.append(datetime(*(int(p) for p in parts), tzinfo=UTC))  # type: ignore[misc]
-                    except (TypeError, ValueError):
+                        hours.append(datetime(int(y), int(m), int(d), int(h), tzinfo=UTC))
+                    except ValueError:
                         log.warning("ignoring raw prefix that is not an hour: %s", hour_dir)
     return sorted(hours)
