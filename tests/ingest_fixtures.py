@@ -92,7 +92,8 @@ class MemoryStream:
         self.shard_count = shard_count
         self.shards: dict[str, dict[str, list[StreamRecord]]] = {}
         self.fail_plan: list[set[int]] = []
-        self.calls: list[int] = []
+        self.calls: list[int] = []  # entries per put_records call
+        self.call_bytes: list[int] = []  # bytes per put_records call
         self.raise_plan: list[Exception] = []
         self._lock = threading.Lock()
         self._seq = 0
@@ -107,6 +108,7 @@ class MemoryStream:
         assert 0 < len(entries) <= 500, len(entries)
         with self._lock:
             self.calls.append(len(entries))
+            self.call_bytes.append(sum(len(e.data) + len(e.partition_key.encode()) for e in entries))
             if self.raise_plan:
                 raise self.raise_plan.pop(0)
             failing = self.fail_plan.pop(0) if self.fail_plan else set()
