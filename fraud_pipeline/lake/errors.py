@@ -8,6 +8,8 @@ error output (`errorCode`, `errorMessage`, `rawData` base64), so one tool reads 
 from __future__ import annotations
 
 import base64
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -71,3 +73,37 @@ def read_errors(objects: ObjectStore, errors_prefix: str, stage: str | None = No
     for info in sorted(objects.list_objects(prefix), key=lambda i: i.key):
         rows.extend(orjson.loads(line) for line in objects.get_bytes(info.key).splitlines() if line)
     return rows
+
+
+class BatchingErrorSink:
+    """Collects error records from a hot loop and writes them in batches (one object each).
+
+    Ingest sees malformed events one at a time at tens of thousands per second; one object
+    per event would be slow and expensive on S3, so they are grouped by count or age.
+    """
+
+    def __init__(self, sink: ErrorSink, max_records: int = 1000, max_age_s: float = 5.0) -> None:
+        self.sink = sink
+        self.max_records = max_records
+        self.max_age_s = max_age_s
+        self._pending: list[ErrorRecord] = []
+        self._oldest = 0.0
+        self._lock = threading.Lock()
+
+    def add(self, error: ErrorRecord) -> None:
+        with self._lock:
+            if not self._pending:
+                self._oldest = time.monotonic()
+            self._pending.append(error)
+            due = len(self._pending) >= self.max_records or time.monotonic() - self._oldest >= self.max_age_s
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, []
+        self.sink.write(pending)
+
+    @property
+    def written(self) -> int:
+        return self.sink.written

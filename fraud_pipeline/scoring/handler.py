@@ -86,7 +86,7 @@ class ScoringRuntime:
             build_post_scorer(settings),
         )
 
-    def handle(self, event: dict[str, Any]) -> dict[str, Any]:
+    def handle(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         started = time.perf_counter()
         records = event.get("Records") if isinstance(event, dict) else None
         if not isinstance(records, list):
@@ -218,4 +218,4 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     global _RUNTIME
     if _RUNTIME is None:
         _RUNTIME = ScoringRuntime.from_settings(load_settings())
-    return _RUNTIME.handle(event)
+    return _RUNTIME.handle(event, context)

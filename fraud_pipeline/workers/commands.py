@@ -1,0 +1,332 @@
+"""`fraud-pipeline up | replay | provision | poll | deliver`: the streaming path as commands."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+
+from fraud_pipeline.cli_options import settings_options
+from fraud_pipeline.settings import Settings
+
+BUNDLED_CAPTURE = Path(__file__).resolve().parents[2] / "data" / "replay" / "capture.jsonl.zst"
+
+
+def _print_json(payload: dict[str, Any]) -> None:
+    click.echo(orjson.dumps(payload, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode())
+
+
+@click.command()
+@settings_options
+def provision(settings: Settings) -> None:
+    """Create streams, bucket, state table and catalog (idempotent; same names as infra/)."""
+    from fraud_pipeline.provision import provision as run_provision
+
+    _print_json(run_provision(settings))
+
+
+class IngestRun:
+    """The ingest side of a run: a source, the producer, the malformed-event errors sink."""
+
+    def __init__(self, settings: Settings) -> None:
+        from fraud_pipeline.ingest.pipeline import IngestStats
+        from fraud_pipeline.ingest.producer import Producer
+        from fraud_pipeline.lake.errors import BatchingErrorSink, ErrorSink
+        from fraud_pipeline.objects import ObjectStore
+        from fraud_pipeline.streams import open_stream
+
+        self.settings = settings
+        self.stats = IngestStats()
+        self.errors = BatchingErrorSink(
+            ErrorSink(ObjectStore.from_settings(settings), settings.errors_prefix, "ingest")
+        )
+        self.producer = Producer(
+            open_stream(settings), settings.untagged_stream, on_failed=self._on_put_failed
+        )
+        self.stop = threading.Event()
+        self.done = threading.Event()
+        self.failure: BaseException | None = None
+
+    def _on_malformed(self, raw: bytes, reason: str) -> None:
+        from fraud_pipeline.lake.errors import ErrorRecord
+
+        self.errors.add(ErrorRecord("MalformedEvent", reason, raw))
+
+    def _on_put_failed(self, entry: Any, reason: str) -> None:
+        from fraud_pipeline.lake.errors import ErrorRecord
+
+        self.errors.add(ErrorRecord("PutFailed", reason, entry.data, {"partitionKey": entry.partition_key}))
+
+    def run(self, events: Iterable[bytes | str], max_events: int | None = None) -> None:
+        from fraud_pipeline.ingest.pipeline import run_ingest
+
+        try:
+            run_ingest(
+                events,
+                self.producer,
+                self.stats,
+                self.stop,
+                on_malformed=self._on_malformed,
+                max_events=max_events,
+            )
+        except BaseException as exc:  # reported by the caller, never lost in a thread
+            self.failure = exc
+        finally:
+            self.producer.close()
+            self.errors.flush()
+            self.done.set()
+
+    def start(self, events: Iterable[bytes | str], max_events: int | None = None) -> threading.Thread:
+        thread = threading.Thread(target=self.run, args=(events, max_events), name="ingest", daemon=True)
+        thread.start()
+        return thread
+
+
+def _replay_events(path: Path, speed: float | None, skip: int = 0) -> Iterator[bytes]:
+    from fraud_pipeline.ingest.replay import iter_replay
+
+    events: Iterator[bytes] = iter(iter_replay(path, speed=speed))
+    return itertools.islice(events, skip, None) if skip else events
+
+
+def _lake_summary(settings: Settings, stack: Any, ingest: IngestRun) -> dict[str, Any]:
+    handler = stack.runtime.stats
+    return {
+        "events_read": ingest.stats.events_read,
+        "posts": ingest.stats.posts,
+        "deletes": ingest.stats.deletes,
+        "malformed": ingest.stats.malformed,
+        "skipped": sum(ingest.stats.skipped.values()),
+        "scored": handler.counts.processed,
+        "fraud": handler.counts.is_fraud,
+        "tagged": handler.tagged,
+        "lake_rows": stack.delivery.stats.rows_written,
+        "lake_files": stack.delivery.stats.files_written,
+        "error_records": ingest.errors.written
+        + stack.runtime.errors.written
+        + stack.poller.dead_letters.written
+        + stack.delivery.errors.written,
+    }
+
+
+@click.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--until-drained", is_flag=True, help="Exit only when every record is in the lake.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object of counts at the end.")
+@click.option(
+    "--speed", type=float, default=None, help="Recorded speed x this factor (default: as fast as possible)."
+)
+@click.option("--max-events", type=int, default=None, help="Stop after this many events.")
+@settings_options
+def replay(
+    settings: Settings,
+    file: Path,
+    until_drained: bool,
+    as_json: bool,
+    speed: float | None,
+    max_events: int | None,
+) -> None:
+    """Replay a Jetstream capture (JSONL or JSONL.zst) through the whole path into the lake."""
+    from fraud_pipeline.provision import provision as run_provision
+    from fraud_pipeline.workers.stack import Stack
+
+    run_provision(settings)
+    stack = Stack(settings, delivery_buffer_seconds=1.0)
+    stack.start()
+    ingest = IngestRun(settings)
+    started = time.monotonic()
+    try:
+        ingest.run(_replay_events(file, speed), max_events)
+        if ingest.failure is not None:
+            raise click.ClickException(f"ingest failed: {ingest.failure}")
+        if until_drained and not stack.wait_drained(timeout=3600):
+            raise click.ClickException("the pipeline did not drain within an hour")
+    finally:
+        stack.stop()
+    summary = _lake_summary(settings, stack, ingest)
+    summary["elapsed_s"] = round(time.monotonic() - started, 3)
+    stack.close()
+    if as_json:
+        _print_json(summary)
+    else:
+        click.echo(" ".join(f"{k}={v}" for k, v in summary.items()))
+
+
+class Progress:
+    """One live line: events/s, scored/s, fraud %, lag, errors."""
+
+    def __init__(self, stack: Any, ingest: IngestRun) -> None:
+        self.stack = stack
+        self.ingest = ingest
+        self._last = (time.monotonic(), 0, 0)
+
+    def line(self) -> str:
+        now = time.monotonic()
+        events = self.ingest.stats.events_read
+        counts = self.stack.runtime.stats.counts
+        scored = counts.processed
+        then, events_before, scored_before = self._last
+        elapsed = max(now - then, 1e-6)
+        self._last = (now, events, scored)
+        fraud_pct = 100.0 * counts.is_fraud / scored if scored else 0.0
+        errors = (
+            self.ingest.stats.malformed
+            + self.stack.runtime.stats.undecodable
+            + self.stack.delivery.stats.conversion_errors
+            + self.stack.poller.stats.dead_lettered
+        )
+        return (
+            f"events {events:,} ({(events - events_before) / elapsed:,.0f}/s) | "
+            f"scored {scored:,} ({(scored - scored_before) / elapsed:,.0f}/s) | "
+            f"fraud {fraud_pct:.1f}% | lag {self.stack.poller.lag_records():,} | "
+            f"lake {self.stack.delivery.stats.rows_written:,} | errors {errors:,}"
+        )
+
+
+@click.command()
+@click.option("--live", is_flag=True, help="Ingest live from Jetstream instead of the bundled capture.")
+@click.option(
+    "--capture",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Capture to replay (default: the bundled one).",
+)
+@click.option(
+    "--speed",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Replay at recorded speed x this factor (0 = as fast as possible).",
+)
+@click.option(
+    "--dagster/--no-dagster", default=True, show_default=True, help="Start `dagster dev` on the same home."
+)
+@click.option("--dashboard/--no-dashboard", default=True, show_default=True, help="Start the live dashboard.")
+@click.option("--dashboard-port", type=int, default=8050, show_default=True)
+@click.option("--dagster-port", type=int, default=3000, show_default=True)
+@settings_options
+def up(
+    settings: Settings,
+    live: bool,
+    capture: Path | None,
+    speed: float,
+    dagster: bool,
+    dashboard: bool,
+    dashboard_port: int,
+    dagster_port: int,
+) -> None:
+    """Run the whole pipeline: provision, ingest, score, deliver, Dagster and the dashboard.
+
+    Ctrl-C drains what is in flight and stops cleanly; a second `up` continues from the
+    checkpoints (the replay position included) and the lake is still there.
+    """
+    from fraud_pipeline.provision import provision as run_provision
+    from fraud_pipeline.state import open_state
+    from fraud_pipeline.workers.services import start_services, stop_services
+    from fraud_pipeline.workers.stack import Stack
+
+    click.echo(
+        f"provisioning on the {settings.backend} backend (home {Path(settings.home).resolve()})", err=True
+    )
+    run_provision(settings)
+    stack = Stack(settings, delivery_buffer_seconds=min(settings.delivery_buffer_seconds, 10))
+    state = open_state(settings)
+    ingest = IngestRun(settings)
+    if live:
+        from fraud_pipeline.ingest.jetstream import jetstream_events
+
+        events: Iterable[bytes | str] = jetstream_events(settings, state, stop=ingest.stop)
+        replay_key = None
+    else:
+        capture = capture or BUNDLED_CAPTURE
+        if not capture.exists():
+            raise click.ClickException(
+                f"no capture at {capture}: run `fraud-pipeline synth` or pass --capture"
+            )
+        replay_key = f"ingest/replay/{capture.name}"
+        already = int(state.get_checkpoint(replay_key) or 0)
+        if already:
+            click.echo(f"resuming the replay of {capture.name} after {already:,} events", err=True)
+        events = _replay_events(capture, speed or None, skip=already)
+    services = start_services(
+        settings,
+        dagster=dagster,
+        dashboard=dashboard,
+        dagster_port=dagster_port,
+        dashboard_port=dashboard_port,
+    )
+    stack.start()
+    thread = ingest.start(events)
+    progress = Progress(stack, ingest)
+    replay_done_said = False
+    try:
+        while True:
+            time.sleep(1.0)
+            sys.stderr.write("\r" + progress.line() + "   ")
+            sys.stderr.flush()
+            if ingest.failure is not None:
+                raise click.ClickException(f"ingest failed: {ingest.failure}")
+            if ingest.done.is_set() and not replay_done_said:
+                replay_done_said = True
+                click.echo("\nreplay finished; the stack keeps running (Ctrl-C to stop)", err=True)
+    except KeyboardInterrupt:
+        click.echo("\nstopping: draining what is in flight...", err=True)
+    finally:
+        ingest.stop.set()
+        thread.join(30)
+        if replay_key is not None:
+            previous = int(state.get_checkpoint(replay_key) or 0)
+            state.put_checkpoint(replay_key, str(previous + ingest.stats.events_read))
+        stack.wait_drained(timeout=60)
+        stack.stop()
+        stop_services(services)
+        summary = _lake_summary(settings, stack, ingest)
+        stack.close()
+        state.close()
+        click.echo(" ".join(f"{k}={v}" for k, v in summary.items()), err=True)
+
+
+@click.command()
+@click.option("--once", is_flag=True, help="One pass over the shards, then exit.")
+@settings_options
+def poll(settings: Settings, once: bool) -> None:
+    """Run only the event-source-mapping poller (untagged stream -> handler)."""
+    _run_worker(settings, "poller", once)
+
+
+@click.command()
+@click.option("--once", is_flag=True, help="Read what is there, flush, then exit.")
+@settings_options
+def deliver(settings: Settings, once: bool) -> None:
+    """Run only the Firehose-equivalent delivery (tagged stream -> Parquet lake)."""
+    _run_worker(settings, "delivery", once)
+
+
+def _run_worker(settings: Settings, which: str, once: bool) -> None:
+    from fraud_pipeline.workers.stack import Stack
+
+    stack = Stack(settings)
+    worker = stack.poller if which == "poller" else stack.delivery
+    stop = threading.Event()
+    try:
+        if once:
+            if which == "poller":
+                stack.poller.poll_once(force=True)
+                while stack.poller.pending():
+                    stack.poller.poll_once(force=True)
+            else:
+                stack.delivery.poll_once()
+                stack.delivery.flush()
+        else:
+            worker.run(stop)
+    except KeyboardInterrupt:
+        stop.set()
+    finally:
+        stack.close()

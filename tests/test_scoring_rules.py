@@ -1,0 +1,96 @@
+"""Signals, rules and the verdict: what the scorer adds around the models."""
+
+from __future__ import annotations
+
+from fraud_pipeline.scoring.pipeline_scorer import PostScorer
+from fraud_pipeline.scoring.rules import evaluate_rules
+from fraud_pipeline.scoring.signals import BehaviorTracker, PostSignals, campaign_fingerprint
+from tests.scoring_fixtures import DownScorer, KeywordScorer, make_post
+
+QUIET = PostSignals(
+    account_posts_window=1,
+    account_is_new=False,
+    campaign_id=None,
+    campaign_accounts=1,
+    media_reuse_accounts=0,
+)
+
+
+def test_fingerprint_folds_urls_numbers_and_case() -> None:
+    a = campaign_fingerprint("Claim your 5000 $SOL airdrop now at https://sol-claim.xyz/a1 before it ends!")
+    b = campaign_fingerprint("CLAIM your 7000 $sol AIRDROP now at https://sol-claim2.top/zz before it ends")
+    assert a is not None and a == b
+    assert campaign_fingerprint("gm") is None
+    assert campaign_fingerprint("a completely different sentence about gardening today") != a
+
+
+def test_campaign_needs_distinct_accounts_within_the_window() -> None:
+    tracker = BehaviorTracker(window_s=600, campaign_min_accounts=3)
+    text = "Claim your free airdrop now, only a few minutes left, connect wallet at the link"
+    same_account = [tracker.observe(make_post(i, text, did="did:plc:same")) for i in range(5)]
+    assert all(s.campaign_id is None for s in same_account)
+    assert same_account[-1].account_posts_window == 5
+    many = [tracker.observe(make_post(100 + i, text)) for i in range(3)]
+    assert many[-1].campaign_accounts == 4 and many[-1].campaign_id is not None
+    # An hour later the window has moved on: a new poster starts a fresh count.
+    late = tracker.observe(make_post(200, text, time_us=1_764_000_000_000_000 + 3_600_000_000))
+    assert late.campaign_accounts == 1 and late.campaign_id is None
+
+
+def test_media_reuse_counts_accounts_sharing_a_blob() -> None:
+    tracker = BehaviorTracker()
+    signals = [tracker.observe(make_post(i, "look at this", media_cids=["bafyimage"])) for i in range(4)]
+    assert [s.media_reuse_accounts for s in signals] == [1, 2, 3, 4]
+
+
+def test_rules_fire_with_reasons() -> None:
+    drainer = make_post(
+        1, "Airdrop live! Connect your wallet to claim 500 $SOL", domains=["phantom-claim.xyz"]
+    )
+    hits = {h.rule: h for h in evaluate_rules(drainer, QUIET)}
+    assert {"crypto_giveaway", "wallet_request", "lookalike_domain", "risky_link"} <= hits.keys()
+    assert "phantom" in hits["lookalike_domain"].reason
+    benign = make_post(2, "Lovely walk by the river this morning, the ducks were out", domains=["bsky.app"])
+    assert evaluate_rules(benign, QUIET) == []
+    real_brand = make_post(3, "New blog post", domains=["metamask.io"])
+    assert "lookalike_domain" not in {h.rule for h in evaluate_rules(real_brand, QUIET)}
+
+
+def test_verdict_combines_models_and_rules_and_counts_seed_metrics() -> None:
+    scorer = PostScorer(KeywordScorer(), KeywordScorer())
+    posts = [
+        make_post(1, "free money for everyone"),  # text fraud, no media
+        make_post(
+            2,
+            "nice photo",
+            media_paths=["https://cdn/x"],
+            media_alts=["free crypto giveaway"],
+            media_cids=["c1"],
+            media_kinds=["image"],
+        ),  # media fraud only
+        make_post(3, "just a normal day"),
+        make_post(4, "", operation="delete"),
+    ]
+    tagged, counts = scorer.score(posts)
+    assert [t.uri for t in tagged] == [p.uri for p in posts]
+    assert tagged[0].is_fraud and tagged[0].fraud_text_likelihood == 0.95
+    assert tagged[0].fraud_media_likelihood is None and "fraud-text" in tagged[0].labels
+    assert (
+        tagged[1].is_fraud and tagged[1].fraud_media_likelihood == 0.95 and "fraud-media" in tagged[1].labels
+    )
+    assert not tagged[2].is_fraud and tagged[2].fraud_score is not None and tagged[2].fraud_score < 0.5
+    assert tagged[3].operation == "delete" and tagged[3].fraud_score is None and not tagged[3].is_fraud
+    assert (counts.processed, counts.text_only, counts.is_fraud) == (3, 2, 2)
+    assert (counts.fraud_text, counts.fraud_media, counts.fraud_both, counts.deleted) == (1, 1, 0, 1)
+    assert tagged[0].text_model_version == "keyword-test" and tagged[1].media_model_version == "keyword-test"
+
+
+def test_a_down_model_still_tags_the_post_with_a_reason() -> None:
+    scorer = PostScorer(DownScorer(), None)
+    scorer.threshold = 0.5
+    tagged, counts = scorer.score([make_post(1, "Send your seed phrase to support to recover your wallet")])
+    record = tagged[0]
+    assert record.fraud_text_likelihood is None
+    assert any("text score unavailable: connection refused" in r for r in record.reasons)
+    assert counts.text_unavailable == 1
+    assert record.is_fraud  # the rules alone still catch a seed-phrase request
