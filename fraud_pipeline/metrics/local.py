@@ -1,0 +1,140 @@
+"""The local metrics adapter: a time-series table in SQLite, queried like CloudWatch.
+
+Every data point is a row (namespace, name, ts_ms, value, unit, dimensions); `query`
+buckets rows into periods aligned to multiples of the period since the epoch and
+aggregates them (sums and counts in SQL, percentiles in Python, nearest-rank). Like a
+CloudWatch query without dimensions it aggregates the named metric; unlike CloudWatch it
+includes points that carry dimensions (CloudWatch keeps each dimension set as its own
+metric).
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+
+from fraud_pipeline.metrics import MetricsError, check_data, check_stat
+from fraud_pipeline.metrics.base import MetricDatum, MetricPoint
+
+BUSY_TIMEOUT_MS = 30_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS metrics (
+    namespace  TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    ts_ms      INTEGER NOT NULL,
+    value      REAL NOT NULL,
+    unit       TEXT NOT NULL,
+    dimensions TEXT
+);
+CREATE INDEX IF NOT EXISTS metrics_by_name_time ON metrics (namespace, name, ts_ms);
+"""
+
+_SQL_STATS = {"Sum": "sum(value)", "Average": "avg(value)", "Maximum": "max(value)", "Minimum": "min(value)",
+              "SampleCount": "count(*)"}  # fmt: skip
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+class LocalMetricsSink:
+    def __init__(self, path: Path | str, clock: Callable[[], float] = time.time) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._clock = clock
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        self._conn().executescript(_SCHEMA)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+            )
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    def put(self, namespace: str, data: list[MetricDatum]) -> None:
+        check_data(namespace, data)
+        if not data:
+            return
+        now_ms = int(self._clock() * 1000)
+        rows = [
+            (
+                namespace,
+                d.name,
+                d.timestamp_ms or now_ms,
+                float(d.value),
+                d.unit,
+                orjson.dumps(d.dimensions, option=orjson.OPT_SORT_KEYS).decode() if d.dimensions else None,
+            )
+            for d in data
+        ]
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?)", rows)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def query(
+        self, namespace: str, name: str, start_ms: int, end_ms: int, period_s: int = 60, stat: str = "Sum"
+    ) -> list[MetricPoint]:
+        check_stat(stat, period_s)
+        period_ms = period_s * 1000
+        where = "namespace = ? AND name = ? AND ts_ms >= ? AND ts_ms < ?"
+        params = (namespace, name, start_ms, end_ms)
+        conn = self._conn()
+        if stat in _SQL_STATS:
+            rows = conn.execute(
+                f"SELECT ts_ms - (ts_ms % {period_ms}) AS bucket, {_SQL_STATS[stat]} FROM metrics "
+                f"WHERE {where} GROUP BY bucket ORDER BY bucket",
+                params,
+            ).fetchall()
+            return [MetricPoint(int(b), float(v)) for b, v in rows]
+        p = float(stat[1:])
+        buckets: dict[int, list[float]] = {}
+        for ts, value in conn.execute(f"SELECT ts_ms, value FROM metrics WHERE {where}", params):
+            buckets.setdefault(ts - ts % period_ms, []).append(value)
+        return [MetricPoint(b, percentile(v, p)) for b, v in sorted(buckets.items())]
+
+    def names(self, namespace: str) -> list[str]:
+        """Metric names seen in a namespace (CloudWatch list_metrics)."""
+        rows = self._conn().execute(
+            "SELECT DISTINCT name FROM metrics WHERE namespace = ? ORDER BY name", (namespace,)
+        )
+        return [r[0] for r in rows]
+
+    def purge(self, older_than_ms: int) -> int:
+        """Retention: delete points older than `older_than_ms` before now; returns how many."""
+        cutoff = int(self._clock() * 1000) - older_than_ms
+        return self._conn().execute("DELETE FROM metrics WHERE ts_ms < ?", (cutoff,)).rowcount
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+            self._local = threading.local()
+
+
+__all__ = ["LocalMetricsSink", "MetricsError", "percentile"]
