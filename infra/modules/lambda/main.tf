@@ -1,0 +1,183 @@
+# The scoring Lambda: a container image from ECR, fed by a Kinesis event source mapping that
+# batches, splits failing batches, reports per-record failures, retries a bounded number of times and
+# parks what still fails on an SQS queue (with the shard and sequence numbers to replay it).
+data "aws_partition" "current" {}
+
+resource "aws_cloudwatch_log_group" "this" {
+  name              = "/aws/lambda/${var.function_name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+}
+
+resource "aws_sqs_queue" "failures" {
+  name                      = var.failure_queue_name
+  message_retention_seconds = 1209600
+  kms_master_key_id         = var.kms_key_arn
+}
+
+resource "aws_security_group" "this" {
+  name        = "${var.function_name}-lambda"
+  description = "Scoring Lambda: no inbound; HTTPS out to AWS APIs and endpoints"
+  vpc_id      = var.vpc_id
+
+  egress {
+    description = "HTTPS to Kinesis, S3, DynamoDB, SageMaker runtime, CloudWatch"
+    from_port   = 443
+    to_port     = 443
+    protocol    = "tcp"
+    cidr_blocks = ["0.0.0.0/0"]
+  }
+}
+
+data "aws_iam_policy_document" "assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "this" {
+  name               = "${var.function_name}-lambda"
+  assume_role_policy = data.aws_iam_policy_document.assume.json
+}
+
+# ENI management for VPC functions and X-Ray segments have no resource-level permissions: AWS's own
+# narrow managed policies for exactly those.
+resource "aws_iam_role_policy_attachment" "managed" {
+  for_each = toset([
+    "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AWSLambdaENIManagementAccess",
+    "arn:${data.aws_partition.current.partition}:iam::aws:policy/AWSXRayDaemonWriteAccess",
+  ])
+  role       = aws_iam_role.this.name
+  policy_arn = each.value
+}
+
+data "aws_iam_policy_document" "this" {
+  statement {
+    sid       = "WriteOwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.this.arn}:*"]
+  }
+
+  statement {
+    sid = "ReadUntaggedStream"
+    actions = [
+      "kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords",
+      "kinesis:GetShardIterator", "kinesis:ListShards",
+    ]
+    resources = [var.source_stream_arn]
+  }
+
+  statement {
+    sid       = "WriteTaggedStream"
+    actions   = ["kinesis:PutRecord", "kinesis:PutRecords", "kinesis:DescribeStreamSummary"]
+    resources = [var.tagged_stream_arn]
+  }
+
+  statement {
+    sid       = "WriteErrorRecords"
+    actions   = ["s3:PutObject"]
+    resources = ["${var.bucket_arn}/${var.errors_prefix}*"]
+  }
+
+  statement {
+    sid       = "ReadModelsAndMedia"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.bucket_arn}/${var.models_prefix}*", "${var.bucket_arn}/${var.media_prefix}*"]
+  }
+
+  statement {
+    sid       = "CountersAndCheckpoints"
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"]
+    resources = [var.state_table_arn]
+  }
+
+  statement {
+    sid       = "InvokeModels"
+    actions   = ["sagemaker:InvokeEndpoint"]
+    resources = var.sagemaker_endpoint_arns
+  }
+
+  statement {
+    sid       = "ParkFailedBatches"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.failures.arn]
+  }
+
+  statement {
+    sid       = "UseEnvironmentKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [var.kms_key_arn]
+  }
+
+  # PutMetricData has no resource-level permissions; the condition pins the namespace.
+  statement {
+    sid       = "PutOwnMetrics"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "cloudwatch:namespace"
+      values   = [var.metric_namespace]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "this" {
+  name   = "scoring"
+  role   = aws_iam_role.this.id
+  policy = data.aws_iam_policy_document.this.json
+}
+
+resource "aws_lambda_function" "this" {
+  function_name                  = var.function_name
+  role                           = aws_iam_role.this.arn
+  package_type                   = "Image"
+  image_uri                      = var.image_uri
+  architectures                  = ["x86_64"]
+  memory_size                    = var.memory_mb
+  timeout                        = var.timeout_s
+  reserved_concurrent_executions = var.reserved_concurrency
+  kms_key_arn                    = var.kms_key_arn
+
+  image_config {
+    command = [var.handler]
+  }
+
+  environment {
+    variables = var.environment
+  }
+
+  vpc_config {
+    subnet_ids         = var.subnet_ids
+    security_group_ids = [aws_security_group.this.id]
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+
+  depends_on = [aws_cloudwatch_log_group.this, aws_iam_role_policy.this]
+}
+
+resource "aws_lambda_event_source_mapping" "stream" {
+  event_source_arn                   = var.source_stream_arn
+  function_name                      = aws_lambda_function.this.arn
+  starting_position                  = var.starting_position
+  batch_size                         = var.batch_size
+  maximum_batching_window_in_seconds = var.batching_window_s
+  parallelization_factor             = var.parallelization_factor
+  bisect_batch_on_function_error     = true
+  function_response_types            = ["ReportBatchItemFailures"]
+  maximum_retry_attempts             = var.maximum_retry_attempts
+  maximum_record_age_in_seconds      = var.maximum_record_age_s
+
+  destination_config {
+    on_failure {
+      destination_arn = aws_sqs_queue.failures.arn
+    }
+  }
+}
