@@ -1,0 +1,502 @@
+"""Synthetic Jetstream captures from labeled texts, with known labels for evaluation.
+
+Why: the pipeline needs a realistic, redistributable event stream to run and be measured
+on without the network. `synthesize` wraps labeled texts (`{"text","label"}` JSONL rows)
+in Jetstream-format envelopes that look like the real thing where it matters to ingest and
+scoring: every event kind (posts, likes, reposts, follows, identity, account, deletes,
+the odd edit), did:plc identifiers, TID record keys, real CIDv1 strings, Poisson arrivals,
+embeds (images ~7%, video, link cards, quotes, quote+media), facets with correct UTF-8
+byte offsets, replies, and scam campaigns: one fraud text posted by many fresh accounts
+within minutes, with URL variants. A label file records uri -> label and campaign id.
+The same seed gives byte-identical output.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import heapq
+import io
+import random
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import libipld
+import orjson
+import zstandard
+
+from fraud_pipeline.records import POST_COLLECTION, iso_from_us
+
+B32_SORTABLE = "234567abcdefghijklmnopqrstuvwxyz"
+B32_LOWER = "abcdefghijklmnopqrstuvwxyz234567"
+DEFAULT_START_US = 1_732_060_800_000_000  # 2024-11-20T00:00:00Z: fixed so a seed is reproducible
+
+URL_RE = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]")
+BARE_DOMAIN_RE = re.compile(
+    r"(?<![\w@/.-])((?:[a-z0-9-]+\.)+(?:com|net|org|io|xyz|top|live|site|app|co|me))\b"
+)
+MENTION_RE = re.compile(r"(?<!\w)@([a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)+)")
+TAG_RE = re.compile(r"(?<!\w)#([^\s#.,;:!?]{1,64})")
+
+SCAM_WORDS = ["claim", "airdrop", "reward", "wallet", "secure", "verify", "bonus", "drop", "mint", "support"]
+SCAM_TLDS = ["xyz", "top", "live", "site", "claims", "online"]
+HANDLE_WORDS = [*SCAM_WORDS, "sun", "tea", "kite", "mossy", "river", "owl", "maple"]
+LINK_SITES = ["nytimes.com", "theguardian.com", "github.com", "youtube.com", "en.wikipedia.org", "bbc.co.uk"]
+LANGS = [["en"]] * 17 + [["pt"], ["ja"], ["en", "es"]]
+
+
+@dataclass(frozen=True)
+class LabeledText:
+    text: str
+    label: int
+
+
+@dataclass(frozen=True)
+class Labeled:
+    """The truth about one synthesized post, for evaluation."""
+
+    uri: str
+    label: int
+    campaign_id: str | None
+
+
+def load_texts(paths: Iterable[Path | str]) -> list[LabeledText]:
+    """Rows with a string `text` and an integer-like `label` (others are skipped)."""
+    texts: list[LabeledText] = []
+    for path in paths:
+        with open(path, "rb") as handle:
+            for line in handle:
+                if not line.strip():
+                    continue
+                try:
+                    row = orjson.loads(line)
+                    text, label = row["text"], int(row["label"])
+                except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                    continue
+                if isinstance(text, str) and text.strip():
+                    texts.append(LabeledText(text, 1 if label else 0))
+    return texts
+
+
+# -- identifiers ---------------------------------------------------------------------------
+
+
+def tid(time_us: int, clock_id: int) -> str:
+    """A TID record key: 13 sortable-base32 chars of (microseconds << 10 | clock id)."""
+    value = ((time_us & ((1 << 53) - 1)) << 10) | (clock_id & 0x3FF)
+    chars = []
+    for _ in range(13):
+        chars.append(B32_SORTABLE[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+def _cid(codec: int, data: bytes) -> str:
+    """CIDv1 (codec, sha2-256) in multibase base32 lower: 'b' + base32(0x01 codec 0x12 0x20 digest)."""
+    raw = bytes([0x01, codec, 0x12, 0x20]) + hashlib.sha256(data).digest()
+    return "b" + base64.b32encode(raw).decode().rstrip("=").lower()
+
+
+def record_cid(record: dict[str, Any]) -> str:
+    """CID of a record: dag-cbor (0x71) of the record as JSON-shaped data."""
+    return _cid(0x71, libipld.encode_dag_cbor(record))
+
+
+def blob_cid(data: bytes) -> str:
+    """CID of a blob: raw codec (0x55), like the bafkrei... CIDs of Bluesky images/videos."""
+    return _cid(0x55, data)
+
+
+def random_did(rng: random.Random) -> str:
+    return "did:plc:" + "".join(rng.choice(B32_LOWER) for _ in range(24))
+
+
+# -- facets ----------------------------------------------------------------------------------
+
+
+def facets_for(text: str, mention_dids: dict[str, str]) -> list[dict[str, Any]]:
+    """Link, mention and tag facets with UTF-8 byte offsets, as the Bluesky app writes them."""
+    facets: list[tuple[int, dict[str, Any]]] = []
+
+    def span(start: int, end: int) -> dict[str, int]:
+        byte_start = len(text[:start].encode("utf-8"))
+        return {"byteStart": byte_start, "byteEnd": byte_start + len(text[start:end].encode("utf-8"))}
+
+    taken: list[tuple[int, int]] = []
+    for match in URL_RE.finditer(text):
+        taken.append(match.span())
+        feature = {"$type": "app.bsky.richtext.facet#link", "uri": match.group(0)}
+        facets.append((match.start(), {"index": span(*match.span()), "features": [feature]}))
+    for match in BARE_DOMAIN_RE.finditer(text):
+        if any(a <= match.start() < b for a, b in taken):
+            continue
+        feature = {"$type": "app.bsky.richtext.facet#link", "uri": "https://" + match.group(1)}
+        facets.append((match.start(), {"index": span(*match.span(1)), "features": [feature]}))
+    for match in MENTION_RE.finditer(text):
+        did = mention_dids.get(match.group(1).lower())
+        if did:
+            feature = {"$type": "app.bsky.richtext.facet#mention", "did": did}
+            facets.append((match.start(), {"index": span(*match.span()), "features": [feature]}))
+    for match in TAG_RE.finditer(text):
+        feature = {"$type": "app.bsky.richtext.facet#tag", "tag": match.group(1)}
+        facets.append((match.start(), {"index": span(*match.span()), "features": [feature]}))
+    facets.sort(key=lambda item: item[0])
+    return [facet for _, facet in facets]
+
+
+# -- the generator ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Account:
+    did: str
+    handle: str
+    posts: list[tuple[str, str, str]]  # (uri, cid, rkey) of its live posts
+
+
+@dataclass(order=True)
+class _Due:
+    due_us: int
+    order: int
+    campaign_id: str = ""
+    account_index: int = 0
+    text: str = ""
+
+
+class Synthesizer:
+    """Builds one deterministic event stream. Use `synthesize()` unless you need the parts."""
+
+    def __init__(
+        self,
+        texts: list[LabeledText],
+        *,
+        seed: int = 0,
+        rate: float = 50.0,
+        start_us: int = DEFAULT_START_US,
+        accounts: int | None = None,
+        campaign_every: int = 1500,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive (events per second)")
+        self.benign = [t.text for t in texts if t.label == 0]
+        self.fraud = [t.text for t in texts if t.label == 1]
+        if not self.benign or not self.fraud:
+            raise ValueError("need labeled texts with both labels (0 and 1)")
+        self.rng = random.Random(seed)
+        self.rate = rate
+        self.now_us = start_us
+        self.campaign_every = campaign_every
+        self.accounts = [self._new_account() for _ in range(accounts or 400)]
+        self.handles = {a.handle: a.did for a in self.accounts}
+        self.recent_posts: list[tuple[str, str]] = []  # (uri, cid) anyone may reply to / like
+        self.due: list[_Due] = []
+        self.campaigns = 0
+        self.order = 0
+
+    def _new_account(self) -> _Account:
+        did = random_did(self.rng)
+        word = self.rng.choice(HANDLE_WORDS)
+        handle = f"{word}{self.rng.randrange(10_000)}.bsky.social"
+        return _Account(did, handle, [])
+
+    def events(self, count: int) -> Iterator[tuple[dict[str, Any], Labeled | None]]:
+        """`count` events in time order, each with its label when it is a post create."""
+        for index in range(count):
+            self.now_us += max(1, int(self.rng.expovariate(self.rate) * 1_000_000))
+            if index and index % self.campaign_every == 0:
+                self._start_campaign()
+            if self.due and self.due[0].due_us <= self.now_us:
+                yield self._campaign_post(heapq.heappop(self.due))
+                continue
+            yield self._organic()
+
+    # -- organic traffic ----------------------------------------------------------------------
+    def _organic(self) -> tuple[dict[str, Any], Labeled | None]:
+        roll = self.rng.random()
+        account = self.rng.choice(self.accounts)
+        if roll < 0.45 or not self.recent_posts:
+            lone_scam = self.rng.random() < 0.03
+            text = self.rng.choice(self.fraud if lone_scam else self.benign)
+            return self._post(account, text, label=1 if lone_scam else 0, campaign_id=None)
+        if roll < 0.72:
+            return self._interaction(account, "app.bsky.feed.like"), None
+        if roll < 0.80:
+            return self._interaction(account, "app.bsky.feed.repost"), None
+        if roll < 0.89:
+            return self._follow(account), None
+        if roll < 0.93 and account.posts:
+            return self._delete(account), None
+        if roll < 0.935 and account.posts:
+            return self._update(account), None
+        if roll < 0.97:
+            return self._identity(account), None
+        return self._account_event(account, active=self.rng.random() < 0.8), None
+
+    def _envelope(self, did: str, collection: str, operation: str, rkey: str, record: Any) -> dict[str, Any]:
+        commit: dict[str, Any] = {
+            "rev": tid(self.now_us, self.rng.randrange(1024)),
+            "operation": operation,
+            "collection": collection,
+            "rkey": rkey,
+        }
+        if record is not None:
+            commit["record"] = record
+            commit["cid"] = record_cid(record)
+        return {"did": did, "time_us": self.now_us, "kind": "commit", "commit": commit}
+
+    def _created_at(self) -> tuple[str, int]:
+        """Client clock: a little before the relay's time, occasionally skewed by seconds."""
+        client_us = self.now_us - self.rng.randrange(50_000, 900_000)
+        if self.rng.random() < 0.01:
+            client_us -= self.rng.randrange(10_000_000, 3_600_000_000)
+        iso = iso_from_us(client_us)
+        return iso[:23] + "Z", client_us
+
+    def _post(
+        self, account: _Account, text: str, label: int, campaign_id: str | None
+    ) -> tuple[dict[str, Any], Labeled]:
+        created_at, client_us = self._created_at()
+        record: dict[str, Any] = {
+            "$type": POST_COLLECTION,
+            "text": text,
+            "createdAt": created_at,
+            "langs": self.rng.choice(LANGS),
+        }
+        facets = facets_for(text, self.handles)
+        if facets:
+            record["facets"] = facets
+        embed = self._embed(account.did, text, scam=campaign_id is not None)
+        if embed is not None:
+            record["embed"] = embed
+        if campaign_id is None and self.recent_posts and self.rng.random() < 0.25:
+            root = self.rng.choice(self.recent_posts)
+            parent = self.rng.choice(self.recent_posts) if self.rng.random() < 0.5 else root
+            record["reply"] = {
+                "root": {"uri": root[0], "cid": root[1]},
+                "parent": {"uri": parent[0], "cid": parent[1]},
+            }
+        rkey = tid(client_us, self.rng.randrange(1024))
+        event = self._envelope(account.did, POST_COLLECTION, "create", rkey, record)
+        uri = f"at://{account.did}/{POST_COLLECTION}/{rkey}"
+        cid = event["commit"]["cid"]
+        account.posts.append((uri, cid, rkey))
+        self.recent_posts.append((uri, cid))
+        if len(self.recent_posts) > 500:
+            del self.recent_posts[:100]
+        return event, Labeled(uri, label, campaign_id)
+
+    def _blob(self, mime: str) -> dict[str, Any]:
+        size = self.rng.randrange(20_000, 900_000)
+        data = self.rng.randbytes(32)
+        return {"$type": "blob", "ref": {"$link": blob_cid(data)}, "mimeType": mime, "size": size}
+
+    def _images(self, scam: bool) -> dict[str, Any]:
+        images = []
+        for _ in range(1 if scam else self.rng.choice([1, 1, 1, 2, 3, 4])):
+            image: dict[str, Any] = {"alt": "", "image": self._blob("image/jpeg")}
+            if self.rng.random() < 0.4:
+                image["alt"] = self.rng.choice(["screenshot", "photo of the view", "a cat", "wallet balance"])
+            image["aspectRatio"] = {"width": 1200, "height": self.rng.choice([675, 900, 1200, 1600])}
+            images.append(image)
+        return {"$type": "app.bsky.embed.images", "images": images}
+
+    def _embed(self, did: str, text: str, scam: bool) -> dict[str, Any] | None:
+        roll = self.rng.random()
+        if roll < (0.15 if scam else 0.07):
+            return self._images(scam)
+        if roll < 0.085:
+            return {
+                "$type": "app.bsky.embed.video",
+                "video": self._blob("video/mp4"),
+                "aspectRatio": {"width": 1080, "height": 1920},
+            }
+        urls = URL_RE.findall(text)
+        if roll < 0.20 and urls:
+            return {
+                "$type": "app.bsky.embed.external",
+                "external": {
+                    "uri": urls[0],
+                    "title": text[:60],
+                    "description": text[:120],
+                    "thumb": self._blob("image/jpeg"),
+                },
+            }
+        if roll < 0.23 and not scam and self.rng.random() < 0.3:
+            site = self.rng.choice(LINK_SITES)
+            uri = f"https://{site}/{tid(self.now_us, 1)}"
+            return {
+                "$type": "app.bsky.embed.external",
+                "external": {"uri": uri, "title": f"Article on {site}", "description": ""},
+            }
+        if roll < 0.26 and self.recent_posts:
+            quoted = self.rng.choice(self.recent_posts)
+            return {"$type": "app.bsky.embed.record", "record": {"uri": quoted[0], "cid": quoted[1]}}
+        if roll < 0.27 and self.recent_posts:
+            quoted = self.rng.choice(self.recent_posts)
+            return {
+                "$type": "app.bsky.embed.recordWithMedia",
+                "record": {"$type": "app.bsky.embed.record", "record": {"uri": quoted[0], "cid": quoted[1]}},
+                "media": self._images(scam),
+            }
+        return None
+
+    def _interaction(self, account: _Account, collection: str) -> dict[str, Any]:
+        uri, cid = self.rng.choice(self.recent_posts)
+        created_at, client_us = self._created_at()
+        record = {"$type": collection, "subject": {"uri": uri, "cid": cid}, "createdAt": created_at}
+        return self._envelope(account.did, collection, "create", tid(client_us, 7), record)
+
+    def _follow(self, account: _Account) -> dict[str, Any]:
+        created_at, client_us = self._created_at()
+        subject = self.rng.choice(self.accounts).did
+        record = {"$type": "app.bsky.graph.follow", "subject": subject, "createdAt": created_at}
+        return self._envelope(account.did, "app.bsky.graph.follow", "create", tid(client_us, 3), record)
+
+    def _delete(self, account: _Account) -> dict[str, Any]:
+        uri, _cid, rkey = account.posts.pop(self.rng.randrange(len(account.posts)))
+        self.recent_posts = [p for p in self.recent_posts if p[0] != uri]
+        return self._envelope(account.did, POST_COLLECTION, "delete", rkey, None)
+
+    def _update(self, account: _Account) -> dict[str, Any]:
+        _uri, _cid, rkey = account.posts[-1]
+        created_at, _ = self._created_at()
+        record = {"$type": POST_COLLECTION, "text": self.rng.choice(self.benign), "createdAt": created_at}
+        return self._envelope(account.did, POST_COLLECTION, "update", rkey, record)
+
+    def _identity(self, account: _Account) -> dict[str, Any]:
+        self.order += 1
+        return {
+            "did": account.did,
+            "time_us": self.now_us,
+            "kind": "identity",
+            "identity": {
+                "did": account.did,
+                "handle": account.handle,
+                "seq": self.order,
+                "time": iso_from_us(self.now_us),
+            },
+        }
+
+    def _account_event(self, account: _Account, active: bool) -> dict[str, Any]:
+        self.order += 1
+        body: dict[str, Any] = {
+            "active": active,
+            "did": account.did,
+            "seq": self.order,
+            "time": iso_from_us(self.now_us),
+        }
+        if not active:
+            body["status"] = self.rng.choice(["deactivated", "takendown", "suspended"])
+        return {"did": account.did, "time_us": self.now_us, "kind": "account", "account": body}
+
+    # -- scam campaigns -----------------------------------------------------------------------
+    def _start_campaign(self) -> None:
+        """Schedule one fraud text from many fresh accounts over the next few minutes."""
+        self.campaigns += 1
+        campaign_id = f"campaign-{self.campaigns:03d}"
+        text = self.rng.choice(self.fraud)
+        domain = f"{self.rng.choice(SCAM_WORDS)}-{self.rng.choice(SCAM_WORDS)}.{self.rng.choice(SCAM_TLDS)}"
+        size = self.rng.randrange(8, 30)
+        window_us = self.rng.randrange(60, 600) * 1_000_000
+        for i in range(size):
+            account = self._new_account()
+            self.accounts.append(account)
+            self.handles[account.handle] = account.did
+            variant = self._url_variant(text, domain, i)
+            self.order += 1
+            due = _Due(
+                self.now_us + self.rng.randrange(window_us),
+                self.order,
+                campaign_id,
+                len(self.accounts) - 1,
+                variant,
+            )
+            heapq.heappush(self.due, due)
+
+    def _url_variant(self, text: str, domain: str, i: int) -> str:
+        """The campaign's link with a per-account variation (path, query or look-alike host)."""
+        style = self.rng.randrange(3)
+        code = "".join(self.rng.choice(B32_LOWER) for _ in range(6))
+        if style == 0:
+            url = f"https://{domain}/{code}"
+        elif style == 1:
+            url = f"https://{domain}/claim?ref={code}"
+        else:
+            name, tld = domain.rsplit(".", 1)
+            url = f"https://{name}{i % 7 + 1}.{tld}/{code}"
+        if URL_RE.search(text):
+            return URL_RE.sub(url, text, count=1)
+        return f"{text} {url}"
+
+    def _campaign_post(self, due: _Due) -> tuple[dict[str, Any], Labeled]:
+        account = self.accounts[due.account_index]
+        return self._post(account, due.text, label=1, campaign_id=due.campaign_id)
+
+
+def synthesize(
+    texts: list[LabeledText],
+    count: int,
+    *,
+    seed: int = 0,
+    rate: float = 50.0,
+    start_us: int = DEFAULT_START_US,
+) -> Iterator[tuple[dict[str, Any], Labeled | None]]:
+    """`count` Jetstream events (with labels for post creates), deterministic for a seed."""
+    return Synthesizer(texts, seed=seed, rate=rate, start_us=start_us).events(count)
+
+
+def labels_path_for(out: Path) -> Path:
+    """capture.jsonl[.zst] -> capture.labels.jsonl, beside it."""
+    name = out.name
+    for suffix in (".zst", ".jsonl", ".json"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    return out.with_name(name + ".labels.jsonl")
+
+
+@dataclass
+class SynthSummary:
+    events: int
+    posts: int
+    fraud_posts: int
+    campaigns: int
+    out: Path
+    labels: Path
+
+
+def write_capture(
+    out: Path,
+    texts: list[LabeledText],
+    count: int,
+    *,
+    seed: int = 0,
+    rate: float = 50.0,
+    start_us: int = DEFAULT_START_US,
+) -> SynthSummary:
+    """Write `count` events as JSONL (zstd-compressed when `out` ends in .zst) plus labels."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    labels_out = labels_path_for(out)
+    synth = Synthesizer(texts, seed=seed, rate=rate, start_us=start_us)
+    posts = fraud = 0
+    buffer = io.BytesIO()
+    with open(labels_out, "wb") as labels_file:
+        for event, label in synth.events(count):
+            buffer.write(orjson.dumps(event))
+            buffer.write(b"\n")
+            if label is not None:
+                posts += 1
+                fraud += label.label
+                labels_file.write(
+                    orjson.dumps({"uri": label.uri, "label": label.label, "campaign_id": label.campaign_id})
+                )
+                labels_file.write(b"\n")
+    data = buffer.getvalue()
+    if out.name.endswith(".zst"):
+        # Fixed level and no threads, so the bytes are identical for a seed.
+        data = zstandard.ZstdCompressor(level=19).compress(data)
+    out.write_bytes(data)
+    return SynthSummary(count, posts, fraud, synth.campaigns, out, labels_out)
