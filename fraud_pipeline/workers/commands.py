@@ -89,10 +89,10 @@ class IngestRun:
         return thread
 
 
-def _replay_events(path: Path, speed: float | None, skip: int = 0) -> Iterator[bytes]:
+def _replay_events(path: Path, speed: float | None, skip: int = 0, rebase: bool = False) -> Iterator[bytes]:
     from fraud_pipeline.ingest.replay import iter_replay
 
-    events: Iterator[bytes] = iter(iter_replay(path, speed=speed))
+    events: Iterator[bytes] = iter(iter_replay(path, speed=speed, rebase_to_now=rebase))
     return itertools.islice(events, skip, None) if skip else events
 
 
@@ -254,7 +254,8 @@ def up(
         already = int(state.get_checkpoint(replay_key) or 0)
         if already:
             click.echo(f"resuming the replay of {capture.name} after {already:,} events", err=True)
-        events = _replay_events(capture, speed or None, skip=already)
+        # Rebased to the wall clock so the dashboard shows the replay as live traffic.
+        events = _replay_events(capture, speed or None, skip=already, rebase=True)
     services = start_services(
         settings,
         dagster=dagster,
