@@ -9,51 +9,41 @@ locals {
   logs_arn     = "arn:${data.aws_partition.current.partition}:logs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:log-group:*"
 }
 
-data "aws_iam_policy_document" "key" {
-  # Key policies are attached to one key: "*" as the resource means "this key".
-  statement {
-    sid = "AccountAdministersAndDelegatesToIam"
-    principals {
-      type        = "AWS"
-      identifiers = [local.account_root]
-    }
-    actions = [
-      "kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*",
-      "kms:Revoke*", "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource", "kms:UntagResource",
-      "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion", "kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*",
-      "kms:GenerateDataKey*", "kms:CreateGrant", "kms:RetireGrant",
+# A key policy is attached to one key: "Resource": "*" in it means "this key" (which is why it is
+# written here rather than as an aws_iam_policy_document, where "*" would mean every resource).
+locals {
+  key_policy = {
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "AccountAdministersAndDelegatesToIam"
+        Effect    = "Allow"
+        Principal = { AWS = local.account_root }
+        Action = [
+          "kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*",
+          "kms:Revoke*", "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource", "kms:UntagResource",
+          "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion", "kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*",
+          "kms:GenerateDataKey*", "kms:CreateGrant", "kms:RetireGrant",
+        ]
+        Resource = "*"
+      },
+      {
+        Sid       = "CloudWatchLogsEncryptsThisAccountsLogGroups"
+        Effect    = "Allow"
+        Principal = { Service = "logs.${data.aws_region.current.name}.amazonaws.com" }
+        Action    = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+        Resource  = "*"
+        Condition = { ArnLike = { "kms:EncryptionContext:aws:logs:arn" = local.logs_arn } }
+      },
+      {
+        Sid       = "CloudWatchAlarmsPublishToEncryptedTopic"
+        Effect    = "Allow"
+        Principal = { Service = "cloudwatch.amazonaws.com" }
+        Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
+        Resource  = "*"
+        Condition = { StringEquals = { "aws:SourceAccount" = data.aws_caller_identity.current.account_id } }
+      },
     ]
-    resources = ["*"]
-  }
-
-  statement {
-    sid = "CloudWatchLogsEncryptsThisAccountsLogGroups"
-    principals {
-      type        = "Service"
-      identifiers = ["logs.${data.aws_region.current.name}.amazonaws.com"]
-    }
-    actions   = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
-    resources = ["*"]
-    condition {
-      test     = "ArnLike"
-      variable = "kms:EncryptionContext:aws:logs:arn"
-      values   = [local.logs_arn]
-    }
-  }
-
-  statement {
-    sid = "CloudWatchAlarmsPublishToEncryptedTopic"
-    principals {
-      type        = "Service"
-      identifiers = ["cloudwatch.amazonaws.com"]
-    }
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
-    resources = ["*"]
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [data.aws_caller_identity.current.account_id]
-    }
   }
 }
 
@@ -61,7 +51,7 @@ resource "aws_kms_key" "this" {
   description             = "Encrypts ${var.prefix} data at rest"
   enable_key_rotation     = true
   deletion_window_in_days = var.deletion_window_in_days
-  policy                  = data.aws_iam_policy_document.key.json
+  policy                  = jsonencode(local.key_policy)
 }
 
 resource "aws_kms_alias" "this" {

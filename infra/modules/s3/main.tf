@@ -1,21 +1,26 @@
 # The lake bucket (posts/, compacted/, media/, errors/, models/) and the bucket its access logs go to.
 # Both: no public access, KMS by default, TLS only, versioned; the lake expires what it keeps per prefix.
 
-locals {
-  buckets = {
-    lake = var.bucket_name
-    logs = "${var.bucket_name}-access-logs"
-  }
-}
-
-resource "aws_s3_bucket" "this" {
-  for_each      = local.buckets
-  bucket        = each.value
+resource "aws_s3_bucket" "lake" {
+  bucket        = var.bucket_name
   force_destroy = var.force_destroy
 }
 
+resource "aws_s3_bucket" "logs" {
+  bucket        = "${var.bucket_name}-access-logs"
+  force_destroy = var.force_destroy
+}
+
+locals {
+  # Settings both buckets share are applied to each through this map.
+  buckets = {
+    lake = aws_s3_bucket.lake
+    logs = aws_s3_bucket.logs
+  }
+}
+
 resource "aws_s3_bucket_public_access_block" "this" {
-  for_each                = aws_s3_bucket.this
+  for_each                = local.buckets
   bucket                  = each.value.id
   block_public_acls       = true
   block_public_policy     = true
@@ -24,7 +29,7 @@ resource "aws_s3_bucket_public_access_block" "this" {
 }
 
 resource "aws_s3_bucket_ownership_controls" "this" {
-  for_each = aws_s3_bucket.this
+  for_each = local.buckets
   bucket   = each.value.id
   rule {
     object_ownership = "BucketOwnerEnforced"
@@ -32,7 +37,7 @@ resource "aws_s3_bucket_ownership_controls" "this" {
 }
 
 resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
-  for_each = aws_s3_bucket.this
+  for_each = local.buckets
   bucket   = each.value.id
   rule {
     apply_server_side_encryption_by_default {
@@ -44,7 +49,7 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
 }
 
 resource "aws_s3_bucket_versioning" "this" {
-  for_each = aws_s3_bucket.this
+  for_each = local.buckets
   bucket   = each.value.id
   versioning_configuration {
     status = "Enabled"
@@ -52,7 +57,7 @@ resource "aws_s3_bucket_versioning" "this" {
 }
 
 data "aws_iam_policy_document" "tls_only" {
-  for_each = aws_s3_bucket.this
+  for_each = local.buckets
   statement {
     sid     = "DenyInsecureTransport"
     effect  = "Deny"
@@ -82,34 +87,35 @@ data "aws_iam_policy_document" "tls_only" {
       condition {
         test     = "ArnLike"
         variable = "aws:SourceArn"
-        values   = [aws_s3_bucket.this["lake"].arn]
+        values   = [aws_s3_bucket.lake.arn]
       }
     }
   }
 }
 
 resource "aws_s3_bucket_policy" "this" {
-  for_each   = aws_s3_bucket.this
+  for_each   = local.buckets
   bucket     = each.value.id
   policy     = data.aws_iam_policy_document.tls_only[each.key].json
   depends_on = [aws_s3_bucket_public_access_block.this]
 }
 
 resource "aws_s3_bucket_logging" "lake" {
-  bucket        = aws_s3_bucket.this["lake"].id
-  target_bucket = aws_s3_bucket.this["logs"].id
+  bucket        = aws_s3_bucket.lake.id
+  target_bucket = aws_s3_bucket.logs.id
   target_prefix = "lake/"
 }
 
 # EventBridge gets every object event, so Dagster sensors or future consumers can react without
 # listing the bucket.
-resource "aws_s3_bucket_notification" "lake" {
-  bucket      = aws_s3_bucket.this["lake"].id
+resource "aws_s3_bucket_notification" "this" {
+  for_each    = local.buckets
+  bucket      = each.value.id
   eventbridge = true
 }
 
 resource "aws_s3_bucket_lifecycle_configuration" "lake" {
-  bucket = aws_s3_bucket.this["lake"].id
+  bucket = aws_s3_bucket.lake.id
 
   # Raw Firehose output: superseded by compacted/ once Dagster has compacted an hour.
   rule {
@@ -182,7 +188,7 @@ resource "aws_s3_bucket_lifecycle_configuration" "lake" {
 }
 
 resource "aws_s3_bucket_lifecycle_configuration" "logs" {
-  bucket = aws_s3_bucket.this["logs"].id
+  bucket = aws_s3_bucket.logs.id
   rule {
     id     = "expire-access-logs"
     status = "Enabled"

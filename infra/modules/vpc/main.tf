@@ -1,11 +1,9 @@
 # Private subnets for every workload (Lambda, ECS tasks, RDS); public subnets only hold the NAT
 # gateway that lets the ingest task reach Jetstream. S3 and DynamoDB traffic stays on gateway endpoints.
-data "aws_availability_zones" "available" {
-  state = "available"
-}
-
 locals {
-  azs = slice(data.aws_availability_zones.available.names, 0, var.az_count)
+  # Zones are named explicitly (env.hcl), so the network never changes shape when AWS adds a zone.
+  azs      = var.availability_zones
+  az_count = length(var.availability_zones)
 }
 
 resource "aws_vpc" "this" {
@@ -21,7 +19,7 @@ resource "aws_default_security_group" "this" {
 }
 
 resource "aws_subnet" "public" {
-  count                   = var.az_count
+  count                   = local.az_count
   vpc_id                  = aws_vpc.this.id
   availability_zone       = local.azs[count.index]
   cidr_block              = cidrsubnet(var.cidr_block, 4, count.index)
@@ -30,7 +28,7 @@ resource "aws_subnet" "public" {
 }
 
 resource "aws_subnet" "private" {
-  count             = var.az_count
+  count             = local.az_count
   vpc_id            = aws_vpc.this.id
   availability_zone = local.azs[count.index]
   cidr_block        = cidrsubnet(var.cidr_block, 4, count.index + 8)
@@ -43,13 +41,13 @@ resource "aws_internet_gateway" "this" {
 }
 
 resource "aws_eip" "nat" {
-  count  = var.single_nat_gateway ? 1 : var.az_count
+  count  = var.single_nat_gateway ? 1 : local.az_count
   domain = "vpc"
   tags   = { Name = "${var.name}-nat-${count.index}" }
 }
 
 resource "aws_nat_gateway" "this" {
-  count         = var.single_nat_gateway ? 1 : var.az_count
+  count         = var.single_nat_gateway ? 1 : local.az_count
   allocation_id = aws_eip.nat[count.index].id
   subnet_id     = aws_subnet.public[count.index].id
   tags          = { Name = "${var.name}-${count.index}" }
@@ -68,26 +66,26 @@ resource "aws_route" "public_internet" {
 }
 
 resource "aws_route_table_association" "public" {
-  count          = var.az_count
+  count          = local.az_count
   subnet_id      = aws_subnet.public[count.index].id
   route_table_id = aws_route_table.public.id
 }
 
 resource "aws_route_table" "private" {
-  count  = var.az_count
+  count  = local.az_count
   vpc_id = aws_vpc.this.id
   tags   = { Name = "${var.name}-private-${local.azs[count.index]}" }
 }
 
 resource "aws_route" "private_nat" {
-  count                  = var.az_count
+  count                  = local.az_count
   route_table_id         = aws_route_table.private[count.index].id
   destination_cidr_block = "0.0.0.0/0"
   nat_gateway_id         = aws_nat_gateway.this[var.single_nat_gateway ? 0 : count.index].id
 }
 
 resource "aws_route_table_association" "private" {
-  count          = var.az_count
+  count          = local.az_count
   subnet_id      = aws_subnet.private[count.index].id
   route_table_id = aws_route_table.private[count.index].id
 }

@@ -9,14 +9,13 @@ variable "cidr_block" {
   default     = "10.40.0.0/16"
 }
 
-variable "az_count" {
-  description = "Availability zones to spread subnets over."
-  type        = number
-  default     = 2
+variable "availability_zones" {
+  description = "Zones to spread subnets over (at least two: RDS needs two)."
+  type        = list(string)
 
   validation {
-    condition     = var.az_count >= 2 && var.az_count <= 4
-    error_message = "az_count must be between 2 and 4 (RDS needs two zones)."
+    condition     = length(var.availability_zones) >= 2 && length(var.availability_zones) <= 4
+    error_message = "Give 2 to 4 availability zones."
   }
 }
 
