@@ -198,7 +198,15 @@ def build_lake(
                 delivered[hour].append(rec)
             if i % 23 == 4:  # an edit later in the same hour (newer version wins)
                 delivered[hour].append(
-                    replace(rec, operation="update", text=rec.text + " (edited)", time_us=t_us + 1_000_000)
+                    replace(
+                        rec,
+                        operation="update",
+                        text=rec.text + " (edited)",
+                        time_us=t_us + 1_000_000,
+                        time_utc=iso_from_us(t_us + 1_000_000),
+                        ingested_at_us=rec.ingested_at_us + 1_000_000,
+                        scored_at_us=rec.scored_at_us + 1_000_000,
+                    )
                 )
     # Deletes: some in the same hour as their post, some one hour later.
     for n, (hour, rec) in enumerate(created):

@@ -1,0 +1,17 @@
+-- Per arrival hour: volume, fraud, accounts, media and scores.
+select
+    arrival_hour,
+    count(*) as posts,
+    count(*) filter (where is_fraud) as fraud_posts,
+    round(count(*) filter (where is_fraud) / count(*), 6) as fraud_rate,
+    count(distinct did) as accounts,
+    count(distinct did) filter (where is_fraud) as fraud_accounts,
+    count(*) filter (where has_media) as media_posts,
+    count(*) filter (where is_fraud and has_media) as fraud_media_posts,
+    count(*) filter (where is_fraud_text) as fraud_text_posts,
+    round(avg(fraud_score), 6) as avg_fraud_score,
+    min(event_at) as first_event_at,
+    max(event_at) as last_event_at
+from {{ ref('stg_posts') }}
+group by arrival_hour
+order by arrival_hour

@@ -1,0 +1,45 @@
+{#- One row per live post with the flags every mart counts; times as naive UTC timestamps. -#}
+{%- set threshold = var('fraud_threshold') | float -%}
+-- depends_on: {{ source('lake', 'compacted_posts') }}
+
+with posts as (
+    select * from {{ lake_posts() }}
+)
+
+select
+    uri,
+    did,
+    rkey,
+    cid,
+    text,
+    langs,
+    links,
+    domains,
+    mentions,
+    tags,
+    embed_kind,
+    media_paths,
+    media_kinds,
+    len(coalesce(media_paths, [])) > 0 as has_media,
+    make_timestamp(time_us) as event_at,
+    coalesce(make_timestamp(scored_at_us), make_timestamp(time_us)) as scored_at,
+    fraud_text_likelihood,
+    fraud_media_likelihood,
+    fraud_score,
+    coalesce(is_fraud, false) as is_fraud,
+    coalesce(fraud_text_likelihood >= {{ threshold }}, false) as is_fraud_text,
+    coalesce(len(coalesce(media_paths, [])) > 0 and fraud_media_likelihood >= {{ threshold }}, false)
+        as is_fraud_media,
+    labels,
+    reasons,
+    rule_hits,
+    text_model_version,
+    media_model_version,
+    case when scored_at_us > 0 and time_us > 0 then (scored_at_us - time_us) / 1000.0 end
+        as end_to_end_ms,
+    case when scored_at_us > 0 and ingested_at_us > 0 then (scored_at_us - ingested_at_us) / 1000.0 end
+        as scoring_ms,
+    dt,
+    hour,
+    make_timestamp(year(dt), month(dt), day(dt), hour, 0, 0) as arrival_hour
+from posts
