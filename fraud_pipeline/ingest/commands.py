@@ -1,0 +1,225 @@
+"""`fraud-pipeline ingest` and `fraud-pipeline synth`.
+
+`ingest` runs one source -> normalizer -> producer into `settings.untagged_stream` until
+the source ends, `--max-events` is reached or Ctrl-C (then it drains the producer), with a
+progress line on stderr and a JSON summary on stdout. Malformed events go to the errors
+prefix of the object store (`errors/ingest/...`).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+
+from fraud_pipeline.cli_options import settings_options
+from fraud_pipeline.settings import Settings
+
+BUNDLED_CAPTURE = Path(__file__).resolve().parents[2] / "data" / "replay" / "capture.jsonl.zst"
+DEFAULT_TEXTS = Path(__file__).resolve().parents[2] / "data" / "labeled" / "train.jsonl"
+
+
+def _print_json(payload: dict[str, Any]) -> None:
+    click.echo(orjson.dumps(payload, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode())
+
+
+@click.command()
+@click.option(
+    "--source",
+    type=click.Choice(["jetstream", "firehose", "replay"]),
+    default="replay",
+    show_default=True,
+    help="Where events come from.",
+)
+@click.option("--url", default=None, help="Jetstream subscribe URL or firehose base URI (wss://.../xrpc).")
+@click.option(
+    "--file",
+    "capture",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Capture for --source replay (JSONL or JSONL.zst); default the bundled one.",
+)
+@click.option(
+    "--speed",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Replay pace: recorded speed times this factor; 0 = as fast as possible.",
+)
+@click.option("--rebase/--no-rebase", default=False, help="Replay: rewrite time_us to now (looks live).")
+@click.option("--max-events", type=int, default=None, help="Stop after this many events.")
+@click.option("--compress/--no-compress", default=False, help="Jetstream: ask for zstd frames.")
+@click.option(
+    "--zstd-dictionary",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Jetstream's zstd dictionary file (needed with --compress on the public hosts).",
+)
+@settings_options
+def ingest(
+    settings: Settings,
+    source: str,
+    url: str | None,
+    capture: Path | None,
+    speed: float,
+    rebase: bool,
+    max_events: int | None,
+    compress: bool,
+    zstd_dictionary: Path | None,
+) -> None:
+    """Read events from SOURCE, normalize them and put the posts on the untagged stream."""
+    from fraud_pipeline.ingest.pipeline import IngestStats, run_ingest
+    from fraud_pipeline.ingest.producer import Producer
+    from fraud_pipeline.lake.errors import BatchingErrorSink, ErrorRecord, ErrorSink
+    from fraud_pipeline.objects import ObjectStore
+    from fraud_pipeline.state import open_state
+    from fraud_pipeline.streams import StreamError, open_stream
+
+    stream = open_stream(settings)
+    try:
+        stream.describe(settings.untagged_stream)
+    except StreamError as exc:
+        raise click.ClickException(str(exc)) from exc
+    errors = BatchingErrorSink(
+        ErrorSink(ObjectStore.from_settings(settings), settings.errors_prefix, "ingest")
+    )
+
+    def on_malformed(raw: bytes, reason: str) -> None:
+        errors.add(ErrorRecord("MalformedEvent", reason, raw))
+
+    def on_put_failed(entry: Any, reason: str) -> None:
+        errors.add(ErrorRecord("PutFailed", reason, entry.data, {"partitionKey": entry.partition_key}))
+
+    producer = Producer(stream, settings.untagged_stream, on_failed=on_put_failed)
+    stop = threading.Event()
+    state = open_state(settings)
+    events: Iterable[bytes | str]
+    if source == "replay":
+        from fraud_pipeline.ingest.replay import iter_replay
+
+        path = capture or BUNDLED_CAPTURE
+        if not path.exists():
+            raise click.ClickException(f"no capture at {path}: run `fraud-pipeline synth` or pass --file")
+        events = iter_replay(path, speed=speed or None, rebase_to_now=rebase, stop=stop)
+    elif source == "jetstream":
+        from fraud_pipeline.ingest.jetstream import jetstream_events
+
+        events = jetstream_events(
+            settings,
+            state,
+            url=url,
+            stop=stop,
+            compress=compress,
+            zstd_dictionary=zstd_dictionary,
+            on_malformed=on_malformed,
+            before_checkpoint=producer.flush,
+        )
+    else:
+        from fraud_pipeline.ingest.firehose import firehose_events
+
+        events = firehose_events(url=url, stop=stop, on_malformed=on_malformed)
+
+    stats = IngestStats()
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            run_ingest(events, producer, stats, stop, on_malformed=on_malformed, max_events=max_events)
+        except BaseException as exc:  # reported below, never lost in the thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=work, name="ingest", daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(1.0)
+            stats.put = producer.stats.put
+            sys.stderr.write(
+                f"\revents {stats.events_read:,}  posts {stats.posts:,}  deletes {stats.deletes:,}  "
+                f"skipped {sum(stats.skipped.values()):,}  malformed {stats.malformed:,}  "
+                f"put {producer.stats.put:,}  retried {producer.stats.retried:,}   "
+            )
+            sys.stderr.flush()
+    except KeyboardInterrupt:
+        click.echo("\nstopping: draining the producer...", err=True)
+        stop.set()
+        thread.join(30)
+    finally:
+        stop.set()
+        producer.close()
+        errors.flush()
+        state.close()
+        stream.close()
+    sys.stderr.write("\n")
+    stats.put = producer.stats.put
+    summary = stats.as_dict()
+    summary["producer"] = {
+        "put": producer.stats.put,
+        "retried": producer.stats.retried,
+        "failed": producer.stats.failed,
+        "batches": producer.stats.batches,
+    }
+    summary["error_records"] = errors.written
+    _print_json(summary)
+    if failure:
+        raise click.ClickException(f"ingest failed: {failure[0]}")
+
+
+@click.command()
+@click.option("--events", "count", type=int, default=20_000, show_default=True, help="Events to generate.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--texts",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    multiple=True,
+    help="Labeled JSONL ({text,label}); repeatable. Default data/labeled/train.jsonl.",
+)
+@click.option("--rate", type=float, default=50.0, show_default=True, help="Mean events per second (Poisson).")
+@click.option(
+    "--start-us",
+    type=int,
+    default=None,
+    help="time_us of the stream's start (default a fixed date, so a seed is reproducible).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Output JSONL, zstd-compressed when it ends in .zst; labels go beside it.",
+)
+def synth(
+    count: int, seed: int, texts: tuple[Path, ...], rate: float, start_us: int | None, out: Path
+) -> None:
+    """Generate a synthetic Jetstream capture (with labels) from labeled texts."""
+    from fraud_pipeline.ingest.synth import DEFAULT_START_US, load_texts, write_capture
+
+    started = time.monotonic()
+    rows = load_texts(texts or (DEFAULT_TEXTS,))
+    try:
+        summary = write_capture(
+            out,
+            rows,
+            count,
+            seed=seed,
+            rate=rate,
+            start_us=start_us if start_us is not None else DEFAULT_START_US,
+        )
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    _print_json(
+        {
+            "events": summary.events,
+            "posts": summary.posts,
+            "fraud_posts": summary.fraud_posts,
+            "campaigns": summary.campaigns,
+            "out": str(summary.out),
+            "labels": str(summary.labels),
+            "seconds": round(time.monotonic() - started, 2),
+        }
+    )
