@@ -1,0 +1,63 @@
+# Everything that differs between environments. `names` must equal
+# fraud_pipeline.settings.Settings.default_names("dev") (tests/test_infra_live.py keeps them equal),
+# so Terraform creates exactly the resources the code looks for.
+locals {
+  env        = "dev"
+  prefix     = "fraud-detect-dev"
+  aws_region = "us-east-1"
+
+  names = {
+    untagged_stream      = "fraud-detect-dev-untagged-stream"
+    tagged_stream        = "fraud-detect-dev-tagged-stream"
+    bucket               = "fraud-detect-dev-lake"
+    glue_database        = "fraud_detect_dev"
+    glue_table           = "posts"
+    glue_compacted_table = "posts_compacted"
+    metric_namespace     = "fraud-detect-dev"
+    state_table          = "fraud-detect-dev-state"
+    text_endpoint        = "fraud-detect-dev-text-model"
+    media_endpoint       = "fraud-detect-dev-media-model"
+    delivery_stream      = "fraud-detect-dev-tagged-delivery"
+  }
+
+  # Object-store prefixes: the settings module's defaults.
+  prefixes = {
+    posts_prefix     = "posts/"
+    compacted_prefix = "compacted/"
+    media_prefix     = "media/"
+    errors_prefix    = "errors/"
+    models_prefix    = "models/"
+  }
+
+  # Names only infrastructure needs; the dashboard spec uses the same (widgets.resource_names).
+  scoring_function = "fraud-detect-dev-scoring"
+  scoring_dlq      = "fraud-detect-dev-scoring-failures"
+  ingest_service   = "fraud-detect-dev-ingest"
+  dagster_name     = "fraud-detect-dev-dagster"
+
+  # Network.
+  vpc_cidr           = "10.40.0.0/16"
+  availability_zones = ["us-east-1a", "us-east-1b"]
+  single_nat_gateway = true
+
+  # Sizing and safety: dev is small and can be torn down.
+  stream_mode            = "ON_DEMAND"
+  shard_count            = 2
+  stream_retention_hours = 24
+  lambda_memory_mb       = 1024
+  lambda_concurrency     = 10
+  parallelization_factor = 2
+  endpoint_instance_type = "ml.t2.medium"
+  endpoint_min_instances = 1
+  endpoint_max_instances = 2
+  db_instance_class      = "db.t4g.micro"
+  db_multi_az            = false
+  deletion_protection    = false
+  force_destroy          = true
+  alarm_emails           = []
+
+  # Images and models: CI sets these from the image build (immutable tags) and the model registry.
+  image_tag         = get_env("FRAUD_IMAGE_TAG", "bootstrap")
+  text_model_data   = get_env("FRAUD_TEXT_MODEL_DATA", "s3://fraud-detect-dev-lake/models/text/bootstrap/model.tar.gz")
+  media_model_data  = get_env("FRAUD_MEDIA_MODEL_DATA", "s3://fraud-detect-dev-lake/models/media/bootstrap/model.tar.gz")
+}

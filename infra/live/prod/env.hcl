@@ -1,0 +1,63 @@
+# Everything that differs between environments. `names` must equal
+# fraud_pipeline.settings.Settings.default_names("prod") (tests/test_infra_live.py keeps them equal),
+# so Terraform creates exactly the resources the code looks for.
+locals {
+  env        = "prod"
+  prefix     = "fraud-detect-prod"
+  aws_region = "us-east-1"
+
+  names = {
+    untagged_stream      = "fraud-detect-prod-untagged-stream"
+    tagged_stream        = "fraud-detect-prod-tagged-stream"
+    bucket               = "fraud-detect-prod-lake"
+    glue_database        = "fraud_detect_prod"
+    glue_table           = "posts"
+    glue_compacted_table = "posts_compacted"
+    metric_namespace     = "fraud-detect-prod"
+    state_table          = "fraud-detect-prod-state"
+    text_endpoint        = "fraud-detect-prod-text-model"
+    media_endpoint       = "fraud-detect-prod-media-model"
+    delivery_stream      = "fraud-detect-prod-tagged-delivery"
+  }
+
+  # Object-store prefixes: the settings module's defaults.
+  prefixes = {
+    posts_prefix     = "posts/"
+    compacted_prefix = "compacted/"
+    media_prefix     = "media/"
+    errors_prefix    = "errors/"
+    models_prefix    = "models/"
+  }
+
+  # Names only infrastructure needs; the dashboard spec uses the same (widgets.resource_names).
+  scoring_function = "fraud-detect-prod-scoring"
+  scoring_dlq      = "fraud-detect-prod-scoring-failures"
+  ingest_service   = "fraud-detect-prod-ingest"
+  dagster_name     = "fraud-detect-prod-dagster"
+
+  # Network.
+  vpc_cidr           = "10.50.0.0/16"
+  availability_zones = ["us-east-1a", "us-east-1b", "us-east-1c"]
+  single_nat_gateway = false
+
+  # Sizing and safety: prod is provisioned, multi-AZ and protected from deletion.
+  stream_mode            = "PROVISIONED"
+  shard_count            = 4
+  stream_retention_hours = 168
+  lambda_memory_mb       = 2048
+  lambda_concurrency     = 16
+  parallelization_factor = 4
+  endpoint_instance_type = "ml.m5.large"
+  endpoint_min_instances = 1
+  endpoint_max_instances = 6
+  db_instance_class      = "db.t4g.small"
+  db_multi_az            = true
+  deletion_protection    = true
+  force_destroy          = false
+  alarm_emails           = []
+
+  # Images and models: CI sets these from the image build (immutable tags) and the model registry.
+  image_tag         = get_env("FRAUD_IMAGE_TAG", "bootstrap")
+  text_model_data   = get_env("FRAUD_TEXT_MODEL_DATA", "s3://fraud-detect-prod-lake/models/text/bootstrap/model.tar.gz")
+  media_model_data  = get_env("FRAUD_MEDIA_MODEL_DATA", "s3://fraud-detect-prod-lake/models/media/bootstrap/model.tar.gz")
+}
