@@ -1,0 +1,127 @@
+"""Terraform and the package agree: Glue columns, Lambda handler, image entry points, Dagster config."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from fraud_pipeline.records import SEED_GLUE_COLUMNS, glue_columns
+from tests.infra_fixtures import INFRA, LIVE, MODULES, ROOT, load_hcl
+
+
+def test_glue_columns_file_equals_records_schema() -> None:
+    committed = json.loads((MODULES / "glue" / "columns.json").read_text(encoding="utf-8"))
+    assert committed == glue_columns(), "regenerate: python infra/scripts/gen_glue_columns.py"
+    assert [c["Name"] for c in committed[: len(SEED_GLUE_COLUMNS)]] == list(SEED_GLUE_COLUMNS)
+
+
+def test_glue_generator_writes_the_same_file() -> None:
+    sys.path.insert(0, str(INFRA / "scripts"))
+    try:
+        gen = importlib.import_module("gen_glue_columns")
+    finally:
+        sys.path.pop(0)
+    assert gen.columns_json() == (MODULES / "glue" / "columns.json").read_text(encoding="utf-8")
+
+
+def test_glue_tables_take_columns_from_the_file() -> None:
+    main = load_hcl(MODULES / "glue" / "main.tf")
+    assert "columns.json" in json.dumps(main["locals"])
+    tables = {name for block in main["resource"] for name in block.get("aws_glue_catalog_table", {})}
+    assert tables == {"raw", "compacted"}
+
+
+def _lambda_handler() -> str:
+    variables = load_hcl(MODULES / "lambda" / "variables.tf")["variable"]
+    default = next(v["handler"]["default"] for v in variables if "handler" in v)
+    live = load_hcl(LIVE / "dev" / "lambda" / "terragrunt.hcl")["inputs"]["handler"]
+    assert default == live
+    return str(default)
+
+
+def test_lambda_handler_exists_in_the_package() -> None:
+    handler = _lambda_handler()
+    module_name, attribute = handler.rsplit(".", 1)
+    assert callable(getattr(importlib.import_module(module_name), attribute))
+    dockerfile = (INFRA / "docker" / "lambda.Dockerfile").read_text()
+    assert f'CMD ["{handler}"]' in dockerfile
+
+
+def test_cli_subcommands_the_images_run_exist() -> None:
+    """`fraud-pipeline ingest` (ECS) and `fraud-pipeline serve` (SageMaker) resolve to click commands."""
+    from click.testing import CliRunner
+
+    from fraud_pipeline.cli import main
+
+    command = load_hcl(LIVE / "dev" / "ingest" / "terragrunt.hcl")["inputs"]["command"]
+    for args in (command, ["serve"]):
+        result = CliRunner().invoke(main, [args[0], "--help"])
+        assert result.exit_code == 0, f"fraud-pipeline {args[0]}: {result.output}"
+    ingest_help = CliRunner().invoke(main, ["ingest", "--help"]).output
+    for option in (a for a in command if a.startswith("--")):
+        assert option in ingest_help, f"fraud-pipeline ingest has no {option}"
+
+
+def test_console_script_is_the_image_entry_point() -> None:
+    from importlib.metadata import entry_points
+
+    scripts = {ep.name: ep.value for ep in entry_points(group="console_scripts")}
+    assert scripts.get("fraud-pipeline") == "fraud_pipeline.cli:main"
+    for name in ("ingest", "inference"):
+        assert 'ENTRYPOINT ["fraud-pipeline"]' in (INFRA / "docker" / f"{name}.Dockerfile").read_text()
+
+
+def test_dagster_code_location_module_loads() -> None:
+    module = load_hcl(LIVE / "dev" / "dagster" / "terragrunt.hcl")["inputs"]["code_module"]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import dagster, {module} as m; "
+            "print(sum(isinstance(v, dagster.Definitions) for v in vars(m).values()))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "1", "the code location module must hold exactly one Definitions"
+
+
+def test_sagemaker_framework_handler_module_exists() -> None:
+    inference = importlib.import_module("fraud_pipeline.serving.inference")
+    for name in ("model_fn", "input_fn", "predict_fn", "output_fn"):
+        assert callable(getattr(inference, name)), name
+
+
+def test_dagster_config_reads_the_variables_terraform_sets() -> None:
+    instance = yaml.safe_load((INFRA / "docker" / "dagster" / "dagster.yaml").read_text())
+    pg = instance["storage"]["postgres"]["postgres_db"]
+    read = {v["env"] for v in pg.values() if isinstance(v, dict) and "env" in v}
+    main = (MODULES / "dagster" / "main.tf").read_text()
+    set_by_terraform = set(re.findall(r"\b(DAGSTER_PG_[A-Z]+)\b", main))
+    assert read == set_by_terraform == {"DAGSTER_PG_HOST", "DAGSTER_PG_DB", "DAGSTER_PG_USERNAME", "DAGSTER_PG_PASSWORD"}
+    assert instance["run_launcher"]["class"] == "EcsRunLauncher"
+
+
+def test_workspace_points_at_the_code_server_terraform_registers() -> None:
+    workspace = yaml.safe_load((INFRA / "docker" / "dagster" / "workspace.yaml").read_text())
+    server = workspace["load_from"][0]["grpc_server"]
+    variables = {k: v for block in load_hcl(MODULES / "dagster" / "variables.tf")["variable"] for k, v in block.items()}
+    expected_host = f"{variables['code_service_name']['default']}.{variables['service_discovery_namespace']['default']}"
+    assert server["host"] == expected_host
+    assert server["port"] == variables["code_port"]["default"]
+
+
+@pytest.mark.parametrize("source", ["ecs_service", "dagster"])
+def test_ecs_tasks_run_read_only_as_non_root(source: str) -> None:
+    main = (MODULES / source / "main.tf").read_text()
+    assert "readonlyRootFilesystem = true" in main
+    assert 'user                   = "10001"' in main
