@@ -123,7 +123,9 @@ def ingest(
     else:
         from fraud_pipeline.ingest.firehose import firehose_events
 
-        events = firehose_events(url=url, stop=stop, on_malformed=on_malformed)
+        events = firehose_events(
+            url=url, state=state, stop=stop, on_malformed=on_malformed, before_checkpoint=producer.flush
+        )
 
     stats = IngestStats()
     failure: list[BaseException] = []
