@@ -20,7 +20,9 @@ LIVE = INFRA / "live"
 ENVS = ("dev", "prod")
 
 _OPTIONS = hcl2.SerializationOptions(strip_string_quotes=True)
-_REFERENCE = re.compile(r"^\$\{(local\.env\.[A-Za-z0-9_.]+|dependency\.[A-Za-z0-9_]+\.outputs\.[A-Za-z0-9_]+)\}$")
+_REFERENCE = re.compile(
+    r"^\$\{(local\.env\.[A-Za-z0-9_.]+|dependency\.[A-Za-z0-9_]+\.outputs\.[A-Za-z0-9_]+)\}$"
+)
 _VAR_USE = re.compile(r"\bvar\.([A-Za-z_][A-Za-z0-9_]*)")
 _COMMENT = re.compile(r"(^|\s)(#|//)[^\n]*", re.MULTILINE)
 
@@ -119,7 +121,7 @@ def resolve(value: Any, env: dict[str, Any], deps: dict[str, dict[str, Any]]) ->
 
 
 def environment_maps(env: str) -> dict[str, dict[str, str]]:
-    """Component -> the FRAUD_PIPELINE_* environment it passes, with `merge(local.settings_environment, {...})`
+    """Component -> the FRAUD_PIPELINE_* environment it passes, with `merge(local.settings_environment, ..)`
     expanded and references resolved."""
     env_values = env_locals(env)
     result: dict[str, dict[str, str]] = {}
@@ -137,7 +139,9 @@ def environment_maps(env: str) -> dict[str, dict[str, str]]:
         elif isinstance(environment, dict):
             merged |= environment
         else:
-            raise AssertionError(f"{component}: environment must be a map or merge(local.settings_environment, {{...}})")
+            raise AssertionError(
+                f"{component}: environment must be a map or merge(local.settings_environment, {{...}})"
+            )
         deps = dependencies(config)
         result[component.name] = {
             k: str(resolve(v, env_values, deps)) for k, v in merged.items() if k != "__is_block__"

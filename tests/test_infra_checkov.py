@@ -17,13 +17,18 @@ def test_every_skipped_check_has_a_reason() -> None:
     config_file = INFRA / ".checkov.yaml"
     skips = yaml.safe_load(config_file.read_text())["skip-check"]
     assert skips, "no skips: drop this test's expectation of a reason per skip"
-    lines = {m.group(1): m.group(2) for m in re.finditer(r"^\s*-\s*(CKV\w+)\s*#\s*(.+)$", config_file.read_text(), re.M)}
+    lines = {
+        m.group(1): m.group(2)
+        for m in re.finditer(r"^\s*-\s*(CKV\w+)\s*#\s*(.+)$", config_file.read_text(), re.M)
+    }
     for check in skips:
         assert len(lines.get(check, "")) > 20, f"{check} is skipped without a reason"
 
 
 def test_checkov_passes() -> None:
-    result = subprocess.run(["bash", str(SCRIPTS / "checkov.sh")], capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        ["bash", str(SCRIPTS / "checkov.sh")], capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     match = re.search(r"Passed checks: (\d+), Failed checks: (\d+)", result.stdout)
     assert match and int(match.group(1)) > 100 and int(match.group(2)) == 0, result.stdout[-3000:]
@@ -37,7 +42,9 @@ def test_hadolint_passes() -> None:
         "dagster.Dockerfile",
         "inference.Dockerfile",
     }
-    result = subprocess.run(["bash", str(SCRIPTS / "hadolint.sh")], capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        ["bash", str(SCRIPTS / "hadolint.sh")], capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -48,6 +55,8 @@ def test_dockerfiles_copy_existing_sources_and_drop_root() -> None:
         for line in re.findall(r"^COPY\s+(.+)$", text, re.M):
             for source in line.split()[:-1]:
                 assert (root / source).exists(), f"{dockerfile.name}: COPY source {source} missing"
-        assert "pip install" in text and "fraud_pipeline" in text, f"{dockerfile.name} must install the project"
+        assert "pip install" in text and "fraud_pipeline" in text, (
+            f"{dockerfile.name} must install the project"
+        )
         if not dockerfile.name.startswith("lambda"):  # Lambda runs functions as a non-root user itself
             assert re.search(r"^USER 10001$", text, re.M), f"{dockerfile.name} runs as root"

@@ -69,7 +69,9 @@ def test_dev_and_prod_have_the_same_components() -> None:
         ).read_text(), f"{name}: dev and prod differ outside env.hcl"
 
 
-@pytest.mark.parametrize("component", components("dev") + components("prod"), ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize(
+    "component", components("dev") + components("prod"), ids=lambda p: f"{p.parent.name}/{p.name}"
+)
 def test_component_points_to_module_with_its_inputs(component) -> None:  # type: ignore[no-untyped-def]
     config = load_hcl(component / "terragrunt.hcl")
     module = component_module(config)

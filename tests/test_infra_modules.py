@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.infra_fixtures import INFRA, MODULES, ROOT, load_hcl, module_names, module_variable_uses, module_variables
+from tests.infra_fixtures import (
+    INFRA,
+    MODULES,
+    ROOT,
+    load_hcl,
+    module_names,
+    module_variable_uses,
+    module_variables,
+)
 
 REQUIRED_MODULES = {
     "vpc",
@@ -27,7 +35,7 @@ REQUIRED_MODULES = {
 
 
 def test_every_required_module_exists() -> None:
-    assert REQUIRED_MODULES <= set(module_names())
+    assert set(module_names()) >= REQUIRED_MODULES
 
 
 @pytest.mark.parametrize("path", sorted(INFRA.rglob("*.tf")) + sorted(INFRA.rglob("*.hcl")), ids=str)
@@ -69,7 +77,11 @@ def test_no_real_account_ids_or_arns() -> None:
     import re
 
     account = re.compile(r"(?<![0-9])[0-9]{12}(?![0-9])")
-    files = [p for p in INFRA.rglob("*") if p.is_file() and p.suffix in {".tf", ".hcl", ".json", ".yaml", ".yml", ".md"}]
+    files = [
+        p
+        for p in INFRA.rglob("*")
+        if p.is_file() and p.suffix in {".tf", ".hcl", ".json", ".yaml", ".yml", ".md"}
+    ]
     files += list((ROOT / ".github" / "workflows").glob("*.yml"))
     for path in files:
         for match in account.findall(path.read_text(encoding="utf-8")):

@@ -107,15 +107,23 @@ def test_dagster_config_reads_the_variables_terraform_sets() -> None:
     read = {v["env"] for v in pg.values() if isinstance(v, dict) and "env" in v}
     main = (MODULES / "dagster" / "main.tf").read_text()
     set_by_terraform = set(re.findall(r"\b(DAGSTER_PG_[A-Z]+)\b", main))
-    assert read == set_by_terraform == {"DAGSTER_PG_HOST", "DAGSTER_PG_DB", "DAGSTER_PG_USERNAME", "DAGSTER_PG_PASSWORD"}
+    assert (
+        read
+        == set_by_terraform
+        == {"DAGSTER_PG_HOST", "DAGSTER_PG_DB", "DAGSTER_PG_USERNAME", "DAGSTER_PG_PASSWORD"}
+    )
     assert instance["run_launcher"]["class"] == "EcsRunLauncher"
 
 
 def test_workspace_points_at_the_code_server_terraform_registers() -> None:
     workspace = yaml.safe_load((INFRA / "docker" / "dagster" / "workspace.yaml").read_text())
     server = workspace["load_from"][0]["grpc_server"]
-    variables = {k: v for block in load_hcl(MODULES / "dagster" / "variables.tf")["variable"] for k, v in block.items()}
-    expected_host = f"{variables['code_service_name']['default']}.{variables['service_discovery_namespace']['default']}"
+    variables = {
+        k: v for block in load_hcl(MODULES / "dagster" / "variables.tf")["variable"] for k, v in block.items()
+    }
+    expected_host = (
+        f"{variables['code_service_name']['default']}.{variables['service_discovery_namespace']['default']}"
+    )
     assert server["host"] == expected_host
     assert server["port"] == variables["code_port"]["default"]
 
