@@ -1,0 +1,141 @@
+"""A local model server on the SageMaker container contract: `GET /ping`, `POST /invocations`.
+
+Standard library only (`http.server.ThreadingHTTPServer`), so the same file works in a
+laptop run and in a slim container image. Requests go through the very handler functions
+SageMaker calls (`inference.py`). Errors are answered, never raised into the server loop:
+400 for a malformed body (with what was wrong), 411 without Content-Length, 413 over the
+size limit, 415 for a non-JSON body, 404 for other paths, 500 if scoring itself fails.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from fraud_pipeline.scoring.text_model import LinearTextModel
+from fraud_pipeline.serving.inference import (
+    InvalidInput,
+    UnsupportedMediaType,
+    custom_attributes,
+    input_fn,
+    output_fn,
+    predict_fn,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 6 * 1024 * 1024  # SageMaker real-time endpoints accept 6 MB payloads
+CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: ModelHTTPServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def _reply(
+        self, status: int, body: bytes, content_type: str = "application/json", close: bool = False
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header(CUSTOM_ATTRIBUTES_HEADER, custom_attributes(self.server.model))
+        if close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _error(self, status: int, message: str, close: bool = False) -> None:
+        self._reply(status, json.dumps({"error": message, "status": status}).encode(), close=close)
+
+    def do_GET(self) -> None:
+        if self.path.split("?", 1)[0] != "/ping":
+            self._error(HTTPStatus.NOT_FOUND, f"no such path {self.path}; use GET /ping or POST /invocations")
+            return
+        body = json.dumps(
+            {
+                "status": "healthy",
+                "version": self.server.model.version,
+                "threshold": self.server.model.threshold,
+            }
+        )
+        self._reply(HTTPStatus.OK, body.encode())
+
+    def do_POST(self) -> None:
+        if self.path.split("?", 1)[0] != "/invocations":
+            self._error(HTTPStatus.NOT_FOUND, f"no such path {self.path}; use POST /invocations", close=True)
+            return
+        length_header = self.headers.get("Content-Length")
+        if length_header is None:
+            self._error(HTTPStatus.LENGTH_REQUIRED, "Content-Length header is required", close=True)
+            return
+        try:
+            length = int(length_header)
+            if length < 0:
+                raise ValueError(length_header)
+        except ValueError:
+            self._error(HTTPStatus.BAD_REQUEST, f"bad Content-Length {length_header!r}", close=True)
+            return
+        if length > self.server.max_body_bytes:
+            self._error(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                f"body of {length} bytes exceeds the limit of {self.server.max_body_bytes} bytes; "
+                "split the batch",
+                close=True,
+            )
+            return
+        body = self.rfile.read(length)
+        try:
+            texts = input_fn(body, self.headers.get("Content-Type"))
+            prediction = predict_fn(texts, self.server.model)
+            payload = output_fn(prediction, self.headers.get("Accept") or "application/json")
+        except InvalidInput as exc:
+            self._error(HTTPStatus.BAD_REQUEST, str(exc))
+            return
+        except UnsupportedMediaType as exc:
+            self._error(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, str(exc))
+            return
+        except Exception as exc:  # a scoring bug must answer 500, not kill the connection thread
+            log.exception("scoring failed")
+            self._error(HTTPStatus.INTERNAL_SERVER_ERROR, f"scoring failed: {exc.__class__.__name__}: {exc}")
+            return
+        self._reply(HTTPStatus.OK, payload)
+
+
+class ModelHTTPServer(ThreadingHTTPServer):
+    """One loaded model behind the container contract."""
+
+    daemon_threads = True
+
+    def __init__(
+        self,
+        model: LinearTextModel,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        max_body_bytes: int = MAX_BODY_BYTES,
+    ) -> None:
+        self.model = model
+        self.max_body_bytes = max_body_bytes
+        super().__init__((host, port), _Handler)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start_background(self) -> threading.Thread:
+        """Serve from a daemon thread (tests, embedded runs); stop with `shutdown()`."""
+        thread = threading.Thread(target=self.serve_forever, name="model-server", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
