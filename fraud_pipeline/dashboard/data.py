@@ -1,0 +1,298 @@
+"""Live widget data: the widget spec evaluated over the metrics port.
+
+The same `WIDGETS` spec that renders the CloudWatch dashboard drives the web dashboard, so the
+two cannot drift: base series are read with `MetricsSink.query` (local SQLite table or
+CloudWatch), derived series are computed point by point with `widgets.evaluate`, CloudWatch's
+metric-math arithmetic (a missing input or a zero divisor gives a gap, not a made-up value).
+
+Time handling mirrors CloudWatch's `periodOverride: auto`: a widget keeps its own period
+unless the chosen range would give more than `MAX_POINTS` points, then the period grows to
+the next "nice" period. Buckets are aligned to multiples of the period since the epoch (as
+both metrics adapters bucket), and for short periods only complete buckets are shown, so the
+right edge of a 1-second chart does not dip for the second still being counted.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from fraud_pipeline.dashboard.widgets import WIDGETS, Series, Widget, WidgetSpecError, evaluate, validate
+from fraud_pipeline.metrics import MetricsError, MetricsSink
+from fraud_pipeline.metrics.base import MetricPoint
+from fraud_pipeline.settings import Settings
+
+MAX_POINTS = 900
+MIN_RANGE_S = 60
+MAX_RANGE_S = 7 * 86400
+DEFAULT_RANGE_S = 900
+NICE_PERIODS_S: tuple[int, ...] = (1, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400)
+# Periods up to this are drawn from complete buckets only (the current one is still filling).
+COMPLETE_BUCKETS_UP_TO_S = 10
+LAST_MINUTE_S = 60
+# Stats whose per-bucket values combine exactly into one total over a range.
+_COMBINE: dict[str, Callable[[Iterable[float]], float]] = {
+    "Sum": sum,
+    "SampleCount": sum,
+    "Maximum": max,
+    "Minimum": min,
+}
+
+
+class DashboardRequestError(ValueError):
+    """A request the dashboard cannot answer as asked (bad range, unknown widget); a 4xx."""
+
+
+class SeriesUnavailable(RuntimeError):
+    """The metrics backend failed while reading a series; a 5xx with the backend's message."""
+
+
+@dataclass(frozen=True, slots=True)
+class TimeWindow:
+    """A half-open window [start_ms, end_ms) of whole periods."""
+
+    start_ms: int
+    end_ms: int
+    period_s: int
+
+    @property
+    def timestamps(self) -> list[int]:
+        step = self.period_s * 1000
+        return list(range(self.start_ms, self.end_ms, step))
+
+
+def widget_by_key(key: str, widgets: Iterable[Widget] = WIDGETS) -> Widget:
+    for widget in widgets:
+        if widget.key == key:
+            return widget
+    raise DashboardRequestError(f"unknown widget {key!r}; known: {[w.key for w in widgets]}")
+
+
+def check_range(range_s: int) -> int:
+    if not MIN_RANGE_S <= range_s <= MAX_RANGE_S:
+        raise DashboardRequestError(f"range must be between {MIN_RANGE_S} and {MAX_RANGE_S} seconds")
+    return range_s
+
+
+def effective_period(widget_period_s: int, range_s: int, max_points: int = MAX_POINTS) -> int:
+    """The widget's period, or the smallest nice period keeping the range within `max_points`."""
+    needed = max(widget_period_s, math.ceil(range_s / max_points))
+    for period in NICE_PERIODS_S:
+        if period >= needed:
+            return period
+    return needed
+
+
+def time_window(range_s: int, now_ms: int, period_s: int) -> TimeWindow:
+    """Whole-period window ending at `now_ms`: complete buckets for short periods, else up to now."""
+    step = period_s * 1000
+    end_ms = (now_ms // step) * step if period_s <= COMPLETE_BUCKETS_UP_TO_S else -(-now_ms // step) * step
+    start_ms = ((end_ms - range_s * 1000) // step) * step
+    return TimeWindow(start_ms, end_ms, period_s)
+
+
+def unavailable_reason(series: Series) -> str | None:
+    """Why the metrics port cannot read a base series, or None when it can.
+
+    The port's `query(namespace, name, ...)` reads a metric without dimensions; the AWS service
+    metrics in the spec (Lambda, Kinesis, SQS) are only published per dimension and never
+    reach the local table, so they are shown as unavailable instead of as a flat zero.
+    """
+    if series.derived:
+        return None
+    if series.dimensions:
+        dims = ", ".join(f"{name}={value}" for name, value in series.dimensions)
+        return f"{series.namespace}/{series.metric} needs dimensions ({dims}) the metrics port cannot query"
+    return None
+
+
+def series_namespace(series: Series, settings: Settings) -> str:
+    return series.namespace or settings.metric_namespace
+
+
+def _query(
+    metrics: MetricsSink, settings: Settings, series: Series, widget: Widget, window: TimeWindow
+) -> list[MetricPoint]:
+    assert series.metric is not None
+    try:
+        return metrics.query(
+            series_namespace(series, settings),
+            series.metric,
+            window.start_ms,
+            window.end_ms,
+            window.period_s,
+            series.stat or widget.stat,
+        )
+    except MetricsError as exc:
+        raise SeriesUnavailable(f"{widget.key}/{series.id}: {exc}") from exc
+
+
+def _series_meta(series: Series, widget: Widget, settings: Settings) -> dict[str, Any]:
+    return {
+        "id": series.id,
+        "label": series.label,
+        "visible": series.visible,
+        "derived": series.derived,
+        "expression": series.expression,
+        "metric": series.metric,
+        "namespace": None if series.derived else series_namespace(series, settings),
+        "stat": None if series.derived else (series.stat or widget.stat),
+        "note": unavailable_reason(series),
+    }
+
+
+def _derive(
+    widget: Widget, base: Mapping[str, list[float | None]], length: int
+) -> dict[str, list[float | None]]:
+    """Derived series in spec order (an expression may read an earlier derived series)."""
+    values: dict[str, list[float | None]] = dict(base)
+    for series in widget.derived_series:
+        assert series.expression is not None
+        column: list[float | None] = []
+        for i in range(length):
+            point = {sid: vals[i] for sid, vals in values.items()}
+            column.append(evaluate(series.expression, point))
+        values[series.id] = column
+    return values
+
+
+def _known_ids(widget: Widget) -> set[str]:
+    return {s.id for s in widget.series}
+
+
+def widget_series(
+    widget: Widget, metrics: MetricsSink, settings: Settings, *, range_s: int, now_ms: int
+) -> dict[str, Any]:
+    """A time-series widget's data: one shared timestamp axis, one value list per series.
+
+    Hidden series are included (flagged `visible: false`) so a reader can check the arithmetic.
+    """
+    check_range(range_s)
+    period = effective_period(widget.period, range_s)
+    window = time_window(range_s, now_ms, period)
+    stamps = window.timestamps
+    index = {ts: i for i, ts in enumerate(stamps)}
+    base: dict[str, list[float | None]] = {}
+    for series in widget.base_series:
+        column: list[float | None] = [None] * len(stamps)
+        if unavailable_reason(series) is None:
+            for point in _query(metrics, settings, series, widget, window):
+                slot = index.get(point.timestamp_ms)
+                if slot is not None:
+                    column[slot] = point.value
+        base[series.id] = column
+    values = _derive(widget, base, len(stamps))
+    return {
+        "key": widget.key,
+        "title": widget.title,
+        "view": widget.view,
+        "y_label": widget.y_label,
+        "period_s": period,
+        "start_ms": window.start_ms,
+        "end_ms": window.end_ms,
+        "timestamps": stamps,
+        "series": [
+            _series_meta(s, widget, settings) | {"values": [_finite(v) for v in values[s.id]]}
+            for s in widget.series
+        ],
+    }
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else value
+
+
+def _total(points: list[MetricPoint], stat: str) -> float | None:
+    """One value over a range from its buckets; non-additive stats keep the newest bucket."""
+    if not points:
+        return None
+    combine = _COMBINE.get(stat)
+    if combine is None:
+        return points[-1].value
+    return float(combine(p.value for p in points))
+
+
+def widget_totals(
+    widget: Widget, metrics: MetricsSink, settings: Settings, *, start_ms: int, end_ms: int
+) -> dict[str, float | None]:
+    """Every series of a widget reduced to one value over [start_ms, end_ms) (singleValue view).
+
+    Base series are queried with one period covering the range (rounded up to a whole minute,
+    which CloudWatch requires for data older than three hours) and their buckets combined;
+    derived series are evaluated on those totals, so a fraud % is total fraud / total posts,
+    not an average of per-second percentages.
+    """
+    period = max(60, -(-(end_ms - start_ms) // 60_000) * 60)
+    window = TimeWindow(start_ms, end_ms, period)
+    base: dict[str, float | None] = {}
+    for series in widget.base_series:
+        if unavailable_reason(series) is not None:
+            base[series.id] = None
+            continue
+        points = _query(metrics, settings, series, widget, window)
+        base[series.id] = _total(points, series.stat or widget.stat)
+    totals = {sid: [value] for sid, value in base.items()}
+    derived = _derive(widget, totals, 1)
+    return {sid: _finite(derived[sid][0]) for sid in _known_ids(widget)}
+
+
+def headline(
+    metrics: MetricsSink,
+    settings: Settings,
+    *,
+    range_s: int,
+    now_ms: int,
+    widgets: Iterable[Widget] = WIDGETS,
+) -> dict[str, Any]:
+    """Headline numbers: each singleValue widget over the chosen range and over the last minute.
+
+    `per_second` holds the last minute's Sum-based base series divided by 60 (posts/s, fraud/s).
+    """
+    check_range(range_s)
+    cards: list[dict[str, Any]] = []
+    for widget in widgets:
+        if widget.view != "singleValue":
+            continue
+        over_range = widget_totals(widget, metrics, settings, start_ms=now_ms - range_s * 1000, end_ms=now_ms)
+        last_minute = widget_totals(
+            widget, metrics, settings, start_ms=now_ms - LAST_MINUTE_S * 1000, end_ms=now_ms
+        )
+        for series in widget.series:
+            if not series.visible:
+                continue
+            additive = not series.derived and (series.stat or widget.stat) == "Sum"
+            rate = last_minute[series.id]
+            cards.append(
+                _series_meta(series, widget, settings)
+                | {
+                    "widget": widget.key,
+                    "range_value": over_range[series.id],
+                    "last_minute_value": rate,
+                    "per_second": None if not additive else (rate or 0.0) / LAST_MINUTE_S,
+                }
+            )
+    return {"range_s": range_s, "now_ms": now_ms, "cards": cards}
+
+
+def spec_json(settings: Settings, widgets: tuple[Widget, ...] = WIDGETS) -> list[dict[str, Any]]:
+    """The widget spec as the page needs it (the CloudWatch body is rendered from the same list)."""
+    try:
+        validate(widgets)
+    except WidgetSpecError as exc:  # a broken spec is a deploy bug; say so plainly
+        raise RuntimeError(f"widget spec is invalid: {exc}") from exc
+    return [
+        {
+            "key": w.key,
+            "title": w.title,
+            "view": w.view,
+            "stat": w.stat,
+            "period_s": w.period,
+            "y_label": w.y_label,
+            "width": w.width,
+            "height": w.height,
+            "series": [_series_meta(s, w, settings) for s in w.series],
+        }
+        for w in widgets
+    ]

@@ -1,0 +1,293 @@
+// The dashboard page: reads the widget spec, then refreshes headline numbers, every widget and the
+// open drill-down table every few seconds. All data goes into the page as text nodes (post texts are
+// attacker-written; nothing is inserted as HTML).
+(function () {
+  "use strict";
+  const config = JSON.parse(document.getElementById("dashboard-config").textContent);
+  const fmt = window.FraudCharts.formatNumber;
+  const state = {
+    range: config.default_range_s,
+    paused: false,
+    widgets: [],
+    tables: [],
+    activeTable: null,
+    inFlight: false,
+  };
+
+  function h(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (key === "class") node.className = value;
+      else if (key === "text") node.textContent = value;
+      else node.setAttribute(key, value);
+    }
+    for (const child of children) node.append(child);
+    return node;
+  }
+
+  async function getJSON(url) {
+    const response = await fetch(url, { cache: "no-store" });
+    let body = null;
+    try {
+      body = await response.json();
+    } catch (err) {
+      body = { error: "not JSON (" + response.status + ")" };
+    }
+    if (!response.ok) throw new Error(body && body.error ? body.error : "HTTP " + response.status);
+    return body;
+  }
+
+  function periodText(seconds) {
+    if (seconds % 86400 === 0) return seconds / 86400 + " d";
+    if (seconds % 3600 === 0) return seconds / 3600 + " h";
+    if (seconds % 60 === 0) return seconds / 60 + " min";
+    return seconds + " s";
+  }
+
+  function rangeText(seconds) {
+    const option = document.querySelector(`#range option[value="${seconds}"]`);
+    return option ? option.textContent : periodText(seconds);
+  }
+
+  // -- layout ------------------------------------------------------------------------
+  function buildWidgets(widgets) {
+    const grid = document.getElementById("widgets");
+    grid.replaceChildren();
+    widgets.forEach((widget) => {
+      const card = h("article", {
+        class: "card widget " + (widget.width >= 24 ? "wide" : "half"),
+        "data-widget": widget.key,
+        "data-state": "loading",
+      });
+      card.append(
+        h("header", { class: "card-head" }, h("h3", { text: widget.title }), h("span", { class: "meta" })),
+        h("div", { class: widget.view === "singleValue" ? "single-values" : "chart-box" }),
+        h("ul", { class: "legend" }),
+        h("p", { class: "note" }),
+      );
+      grid.append(card);
+    });
+  }
+
+  function buildTabs(tables) {
+    const tabs = document.getElementById("table-tabs");
+    tabs.replaceChildren();
+    tables.forEach((table) => {
+      const tab = h("button", { type: "button", role: "tab", "data-table": table.key, text: table.title });
+      tab.addEventListener("click", () => {
+        state.activeTable = table.key;
+        markActiveTab();
+        loadTable();
+      });
+      tabs.append(tab);
+    });
+    markActiveTab();
+  }
+
+  function markActiveTab() {
+    document.querySelectorAll("#table-tabs button").forEach((tab) => {
+      tab.setAttribute("aria-selected", String(tab.dataset.table === state.activeTable));
+    });
+  }
+
+  // -- rendering ---------------------------------------------------------------------
+  function lastValue(values) {
+    for (let i = values.length - 1; i >= 0; i--) if (values[i] !== null) return values[i];
+    return null;
+  }
+
+  function renderSeries(card, widget, payload) {
+    const visible = payload.series.filter((s) => s.visible);
+    const colored = visible.map((s, i) => Object.assign({}, s, { color: window.FraudCharts.PALETTE[i % 8] }));
+    const meta = card.querySelector(".meta");
+    const stats = [...new Set(visible.filter((s) => s.stat).map((s) => s.stat))].join(", ") || "math";
+    meta.textContent = `${stats} per ${periodText(payload.period_s)}`;
+    const box = card.querySelector(".chart-box");
+    window.FraudCharts.line(box, { timestamps: payload.timestamps, series: colored }, {
+      title: widget.title,
+      yLabel: widget.y_label,
+    });
+    const legend = card.querySelector(".legend");
+    legend.replaceChildren(
+      ...colored.map((s) => {
+        const latest = lastValue(s.values);
+        const item = h("li", { "data-series": s.id, "data-latest": latest === null ? "" : String(latest) });
+        const swatch = h("span", { class: "swatch" });
+        swatch.style.background = s.color;
+        item.append(swatch, h("span", { class: "label", text: s.label }), h("span", { class: "value", text: fmt(latest) }));
+        if (s.derived) item.title = "= " + s.expression;
+        return item;
+      }),
+    );
+    const notes = payload.series.filter((s) => s.note).map((s) => s.note);
+    const hasData = payload.series.some((s) => s.values.some((v) => v !== null));
+    const note = card.querySelector(".note");
+    if (notes.length) note.textContent = "Not available here: " + notes.join("; ");
+    else if (!hasData) note.textContent = "No data points in this range yet.";
+    else note.textContent = "";
+    card.dataset.state = hasData ? "ready" : "empty";
+  }
+
+  function renderSingle(card, widget, summary) {
+    const box = card.querySelector(".single-values");
+    const cards = summary.cards.filter((c) => c.widget === widget.key);
+    box.replaceChildren(
+      ...cards.map((c) =>
+        h("div", { class: "single", "data-series": c.id },
+          h("div", { class: "big", text: c.derived && c.id.endsWith("pct") ? pct(c.range_value) : fmt(c.range_value) }),
+          h("div", { class: "small", text: c.label })),
+      ),
+    );
+    card.querySelector(".meta").textContent = "total over " + rangeText(summary.range_s);
+    card.dataset.state = cards.some((c) => c.range_value !== null) ? "ready" : "empty";
+  }
+
+  function pct(value) {
+    return value === null || value === undefined ? "–" : value.toFixed(value >= 10 ? 1 : 2) + "%";
+  }
+
+  function renderHeadline(summary) {
+    const root = document.getElementById("headline");
+    root.replaceChildren(
+      ...summary.cards.map((c) => {
+        const isPct = c.derived && (c.id.endsWith("pct") || c.label.includes("%"));
+        const main = isPct ? pct(c.range_value) : fmt(c.range_value);
+        let sub = "last minute: " + (isPct ? pct(c.last_minute_value) : fmt(c.last_minute_value));
+        if (c.per_second !== null) sub += " · " + fmt(c.per_second) + "/s";
+        const card = h("div", {
+          class: "kpi" + (c.id.includes("fraud") ? " kpi-alert" : ""),
+          "data-card": c.id,
+          "data-range-value": c.range_value === null ? "" : String(c.range_value),
+          "data-last-minute-value": c.last_minute_value === null ? "" : String(c.last_minute_value),
+        });
+        card.append(
+          h("div", { class: "kpi-label", text: c.label + " · " + rangeText(summary.range_s) }),
+          h("div", { class: "kpi-value", text: main }),
+          h("div", { class: "kpi-sub", text: sub }),
+        );
+        return card;
+      }),
+    );
+  }
+
+  function cellText(column, value) {
+    if (value === null || value === undefined) return "";
+    if (Array.isArray(value)) return value.join(", ");
+    if (typeof value === "number") {
+      if (/score|likelihood|rate|share|pct|ratio/.test(column) && !Number.isInteger(value)) return value.toFixed(3);
+      return fmt(value);
+    }
+    if (typeof value === "object") return JSON.stringify(value);
+    return String(value);
+  }
+
+  function renderTable(payload) {
+    const table = document.getElementById("drill-table");
+    const status = document.getElementById("table-status");
+    const meta = state.tables.find((t) => t.key === payload.key);
+    document.getElementById("table-desc").textContent = meta ? meta.description : "";
+    table.dataset.table = payload.key;
+    table.dataset.status = payload.status;
+    let message = payload.message || "";
+    if (payload.status === "ok") {
+      message = payload.rows.length + " rows";
+      if (payload.relation) message += " from " + payload.relation;
+      if (payload.files_scanned !== undefined) message += ` (newest ${payload.files_scanned} lake files)`;
+      if (payload.stale) message += " · warehouse is being rebuilt, showing the previous build";
+      if (payload.files_skipped && payload.files_skipped.length) message += ` · ${payload.files_skipped.length} unreadable files skipped`;
+    }
+    status.textContent = message;
+    status.className = "table-status status-" + payload.status;
+    const head = table.querySelector("thead");
+    const body = table.querySelector("tbody");
+    head.replaceChildren(h("tr", {}, ...payload.columns.map((c) => h("th", { text: c }))));
+    body.replaceChildren(
+      ...payload.rows.map((row) =>
+        h("tr", {}, ...row.map((v, i) => h("td", { class: "col-" + payload.columns[i], text: cellText(payload.columns[i], v) }))),
+      ),
+    );
+  }
+
+  // -- refresh loop --------------------------------------------------------------------
+  async function loadTable() {
+    if (!state.activeTable) return;
+    const key = state.activeTable;
+    try {
+      const payload = await getJSON(`/api/tables/${encodeURIComponent(key)}?limit=50`);
+      if (key === state.activeTable) renderTable(payload);
+    } catch (err) {
+      const status = document.getElementById("table-status");
+      status.textContent = "Could not load table: " + err.message;
+      status.className = "table-status status-error";
+    }
+  }
+
+  async function refresh() {
+    if (state.inFlight) return;
+    state.inFlight = true;
+    const range = state.range;
+    let failures = 0;
+    try {
+      const summaryPromise = getJSON(`/api/summary?range=${range}`);
+      const seriesPromises = state.widgets.map((w) =>
+        w.view === "singleValue" ? summaryPromise : getJSON(`/api/series?widget=${encodeURIComponent(w.key)}&range=${range}`),
+      );
+      const results = await Promise.allSettled([summaryPromise, ...seriesPromises]);
+      const [summaryResult, ...widgetResults] = results;
+      if (summaryResult.status === "fulfilled") renderHeadline(summaryResult.value);
+      else failures += 1;
+      state.widgets.forEach((w, i) => {
+        const card = document.querySelector(`[data-widget="${w.key}"]`);
+        const result = widgetResults[i];
+        if (result.status === "rejected") {
+          failures += 1;
+          card.dataset.state = "error";
+          card.querySelector(".note").textContent = "Error: " + result.reason.message;
+          return;
+        }
+        if (w.view === "singleValue") renderSingle(card, w, result.value);
+        else renderSeries(card, w, result.value);
+      });
+      await loadTable();
+      const status = document.getElementById("status");
+      status.textContent = (failures ? failures + " failed · " : "") + "updated " + new Date().toLocaleTimeString();
+      status.className = "status " + (failures ? "status-warn" : "status-ok");
+    } finally {
+      state.inFlight = false;
+    }
+  }
+
+  async function start() {
+    document.getElementById("env-line").textContent =
+      `env ${config.env} · backend ${config.backend} · namespace ${config.namespace} · refresh every ${config.refresh_ms / 1000} s`;
+    const select = document.getElementById("range");
+    select.value = String(state.range);
+    select.addEventListener("change", () => {
+      state.range = Number(select.value);
+      refresh();
+    });
+    const pause = document.getElementById("pause");
+    pause.addEventListener("click", () => {
+      state.paused = !state.paused;
+      pause.textContent = state.paused ? "Resume" : "Pause";
+      pause.setAttribute("aria-pressed", String(state.paused));
+    });
+    try {
+      const [spec, tables] = await Promise.all([getJSON("/api/widgets"), getJSON("/api/tables")]);
+      state.widgets = spec.widgets;
+      state.tables = tables.tables;
+      state.activeTable = state.tables.length ? state.tables[0].key : null;
+    } catch (err) {
+      document.getElementById("status").textContent = "Cannot load the dashboard spec: " + err.message;
+      return;
+    }
+    buildWidgets(state.widgets);
+    buildTabs(state.tables);
+    await refresh();
+    setInterval(() => {
+      if (!state.paused && !document.hidden) refresh();
+    }, config.refresh_ms);
+  }
+
+  start();
+})();
