@@ -55,7 +55,8 @@ _NO_FLAGS: tuple[str, ...] = ()
 # _build constructs Post positionally for speed; fail loudly at import if records.Post changes.
 _POSITIONAL = (
     "uri", "did", "rkey", "operation", "time_us", "cid", "created_at", "text", "langs", "links", "domains",
-    "mentions", "tags", "reply_root", "reply_parent", "embed_kind", "media_kinds", "media_paths", "media_cids",
+    "mentions", "tags", "reply_root", "reply_parent", "embed_kind", "media_kinds", "media_paths",
+    "media_cids",
     "media_alts",
 )  # fmt: skip
 if tuple(f.name for f in dataclasses.fields(Post))[: len(_POSITIONAL)] != _POSITIONAL:
