@@ -22,7 +22,7 @@ HOUR_KEYS = [{"Name": "dt", "Type": "string"}, {"Name": "hour", "Type": "string"
 
 @pytest.fixture(params=["local", pytest.param("aws", marks=pytest.mark.moto)])
 def settings(request: pytest.FixtureRequest) -> Settings:
-    return request.getfixturevalue("local_settings" if request.param == "local" else "aws_settings")  # type: ignore[no-any-return]
+    return request.getfixturevalue("local_settings" if request.param == "local" else "aws_settings")
 
 
 @pytest.fixture()
@@ -40,8 +40,14 @@ def _location(settings: Settings, prefix: str) -> str:
 
 
 def _tagged(uri_suffix: str, text: str, is_fraud: bool, time_us: int) -> dict[str, object]:
-    post = Post(uri=f"at://did:plc:x/app.bsky.feed.post/{uri_suffix}", did="did:plc:x", rkey=uri_suffix,
-                operation="create", time_us=time_us, text=text)  # fmt: skip
+    post = Post(
+        uri=f"at://did:plc:x/app.bsky.feed.post/{uri_suffix}",
+        did="did:plc:x",
+        rkey=uri_suffix,
+        operation="create",
+        time_us=time_us,
+        text=text,
+    )
     record = TaggedRecord.from_post(
         post,
         fraud_text_likelihood=0.9 if is_fraud else 0.1,
@@ -55,7 +61,7 @@ def _tagged(uri_suffix: str, text: str, is_fraud: bool, time_us: int) -> dict[st
         media_model_version=None,
         scored_at_us=time_us + 1,
     )
-    return orjson.loads(record.to_json())  # type: ignore[no-any-return]
+    return orjson.loads(record.to_json())
 
 
 def _write(path: Path, rows: list[dict[str, object]]) -> None:
@@ -73,8 +79,13 @@ def test_tables_are_idempotent_and_keep_columns(catalog: Catalog, settings: Sett
     # Changing the definition updates it.
     catalog.ensure_table(db, "posts_compacted", glue_columns()[:6], location, HOUR_KEYS)
     assert [c["Name"] for c in catalog.table_columns(db, "posts_compacted")] == [
-        "uri", "time_utc", "text", "media_paths", "fraud_text_likelihood", "fraud_media_likelihood",
-    ]  # fmt: skip
+        "uri",
+        "time_utc",
+        "text",
+        "media_paths",
+        "fraud_text_likelihood",
+        "fraud_media_likelihood",
+    ]
     with pytest.raises(TableNotFound):
         catalog.table_columns(db, "no_such_table")
 
@@ -104,8 +115,14 @@ def test_glue_table_has_parquet_serde_and_parameters(aws_settings: Settings) -> 
     catalog.ensure_database(db)
     catalog.ensure_database(db)
     params = {"projection.enabled": "true", "projection.datehour.type": "date"}
-    catalog.ensure_table(db, "posts", glue_columns(), f"s3://{aws_settings.bucket}/posts/",
-                         [{"Name": "datehour", "Type": "string"}], params)  # fmt: skip
+    catalog.ensure_table(
+        db,
+        "posts",
+        glue_columns(),
+        f"s3://{aws_settings.bucket}/posts/",
+        [{"Name": "datehour", "Type": "string"}],
+        params,
+    )
     glue = boto3.client("glue", region_name=aws_settings.aws_region, endpoint_url=aws_settings.endpoint_url)
     table = glue.get_table(DatabaseName=db, Name="posts")["Table"]
     sd = table["StorageDescriptor"]
@@ -118,8 +135,14 @@ def test_glue_table_has_parquet_serde_and_parameters(aws_settings: Settings) -> 
     assert table["Parameters"] == {"classification": "parquet", "EXTERNAL": "TRUE", **params}
     assert table["TableType"] == "EXTERNAL_TABLE"
     versions = glue.get_table_versions(DatabaseName=db, TableName="posts")["TableVersions"]
-    catalog.ensure_table(db, "posts", glue_columns(), f"s3://{aws_settings.bucket}/posts/",
-                         [{"Name": "datehour", "Type": "string"}], params)  # fmt: skip
+    catalog.ensure_table(
+        db,
+        "posts",
+        glue_columns(),
+        f"s3://{aws_settings.bucket}/posts/",
+        [{"Name": "datehour", "Type": "string"}],
+        params,
+    )
     assert len(glue.get_table_versions(DatabaseName=db, TableName="posts")["TableVersions"]) == len(versions)
 
 
@@ -139,8 +162,10 @@ def test_duckdb_views_query_real_parquet(local_settings: Settings) -> None:
             conn.execute(f"SELECT column_name, column_type FROM (DESCRIBE {db}.posts_compacted)").fetchall()
         )
     assert types["media_paths"] == "VARCHAR[]" and types["dt"] == "VARCHAR" and types["is_fraud"] == "BOOLEAN"
-    _write(lake / "compacted/dt=2026-11-29/hour=14/part-0.parquet",
-           [_tagged("a", "free crypto", True, t0), _tagged("b", "hello", False, t0 + 5)])  # fmt: skip
+    _write(
+        lake / "compacted/dt=2026-11-29/hour=14/part-0.parquet",
+        [_tagged("a", "free crypto", True, t0), _tagged("b", "hello", False, t0 + 5)],
+    )
     _write(
         lake / "compacted/dt=2026-11-29/hour=15/part-0.parquet",
         [_tagged("c", "giveaway", True, t0 + 3_600_000_000)],
@@ -163,13 +188,23 @@ def test_duckdb_view_over_firehose_layout_with_projection_template(local_setting
     raw = lake.as_uri() + "/posts/"
     catalog = DuckDbCatalog(local_settings.catalog_path)
     catalog.ensure_database("db1")
-    catalog.ensure_table("db1", "posts", glue_columns(), raw, [{"Name": "datehour", "Type": "string"}],
-                         {"storage.location.template": raw + "${datehour}/"})  # fmt: skip
+    catalog.ensure_table(
+        "db1",
+        "posts",
+        glue_columns(),
+        raw,
+        [{"Name": "datehour", "Type": "string"}],
+        {"storage.location.template": raw + "${datehour}/"},
+    )
     t0 = int(datetime(2026, 11, 29, 14, tzinfo=UTC).timestamp() * 1_000_000)
-    _write(lake / "posts/2026/11/29/14/fraud-detect-dev-tagged-delivery-1-2026-11-29-14-00-01-u1.parquet",
-           [_tagged("a", "x", True, t0)])  # fmt: skip
-    _write(lake / "posts/2026/11/29/15/fraud-detect-dev-tagged-delivery-1-2026-11-29-15-00-01-u2.parquet",
-           [_tagged("b", "y", False, t0)])  # fmt: skip
+    _write(
+        lake / "posts/2026/11/29/14/fraud-detect-dev-tagged-delivery-1-2026-11-29-14-00-01-u1.parquet",
+        [_tagged("a", "x", True, t0)],
+    )
+    _write(
+        lake / "posts/2026/11/29/15/fraud-detect-dev-tagged-delivery-1-2026-11-29-15-00-01-u2.parquet",
+        [_tagged("b", "y", False, t0)],
+    )
     # A second process opening the catalog sees files that arrived after the view was made empty.
     reopened = DuckDbCatalog(local_settings.catalog_path)
     with reopened.connection(read_only=True) as conn:

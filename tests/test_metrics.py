@@ -21,7 +21,7 @@ NS = "fraud-detect-test"
 @pytest.fixture(params=["local", pytest.param("aws", marks=pytest.mark.moto)])
 def settings(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
-    return request.getfixturevalue("local_settings" if request.param == "local" else "aws_settings")  # type: ignore[no-any-return]
+    return request.getfixturevalue("local_settings" if request.param == "local" else "aws_settings")
 
 
 @pytest.fixture()
@@ -239,3 +239,13 @@ def test_open_metrics_uses_emf_inside_lambda(
     assert isinstance(sink, EmfMetricsSink)
     sink.put(aws_settings.metric_namespace, [MetricDatum("Post-Processed", 1)])
     _check_emf(orjson.loads(capsys.readouterr().out.strip()))
+
+
+def test_periods_count_from_the_query_start(sink: MetricsSink, settings: Settings) -> None:
+    start = _period_start(60, 6) + 30_000  # not aligned to the minute
+    sink.put(
+        settings.metric_namespace,
+        [MetricDatum("Post-Fraud-Text", 1, "Count", start + d) for d in (0, 59_999, 60_000)],
+    )
+    points = sink.query(settings.metric_namespace, "Post-Fraud-Text", start, start + 120_000)
+    assert [(p.timestamp_ms - start, p.value) for p in points] == [(0, 2.0), (60_000, 1.0)]

@@ -23,7 +23,7 @@ from fraud_pipeline.streams import PutEntry, open_stream
 
 @pytest.fixture(params=["local", pytest.param("aws", marks=pytest.mark.moto)])
 def settings(request: pytest.FixtureRequest) -> Settings:
-    return request.getfixturevalue("local_settings" if request.param == "local" else "aws_settings")  # type: ignore[no-any-return]
+    return request.getfixturevalue("local_settings" if request.param == "local" else "aws_settings")
 
 
 def _statuses(summary: dict[str, Any]) -> list[str]:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from fraud_pipeline.settings import Settings
 from fraud_pipeline.streams import (
@@ -19,6 +23,7 @@ from fraud_pipeline.streams import (
     StreamRecord,
     open_stream,
 )
+from fraud_pipeline.streams.kinesis import KinesisStream, kinesis_client
 from fraud_pipeline.streams.sqlite_log import SqliteLogStream, hash_key_ranges, shard_index_for_key
 
 BACKENDS = ["local", pytest.param("aws", marks=pytest.mark.moto)]
@@ -27,7 +32,7 @@ BACKENDS = ["local", pytest.param("aws", marks=pytest.mark.moto)]
 @pytest.fixture(params=BACKENDS)
 def settings(request: pytest.FixtureRequest) -> Settings:
     name = "local_settings" if request.param == "local" else "aws_settings"
-    return request.getfixturevalue(name)  # type: ignore[no-any-return]
+    return request.getfixturevalue(name)
 
 
 @pytest.fixture()
@@ -249,4 +254,105 @@ def test_bad_sequence_number_is_rejected(local_settings: Settings) -> None:
         log.shard_reader("s", "shardId-000000000000", "not-a-number")
     with pytest.raises(StreamError, match="no shard"):
         log.shard_reader("s", "shardId-000000000009", None)
+    log.close()
+
+
+class _Flaky:
+    """A real moto client that fails chosen calls the way Kinesis does (moto never throttles)."""
+
+    def __init__(self, client: Any, expire_once: bool = False, throttle_index: int | None = None) -> None:
+        self._client = client
+        self._expire_once = expire_once
+        self._throttle_index = throttle_index
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def get_records(self, **kwargs: Any) -> Any:
+        if self._expire_once:
+            self._expire_once = False
+            raise ClientError(
+                {"Error": {"Code": "ExpiredIteratorException", "Message": "Iterator expired"}}, "GetRecords"
+            )
+        return self._client.get_records(**kwargs)
+
+    def put_records(self, **kwargs: Any) -> Any:
+        response = self._client.put_records(**kwargs)
+        if self._throttle_index is not None:
+            response["Records"][self._throttle_index] = {
+                "ErrorCode": "ProvisionedThroughputExceededException",
+                "ErrorMessage": "Rate exceeded for shard",
+            }
+            response["FailedRecordCount"] = 1
+        return response
+
+
+@pytest.mark.moto
+def test_kinesis_reacquires_an_expired_iterator_after_the_last_sequence(aws_settings: Settings) -> None:
+    client = kinesis_client(aws_settings.aws_region, aws_settings.endpoint_url)
+    flaky = _Flaky(client)
+    stream = KinesisStream(flaky)
+    name = aws_settings.untagged_stream
+    stream.create_stream(name, 1)
+    put(stream, name, [("k", b"%d" % i) for i in range(6)])
+    reader = stream.shard_reader(name, "shardId-000000000000", None)
+    assert [r.data for r in reader.read(3)] == [b"0", b"1", b"2"]
+    flaky._expire_once = True
+    assert [r.data for r in reader.read(10)] == [b"3", b"4", b"5"]  # resumed after "2", nothing repeated
+    stream.close()
+
+
+@pytest.mark.moto
+def test_kinesis_maps_per_entry_failures(aws_settings: Settings) -> None:
+    stream = KinesisStream(
+        _Flaky(kinesis_client(aws_settings.aws_region, aws_settings.endpoint_url), throttle_index=1)
+    )
+    name = aws_settings.untagged_stream
+    stream.create_stream(name, 1)
+    results = stream.put_records(
+        name,
+        [
+            PutEntry("a", b"1"),
+            PutEntry("b", b"2"),
+            PutEntry("c", b"x" * MAX_RECORD_BYTES),
+            PutEntry("d", b"4"),
+        ],
+    )
+    assert [r.error_code for r in results] == [
+        None,
+        "ProvisionedThroughputExceededException",
+        "InvalidArgumentException",
+        None,
+    ]
+    assert results[1].error_message == "Rate exceeded for shard"
+    assert results[0].shard_id == "shardId-000000000000" and results[3].sequence_number
+    stream.close()
+
+
+_WRITER = """
+import sys
+from fraud_pipeline.streams.base import PutEntry
+from fraud_pipeline.streams.kinesis import KinesisStream, kinesis_client
+from fraud_pipeline.streams.sqlite_log import SqliteLogStream
+log = SqliteLogStream(sys.argv[1])
+for batch in range(10):
+    results = log.put_records("s", [PutEntry(f"p{i}", b"proc-%d" % batch) for i in range(100)])
+    assert all(r.ok for r in results)
+log.close()
+"""
+
+
+def test_sqlite_log_shared_by_two_processes(local_settings: Settings) -> None:
+    log = SqliteLogStream(local_settings.stream_log_path)
+    log.create_stream("s", 2)
+    child = subprocess.Popen([sys.executable, "-c", _WRITER, str(local_settings.stream_log_path)])
+    for batch in range(10):
+        put(log, "s", [(f"m{i}", b"main-%d" % batch) for i in range(100)])
+    assert child.wait(timeout=120) == 0
+    records = [
+        r for shard in log.describe("s").shard_ids for r in read_all(log.shard_reader("s", shard, None))
+    ]
+    assert len(records) == 2_000
+    assert len({r.sequence_number for r in records}) == 2_000
+    assert sum(r.data.startswith(b"proc-") for r in records) == 1_000
     log.close()

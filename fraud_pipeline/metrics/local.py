@@ -1,7 +1,8 @@
 """The local metrics adapter: a time-series table in SQLite, queried like CloudWatch.
 
 Every data point is a row (namespace, name, ts_ms, value, unit, dimensions); `query`
-buckets rows into periods aligned to multiples of the period since the epoch and
+buckets rows into periods counted from the query's start (as CloudWatch's
+get_metric_data does; align `start_ms` to the period for clock-aligned buckets) and
 aggregates them (sums and counts in SQL, percentiles in Python, nearest-rank). Like a
 CloudWatch query without dimensions it aggregates the named metric; unlike CloudWatch it
 includes points that carry dimensions (CloudWatch keeps each dimension set as its own
@@ -36,8 +37,13 @@ CREATE TABLE IF NOT EXISTS metrics (
 CREATE INDEX IF NOT EXISTS metrics_by_name_time ON metrics (namespace, name, ts_ms);
 """
 
-_SQL_STATS = {"Sum": "sum(value)", "Average": "avg(value)", "Maximum": "max(value)", "Minimum": "min(value)",
-              "SampleCount": "count(*)"}  # fmt: skip
+_SQL_STATS = {
+    "Sum": "sum(value)",
+    "Average": "avg(value)",
+    "Maximum": "max(value)",
+    "Minimum": "min(value)",
+    "SampleCount": "count(*)",
+}
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -106,15 +112,16 @@ class LocalMetricsSink:
         conn = self._conn()
         if stat in _SQL_STATS:
             rows = conn.execute(
-                f"SELECT ts_ms - (ts_ms % {period_ms}) AS bucket, {_SQL_STATS[stat]} FROM metrics "
-                f"WHERE {where} GROUP BY bucket ORDER BY bucket",
-                params,
+                # ts_ms >= start_ms, so SQLite's integer division floors.
+                f"SELECT ? + ((ts_ms - ?) / {period_ms}) * {period_ms} AS bucket, {_SQL_STATS[stat]} "
+                f"FROM metrics WHERE {where} GROUP BY bucket ORDER BY bucket",
+                (start_ms, start_ms, *params),
             ).fetchall()
             return [MetricPoint(int(b), float(v)) for b, v in rows]
         p = float(stat[1:])
         buckets: dict[int, list[float]] = {}
         for ts, value in conn.execute(f"SELECT ts_ms, value FROM metrics WHERE {where}", params):
-            buckets.setdefault(ts - ts % period_ms, []).append(value)
+            buckets.setdefault(start_ms + (ts - start_ms) // period_ms * period_ms, []).append(value)
         return [MetricPoint(b, percentile(v, p)) for b, v in sorted(buckets.items())]
 
     def names(self, namespace: str) -> list[str]:
