@@ -232,6 +232,8 @@ def _word_group(buf: np.ndarray, starts: np.ndarray, total: int, config: Feature
 def _count_marker(buf: np.ndarray, marker: bytes, starts: np.ndarray, total: int) -> np.ndarray:
     """Occurrences of a short byte string per document (vectorised substring count)."""
     m = len(marker)
+    if total < m:
+        return np.zeros(len(starts), dtype=np.int64)
     hit = np.ones(total - m + 1, dtype=bool)
     for k, byte in enumerate(marker):
         hit &= buf[k : total - m + 1 + k] == byte
