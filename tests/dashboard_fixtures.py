@@ -36,10 +36,11 @@ class MetricsTruth:
     """Per-second values written, keyed by metric name then second start (ms)."""
 
     per_second: dict[str, dict[int, float]] = field(default_factory=dict)
+    points: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # exact timestamps
     latencies: dict[int, list[float]] = field(default_factory=dict)
 
     def total(self, name: str, start_ms: int, end_ms: int) -> float:
-        return sum(v for ts, v in self.per_second.get(name, {}).items() if start_ms <= ts < end_ms)
+        return sum(v for ts, v in self.points.get(name, []) if start_ms <= ts < end_ms)
 
 
 def fill_metrics(settings: Settings, end_ms: int, seconds: int = 120, seed: int = 7) -> MetricsTruth:
@@ -59,8 +60,10 @@ def fill_metrics(settings: Settings, end_ms: int, seconds: int = 120, seed: int 
         text = both + (fraud - media)
         values = dict(zip(SEED, (processed, text_only, fraud, both, media, text), strict=True))
         for name, value in values.items():
+            exact = ts + rng.randint(0, 999)
             truth.per_second.setdefault(name, {})[ts] = float(value)
-            data.append(MetricDatum(name, float(value), "Count", ts + rng.randint(0, 999)))
+            truth.points.setdefault(name, []).append((exact, float(value)))
+            data.append(MetricDatum(name, float(value), "Count", exact))
         latency = rng.uniform(2, 40)
         truth.latencies.setdefault(ts, []).append(latency)
         data.append(MetricDatum("Scoring-Latency-Ms", latency, "Milliseconds", ts + 500))
@@ -75,19 +78,27 @@ def fill_metrics(settings: Settings, end_ms: int, seconds: int = 120, seed: int 
 # -- warehouse ---------------------------------------------------------------------------
 
 TOP_DOMAINS = [("eth-giveaway.live", 42, 17), ("wallet-verify.io", 31, 12), ("bsky-support.help", 9, 5)]
+SUMMARY_HOURS = 5
 
 
 def build_warehouse(path: Path) -> None:
-    """A DuckDB file with mart-shaped tables (names and columns as the dbt marts use)."""
+    """A DuckDB file holding two marts with the columns of `dbt/models/marts/*.sql`, rows shuffled."""
     path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path))
     try:
-        con.execute("CREATE TABLE top_fraud_domains (domain VARCHAR, fraud_posts BIGINT, accounts BIGINT)")
-        con.executemany("INSERT INTO top_fraud_domains VALUES (?, ?, ?)", TOP_DOMAINS[::-1])
         con.execute(
-            "CREATE TABLE fraud_summary AS SELECT TIMESTAMPTZ '2026-11-29 10:00:00+00' + INTERVAL (h) HOUR "
-            "AS hour_utc, 100 + h AS posts, h AS fraud_posts, h / (100.0 + h) AS fraud_rate "
-            "FROM range(5) t(h)"
+            "CREATE TABLE top_fraud_domains (domain VARCHAR, fraud_posts BIGINT, accounts BIGINT, "
+            "first_seen TIMESTAMP, last_seen TIMESTAMP, rank BIGINT)"
+        )
+        rows = [
+            (domain, posts, accounts, datetime(2026, 11, 29, 10), datetime(2026, 11, 29, 11), rank + 1)
+            for rank, (domain, posts, accounts) in enumerate(TOP_DOMAINS)
+        ]
+        con.executemany("INSERT INTO top_fraud_domains VALUES (?, ?, ?, ?, ?, ?)", rows[::-1])
+        con.execute(
+            "CREATE TABLE fraud_summary AS SELECT TIMESTAMP '2026-11-29 10:00:00' + INTERVAL (h) HOUR "
+            "AS arrival_hour, 100 + h AS posts, h AS fraud_posts, round(h / (100.0 + h), 6) AS fraud_rate "
+            f"FROM range({SUMMARY_HOURS}) t(h) ORDER BY random()"
         )
     finally:
         con.close()

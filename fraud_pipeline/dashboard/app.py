@@ -15,6 +15,7 @@ metrics backend gives a 502 for that widget only. The server binds 127.0.0.1.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -34,7 +35,7 @@ from starlette.staticfiles import StaticFiles
 
 from fraud_pipeline.dashboard import data, tables
 from fraud_pipeline.dashboard.warehouse import WarehouseReader
-from fraud_pipeline.metrics import MetricsSink, open_metrics
+from fraud_pipeline.metrics import MetricsError, MetricsSink, open_metrics
 from fraud_pipeline.objects import ObjectStore
 from fraud_pipeline.settings import Settings
 
@@ -77,7 +78,10 @@ class DashboardState:
     def metrics(self) -> MetricsSink:
         with self._lock:
             if self._metrics is None:
-                self._metrics = open_metrics(self.settings)
+                try:
+                    self._metrics = open_metrics(self.settings)
+                except (MetricsError, sqlite3.Error, OSError) as exc:
+                    raise data.SeriesUnavailable(f"cannot open the metrics store: {exc}") from exc
             return self._metrics
 
     @property

@@ -15,11 +15,20 @@ right edge of a 1-second chart does not dip for the second still being counted.
 from __future__ import annotations
 
 import math
+import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fraud_pipeline.dashboard.widgets import WIDGETS, Series, Widget, WidgetSpecError, evaluate, validate
+from fraud_pipeline.dashboard.widgets import (
+    WIDGETS,
+    Series,
+    Widget,
+    WidgetSpecError,
+    evaluate,
+    resource_names,
+    validate,
+)
 from fraud_pipeline.metrics import MetricsError, MetricsSink
 from fraud_pipeline.metrics.base import MetricPoint
 from fraud_pipeline.settings import Settings
@@ -93,19 +102,27 @@ def time_window(range_s: int, now_ms: int, period_s: int) -> TimeWindow:
     return TimeWindow(start_ms, end_ms, period_s)
 
 
-def unavailable_reason(series: Series) -> str | None:
+def unavailable_reason(series: Series, names: Mapping[str, str] | None = None) -> str | None:
     """Why the metrics port cannot read a base series, or None when it can.
 
     The port's `query(namespace, name, ...)` reads a metric without dimensions; the AWS service
     metrics in the spec (Lambda, Kinesis, SQS) are only published per dimension and never
     reach the local table, so they are shown as unavailable instead of as a flat zero.
+    `names` fills the spec's `{placeholders}` (see `widgets.resource_names`).
     """
-    if series.derived:
+    if series.derived or not series.dimensions:
         return None
-    if series.dimensions:
-        dims = ", ".join(f"{name}={value}" for name, value in series.dimensions)
-        return f"{series.namespace}/{series.metric} needs dimensions ({dims}) the metrics port cannot query"
-    return None
+    dims = ", ".join(f"{name}={_fill(value, names or {})}" for name, value in series.dimensions)
+    return (
+        f"{series.namespace} {series.metric} is per dimension ({dims}); the metrics port reads no dimensions"
+    )
+
+
+def _fill(template: str, names: Mapping[str, str]) -> str:
+    try:
+        return template.format(**names)
+    except (KeyError, IndexError, ValueError):
+        return template
 
 
 def series_namespace(series: Series, settings: Settings) -> str:
@@ -125,7 +142,7 @@ def _query(
             window.period_s,
             series.stat or widget.stat,
         )
-    except MetricsError as exc:
+    except (MetricsError, sqlite3.Error, OSError) as exc:  # the backend's failure, not the request's
         raise SeriesUnavailable(f"{widget.key}/{series.id}: {exc}") from exc
 
 
@@ -139,7 +156,7 @@ def _series_meta(series: Series, widget: Widget, settings: Settings) -> dict[str
         "metric": series.metric,
         "namespace": None if series.derived else series_namespace(series, settings),
         "stat": None if series.derived else (series.stat or widget.stat),
-        "note": unavailable_reason(series),
+        "note": unavailable_reason(series, resource_names(settings)),
     }
 
 

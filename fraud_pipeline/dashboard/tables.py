@@ -51,16 +51,16 @@ RECENT_COLUMNS: tuple[str, ...] = (
 
 @dataclass(frozen=True, slots=True)
 class MartSpec:
-    """A dbt mart shown as a table; `names` are the relation names to look for, first match wins.
+    """A dbt mart (`dbt/models/marts/<relation>.sql`) shown as a drill-down table.
 
     `order_by` lists (column, direction) pairs; those the mart actually has are used, so a
-    renamed column degrades to an unordered table rather than an error.
+    renamed column degrades to a differently ordered table rather than an error.
     """
 
     key: str
     title: str
     description: str
-    names: tuple[str, ...]
+    relation: str
     order_by: tuple[tuple[str, str], ...] = field(default=())
 
 
@@ -68,44 +68,51 @@ MARTS: tuple[MartSpec, ...] = (
     MartSpec(
         "fraud_summary",
         "Fraud summary by hour",
-        "Posts, fraud posts and fraud rate per hour from the compacted lake.",
-        ("fraud_summary", "mart_fraud_summary", "fct_fraud_summary", "fraud_summary_hourly"),
-        (("hour_utc", "DESC"), ("hour", "DESC"), ("dt", "DESC")),
+        "Per arrival hour: posts, fraud posts and rate, accounts, media, mean score (compacted lake).",
+        "fraud_summary",
+        (("arrival_hour", "DESC"),),
     ),
     MartSpec(
-        "top_domains",
+        "top_fraud_domains",
         "Top domains in fraud posts",
-        "Link domains ranked by how many fraud posts carry them.",
-        ("top_fraud_domains", "fraud_domains", "top_domains", "mart_top_domains"),
-        (("fraud_posts", "DESC"), ("posts", "DESC")),
+        "Link domains of fraud posts, ranked by fraud posts.",
+        "top_fraud_domains",
+        (("rank", "ASC"),),
     ),
     MartSpec(
-        "campaigns",
+        "fraud_campaigns",
         "Campaigns",
-        "The same text posted by many distinct accounts: bulk scam campaigns.",
-        ("fraud_campaigns", "campaigns", "mart_campaigns"),
-        (("accounts", "DESC"), ("distinct_accounts", "DESC"), ("posts", "DESC")),
+        "The same normalized text posted by many distinct accounts: bulk scam campaigns.",
+        "fraud_campaigns",
+        (("accounts", "DESC"), ("posts", "DESC"), ("campaign_id", "ASC")),
     ),
     MartSpec(
         "flagged_accounts",
         "Flagged accounts",
-        "Accounts with fraud posts, most active first.",
-        ("flagged_accounts", "fraud_accounts", "mart_flagged_accounts"),
-        (("fraud_posts", "DESC"), ("last_seen", "DESC")),
+        "Accounts with at least one fraud verdict, most fraud posts first.",
+        "flagged_accounts",
+        (("fraud_posts", "DESC"), ("did", "ASC")),
     ),
     MartSpec(
-        "latency",
+        "latency_percentiles",
         "Latency percentiles",
-        "Ingest-to-verdict latency percentiles per hour.",
-        ("latency_percentiles", "scoring_latency", "mart_latency_percentiles"),
-        (("hour_utc", "DESC"), ("hour", "DESC"), ("dt", "DESC")),
+        "Per minute: end-to-end (event to verdict) and scoring latency percentiles (ms).",
+        "latency_percentiles",
+        (("ts", "DESC"),),
     ),
     MartSpec(
         "score_distribution",
         "Score distribution",
-        "How fraud scores are spread, per score bucket.",
-        ("score_distribution", "fraud_score_distribution", "mart_score_distribution"),
-        (("bucket", "ASC"), ("score_bucket", "ASC")),
+        "Per arrival hour: fraud-score histogram in ten 0.1-wide buckets.",
+        "score_distribution",
+        (("arrival_hour", "DESC"), ("bucket", "ASC")),
+    ),
+    MartSpec(
+        "score_drift",
+        "Score drift",
+        "Per arrival hour: mean score and fraud rate against the trailing window, and the PSI.",
+        "score_drift",
+        (("arrival_hour", "DESC"),),
     ),
 )
 
@@ -164,8 +171,8 @@ def read_mart(reader: WarehouseReader, mart: MartSpec, limit: int) -> dict[str, 
     base = {"key": mart.key, "title": mart.title, "description": mart.description, "source": "warehouse"}
     try:
         present = reader.tables()
-        name = next((n for n in mart.names if n in present), None)
-        if name is None:
+        name = mart.relation
+        if name not in present:
             return base | {"status": "not_built", "message": BUILD_HINT, "columns": [], "rows": []}
         relation = f"{_quote_ident(present[name])}.{_quote_ident(name)}"
         columns = reader.query(f"SELECT * FROM {relation} LIMIT 0").columns

@@ -119,7 +119,7 @@
         return item;
       }),
     );
-    const notes = payload.series.filter((s) => s.note).map((s) => s.note);
+    const notes = payload.series.filter((s) => s.note).map((s) => s.label + " (" + s.note + ")");
     const hasData = payload.series.some((s) => s.values.some((v) => v !== null));
     const note = card.querySelector(".note");
     if (notes.length) note.textContent = "Not available here: " + notes.join("; ");
@@ -178,6 +178,8 @@
       return fmt(value);
     }
     if (typeof value === "object") return JSON.stringify(value);
+    const iso = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]00:00)$/.exec(value);
+    if (iso) return iso[1] + " " + iso[2] + " UTC";
     return String(value);
   }
 
