@@ -19,11 +19,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.implementations.arrow import ArrowFSWrapper
 
+from fraud_pipeline.lake.compaction import meta_prefix
 from fraud_pipeline.objects import ObjectStore
 from fraud_pipeline.records import TAGGED_ARROW_SCHEMA
 from fraud_pipeline.settings import Settings, env_var_names
 
-SCHEMA_FILE_KEY = "_schema/posts.parquet"  # under compacted/: ignored by Hive and the globs
+SCHEMA_FILE = "schema/posts.parquet"  # under compacted_meta/: outside the table location
 
 
 class S3ArrowFileSystem(ArrowFSWrapper):
@@ -44,12 +45,12 @@ def compacted_glob(settings: Settings) -> str:
 
 
 def schema_file_uri(settings: Settings) -> str:
-    return lake_uri(settings, settings.compacted_prefix + SCHEMA_FILE_KEY)
+    return lake_uri(settings, meta_prefix(settings) + SCHEMA_FILE)
 
 
 def ensure_schema_file(store: ObjectStore, settings: Settings) -> None:
     """A zero-row Parquet file with the lake schema, so views work before the first partition."""
-    key = settings.compacted_prefix + SCHEMA_FILE_KEY
+    key = meta_prefix(settings) + SCHEMA_FILE
     if not store.exists(key):
         sink = pa.BufferOutputStream()
         pq.write_table(TAGGED_ARROW_SCHEMA.empty_table(), sink)

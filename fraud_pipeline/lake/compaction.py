@@ -12,8 +12,8 @@ readers never see a half-written partition; and one file of one hour (Bluesky: ~
 the size Athena and DuckDB read best.
 
 Deletes and updates may arrive in a later hour than the version they replace, so each hour's
-newest deletes and updates are kept as tombstones (`compacted/_deletes/YYYY-MM-DD-HH.parquet`,
-ignored by Hive/Athena because of the leading underscore). Compacting hour H (a) drops rows
+newest deletes and updates are kept as tombstones (`compacted_meta/deletes/YYYY-MM-DD-HH.parquet`,
+beside, not under, the compacted table's location, so no catalog or glob reads them). Compacting hour H (a) drops rows
 that a later hour's tombstone supersedes, and (b) rewrites the compacted partitions of the
 previous `delete_lookback_hours` hours that hold rows H's tombstones supersede. Both
 directions together make the result independent of the order hours are compacted in, and
@@ -42,7 +42,7 @@ PART_NAME = "part-00000.parquet"
 ROW_GROUP_ROWS = 128 * 1024
 COMPRESSION = "zstd"
 DELETE_LOOKBACK_HOURS = 24
-TOMBSTONE_DIR = "_deletes/"
+TOMBSTONE_DIR = "deletes/"
 TOMBSTONE_SCHEMA = pa.schema(
     [
         pa.field("uri", pa.string(), nullable=False),
@@ -111,8 +111,13 @@ def compacted_key(settings: Settings, hour: datetime) -> str:
     return compacted_partition_prefix(settings.compacted_prefix, hour) + PART_NAME
 
 
+def meta_prefix(settings: Settings) -> str:
+    """`compacted_meta/`: the compaction's own files, outside the table location."""
+    return settings.compacted_prefix.rstrip("/") + "_meta/"
+
+
 def tombstone_key(settings: Settings, hour: datetime) -> str:
-    return f"{settings.compacted_prefix}{TOMBSTONE_DIR}{hour.astimezone(UTC):%Y-%m-%d-%H}.parquet"
+    return f"{meta_prefix(settings)}{TOMBSTONE_DIR}{hour.astimezone(UTC):%Y-%m-%d-%H}.parquet"
 
 
 def _tombstone_hour(key: str) -> datetime | None:
@@ -183,7 +188,7 @@ def read_raw(store: ObjectStore, files: list[ObjectInfo]) -> tuple[pa.Table, lis
 
 def read_tombstones(store: ObjectStore, settings: Settings, after: datetime, hours: int) -> pa.Table:
     """Tombstones written by the compactions of the `hours` hours after `after`."""
-    prefix = f"{settings.compacted_prefix}{TOMBSTONE_DIR}"
+    prefix = f"{meta_prefix(settings)}{TOMBSTONE_DIR}"
     end = after + timedelta(hours=hours)
     tables = []
     for info in store.list_objects(prefix, recursive=False):

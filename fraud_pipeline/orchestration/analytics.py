@@ -1,0 +1,122 @@
+"""Analytics domain: dbt marts (dashboard tables) and a DuckDB profile of each compacted hour."""
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetSelection,
+    BackfillPolicy,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    build_schedule_from_partitioned_job,
+    define_asset_job,
+)
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+
+from fraud_pipeline.analytics.lake_sql import compacted_glob
+from fraud_pipeline.lake.compaction import compacted_key
+from fraud_pipeline.orchestration.dbt_project import (
+    dbt_environment,
+    dbt_project,
+    ensure_manifest,
+    publish_warehouse,
+)
+from fraud_pipeline.orchestration.partitions import HOURLY, hour_of
+from fraud_pipeline.orchestration.resources import LakeDuckDBResource, ObjectStoreResource, PipelineResource
+
+
+class Translator(DagsterDbtTranslator):
+    """dbt models in the `analytics` group; the lake source is the `compacted_posts` asset."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
+        if dbt_resource_props.get("resource_type") == "source":
+            return AssetKey("compacted_posts")
+        return super().get_asset_key(dbt_resource_props)
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        return "analytics"
+
+
+@dbt_assets(
+    manifest=ensure_manifest(),
+    project=dbt_project,
+    dagster_dbt_translator=Translator(),
+    partitions_def=HOURLY,
+    backfill_policy=BackfillPolicy.single_run(),
+    name="dashboard_tables",
+)
+def dashboard_tables(
+    context: AssetExecutionContext, dbt: DbtCliResource, pipeline: PipelineResource
+) -> Iterator[Any]:
+    """`dbt build` once per run (a backfill of many hours is one run): marts over the whole lake."""
+    settings = pipeline.settings()
+    with dbt_environment(settings) as built:
+        invocation = dbt.cli(["build"], context=context)
+        yield from invocation.stream()
+        invocation.wait()
+    publish_warehouse(settings, built)
+
+
+@asset(
+    deps=["compacted_posts"],
+    partitions_def=HOURLY,
+    backfill_policy=BackfillPolicy.single_run(),
+    group_name="analytics",
+    kinds={"duckdb"},
+    description="DuckDB profile of one compacted hour: volume, accounts, fraud rate, media, top domains.",
+)
+def lake_hour_profile(
+    context: AssetExecutionContext,
+    pipeline: PipelineResource,
+    lake: ObjectStoreResource,
+    duckdb: LakeDuckDBResource,
+) -> MaterializeResult:
+    """Profiles the run's hours (one hour, or a backfill's whole range in one query)."""
+    settings = pipeline.settings()
+    store = lake.store()
+    hours = [hour_of(k) for k in context.partition_keys]
+    present = [h for h in hours if store.exists(compacted_key(settings, h))]
+    if not present:
+        return MaterializeResult(metadata={"rows": 0, "note": "no compacted partition for these hours"})
+    where = " OR ".join(f"(dt = DATE '{h:%Y-%m-%d}' AND hour = {h.hour})" for h in present)
+    with duckdb.connect() as con:
+        rows, accounts, fraud, media, avg_score = con.sql(
+            f"""
+            SELECT count(*), count(DISTINCT did), count(*) FILTER (WHERE is_fraud),
+                   count(*) FILTER (WHERE len(media_paths) > 0), avg(fraud_score)
+            FROM posts WHERE {where}
+            """
+        ).fetchall()[0]
+        top = con.sql(
+            f"""
+            SELECT d, count(*) FROM (SELECT unnest(domains) AS d FROM posts WHERE ({where}) AND is_fraud)
+            GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10
+            """
+        ).fetchall()
+    return MaterializeResult(
+        metadata={
+            "hours": len(present),
+            "rows": rows,
+            "accounts": accounts,
+            "fraud_posts": fraud,
+            "fraud_rate": round(fraud / rows, 5) if rows else 0.0,
+            "media_share": round(media / rows, 5) if rows else 0.0,
+            "avg_fraud_score": round(float(avg_score or 0.0), 5),
+            "top_fraud_domains": MetadataValue.md(
+                "| domain | fraud posts |\n|---|---|\n" + "\n".join(f"| {d} | {n} |" for d, n in top)
+            ),
+            "lake_glob": compacted_glob(settings),
+        }
+    )
+
+
+analytics_job = define_asset_job(
+    "hourly_analytics_job",
+    selection=AssetSelection.assets("lake_hour_profile", dashboard_tables),
+    partitions_def=HOURLY,
+    description="Profile the last closed hour and rebuild the dashboard tables with dbt.",
+)
+hourly_analytics_schedule = build_schedule_from_partitioned_job(analytics_job, minute_of_hour=10)

@@ -1,0 +1,64 @@
+"""`fraud-pipeline backfill` and `fraud-pipeline query`: the orchestration without the UI."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import click
+
+from fraud_pipeline.cli_options import settings_options
+from fraud_pipeline.settings import Settings
+
+
+def _parse_hour(value: str | None) -> datetime | None:
+    """`2026-11-29T14`, `2026-11-29 14:00`, `2026-11-29-14:00` (partition key) or a date."""
+    if not value:
+        return None
+    text = value.strip().replace("T", " ").replace("Z", "")
+    for fmt in ("%Y-%m-%d-%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d %H", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(text, fmt).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    raise click.BadParameter(f"not an hour: {value!r} (use e.g. 2026-11-29T14)")
+
+
+@click.command()
+@settings_options
+@click.option(
+    "--from", "start", default=None, help="First arrival hour, e.g. 2026-11-29T14 (default: the first)."
+)
+@click.option("--to", "end", default=None, help="Last arrival hour, inclusive (default: the last).")
+@click.option("--no-dbt", is_flag=True, help="Skip the dbt build (dashboard tables).")
+def backfill(settings: Settings, start: str | None, end: str | None, no_dbt: bool) -> None:
+    """Materialize every hour with raw data: compaction per hour, then catalog, profile and dbt as one run."""
+    from fraud_pipeline.orchestration.backfill import BackfillError, run_backfill
+
+    try:
+        summary = run_backfill(
+            settings, _parse_hour(start), _parse_hour(end), with_dbt=not no_dbt, progress=True
+        )
+    except BackfillError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(summary)
+
+
+@click.command()
+@settings_options
+@click.argument("sql")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
+)
+def query(settings: Settings, sql: str, fmt: str) -> None:
+    """Run read-only SQL over the lake (`posts`) and the dashboard tables (dbt model names)."""
+    import duckdb
+
+    from fraud_pipeline.analytics.query import QueryRefused, render, run_query
+
+    try:
+        result = run_query(settings, sql)
+    except QueryRefused as exc:
+        raise click.ClickException(str(exc)) from exc
+    except duckdb.Error as exc:
+        raise click.ClickException(f"query failed: {exc}") from exc
+    click.echo(render(result, fmt))

@@ -1,0 +1,48 @@
+"""All Dagster definitions, split by domain, bound to one deployment's resources."""
+
+from __future__ import annotations
+
+from dagster import Definitions, build_sensor_for_freshness_checks, build_time_partition_freshness_checks
+
+from fraud_pipeline.orchestration.analytics import (
+    analytics_job,
+    dashboard_tables,
+    hourly_analytics_schedule,
+    lake_hour_profile,
+)
+from fraud_pipeline.orchestration.catalog import glue_catalog
+from fraud_pipeline.orchestration.lake import compacted_posts, lake_hourly_job, lake_landing_sensor, raw_posts
+from fraud_pipeline.orchestration.monitoring import (
+    monitored_assets,
+    monitoring_checks,
+    run_failure_recorder,
+    stream_health_sensor,
+)
+from fraud_pipeline.orchestration.resources import build_resources
+from fraud_pipeline.settings import Settings, load_settings
+
+# Freshness of the latest partition: the last closed hour must be compacted by :45 past.
+freshness_checks = build_time_partition_freshness_checks(
+    assets=[compacted_posts], deadline_cron="45 * * * *", timezone="UTC"
+)
+freshness_sensor = build_sensor_for_freshness_checks(freshness_checks=freshness_checks)
+
+
+def build_definitions(settings: Settings | None = None) -> Definitions:
+    """Definitions for `settings` (default: `load_settings()`, i.e. the FRAUD_PIPELINE_* environment)."""
+    settings = settings or load_settings()
+    return Definitions(
+        assets=[
+            raw_posts,
+            compacted_posts,
+            glue_catalog,
+            lake_hour_profile,
+            dashboard_tables,
+            *monitored_assets,
+        ],
+        asset_checks=[*monitoring_checks, *freshness_checks],
+        jobs=[lake_hourly_job, analytics_job],
+        schedules=[hourly_analytics_schedule],
+        sensors=[lake_landing_sensor, stream_health_sensor, run_failure_recorder, freshness_sensor],
+        resources=build_resources(settings),
+    )

@@ -1,0 +1,127 @@
+"""Stream-health readings for the monitoring sensor: status, shards, lag, stalls, fraud-rate jumps.
+
+Consumer lag is measured the same way on both backends, from the ports: the consumer's
+checkpoint (the poller's `poller/<stream>/<shard>` for the untagged stream, the delivery's
+`delivery/<stream>/<shard>` for the tagged one) against the shard: the first record after the
+checkpoint gives the age of the oldest unprocessed record (what Lambda's IteratorAge reports),
+and the reader reports how many records are behind.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from fraud_pipeline.metrics.base import MetricsSink
+from fraud_pipeline.settings import Settings
+from fraud_pipeline.state.base import StateStore
+from fraud_pipeline.streams.base import Stream, StreamError
+
+STALL_AFTER_S = 300.0  # backlog waiting and the checkpoint unmoved this long = stalled
+RECENT_S = 300  # fraud-rate window
+TRAILING_S = 3600  # the window it is compared against
+MIN_RECENT_POSTS = 50
+RATE_JUMP_FACTOR = 2.0
+RATE_JUMP_ABSOLUTE = 0.10
+
+
+@dataclass
+class StreamHealth:
+    name: str
+    consumer: str
+    status: str
+    shard_count: int
+    lag_records: int = 0
+    lag_s: float = 0.0
+    checkpoints: dict[str, str] = field(default_factory=dict)
+    stalled_for_s: float = 0.0
+    error: str = ""
+
+    @property
+    def stalled(self) -> bool:
+        return self.stalled_for_s >= STALL_AFTER_S
+
+
+@dataclass
+class FraudRate:
+    recent_posts: float
+    recent_rate: float | None
+    trailing_rate: float | None
+    posts_per_s: float
+
+    @property
+    def jumped(self) -> bool:
+        if self.recent_rate is None or self.trailing_rate is None or self.recent_posts < MIN_RECENT_POSTS:
+            return False
+        return self.recent_rate > max(
+            self.trailing_rate * RATE_JUMP_FACTOR, self.trailing_rate + RATE_JUMP_ABSOLUTE
+        )
+
+
+def consumers(settings: Settings) -> dict[str, str]:
+    """stream name -> checkpoint key prefix of the worker that consumes it."""
+    return {settings.untagged_stream: "poller", settings.tagged_stream: "delivery"}
+
+
+def stream_health(
+    stream: Stream,
+    state: StateStore,
+    name: str,
+    consumer: str,
+    previous: dict[str, object] | None,
+    now_ms: int | None = None,
+) -> StreamHealth:
+    """One stream's reading; `previous` is the same stream's entry from the last tick's cursor."""
+    now_ms = now_ms or int(time.time() * 1000)
+    try:
+        described = stream.describe(name)
+    except StreamError as exc:
+        return StreamHealth(name, consumer, "MISSING", 0, error=str(exc)[:300])
+    health = StreamHealth(name, consumer, described.status, len(described.shard_ids))
+    oldest_unread_ms: int | None = None
+    for shard_id in described.shard_ids:
+        checkpoint = state.get_checkpoint(f"{consumer}/{name}/{shard_id}")
+        health.checkpoints[shard_id] = checkpoint or ""
+        if stream.latest_sequence(name, shard_id) in (None, checkpoint):
+            continue
+        reader = stream.shard_reader(name, shard_id, checkpoint)
+        first = reader.read(limit=1)
+        behind = reader.lag_records()
+        health.lag_records += (behind + len(first)) if behind is not None else len(first)
+        if first:
+            arrival = first[0].approximate_arrival_ms
+            oldest_unread_ms = arrival if oldest_unread_ms is None else min(oldest_unread_ms, arrival)
+    if oldest_unread_ms is not None:
+        health.lag_s = max(0.0, (now_ms - oldest_unread_ms) / 1000)
+    prev_checkpoints = (previous or {}).get("checkpoints")
+    since = (previous or {}).get("unchanged_since_ms")
+    if health.lag_records and prev_checkpoints == health.checkpoints and isinstance(since, int):
+        health.stalled_for_s = (now_ms - since) / 1000
+    return health
+
+
+def cursor_entry(health: StreamHealth, previous: dict[str, object] | None, now_ms: int) -> dict[str, object]:
+    """What the next tick needs to tell a stall: checkpoints and since when they are unchanged."""
+    same = previous is not None and previous.get("checkpoints") == health.checkpoints
+    since = previous.get("unchanged_since_ms") if same and previous else now_ms
+    return {"checkpoints": health.checkpoints, "unchanged_since_ms": since}
+
+
+def fraud_rate(metrics: MetricsSink, namespace: str, now_ms: int | None = None) -> FraudRate:
+    """Recent vs trailing fraud rate from the seed metrics (Post-Is-Fraud / Post-Processed)."""
+    now_ms = now_ms or int(time.time() * 1000)
+
+    def total(name: str, start_ms: int, end_ms: int) -> float:
+        return sum(p.value for p in metrics.query(namespace, name, start_ms, end_ms, period_s=60, stat="Sum"))
+
+    recent_start, trailing_start = now_ms - RECENT_S * 1000, now_ms - (RECENT_S + TRAILING_S) * 1000
+    recent_posts = total("Post-Processed", recent_start, now_ms)
+    recent_fraud = total("Post-Is-Fraud", recent_start, now_ms)
+    trailing_posts = total("Post-Processed", trailing_start, recent_start)
+    trailing_fraud = total("Post-Is-Fraud", trailing_start, recent_start)
+    return FraudRate(
+        recent_posts=recent_posts,
+        recent_rate=recent_fraud / recent_posts if recent_posts else None,
+        trailing_rate=trailing_fraud / trailing_posts if trailing_posts else None,
+        posts_per_s=recent_posts / RECENT_S,
+    )

@@ -1,0 +1,206 @@
+"""Lake domain: the raw Firehose output (external), its compaction, and the landing sensor."""
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    MaterializeResult,
+    MetadataValue,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    asset,
+    define_asset_job,
+    sensor,
+)
+
+from fraud_pipeline.lake.compaction import CompactionResult, compact_hour, compacted_key
+from fraud_pipeline.objects import ObjectStore
+from fraud_pipeline.orchestration.landing import LandingCursor, evaluate_landing
+from fraud_pipeline.orchestration.partitions import HOURLY, hour_of
+from fraud_pipeline.orchestration.resources import ObjectStoreResource, PipelineResource
+from fraud_pipeline.records import TAGGED_ARROW_SCHEMA
+from fraud_pipeline.settings import Settings
+
+RAW_POSTS = AssetKey("raw_posts")
+COMPACTED_POSTS = AssetKey("compacted_posts")
+ANOMALY_TRAILING_HOURS = 24
+ANOMALY_MIN_ROWS = 50
+
+raw_posts = AssetSpec(
+    RAW_POSTS,
+    group_name="lake",
+    description=(
+        "Firehose output in the lake bucket: posts/YYYY/MM/DD/HH/*.parquet (UTC arrival hour), "
+        "tagged records with records.TAGGED_ARROW_SCHEMA, at-least-once, deletes as records."
+    ),
+    kinds={"s3", "parquet"},
+    partitions_def=HOURLY,
+)
+
+COMPACTION_CHECKS = [
+    AssetCheckSpec(
+        "schema_conformance",
+        asset=COMPACTED_POSTS,
+        description="Partition has the lake schema; no raw file was rejected.",
+    ),
+    AssetCheckSpec(
+        "unique_uri", asset=COMPACTED_POSTS, description="Each uri appears once in the partition."
+    ),
+    AssetCheckSpec(
+        "null_rates",
+        asset=COMPACTED_POSTS,
+        description="Required columns have no nulls; text-model scores mostly present.",
+    ),
+    AssetCheckSpec(
+        "fraud_rate_anomaly",
+        asset=COMPACTED_POSTS,
+        description="Fraud rate is not far above the trailing 24 hours.",
+    ),
+]
+
+
+def trailing_fraud_rate(
+    store: ObjectStore, settings: Settings, hour, hours: int = ANOMALY_TRAILING_HOURS
+) -> tuple[float | None, int]:
+    """(fraud rate, rows) over the compacted partitions of the previous `hours` hours."""
+    rows = fraud = 0
+    for back in range(1, hours + 1):
+        key = compacted_key(settings, hour - timedelta(hours=back))
+        if not store.exists(key):
+            continue
+        column = pq.read_table(store.path(key), filesystem=store.fs, columns=["is_fraud"]).column("is_fraud")
+        rows += len(column)
+        fraud += int(pc.sum(pc.fill_null(column, False)).as_py() or 0)
+    return (fraud / rows if rows else None), rows
+
+
+def compaction_checks(
+    store: ObjectStore, settings: Settings, result: CompactionResult
+) -> list[AssetCheckResult]:
+    """The partition's quality checks, read back from what was written."""
+    table = pq.read_table(store.path(result.key), filesystem=store.fs)
+    expected = TAGGED_ARROW_SCHEMA.with_metadata(None)
+    schema_ok = table.schema.equals(expected, check_metadata=False) and not result.rejected_files
+    distinct = pc.count_distinct(table.column("uri")).as_py() if table.num_rows else 0
+    nulls = {name: table.column(name).null_count for name in ("uri", "did", "time_utc", "operation")}
+    text_null = table.column("fraud_text_likelihood").null_count / table.num_rows if table.num_rows else 0.0
+    baseline, baseline_rows = trailing_fraud_rate(store, settings, result.hour)
+    rate = result.fraud_rate
+    jumped = (
+        baseline is not None
+        and result.rows_out >= ANOMALY_MIN_ROWS
+        and rate > max(3 * baseline, baseline + 0.15)
+    )
+    return [
+        AssetCheckResult(
+            check_name="schema_conformance",
+            passed=schema_ok,
+            metadata={
+                "rejected_files": len(result.rejected_files),
+                "first_rejection": result.rejected_files[0].reason if result.rejected_files else "",
+                "schema_matches": table.schema.equals(expected, check_metadata=False),
+            },
+            description=None if schema_ok else "raw files were rejected or the schema drifted; see metadata",
+        ),
+        AssetCheckResult(
+            check_name="unique_uri",
+            passed=distinct == table.num_rows,
+            metadata={"rows": table.num_rows, "distinct_uris": distinct},
+        ),
+        AssetCheckResult(
+            check_name="null_rates",
+            passed=not any(nulls.values()) and text_null <= 0.5,
+            severity=AssetCheckSeverity.WARN,
+            metadata={
+                **{f"nulls_{k}": v for k, v in nulls.items()},
+                "text_score_null_rate": round(text_null, 4),
+            },
+            description=None if text_null <= 0.5 else "more than half the posts have no text-model score",
+        ),
+        AssetCheckResult(
+            check_name="fraud_rate_anomaly",
+            passed=not jumped,
+            severity=AssetCheckSeverity.WARN,
+            metadata={
+                "fraud_rate": round(rate, 5),
+                "trailing_fraud_rate": round(baseline, 5) if baseline is not None else -1.0,
+                "trailing_rows": baseline_rows,
+            },
+            description=(
+                f"fraud rate {rate:.1%} vs {baseline:.1%} over the trailing {ANOMALY_TRAILING_HOURS} h"
+                if jumped and baseline is not None
+                else None
+            ),
+        ),
+    ]
+
+
+@asset(
+    key=COMPACTED_POSTS,
+    deps=[RAW_POSTS],
+    partitions_def=HOURLY,
+    group_name="lake",
+    kinds={"parquet", "duckdb"},
+    check_specs=COMPACTION_CHECKS,
+    description=(
+        "compacted/dt=YYYY-MM-DD/hour=HH/part-00000.parquet: one row per live post (newest version "
+        "per uri, deletes applied), sorted by time, zstd, 128k-row groups, written atomically."
+    ),
+)
+def compacted_posts(
+    context: AssetExecutionContext, pipeline: PipelineResource, lake: ObjectStoreResource
+) -> Iterator[MaterializeResult | AssetCheckResult]:
+    settings = pipeline.settings()
+    store = lake.store()
+    hour = hour_of(context.partition_key)
+    result = compact_hour(store, settings, hour)
+    for bad in result.rejected_files:
+        context.log.warning(f"rejected raw file {bad.key}: {bad.reason}")
+    yield MaterializeResult(
+        metadata={
+            "rows_in": result.rows_in,
+            "rows_out": result.rows_out,
+            "duplicates_dropped": result.duplicates_dropped,
+            "deletes_applied": result.deletes_applied,
+            "invalid_rows": result.invalid_rows,
+            "files_in": result.files_in,
+            "files_rejected": len(result.rejected_files),
+            "bytes_in": result.bytes_in,
+            "bytes": result.bytes_out,
+            "fraud_rate": round(result.fraud_rate, 5),
+            "partitions_rewritten": MetadataValue.json(result.partitions_rewritten),
+            "path": MetadataValue.path(store.uri(result.key)),
+        }
+    )
+    yield from compaction_checks(store, settings, result)
+
+
+lake_hourly_job = define_asset_job(
+    "lake_hourly_job",
+    selection=["compacted_posts", "glue_catalog", "lake_hour_profile"],
+    partitions_def=HOURLY,
+    description="Compact one arrival hour, catalog it, profile it (requested by the landing sensor).",
+)
+
+
+@sensor(job=lake_hourly_job, minimum_interval_seconds=60, description=__doc__)
+def lake_landing_sensor(
+    context: SensorEvaluationContext, pipeline: PipelineResource, lake: ObjectStoreResource
+):
+    """Requests the hourly partitions that received files (late files re-trigger their hour)."""
+    tick = evaluate_landing(lake.store(), pipeline.settings(), LandingCursor.loads(context.cursor))
+    requests = [RunRequest(run_key=tick.run_keys[key], partition_key=key) for key in tick.partitions]
+    context.log.info(f"listed {len(tick.listed_prefixes)} prefixes; {len(requests)} partitions changed")
+    if not requests:
+        return SensorResult(skip_reason=SkipReason("no new raw files"), cursor=tick.cursor.dumps())
+    return SensorResult(run_requests=requests, cursor=tick.cursor.dumps())
