@@ -98,7 +98,9 @@ def test_training_view_equals_scoring_view(labeled_small, small_model: LinearTex
     matrix, _ = design_matrix(texts, small_model.config, idf=idf)
     weights = np.zeros(1 << small_model.config.bits)
     weights[small_model.buckets] = small_model.weights
-    np.testing.assert_allclose(matrix @ weights + small_model.bias, small_model.margins(texts), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        matrix @ weights + small_model.bias, small_model.margins(texts), rtol=1e-4, atol=1e-4
+    )
 
 
 def test_training_is_deterministic_for_a_seed(labeled_small, small_model: LinearTextModel) -> None:
@@ -108,7 +110,9 @@ def test_training_is_deterministic_for_a_seed(labeled_small, small_model: Linear
     np.testing.assert_array_equal(again.weights, small_model.weights)
     assert again.threshold == small_model.threshold
     assert again.calibration == small_model.calibration
-    other_seed = train(labeled_small, type(SMALL_PARAMS)(seed=8, C=SMALL_PARAMS.C, features=SMALL_PARAMS.features))
+    other_seed = train(
+        labeled_small, type(SMALL_PARAMS)(seed=8, C=SMALL_PARAMS.C, features=SMALL_PARAMS.features)
+    )
     assert other_seed.metadata["params"]["seed"] == 8
     assert (other_seed.calibration, other_seed.threshold) != (small_model.calibration, small_model.threshold)
 
@@ -116,9 +120,10 @@ def test_training_is_deterministic_for_a_seed(labeled_small, small_model: Linear
 def test_metadata_records_the_data_hash(labeled_small, small_model: LinearTextModel) -> None:
     import hashlib
 
-    assert small_model.metadata["training_data"]["sha256"] == hashlib.sha256(
-        Path(labeled_small.path).read_bytes()
-    ).hexdigest()
+    assert (
+        small_model.metadata["training_data"]["sha256"]
+        == hashlib.sha256(Path(labeled_small.path).read_bytes()).hexdigest()
+    )
     assert small_model.metadata["training_data"]["rows"] == 900
 
 

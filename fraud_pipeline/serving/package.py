@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from fraud_pipeline.objects import ObjectStore
+from fraud_pipeline.objects import ObjectStore, ObjectStoreError
 from fraud_pipeline.scoring.text_model import BUNDLED_ARTIFACT, LinearTextModel
 from fraud_pipeline.settings import Settings
 
@@ -94,12 +94,23 @@ def model_key(settings: Settings, version: str, name: str = "model.tar.gz") -> s
     return f"{settings.models_prefix}text/{version}/{name}"
 
 
+def _put_raw(store: ObjectStore, key: str, data: bytes) -> None:
+    """Write bytes exactly: pyarrow's streams would otherwise gzip a `.gz` key a second time."""
+    if store.is_local:
+        store.put_bytes(key, data)
+        return
+    try:
+        with store.fs.open_output_stream(store.path(key), compression=None) as out:
+            out.write(data)
+    except OSError as exc:
+        raise ObjectStoreError(f"cannot write {store.uri(key)}: {exc}") from exc
+
+
 def upload(result: PackageResult, settings: Settings, store: ObjectStore | None = None) -> PackageResult:
     """Put the archive and a small metadata document under the version's prefix."""
-    store = store or ObjectStore.from_settings(settings)
-    store.ensure_bucket()
+    store = store or ObjectStore.from_settings(settings)  # the bucket exists: `provision` made it
     key = model_key(settings, result.version)
-    store.put_bytes(key, result.path.read_bytes())
+    _put_raw(store, key, result.path.read_bytes())
     document = {
         "version": result.version,
         "model_data": store.uri(key),
