@@ -154,7 +154,7 @@ def tagged(
 def write_lake_file(settings: Settings, records: list[TaggedRecord], when: datetime) -> str:
     """One delivered Parquet file at the Firehose-style key for `when`; returns its key."""
     store = ObjectStore.from_settings(settings)
-    store.ensure_bucket()
+    ensure_bucket(settings)
     table = tagged_rows_to_table([_as_dict(r) for r in records])
     key = firehose_object_key(settings.posts_prefix, settings.delivery_stream, when)
     import pyarrow as pa
@@ -163,6 +163,18 @@ def write_lake_file(settings: Settings, records: list[TaggedRecord], when: datet
     pq.write_table(table, sink)
     store.put_bytes(key, sink.getvalue().to_pybytes())
     return key
+
+
+def ensure_bucket(settings: Settings) -> None:
+    """The lake bucket or folder (S3 buckets through boto3, as provisioning creates them)."""
+    if settings.backend == "local":
+        ObjectStore.from_settings(settings).ensure_bucket()
+        return
+    import boto3
+
+    s3 = boto3.client("s3", region_name=settings.aws_region, endpoint_url=settings.endpoint_url)
+    if settings.bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
+        s3.create_bucket(Bucket=settings.bucket)
 
 
 def _as_dict(record: TaggedRecord) -> dict[str, object]:

@@ -1,0 +1,170 @@
+"""The dashboard page in a real headless Chromium: widgets render the store's numbers, tables the marts'.
+
+Skips only on a machine without chromium/chromedriver and without `CI` set; in CI a missing
+browser fails the test (the Makefile installs Debian's `chromium` and `chromium-driver`).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fraud_pipeline.dashboard.app import DashboardState, running
+from fraud_pipeline.settings import Settings
+from tests.conftest import free_port
+from tests.dashboard_fixtures import TOP_DOMAINS, build_warehouse, fill_metrics, tagged, utc, write_lake_file
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+HAVE_BROWSER = os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not HAVE_BROWSER and not os.environ.get("CI"),
+        reason="chromium/chromedriver not installed (apt-get install chromium chromium-driver)",
+    ),
+]
+
+HOSTILE_TEXT = "<img src=x onerror=\"document.title='pwned'\"> Claim your free ETH"
+WAIT_S = 30
+
+
+@pytest.fixture()
+def browser() -> Iterator[object]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    assert HAVE_BROWSER, f"CI needs {CHROMIUM} and {CHROMEDRIVER}"
+    profile = tempfile.mkdtemp(prefix="dashboard-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",
+        "--no-first-run",
+        "--window-size=1400,1800",
+        f"--user-data-dir={profile}",
+    ):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def _wait(driver: object, css: str) -> object:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, WAIT_S).until(ec.presence_of_element_located((By.CSS_SELECTOR, css)))  # type: ignore[arg-type]
+
+
+def _wait_for(driver: object, predicate: object) -> object:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, WAIT_S).until(predicate)  # type: ignore[arg-type]
+
+
+def test_page_shows_the_stores_numbers_and_tables(local_settings: Settings, browser: object) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.remote.webdriver import WebDriver
+
+    driver: WebDriver = browser  # type: ignore[assignment]
+    now_ms = int(time.time() * 1000)
+    truth = fill_metrics(local_settings, now_ms, seconds=90)  # all inside the page's default 15 minutes
+    build_warehouse(Path(local_settings.warehouse_path))
+    rng = random.Random(9)
+    now_us = now_ms * 1000
+    records = [
+        tagged(rng, now_us - i * 1_000_000, fraud=i % 2 == 0, text=HOSTILE_TEXT if i == 0 else f"post {i}")
+        for i in range(10)
+    ]
+    write_lake_file(local_settings, records, utc(now_us))
+    expected_fraud_texts = [r.text for r in sorted(records, key=lambda r: -r.time_us) if r.is_fraud]
+
+    state = DashboardState(local_settings)
+    with running(state, free_port()) as url:
+        driver.get(url + "/")
+
+        # Headline numbers: totals over the default range equal what the store holds.
+        card = _wait(driver, '[data-card="processed"][data-range-value]:not([data-range-value=""])')
+        processed = sum(truth.per_second["Post-Processed"].values())
+        fraud = sum(truth.per_second["Post-Is-Fraud"].values())
+        assert float(card.get_attribute("data-range-value")) == processed  # type: ignore[attr-defined]
+        fraud_card = driver.find_element(By.CSS_SELECTOR, '[data-card="is_fraud"]')
+        assert float(fraud_card.get_attribute("data-range-value") or "nan") == fraud
+        pct_text = driver.find_element(By.CSS_SELECTOR, '[data-card="fraud_pct"] .kpi-value').text
+        assert pct_text == f"{100 * fraud / processed:.1f}%"
+
+        # The 1-second widgets: the newest point of each line, derived ones included.
+        _wait(driver, '[data-widget="posts"][data-state="ready"]')
+        newest = max(truth.per_second["Post-Processed"])
+        legend = {
+            li.get_attribute("data-series"): li.get_attribute("data-latest")
+            for li in driver.find_elements(By.CSS_SELECTOR, '[data-widget="posts"] .legend li')
+        }
+        assert float(legend["processed"] or "nan") == truth.per_second["Post-Processed"][newest]
+        assert float(legend["with_media"] or "nan") == (
+            truth.per_second["Post-Processed"][newest] - truth.per_second["Post-Text-Only"][newest]
+        )
+        paths = driver.find_elements(By.CSS_SELECTOR, '[data-widget="posts"] svg path')
+        assert len(paths) == 3  # one line per visible series
+        _wait(driver, '[data-widget="percentages"][data-state="ready"]')
+        note = driver.find_element(By.CSS_SELECTOR, '[data-widget="stream_lag"] .note').text
+        assert "metrics port reads no dimensions" in note
+
+        # Drill-down: recent fraud posts from the lake (hostile text shown as text, not markup).
+        _wait(driver, 'table[data-table="recent_fraud_posts"][data-status="ok"]')
+        texts = [td.text for td in driver.find_elements(By.CSS_SELECTOR, "#drill-table td.col-text")]
+        assert texts == expected_fraud_texts
+        assert driver.title != "pwned" and not driver.find_elements(By.CSS_SELECTOR, "#drill-table img")
+
+        # A dbt mart, in rank order, and a mart not built yet.
+        driver.find_element(By.CSS_SELECTOR, '#table-tabs [data-table="top_fraud_domains"]').click()
+        _wait(driver, 'table[data-table="top_fraud_domains"][data-status="ok"]')
+        domains = [td.text for td in driver.find_elements(By.CSS_SELECTOR, "#drill-table td.col-domain")]
+        assert domains == [d for d, _, _ in TOP_DOMAINS]
+        driver.find_element(By.CSS_SELECTOR, '#table-tabs [data-table="fraud_campaigns"]').click()
+        _wait(driver, 'table[data-table="fraud_campaigns"][data-status="not_built"]')
+        assert "fraud-pipeline backfill" in driver.find_element(By.ID, "table-status").text
+
+        # Live: new data appears on the next refresh without reloading the page.
+        from fraud_pipeline.metrics import MetricDatum, open_metrics
+
+        sink = open_metrics(local_settings)
+        sink.put(
+            local_settings.metric_namespace,
+            [MetricDatum("Post-Processed", 1000, "Count", int(time.time() * 1000))],
+        )
+        sink.close()
+        _wait_for(
+            driver,
+            lambda d: (
+                float(
+                    d.find_element(By.CSS_SELECTOR, '[data-card="processed"]').get_attribute(
+                        "data-range-value"
+                    )
+                    or 0
+                )
+                == processed + 1000
+            ),
+        )
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert errors == []
+    state.close()
