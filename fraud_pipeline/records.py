@@ -38,9 +38,22 @@ class RecordError(ValueError):
     """A stream payload is not a valid post or tagged record."""
 
 
+_last_second: tuple[int, str] = (-1, "")
+
+
 def iso_from_us(time_us: int) -> str:
-    """Microseconds since the epoch -> ISO 8601 UTC with a trailing Z (Firehose-parseable)."""
-    return datetime.fromtimestamp(time_us / 1_000_000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Microseconds since the epoch -> ISO 8601 UTC with a trailing Z (Firehose-parseable).
+
+    Posts arrive in time order, so the formatted second is cached: strftime per post would
+    cost more than the rest of building a tagged record.
+    """
+    global _last_second
+    second, micros = divmod(time_us, 1_000_000)
+    cached_second, prefix = _last_second
+    if second != cached_second:
+        prefix = datetime.fromtimestamp(second, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _last_second = (second, prefix)
+    return f"{prefix}.{micros:06d}Z"
 
 
 @dataclass(slots=True)

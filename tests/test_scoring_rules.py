@@ -94,3 +94,23 @@ def test_a_down_model_still_tags_the_post_with_a_reason() -> None:
     assert any("text score unavailable: connection refused" in r for r in record.reasons)
     assert counts.text_unavailable == 1
     assert record.is_fraud  # the rules alone still catch a seed-phrase request
+
+
+def test_the_trigger_gate_never_changes_what_the_rules_find() -> None:
+    """Gating text rules on trigger words is an optimisation only: same hits on real texts."""
+    import dataclasses
+    import json
+    from pathlib import Path
+
+    from fraud_pipeline.scoring.rules import RULES
+
+    ungated = tuple(dataclasses.replace(rule, needs="always") for rule in RULES)
+    labeled = Path(__file__).resolve().parents[1] / "data" / "labeled" / "train.jsonl"
+    texts = [json.loads(line)["text"] for line in labeled.read_text().splitlines()]
+    fired = 0
+    for index, text in enumerate(texts):
+        post = make_post(index, text, domains=["phantom-claim.xyz"] if index % 7 == 0 else [])
+        gated_hits = evaluate_rules(post, QUIET)
+        assert gated_hits == evaluate_rules(post, QUIET, ungated), text
+        fired += bool(gated_hits)
+    assert fired > 500  # the rules do fire on this data

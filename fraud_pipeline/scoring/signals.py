@@ -11,15 +11,20 @@ campaign spread over N shards is seen N ways, each part still large at real volu
 from __future__ import annotations
 
 import hashlib
-import re
+import string
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 
 from fraud_pipeline.records import Post
 
-_URL = re.compile(r"https?://\S+|\b[\w-]+(?:\.[\w-]+)+/\S*", re.IGNORECASE)
-_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
-_DIGITS = re.compile(r"\d+")
+# Punctuation becomes space and digits become 0, in one C-level pass (str.translate).
+_FOLD = {ord(c): " " for c in string.punctuation}
+_FOLD.update({ord(d): "0" for d in string.digits})
+
+
+def _is_link_token(token: str) -> bool:
+    """URLs and bare domains (`a.xyz`, `http://…`, `x.com/abc`): what campaigns rotate."""
+    return "/" in token or "." in token.strip(".,!?;:)(\"'")
 
 
 def campaign_fingerprint(text: str) -> str | None:
@@ -28,9 +33,10 @@ def campaign_fingerprint(text: str) -> str | None:
     Campaigns rotate URLs and amounts to dodge exact-match filters; this folds those away.
     Very short texts ("gm", "lol") carry no campaign signal and get no key.
     """
-    folded = _URL.sub(" ", text.lower())
-    folded = _DIGITS.sub("0", folded)
-    folded = _NON_WORD.sub(" ", folded).strip()
+    lowered = text.lower()
+    if "/" in lowered or "." in lowered:
+        lowered = " ".join(t for t in lowered.split() if not _is_link_token(t))
+    folded = " ".join(lowered.translate(_FOLD).split())
     if len(folded) < 24:
         return None
     return hashlib.blake2b(folded.encode("utf-8", "replace"), digest_size=12).hexdigest()
@@ -48,29 +54,36 @@ class PostSignals:
 
 
 class _WindowedSets:
-    """key -> {member: last_seen_s}, expiring members older than the window, bounded in keys."""
+    """key -> members seen within the window, bounded in keys; O(1) amortized per add.
+
+    Each key's members are kept in order of last sighting (re-inserted when seen again), so
+    expiry pops from the front and the count is just the size.
+    """
 
     def __init__(self, window_s: float, max_keys: int) -> None:
         self.window_s = window_s
         self.max_keys = max_keys
-        self._data: OrderedDict[str, dict[str, float]] = OrderedDict()
+        self._data: OrderedDict[str, OrderedDict[str, float]] = OrderedDict()
 
     def add(self, key: str, member: str, now_s: float) -> int:
+        """Record `member` under `key` at `now_s`; returns the distinct members in the window."""
         members = self._data.get(key)
         if members is None:
-            members = {}
+            members = OrderedDict()
             self._data[key] = members
             if len(self._data) > self.max_keys:
                 self._data.popitem(last=False)
         else:
             self._data.move_to_end(key)
+            members.pop(member, None)
         members[member] = now_s
-        if len(members) > 64:  # expire lazily, only when a set grows
-            cutoff = now_s - self.window_s
-            for stale in [m for m, seen in members.items() if seen < cutoff]:
-                del members[stale]
         cutoff = now_s - self.window_s
-        return sum(1 for seen in members.values() if seen >= cutoff)
+        while members:
+            oldest_member, seen = next(iter(members.items()))
+            if seen >= cutoff:
+                break
+            del members[oldest_member]
+        return len(members)
 
 
 class BehaviorTracker:
