@@ -30,9 +30,15 @@ def instance_for(settings: Settings) -> DagsterInstance:
     return DagsterInstance.from_config(str(home))
 
 
+def root_message(error: object) -> str:
+    while getattr(error, "cause", None) is not None:
+        error = error.cause  # type: ignore[attr-defined]
+    return str(error.message).strip()  # type: ignore[attr-defined]
+
+
 def _failure(result: object, what: str) -> BackfillError:
     errors = [
-        f"{e.step_key}: {e.event_specific_data.error.message.strip()}"  # type: ignore[union-attr]
+        f"{e.step_key}: {root_message(e.event_specific_data.error)}"  # type: ignore[union-attr]
         for e in result.all_events  # type: ignore[attr-defined]
         if e.is_step_failure and e.event_specific_data is not None
     ]

@@ -297,15 +297,20 @@ CHECK_KEYS = [
 ]
 
 
+def root_message(error: Any) -> str:
+    """The innermost cause of a Dagster error (the user code's exception, not the step wrapper)."""
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    return str(error.message).strip()
+
+
 def failure_record(context: RunFailureSensorContext) -> dict[str, Any]:
     """Which job/partition failed and why (the failing step's error, not just 'run failed')."""
     run = context.dagster_run
     steps = []
     for event in context.get_step_failure_events():
         error = event.event_specific_data.error if event.event_specific_data else None  # type: ignore[union-attr]
-        steps.append(
-            {"step": event.step_key, "error": error.message.strip() if error else str(event.message)}
-        )
+        steps.append({"step": event.step_key, "error": root_message(error) if error else str(event.message)})
     return {
         "run_id": run.run_id,
         "job": run.job_name,
