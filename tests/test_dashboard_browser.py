@@ -127,7 +127,8 @@ def test_page_shows_the_stores_numbers_and_tables(local_settings: Settings, brow
         assert len(paths) == 3  # one line per visible series
         _wait(driver, '[data-widget="percentages"][data-state="ready"]')
         note = driver.find_element(By.CSS_SELECTOR, '[data-widget="stream_lag"] .note').text
-        assert "metrics port reads no dimensions" in note
+        assert "reads metrics without dimensions" in note
+        assert f"[StreamName={local_settings.untagged_stream}]" in note
 
         # Drill-down: recent fraud posts from the lake (hostile text shown as text, not markup).
         _wait(driver, 'table[data-table="recent_fraud_posts"][data-status="ok"]')

@@ -157,6 +157,7 @@ def _series_meta(series: Series, widget: Widget, settings: Settings) -> dict[str
         "namespace": None if series.derived else series_namespace(series, settings),
         "stat": None if series.derived else (series.stat or widget.stat),
         "note": unavailable_reason(series, resource_names(settings)),
+        "dimensions": {name: _fill(value, resource_names(settings)) for name, value in series.dimensions},
     }
 
 
@@ -287,7 +288,7 @@ def headline(
                     "widget": widget.key,
                     "range_value": over_range[series.id],
                     "last_minute_value": rate,
-                    "per_second": None if not additive else (rate or 0.0) / LAST_MINUTE_S,
+                    "per_second": None if not additive or rate is None else rate / LAST_MINUTE_S,
                 }
             )
     return {"range_s": range_s, "now_ms": now_ms, "cards": cards}

@@ -119,10 +119,11 @@
         return item;
       }),
     );
-    const notes = payload.series.filter((s) => s.note).map((s) => s.label + " (" + s.note + ")");
+    const missing = payload.series.filter((s) => s.note);
+    const notes = missing.map((s) => s.label + " [" + Object.entries(s.dimensions || {}).map((d) => d.join("=")).join(", ") + "]");
     const hasData = payload.series.some((s) => s.values.some((v) => v !== null));
     const note = card.querySelector(".note");
-    if (notes.length) note.textContent = "Not available here: " + notes.join("; ");
+    if (notes.length) note.textContent = "Per-dimension AWS metrics; the metrics port reads metrics without dimensions, so these stay empty here: " + notes.join(", ");
     else if (!hasData) note.textContent = "No data points in this range yet.";
     else note.textContent = "";
     card.dataset.state = hasData ? "ready" : "empty";
@@ -178,8 +179,8 @@
       return fmt(value);
     }
     if (typeof value === "object") return JSON.stringify(value);
-    const iso = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]00:00)$/.exec(value);
-    if (iso) return iso[1] + " " + iso[2] + " UTC";
+    const iso = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]00:00)?$/.exec(value);
+    if (iso) return iso[1] + " " + iso[2];
     return String(value);
   }
 
@@ -192,7 +193,7 @@
     table.dataset.status = payload.status;
     let message = payload.message || "";
     if (payload.status === "ok") {
-      message = payload.rows.length + " rows";
+      message = payload.rows.length + " rows · times in UTC";
       if (payload.relation) message += " from " + payload.relation;
       if (payload.files_scanned !== undefined) message += ` (newest ${payload.files_scanned} lake files)`;
       if (payload.stale) message += " · warehouse is being rebuilt, showing the previous build";
