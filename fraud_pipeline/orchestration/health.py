@@ -17,6 +17,7 @@ from fraud_pipeline.settings import Settings
 from fraud_pipeline.state.base import StateStore
 from fraud_pipeline.streams.base import Stream, StreamError
 
+LAG_READ_LIMIT = 1000
 STALL_AFTER_S = 300.0  # backlog waiting and the checkpoint unmoved this long = stalled
 RECENT_S = 300  # fraud-rate window
 TRAILING_S = 3600  # the window it is compared against
@@ -85,9 +86,10 @@ def stream_health(
         if stream.latest_sequence(name, shard_id) in (None, checkpoint):
             continue
         reader = stream.shard_reader(name, shard_id, checkpoint)
-        first = reader.read(limit=1)
+        # Count what waits (up to LAG_READ_LIMIT; Kinesis tells no count, the log tells the rest).
+        first = reader.read(limit=LAG_READ_LIMIT)
         behind = reader.lag_records()
-        health.lag_records += (behind + len(first)) if behind is not None else len(first)
+        health.lag_records += len(first) + (behind or 0)
         if first:
             arrival = first[0].approximate_arrival_ms
             oldest_unread_ms = arrival if oldest_unread_ms is None else min(oldest_unread_ms, arrival)

@@ -21,7 +21,7 @@ from fraud_pipeline.analytics.lake_sql import create_posts_view, register_lake_f
 from fraud_pipeline.catalog.base import Catalog
 from fraud_pipeline.metrics.base import MetricsSink
 from fraud_pipeline.objects import ObjectStore
-from fraud_pipeline.settings import Settings, load_settings
+from fraud_pipeline.settings import Settings, env_var_names, load_settings
 from fraud_pipeline.state.base import StateStore
 from fraud_pipeline.streams.base import Stream
 
@@ -33,6 +33,8 @@ class PipelineResource(ConfigurableResource):  # type: ignore[misc]
     home: str = ""
     env: str = ""
     aws_endpoint_url: str = ""
+    # Any other settings field, as FRAUD_PIPELINE_<FIELD> -> value (layered over the environment).
+    overrides: dict[str, str] = {}
 
     def settings(self) -> Settings:
         overrides = {
@@ -41,7 +43,7 @@ class PipelineResource(ConfigurableResource):  # type: ignore[misc]
             "env": self.env or None,
             "aws_endpoint_url": self.aws_endpoint_url or None,
         }
-        return load_settings(**overrides)
+        return load_settings({**os.environ, **self.overrides}, **overrides)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PipelineResource:
@@ -51,6 +53,18 @@ class PipelineResource(ConfigurableResource):  # type: ignore[misc]
             var = f"FRAUD_PIPELINE_{name.upper()}"
             value = str(getattr(settings, name))
             values[name] = EnvVar(var) if os.environ.get(var) == value else value
+        plain = load_settings(
+            backend=settings.backend,
+            home=settings.home,
+            env=settings.env,
+            aws_endpoint_url=settings.aws_endpoint_url,
+        )
+        values["overrides"] = {
+            var: str(getattr(settings, name))
+            for name, var in env_var_names().items()
+            if name not in ("backend", "home", "env", "aws_endpoint_url")
+            and getattr(settings, name) != getattr(plain, name)
+        }
         return cls(**values)
 
 
