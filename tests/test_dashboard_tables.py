@@ -185,3 +185,44 @@ def test_limits_and_names_are_checked() -> None:
     with pytest.raises(ValueError, match="unknown table"):
         tables.mart_by_key("nope")
     assert tables.table_keys()[0] == tables.RECENT_FRAUD
+
+
+def test_copy_torn_by_a_concurrent_write_keeps_the_previous_snapshot(
+    local_settings: Settings, reader: WarehouseReader, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write landing while the snapshot is copied makes the copy unusable: it is discarded,
+    counted, and the last good snapshot answers, flagged stale."""
+    import shutil
+
+    import duckdb
+
+    from fraud_pipeline.dashboard import warehouse
+
+    path = Path(local_settings.warehouse_path)
+    build_warehouse(path)
+    first = tables.read_mart(reader, tables.mart_by_key("fraud_summary"), limit=100)
+    assert first["stale"] is False and len(first["rows"]) == SUMMARY_HOURS
+
+    con = duckdb.connect(str(path))
+    con.execute("DELETE FROM fraud_summary")
+    con.close()
+    real_copy = shutil.copyfile
+
+    def copy_during_a_write(src: object, dst: object) -> object:
+        result = real_copy(src, dst)  # type: ignore[arg-type]
+        if Path(str(src)) == path:
+            writer = duckdb.connect(str(path))
+            writer.execute("INSERT INTO fraud_summary VALUES (TIMESTAMP '2030-01-01', 1, 1, 1.0)")
+            writer.close()
+        return result
+
+    monkeypatch.setattr(warehouse.shutil, "copyfile", copy_during_a_write)
+    torn = tables.read_mart(reader, tables.mart_by_key("fraud_summary"), limit=100)
+    assert torn["status"] == "ok" and torn["stale"] is True
+    assert len(torn["rows"]) == SUMMARY_HOURS  # the previous build, not a half-copied one
+    assert reader.torn_copies == warehouse.COPY_ATTEMPTS
+
+    monkeypatch.setattr(warehouse.shutil, "copyfile", real_copy)
+    settled = tables.read_mart(reader, tables.mart_by_key("fraud_summary"), limit=100)
+    assert settled["stale"] is False
+    assert [row[0] for row in settled["rows"]] == ["2030-01-01T00:00:00"] * warehouse.COPY_ATTEMPTS

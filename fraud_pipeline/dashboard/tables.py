@@ -170,15 +170,16 @@ def read_mart(reader: WarehouseReader, mart: MartSpec, limit: int) -> dict[str, 
     """Rows of a mart, or a `not_built`/`busy` status with a message; never raises for absence."""
     base = {"key": mart.key, "title": mart.title, "description": mart.description, "source": "warehouse"}
     try:
-        present = reader.tables()
-        name = mart.relation
-        if name not in present:
-            return base | {"status": "not_built", "message": BUILD_HINT, "columns": [], "rows": []}
-        relation = f"{_quote_ident(present[name])}.{_quote_ident(name)}"
-        columns = reader.query(f"SELECT * FROM {relation} LIMIT 0").columns
-        order = [f"{_quote_ident(c)} {d} NULLS LAST" for c, d in mart.order_by if c in columns]
-        order_sql = f" ORDER BY {', '.join(order)}" if order else ""
-        result = reader.query(f"SELECT * FROM {relation}{order_sql} LIMIT ?", [limit])
+        with reader.session() as session:
+            present = session.tables()
+            name = mart.relation
+            if name not in present:
+                return base | {"status": "not_built", "message": BUILD_HINT, "columns": [], "rows": []}
+            relation = f"{_quote_ident(present[name])}.{_quote_ident(name)}"
+            columns = session.query(f"SELECT * FROM {relation} LIMIT 0").columns
+            order = [f"{_quote_ident(c)} {d} NULLS LAST" for c, d in mart.order_by if c in columns]
+            order_sql = f" ORDER BY {', '.join(order)}" if order else ""
+            result = session.query(f"SELECT * FROM {relation}{order_sql} LIMIT ?", [limit])
     except WarehouseMissing:
         return base | {"status": "not_built", "message": BUILD_HINT, "columns": [], "rows": []}
     except WarehouseBusy as exc:

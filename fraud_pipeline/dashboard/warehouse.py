@@ -18,7 +18,8 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,32 @@ def _stat(path: Path) -> tuple[int, int] | None:
 
 def _wal(path: Path) -> Path:
     return path.with_name(path.name + ".wal")
+
+
+class WarehouseSession:
+    """Queries against one snapshot (so the several queries of a request agree with each other)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, snapshot_mtime_ms: int, stale: bool) -> None:
+        self._con = con
+        self.snapshot_mtime_ms = snapshot_mtime_ms
+        self.stale = stale
+
+    def query(self, sql: str, params: list[Any] | None = None) -> QueryResult:
+        cursor = self._con.execute(sql, params or [])
+        columns = [d[0] for d in cursor.description or []]
+        return QueryResult(columns, cursor.fetchall(), self.snapshot_mtime_ms, self.stale)
+
+    def tables(self) -> dict[str, str]:
+        """Table/view name -> schema of everything in the warehouse (main schema first)."""
+        result = self.query(
+            "SELECT table_name, table_schema FROM information_schema.tables "
+            "WHERE table_schema NOT IN ('information_schema', 'pg_catalog') "
+            "ORDER BY table_schema <> 'main', table_schema, table_name"
+        )
+        found: dict[str, str] = {}
+        for name, schema in result.rows:
+            found.setdefault(str(name), str(schema))
+        return found
 
 
 class WarehouseReader:
@@ -138,8 +165,9 @@ class WarehouseReader:
             raise WarehouseBusy(f"{self.path} is being written; try again in a few seconds")
         return False
 
-    def query(self, sql: str, params: list[Any] | None = None) -> QueryResult:
-        """Run one read-only query on the current snapshot."""
+    @contextmanager
+    def session(self) -> Iterator[WarehouseSession]:
+        """One snapshot, one short-lived read-only connection, for the queries of one request."""
         with self._lock:
             current = self._refresh()
             assert self._snapshot is not None and self._snapshot_sig is not None
@@ -147,24 +175,14 @@ class WarehouseReader:
             assert db_sig is not None
             con = duckdb.connect(str(self._snapshot), read_only=True)
             try:
-                cursor = con.execute(sql, params or [])
-                columns = [d[0] for d in cursor.description or []]
-                rows = cursor.fetchall()
+                yield WarehouseSession(con, db_sig[1] // 1_000_000, stale=not current)
             finally:
                 con.close()
-        return QueryResult(columns, rows, db_sig[1] // 1_000_000, stale=not current)
 
-    def tables(self) -> dict[str, str]:
-        """Table/view name -> schema of everything in the warehouse (main schema first)."""
-        result = self.query(
-            "SELECT table_name, table_schema FROM information_schema.tables "
-            "WHERE table_schema NOT IN ('information_schema', 'pg_catalog') "
-            "ORDER BY table_schema <> 'main', table_schema, table_name"
-        )
-        found: dict[str, str] = {}
-        for name, schema in result.rows:
-            found.setdefault(str(name), str(schema))
-        return found
+    def query(self, sql: str, params: list[Any] | None = None) -> QueryResult:
+        """Run one read-only query on the current snapshot."""
+        with self.session() as session:
+            return session.query(sql, params)
 
     def close(self) -> None:
         with self._lock:
