@@ -19,6 +19,7 @@ there, and its weight is always 0.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -49,7 +50,7 @@ class FeatureConfig:
     max_bytes: int = 2048  # per text; a 100,000-character post is scored on its head
     char_weight: float = 1.0  # each family is L2-normalised (idf-weighted), then scaled
     word_weight: float = 1.0
-    meta_weight: float = 0.5
+    meta_weight: float = 0.25
     meta: bool = True
 
     def to_dict(self) -> dict[str, Any]:
@@ -229,6 +230,12 @@ def _word_group(buf: np.ndarray, starts: np.ndarray, total: int, config: Feature
     return FeatureGroup(index=index, starts=2 * first_tok)
 
 
+@functools.lru_cache(maxsize=64)
+def _meta_table(name: str, bits: int) -> np.ndarray:
+    """Buckets of `meta:<name>:0..15` (cached: hashing names per batch would cost more than scoring)."""
+    return np.array([named_bucket(f"meta:{name}:{k}", bits) for k in range(16)], dtype=np.int64)
+
+
 def _count_marker(buf: np.ndarray, marker: bytes, starts: np.ndarray, total: int) -> np.ndarray:
     """Occurrences of a short byte string per document (vectorised substring count)."""
     m = len(marker)
@@ -289,9 +296,6 @@ def _meta_group(
         ("money", np.minimum(money, 2)),
         ("bangs", np.minimum(bangs, 3)),
     ]
-    columns = []
-    for name, bucket in features:
-        table = np.array([named_bucket(f"meta:{name}:{k}", config.bits) for k in range(16)], dtype=np.int64)
-        columns.append(table[np.minimum(bucket, 15)])
+    columns = [_meta_table(name, config.bits)[np.minimum(bucket, 15)] for name, bucket in features]
     index = np.stack(columns, axis=1).reshape(-1)
     return FeatureGroup(index=index, starts=np.arange(n_docs, dtype=np.int64) * len(features))
