@@ -69,7 +69,7 @@ def test_marts_match_the_lake(built) -> None:
         ).fetchall()[0]
         assert per_second == (posts, posts)
         campaigns = dict(con.sql("SELECT sample_text, accounts FROM fraud_campaigns").fetchall())
-        for text, dids in truth.campaign_texts.items():
+        for text in truth.campaign_texts:
             live_dids = {r.did for by in truth.live.values() for r in by.values() if r.text == text}
             if len(live_dids) >= 3:
                 assert campaigns[text] == len(live_dids)

@@ -62,7 +62,7 @@ def test_query_refuses_writes(lake, sql: str) -> None:
 def test_query_reads_dashboard_tables_without_locking(lake) -> None:
     import duckdb
 
-    settings, live = lake
+    settings, _ = lake
     con = duckdb.connect(str(settings.warehouse_path))
     con.execute("CREATE TABLE fraud_summary AS SELECT 7 AS posts")
     con.close()

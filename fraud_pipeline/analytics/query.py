@@ -60,7 +60,8 @@ def open_session(settings: Settings) -> tuple[duckdb.DuckDBPyConnection, list[st
         path = str(warehouse.resolve()).replace("'", "''")
         con.execute(f"ATTACH '{path}' AS warehouse (READ_ONLY)")
         names = con.sql(
-            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'warehouse' AND schema_name = 'main' "
+            "SELECT table_name FROM duckdb_tables() "
+            "WHERE database_name = 'warehouse' AND schema_name = 'main' "
             "UNION SELECT view_name FROM duckdb_views() WHERE database_name = 'warehouse' "
             "AND schema_name = 'main' AND NOT internal ORDER BY 1"
         ).fetchall()

@@ -8,7 +8,9 @@ the Dagster instance at `settings.dagster_home`, so the UI shows them.
 
 from __future__ import annotations
 
+import io
 from datetime import datetime
+from typing import Any
 
 import click
 from dagster import AssetKey, DagsterInstance, materialize
@@ -38,7 +40,7 @@ def root_message(error: object) -> str:
 
 def _failure(result: object, what: str) -> BackfillError:
     errors = [
-        f"{e.step_key}: {root_message(e.event_specific_data.error)}"  # type: ignore[union-attr]
+        f"{e.step_key}: {root_message(e.event_specific_data.error)}"
         for e in result.all_events  # type: ignore[attr-defined]
         if e.is_step_failure and e.event_specific_data is not None
     ]
@@ -67,11 +69,11 @@ def run_backfill(
         return "nothing to backfill: no raw hour in range"
     resources = build_resources(settings)
     instance = instance or instance_for(settings)
-    assets = [raw_posts, compacted_posts, glue_catalog, lake_hour_profile, dashboard_tables]
+    assets: list[Any] = [raw_posts, compacted_posts, glue_catalog, lake_hour_profile, dashboard_tables]
     keys = [partition_key(h) for h in hours]
 
     with click.progressbar(
-        keys, label="compacting", show_pos=True, file=None if progress else _Null()
+        keys, label="compacting", show_pos=True, file=None if progress else io.StringIO()
     ) as bar:
         for key in bar:
             result = materialize(
@@ -98,11 +100,3 @@ def run_backfill(
     if not result.success:
         raise _failure(result, f"catalog/analytics over {keys[0]}..{keys[-1]}")
     return f"backfilled {len(keys)} hours ({keys[0]} .. {keys[-1]}){'' if with_dbt else ' without dbt'}"
-
-
-class _Null:
-    def write(self, _text: str) -> int:
-        return 0
-
-    def flush(self) -> None:
-        return None

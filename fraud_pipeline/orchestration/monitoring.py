@@ -59,14 +59,14 @@ monitored_assets = [
         UNTAGGED_STREAM,
         group_name="monitoring",
         kinds={"kinesis"},
-        description="Ingest -> scoring stream (Kinesis or the SQLite log); consumer: the event-source-mapping poller.",
+        description="Ingest -> scoring stream (Kinesis or SQLite log); consumer: the Lambda-style poller.",
     ),
     AssetSpec(
         TAGGED_STREAM,
         group_name="monitoring",
         kinds={"kinesis"},
         deps=[UNTAGGED_STREAM],
-        description="Scoring -> delivery stream; consumer: the Firehose(-equivalent) delivery into raw_posts.",
+        description="Scoring -> delivery stream; consumer: the Firehose-equivalent delivery into raw_posts.",
     ),
     AssetSpec(
         TEXT_ENDPOINT, group_name="monitoring", kinds={"sagemaker"}, description="Text fraud model endpoint."
@@ -93,7 +93,8 @@ def lag_evaluation(settings: Settings, health: StreamHealth) -> tuple[bool, str 
         return False, f"stream {health.name} is {health.status}"
     if health.lag_s > settings.max_consumer_lag_s:
         return False, (
-            f"{health.consumer} is {health.lag_s:.0f} s behind on {health.name} ({health.lag_records} records), "
+            f"{health.consumer} is {health.lag_s:.0f} s behind on {health.name} "
+            f"({health.lag_records} records), "
             f"threshold {settings.max_consumer_lag_s:.0f} s"
         )
     return True, None

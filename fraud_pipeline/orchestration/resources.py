@@ -26,7 +26,7 @@ from fraud_pipeline.state.base import StateStore
 from fraud_pipeline.streams.base import Stream
 
 
-class PipelineResource(ConfigurableResource):  # type: ignore[misc]
+class PipelineResource(ConfigurableResource):
     """Which deployment: empty fields fall back to FRAUD_PIPELINE_* (then the defaults)."""
 
     backend: str = ""
@@ -34,7 +34,7 @@ class PipelineResource(ConfigurableResource):  # type: ignore[misc]
     env: str = ""
     aws_endpoint_url: str = ""
     # Any other settings field, as FRAUD_PIPELINE_<FIELD> -> value (layered over the environment).
-    overrides: dict[str, str] = {}
+    overrides: dict[str, str] = {}  # noqa: RUF012 (pydantic copies defaults)
 
     def settings(self) -> Settings:
         overrides = {
@@ -68,7 +68,7 @@ class PipelineResource(ConfigurableResource):  # type: ignore[misc]
         return cls(**values)
 
 
-class ObjectStoreResource(ConfigurableResource):  # type: ignore[misc]
+class ObjectStoreResource(ConfigurableResource):
     """The lake bucket (S3) or folder."""
 
     pipeline: PipelineResource
@@ -77,7 +77,7 @@ class ObjectStoreResource(ConfigurableResource):  # type: ignore[misc]
         return ObjectStore.from_settings(self.pipeline.settings())
 
 
-class StreamsResource(ConfigurableResource):  # type: ignore[misc]
+class StreamsResource(ConfigurableResource):
     """Kinesis or the SQLite stream log."""
 
     pipeline: PipelineResource
@@ -93,7 +93,7 @@ class StreamsResource(ConfigurableResource):  # type: ignore[misc]
             stream.close()
 
 
-class StateResource(ConfigurableResource):  # type: ignore[misc]
+class StateResource(ConfigurableResource):
     """Checkpoints (DynamoDB or SQLite): where the consumers are."""
 
     pipeline: PipelineResource
@@ -109,7 +109,7 @@ class StateResource(ConfigurableResource):  # type: ignore[misc]
             state.close()
 
 
-class MetricsResource(ConfigurableResource):  # type: ignore[misc]
+class MetricsResource(ConfigurableResource):
     """CloudWatch or the local metrics table."""
 
     pipeline: PipelineResource
@@ -125,7 +125,7 @@ class MetricsResource(ConfigurableResource):  # type: ignore[misc]
             metrics.close()
 
 
-class CatalogResource(ConfigurableResource):  # type: ignore[misc]
+class CatalogResource(ConfigurableResource):
     """Glue or the local DuckDB catalog."""
 
     pipeline: PipelineResource
@@ -141,7 +141,7 @@ class CatalogResource(ConfigurableResource):  # type: ignore[misc]
             catalog.close()
 
 
-class ModelEndpointsResource(ConfigurableResource):  # type: ignore[misc]
+class ModelEndpointsResource(ConfigurableResource):
     """Status of the text and media model endpoints, however the scorer reaches them."""
 
     pipeline: PipelineResource
@@ -184,7 +184,7 @@ class ModelEndpointsResource(ConfigurableResource):  # type: ignore[misc]
         }
 
 
-class LakeDuckDBResource(ConfigurableResource):  # type: ignore[misc]
+class LakeDuckDBResource(ConfigurableResource):
     """An in-memory DuckDB with the compacted lake as the view `posts` (S3 through fsspec)."""
 
     pipeline: PipelineResource
