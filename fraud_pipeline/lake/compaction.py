@@ -11,13 +11,14 @@ temp file renamed into place, an S3 PUT/multipart upload that appears only when 
 readers never see a half-written partition; and one file of one hour (Bluesky: ~10^5 posts) is
 the size Athena and DuckDB read best.
 
-Deletes and updates may arrive in a later hour than the version they replace, so each hour's
-newest deletes and updates are kept as tombstones
-(`compacted_meta/deletes/YYYY-MM-DD-HH.parquet`, beside, not under, the compacted table's
+Deletes and updates may arrive in a later hour than the version they replace, so each
+hour's newest deletes and updates are kept as tombstones in
+`compacted_meta/deletes/YYYY-MM-DD-HH.parquet` (beside, not under, the compacted table's
 location, so no catalog or glob reads them). Compacting hour H (a) drops rows that a later
-hour's tombstone supersedes, and (b) rewrites the compacted partitions of the `delete_lookback_hours` hours that hold rows H's tombstones supersede. Both
-directions together make the result independent of the order hours are compacted in, and
-compacting the same hour twice gives byte-identical files.
+hour's tombstone supersedes, and (b) rewrites the compacted partitions of the previous
+`delete_lookback_hours` hours that hold rows H's tombstones supersede. Together these make
+the result independent of the order hours are compacted in, and compacting the same hour
+twice gives byte-identical files.
 """
 
 from __future__ import annotations
