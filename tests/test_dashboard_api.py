@@ -207,3 +207,24 @@ def test_cli_serves_on_127_0_0_1_with_the_childs_environment(local_settings: Set
         process.terminate()
         process.wait(15)
     assert os.name != "posix" or process.returncode in (0, -15)
+
+
+def test_live_answers_are_shared_for_the_cache_ttl(local_settings: Settings) -> None:
+    """Several pages polling at once cost the metrics backend one query per TTL, not one each."""
+    from fraud_pipeline.metrics import MetricDatum, open_metrics
+
+    sink = open_metrics(local_settings)
+    ns = local_settings.metric_namespace
+    sink.put(ns, [MetricDatum("Post-Processed", 5, "Count", int(time.time() * 1000) - 2000)])
+    state = DashboardState(local_settings, cache_ttl_s=300)
+    with running(state, free_port()) as url:
+        _, first = get(url + "/api/summary?range=300")
+        sink.put(ns, [MetricDatum("Post-Processed", 7, "Count", int(time.time() * 1000) - 1000)])
+        _, again = get(url + "/api/summary?range=300")
+        assert again == first and first["cards"][0]["range_value"] == 5
+        _, other_range = get(url + "/api/summary?range=600")  # another question: computed afresh
+        assert other_range["cards"][0]["range_value"] == 12
+        _, pinned = get(f"{url}/api/summary?range=300&end={int(time.time() * 1000)}")
+        assert pinned["cards"][0]["range_value"] == 12
+    state.close()
+    sink.close()

@@ -42,6 +42,8 @@ from fraud_pipeline.settings import Settings
 HOST = "127.0.0.1"
 PACKAGE_DIR = Path(str(resources.files("fraud_pipeline.dashboard")))
 REFRESH_MS = 5000
+CACHE_TTL_S = 2.0
+CACHE_MAX_ENTRIES = 256
 
 
 class JSONResponse(Response):
@@ -66,6 +68,7 @@ class DashboardState:
         metrics: MetricsSink | None = None,
         store: ObjectStore | None = None,
         clock: Callable[[], float] = time.time,
+        cache_ttl_s: float = CACHE_TTL_S,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -73,6 +76,9 @@ class DashboardState:
         self._store = store
         self._lock = threading.Lock()
         self.warehouse = WarehouseReader(Path(settings.warehouse_path))
+        self.cache_ttl_s = cache_ttl_s
+        self._cache: dict[tuple[object, ...], tuple[float, Any]] = {}
+        self._cache_lock = threading.Lock()
 
     @property
     def metrics(self) -> MetricsSink:
@@ -93,6 +99,24 @@ class DashboardState:
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
+
+    def cached(self, key: tuple[object, ...], compute: Callable[[], Any]) -> Any:
+        """`compute()`, shared for `cache_ttl_s` between requests asking the same thing.
+
+        Several open pages each polling every few seconds would otherwise multiply the metrics
+        backend's work (and CloudWatch's GetMetricData bill); failures are never cached.
+        """
+        now = time.monotonic()
+        with self._cache_lock:
+            hit = self._cache.get(key)
+            if hit is not None and now - hit[0] < self.cache_ttl_s:
+                return hit[1]
+        value = compute()
+        with self._cache_lock:
+            if len(self._cache) >= CACHE_MAX_ENTRIES:
+                self._cache.clear()
+            self._cache[key] = (now, value)
+        return value
 
     def close(self) -> None:
         self.warehouse.close()
@@ -155,17 +179,35 @@ def series(request: Request) -> JSONResponse:
         raise data.DashboardRequestError("missing query parameter 'widget'")
     widget = data.widget_by_key(key)
     range_s = _int_param(request, "range", data.DEFAULT_RANGE_S)
-    now_ms = _int_param(request, "end", state.now_ms())
+    if "end" in request.query_params:  # a pinned window: computed as asked, never cached
+        end_ms = _int_param(request, "end", 0)
+        return JSONResponse(
+            data.widget_series(widget, state.metrics, state.settings, range_s=range_s, now_ms=end_ms)
+        )
+    data.check_range(range_s)
     return JSONResponse(
-        data.widget_series(widget, state.metrics, state.settings, range_s=range_s, now_ms=now_ms)
+        state.cached(
+            ("series", key, range_s),
+            lambda: data.widget_series(
+                widget, state.metrics, state.settings, range_s=range_s, now_ms=state.now_ms()
+            ),
+        )
     )
 
 
 def summary(request: Request) -> JSONResponse:
     state = _state(request)
     range_s = _int_param(request, "range", data.DEFAULT_RANGE_S)
-    now_ms = _int_param(request, "end", state.now_ms())
-    return JSONResponse(data.headline(state.metrics, state.settings, range_s=range_s, now_ms=now_ms))
+    if "end" in request.query_params:
+        end_ms = _int_param(request, "end", 0)
+        return JSONResponse(data.headline(state.metrics, state.settings, range_s=range_s, now_ms=end_ms))
+    data.check_range(range_s)
+    return JSONResponse(
+        state.cached(
+            ("summary", range_s),
+            lambda: data.headline(state.metrics, state.settings, range_s=range_s, now_ms=state.now_ms()),
+        )
+    )
 
 
 def table_index(request: Request) -> JSONResponse:

@@ -287,9 +287,15 @@
     buildWidgets(state.widgets);
     buildTabs(state.tables);
     await refresh();
+    // Poll every few seconds; long ranges (coarse periods) poll less often, about once per
+    // chart point, capped at two minutes.
+    let last = Date.now();
     setInterval(() => {
-      if (!state.paused && !document.hidden) refresh();
-    }, config.refresh_ms);
+      const every = Math.min(120000, Math.max(config.refresh_ms, (state.range * 1000) / 900));
+      if (state.paused || document.hidden || Date.now() - last < every) return;
+      last = Date.now();
+      refresh();
+    }, 1000);
   }
 
   start();
