@@ -50,7 +50,7 @@ def _read_all(stream: Any, name: str) -> list[Any]:
     return records
 
 
-def run_load(settings: Any, posts: list[Any], load: int, seconds: float) -> dict[str, Any]:
+def run_load(settings: Any, posts: list[Any], load: int, seconds: float, mode: str) -> dict[str, Any]:
     import orjson
 
     from fraud_pipeline.ingest.producer import Producer
@@ -59,7 +59,7 @@ def run_load(settings: Any, posts: list[Any], load: int, seconds: float) -> dict
     from fraud_pipeline.workers.stack import Stack
 
     provision(settings)
-    stack = Stack(settings, delivery_buffer_seconds=1.0)
+    stack = Stack(settings, mode=mode, delivery_buffer_seconds=1.0)
     stack.start()
     producer = Producer(open_stream(settings), settings.untagged_stream, linger_s=0.02)
     total = int(load * seconds)
@@ -80,6 +80,7 @@ def run_load(settings: Any, posts: list[Any], load: int, seconds: float) -> dict
     drained = stack.wait_drained(timeout=300)
     drain_s = time.monotonic() - started - offered_s
     stack.stop()
+    poller, delivery = stack.poller_report(), stack.delivery_report()
     stream = open_stream(settings)
     arrival = {
         orjson.loads(r.data)["uri"]: r.approximate_arrival_ms
@@ -97,7 +98,7 @@ def run_load(settings: Any, posts: list[Any], load: int, seconds: float) -> dict
         "offered_posts_per_s": load,
         "posts": total,
         "tagged": len(tagged),
-        "lake_rows": stack.delivery.stats.rows_written,
+        "lake_rows": delivery.rows_written,
         "drained": drained,
         "sustained_posts_per_s": round(len(tagged) / ((last_scored - first_put) / 1e6)),
         "offer_s": round(offered_s, 2),
@@ -107,8 +108,7 @@ def run_load(settings: Any, posts: list[Any], load: int, seconds: float) -> dict
             "ingest_to_untagged_stream": round(statistics.median(to_stream), 1),
             "untagged_stream_to_scored": round(statistics.median(to_scored), 1),
         },
-        "handler_batches": stack.poller.stats.batches,
-        "mean_batch": round(stack.poller.stats.records / max(stack.poller.stats.batches, 1), 1),
+        "scored": poller.scored,
     }
     stack.close()
     return result
@@ -119,6 +119,7 @@ def main() -> None:
     parser.add_argument("--loads", default="50,500,5000")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--backend", choices=["local", "aws"], default="local")
+    parser.add_argument("--workers", choices=["threads", "processes"], default="processes")
     parser.add_argument("--capture", type=Path, default=ROOT / "data" / "replay" / "capture.jsonl.zst")
     args = parser.parse_args()
 
@@ -156,7 +157,7 @@ def main() -> None:
                     env=f"bench{index}",
                     aws_endpoint_url=endpoint,
                 )
-                results.append(run_load(settings, posts, load, args.seconds))
+                results.append(run_load(settings, posts, load, args.seconds, args.workers))
                 print(json.dumps(results[-1]), flush=True, file=__import__("sys").stderr)
     finally:
         if server is not None:

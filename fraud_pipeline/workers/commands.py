@@ -96,24 +96,31 @@ def _replay_events(path: Path, speed: float | None, skip: int = 0, rebase: bool 
     return itertools.islice(events, skip, None) if skip else events
 
 
-def _lake_summary(settings: Settings, stack: Any, ingest: IngestRun) -> dict[str, Any]:
-    handler = stack.runtime.stats
+def _lake_summary(stack: Any, ingest: IngestRun) -> dict[str, Any]:
+    """Counts in and counts out of one run: what ingest read, what reached the lake, what erred."""
+    poller = stack.poller_report()
+    delivery = stack.delivery_report()
     return {
         "events_read": ingest.stats.events_read,
         "posts": ingest.stats.posts,
         "deletes": ingest.stats.deletes,
         "malformed": ingest.stats.malformed,
         "skipped": sum(ingest.stats.skipped.values()),
-        "scored": handler.counts.processed,
-        "fraud": handler.counts.is_fraud,
-        "tagged": handler.tagged,
-        "lake_rows": stack.delivery.stats.rows_written,
-        "lake_files": stack.delivery.stats.files_written,
-        "error_records": ingest.errors.written
-        + stack.runtime.errors.written
-        + stack.poller.dead_letters.written
-        + stack.delivery.errors.written,
+        "scored": poller.scored,
+        "fraud": poller.fraud,
+        "tagged": poller.tagged,
+        "lake_rows": delivery.rows_written,
+        "lake_files": delivery.files_written,
+        "error_records": ingest.errors.written + poller.errors_written + delivery.errors_written,
     }
+
+
+WORKERS_OPTION = click.option(
+    "--workers",
+    type=click.Choice(["threads", "processes"]),
+    default=None,
+    help="Run the poller and the delivery as threads or as child processes (default: processes on >1 core).",
+)
 
 
 @click.command()
@@ -124,6 +131,7 @@ def _lake_summary(settings: Settings, stack: Any, ingest: IngestRun) -> dict[str
     "--speed", type=float, default=None, help="Recorded speed x this factor (default: as fast as possible)."
 )
 @click.option("--max-events", type=int, default=None, help="Stop after this many events.")
+@WORKERS_OPTION
 @settings_options
 def replay(
     settings: Settings,
@@ -132,13 +140,14 @@ def replay(
     as_json: bool,
     speed: float | None,
     max_events: int | None,
+    workers: str | None,
 ) -> None:
     """Replay a Jetstream capture (JSONL or JSONL.zst) through the whole path into the lake."""
     from fraud_pipeline.provision import provision as run_provision
-    from fraud_pipeline.workers.stack import Stack
+    from fraud_pipeline.workers.stack import Stack, default_mode
 
     run_provision(settings)
-    stack = Stack(settings, delivery_buffer_seconds=1.0)
+    stack = Stack(settings, mode=workers or default_mode(), delivery_buffer_seconds=1.0)  # type: ignore[arg-type]
     stack.start()
     ingest = IngestRun(settings)
     started = time.monotonic()
@@ -150,7 +159,7 @@ def replay(
             raise click.ClickException("the pipeline did not drain within an hour")
     finally:
         stack.stop()
-    summary = _lake_summary(settings, stack, ingest)
+    summary = _lake_summary(stack, ingest)
     summary["elapsed_s"] = round(time.monotonic() - started, 3)
     stack.close()
     if as_json:
@@ -169,24 +178,25 @@ class Progress:
 
     def line(self) -> str:
         now = time.monotonic()
+        poller = self.stack.poller_report()
+        delivery = self.stack.delivery_report()
         events = self.ingest.stats.events_read
-        counts = self.stack.runtime.stats.counts
-        scored = counts.processed
+        scored = poller.scored
         then, events_before, scored_before = self._last
         elapsed = max(now - then, 1e-6)
         self._last = (now, events, scored)
-        fraud_pct = 100.0 * counts.is_fraud / scored if scored else 0.0
+        fraud_pct = 100.0 * poller.fraud / scored if scored else 0.0
+        lag = max(0, self.ingest.producer.stats.put - poller.records_in)
         errors = (
             self.ingest.stats.malformed
-            + self.stack.runtime.stats.undecodable
-            + self.stack.delivery.stats.conversion_errors
-            + self.stack.poller.stats.dead_lettered
+            + poller.undecodable
+            + poller.dead_lettered
+            + delivery.conversion_errors
         )
         return (
             f"events {events:,} ({(events - events_before) / elapsed:,.0f}/s) | "
             f"scored {scored:,} ({(scored - scored_before) / elapsed:,.0f}/s) | "
-            f"fraud {fraud_pct:.1f}% | lag {self.stack.poller.lag_records():,} | "
-            f"lake {self.stack.delivery.stats.rows_written:,} | errors {errors:,}"
+            f"fraud {fraud_pct:.1f}% | lag {lag:,} | lake {delivery.rows_written:,} | errors {errors:,}"
         )
 
 
@@ -211,6 +221,7 @@ class Progress:
 @click.option("--dashboard/--no-dashboard", default=True, show_default=True, help="Start the live dashboard.")
 @click.option("--dashboard-port", type=int, default=8050, show_default=True)
 @click.option("--dagster-port", type=int, default=3000, show_default=True)
+@WORKERS_OPTION
 @settings_options
 def up(
     settings: Settings,
@@ -221,6 +232,7 @@ def up(
     dashboard: bool,
     dashboard_port: int,
     dagster_port: int,
+    workers: str | None,
 ) -> None:
     """Run the whole pipeline: provision, ingest, score, deliver, Dagster and the dashboard.
 
@@ -230,13 +242,17 @@ def up(
     from fraud_pipeline.provision import provision as run_provision
     from fraud_pipeline.state import open_state
     from fraud_pipeline.workers.services import start_services, stop_services
-    from fraud_pipeline.workers.stack import Stack
+    from fraud_pipeline.workers.stack import Stack, default_mode
 
     click.echo(
         f"provisioning on the {settings.backend} backend (home {Path(settings.home).resolve()})", err=True
     )
     run_provision(settings)
-    stack = Stack(settings, delivery_buffer_seconds=min(settings.delivery_buffer_seconds, 10))
+    stack = Stack(
+        settings,
+        mode=workers or default_mode(),  # type: ignore[arg-type]
+        delivery_buffer_seconds=min(settings.delivery_buffer_seconds, 10),
+    )
     state = open_state(settings)
     ingest = IngestRun(settings)
     if live:
@@ -288,7 +304,7 @@ def up(
         stack.wait_drained(timeout=60)
         stack.stop()
         stop_services(services)
-        summary = _lake_summary(settings, stack, ingest)
+        summary = _lake_summary(stack, ingest)
         stack.close()
         state.close()
         click.echo(" ".join(f"{k}={v}" for k, v in summary.items()), err=True)
@@ -311,23 +327,31 @@ def deliver(settings: Settings, once: bool) -> None:
 
 
 def _run_worker(settings: Settings, which: str, once: bool) -> None:
-    from fraud_pipeline.workers.stack import Stack
+    from fraud_pipeline.workers.stack import build_delivery, build_poller
 
-    stack = Stack(settings)
-    worker = stack.poller if which == "poller" else stack.delivery
     stop = threading.Event()
-    try:
+    if which == "poller":
+        poller, _ = build_poller(settings)
         if once:
-            if which == "poller":
-                stack.poller.poll_once(force=True)
-                while stack.poller.pending():
-                    stack.poller.poll_once(force=True)
-            else:
-                stack.delivery.poll_once()
-                stack.delivery.flush()
-        else:
-            worker.run(stop)
+            while poller.poll_once(force=True) or poller.pending():
+                pass
+            return
+        try:
+            poller.run(stop)
+        except KeyboardInterrupt:
+            stop.set()
+            poller.run(stop)  # returns at once after draining what it holds
+        return
+    delivery = build_delivery(settings)
+    if once:
+        read_before = -1
+        while delivery.stats.records_in != read_before:
+            read_before = delivery.stats.records_in
+            delivery.poll_once()
+        delivery.flush()
+        return
+    try:
+        delivery.run(stop)
     except KeyboardInterrupt:
         stop.set()
-    finally:
-        stack.close()
+        delivery.run(stop)  # reads what is left and flushes

@@ -2,18 +2,26 @@
 tagged stream -> delivery -> lake, on either backend, with counts and a drain.
 
 What AWS runs for us in production (the event source mapping, Firehose) is run here by
-`EventSourceMappingPoller` and `FirehoseDelivery`, each in its own thread with its own
-connections; the handler is the real Lambda handler. "Drained" is decided from the stores,
-not from the threads: every shard's checkpoint has reached the shard's newest record.
+`EventSourceMappingPoller` and `FirehoseDelivery`; the handler is the real Lambda handler.
+They run as threads of this process (`mode="threads"`: quick to start, for tests and small
+loads) or as child processes (`mode="processes"`: each gets a core and its own GIL, as the
+Lambda and Firehose are separate services on AWS). "Drained" is decided from the stores,
+not from the workers: every shard's checkpoint has reached the shard's newest record.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import multiprocessing
+import multiprocessing.synchronize
+import os
+import queue
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
 
 from fraud_pipeline.lake.errors import ErrorSink
 from fraud_pipeline.metrics import open_metrics
@@ -29,64 +37,244 @@ from fraud_pipeline.workers.poller import EventSourceMappingPoller
 
 log = logging.getLogger(__name__)
 
+Mode = Literal["threads", "processes"]
+REPORT_EVERY_S = 0.5
+
+
+@dataclass
+class PollerReport:
+    """What the poller side (mapping + handler) has done in this run."""
+
+    records_in: int = 0
+    undecodable: int = 0
+    tagged: int = 0
+    scored: int = 0
+    fraud: int = 0
+    handler_errors: int = 0
+    dead_lettered: int = 0
+    errors_written: int = 0  # scoring errors + dead letters
+
+    @classmethod
+    def of(cls, poller: EventSourceMappingPoller, runtime: ScoringRuntime) -> PollerReport:
+        stats = runtime.stats
+        return cls(
+            records_in=stats.records_in,
+            undecodable=stats.undecodable,
+            tagged=stats.tagged,
+            scored=stats.counts.processed,
+            fraud=stats.counts.is_fraud,
+            handler_errors=poller.stats.handler_errors,
+            dead_lettered=poller.stats.dead_lettered,
+            errors_written=runtime.errors.written + poller.dead_letters.written,
+        )
+
+
+@dataclass
+class DeliveryReport:
+    """What the delivery has done in this run."""
+
+    records_in: int = 0
+    rows_written: int = 0
+    files_written: int = 0
+    bytes_written: int = 0
+    conversion_errors: int = 0
+    errors_written: int = 0
+
+    @classmethod
+    def of(cls, delivery: FirehoseDelivery) -> DeliveryReport:
+        stats = delivery.stats
+        return cls(
+            stats.records_in,
+            stats.rows_written,
+            stats.files_written,
+            stats.bytes_written,
+            stats.conversion_errors,
+            delivery.errors.written,
+        )
+
 
 def _sequence_value(sequence: str | None) -> int:
     # Kinesis and the SQLite log both use decimal sequence numbers, ordered numerically.
     return -1 if sequence is None else int(sequence)
 
 
+def build_poller(
+    settings: Settings,
+    invoke: Callable[[dict[str, Any], Any], dict[str, Any]] | None = None,
+    batch_size: int = 500,
+) -> tuple[EventSourceMappingPoller, ScoringRuntime]:
+    objects = ObjectStore.from_settings(settings)
+    runtime = ScoringRuntime(
+        settings, open_stream(settings), objects, open_metrics(settings), build_post_scorer(settings)
+    )
+    poller = EventSourceMappingPoller(
+        settings,
+        open_stream(settings),
+        open_state(settings),
+        invoke or runtime.handle,
+        ErrorSink(objects, settings.errors_prefix, "poller"),
+        batch_size=batch_size,
+    )
+    return poller, runtime
+
+
+def build_delivery(settings: Settings, buffer_seconds: float | None = None) -> FirehoseDelivery:
+    return FirehoseDelivery(
+        settings,
+        open_stream(settings),
+        open_state(settings),
+        ObjectStore.from_settings(settings),
+        buffer_seconds=buffer_seconds,
+    )
+
+
+def _report_loop(step: Callable[[], int], report: Callable[[], None], stop: Any, idle_s: float) -> None:
+    last = 0.0
+    while not stop.is_set():
+        if step() == 0:
+            stop.wait(idle_s)
+        if time.monotonic() - last >= REPORT_EVERY_S:
+            report()
+            last = time.monotonic()
+
+
+def _poller_process(settings: Settings, batch_size: int, stop: Any, reports: Any) -> None:
+    """Child process: the mapping + the real handler until `stop`, then drain."""
+    poller, runtime = build_poller(settings, batch_size=batch_size)
+    send = lambda: reports.put(("poller", asdict(PollerReport.of(poller, runtime))))  # noqa: E731
+    _report_loop(poller.poll_once, send, stop, 0.02)
+    while poller.pending():
+        poller.poll_once(force=True)
+    send()
+
+
+def _delivery_process(settings: Settings, buffer_seconds: float | None, stop: Any, reports: Any) -> None:
+    """Child process: the delivery until `stop`, then flush."""
+    delivery = build_delivery(settings, buffer_seconds)
+    send = lambda: reports.put(("delivery", asdict(DeliveryReport.of(delivery))))  # noqa: E731
+    _report_loop(delivery.poll_once, send, stop, 0.05)
+    delivery.poll_once()
+    delivery.flush()
+    send()
+
+
+def default_mode() -> Mode:
+    return "processes" if len(os.sched_getaffinity(0)) > 1 else "threads"
+
+
 class Stack:
-    """The poller and the delivery around the real handler, sharing one settings."""
+    """The poller (with the real handler) and the delivery, sharing one settings."""
 
     def __init__(
         self,
         settings: Settings,
         *,
+        mode: Mode = "threads",
         delivery_buffer_seconds: float | None = None,
         batch_size: int = 500,
-        invoke: Callable[[dict[str, Any], Any], dict[str, Any]] | None = None,
     ) -> None:
         self.settings = settings
-        self.objects = ObjectStore.from_settings(settings)
+        self.mode = mode
+        self.batch_size = batch_size
+        self.delivery_buffer_seconds = delivery_buffer_seconds
         self.stream: Stream = open_stream(settings)
-        self.runtime = ScoringRuntime(
-            settings, open_stream(settings), self.objects, open_metrics(settings), build_post_scorer(settings)
-        )
-        self.poller = EventSourceMappingPoller(
-            settings,
-            open_stream(settings),
-            open_state(settings),
-            invoke or self.runtime.handle,
-            ErrorSink(self.objects, settings.errors_prefix, "poller"),
-            batch_size=batch_size,
-        )
-        self.delivery = FirehoseDelivery(
-            settings,
-            open_stream(settings),
-            open_state(settings),
-            self.objects,
-            buffer_seconds=delivery_buffer_seconds,
-        )
         self._state = open_state(settings)
-        self._stop = threading.Event()
+        self._stop_thread = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._context = multiprocessing.get_context("spawn")
+        self._stop_process: multiprocessing.synchronize.Event = self._context.Event()
+        self._reports: Any = self._context.Queue()
+        self._processes: list[Any] = []
+        self._poller_report = PollerReport()
+        self._delivery_report = DeliveryReport()
+        self.poller: EventSourceMappingPoller | None = None
+        self.runtime: ScoringRuntime | None = None
+        self.delivery: FirehoseDelivery | None = None
+        if mode == "threads":
+            self.poller, self.runtime = build_poller(settings, batch_size=batch_size)
+            self.delivery = build_delivery(settings, delivery_buffer_seconds)
 
     # -- running ----------------------------------------------------------------------
     def start(self) -> None:
-        self._stop.clear()
-        self._threads = [
-            threading.Thread(target=self.poller.run, args=(self._stop,), name="esm-poller", daemon=True),
-            threading.Thread(target=self.delivery.run, args=(self._stop,), name="delivery", daemon=True),
+        if self.mode == "threads":
+            assert self.poller is not None and self.delivery is not None
+            self._stop_thread.clear()
+            self._threads = [
+                threading.Thread(
+                    target=self.poller.run, args=(self._stop_thread,), name="esm-poller", daemon=True
+                ),
+                threading.Thread(
+                    target=self.delivery.run, args=(self._stop_thread,), name="delivery", daemon=True
+                ),
+            ]
+            for thread in self._threads:
+                thread.start()
+            return
+        self._stop_process.clear()
+        self._processes = [
+            self._context.Process(
+                target=_poller_process,
+                name="esm-poller",
+                args=(self.settings, self.batch_size, self._stop_process, self._reports),
+            ),
+            self._context.Process(
+                target=_delivery_process,
+                name="delivery",
+                args=(self.settings, self.delivery_buffer_seconds, self._stop_process, self._reports),
+            ),
         ]
-        for thread in self._threads:
-            thread.start()
+        for process in self._processes:
+            process.start()
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def stop(self, timeout: float = 60.0) -> None:
         """Stop the workers; each finishes the batch it holds and the delivery flushes."""
-        self._stop.set()
+        self._stop_thread.set()
         for thread in self._threads:
             thread.join(timeout)
         self._threads = []
+        if self._processes:
+            self._stop_process.set()
+            deadline = time.monotonic() + timeout
+            while any(p.is_alive() for p in self._processes) and time.monotonic() < deadline:
+                self._collect_reports(wait_s=0.1)
+            for process in self._processes:
+                process.join(max(0.0, deadline - time.monotonic()))
+                if process.is_alive():
+                    log.error("%s did not stop in time; terminating it", process.name)
+                    process.terminate()
+            self._collect_reports()
+            self._processes = []
+
+    def alive(self) -> bool:
+        """False when a worker died (its exit code is in the log)."""
+        if self.mode == "threads":
+            return all(t.is_alive() for t in self._threads) if self._threads else True
+        return all(p.is_alive() for p in self._processes) if self._processes else True
+
+    # -- what happened ----------------------------------------------------------------
+    def _collect_reports(self, wait_s: float = 0.0) -> None:
+        try:
+            while True:
+                kind, payload = self._reports.get(timeout=wait_s) if wait_s else self._reports.get_nowait()
+                wait_s = 0.0
+                if kind == "poller":
+                    self._poller_report = PollerReport(**payload)
+                else:
+                    self._delivery_report = DeliveryReport(**payload)
+        except queue.Empty:
+            pass
+
+    def poller_report(self) -> PollerReport:
+        if self.poller is not None and self.runtime is not None:
+            return PollerReport.of(self.poller, self.runtime)
+        self._collect_reports()
+        return self._poller_report
+
+    def delivery_report(self) -> DeliveryReport:
+        if self.delivery is not None:
+            return DeliveryReport.of(self.delivery)
+        self._collect_reports()
+        return self._delivery_report
 
     # -- drained? ---------------------------------------------------------------------
     def _behind(self, stream_name: str, key_of: Callable[[str, str], str]) -> int:
@@ -108,11 +296,13 @@ class Stack:
         )
 
     def wait_drained(self, timeout: float = 600.0, poll_s: float = 0.1) -> bool:
-        """Block until everything put so far is in the lake (or the timeout passes)."""
+        """Block until everything put so far is in the lake (or the timeout passes, or a worker died)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.drained():
                 return True
+            if not self.alive():
+                return False
             time.sleep(poll_s)
         return False
 
@@ -120,3 +310,5 @@ class Stack:
         self.stop()
         for closable in (self.stream, self._state):
             closable.close()
+        with contextlib.suppress(Exception):
+            self._reports.close()
