@@ -112,6 +112,8 @@ def test_api_serves_live_numbers_and_tables(served: tuple[str, Settings]) -> Non
         ("/api/series?widget=posts&range=5", 400, "range must be between"),
         ("/api/series?widget=nope", 404, "unknown widget 'nope'"),
         ("/api/summary?range=99999999", 400, "range must be between"),
+        ("/api/summary?end=99999999999999999999999999", 400, "end must be epoch milliseconds"),
+        ("/api/series?widget=posts&end=-5", 400, "end must be epoch milliseconds"),
         ("/api/tables/nope", 404, "unknown table 'nope'"),
         ("/api/tables/top_fraud_domains?limit=0", 400, "limit must be between"),
         ("/api/tables/recent_fraud_posts?limit=x", 400, "limit must be an integer"),

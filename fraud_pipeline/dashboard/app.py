@@ -180,7 +180,7 @@ def series(request: Request) -> JSONResponse:
     widget = data.widget_by_key(key)
     range_s = _int_param(request, "range", data.DEFAULT_RANGE_S)
     if "end" in request.query_params:  # a pinned window: computed as asked, never cached
-        end_ms = _int_param(request, "end", 0)
+        end_ms = data.check_end(_int_param(request, "end", 0))
         return JSONResponse(
             data.widget_series(widget, state.metrics, state.settings, range_s=range_s, now_ms=end_ms)
         )
@@ -199,7 +199,7 @@ def summary(request: Request) -> JSONResponse:
     state = _state(request)
     range_s = _int_param(request, "range", data.DEFAULT_RANGE_S)
     if "end" in request.query_params:
-        end_ms = _int_param(request, "end", 0)
+        end_ms = data.check_end(_int_param(request, "end", 0))
         return JSONResponse(data.headline(state.metrics, state.settings, range_s=range_s, now_ms=end_ms))
     data.check_range(range_s)
     return JSONResponse(

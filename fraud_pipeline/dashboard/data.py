@@ -37,6 +37,8 @@ MAX_POINTS = 900
 MIN_RANGE_S = 60
 MAX_RANGE_S = 7 * 86400
 DEFAULT_RANGE_S = 900
+MIN_END_MS = 946_684_800_000  # 2000-01-01
+MAX_END_MS = 4_102_444_800_000  # 2100-01-01
 NICE_PERIODS_S: tuple[int, ...] = (1, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400)
 # Periods up to this are drawn from complete buckets only (the current one is still filling).
 COMPLETE_BUCKETS_UP_TO_S = 10
@@ -83,6 +85,13 @@ def check_range(range_s: int) -> int:
     if not MIN_RANGE_S <= range_s <= MAX_RANGE_S:
         raise DashboardRequestError(f"range must be between {MIN_RANGE_S} and {MAX_RANGE_S} seconds")
     return range_s
+
+
+def check_end(end_ms: int) -> int:
+    """A pinned window end must be a plausible epoch-milliseconds time (years 2000..2100)."""
+    if not MIN_END_MS <= end_ms <= MAX_END_MS:
+        raise DashboardRequestError(f"end must be epoch milliseconds between {MIN_END_MS} and {MAX_END_MS}")
+    return end_ms
 
 
 def effective_period(widget_period_s: int, range_s: int, max_points: int = MAX_POINTS) -> int:
