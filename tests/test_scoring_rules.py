@@ -114,3 +114,21 @@ def test_the_trigger_gate_never_changes_what_the_rules_find() -> None:
         assert gated_hits == evaluate_rules(post, QUIET, ungated), text
         fired += bool(gated_hits)
     assert fired > 500  # the rules do fire on this data
+
+
+def test_weak_evidence_alone_is_not_a_verdict_but_strong_evidence_is() -> None:
+    scorer = PostScorer(KeywordScorer(), None)
+    promo, drainer = scorer.score(
+        [
+            make_post(1, "Join our NFT giveaway this weekend, tokens for the community"),
+            make_post(
+                2,
+                "Wallet issue? Import your wallet with your seed phrase at the link",
+                domains=["metamask-restore.xyz"],
+            ),
+        ]
+    )[0]
+    assert promo.rule_hits == ["crypto_giveaway"] and not promo.is_fraud
+    assert promo.fraud_score is not None and 0 < promo.fraud_score < scorer.combined_threshold
+    assert {"wallet_request", "lookalike_domain"} <= set(drainer.rule_hits) and drainer.is_fraud
+    assert "fraud-text" not in drainer.labels and "wallet-drainer" in drainer.labels

@@ -2,9 +2,12 @@
 
 The verdict combines independent evidence: the text model's calibrated probability, the
 media model's, and each rule that fired (weights in `rules.py`), as a noisy-OR:
-`score = 1 - (1 - text) * (1 - media) * prod(1 - rule_weight)`. A post is fraud when the
-score reaches the text model's operating threshold. A model that is unavailable contributes
-nothing but a reason, so the post is still tagged (and a metric counts it).
+`score = 1 - (1 - text) * (1 - media) * prod(1 - rule_weight)`. A post is fraud when a model
+alone reaches its operating threshold, or when the combined score reaches the (higher)
+`combined_threshold`: several weak signals together must be stronger evidence than one model
+verdict, or repetition (campaign, image reuse, bursts) counted twice would flag memes. A
+model that is unavailable contributes nothing but a reason, so the post is still tagged (and
+a metric counts it).
 """
 
 from __future__ import annotations
@@ -76,12 +79,14 @@ class PostScorer:
         tracker: BehaviorTracker | None = None,
         rules: tuple[Rule, ...] = RULES,
         threshold: float | None = None,
+        combined_threshold: float = 0.6,
     ) -> None:
         self.text_scorer = text_scorer
         self.media_scorer = media_scorer
         self.tracker = tracker or BehaviorTracker()
         self.rules = rules
         self.threshold = text_scorer.threshold if threshold is None else threshold
+        self.combined_threshold = max(combined_threshold, self.threshold)
 
     def _model_scores(
         self, scorer: TextScorer | None, texts: Sequence[str]
@@ -150,9 +155,10 @@ class PostScorer:
     ) -> TaggedRecord:
         media = has_media(post)
         reasons: list[str] = []
-        if media and media_p is not None and signals.media_reuse_accounts >= 2:
-            # An image reused by several fresh accounts is evidence the model cannot see.
-            media_p = 1 - (1 - media_p) * (1 - min(1.0, (signals.media_reuse_accounts - 1) / 5))
+        if media and media_p is not None and signals.media_reuse_accounts >= 3:
+            # An image reused by several accounts is evidence the model cannot see (memes are
+            # reused too, so it only ever adds up to half).
+            media_p = 1 - (1 - media_p) * (1 - min(0.5, (signals.media_reuse_accounts - 2) / 10))
         if text_p is None:
             counts.text_unavailable += 1
             reasons.append(f"text score unavailable: {text_error or 'no score'}")
@@ -167,7 +173,7 @@ class PostScorer:
         fraud_score = 1 - remaining
         text_fraud = text_p is not None and text_p >= self.threshold
         media_fraud = media and media_p is not None and media_p >= self.threshold
-        is_fraud = fraud_score >= self.threshold
+        is_fraud = text_fraud or media_fraud or fraud_score >= self.combined_threshold
 
         labels: list[str] = []
         if text_fraud:
