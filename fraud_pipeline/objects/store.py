@@ -50,7 +50,7 @@ class ObjectStore:
 
     @classmethod
     def s3(cls, bucket: str, region: str, endpoint_url: str | None = None) -> ObjectStore:
-        kwargs: dict[str, object] = {"region": region}
+        kwargs: dict[str, object] = {"region": region, "allow_bucket_creation": True}
         if endpoint_url:
             parsed = urlparse(endpoint_url)
             kwargs["endpoint_override"] = parsed.netloc or endpoint_url
