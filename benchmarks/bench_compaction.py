@@ -33,11 +33,11 @@ HOUR = datetime(2026, 11, 29, 14, tzinfo=UTC)
 def synth_table(rows: int, start_us: int, span_s: int = 3600, seed: int = 1) -> pa.Table:
     """`rows` tagged records (vectorized in DuckDB): ~20% fraud, campaigns, media, domains."""
     con = duckdb.connect()
-    con.sql(f"SELECT setseed({seed / 10})").fetchall()
+    con.sql(f"SELECT setseed({(seed % 100) / 100})").fetchall()
     table = con.sql(
         f"""
         SELECT
-          'at://did:plc:u' || (i % {max(rows // 3, 1)}) || '/app.bsky.feed.post/r' || i AS uri,
+          'at://did:plc:u' || (i % {max(rows // 3, 1)}) || '/app.bsky.feed.post/r{seed}x' || i AS uri,
           make_timestamptz({start_us} + (i * {span_s * 1_000_000} // {rows})) AS time_utc,
           CASE WHEN i % 5 = 0 THEN 'Send 0.1 ETH get 1 ETH back campaign ' || (i % 17)
                ELSE 'organic post number ' || i || ' about the weather and the game tonight' END AS text,
@@ -45,7 +45,7 @@ def synth_table(rows: int, start_us: int, span_s: int = 3600, seed: int = 1) -> 
           CASE WHEN i % 5 = 0 THEN 0.9 ELSE random() * 0.3 END AS fraud_text_likelihood,
           CASE WHEN i % 4 = 1 THEN random() ELSE NULL END AS fraud_media_likelihood,
           'did:plc:u' || (i % {max(rows // 3, 1)}) AS did,
-          'r' || i AS rkey, 'bafy' || i AS cid, 'create' AS operation,
+          'r{seed}x' || i AS rkey, 'bafy' || i AS cid, 'create' AS operation,
           {start_us} + (i * {span_s * 1_000_000} // {rows}) AS time_us,
           NULL::VARCHAR AS created_at, ['en'] AS langs,
           CASE WHEN i % 3 = 0 THEN ['https://' || CASE WHEN i % 5 = 0 THEN 'eth-giveaway.live' ELSE 'github.com' END]
