@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the synthetic-data SQL reads best one column per line)
 """Compaction of 1,000,000 raw posts (one hour, 10 files, ~5% duplicates, 1% deletes) on one core.
 
 Prints one JSON object: seconds (median of runs), rows/s, bytes/s (raw input bytes), peak RSS.
@@ -22,10 +23,10 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fraud_pipeline.lake.compaction import compact_hour, conform  # noqa: E402
-from fraud_pipeline.lake.paths import firehose_object_key  # noqa: E402
-from fraud_pipeline.objects import ObjectStore  # noqa: E402
-from fraud_pipeline.settings import Settings, load_settings  # noqa: E402
+from fraud_pipeline.lake.compaction import compact_hour, conform
+from fraud_pipeline.lake.paths import firehose_object_key
+from fraud_pipeline.objects import ObjectStore
+from fraud_pipeline.settings import Settings, load_settings
 
 HOUR = datetime(2026, 11, 29, 14, tzinfo=UTC)
 

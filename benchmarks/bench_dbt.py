@@ -18,13 +18,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_compaction import synth_table  # noqa: E402
+from bench_compaction import synth_table
 
-from fraud_pipeline.analytics.lake_sql import dbt_env, ensure_schema_file  # noqa: E402
-from fraud_pipeline.lake.compaction import _publish, compacted_key  # noqa: E402
-from fraud_pipeline.objects import ObjectStore  # noqa: E402
-from fraud_pipeline.orchestration.dbt_project import DBT_DIR, DBT_EXECUTABLE  # noqa: E402
-from fraud_pipeline.settings import Settings, load_settings  # noqa: E402
+from fraud_pipeline.analytics.lake_sql import dbt_env, ensure_schema_file
+from fraud_pipeline.lake.compaction import _publish, compacted_key
+from fraud_pipeline.objects import ObjectStore
+from fraud_pipeline.orchestration.dbt_project import DBT_DIR, DBT_EXECUTABLE
+from fraud_pipeline.settings import Settings, load_settings
 
 START = datetime(2026, 11, 29, 0, tzinfo=UTC)
 

@@ -16,20 +16,29 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_dbt import dbt_build, write_compacted_lake  # noqa: E402
+from bench_dbt import dbt_build, write_compacted_lake
 
-from fraud_pipeline.analytics.query import check_read_only, open_session  # noqa: E402
-from fraud_pipeline.settings import load_settings  # noqa: E402
+from fraud_pipeline.analytics.query import check_read_only, open_session
+from fraud_pipeline.settings import load_settings
 
 QUERIES = {
-    "per_second_last_hour": "SELECT * FROM seed_metrics_per_second WHERE ts >= (SELECT max(ts) FROM seed_metrics_per_second) - INTERVAL 1 HOUR ORDER BY ts",
-    "per_minute_last_day": "SELECT ts, post_processed, post_is_fraud, pct_fraud FROM seed_metrics_per_minute WHERE ts >= (SELECT max(ts) FROM seed_metrics_per_minute) - INTERVAL 1 DAY ORDER BY ts",
+    "per_second_last_hour": (
+        "SELECT * FROM seed_metrics_per_second "
+        "WHERE ts >= (SELECT max(ts) FROM seed_metrics_per_second) - INTERVAL 1 HOUR ORDER BY ts"
+    ),
+    "per_minute_last_day": (
+        "SELECT ts, post_processed, post_is_fraud, pct_fraud FROM seed_metrics_per_minute "
+        "WHERE ts >= (SELECT max(ts) FROM seed_metrics_per_minute) - INTERVAL 1 DAY ORDER BY ts"
+    ),
     "fraud_summary": "SELECT * FROM fraud_summary ORDER BY arrival_hour DESC LIMIT 48",
     "top_fraud_domains": "SELECT * FROM top_fraud_domains ORDER BY rank LIMIT 20",
     "fraud_campaigns": "SELECT * FROM fraud_campaigns ORDER BY accounts DESC LIMIT 20",
     "flagged_accounts": "SELECT * FROM flagged_accounts ORDER BY fraud_posts DESC LIMIT 50",
     "latency_percentiles": "SELECT * FROM latency_percentiles ORDER BY ts DESC LIMIT 60",
-    "score_distribution": "SELECT * FROM score_distribution WHERE arrival_hour = (SELECT max(arrival_hour) FROM score_distribution)",
+    "score_distribution": (
+        "SELECT * FROM score_distribution "
+        "WHERE arrival_hour = (SELECT max(arrival_hour) FROM score_distribution)"
+    ),
     "score_drift": "SELECT * FROM score_drift ORDER BY arrival_hour DESC LIMIT 48",
 }
 
