@@ -215,3 +215,20 @@ def test_run_failure_sensor_records_partition_and_reason(local_settings: Setting
     record = json.loads(store.get_bytes(records[0].key))
     assert record["partition"] == partition_key(hour)
     assert "none of the 1 raw files" in record["steps"][0]["error"], record
+
+
+def test_model_assets_train_evaluate_package(local_settings: Settings) -> None:
+    from fraud_pipeline.orchestration.model import model_assets
+
+    ObjectStore.from_settings(local_settings)  # the local bucket folder
+    result = materialize(
+        model_assets, resources=build_resources(local_settings), instance=DagsterInstance.ephemeral()
+    )
+    assert result.success
+    training = result.asset_materializations_for_node("text_model_training")[0].metadata
+    evaluation = result.asset_materializations_for_node("text_model_evaluation")[0].metadata
+    package = result.asset_materializations_for_node("text_model_package")[0].metadata
+    assert training["version"].value == evaluation["version"].value == package["version"].value
+    assert 0.5 < evaluation["validation_pr_auc"].value <= 1.0
+    store = ObjectStore.from_settings(local_settings)
+    assert store.exists(package["key"].value) and package["bytes"].value > 0

@@ -12,6 +12,11 @@ from fraud_pipeline.orchestration.analytics import (
 )
 from fraud_pipeline.orchestration.catalog import glue_catalog
 from fraud_pipeline.orchestration.lake import compacted_posts, lake_hourly_job, lake_landing_sensor, raw_posts
+from fraud_pipeline.orchestration.model import (
+    daily_model_evaluation_schedule,
+    model_assets,
+    model_evaluation_job,
+)
 from fraud_pipeline.orchestration.monitoring import (
     monitored_assets,
     monitoring_checks,
@@ -39,10 +44,11 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
             lake_hour_profile,
             dashboard_tables,
             *monitored_assets,
+            *model_assets,
         ],
         asset_checks=[*monitoring_checks, *freshness_checks],
-        jobs=[lake_hourly_job, analytics_job],
-        schedules=[hourly_analytics_schedule],
+        jobs=[lake_hourly_job, analytics_job, model_evaluation_job],
+        schedules=[hourly_analytics_schedule, daily_model_evaluation_schedule],
         sensors=[lake_landing_sensor, stream_health_sensor, run_failure_recorder, freshness_sensor],
         resources=build_resources(settings),
     )
