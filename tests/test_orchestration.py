@@ -48,6 +48,7 @@ def test_definitions_load_with_every_domain(local_settings: Settings) -> None:
         "untagged_stream",
         "tagged_stream",
     } <= keys
+    assert {"text_model_training", "text_model_evaluation", "text_model_package"} <= keys
     # Lineage: raw -> compacted -> dbt staging -> marts.
     graph = repo.asset_graph
     assert AssetKey("raw_posts") in graph.get(AssetKey("compacted_posts")).parent_keys
