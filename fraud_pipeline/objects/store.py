@@ -93,14 +93,14 @@ class ObjectStore:
                     os.fsync(handle.fileno())
                 os.replace(tmp, path)
             else:
-                with self.fs.open_output_stream(path) as out:
+                with self.fs.open_output_stream(path, compression=None) as out:
                     out.write(data)
         except OSError as exc:
             raise ObjectStoreError(f"cannot write {self.uri(key)}: {exc}") from exc
 
     def get_bytes(self, key: str) -> bytes:
         try:
-            with self.fs.open_input_stream(self.path(key)) as stream:
+            with self.fs.open_input_stream(self.path(key), compression=None) as stream:
                 return bytes(stream.read())
         except FileNotFoundError:
             raise

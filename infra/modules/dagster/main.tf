@@ -19,7 +19,7 @@ locals {
   }
   services = {
     code = {
-      command = ["dagster", "code-server", "start", "-h", "0.0.0.0", "-p", tostring(var.code_port), "-m", var.code_module]
+      command = ["dagster", "code-server", "start", "-h", "0.0.0.0", "-p", tostring(var.code_port), "-m", var.code_module, "-a", var.code_attribute]
       port    = var.code_port
       cpu     = var.code_cpu
       memory  = var.code_memory_mb

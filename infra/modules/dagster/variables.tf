@@ -19,6 +19,12 @@ variable "code_module" {
   default     = "fraud_pipeline.orchestration"
 }
 
+variable "code_attribute" {
+  description = "Attribute of the code module holding the Dagster Definitions (built lazily on first access)."
+  type        = string
+  default     = "defs"
+}
+
 variable "code_service_name" {
   description = "Cloud Map name of the code server (workspace.yaml points at <name>.<namespace>)."
   type        = string
