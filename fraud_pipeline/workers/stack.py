@@ -17,6 +17,7 @@ import multiprocessing
 import multiprocessing.synchronize
 import os
 import queue
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -138,8 +139,15 @@ def _report_loop(step: Callable[[], int], report: Callable[[], None], stop: Any,
             last = time.monotonic()
 
 
+def _ignore_interrupts() -> None:
+    """Ctrl-C reaches the whole process group; the parent decides when children stop and
+    tells them through `stop`, so they drain instead of dying mid-batch."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _poller_process(settings: Settings, batch_size: int, stop: Any, reports: Any) -> None:
     """Child process: the mapping + the real handler until `stop`, then drain."""
+    _ignore_interrupts()
     poller, runtime = build_poller(settings, batch_size=batch_size)
     send = lambda: reports.put(("poller", asdict(PollerReport.of(poller, runtime))))  # noqa: E731
     _report_loop(poller.poll_once, send, stop, 0.02)
@@ -150,6 +158,7 @@ def _poller_process(settings: Settings, batch_size: int, stop: Any, reports: Any
 
 def _delivery_process(settings: Settings, buffer_seconds: float | None, stop: Any, reports: Any) -> None:
     """Child process: the delivery until `stop`, then flush."""
+    _ignore_interrupts()
     delivery = build_delivery(settings, buffer_seconds)
     send = lambda: reports.put(("delivery", asdict(DeliveryReport.of(delivery))))  # noqa: E731
     _report_loop(delivery.poll_once, send, stop, 0.05)
