@@ -86,7 +86,8 @@ def test_dagster_code_location_module_loads() -> None:
         [
             sys.executable,
             "-c",
-            f"import dagster, {module} as m; print(int(isinstance(getattr(m, {attribute!r}), dagster.Definitions)))",
+            f"import dagster, {module} as m; "
+            f"print(int(isinstance(getattr(m, {attribute!r}), dagster.Definitions)))",
         ],
         capture_output=True,
         text=True,
