@@ -53,3 +53,7 @@ class LazyGroup(click.Group):
 @click.version_option(package_name="fraud-pipeline")
 def main() -> None:
     """Real-time fraud and scam detection for Bluesky."""
+
+
+if __name__ == "__main__":
+    main()
