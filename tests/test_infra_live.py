@@ -1,6 +1,7 @@
-"""Terragrunt live configs: names match the settings module, modules get exactly the inputs they take,
-dependencies have mock outputs for a plan on a fresh account, and the environment variables Terraform
-sets are the ones the code reads."""
+"""Terragrunt live configs: every environment runs the shared `_envcommon` components and differs only in
+env.hcl, names match the settings module, modules get exactly the inputs they take, dependencies have mock
+outputs for a plan on a fresh account, and the environment variables Terraform sets are the ones the code
+reads."""
 
 from __future__ import annotations
 
@@ -12,15 +13,22 @@ import pytest
 from fraud_pipeline.dashboard.widgets import dashboard_json, resource_names
 from fraud_pipeline.settings import Settings, env_var_names, load_settings
 from tests.infra_fixtures import (
+    ENVCOMMON,
+    ENVCOMMON_INCLUDE_PATH,
     ENVS,
     LIVE,
     MODULES,
+    ROOT_INCLUDE_PATH,
+    component_config,
     component_module,
     components,
     dependencies,
     env_locals,
+    envcommon_names,
     environment_maps,
+    includes,
     load_hcl,
+    mock_outputs,
     module_outputs,
     module_variable_defaults,
 )
@@ -60,23 +68,67 @@ def test_infra_only_names_equal_dashboard_spec(env: str) -> None:
     assert values["scoring_dlq"] == names["scoring_dlq"]
 
 
-def test_dev_and_prod_have_the_same_components() -> None:
-    dev = [p.name for p in components("dev")]
-    assert dev == [p.name for p in components("prod")]
-    for name in dev:
-        assert (LIVE / "dev" / name / "terragrunt.hcl").read_text() == (
-            LIVE / "prod" / name / "terragrunt.hcl"
-        ).read_text(), f"{name}: dev and prod differ outside env.hcl"
+@pytest.mark.parametrize("env", ENVS)
+def test_environment_runs_exactly_the_shared_components(env: str) -> None:
+    """Each component folder only includes the root config and its `_envcommon` file: anything that differs
+    between environments is a value in env.hcl, so nothing can diverge silently in one environment."""
+    assert [p.name for p in components(env)] == envcommon_names()
+    for component in components(env):
+        own = load_hcl(component / "terragrunt.hcl")
+        assert set(own) - {"__comments__"} == {"include"}, (
+            f"{component}: only includes; put environment-specific values in {env}/env.hcl"
+        )
+        found = includes(component)
+        assert set(found) == {"root", "envcommon"}, f"{component}: includes {sorted(found)}"
+        assert found["root"]["path"] == ROOT_INCLUDE_PATH
+        assert found["envcommon"] == {
+            "path": ENVCOMMON_INCLUDE_PATH % component.name,
+            "expose": True,
+            "__is_block__": True,
+        }
+        # Terragrunt copies the folder into the module's working directory: only the files the shared
+        # config reads from it (`${get_terragrunt_dir()}/<file>`) may sit beside terragrunt.hcl.
+        shared_text = (ENVCOMMON / f"{component.name}.hcl").read_text(encoding="utf-8")
+        read_here = set(re.findall(r"\$\{get_terragrunt_dir\(\)\}/([A-Za-z0-9_.-]+)\"", shared_text))
+        assert {p.name for p in component.iterdir()} == {"terragrunt.hcl"} | read_here, component
+    assert {p.name for p in (LIVE / env).iterdir() if p.is_file()} == {"env.hcl"}
+
+
+def test_environments_set_the_same_values() -> None:
+    """A value added to one env.hcl and forgotten in the other fails here, not at deploy time."""
+    dev, prod = env_locals("dev"), env_locals("prod")
+    assert set(dev) == set(prod)
+    for key in ("names", "prefixes"):
+        assert set(dev[key]) == set(prod[key]), key
+
+
+@pytest.mark.parametrize("name", envcommon_names())
+def test_shared_config_is_complete_and_includes_nothing(name: str) -> None:
+    """Terragrunt allows one level of include; state and provider come from the root config only."""
+    shared = load_hcl(ENVCOMMON / f"{name}.hcl")
+    assert not {"include", "remote_state", "generate"} & set(shared), f"_envcommon/{name}.hcl"
+    assert {"terraform", "inputs"} <= set(shared)
+    assert shared["locals"][0]["env"] == '${read_terragrunt_config(find_in_parent_folders("env.hcl")).locals}'
+    for block in dependencies(shared).values():
+        assert block["mock_outputs"].startswith("${local.mocks."), f"{name}: mocks live in mock_outputs.hcl"
+
+
+def test_mock_outputs_are_real_outputs_of_their_component() -> None:
+    mocks = mock_outputs()
+    assert mocks.pop("allowed_commands") == ["init", "validate", "plan"]
+    for name, outputs in mocks.items():
+        module = component_module(component_config(LIVE / "dev" / name))
+        assert set(outputs) <= module_outputs(module), f"mock_outputs.{name}: not outputs of {module}"
 
 
 @pytest.mark.parametrize(
     "component", components("dev") + components("prod"), ids=lambda p: f"{p.parent.name}/{p.name}"
 )
 def test_component_points_to_module_with_its_inputs(component) -> None:  # type: ignore[no-untyped-def]
-    config = load_hcl(component / "terragrunt.hcl")
+    config = component_config(component)
     module = component_module(config)
     assert (MODULES / module).is_dir(), f"{component}: module {module} does not exist"
-    assert config["include"][0]["root"]["path"] == "${find_in_parent_folders()}"
+    assert includes(component)["root"]["path"] == ROOT_INCLUDE_PATH
     variables = module_variable_defaults(module)
     inputs = set(config.get("inputs", {})) - {"__is_block__"}
     assert inputs - set(variables) == set(), f"{component}: inputs the module does not declare"
@@ -86,12 +138,12 @@ def test_component_points_to_module_with_its_inputs(component) -> None:  # type:
 
 @pytest.mark.parametrize("component", components("dev"), ids=lambda p: p.name)
 def test_dependencies_exist_and_mock_real_outputs(component) -> None:  # type: ignore[no-untyped-def]
-    config = load_hcl(component / "terragrunt.hcl")
-    text = (component / "terragrunt.hcl").read_text()
+    config = component_config(component)
+    text = (ENVCOMMON / f"{component.name}.hcl").read_text()
     for name, block in dependencies(config).items():
         target = (component / block["config_path"]).resolve()
         assert (target / "terragrunt.hcl").is_file(), f"{component.name}: dependency {name} has no config"
-        target_outputs = module_outputs(component_module(load_hcl(target / "terragrunt.hcl")))
+        target_outputs = module_outputs(component_module(component_config(target)))
         mocks = set(block["mock_outputs"]) - {"__is_block__"}
         assert mocks <= target_outputs, f"{component.name}: mocks outputs {name} does not have"
         assert "plan" in block["mock_outputs_allowed_terraform_commands"]
@@ -106,6 +158,11 @@ def test_environment_variables_are_read_by_settings(env: str) -> None:
     assert {"lambda", "ingest", "dagster"} <= set(maps)
     for component, environment in maps.items():
         assert set(environment) - known == set(), f"{component}: variables no code reads"
+        if component in {"lambda", "ingest", "dagster"}:
+            names = {env_var_names()[name] for name in Settings.default_names(env)}
+            assert names <= set(environment), (
+                f"{component}: resource names not passed: {names - set(environment)}"
+            )
         # The values load into Settings whose names equal env.hcl (and so the settings defaults).
         settings = load_settings(environ=environment)
         assert settings.env == env
@@ -135,7 +192,7 @@ def test_dashboard_body_equals_generated(env: str) -> None:
 
 def test_mock_outputs_are_obviously_fake() -> None:
     for component in components("dev"):
-        for block in dependencies(load_hcl(component / "terragrunt.hcl")).values():
+        for block in dependencies(component_config(component)).values():
             for value in json.dumps(block["mock_outputs"]).split('"'):
                 if value.startswith("arn:"):
                     assert ":000000000000:" in value or value.startswith("arn:aws:s3:::mock"), value

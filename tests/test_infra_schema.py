@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from fraud_pipeline.records import SEED_GLUE_COLUMNS, glue_columns
-from tests.infra_fixtures import INFRA, LIVE, MODULES, ROOT, load_hcl
+from tests.infra_fixtures import INFRA, LIVE, MODULES, ROOT, component_config, load_hcl
 
 
 def test_glue_columns_file_equals_records_schema() -> None:
@@ -40,7 +40,7 @@ def test_glue_tables_take_columns_from_the_file() -> None:
 def _lambda_handler() -> str:
     variables = load_hcl(MODULES / "lambda" / "variables.tf")["variable"]
     default = next(v["handler"]["default"] for v in variables if "handler" in v)
-    live = load_hcl(LIVE / "dev" / "lambda" / "terragrunt.hcl")["inputs"]["handler"]
+    live = component_config(LIVE / "dev" / "lambda")["inputs"]["handler"]
     assert default == live
     return str(default)
 
@@ -59,7 +59,7 @@ def test_cli_subcommands_the_images_run_exist() -> None:
 
     from fraud_pipeline.cli import main
 
-    command = load_hcl(LIVE / "dev" / "ingest" / "terragrunt.hcl")["inputs"]["command"]
+    command = component_config(LIVE / "dev" / "ingest")["inputs"]["command"]
     for args in (command, ["serve"]):
         result = CliRunner().invoke(main, [args[0], "--help"])
         assert result.exit_code == 0, f"fraud-pipeline {args[0]}: {result.output}"
@@ -78,7 +78,7 @@ def test_console_script_is_the_image_entry_point() -> None:
 
 
 def test_dagster_code_location_module_loads() -> None:
-    module = load_hcl(LIVE / "dev" / "dagster" / "terragrunt.hcl")["inputs"]["code_module"]
+    module = component_config(LIVE / "dev" / "dagster")["inputs"]["code_module"]
     variables = load_hcl(MODULES / "dagster" / "variables.tf")["variable"]
     attribute = next(v["code_attribute"]["default"] for v in variables if "code_attribute" in v)
     assert f'"-a", "{attribute}"' in (INFRA / "docker" / "dagster.Dockerfile").read_text()

@@ -1,24 +1,10 @@
 # Checkpoints and counters.
+# Everything is in _envcommon/dynamodb.hcl; this environment's values come from ../env.hcl.
 include "root" {
   path = find_in_parent_folders()
 }
 
-locals {
-  env = read_terragrunt_config(find_in_parent_folders("env.hcl")).locals
-}
-
-terraform {
-  source = "${get_repo_root()}/infra/modules//dynamodb"
-}
-
-dependency "kms" {
-  config_path                             = "../kms"
-  mock_outputs                            = { key_arn = "arn:aws:kms:us-east-1:000000000000:key/00000000-0000-0000-0000-000000000000", key_id = "00000000-0000-0000-0000-000000000000" }
-  mock_outputs_allowed_terraform_commands = ["init", "validate", "plan"]
-}
-
-inputs = {
-  table_name          = local.env.names.state_table
-  kms_key_arn         = dependency.kms.outputs.key_arn
-  deletion_protection = local.env.deletion_protection
+include "envcommon" {
+  path   = "${dirname(find_in_parent_folders())}/_envcommon/dynamodb.hcl"
+  expose = true
 }

@@ -1,25 +1,10 @@
 # Image repositories: lambda, ingest, dagster, inference.
+# Everything is in _envcommon/ecr.hcl; this environment's values come from ../env.hcl.
 include "root" {
   path = find_in_parent_folders()
 }
 
-locals {
-  env = read_terragrunt_config(find_in_parent_folders("env.hcl")).locals
-}
-
-terraform {
-  source = "${get_repo_root()}/infra/modules//ecr"
-}
-
-dependency "kms" {
-  config_path                             = "../kms"
-  mock_outputs                            = { key_arn = "arn:aws:kms:us-east-1:000000000000:key/00000000-0000-0000-0000-000000000000", key_id = "00000000-0000-0000-0000-000000000000" }
-  mock_outputs_allowed_terraform_commands = ["init", "validate", "plan"]
-}
-
-inputs = {
-  prefix       = local.env.prefix
-  repositories = ["lambda", "ingest", "dagster", "inference"]
-  kms_key_arn  = dependency.kms.outputs.key_arn
-  force_delete = local.env.force_destroy
+include "envcommon" {
+  path   = "${dirname(find_in_parent_folders())}/_envcommon/ecr.hcl"
+  expose = true
 }

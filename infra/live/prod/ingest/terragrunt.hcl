@@ -1,88 +1,10 @@
 # The ingest task on Fargate: Jetstream -> the untagged stream, one writer.
+# Everything is in _envcommon/ingest.hcl; this environment's values come from ../env.hcl.
 include "root" {
   path = find_in_parent_folders()
 }
 
-locals {
-  env = read_terragrunt_config(find_in_parent_folders("env.hcl")).locals
-
-  # The settings module reads these (fraud_pipeline.settings.env_var_names()); names equal its defaults.
-  settings_environment = {
-    FRAUD_PIPELINE_ENV                  = local.env.env
-    FRAUD_PIPELINE_BACKEND              = "aws"
-    FRAUD_PIPELINE_AWS_REGION           = local.env.aws_region
-    FRAUD_PIPELINE_UNTAGGED_STREAM      = local.env.names.untagged_stream
-    FRAUD_PIPELINE_TAGGED_STREAM        = local.env.names.tagged_stream
-    FRAUD_PIPELINE_BUCKET               = local.env.names.bucket
-    FRAUD_PIPELINE_GLUE_DATABASE        = local.env.names.glue_database
-    FRAUD_PIPELINE_GLUE_TABLE           = local.env.names.glue_table
-    FRAUD_PIPELINE_GLUE_COMPACTED_TABLE = local.env.names.glue_compacted_table
-    FRAUD_PIPELINE_METRIC_NAMESPACE     = local.env.names.metric_namespace
-    FRAUD_PIPELINE_STATE_TABLE          = local.env.names.state_table
-    FRAUD_PIPELINE_TEXT_ENDPOINT        = local.env.names.text_endpoint
-    FRAUD_PIPELINE_MEDIA_ENDPOINT       = local.env.names.media_endpoint
-    FRAUD_PIPELINE_DELIVERY_STREAM      = local.env.names.delivery_stream
-  }
-}
-
-terraform {
-  source = "${get_repo_root()}/infra/modules//ecs_service"
-}
-
-dependency "kms" {
-  config_path                             = "../kms"
-  mock_outputs                            = { key_arn = "arn:aws:kms:us-east-1:000000000000:key/00000000-0000-0000-0000-000000000000", key_id = "00000000-0000-0000-0000-000000000000" }
-  mock_outputs_allowed_terraform_commands = ["init", "validate", "plan"]
-}
-
-dependency "vpc" {
-  config_path                             = "../vpc"
-  mock_outputs                            = { vpc_id = "vpc-00000000000000000", vpc_cidr_block = "10.0.0.0/16", private_subnet_ids = ["subnet-00000000000000000", "subnet-00000000000000001"], public_subnet_ids = ["subnet-00000000000000002", "subnet-00000000000000003"] }
-  mock_outputs_allowed_terraform_commands = ["init", "validate", "plan"]
-}
-
-dependency "s3" {
-  config_path                             = "../s3"
-  mock_outputs                            = { bucket_name = "mock-bucket", bucket_arn = "arn:aws:s3:::mock-bucket" }
-  mock_outputs_allowed_terraform_commands = ["init", "validate", "plan"]
-}
-
-dependency "ecr" {
-  config_path = "../ecr"
-  mock_outputs = {
-    repository_urls = { lambda = "000000000000.dkr.ecr.us-east-1.amazonaws.com/mock/lambda", ingest = "000000000000.dkr.ecr.us-east-1.amazonaws.com/mock/ingest", dagster = "000000000000.dkr.ecr.us-east-1.amazonaws.com/mock/dagster", inference = "000000000000.dkr.ecr.us-east-1.amazonaws.com/mock/inference" }
-    repository_arns = { lambda = "arn:aws:ecr:us-east-1:000000000000:repository/mock/lambda", ingest = "arn:aws:ecr:us-east-1:000000000000:repository/mock/ingest", dagster = "arn:aws:ecr:us-east-1:000000000000:repository/mock/dagster", inference = "arn:aws:ecr:us-east-1:000000000000:repository/mock/inference" }
-  }
-  mock_outputs_allowed_terraform_commands = ["init", "validate", "plan"]
-}
-
-dependency "kinesis_untagged" {
-  config_path                             = "../kinesis_untagged"
-  mock_outputs                            = { stream_name = "mock-untagged", stream_arn = "arn:aws:kinesis:us-east-1:000000000000:stream/mock-untagged" }
-  mock_outputs_allowed_terraform_commands = ["init", "validate", "plan"]
-}
-
-dependency "dynamodb" {
-  config_path                             = "../dynamodb"
-  mock_outputs                            = { table_name = "mock-table", table_arn = "arn:aws:dynamodb:us-east-1:000000000000:table/mock-table" }
-  mock_outputs_allowed_terraform_commands = ["init", "validate", "plan"]
-}
-
-inputs = {
-  name               = local.env.ingest_service
-  image_uri          = "${dependency.ecr.outputs.repository_urls["ingest"]}:${local.env.image_tag}"
-  ecr_repository_arn = dependency.ecr.outputs.repository_arns["ingest"]
-  command            = ["ingest", "--source", "jetstream", "--backend", "aws"]
-  scratch_path       = "/scratch"
-  environment = merge(local.settings_environment, {
-    FRAUD_PIPELINE_HOME = "/scratch/fraud-pipeline"
-  })
-  vpc_id                    = dependency.vpc.outputs.vpc_id
-  subnet_ids                = dependency.vpc.outputs.private_subnet_ids
-  kinesis_write_stream_arns = [dependency.kinesis_untagged.outputs.stream_arn]
-  state_table_arn           = dependency.dynamodb.outputs.table_arn
-  bucket_arn                = dependency.s3.outputs.bucket_arn
-  s3_write_prefixes         = [local.env.prefixes.errors_prefix, local.env.prefixes.media_prefix]
-  metric_namespace          = local.env.names.metric_namespace
-  kms_key_arn               = dependency.kms.outputs.key_arn
+include "envcommon" {
+  path   = "${dirname(find_in_parent_folders())}/_envcommon/ingest.hcl"
+  expose = true
 }

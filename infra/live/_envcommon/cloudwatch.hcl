@@ -1,0 +1,34 @@
+# Dashboard (body generated from fraud_pipeline/dashboard/widgets.py into dashboard.json beside this
+# file: `python -m fraud_pipeline.dashboard.widgets --env <env> --output dashboard.json`) and alarms.
+# Shared by every environment: live/<env>/cloudwatch/terragrunt.hcl includes this file, and what
+# differs between environments comes from live/<env>/env.hcl.
+locals {
+  env   = read_terragrunt_config(find_in_parent_folders("env.hcl")).locals
+  mocks = read_terragrunt_config(find_in_parent_folders("mock_outputs.hcl")).locals
+}
+
+terraform {
+  source = "${get_repo_root()}/infra/modules//cloudwatch"
+}
+
+dependency "kms" {
+  config_path                             = "${get_terragrunt_dir()}/../kms"
+  mock_outputs                            = local.mocks.kms
+  mock_outputs_allowed_terraform_commands = local.mocks.allowed_commands
+}
+
+dependency "lambda" {
+  config_path                             = "${get_terragrunt_dir()}/../lambda"
+  mock_outputs                            = local.mocks.lambda
+  mock_outputs_allowed_terraform_commands = local.mocks.allowed_commands
+}
+
+inputs = {
+  dashboard_name     = local.env.prefix
+  dashboard_body     = file("${get_terragrunt_dir()}/dashboard.json")
+  metric_namespace   = local.env.names.metric_namespace
+  scoring_function   = dependency.lambda.outputs.function_name
+  failure_queue_name = dependency.lambda.outputs.failure_queue_name
+  kms_key_arn        = dependency.kms.outputs.key_arn
+  alarm_emails       = local.env.alarm_emails
+}
