@@ -61,6 +61,8 @@ def run_load(settings: Any, posts: list[Any], load: int, seconds: float, mode: s
     provision(settings)
     stack = Stack(settings, mode=mode, delivery_buffer_seconds=1.0)
     stack.start()
+    if not stack.wait_ready():
+        raise SystemExit("the stack's workers did not start")
     producer = Producer(open_stream(settings), settings.untagged_stream, linger_s=0.02)
     total = int(load * seconds)
     tick_s = 0.01

@@ -149,6 +149,8 @@ def replay(
     run_provision(settings)
     stack = Stack(settings, mode=workers or default_mode(), delivery_buffer_seconds=1.0)  # type: ignore[arg-type]
     stack.start()
+    if not stack.wait_ready():
+        raise click.ClickException("the poller or the delivery did not start (see the log above)")
     ingest = IngestRun(settings)
     started = time.monotonic()
     try:
@@ -272,6 +274,10 @@ def up(
             click.echo(f"resuming the replay of {capture.name} after {already:,} events", err=True)
         # Rebased to the wall clock so the dashboard shows the replay as live traffic.
         events = _replay_events(capture, speed or None, skip=already, rebase=True)
+    stack.start()
+    if not stack.wait_ready():
+        stack.close()
+        raise click.ClickException("the poller or the delivery did not start (see the log above)")
     services = start_services(
         settings,
         dagster=dagster,
@@ -279,7 +285,6 @@ def up(
         dagster_port=dagster_port,
         dashboard_port=dashboard_port,
     )
-    stack.start()
     thread = ingest.start(events)
     progress = Progress(stack, ingest)
     replay_done_said = False
@@ -290,6 +295,8 @@ def up(
             sys.stderr.flush()
             if ingest.failure is not None:
                 raise click.ClickException(f"ingest failed: {ingest.failure}")
+            if not stack.alive():
+                raise click.ClickException("the poller or the delivery died (see the log above)")
             if ingest.done.is_set() and not replay_done_said:
                 replay_done_said = True
                 click.echo("\nreplay finished; the stack keeps running (Ctrl-C to stop)", err=True)

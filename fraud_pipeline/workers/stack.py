@@ -150,6 +150,7 @@ def _poller_process(settings: Settings, batch_size: int, stop: Any, reports: Any
     _ignore_interrupts()
     poller, runtime = build_poller(settings, batch_size=batch_size)
     send = lambda: reports.put(("poller", asdict(PollerReport.of(poller, runtime))))  # noqa: E731
+    send()  # the first report says the worker is ready (model loaded, readers open)
     _report_loop(poller.poll_once, send, stop, 0.02)
     while poller.pending():
         poller.poll_once(force=True)
@@ -161,6 +162,7 @@ def _delivery_process(settings: Settings, buffer_seconds: float | None, stop: An
     _ignore_interrupts()
     delivery = build_delivery(settings, buffer_seconds)
     send = lambda: reports.put(("delivery", asdict(DeliveryReport.of(delivery))))  # noqa: E731
+    send()  # the first report says the worker is ready
     _report_loop(delivery.poll_once, send, stop, 0.05)
     delivery.poll_once()
     delivery.flush()
@@ -196,6 +198,7 @@ class Stack:
         self._processes: list[Any] = []
         self._poller_report = PollerReport()
         self._delivery_report = DeliveryReport()
+        self._ready: set[str] = set()
         self.poller: EventSourceMappingPoller | None = None
         self.runtime: ScoringRuntime | None = None
         self.delivery: FirehoseDelivery | None = None
@@ -235,6 +238,17 @@ class Stack:
         for process in self._processes:
             process.start()
 
+    def wait_ready(self, timeout: float = 120.0) -> bool:
+        """Block until both workers have started (child processes load the model first)."""
+        if self.mode == "threads":
+            return True
+        deadline = time.monotonic() + timeout
+        while self._ready != {"poller", "delivery"} and time.monotonic() < deadline:
+            if not self.alive():
+                return False
+            self._collect_reports(wait_s=0.1)
+        return self._ready == {"poller", "delivery"}
+
     def stop(self, timeout: float = 60.0) -> None:
         """Stop the workers; each finishes the batch it holds and the delivery flushes."""
         self._stop_thread.set()
@@ -266,6 +280,7 @@ class Stack:
             while True:
                 kind, payload = self._reports.get(timeout=wait_s) if wait_s else self._reports.get_nowait()
                 wait_s = 0.0
+                self._ready.add(kind)
                 if kind == "poller":
                     self._poller_report = PollerReport(**payload)
                 else:
