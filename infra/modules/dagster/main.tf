@@ -169,24 +169,11 @@ resource "aws_db_parameter_group" "this" {
   }
 }
 
-data "aws_iam_policy_document" "rds_monitoring_assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["monitoring.rds.amazonaws.com"]
-    }
-  }
-}
-
-resource "aws_iam_role" "rds_monitoring" {
-  name               = "${var.name}-rds-monitoring"
-  assume_role_policy = data.aws_iam_policy_document.rds_monitoring_assume.json
-}
-
-resource "aws_iam_role_policy_attachment" "rds_monitoring" {
-  role       = aws_iam_role.rds_monitoring.name
-  policy_arn = "${local.arn_prefix}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+module "rds_monitoring_role" {
+  source              = "../iam_role"
+  name                = "${var.name}-rds-monitoring"
+  service             = "monitoring.rds.amazonaws.com"
+  managed_policy_arns = ["${local.arn_prefix}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"]
 }
 
 resource "aws_db_instance" "this" {
@@ -218,25 +205,18 @@ resource "aws_db_instance" "this" {
   performance_insights_enabled        = true
   performance_insights_kms_key_id     = var.kms_key_arn
   monitoring_interval                 = 60
-  monitoring_role_arn                 = aws_iam_role.rds_monitoring.arn
+  monitoring_role_arn                 = module.rds_monitoring_role.arn
   enabled_cloudwatch_logs_exports     = ["postgresql", "upgrade"]
   apply_immediately                   = false
 }
 
 # -- IAM -------------------------------------------------------------------------------------------
-data "aws_iam_policy_document" "assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["ecs-tasks.amazonaws.com"]
-    }
-  }
-}
-
-resource "aws_iam_role" "execution" {
-  name               = "${var.name}-execution"
-  assume_role_policy = data.aws_iam_policy_document.assume.json
+module "execution_role" {
+  source      = "../iam_role"
+  name        = "${var.name}-execution"
+  service     = "ecs-tasks.amazonaws.com"
+  policy_name = "start-task"
+  policy_json = data.aws_iam_policy_document.execution.json
 }
 
 data "aws_iam_policy_document" "execution" {
@@ -272,15 +252,12 @@ data "aws_iam_policy_document" "execution" {
   }
 }
 
-resource "aws_iam_role_policy" "execution" {
-  name   = "start-task"
-  role   = aws_iam_role.execution.id
-  policy = data.aws_iam_policy_document.execution.json
-}
-
-resource "aws_iam_role" "task" {
-  name               = "${var.name}-task"
-  assume_role_policy = data.aws_iam_policy_document.assume.json
+module "task_role" {
+  source      = "../iam_role"
+  name        = "${var.name}-task"
+  service     = "ecs-tasks.amazonaws.com"
+  policy_name = "dagster"
+  policy_json = data.aws_iam_policy_document.task.json
 }
 
 data "aws_iam_policy_document" "task" {
@@ -301,7 +278,7 @@ data "aws_iam_policy_document" "task" {
   statement {
     sid       = "PassOwnRolesToRuns"
     actions   = ["iam:PassRole"]
-    resources = [aws_iam_role.execution.arn, aws_iam_role.task.arn]
+    resources = [module.execution_role.arn, module.task_role.arn]
   }
 
   statement {
@@ -378,12 +355,6 @@ data "aws_iam_policy_document" "task" {
   }
 }
 
-resource "aws_iam_role_policy" "task" {
-  name   = "dagster"
-  role   = aws_iam_role.task.id
-  policy = data.aws_iam_policy_document.task.json
-}
-
 # -- services --------------------------------------------------------------------------------------
 resource "aws_ecs_task_definition" "this" {
   for_each                 = local.services
@@ -392,8 +363,8 @@ resource "aws_ecs_task_definition" "this" {
   network_mode             = "awsvpc"
   cpu                      = each.value.cpu
   memory                   = each.value.memory
-  execution_role_arn       = aws_iam_role.execution.arn
-  task_role_arn            = aws_iam_role.task.arn
+  execution_role_arn       = module.execution_role.arn
+  task_role_arn            = module.task_role.arn
 
   runtime_platform {
     operating_system_family = "LINUX"

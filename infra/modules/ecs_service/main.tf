@@ -31,20 +31,13 @@ resource "aws_security_group" "this" {
   }
 }
 
-data "aws_iam_policy_document" "assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["ecs-tasks.amazonaws.com"]
-    }
-  }
-}
-
 # -- execution role: what ECS needs to start the task -----------------------------------------
-resource "aws_iam_role" "execution" {
-  name               = "${var.name}-execution"
-  assume_role_policy = data.aws_iam_policy_document.assume.json
+module "execution_role" {
+  source      = "../iam_role"
+  name        = "${var.name}-execution"
+  service     = "ecs-tasks.amazonaws.com"
+  policy_name = "start-task"
+  policy_json = data.aws_iam_policy_document.execution.json
 }
 
 data "aws_iam_policy_document" "execution" {
@@ -74,16 +67,13 @@ data "aws_iam_policy_document" "execution" {
   }
 }
 
-resource "aws_iam_role_policy" "execution" {
-  name   = "start-task"
-  role   = aws_iam_role.execution.id
-  policy = data.aws_iam_policy_document.execution.json
-}
-
 # -- task role: what the ingest process itself may do ------------------------------------------
-resource "aws_iam_role" "task" {
-  name               = "${var.name}-task"
-  assume_role_policy = data.aws_iam_policy_document.assume.json
+module "task_role" {
+  source      = "../iam_role"
+  name        = "${var.name}-task"
+  service     = "ecs-tasks.amazonaws.com"
+  policy_name = "ingest"
+  policy_json = data.aws_iam_policy_document.task.json
 }
 
 data "aws_iam_policy_document" "task" {
@@ -124,20 +114,14 @@ data "aws_iam_policy_document" "task" {
   }
 }
 
-resource "aws_iam_role_policy" "task" {
-  name   = "ingest"
-  role   = aws_iam_role.task.id
-  policy = data.aws_iam_policy_document.task.json
-}
-
 resource "aws_ecs_task_definition" "this" {
   family                   = var.name
   requires_compatibilities = ["FARGATE"]
   network_mode             = "awsvpc"
   cpu                      = var.cpu
   memory                   = var.memory_mb
-  execution_role_arn       = aws_iam_role.execution.arn
-  task_role_arn            = aws_iam_role.task.arn
+  execution_role_arn       = module.execution_role.arn
+  task_role_arn            = module.task_role.arn
 
   runtime_platform {
     operating_system_family = "LINUX"

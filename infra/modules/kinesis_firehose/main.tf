@@ -22,24 +22,13 @@ resource "aws_cloudwatch_log_stream" "s3" {
   log_group_name = aws_cloudwatch_log_group.this.name
 }
 
-data "aws_iam_policy_document" "assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["firehose.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "sts:ExternalId"
-      values   = [data.aws_caller_identity.current.account_id]
-    }
-  }
-}
-
-resource "aws_iam_role" "this" {
-  name               = "${var.name}-firehose"
-  assume_role_policy = data.aws_iam_policy_document.assume.json
+module "role" {
+  source      = "../iam_role"
+  name        = "${var.name}-firehose"
+  service     = "firehose.amazonaws.com"
+  external_id = data.aws_caller_identity.current.account_id
+  policy_name = "deliver"
+  policy_json = data.aws_iam_policy_document.this.json
 }
 
 data "aws_iam_policy_document" "this" {
@@ -87,23 +76,17 @@ data "aws_iam_policy_document" "this" {
   }
 }
 
-resource "aws_iam_role_policy" "this" {
-  name   = "deliver"
-  role   = aws_iam_role.this.id
-  policy = data.aws_iam_policy_document.this.json
-}
-
 resource "aws_kinesis_firehose_delivery_stream" "this" {
   name        = var.name
   destination = "extended_s3"
 
   kinesis_source_configuration {
     kinesis_stream_arn = var.source_stream_arn
-    role_arn           = aws_iam_role.this.arn
+    role_arn           = module.role.arn
   }
 
   extended_s3_configuration {
-    role_arn            = aws_iam_role.this.arn
+    role_arn            = module.role.arn
     bucket_arn          = var.bucket_arn
     prefix              = "${var.posts_prefix}${local.time_path}"
     error_output_prefix = "${var.errors_prefix}delivery-!{firehose:error-output-type}/${local.time_path}"
@@ -142,7 +125,7 @@ resource "aws_kinesis_firehose_delivery_stream" "this" {
       schema_configuration {
         database_name = var.glue_database
         table_name    = var.glue_table
-        role_arn      = aws_iam_role.this.arn
+        role_arn      = module.role.arn
         region        = data.aws_region.current.name
         catalog_id    = data.aws_caller_identity.current.account_id
         version_id    = "LATEST"
@@ -150,5 +133,5 @@ resource "aws_kinesis_firehose_delivery_stream" "this" {
     }
   }
 
-  depends_on = [aws_iam_role_policy.this]
+  depends_on = [module.role]
 }

@@ -29,30 +29,18 @@ resource "aws_security_group" "this" {
   }
 }
 
-data "aws_iam_policy_document" "assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["lambda.amazonaws.com"]
-    }
-  }
-}
-
-resource "aws_iam_role" "this" {
-  name               = "${var.function_name}-lambda"
-  assume_role_policy = data.aws_iam_policy_document.assume.json
-}
-
-# ENI management for VPC functions and X-Ray segments have no resource-level permissions: AWS's own
-# narrow managed policies for exactly those.
-resource "aws_iam_role_policy_attachment" "managed" {
-  for_each = toset([
+module "role" {
+  source      = "../iam_role"
+  name        = "${var.function_name}-lambda"
+  service     = "lambda.amazonaws.com"
+  policy_name = "scoring"
+  policy_json = data.aws_iam_policy_document.this.json
+  # ENI management for VPC functions and X-Ray segments have no resource-level permissions: AWS's own
+  # narrow managed policies for exactly those.
+  managed_policy_arns = [
     "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AWSLambdaENIManagementAccess",
     "arn:${data.aws_partition.current.partition}:iam::aws:policy/AWSXRayDaemonWriteAccess",
-  ])
-  role       = aws_iam_role.this.name
-  policy_arn = each.value
+  ]
 }
 
 data "aws_iam_policy_document" "this" {
@@ -126,15 +114,9 @@ data "aws_iam_policy_document" "this" {
   }
 }
 
-resource "aws_iam_role_policy" "this" {
-  name   = "scoring"
-  role   = aws_iam_role.this.id
-  policy = data.aws_iam_policy_document.this.json
-}
-
 resource "aws_lambda_function" "this" {
   function_name                  = var.function_name
-  role                           = aws_iam_role.this.arn
+  role                           = module.role.arn
   package_type                   = "Image"
   image_uri                      = var.image_uri
   architectures                  = ["x86_64"]
@@ -160,7 +142,7 @@ resource "aws_lambda_function" "this" {
     mode = "Active"
   }
 
-  depends_on = [aws_cloudwatch_log_group.this, aws_iam_role_policy.this]
+  depends_on = [aws_cloudwatch_log_group.this, module.role]
 }
 
 resource "aws_lambda_event_source_mapping" "stream" {

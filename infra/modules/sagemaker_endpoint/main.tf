@@ -6,19 +6,12 @@ data "aws_partition" "current" {}
 data "aws_region" "current" {}
 data "aws_caller_identity" "current" {}
 
-data "aws_iam_policy_document" "assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["sagemaker.amazonaws.com"]
-    }
-  }
-}
-
-resource "aws_iam_role" "this" {
-  name               = "${var.endpoint_name}-sagemaker"
-  assume_role_policy = data.aws_iam_policy_document.assume.json
+module "role" {
+  source      = "../iam_role"
+  name        = "${var.endpoint_name}-sagemaker"
+  service     = "sagemaker.amazonaws.com"
+  policy_name = "serve-model"
+  policy_json = data.aws_iam_policy_document.this.json
 }
 
 data "aws_iam_policy_document" "this" {
@@ -70,12 +63,6 @@ data "aws_iam_policy_document" "this" {
   }
 }
 
-resource "aws_iam_role_policy" "this" {
-  name   = "serve-model"
-  role   = aws_iam_role.this.id
-  policy = data.aws_iam_policy_document.this.json
-}
-
 resource "aws_security_group" "this" {
   name        = "${var.endpoint_name}-model"
   description = "Model containers: network isolation, so no traffic of their own"
@@ -83,7 +70,7 @@ resource "aws_security_group" "this" {
 }
 
 resource "aws_sagemaker_model" "this" {
-  execution_role_arn       = aws_iam_role.this.arn
+  execution_role_arn       = module.role.arn
   enable_network_isolation = true
 
   primary_container {
@@ -101,7 +88,7 @@ resource "aws_sagemaker_model" "this" {
     create_before_destroy = true
   }
 
-  depends_on = [aws_iam_role_policy.this]
+  depends_on = [module.role]
 }
 
 resource "aws_sagemaker_endpoint_configuration" "this" {

@@ -108,19 +108,12 @@ resource "aws_cloudwatch_log_group" "flow" {
   kms_key_id        = var.kms_key_arn
 }
 
-data "aws_iam_policy_document" "flow_assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["vpc-flow-logs.amazonaws.com"]
-    }
-  }
-}
-
-resource "aws_iam_role" "flow" {
-  name               = "${var.name}-flow-logs"
-  assume_role_policy = data.aws_iam_policy_document.flow_assume.json
+module "flow_role" {
+  source      = "../iam_role"
+  name        = "${var.name}-flow-logs"
+  service     = "vpc-flow-logs.amazonaws.com"
+  policy_name = "write-flow-logs"
+  policy_json = data.aws_iam_policy_document.flow.json
 }
 
 data "aws_iam_policy_document" "flow" {
@@ -130,15 +123,9 @@ data "aws_iam_policy_document" "flow" {
   }
 }
 
-resource "aws_iam_role_policy" "flow" {
-  name   = "write-flow-logs"
-  role   = aws_iam_role.flow.id
-  policy = data.aws_iam_policy_document.flow.json
-}
-
 resource "aws_flow_log" "this" {
   vpc_id          = aws_vpc.this.id
   traffic_type    = "ALL"
   log_destination = aws_cloudwatch_log_group.flow.arn
-  iam_role_arn    = aws_iam_role.flow.arn
+  iam_role_arn    = module.flow_role.arn
 }

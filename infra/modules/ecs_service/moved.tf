@@ -1,0 +1,23 @@
+# The roles moved into modules/iam_role: these keep state written before the move, so Terraform
+# re-addresses the existing roles and policies instead of replacing them. Drop once every environment
+# has applied a version with them.
+
+moved {
+  from = aws_iam_role.execution
+  to   = module.execution_role.aws_iam_role.this
+}
+
+moved {
+  from = aws_iam_role_policy.execution
+  to   = module.execution_role.aws_iam_role_policy.this[0]
+}
+
+moved {
+  from = aws_iam_role.task
+  to   = module.task_role.aws_iam_role.this
+}
+
+moved {
+  from = aws_iam_role_policy.task
+  to   = module.task_role.aws_iam_role_policy.this[0]
+}
