@@ -66,10 +66,11 @@ def _provision_bucket(settings: Settings) -> dict[str, str]:
         state = "exists" if folder.is_dir() else "created"
         folder.mkdir(parents=True, exist_ok=True)
         return {"name": settings.bucket, "location": str(folder.resolve()), "status": state}
-    import boto3
     from botocore.exceptions import ClientError
 
-    s3 = boto3.client("s3", region_name=settings.aws_region, endpoint_url=settings.endpoint_url)
+    from fraud_pipeline.aws import aws_client
+
+    s3 = aws_client("s3", settings.aws_region, settings.endpoint_url)
     try:
         s3.head_bucket(Bucket=settings.bucket)
         return {"name": settings.bucket, "location": f"s3://{settings.bucket}", "status": "exists"}

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fraud_pipeline.aws import aws_client
 from fraud_pipeline.catalog import CatalogError, TableNotFound
 from fraud_pipeline.catalog.base import Partition
 
@@ -25,12 +24,7 @@ PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
 
 
 def glue_client(region: str, endpoint_url: str | None) -> Any:
-    return boto3.client(
-        "glue",
-        region_name=region,
-        endpoint_url=endpoint_url,
-        config=Config(retries={"mode": "standard", "max_attempts": 5}),
-    )
+    return aws_client("glue", region, endpoint_url)
 
 
 def _code(exc: ClientError) -> str:

@@ -9,10 +9,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fraud_pipeline.aws import aws_client
 from fraud_pipeline.metrics import MetricsError, check_data, check_stat
 from fraud_pipeline.metrics.base import MetricDatum, MetricPoint
 
@@ -20,12 +19,7 @@ MAX_DATA_PER_PUT = 1000
 
 
 def cloudwatch_client(region: str, endpoint_url: str | None) -> Any:
-    return boto3.client(
-        "cloudwatch",
-        region_name=region,
-        endpoint_url=endpoint_url,
-        config=Config(retries={"mode": "standard", "max_attempts": 5}),
-    )
+    return aws_client("cloudwatch", region, endpoint_url)
 
 
 def _ms_to_dt(ms: int) -> datetime:

@@ -168,12 +168,11 @@ class ModelEndpointsResource(ConfigurableResource):
                 return {"status": "InService" if ok else "Failed", "detail": f"GET /ping -> {reply.status}"}
             except OSError as exc:
                 return {"status": "Unreachable", "detail": f"GET {url}/ping: {exc}"[:300]}
-        import boto3
         from botocore.exceptions import BotoCoreError, ClientError
 
-        client = boto3.client(
-            "sagemaker", region_name=settings.aws_region, endpoint_url=settings.endpoint_url
-        )
+        from fraud_pipeline.aws import aws_client
+
+        client = aws_client("sagemaker", settings.aws_region, settings.endpoint_url)
         try:
             described = client.describe_endpoint(EndpointName=name)
         except (BotoCoreError, ClientError) as exc:

@@ -181,16 +181,11 @@ class SageMakerTextScorer(_RemoteTextScorer):
         super().__init__(version=f"sagemaker:{endpoint}", threshold=threshold, timeout_s=timeout_s, **kwargs)
         self.endpoint = endpoint
         if client is None:
-            import boto3
-            from botocore.config import Config
+            from fraud_pipeline.aws import aws_client
 
-            config = Config(
-                connect_timeout=timeout_s,
-                read_timeout=timeout_s,
-                retries={"max_attempts": 1, "mode": "standard"},  # our loop does the retrying
-            )
-            client = boto3.client(
-                "sagemaker-runtime", region_name=region, endpoint_url=endpoint_url, config=config
+            # Our loop does the retrying, so botocore makes one attempt per call.
+            client = aws_client(
+                "sagemaker-runtime", region, endpoint_url, max_attempts=1, timeout_s=timeout_s
             )
         self.client = client
 

@@ -14,10 +14,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fraud_pipeline.aws import aws_client
 from fraud_pipeline.state import StateError
 from fraud_pipeline.state.sqlite import check_key
 
@@ -27,12 +26,7 @@ _NAMES = {"#v": "value", "#e": TTL_ATTRIBUTE}  # `value` is a DynamoDB reserved 
 
 
 def dynamodb_client(region: str, endpoint_url: str | None) -> Any:
-    return boto3.client(
-        "dynamodb",
-        region_name=region,
-        endpoint_url=endpoint_url,
-        config=Config(retries={"mode": "standard", "max_attempts": 5}),
-    )
+    return aws_client("dynamodb", region, endpoint_url)
 
 
 def _code(exc: ClientError) -> str:

@@ -11,10 +11,9 @@ import logging
 import time
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fraud_pipeline.aws import aws_client
 from fraud_pipeline.streams.base import (
     PutEntry,
     PutResult,
@@ -43,12 +42,7 @@ def _stream_error(exc: Exception, what: str, name: str) -> StreamError:
 
 def kinesis_client(region: str, endpoint_url: str | None) -> Any:
     """A Kinesis client with standard retries (throttling and 5xx are retried by botocore)."""
-    return boto3.client(
-        "kinesis",
-        region_name=region,
-        endpoint_url=endpoint_url,
-        config=Config(retries={"mode": "standard", "max_attempts": 5}),
-    )
+    return aws_client("kinesis", region, endpoint_url)
 
 
 class KinesisStream:
