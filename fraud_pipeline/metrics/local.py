@@ -12,8 +12,6 @@ metric).
 from __future__ import annotations
 
 import math
-import sqlite3
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,8 +20,7 @@ import orjson
 
 from fraud_pipeline.metrics import MetricsError, check_data, check_stat
 from fraud_pipeline.metrics.base import MetricDatum, MetricPoint
-
-BUSY_TIMEOUT_MS = 30_000
+from fraud_pipeline.sqlite_files import ThreadLocalSqlite
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS metrics (
@@ -58,24 +55,8 @@ class LocalMetricsSink:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._clock = clock
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
-        self._conn().executescript(_SCHEMA)
-
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
-            )
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            self._local.conn = conn
-            with self._lock:
-                self._connections.append(conn)
-        return conn
+        self._db = ThreadLocalSqlite(self.path, _SCHEMA)
+        self._conn = self._db.conn
 
     def put(self, namespace: str, data: list[MetricDatum]) -> None:
         check_data(namespace, data)
@@ -137,11 +118,7 @@ class LocalMetricsSink:
         return self._conn().execute("DELETE FROM metrics WHERE ts_ms < ?", (cutoff,)).rowcount
 
     def close(self) -> None:
-        with self._lock:
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
-            self._local = threading.local()
+        self._db.close()
 
 
 __all__ = ["LocalMetricsSink", "MetricsError", "percentile"]

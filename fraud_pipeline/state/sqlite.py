@@ -11,15 +11,13 @@ expired counter reads as 0 and the next increment starts it again.
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from fraud_pipeline.sqlite_files import ThreadLocalSqlite
 from fraud_pipeline.state import StateError
 
-BUSY_TIMEOUT_MS = 30_000
 MAX_KEY_CHARS = 1024
 
 _SCHEMA = """
@@ -48,24 +46,8 @@ class SqliteStateStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._clock = clock
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
-        self._conn().executescript(_SCHEMA)
-
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
-            )
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            self._local.conn = conn
-            with self._lock:
-                self._connections.append(conn)
-        return conn
+        self._db = ThreadLocalSqlite(self.path, _SCHEMA)
+        self._conn = self._db.conn
 
     def get_checkpoint(self, key: str) -> str | None:
         row = (
@@ -137,8 +119,4 @@ class SqliteStateStore:
         return cursor.rowcount
 
     def close(self) -> None:
-        with self._lock:
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
-            self._local = threading.local()
+        self._db.close()

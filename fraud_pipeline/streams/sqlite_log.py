@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import sqlite3
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from fraud_pipeline.sqlite_files import ThreadLocalSqlite
 from fraud_pipeline.streams.base import (
     MAX_PARTITION_KEY_CHARS,
     MAX_PUT_BYTES,
@@ -43,7 +42,6 @@ log = logging.getLogger(__name__)
 
 HASH_KEY_SPACE = 2**128
 SEQUENCE_DIGITS = 20  # int64 fits in 19 digits; padded so string order == numeric order
-BUSY_TIMEOUT_MS = 30_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS streams (
@@ -147,40 +145,13 @@ class SqliteLogStream:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._clock = clock
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
         self._shard_cache: dict[str, dict[str, int]] = {}  # stream -> shard id -> shard_ref
-        with self._lock:
-            conn = self._connect()
-        conn.executescript(_SCHEMA)
-
-    # -- connections ----------------------------------------------------------------
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(
-            self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
-        )
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        self._local.conn = conn
-        self._connections.append(conn)
-        return conn
-
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            with self._lock:
-                conn = self._connect()
-        return conn
+        self._db = ThreadLocalSqlite(self.path, _SCHEMA)
+        self._conn = self._db.conn
 
     def close(self) -> None:
         """Close every connection this object opened (in any thread)."""
-        with self._lock:
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
-            self._local = threading.local()
+        self._db.close()
 
     # -- streams --------------------------------------------------------------------
     def create_stream(self, name: str, shard_count: int) -> None:
