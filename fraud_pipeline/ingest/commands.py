@@ -9,9 +9,7 @@ prefix of the object store (`errors/ingest/...`).
 from __future__ import annotations
 
 import sys
-import threading
 import time
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,6 @@ import orjson
 from fraud_pipeline.cli_options import settings_options
 from fraud_pipeline.settings import Settings
 
-BUNDLED_CAPTURE = Path(__file__).resolve().parents[2] / "data" / "replay" / "capture.jsonl.zst"
 DEFAULT_TEXTS = Path(__file__).resolve().parents[2] / "data" / "labeled" / "train.jsonl"
 
 
@@ -74,74 +71,23 @@ def ingest(
     zstd_dictionary: Path | None,
 ) -> None:
     """Read events from SOURCE, normalize them and put the posts on the untagged stream."""
-    from fraud_pipeline.ingest.pipeline import IngestStats, run_ingest
-    from fraud_pipeline.ingest.producer import Producer
-    from fraud_pipeline.lake.errors import BatchingErrorSink, ErrorRecord, ErrorSink
-    from fraud_pipeline.objects import ObjectStore
-    from fraud_pipeline.state import open_state
-    from fraud_pipeline.streams import StreamError, open_stream
+    from fraud_pipeline.ingest.session import IngestSession, NoCapture, SourceOptions
+    from fraud_pipeline.streams import StreamError
 
-    stream = open_stream(settings)
     try:
-        stream.describe(settings.untagged_stream)
+        session = IngestSession(settings)
     except StreamError as exc:
         raise click.ClickException(str(exc)) from exc
-    errors = BatchingErrorSink(
-        ErrorSink(ObjectStore.from_settings(settings), settings.errors_prefix, "ingest")
-    )
-
-    def on_malformed(raw: bytes, reason: str) -> None:
-        errors.add(ErrorRecord("MalformedEvent", reason, raw))
-
-    def on_put_failed(entry: Any, reason: str) -> None:
-        errors.add(ErrorRecord("PutFailed", reason, entry.data, {"partitionKey": entry.partition_key}))
-
-    producer = Producer(stream, settings.untagged_stream, on_failed=on_put_failed)
-    stop = threading.Event()
-    state = open_state(settings)
-    events: Iterable[bytes | str]
-    if source == "replay":
-        from fraud_pipeline.ingest.replay import iter_replay
-
-        path = capture or BUNDLED_CAPTURE
-        if not path.exists():
-            raise click.ClickException(f"no capture at {path}: run `fraud-pipeline synth` or pass --file")
-        events = iter_replay(path, speed=speed or None, rebase_to_now=rebase, stop=stop)
-    elif source == "jetstream":
-        from fraud_pipeline.ingest.jetstream import jetstream_events
-
-        events = jetstream_events(
-            settings,
-            state,
-            url=url,
-            stop=stop,
-            compress=compress,
-            zstd_dictionary=zstd_dictionary,
-            on_malformed=on_malformed,
-            before_checkpoint=producer.flush,
-        )
-    else:
-        from fraud_pipeline.ingest.firehose import firehose_events
-
-        events = firehose_events(
-            url=url, state=state, stop=stop, on_malformed=on_malformed, before_checkpoint=producer.flush
-        )
-
-    stats = IngestStats()
-    failure: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            run_ingest(events, producer, stats, stop, on_malformed=on_malformed, max_events=max_events)
-        except BaseException as exc:  # reported below, never lost in the thread
-            failure.append(exc)
-
-    thread = threading.Thread(target=work, name="ingest", daemon=True)
-    thread.start()
+    options = SourceOptions(source, url, capture, speed or None, rebase, 0, compress, zstd_dictionary)
+    try:
+        events = session.events(options)
+    except NoCapture as exc:
+        raise click.ClickException(str(exc)) from exc
+    stats, producer = session.stats, session.producer
+    thread = session.start(events, max_events)
     try:
         while thread.is_alive():
             thread.join(1.0)
-            stats.put = producer.stats.put
             sys.stderr.write(
                 f"\revents {stats.events_read:,}  posts {stats.posts:,}  deletes {stats.deletes:,}  "
                 f"skipped {sum(stats.skipped.values()):,}  malformed {stats.malformed:,}  "
@@ -150,16 +96,11 @@ def ingest(
             sys.stderr.flush()
     except KeyboardInterrupt:
         click.echo("\nstopping: draining the producer...", err=True)
-        stop.set()
-        thread.join(30)
     finally:
-        stop.set()
-        producer.close()
-        errors.flush()
-        state.close()
-        stream.close()
+        session.stop.set()
+        thread.join(30)
+        session.close()
     sys.stderr.write("\n")
-    stats.put = producer.stats.put
     summary = stats.as_dict()
     summary["producer"] = {
         "put": producer.stats.put,
@@ -167,10 +108,10 @@ def ingest(
         "failed": producer.stats.failed,
         "batches": producer.stats.batches,
     }
-    summary["error_records"] = errors.written
+    summary["error_records"] = session.errors.written
     _print_json(summary)
-    if failure:
-        raise click.ClickException(f"ingest failed: {failure[0]}")
+    if session.failure is not None:
+        raise click.ClickException(f"ingest failed: {session.failure}")
 
 
 @click.command()

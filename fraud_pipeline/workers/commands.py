@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import itertools
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +12,8 @@ import click
 import orjson
 
 from fraud_pipeline.cli_options import settings_options
+from fraud_pipeline.ingest.session import BUNDLED_CAPTURE, IngestSession, SourceOptions
 from fraud_pipeline.settings import Settings
-
-BUNDLED_CAPTURE = Path(__file__).resolve().parents[2] / "data" / "replay" / "capture.jsonl.zst"
 
 
 def _print_json(payload: dict[str, Any]) -> None:
@@ -32,71 +29,7 @@ def provision(settings: Settings) -> None:
     _print_json(run_provision(settings))
 
 
-class IngestRun:
-    """The ingest side of a run: a source, the producer, the malformed-event errors sink."""
-
-    def __init__(self, settings: Settings) -> None:
-        from fraud_pipeline.ingest.pipeline import IngestStats
-        from fraud_pipeline.ingest.producer import Producer
-        from fraud_pipeline.lake.errors import BatchingErrorSink, ErrorSink
-        from fraud_pipeline.objects import ObjectStore
-        from fraud_pipeline.streams import open_stream
-
-        self.settings = settings
-        self.stats = IngestStats()
-        self.errors = BatchingErrorSink(
-            ErrorSink(ObjectStore.from_settings(settings), settings.errors_prefix, "ingest")
-        )
-        self.producer = Producer(
-            open_stream(settings), settings.untagged_stream, on_failed=self._on_put_failed
-        )
-        self.stop = threading.Event()
-        self.done = threading.Event()
-        self.failure: BaseException | None = None
-
-    def _on_malformed(self, raw: bytes, reason: str) -> None:
-        from fraud_pipeline.lake.errors import ErrorRecord
-
-        self.errors.add(ErrorRecord("MalformedEvent", reason, raw))
-
-    def _on_put_failed(self, entry: Any, reason: str) -> None:
-        from fraud_pipeline.lake.errors import ErrorRecord
-
-        self.errors.add(ErrorRecord("PutFailed", reason, entry.data, {"partitionKey": entry.partition_key}))
-
-    def run(self, events: Iterable[bytes | str], max_events: int | None = None) -> None:
-        from fraud_pipeline.ingest.pipeline import run_ingest
-
-        try:
-            run_ingest(
-                events,
-                self.producer,
-                self.stats,
-                self.stop,
-                on_malformed=self._on_malformed,
-                max_events=max_events,
-            )
-        except BaseException as exc:  # reported by the caller, never lost in a thread
-            self.failure = exc
-        finally:
-            self.producer.close()
-            self.errors.flush()
-            self.done.set()
-
-    def start(self, events: Iterable[bytes | str], max_events: int | None = None) -> threading.Thread:
-        thread = threading.Thread(target=self.run, args=(events, max_events), name="ingest", daemon=True)
-        thread.start()
-        return thread
-
-
-def _replay_events(path: Path, speed: float | None, skip: int = 0, rebase: bool = False) -> Iterator[bytes]:
-    from fraud_pipeline.ingest.replay import iter_replay
-
-    events: Iterator[bytes] = iter(iter_replay(path, speed=speed, rebase_to_now=rebase))
-    return itertools.islice(events, skip, None) if skip else events
-
-
-def _lake_summary(stack: Any, ingest: IngestRun) -> dict[str, Any]:
+def _lake_summary(stack: Any, ingest: IngestSession) -> dict[str, Any]:
     """Counts in and counts out of one run: what ingest read, what reached the lake, what erred."""
     poller = stack.poller_report()
     delivery = stack.delivery_report()
@@ -151,10 +84,10 @@ def replay(
     stack.start()
     if not stack.wait_ready():
         raise click.ClickException("the poller or the delivery did not start (see the log above)")
-    ingest = IngestRun(settings)
+    ingest = IngestSession(settings)
     started = time.monotonic()
     try:
-        ingest.run(_replay_events(file, speed), max_events)
+        ingest.run(ingest.events(SourceOptions("replay", capture=file, speed=speed)), max_events)
         if ingest.failure is not None:
             raise click.ClickException(f"ingest failed: {ingest.failure}")
         if until_drained and not stack.wait_drained(timeout=3600):
@@ -164,6 +97,7 @@ def replay(
     summary = _lake_summary(stack, ingest)
     summary["elapsed_s"] = round(time.monotonic() - started, 3)
     stack.close()
+    ingest.close()
     if as_json:
         _print_json(summary)
     else:
@@ -173,7 +107,7 @@ def replay(
 class Progress:
     """One live line: events/s, scored/s, fraud %, lag, errors."""
 
-    def __init__(self, stack: Any, ingest: IngestRun) -> None:
+    def __init__(self, stack: Any, ingest: IngestSession) -> None:
         self.stack = stack
         self.ingest = ingest
         self._last = (time.monotonic(), 0, 0)
@@ -242,7 +176,6 @@ def up(
     checkpoints (the replay position included) and the lake is still there.
     """
     from fraud_pipeline.provision import provision as run_provision
-    from fraud_pipeline.state import open_state
     from fraud_pipeline.workers.services import start_services, stop_services
     from fraud_pipeline.workers.stack import Stack, default_mode
 
@@ -255,25 +188,23 @@ def up(
         mode=workers or default_mode(),  # type: ignore[arg-type]
         delivery_buffer_seconds=min(settings.delivery_buffer_seconds, 10),
     )
-    state = open_state(settings)
-    ingest = IngestRun(settings)
+    ingest = IngestSession(settings)
+    state = ingest.state
+    replay_key = None
     if live:
-        from fraud_pipeline.ingest.jetstream import jetstream_events
-
-        events: Iterable[bytes | str] = jetstream_events(settings, state, stop=ingest.stop)
-        replay_key = None
+        options = SourceOptions("jetstream")
     else:
         capture = capture or BUNDLED_CAPTURE
-        if not capture.exists():
-            raise click.ClickException(
-                f"no capture at {capture}: run `fraud-pipeline synth` or pass --capture"
-            )
         replay_key = f"ingest/replay/{capture.name}"
         already = int(state.get_checkpoint(replay_key) or 0)
         if already:
             click.echo(f"resuming the replay of {capture.name} after {already:,} events", err=True)
         # Rebased to the wall clock so the dashboard shows the replay as live traffic.
-        events = _replay_events(capture, speed or None, skip=already, rebase=True)
+        options = SourceOptions("replay", capture=capture, speed=speed or None, rebase=True, skip=already)
+    try:
+        events = ingest.events(options)
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from exc
     stack.start()
     if not stack.wait_ready():
         stack.close()
@@ -313,7 +244,7 @@ def up(
         stop_services(services)
         summary = _lake_summary(stack, ingest)
         stack.close()
-        state.close()
+        ingest.close()
         click.echo(" ".join(f"{k}={v}" for k, v in summary.items()), err=True)
 
 
