@@ -48,9 +48,14 @@ class MetricsError(ValueError):
     """A data point or query CloudWatch would reject, or a sink that cannot do what was asked."""
 
 
-def check_data(namespace: str, data: list[MetricDatum]) -> None:
-    """Reject what CloudWatch rejects: bad namespace/name/unit, non-finite values, too many dimensions."""
-    if not namespace or len(namespace) > MAX_NAME_CHARS or namespace.startswith("AWS/"):
+def check_data(namespace: str, data: list[MetricDatum], allow_service_namespaces: bool = False) -> None:
+    """Reject what CloudWatch rejects: bad namespace/name/unit, non-finite values, too many dimensions.
+
+    `AWS/` namespaces belong to the AWS services; only the local table, which stands in for
+    them too (the event-source-mapping poller publishes Lambda's metrics), may accept them.
+    """
+    reserved = namespace.startswith("AWS/") and not allow_service_namespaces
+    if not namespace or len(namespace) > MAX_NAME_CHARS or reserved:
         raise MetricsError(f"invalid metric namespace {namespace!r}")
     for datum in data:
         if not datum.name or len(datum.name) > MAX_NAME_CHARS:

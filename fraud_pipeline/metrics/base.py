@@ -7,6 +7,7 @@ period so the dashboard and the Dagster stream-health sensor read both backends 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -49,9 +50,20 @@ class MetricsSink(Protocol):
     def put(self, namespace: str, data: list[MetricDatum]) -> None: ...
 
     def query(
-        self, namespace: str, name: str, start_ms: int, end_ms: int, period_s: int = 60, stat: str = "Sum"
+        self,
+        namespace: str,
+        name: str,
+        start_ms: int,
+        end_ms: int,
+        period_s: int = 60,
+        stat: str = "Sum",
+        dimensions: Mapping[str, str] | None = None,
     ) -> list[MetricPoint]:
-        """Aggregated points (stat = Sum | Average | Maximum | p99) per period, oldest first."""
+        """Aggregated points (stat = Sum | Average | Maximum | p99) per period, oldest first.
+
+        With `dimensions`, only the series with exactly that dimension set (as CloudWatch
+        keeps each dimension set as its own metric).
+        """
         ...
 
     def close(self) -> None: ...

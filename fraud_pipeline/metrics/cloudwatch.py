@@ -6,6 +6,7 @@ reads one metric without dimensions through a MetricStat query, paginated.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,13 +54,24 @@ class CloudWatchMetricsSink:
                 raise MetricsError(f"put_metric_data to {namespace!r} failed: {exc}") from exc
 
     def query(
-        self, namespace: str, name: str, start_ms: int, end_ms: int, period_s: int = 60, stat: str = "Sum"
+        self,
+        namespace: str,
+        name: str,
+        start_ms: int,
+        end_ms: int,
+        period_s: int = 60,
+        stat: str = "Sum",
+        dimensions: Mapping[str, str] | None = None,
     ) -> list[MetricPoint]:
         check_stat(stat, period_s)
         query = {
             "Id": "m0",
             "MetricStat": {
-                "Metric": {"Namespace": namespace, "MetricName": name, "Dimensions": []},
+                "Metric": {
+                    "Namespace": namespace,
+                    "MetricName": name,
+                    "Dimensions": [{"Name": k, "Value": v} for k, v in sorted((dimensions or {}).items())],
+                },
                 "Period": period_s,
                 "Stat": stat,
             },

@@ -10,7 +10,7 @@ groups are split across documents. Querying is not possible from here: use Cloud
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -77,7 +77,14 @@ class EmfMetricsSink:
             self._write(orjson.dumps(document).decode())
 
     def query(
-        self, namespace: str, name: str, start_ms: int, end_ms: int, period_s: int = 60, stat: str = "Sum"
+        self,
+        namespace: str,
+        name: str,
+        start_ms: int,
+        end_ms: int,
+        period_s: int = 60,
+        stat: str = "Sum",
+        dimensions: Mapping[str, str] | None = None,
     ) -> list[MetricPoint]:
         raise MetricsError(
             "the EMF sink writes metrics into Lambda's log stream and cannot read them back; "

@@ -3,17 +3,16 @@
 Every data point is a row (namespace, name, ts_ms, value, unit, dimensions); `query`
 buckets rows into periods counted from the query's start (as CloudWatch's
 get_metric_data does; align `start_ms` to the period for clock-aligned buckets) and
-aggregates them (sums and counts in SQL, percentiles in Python, nearest-rank). Like a
-CloudWatch query without dimensions it aggregates the named metric; unlike CloudWatch it
-includes points that carry dimensions (CloudWatch keeps each dimension set as its own
-metric).
+aggregates them (sums and counts in SQL, percentiles in Python, nearest-rank). With
+`dimensions` it reads exactly that dimension set, as CloudWatch does; without, it aggregates
+every point of the named metric (CloudWatch would read only the dimensionless series).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import orjson
@@ -51,7 +50,10 @@ def percentile(values: list[float], p: float) -> float:
 
 
 class LocalMetricsSink:
-    def __init__(self, path: Path | str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, path: Path | str, clock: Callable[[], float] = time.time, allow_service_namespaces: bool = False
+    ) -> None:
+        self.allow_service_namespaces = allow_service_namespaces
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._clock = clock
@@ -59,7 +61,7 @@ class LocalMetricsSink:
         self._conn = self._db.conn
 
     def put(self, namespace: str, data: list[MetricDatum]) -> None:
-        check_data(namespace, data)
+        check_data(namespace, data, self.allow_service_namespaces)
         if not data:
             return
         now_ms = int(self._clock() * 1000)
@@ -84,12 +86,22 @@ class LocalMetricsSink:
             raise
 
     def query(
-        self, namespace: str, name: str, start_ms: int, end_ms: int, period_s: int = 60, stat: str = "Sum"
+        self,
+        namespace: str,
+        name: str,
+        start_ms: int,
+        end_ms: int,
+        period_s: int = 60,
+        stat: str = "Sum",
+        dimensions: Mapping[str, str] | None = None,
     ) -> list[MetricPoint]:
         check_stat(stat, period_s)
         period_ms = period_s * 1000
         where = "namespace = ? AND name = ? AND ts_ms >= ? AND ts_ms < ?"
-        params = (namespace, name, start_ms, end_ms)
+        params: tuple[object, ...] = (namespace, name, start_ms, end_ms)
+        if dimensions:
+            where += " AND dimensions = ?"
+            params += (orjson.dumps(dict(dimensions), option=orjson.OPT_SORT_KEYS).decode(),)
         conn = self._conn()
         if stat in _SQL_STATS:
             rows = conn.execute(
