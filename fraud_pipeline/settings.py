@@ -122,6 +122,15 @@ class Settings:
     def prefix(self) -> str:
         return f"{PROJECT}-{self.env}"
 
+    # Names only infrastructure creates; the local stand-ins publish their metrics under them.
+    @property
+    def scoring_function(self) -> str:
+        return f"{self.prefix}-scoring"
+
+    @property
+    def scoring_dlq(self) -> str:
+        return f"{self.prefix}-scoring-failures"
+
     # -- the local backend's files, all under `home` ---------------------------------
     @property
     def stream_log_path(self) -> Path:

@@ -152,15 +152,51 @@ def test_latency_percentiles_per_minute(
         assert series["e2e_p50"]["values"][i] is None  # type: ignore[index]  # never written
 
 
-def test_dimensioned_aws_series_are_marked_unavailable(sink: MetricsSink, local_settings: Settings) -> None:
-    payload = data.widget_series(
-        data.widget_by_key("stream_lag"), sink, local_settings, range_s=300, now_ms=int(time.time() * 1000)
+def test_dimensioned_aws_series_read_their_own_dimension_set(
+    sink: MetricsSink, local_settings: Settings, end_ms: int
+) -> None:
+    """Lambda/Kinesis metrics exist only per dimension (the poller publishes them as AWS does):
+    the widget reads exactly the function's and the stream's series, not another's."""
+    from fraud_pipeline.metrics.local import LocalMetricsSink
+
+    sink = LocalMetricsSink(local_settings.metrics_path, allow_service_namespaces=True)  # as the poller's
+    minute_start = end_ms - end_ms % MINUTE - MINUTE
+    function = {"FunctionName": local_settings.scoring_function}
+    sink.put(
+        "AWS/Lambda",
+        [
+            MetricDatum("IteratorAge", 250.0, "Milliseconds", minute_start + 1000, function),
+            MetricDatum("IteratorAge", 900.0, "Milliseconds", minute_start + 2000, function),
+            MetricDatum(
+                "IteratorAge",
+                99_999.0,
+                "Milliseconds",
+                minute_start + 3000,
+                {"FunctionName": "someone-elses-function"},
+            ),
+        ],
     )
-    for series in payload["series"]:
-        assert all(v is None for v in series["values"])
-        assert "reads no dimensions" in series["note"]
-    notes = " ".join(s["note"] for s in payload["series"])
-    assert f"{local_settings.prefix}-scoring" in notes and local_settings.untagged_stream in notes
+    sink.put(
+        "AWS/Kinesis",
+        [
+            MetricDatum(
+                "GetRecords.IteratorAgeMilliseconds",
+                40.0,
+                "Milliseconds",
+                minute_start + 1000,
+                {"StreamName": local_settings.untagged_stream},
+            )
+        ],
+    )
+    payload = data.widget_series(
+        data.widget_by_key("stream_lag"), sink, local_settings, range_s=300, now_ms=end_ms
+    )
+    series = _by_id(payload)
+    slot = payload["timestamps"].index(minute_start)  # type: ignore[attr-defined]
+    assert series["lambda_iterator_age"]["values"][slot] == 900.0  # type: ignore[index]
+    assert series["untagged_iterator_age"]["values"][slot] == 40.0  # type: ignore[index]
+    assert series["lambda_iterator_age"]["dimensions"] == function
+    assert all(s["note"] is None for s in payload["series"])  # type: ignore[union-attr]
 
 
 def test_period_grows_with_range_and_windows_are_whole_periods() -> None:

@@ -236,3 +236,38 @@ def test_local_path_counts_in_equal_counts_out(local_settings: Settings, shards:
         delivery.flush()
     assert runtime.stats.tagged == 210
     assert delivery.stats.rows_written == 210
+
+
+def test_poller_publishes_the_metrics_aws_lambda_would(local_settings: Settings) -> None:
+    import time as _time
+
+    from fraud_pipeline.metrics import open_metrics
+    from fraud_pipeline.metrics.local import LocalMetricsSink
+
+    posts = [make_post(i, "bad" if i == 3 else f"post {i}", did="did:plc:one") for i in range(20)]
+    _setup(local_settings, posts, shards=1)
+    errors = ErrorSink(ObjectStore.from_settings(local_settings), local_settings.errors_prefix, "poller")
+    poller = EventSourceMappingPoller(
+        local_settings,
+        open_stream(local_settings),
+        open_state(local_settings),
+        Recorder(fail_texts={"bad"}),
+        errors,
+        batch_size=20,
+        max_retry_attempts=1,
+        service_metrics=LocalMetricsSink(local_settings.metrics_path, allow_service_namespaces=True),
+    )
+    _drain(poller)
+    metrics = open_metrics(local_settings)
+    now = int(_time.time() * 1000)
+    function = {"FunctionName": local_settings.scoring_function}
+
+    def total(namespace: str, name: str, dimensions: dict[str, str], stat: str = "Sum") -> float:
+        points = metrics.query(namespace, name, now - 600_000, now + 1000, 3600, stat, dimensions)
+        return sum(p.value for p in points)
+
+    assert total("AWS/Lambda", "Invocations", function) == poller.stats.batches >= 2
+    assert total("AWS/Lambda", "IteratorAge", function, "Maximum") >= 0
+    assert total("AWS/Lambda", "Invocations", {"FunctionName": "other"}) == 0
+    dlq = {"QueueName": local_settings.scoring_dlq}
+    assert total("AWS/SQS", "ApproximateNumberOfMessagesVisible", dlq, "Maximum") == 1

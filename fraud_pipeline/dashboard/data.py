@@ -111,27 +111,21 @@ def time_window(range_s: int, now_ms: int, period_s: int) -> TimeWindow:
     return TimeWindow(start_ms, end_ms, period_s)
 
 
-def unavailable_reason(series: Series, names: Mapping[str, str] | None = None) -> str | None:
-    """Why the metrics port cannot read a base series, or None when it can.
-
-    The port's `query(namespace, name, ...)` reads a metric without dimensions; the AWS service
-    metrics in the spec (Lambda, Kinesis, SQS) are only published per dimension and never
-    reach the local table, so they are shown as unavailable instead of as a flat zero.
-    `names` fills the spec's `{placeholders}` (see `widgets.resource_names`).
-    """
-    if series.derived or not series.dimensions:
-        return None
-    dims = ", ".join(f"{name}={_fill(value, names or {})}" for name, value in series.dimensions)
-    return (
-        f"{series.namespace} {series.metric} is per dimension ({dims}); the metrics port reads no dimensions"
-    )
-
-
 def _fill(template: str, names: Mapping[str, str]) -> str:
     try:
         return template.format(**names)
     except (KeyError, IndexError, ValueError):
         return template
+
+
+def series_dimensions(series: Series, settings: Settings) -> dict[str, str]:
+    """The series' dimension set with the spec's `{placeholders}` filled from settings.
+
+    AWS service metrics (Lambda, Kinesis, SQS) exist only per dimension; the local stand-ins
+    (the event-source-mapping poller) publish them under the same names and dimensions.
+    """
+    names = resource_names(settings)
+    return {name: _fill(value, names) for name, value in series.dimensions}
 
 
 def series_namespace(series: Series, settings: Settings) -> str:
@@ -150,6 +144,7 @@ def _query(
             window.end_ms,
             window.period_s,
             series.stat or widget.stat,
+            series_dimensions(series, settings) or None,
         )
     except (MetricsError, sqlite3.Error, OSError) as exc:  # the backend's failure, not the request's
         raise SeriesUnavailable(f"{widget.key}/{series.id}: {exc}") from exc
@@ -165,8 +160,8 @@ def _series_meta(series: Series, widget: Widget, settings: Settings) -> dict[str
         "metric": series.metric,
         "namespace": None if series.derived else series_namespace(series, settings),
         "stat": None if series.derived else (series.stat or widget.stat),
-        "note": unavailable_reason(series, resource_names(settings)),
-        "dimensions": {name: _fill(value, resource_names(settings)) for name, value in series.dimensions},
+        "note": None,
+        "dimensions": series_dimensions(series, settings),
     }
 
 
@@ -204,11 +199,10 @@ def widget_series(
     base: dict[str, list[float | None]] = {}
     for series in widget.base_series:
         column: list[float | None] = [None] * len(stamps)
-        if unavailable_reason(series) is None:
-            for point in _query(metrics, settings, series, widget, window):
-                slot = index.get(point.timestamp_ms)
-                if slot is not None:
-                    column[slot] = point.value
+        for point in _query(metrics, settings, series, widget, window):
+            slot = index.get(point.timestamp_ms)
+            if slot is not None:
+                column[slot] = point.value
         base[series.id] = column
     values = _derive(widget, base, len(stamps))
     return {
@@ -255,9 +249,6 @@ def widget_totals(
     window = TimeWindow(start_ms, end_ms, period)
     base: dict[str, float | None] = {}
     for series in widget.base_series:
-        if unavailable_reason(series) is not None:
-            base[series.id] = None
-            continue
         points = _query(metrics, settings, series, widget, window)
         base[series.id] = _total(points, series.stat or widget.stat)
     totals = {sid: [value] for sid, value in base.items()}

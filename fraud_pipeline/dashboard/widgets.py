@@ -255,10 +255,7 @@ def resource_names(settings: Settings) -> dict[str, str]:
     names = Settings.default_names(settings.env) | {
         name: getattr(settings, name) for name in Settings.default_names(settings.env)
     }
-    return names | {
-        "scoring_function": f"{settings.prefix}-scoring",
-        "scoring_dlq": f"{settings.prefix}-scoring-failures",
-    }
+    return names | {"scoring_function": settings.scoring_function, "scoring_dlq": settings.scoring_dlq}
 
 
 # -- derived-series arithmetic (shared with the web dashboard) -----------------------------

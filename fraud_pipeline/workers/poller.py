@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fraud_pipeline.lake.errors import ErrorRecord, ErrorSink
+from fraud_pipeline.metrics.base import MetricDatum, MetricsSink
 from fraud_pipeline.settings import Settings
 from fraud_pipeline.state.base import StateStore
 from fraud_pipeline.streams.base import ShardReader, Stream, StreamRecord
@@ -49,6 +50,11 @@ class _ShardState:
     first_pending_at: float = 0.0
 
 
+def _age_ms(record: StreamRecord, now_ms: int | None = None) -> int:
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    return max(0, now_ms - record.approximate_arrival_ms)
+
+
 def checkpoint_key(stream_name: str, shard_id: str) -> str:
     return f"poller/{stream_name}/{shard_id}"
 
@@ -65,6 +71,7 @@ class EventSourceMappingPoller:
         batching_window_s: float = 0.2,
         max_retry_attempts: int = 3,
         bisect_on_error: bool = True,
+        service_metrics: MetricsSink | None = None,
     ) -> None:
         self.settings = settings
         self.stream = stream
@@ -75,8 +82,10 @@ class EventSourceMappingPoller:
         self.batching_window_s = batching_window_s
         self.max_retry_attempts = max_retry_attempts
         self.bisect_on_error = bisect_on_error
+        self.service_metrics = service_metrics
         self.stream_name = settings.untagged_stream
         self.stats = PollerStats()
+        self._invocations = 0
         self._shards: dict[str, _ShardState] = {}
         for shard_id in stream.describe(self.stream_name).shard_ids:
             after = state.get_checkpoint(checkpoint_key(self.stream_name, shard_id))
@@ -100,7 +109,7 @@ class EventSourceMappingPoller:
                     "eventVersion": "1.0",
                     "eventID": f"{shard_id}:{r.sequence_number}",
                     "eventName": "aws:kinesis:record",
-                    "invokeIdentityArn": f"arn:aws:iam::{FAKE_ACCOUNT}:role/{self.settings.prefix}-scoring",
+                    "invokeIdentityArn": f"arn:aws:iam::{FAKE_ACCOUNT}:role/{self.settings.scoring_function}",
                     "awsRegion": region,
                     "eventSourceARN": source_arn,
                 }
@@ -110,6 +119,7 @@ class EventSourceMappingPoller:
 
     def _first_unfinished(self, shard_id: str, batch: list[StreamRecord]) -> int | None:
         """Invoke the handler on the batch; index of the first record it did not finish."""
+        self._invocations += 1
         try:
             response = self.invoke(self._event(shard_id, batch), None)
         except Exception:
@@ -136,6 +146,7 @@ class EventSourceMappingPoller:
     def poll_once(self, force: bool = False) -> int:
         """One pass over every shard; returns how many records the handler finished."""
         finished = 0
+        self._oldest_read_age_ms = 0
         for shard_id, shard in self._shards.items():
             if len(shard.pending) < self.batch_size:
                 fresh = shard.reader.read(self.batch_size - len(shard.pending))
@@ -144,6 +155,8 @@ class EventSourceMappingPoller:
                 shard.pending.extend(fresh)
             if not shard.pending:
                 continue
+            if fresh:
+                self._oldest_read_age_ms = max(self._oldest_read_age_ms, _age_ms(fresh[0]))
             window_open = time.monotonic() - shard.first_pending_at < self.batching_window_s
             if len(shard.pending) < self.batch_size and window_open and not force:
                 continue
@@ -153,7 +166,10 @@ class EventSourceMappingPoller:
     def _process(self, shard_id: str, shard: _ShardState) -> int:
         batch = shard.pending[: self.batch_size]
         self.stats.batches += 1
+        self._invocations = 0
+        errors_before = self.stats.handler_errors
         first_failed = self._first_unfinished(shard_id, batch)
+        self._publish(batch, self.stats.handler_errors - errors_before)
         done = len(batch) if first_failed is None else first_failed
         if first_failed is None:
             shard.attempts = 0
@@ -173,6 +189,50 @@ class EventSourceMappingPoller:
             shard.first_pending_at = time.monotonic()
         self.stats.records += done
         return done
+
+    def _publish(self, batch: list[StreamRecord], errors: int) -> None:
+        """The metrics AWS publishes for a Lambda event source mapping, under the same names
+        and dimensions, so the CloudWatch dashboard and alarms read the local run alike."""
+        if self.service_metrics is None:
+            return
+        now_ms = int(time.time() * 1000)
+        function = {"FunctionName": self.settings.scoring_function}
+        self.service_metrics.put(
+            "AWS/Lambda",
+            [
+                MetricDatum("Invocations", float(self._invocations), "Count", now_ms, function),
+                MetricDatum("Errors", float(errors), "Count", now_ms, function),
+                MetricDatum("Throttles", 0.0, "Count", now_ms, function),
+                # IteratorAge: age of the last record of the batch when the function got it.
+                MetricDatum(
+                    "IteratorAge", float(_age_ms(batch[-1], now_ms)), "Milliseconds", now_ms, function
+                ),
+            ],
+        )
+        self.service_metrics.put(
+            "AWS/Kinesis",
+            [
+                MetricDatum(
+                    "GetRecords.IteratorAgeMilliseconds",
+                    float(self._oldest_read_age_ms),
+                    "Milliseconds",
+                    now_ms,
+                    {"StreamName": self.stream_name},
+                )
+            ],
+        )
+        self.service_metrics.put(
+            "AWS/SQS",
+            [
+                MetricDatum(
+                    "ApproximateNumberOfMessagesVisible",
+                    float(self.stats.dead_lettered),
+                    "Count",
+                    now_ms,
+                    {"QueueName": self.settings.scoring_dlq},
+                )
+            ],
+        )
 
     def _dead_letter(self, shard_id: str, record: StreamRecord) -> None:
         self.dead_letters.write(

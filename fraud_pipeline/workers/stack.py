@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from fraud_pipeline.lake.errors import ErrorSink
 from fraud_pipeline.metrics import open_metrics
+from fraud_pipeline.metrics.base import MetricsSink
 from fraud_pipeline.objects import ObjectStore
 from fraud_pipeline.scoring.handler import ScoringRuntime, build_post_scorer
 from fraud_pipeline.settings import Settings
@@ -115,8 +116,22 @@ def build_poller(
         invoke or runtime.handle,
         ErrorSink(objects, settings.errors_prefix, "poller"),
         batch_size=batch_size,
+        service_metrics=_service_metrics(settings),
     )
     return poller, runtime
+
+
+def _service_metrics(settings: Settings) -> MetricsSink | None:
+    """Where the local stand-in publishes the metrics AWS Lambda would (`AWS/Lambda`, ...).
+
+    Only the local table: on AWS the Lambda service publishes them itself, and CloudWatch
+    refuses `AWS/` namespaces from anyone else.
+    """
+    if settings.backend != "local":
+        return None
+    from fraud_pipeline.metrics.local import LocalMetricsSink
+
+    return LocalMetricsSink(settings.metrics_path, allow_service_namespaces=True)
 
 
 def build_delivery(settings: Settings, buffer_seconds: float | None = None) -> FirehoseDelivery:

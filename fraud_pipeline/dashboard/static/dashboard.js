@@ -119,12 +119,9 @@
         return item;
       }),
     );
-    const missing = payload.series.filter((s) => s.note);
-    const notes = missing.map((s) => s.label + " [" + Object.entries(s.dimensions || {}).map((d) => d.join("=")).join(", ") + "]");
     const hasData = payload.series.some((s) => s.values.some((v) => v !== null));
     const note = card.querySelector(".note");
-    if (notes.length) note.textContent = "Per-dimension AWS metrics; the metrics port reads metrics without dimensions, so these stay empty here: " + notes.join(", ");
-    else if (!hasData) note.textContent = "No data points in this range yet.";
+    if (!hasData) note.textContent = "No data points in this range yet.";
     else note.textContent = "";
     card.dataset.state = hasData ? "ready" : "empty";
   }
