@@ -58,7 +58,7 @@ def model() -> None:
     "--c", "c_value", type=float, default=None, help="Inverse L2 strength (default: the tuned value)."
 )
 def train(settings: Settings, data: Path, out: Path | None, seed: int, c_value: float | None) -> None:
-    """Train on labeled JSONL (seeded), pick the threshold on a validation split, write the artifact."""
+    """Train on labeled JSONL (seeded), calibrate and pick the threshold out-of-fold, write the artifact."""
     from fraud_pipeline.scoring.training import LabeledDataError, TrainParams, load_labeled
     from fraud_pipeline.scoring.training import train as run_training
 
