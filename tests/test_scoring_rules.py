@@ -132,3 +132,12 @@ def test_weak_evidence_alone_is_not_a_verdict_but_strong_evidence_is() -> None:
     assert promo.fraud_score is not None and 0 < promo.fraud_score < scorer.combined_threshold
     assert {"wallet_request", "lookalike_domain"} <= set(drainer.rule_hits) and drainer.is_fraud
     assert "fraud-text" not in drainer.labels and "wallet-drainer" in drainer.labels
+
+
+def test_doubling_giveaway_is_caught_where_the_text_model_is_weak() -> None:
+    scam = make_post(1, "Send 0.1 BTC to this address and get 0.2 BTC back instantly! Limited time")
+    chat = make_post(2, "I'll send the doc and get 2 copies back to you tomorrow")
+    assert "doubling_giveaway" in {h.rule for h in evaluate_rules(scam, QUIET)}
+    assert "doubling_giveaway" not in {h.rule for h in evaluate_rules(chat, QUIET)}
+    tagged, _ = PostScorer(KeywordScorer(), None).score([scam])
+    assert tagged[0].is_fraud and "crypto-scam" in tagged[0].labels

@@ -74,6 +74,13 @@ _SEND_WALLET = re.compile(
     r"|\b(?:connect|verify|validate|sync|link|import)\s+(?:your\s+|ur\s+)?(?:\S+\s+)?wallets?\b",
     re.S,
 )
+# "Send 0.1 BTC, get 0.2 back": the doubling giveaway the text model misses (too few examples).
+_DOUBLING = re.compile(
+    r"\b(?:send|deposit|transfer)\s+(?:any(?:\s+amount)?|[\d.,]+\s*\$?(?:btc|eth|sol|usdt|usdc|bnb|doge|xrp)?)"
+    r".{0,60}?\b(?:get|receive|return|send you)\b.{0,30}?"
+    r"(?:\b2x\b|double|twice|back\s+[\d.,]+|[\d.,]+\s*(?:btc|eth|sol|usdt|usdc)?\s*back)",
+    re.S,
+)
 _SEED_PHRASE = re.compile(r"\b(seed\s*phrase|recovery\s*phrase|private\s*key|12[- ]word|24[- ]word)\b")
 _RECOVERY = re.compile(
     r"\b(recover(?:y|ed)?\s+(?:your\s+)?(?:lost|stolen|scammed)|lost\s+funds|funds?\s+recovery|"
@@ -94,6 +101,7 @@ _PRIZE = re.compile(r"\b(you(?:'ve| have)?\s+won|winner|prize|claim\s+(?:now|you
 # on the lower-cased text without re.I, which is several times faster than re.I.
 _TEXT_TRIGGERS = re.compile(
     r"giveaway|airdrop|free|claim|wallet|address|seed|phrase|private|word|recover|funds|hacked|money|"
+    r"send|deposit|transfer|"
     r"support|care|help|desk|contact|\bdm\b|won|winner|prize|cash"
 )
 
@@ -138,6 +146,10 @@ def _check_wallet_request(post: Post, _: PostSignals, text: str) -> str | None:
     if _SEND_WALLET.search(text):
         return "asks people to drop, connect or verify a wallet"
     return None
+
+
+def _check_doubling(post: Post, _: PostSignals, text: str) -> str | None:
+    return "promises to send back double what you send" if _DOUBLING.search(text) else None
 
 
 def _check_recovery(post: Post, _: PostSignals, text: str) -> str | None:
@@ -198,6 +210,7 @@ def _check_burst(post: Post, signals: PostSignals, text: str) -> str | None:
 RULES: tuple[Rule, ...] = (
     Rule("crypto_giveaway", "crypto-scam", 0.25, _check_giveaway, "text"),
     Rule("wallet_request", "wallet-drainer", 0.6, _check_wallet_request, "text"),
+    Rule("doubling_giveaway", "crypto-scam", 0.7, _check_doubling, "text"),
     Rule("recovery_scam", "recovery-scam", 0.6, _check_recovery, "text"),
     Rule("fake_support", "fake-support", 0.45, _check_fake_support, "text"),
     Rule("lookalike_domain", "phishing", 0.7, _check_lookalike, "domains"),
