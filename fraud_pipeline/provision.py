@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from fraud_pipeline.catalog import TableNotFound, open_catalog
+from fraud_pipeline.catalog.base import Catalog
 from fraud_pipeline.records import glue_columns
 from fraud_pipeline.settings import Settings
 from fraud_pipeline.state import StateError
@@ -113,6 +114,19 @@ def _provision_state(settings: Settings) -> dict[str, str]:
     }
 
 
+def ensure_raw_table(catalog: Catalog, settings: Settings) -> None:
+    """The raw lake's table: the Firehose layout, partition projection on `datehour`."""
+    location = raw_table_location(settings)
+    catalog.ensure_table(
+        settings.glue_database,
+        settings.glue_table,
+        glue_columns(),
+        location,
+        partition_keys=[{"Name": RAW_PARTITION_KEY, "Type": "string"}],
+        parameters=raw_table_parameters(location),
+    )
+
+
 def _provision_catalog(settings: Settings) -> dict[str, str]:
     catalog = open_catalog(settings)
     location = raw_table_location(settings)
@@ -123,14 +137,7 @@ def _provision_catalog(settings: Settings) -> dict[str, str]:
             status = "exists"
         except TableNotFound:
             status = "created"
-        catalog.ensure_table(
-            settings.glue_database,
-            settings.glue_table,
-            glue_columns(),
-            location,
-            partition_keys=[{"Name": RAW_PARTITION_KEY, "Type": "string"}],
-            parameters=raw_table_parameters(location),
-        )
+        ensure_raw_table(catalog, settings)
     finally:
         catalog.close()
     return {

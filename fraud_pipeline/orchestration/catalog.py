@@ -7,7 +7,7 @@ from fraud_pipeline.lake.compaction import compacted_key, raw_hour_files
 from fraud_pipeline.lake.paths import compacted_partition_prefix, hour_path
 from fraud_pipeline.orchestration.partitions import HOURLY, hour_of
 from fraud_pipeline.orchestration.resources import CatalogResource, ObjectStoreResource, PipelineResource
-from fraud_pipeline.provision import RAW_PARTITION_KEY, raw_table_location, raw_table_parameters
+from fraud_pipeline.provision import ensure_raw_table, raw_table_location
 from fraud_pipeline.records import glue_columns
 from fraud_pipeline.settings import Settings
 
@@ -56,14 +56,7 @@ def glue_catalog(
             )
     with catalog.open() as cat:
         cat.ensure_database(settings.glue_database)
-        cat.ensure_table(
-            settings.glue_database,
-            settings.glue_table,
-            glue_columns(),
-            raw_location,
-            partition_keys=[{"Name": RAW_PARTITION_KEY, "Type": "string"}],
-            parameters=raw_table_parameters(raw_location),
-        )
+        ensure_raw_table(cat, settings)
         cat.ensure_table(
             settings.glue_database,
             settings.glue_compacted_table,
