@@ -7,6 +7,7 @@ shapes are a contract (see docs/model.md). Both default to the model the pipelin
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -57,7 +58,16 @@ def model() -> None:
 @click.option(
     "--c", "c_value", type=float, default=None, help="Inverse L2 strength (default: the tuned value)."
 )
-def train(settings: Settings, data: Path, out: Path | None, seed: int, c_value: float | None) -> None:
+@click.option(
+    "--neighbours",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="k of the opt-in nearest-neighbour component (0: linear model only; see docs/model.md).",
+)
+def train(
+    settings: Settings, data: Path, out: Path | None, seed: int, c_value: float | None, neighbours: int
+) -> None:
     """Train on labeled JSONL (seeded), calibrate and pick the threshold out-of-fold, write the artifact."""
     from fraud_pipeline.scoring.training import LabeledDataError, TrainParams, load_labeled
     from fraud_pipeline.scoring.training import train as run_training
@@ -66,7 +76,9 @@ def train(settings: Settings, data: Path, out: Path | None, seed: int, c_value: 
         labeled = load_labeled(data)
     except LabeledDataError as exc:
         raise click.ClickException(str(exc)) from exc
-    params = TrainParams(seed=seed) if c_value is None else TrainParams(seed=seed, C=c_value)
+    params = TrainParams(seed=seed, neighbours_k=neighbours)
+    if c_value is not None:
+        params = dataclasses.replace(params, C=c_value)
     trained = run_training(labeled, params)
     path = trained.save(out or settings.models_path / f"{trained.version}.json")
     _print_json(

@@ -32,7 +32,7 @@ from sklearn.metrics import precision_recall_curve
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from fraud_pipeline.scoring.featurize import FeatureConfig, featurize
-from fraud_pipeline.scoring.text_model import LinearTextModel, group_weights
+from fraud_pipeline.scoring.text_model import LinearTextModel, NeighbourIndex, band_mask, group_weights
 
 
 class LabeledDataError(ValueError):
@@ -91,6 +91,15 @@ class TrainParams:
     # Training-time weight of each row by its `source` (inference never sees the source).
     source_weights: tuple[tuple[str, float], ...] = (("janitr_x", 2.0),)
     features: FeatureConfig = field(default_factory=FeatureConfig)
+    # Nearest-neighbour component (see `NeighbourIndex`): k neighbours in the vote, and the
+    # largest number of training texts an indexed bucket may occur in. k = 0: linear model only.
+    # Off by default: +0.003 PR-AUC in CV, but ~16k posts/s on unseen texts (docs/model.md).
+    neighbours_k: int = 0
+    neighbour_df_cap: int = 50
+    stacker_C: float = 1.0
+    stacker_source_weights: bool = False  # unweighted, like the Platt fit: keeps it calibrated
+    # Linear probabilities inside which the neighbour component re-scores a text (the cascade).
+    neighbour_band: tuple[float, float] = (0.01, 0.99)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -101,6 +110,11 @@ class TrainParams:
             "refit_full": self.refit_full,
             "source_weights": dict(self.source_weights),
             "features": self.features.to_dict(),
+            "neighbours_k": self.neighbours_k,
+            "neighbour_df_cap": self.neighbour_df_cap,
+            "stacker_C": self.stacker_C,
+            "stacker_source_weights": self.stacker_source_weights,
+            "neighbour_band": list(self.neighbour_band),
         }
 
     def row_weights(self, sources: Sequence[str]) -> np.ndarray:
@@ -207,10 +221,57 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+def build_neighbour_index(
+    model: LinearTextModel, texts: Sequence[str], labels: np.ndarray, k: int, df_cap: int
+) -> NeighbourIndex:
+    """The training texts' neighbour view (`LinearTextModel.view_entries`, with this model's
+    idf) as unit rows, duplicates merged, restricted to buckets in at most `df_cap` texts."""
+    features = featurize(texts, model.config)
+    doc, bucket, value = model.view_entries(features)
+    matrix = sp.csr_matrix((value, (doc, bucket)), shape=(len(texts), 1 << model.config.bits))
+    matrix.sum_duplicates()
+    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+    matrix = sp.csc_matrix(sp.diags(1.0 / np.maximum(norms, 1e-12)) @ matrix)
+    df = np.diff(matrix.indptr)
+    matrix = matrix @ sp.diags((df <= df_cap).astype(np.float64))
+    matrix.eliminate_zeros()
+    counts = np.diff(matrix.indptr)
+    buckets = np.flatnonzero(counts)
+    return NeighbourIndex(
+        buckets=buckets.astype(np.int64),
+        counts=counts[buckets].astype(np.int64),
+        rows=matrix.indices.astype(np.int32),
+        values=matrix.data.astype(np.float32),
+        labels=np.asarray(labels, dtype=np.int8),
+        k=k,
+        df_cap=df_cap,
+    )
+
+
+def fit_with_neighbours(
+    texts: Sequence[str], labels: np.ndarray, params: TrainParams, sample_weight: np.ndarray
+) -> LinearTextModel:
+    """`fit_linear`, plus the neighbour index over the same texts when `neighbours_k` > 0."""
+    model = fit_linear(texts, labels, params, sample_weight)
+    if params.neighbours_k > 0:
+        model.neighbours = build_neighbour_index(
+            model, texts, labels, params.neighbours_k, params.neighbour_df_cap
+        )
+    return model
+
+
+def fit_stacker(inputs: np.ndarray, labels: np.ndarray, weights: np.ndarray, C: float) -> LogisticRegression:
+    """Logistic regression on [margin, max_sim_fraud, max_sim_benign, knn_vote]."""
+    stacker = LogisticRegression(C=C, solver="lbfgs", max_iter=2000)
+    stacker.fit(inputs, labels, sample_weight=weights)
+    return stacker
+
+
 def out_of_fold_margins(
     data: LabeledData, params: TrainParams, weights: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(row indices, margins) that models which did not see those rows give them.
+    """(row indices, stack inputs) that models which did not see those rows give them:
+    (n, 1) margins, or (n, 4) with the neighbour features when `neighbours_k` > 0.
 
     k-fold (`calibration_folds`) or one held-out split (`validation_fraction`) when it is 0.
     """
@@ -227,11 +288,11 @@ def out_of_fold_margins(
         parts = list(splitter.split(np.zeros(len(strata)), strata))
     rows, margins = [], []
     for train_idx, val_idx in parts:
-        inner = fit_linear(
+        inner = fit_with_neighbours(
             [data.texts[i] for i in train_idx], data.labels[train_idx], params, weights[train_idx]
         )
         rows.append(val_idx)
-        margins.append(inner.margins([data.texts[i] for i in val_idx]))
+        margins.append(inner.stack_inputs([data.texts[i] for i in val_idx]))
     order = np.concatenate(rows)
     return order, np.concatenate(margins)
 
@@ -242,20 +303,40 @@ def train(data: LabeledData, params: TrainParams | None = None) -> LinearTextMod
 
     params = params or TrainParams()
     weights = params.row_weights(data.sources)
-    val_idx, val_margins = out_of_fold_margins(data, params, weights)
+    val_idx, val_inputs = out_of_fold_margins(data, params, weights)
     val_labels = data.labels[val_idx]
+    val_margins = val_inputs[:, 0]
     a, b = fit_platt(val_margins, val_labels)
-    val_scores = 1.0 / (1.0 + np.exp(-np.clip(a * val_margins + b, -500.0, 500.0)))
+    stacker: tuple[float, ...] = ()
+    val_logits = a * val_margins + b
+    if params.neighbours_k > 0:
+        # The stacker sees only the band's rows; the threshold comes from stacker scores of
+        # rows the stacker did not see either (5-fold inside the out-of-fold rows).
+        band = band_mask(val_logits, params.neighbour_band)
+        inputs, labels = val_inputs[band], val_labels[band]
+        stack_weights = weights[val_idx][band] if params.stacker_source_weights else np.ones(len(labels))
+        stacked = fit_stacker(inputs, labels, stack_weights, params.stacker_C)
+        stacker = (*(float(w) for w in stacked.coef_[0]), float(stacked.intercept_[0]))
+        folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=params.seed)
+        band_logits = np.zeros(len(labels))
+        for fit_rows, score_rows in folds.split(inputs, labels):
+            part = fit_stacker(inputs[fit_rows], labels[fit_rows], stack_weights[fit_rows], params.stacker_C)
+            band_logits[score_rows] = part.decision_function(inputs[score_rows])
+        val_logits = val_logits.copy()
+        val_logits[band] = band_logits
+    val_scores = 1.0 / (1.0 + np.exp(-np.clip(val_logits, -500.0, 500.0)))
     threshold = best_f1_threshold(val_labels, val_scores)
     validation = metrics_at(val_labels, val_scores, threshold)
     if params.refit_full or params.calibration_folds >= 2:
-        model = fit_linear(data.texts, data.labels, params, weights)
+        model = fit_with_neighbours(data.texts, data.labels, params, weights)
     else:
         train_idx = np.setdiff1d(np.arange(len(data.texts)), val_idx)
-        model = fit_linear(
+        model = fit_with_neighbours(
             [data.texts[i] for i in train_idx], data.labels[train_idx], params, weights[train_idx]
         )
     model.calibration = (a, b)
+    model.stacker = stacker
+    model.neighbour_band = params.neighbour_band
     model.threshold = threshold
     model.metadata = {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
