@@ -120,13 +120,20 @@ class NeighbourIndex:
             sim = sims[cand]
             cdoc = cand // n_rows
             label = self.labels[cand - cdoc * n_rows]
-            order = np.lexsort((-sim, cdoc))
+            if len(cand) == 0:
+                continue
+            # One float sort by (document, similarity descending): `span` exceeds any similarity.
+            span = float(sim.max()) + 1.0
+            order = np.argsort(cdoc * span - sim)
             sim, cdoc, label = sim[order], cdoc[order], label[order]
             fraud = label == 1
-            # Sorted by document, then by similarity descending: the first entry of each class is its max.
+            # The first entry of each document within a class is that class's maximum.
             for column, mask in ((0, fraud), (1, ~fraud)):
-                docs_of, first = np.unique(cdoc[mask], return_index=True)
-                out[begin + docs_of, column] = sim[mask][first]
+                where = np.flatnonzero(mask)
+                docs_of = cdoc[where]
+                first = np.ones(len(where), dtype=bool)
+                first[1:] = docs_of[1:] != docs_of[:-1]
+                out[begin + docs_of[first], column] = sim[where[first]]
             first_of_doc = np.searchsorted(cdoc, np.arange(stop - begin))
             top = (np.arange(len(cdoc)) - first_of_doc[cdoc]) < self.k
             weight = sim[top] ** 4
