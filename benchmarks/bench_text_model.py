@@ -11,7 +11,9 @@ Prints one JSON object. Everything is measured in this one run, pinned to one CP
   (and of MiniLM+LR), on the same folds and threshold rule, with reliability tables.
 
 Texts are the project's labeled posts (X posts and SMS), i.e. realistic short social texts.
-Run: `.venv/bin/python benchmarks/bench_text_model.py [--quality] [--minilm]`.
+With --neighbours: the opt-in nearest-neighbour model and the linear model, both trained on
+the same 80% split, timed on the other 20%.
+Run: `.venv/bin/python benchmarks/bench_text_model.py [--quality] [--minilm] [--neighbours]`.
 torch is needed only with --minilm (HF_HUB_OFFLINE=1 is set; the weights ship in the package).
 """
 
@@ -138,6 +140,39 @@ def minilm_procedure(encoder: MiniLM, seed: int) -> Any:
     return run
 
 
+def neighbour_speed(data: LabeledData, train_idx: np.ndarray, args: argparse.Namespace) -> dict[str, Any]:
+    """The linear model and the opt-in neighbour model, both trained on the same 80% split, timed
+    on the other 20% (posts they never saw: the cascade's share of looked-up posts depends on it)."""
+    import tempfile
+    from dataclasses import replace
+
+    from fraud_pipeline.scoring.training import train
+
+    held = np.setdiff1d(np.arange(len(data.texts)), train_idx)
+    part = LabeledData(
+        [data.texts[i] for i in train_idx], data.labels[train_idx], [data.sources[i] for i in train_idx]
+    )
+    rng = np.random.default_rng(args.seed)
+    texts = [data.texts[i] for i in rng.choice(held, args.posts)]
+    out: dict[str, Any] = {"train_rows": len(train_idx), "held_out_rows": len(held)}
+    for name, params in (
+        ("linear", TrainParams(seed=args.seed)),
+        ("neighbours", replace(TrainParams(seed=args.seed), neighbours_k=10)),
+    ):
+        model = train(part, params)
+        with tempfile.TemporaryDirectory() as folder:
+            path = model.save(Path(folder) / "model.json")
+            row: dict[str, Any] = {"artifact_bytes": path.stat().st_size, "load_s_median": load_time(path)}
+        if model.neighbours is not None:
+            a, b = model.calibration
+            row["looked_up_share"] = float(model.in_band(a * model.margins(texts) + b).mean())
+        row["batch_1000"] = throughput(model.probabilities, texts, 1000, args.repeats)
+        row["batch_100"] = throughput(model.probabilities, texts, 100, args.repeats)
+        row["single_post"] = latency(model.probabilities, texts, 3000)
+        out[name] = row
+    return out
+
+
 def summary(cv: dict[str, Any]) -> dict[str, Any]:
     return {
         "pooled": cv["pooled"],
@@ -151,6 +186,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quality", action="store_true", help="also run 5-fold CV of every model")
     parser.add_argument("--minilm", action="store_true", help="also measure the MiniLM + LR baseline")
+    parser.add_argument(
+        "--neighbours",
+        action="store_true",
+        help="also time the opt-in nearest-neighbour model on held-out posts (vs linear, same split)",
+    )
     parser.add_argument("--posts", type=int, default=20_000, help="posts per throughput pass")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=13)
@@ -188,6 +228,9 @@ def main() -> int:
     result["tfidf_baseline"] = {"batch_1000": throughput(baseline_score, base_texts, 1000, 3)}
     ours = result["model"]["batch_1000"]["posts_per_s_median"]
     result["throughput_ratio_vs_tfidf"] = ours / result["tfidf_baseline"]["batch_1000"]["posts_per_s_median"]
+
+    if args.neighbours:
+        result["neighbours"] = neighbour_speed(data, train_idx, args)
 
     encoder = None
     if args.minilm:
