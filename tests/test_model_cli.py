@@ -149,3 +149,22 @@ def test_serve_command_answers_ping_and_invocations(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_train_with_neighbours_then_predict_with_it(tmp_path: Path) -> None:
+    """`--neighbours K` writes an artifact with a neighbour index; predict scores through it."""
+    data = write_subset(tmp_path / "train.jsonl", 700, start=1200)
+    out = tmp_path / "knn.json"
+    _run(["model", "train", "--data", str(data), "--out", str(out), "--neighbours", "5"], tmp_path)
+    trained = LinearTextModel.load(out)
+    assert trained.neighbours is not None and trained.neighbours.k == 5
+    assert len(trained.stacker) == 5 and trained.metadata["params"]["neighbours_k"] == 5
+    queries = write_subset(tmp_path / "queries.jsonl", 300, start=0)  # rows it never saw
+    scored = tmp_path / "scored.jsonl"
+    _run(["model", "predict", "--in", str(queries), "--out", str(scored), "--model", str(out)], tmp_path)
+    texts = [row["text"] for row in read_jsonl(queries)]
+    scores = np.array([row["score"] for row in read_jsonl(scored)])
+    np.testing.assert_allclose(scores, trained.probabilities(texts))
+    a, b = trained.calibration
+    linear = 1 / (1 + np.exp(-(a * trained.margins(texts) + b)))
+    assert not np.allclose(scores, linear)  # the neighbour stacker re-scored some of them

@@ -6,6 +6,10 @@ vocabulary is a hash table: scoring is one vectorised featurisation, one gather 
 (buckets x 2) table holding `weight * idf` and `idf**2`, and a per-text segment sum. A Platt
 sigmoid fitted on validation data turns the margin into a calibrated probability.
 
+Optionally (`NeighbourIndex`, off in the bundled model) texts the linear model is unsure of
+are re-scored by a small logistic stacker that also sees their cosine similarity to the
+labeled training texts (a sparse index in the artifact, searched with numpy).
+
 Run-time needs numpy only (no scipy, sklearn or torch): this module also goes into the
 SageMaker model archive. The artifact is one JSON file (metadata readable with any tool,
 arrays as base64 of zlib-compressed little-endian buffers).

@@ -10,6 +10,10 @@ split) gave steadier thresholds and calibration in cross-validation (docs/model.
 final weights are fitted on all rows, keeping calibration and threshold. Everything random
 is seeded, so the same data and seed give the same artifact, bit for bit.
 
+With `neighbours_k` > 0 the inner models also get a neighbour index of their own rows, and
+a logistic stacker on [margin, neighbour features] is fitted on the out-of-fold rows inside
+the linear model's uncertainty band (see `text_model.NeighbourIndex`; off by default).
+
 Needs scipy and scikit-learn (training only; scoring needs numpy alone).
 """
 
