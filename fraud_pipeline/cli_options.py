@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import orjson
 
 from fraud_pipeline.settings import Settings, SettingsError, load_settings
 
@@ -53,3 +54,8 @@ def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
         return command(*args, settings=settings, **kwargs)
 
     return wrapper
+
+
+def echo_json(payload: Any) -> None:
+    """One JSON object on stdout, indented and key-sorted, for people and for scripts alike."""
+    click.echo(orjson.dumps(payload, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode())

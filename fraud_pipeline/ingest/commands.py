@@ -11,19 +11,13 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import click
-import orjson
 
-from fraud_pipeline.cli_options import settings_options
+from fraud_pipeline.cli_options import echo_json, settings_options
 from fraud_pipeline.settings import Settings
 
 DEFAULT_TEXTS = Path(__file__).resolve().parents[2] / "data" / "labeled" / "train.jsonl"
-
-
-def _print_json(payload: dict[str, Any]) -> None:
-    click.echo(orjson.dumps(payload, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode())
 
 
 @click.command()
@@ -109,7 +103,7 @@ def ingest(
         "batches": producer.stats.batches,
     }
     summary["error_records"] = session.errors.written
-    _print_json(summary)
+    echo_json(summary)
     if session.failure is not None:
         raise click.ClickException(f"ingest failed: {session.failure}")
 
@@ -155,7 +149,7 @@ def synth(
         )
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
-    _print_json(
+    echo_json(
         {
             "events": summary.events,
             "posts": summary.posts,

@@ -129,41 +129,39 @@ class DynamoDbStateStore:
             if ttl_s is not None:
                 values[":exp"] = {"N": str(now + ttl_s)}
                 expression += " SET #e = if_not_exists(#e, :exp)"
-            try:
-                response = self._call(
-                    "update_item",
-                    self.client.update_item,
-                    TableName=self.table,
-                    Key=pk,
-                    UpdateExpression=expression,
-                    ConditionExpression="attribute_not_exists(#e) OR #e > :now",
-                    ExpressionAttributeNames=_NAMES,
-                    ExpressionAttributeValues=values,
-                    ReturnValues="UPDATED_NEW",
-                )
-                return int(response["Attributes"]["value"]["N"])
-            except ClientError as exc:
-                if _code(exc) != "ConditionalCheckFailedException":
-                    raise StateError(f"DynamoDB increment of {key!r} failed: {exc}") from exc
+            added = self._update_if(
+                pk, expression, "attribute_not_exists(#e) OR #e > :now", values, "increment of", key
+            )
+            if added is not None:
+                return added
             # Expired but not yet swept: restart it, unless another writer just did.
             restart = "SET #v = :by" + (", #e = :exp" if ttl_s is not None else " REMOVE #e")
-            try:
-                response = self._call(
-                    "update_item",
-                    self.client.update_item,
-                    TableName=self.table,
-                    Key=pk,
-                    UpdateExpression=restart,
-                    ConditionExpression="#e <= :now",
-                    ExpressionAttributeNames=_NAMES,
-                    ExpressionAttributeValues=values,
-                    ReturnValues="UPDATED_NEW",
-                )
-                return int(response["Attributes"]["value"]["N"])
-            except ClientError as exc:
-                if _code(exc) != "ConditionalCheckFailedException":
-                    raise StateError(f"DynamoDB restart of counter {key!r} failed: {exc}") from exc
+            restarted = self._update_if(pk, restart, "#e <= :now", values, "restart of counter", key)
+            if restarted is not None:
+                return restarted
         raise StateError(f"counter {key!r}: too many concurrent restarts")
+
+    def _update_if(
+        self, pk: dict[str, Any], expression: str, condition: str, values: dict[str, Any], what: str, key: str
+    ) -> int | None:
+        """One conditional update of a counter: its new value, or None when the condition failed."""
+        try:
+            response = self._call(
+                "update_item",
+                self.client.update_item,
+                TableName=self.table,
+                Key=pk,
+                UpdateExpression=expression,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=_NAMES,
+                ExpressionAttributeValues=values,
+                ReturnValues="UPDATED_NEW",
+            )
+        except ClientError as exc:
+            if _code(exc) != "ConditionalCheckFailedException":
+                raise StateError(f"DynamoDB {what} {key!r} failed: {exc}") from exc
+            return None
+        return int(response["Attributes"]["value"]["N"])
 
     def get_counter(self, key: str) -> int:
         response = self._call(

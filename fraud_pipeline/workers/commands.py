@@ -9,15 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import click
-import orjson
 
-from fraud_pipeline.cli_options import settings_options
+from fraud_pipeline.cli_options import echo_json, settings_options
 from fraud_pipeline.ingest.session import BUNDLED_CAPTURE, IngestSession, SourceOptions
 from fraud_pipeline.settings import Settings
-
-
-def _print_json(payload: dict[str, Any]) -> None:
-    click.echo(orjson.dumps(payload, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode())
 
 
 @click.command()
@@ -26,7 +21,7 @@ def provision(settings: Settings) -> None:
     """Create streams, bucket, state table and catalog (idempotent; same names as infra/)."""
     from fraud_pipeline.provision import provision as run_provision
 
-    _print_json(run_provision(settings))
+    echo_json(run_provision(settings))
 
 
 def _lake_summary(stack: Any, ingest: IngestSession) -> dict[str, Any]:
@@ -99,7 +94,7 @@ def replay(
     stack.close()
     ingest.close()
     if as_json:
-        _print_json(summary)
+        echo_json(summary)
     else:
         click.echo(" ".join(f"{k}={v}" for k, v in summary.items()))
 
