@@ -126,3 +126,11 @@ def test_not_a_kinesis_event_is_an_error(local_settings: Settings) -> None:
     runtime, _ = _runtime(local_settings)
     with pytest.raises(ValueError, match="Records"):
         runtime.handle({"hello": "world"})
+
+
+def test_a_post_without_a_sequence_number_is_still_tagged(local_settings: Settings) -> None:
+    runtime, _ = _runtime(local_settings)
+    event = kinesis_event([make_post(1, "hello").to_json()])
+    del event["Records"][0]["kinesis"]["sequenceNumber"]
+    assert runtime.handle(event) == {"batchItemFailures": []}
+    assert [t.uri for t in _tagged(local_settings)] == [make_post(1).uri]

@@ -93,7 +93,7 @@ class ScoringRuntime:
             raise ValueError("not a Kinesis event: no 'Records' list")
 
         posts: list[Post] = []
-        sequence_of_post: list[str] = []
+        sequence_of_post: list[str | None] = []  # None: a record without one (still tagged)
         errors: list[ErrorRecord] = []
         error_sequences: list[str | None] = []
         for record in records:
@@ -101,7 +101,7 @@ class ScoringRuntime:
             if error is not None:
                 errors.append(error)
                 error_sequences.append(sequence)
-            elif post is not None and sequence is not None:
+            elif post is not None:
                 posts.append(post)
                 sequence_of_post.append(sequence)
 
@@ -116,7 +116,7 @@ class ScoringRuntime:
         entries = [PutEntry(t.did, t.to_json()) for t in tagged]
         results, _ = put_with_retries(self.stream, self.settings.tagged_stream, entries)
         for sequence, result in zip(sequence_of_post, results, strict=True):
-            if result is None:
+            if result is None and sequence is not None:
                 failures.add(sequence)
 
         now_ms = int(time.time() * 1000)
