@@ -271,3 +271,43 @@ def test_poller_publishes_the_metrics_aws_lambda_would(local_settings: Settings)
     assert total("AWS/Lambda", "Invocations", {"FunctionName": "other"}) == 0
     dlq = {"QueueName": local_settings.scoring_dlq}
     assert total("AWS/SQS", "ApproximateNumberOfMessagesVisible", dlq, "Maximum") == 1
+
+
+def test_delivery_keeps_its_buffer_when_the_lake_is_down_and_retries(
+    local_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from fraud_pipeline.objects import ObjectStoreError
+
+    posts = [make_post(i) for i in range(40)]
+    _tag_into_stream(local_settings, posts)
+    delivery = _delivery(local_settings, buffer_seconds=0)
+    real_put = delivery.objects.put_bytes
+    outages = {"left": 2}
+
+    def flaky_put(key: str, data: bytes) -> None:
+        if outages["left"] > 0:
+            outages["left"] -= 1
+            raise ObjectStoreError("bucket unreachable")
+        real_put(key, data)
+
+    monkeypatch.setattr(delivery.objects, "put_bytes", flaky_put)
+    with pytest.raises(ObjectStoreError):
+        delivery.poll_once()
+    assert delivery.buffered() == 40  # nothing dropped, nothing checkpointed
+    stop = threading.Event()
+    monkeypatch.setattr(stop, "wait", lambda seconds=None: stop.is_set())  # no real sleeping
+    calls = {"n": 0}
+    original_poll = delivery.poll_once
+
+    def poll_then_stop(*args: Any, **kwargs: Any) -> int:
+        calls["n"] += 1
+        if calls["n"] >= 3:
+            stop.set()
+        return original_poll(*args, **kwargs)
+
+    monkeypatch.setattr(delivery, "poll_once", poll_then_stop)
+    delivery.run(stop)
+    assert delivery.stats.write_failures == 1 and delivery.stats.rows_written == 40
+    assert delivery.buffered() == 0

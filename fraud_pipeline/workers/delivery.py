@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from fraud_pipeline.lake.errors import ErrorRecord, ErrorSink
 from fraud_pipeline.lake.paths import firehose_object_key
-from fraud_pipeline.objects import ObjectStore
+from fraud_pipeline.objects import ObjectStore, ObjectStoreError
 from fraud_pipeline.records import RecordError, tagged_rows_to_table
 from fraud_pipeline.settings import Settings
 from fraud_pipeline.state.base import StateStore
@@ -45,6 +45,7 @@ class DeliveryStats:
     files_written: int = 0
     bytes_written: int = 0
     conversion_errors: int = 0
+    write_failures: int = 0  # flushes that failed and were retried
     flushes: int = 0
     keys: list[str] = field(default_factory=list)
 
@@ -119,8 +120,15 @@ class FirehoseDelivery:
         for record in buffer:
             by_hour.setdefault(_hour_of(record.approximate_arrival_ms), []).append(record)
         written = 0
-        for _, records in sorted(by_hour.items()):
-            written += self._write_hour(records)
+        try:
+            for _, records in sorted(by_hour.items()):
+                written += self._write_hour(records)
+        except (ObjectStoreError, OSError):
+            # Keep the records for the next try (Firehose retries delivery too); a file already
+            # written for another hour is written again then: duplicates, never a loss.
+            self._buffer = buffer + self._buffer
+            self._buffered_bytes = sum(len(r.data) for r in self._buffer)
+            raise
         last_by_shard: dict[str, str] = {}
         for record in buffer:  # records of a shard are in sequence order
             last_by_shard[record.shard_id] = record.sequence_number
@@ -187,9 +195,19 @@ class FirehoseDelivery:
     def buffered(self) -> int:
         return len(self._buffer)
 
-    def run(self, stop: threading.Event, idle_sleep_s: float = 0.05) -> None:
+    def run(self, stop: threading.Event, idle_sleep_s: float = 0.05, max_backoff_s: float = 30.0) -> None:
+        backoff = 0.0
         while not stop.is_set():
-            if self.poll_once() == 0 and not self._buffer:
+            try:
+                written = self.poll_once()
+            except (ObjectStoreError, OSError) as exc:
+                backoff = min(max_backoff_s, max(1.0, backoff * 2))
+                self.stats.write_failures += 1
+                log.warning("delivery to the lake failed (%s); retrying in %.0f s", exc, backoff)
+                stop.wait(backoff)
+                continue
+            backoff = 0.0
+            if written == 0 and not self._buffer:
                 stop.wait(idle_sleep_s)
             elif self._buffer:
                 stop.wait(min(idle_sleep_s, 0.01))
