@@ -311,3 +311,50 @@ def test_delivery_keeps_its_buffer_when_the_lake_is_down_and_retries(
     delivery.run(stop)
     assert delivery.stats.write_failures == 1 and delivery.stats.rows_written == 40
     assert delivery.buffered() == 0
+
+
+def test_poller_rides_out_a_state_store_outage(
+    local_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from fraud_pipeline.state import StateError
+
+    posts = [make_post(i, f"post {i}") for i in range(60)]
+    _setup(local_settings, posts, shards=1)
+    recorder = Recorder()
+    poller = _poller(local_settings, recorder, batch_size=20)
+    real_put = poller.state.put_checkpoint
+    outage = {"left": 1}
+
+    def flaky_put(key: str, value: str) -> None:
+        if outage["left"]:
+            outage["left"] -= 1
+            raise StateError("DynamoDB throttled")
+        real_put(key, value)
+
+    monkeypatch.setattr(poller.state, "put_checkpoint", flaky_put)
+    stop = threading.Event()
+    monkeypatch.setattr(stop, "wait", lambda seconds=None: stop.is_set())  # no real sleeping
+    original = poller.poll_once
+    calls = {"n": 0}
+
+    def poll(*args: Any, **kwargs: Any) -> int:
+        calls["n"] += 1
+        if calls["n"] >= 8:
+            stop.set()
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(poller, "poll_once", poll)
+    poller.run(stop)
+    assert poller.stats.store_failures == 1
+    assert set(recorder.seen) == {p.uri for p in posts}  # the failed batch was handled again
+    latest = open_stream(local_settings).latest_sequence(
+        local_settings.untagged_stream, "shardId-000000000000"
+    )
+    assert (
+        open_state(local_settings).get_checkpoint(
+            checkpoint_key(local_settings.untagged_stream, "shardId-000000000000")
+        )
+        == latest
+    )

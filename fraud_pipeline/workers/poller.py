@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -22,11 +23,22 @@ from typing import Any
 
 from fraud_pipeline.lake.errors import ErrorRecord, ErrorSink
 from fraud_pipeline.metrics.base import MetricDatum, MetricsSink
+from fraud_pipeline.objects import ObjectStoreError
 from fraud_pipeline.settings import Settings
+from fraud_pipeline.state import StateError
 from fraud_pipeline.state.base import StateStore
-from fraud_pipeline.streams.base import ShardReader, Stream, StreamRecord
+from fraud_pipeline.streams.base import ShardReader, Stream, StreamError, StreamRecord
 
 log = logging.getLogger(__name__)
+
+# Outages of the stores the poller reads and writes; the handler's own errors never get here.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    StreamError,
+    StateError,
+    ObjectStoreError,
+    sqlite3.OperationalError,
+    OSError,
+)
 
 Invoke = Callable[[dict[str, Any], Any], dict[str, Any]]
 FAKE_ACCOUNT = "000000000000"  # the local mapping has no account; AWS fills the real one
@@ -39,6 +51,7 @@ class PollerStats:
     handler_errors: int = 0
     retried: int = 0
     dead_lettered: int = 0
+    store_failures: int = 0  # polls that failed on a store (stream, state, lake) and were retried
     checkpointed: dict[str, str] = field(default_factory=dict)
 
 
@@ -148,6 +161,7 @@ class EventSourceMappingPoller:
         finished = 0
         self._oldest_read_age_ms = 0
         for shard_id, shard in self._shards.items():
+            fresh: list[StreamRecord] = []
             if len(shard.pending) < self.batch_size:
                 fresh = shard.reader.read(self.batch_size - len(shard.pending))
                 if fresh and not shard.pending:
@@ -262,11 +276,27 @@ class EventSourceMappingPoller:
             unread += behind or 0
         return unread + self.pending()
 
-    def run(self, stop: threading.Event, idle_sleep_s: float = 0.02) -> None:
+    def run(self, stop: threading.Event, idle_sleep_s: float = 0.02, max_backoff_s: float = 30.0) -> None:
+        """Poll until `stop`, riding out outages of the stores; then drain what was read."""
+        backoff = 0.0
         while not stop.is_set():
-            if self.poll_once() == 0:
+            try:
+                finished = self.poll_once()
+            except TRANSIENT_ERRORS as exc:
+                # A store is down: nothing past the last checkpoint is lost, it is retried.
+                backoff = min(max_backoff_s, max(1.0, backoff * 2))
+                self.stats.store_failures += 1
+                log.warning("poller: %s; retrying in %.0f s", exc, backoff)
+                stop.wait(backoff)
+                continue
+            backoff = 0.0
+            if finished == 0:
                 stop.wait(idle_sleep_s)
         # Drain what was already read so a clean stop loses no work.
         while self.pending():
-            if self.poll_once(force=True) == 0 and self.pending():
-                stop.wait(idle_sleep_s)
+            try:
+                if self.poll_once(force=True) == 0 and self.pending():
+                    stop.wait(idle_sleep_s)
+            except TRANSIENT_ERRORS as exc:
+                log.warning("poller: %s while draining; the rest resumes from the checkpoint", exc)
+                return
