@@ -219,19 +219,19 @@ module "execution_role" {
   policy_json = data.aws_iam_policy_document.execution.json
 }
 
-data "aws_iam_policy_document" "execution" {
-  statement {
-    sid       = "PullImage"
-    actions   = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
-    resources = [var.ecr_repository_arn]
-  }
+# Pull the image; decrypt its layers and the database password with the environment key.
+module "execution_statements" {
+  source              = "../iam_statements"
+  include_kms         = true
+  kms_sid             = "DecryptSecretAndImages"
+  kms_key_arns        = [var.kms_key_arn]
+  kms_actions         = ["kms:Decrypt"]
+  include_ecr_pull    = true
+  ecr_repository_arns = [var.ecr_repository_arn]
+}
 
-  # GetAuthorizationToken has no resource-level permissions.
-  statement {
-    sid       = "EcrLogin"
-    actions   = ["ecr:GetAuthorizationToken"]
-    resources = ["*"]
-  }
+data "aws_iam_policy_document" "execution" {
+  source_policy_documents = [module.execution_statements.json]
 
   statement {
     sid       = "WriteLogs"
@@ -244,12 +244,6 @@ data "aws_iam_policy_document" "execution" {
     actions   = ["secretsmanager:GetSecretValue"]
     resources = [local.db_secret]
   }
-
-  statement {
-    sid       = "DecryptSecretAndImages"
-    actions   = ["kms:Decrypt"]
-    resources = [var.kms_key_arn]
-  }
 }
 
 module "task_role" {
@@ -260,7 +254,19 @@ module "task_role" {
   policy_json = data.aws_iam_policy_document.task.json
 }
 
+# The environment key and the pipeline's metrics namespace, as every workload role gets them.
+module "task_statements" {
+  source              = "../iam_statements"
+  include_kms         = true
+  kms_key_arns        = [var.kms_key_arn]
+  kms_actions         = ["kms:Decrypt", "kms:GenerateDataKey"]
+  include_put_metrics = true
+  metric_namespace    = var.metric_namespace
+}
+
 data "aws_iam_policy_document" "task" {
+  source_policy_documents = [module.task_statements.json]
+
   # EcsRunLauncher: start one task per run from the code server's task definition.
   statement {
     sid       = "LaunchRuns"
@@ -330,28 +336,11 @@ data "aws_iam_policy_document" "task" {
     resources = [var.state_table_arn]
   }
 
-  statement {
-    sid       = "UseEnvironmentKey"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = [var.kms_key_arn]
-  }
-
-  # CloudWatch metric reads and writes have no resource-level permissions.
+  # Metric reads have no resource-level permissions (writes come from task_statements, pinned to the namespace).
   statement {
     sid       = "ReadPipelineMetrics"
     actions   = ["cloudwatch:GetMetricData"]
     resources = ["*"]
-  }
-
-  statement {
-    sid       = "PutOwnMetrics"
-    actions   = ["cloudwatch:PutMetricData"]
-    resources = ["*"]
-    condition {
-      test     = "StringEquals"
-      variable = "cloudwatch:namespace"
-      values   = [var.metric_namespace]
-    }
   }
 }
 

@@ -40,30 +40,24 @@ module "execution_role" {
   policy_json = data.aws_iam_policy_document.execution.json
 }
 
-data "aws_iam_policy_document" "execution" {
-  statement {
-    sid       = "PullImage"
-    actions   = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
-    resources = [var.ecr_repository_arn]
-  }
+# Pull the image and decrypt its layers with the environment key.
+module "execution_statements" {
+  source              = "../iam_statements"
+  include_kms         = true
+  kms_sid             = "DecryptImageLayers"
+  kms_key_arns        = [var.kms_key_arn]
+  kms_actions         = ["kms:Decrypt"]
+  include_ecr_pull    = true
+  ecr_repository_arns = [var.ecr_repository_arn]
+}
 
-  # GetAuthorizationToken has no resource-level permissions.
-  statement {
-    sid       = "EcrLogin"
-    actions   = ["ecr:GetAuthorizationToken"]
-    resources = ["*"]
-  }
+data "aws_iam_policy_document" "execution" {
+  source_policy_documents = [module.execution_statements.json]
 
   statement {
     sid       = "WriteLogs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
     resources = ["${aws_cloudwatch_log_group.this.arn}:*"]
-  }
-
-  statement {
-    sid       = "DecryptImageLayers"
-    actions   = ["kms:Decrypt"]
-    resources = [var.kms_key_arn]
   }
 }
 
@@ -76,7 +70,19 @@ module "task_role" {
   policy_json = data.aws_iam_policy_document.task.json
 }
 
+# The environment key and the pipeline's metrics namespace, as every workload role gets them.
+module "task_statements" {
+  source              = "../iam_statements"
+  include_kms         = true
+  kms_key_arns        = [var.kms_key_arn]
+  kms_actions         = ["kms:GenerateDataKey", "kms:Decrypt"]
+  include_put_metrics = true
+  metric_namespace    = var.metric_namespace
+}
+
 data "aws_iam_policy_document" "task" {
+  source_policy_documents = [module.task_statements.json]
+
   statement {
     sid       = "WriteUntaggedStream"
     actions   = ["kinesis:PutRecord", "kinesis:PutRecords", "kinesis:DescribeStreamSummary", "kinesis:ListShards"]
@@ -93,24 +99,6 @@ data "aws_iam_policy_document" "task" {
     sid       = "WriteErrorRecordsAndMedia"
     actions   = ["s3:PutObject"]
     resources = [for prefix in var.s3_write_prefixes : "${var.bucket_arn}/${prefix}*"]
-  }
-
-  statement {
-    sid       = "UseEnvironmentKey"
-    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
-    resources = [var.kms_key_arn]
-  }
-
-  # PutMetricData has no resource-level permissions; the condition pins the namespace.
-  statement {
-    sid       = "PutOwnMetrics"
-    actions   = ["cloudwatch:PutMetricData"]
-    resources = ["*"]
-    condition {
-      test     = "StringEquals"
-      variable = "cloudwatch:namespace"
-      values   = [var.metric_namespace]
-    }
   }
 }
 

@@ -31,7 +31,17 @@ module "role" {
   policy_json = data.aws_iam_policy_document.this.json
 }
 
+# The environment key: decrypt the stream, encrypt what lands in the lake.
+module "shared_statements" {
+  source       = "../iam_statements"
+  include_kms  = true
+  kms_key_arns = [var.kms_key_arn]
+  kms_actions  = ["kms:Decrypt", "kms:GenerateDataKey"]
+}
+
 data "aws_iam_policy_document" "this" {
+  source_policy_documents = [module.shared_statements.json]
+
   statement {
     sid = "ReadTaggedStream"
     actions = [
@@ -61,12 +71,6 @@ data "aws_iam_policy_document" "this" {
       "${local.glue_arn_prefix}:database/${var.glue_database}",
       "${local.glue_arn_prefix}:table/${var.glue_database}/${var.glue_table}",
     ]
-  }
-
-  statement {
-    sid       = "UseEnvironmentKey"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = [var.kms_key_arn]
   }
 
   statement {

@@ -43,7 +43,19 @@ module "role" {
   ]
 }
 
+# The environment key and the pipeline's metrics namespace, as every workload role gets them.
+module "shared_statements" {
+  source              = "../iam_statements"
+  include_kms         = true
+  kms_key_arns        = [var.kms_key_arn]
+  kms_actions         = ["kms:Decrypt", "kms:GenerateDataKey"]
+  include_put_metrics = true
+  metric_namespace    = var.metric_namespace
+}
+
 data "aws_iam_policy_document" "this" {
+  source_policy_documents = [module.shared_statements.json]
+
   statement {
     sid       = "WriteOwnLogs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
@@ -93,24 +105,6 @@ data "aws_iam_policy_document" "this" {
     sid       = "ParkFailedBatches"
     actions   = ["sqs:SendMessage"]
     resources = [aws_sqs_queue.failures.arn]
-  }
-
-  statement {
-    sid       = "UseEnvironmentKey"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = [var.kms_key_arn]
-  }
-
-  # PutMetricData has no resource-level permissions; the condition pins the namespace.
-  statement {
-    sid       = "PutOwnMetrics"
-    actions   = ["cloudwatch:PutMetricData"]
-    resources = ["*"]
-    condition {
-      test     = "StringEquals"
-      variable = "cloudwatch:namespace"
-      values   = [var.metric_namespace]
-    }
   }
 }
 

@@ -14,7 +14,20 @@ module "role" {
   policy_json = data.aws_iam_policy_document.this.json
 }
 
+# Pull the inference image; the environment key for the instances' volumes (CreateGrant: SageMaker
+# attaches them encrypted on the role's behalf).
+module "shared_statements" {
+  source              = "../iam_statements"
+  include_kms         = true
+  kms_key_arns        = [var.kms_key_arn]
+  kms_actions         = ["kms:Decrypt", "kms:GenerateDataKey", "kms:CreateGrant"]
+  include_ecr_pull    = true
+  ecr_repository_arns = [var.ecr_repository_arn]
+}
+
 data "aws_iam_policy_document" "this" {
+  source_policy_documents = [module.shared_statements.json]
+
   statement {
     sid       = "ReadModelArtifacts"
     actions   = ["s3:GetObject"]
@@ -22,28 +35,9 @@ data "aws_iam_policy_document" "this" {
   }
 
   statement {
-    sid       = "PullImage"
-    actions   = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
-    resources = [var.ecr_repository_arn]
-  }
-
-  # GetAuthorizationToken has no resource-level permissions.
-  statement {
-    sid       = "EcrLogin"
-    actions   = ["ecr:GetAuthorizationToken"]
-    resources = ["*"]
-  }
-
-  statement {
     sid       = "WriteEndpointLogs"
     actions   = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
     resources = ["arn:${data.aws_partition.current.partition}:logs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:log-group:/aws/sagemaker/Endpoints/${var.endpoint_name}:*"]
-  }
-
-  statement {
-    sid       = "UseEnvironmentKey"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey", "kms:CreateGrant"]
-    resources = [var.kms_key_arn]
   }
 
   # The ENI calls of VPC-attached models have no resource-level permissions for Describe*.
