@@ -16,6 +16,7 @@ import click
 
 from fraud_pipeline.cli_options import echo_json, settings_options
 from fraud_pipeline.settings import Settings
+from fraud_pipeline.shutdown import stop_reason, termination_as_interrupt
 
 DEFAULT_TEXTS = Path(__file__).resolve().parents[2] / "data" / "labeled" / "train.jsonl"
 
@@ -79,21 +80,22 @@ def ingest(
         raise click.ClickException(str(exc)) from exc
     stats, producer = session.stats, session.producer
     thread = session.start(events, max_events)
-    try:
-        while thread.is_alive():
-            thread.join(1.0)
-            sys.stderr.write(
-                f"\revents {stats.events_read:,}  posts {stats.posts:,}  deletes {stats.deletes:,}  "
-                f"skipped {sum(stats.skipped.values()):,}  malformed {stats.malformed:,}  "
-                f"put {producer.stats.put:,}  retried {producer.stats.retried:,}   "
-            )
-            sys.stderr.flush()
-    except KeyboardInterrupt:
-        click.echo("\nstopping: draining the producer...", err=True)
-    finally:
-        session.stop.set()
-        thread.join(30)
-        session.close()
+    with termination_as_interrupt():  # `docker stop` / an ECS task stop drains like Ctrl-C
+        try:
+            while thread.is_alive():
+                thread.join(1.0)
+                sys.stderr.write(
+                    f"\revents {stats.events_read:,}  posts {stats.posts:,}  deletes {stats.deletes:,}  "
+                    f"skipped {sum(stats.skipped.values()):,}  malformed {stats.malformed:,}  "
+                    f"put {producer.stats.put:,}  retried {producer.stats.retried:,}   "
+                )
+                sys.stderr.flush()
+        except KeyboardInterrupt as interrupt:
+            click.echo(f"\nstopping{stop_reason(interrupt)}: draining the producer...", err=True)
+        finally:
+            session.stop.set()
+            thread.join(30)
+            session.close()
     sys.stderr.write("\n")
     summary = stats.as_dict()
     summary["producer"] = {

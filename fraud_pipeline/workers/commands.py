@@ -13,6 +13,7 @@ import click
 from fraud_pipeline.cli_options import echo_json, settings_options
 from fraud_pipeline.ingest.session import BUNDLED_CAPTURE, IngestSession, SourceOptions
 from fraud_pipeline.settings import Settings
+from fraud_pipeline.shutdown import stop_reason, termination_as_interrupt
 
 
 @click.command()
@@ -214,33 +215,35 @@ def up(
     thread = ingest.start(events)
     progress = Progress(stack, ingest)
     replay_done_said = False
-    try:
-        while True:
-            time.sleep(1.0)
-            sys.stderr.write("\r" + progress.line() + "   ")
-            sys.stderr.flush()
-            if ingest.failure is not None:
-                raise click.ClickException(f"ingest failed: {ingest.failure}")
-            if not stack.alive():
-                raise click.ClickException("the poller or the delivery died (see the log above)")
-            if ingest.done.is_set() and not replay_done_said:
-                replay_done_said = True
-                click.echo("\nreplay finished; the stack keeps running (Ctrl-C to stop)", err=True)
-    except KeyboardInterrupt:
-        click.echo("\nstopping: draining what is in flight...", err=True)
-    finally:
-        ingest.stop.set()
-        thread.join(30)
-        if replay_key is not None:
-            previous = int(state.get_checkpoint(replay_key) or 0)
-            state.put_checkpoint(replay_key, str(previous + ingest.stats.events_read))
-        stack.wait_drained(timeout=60)
-        stack.stop()
-        stop_services(services)
-        summary = _lake_summary(stack, ingest)
-        stack.close()
-        ingest.close()
-        click.echo(" ".join(f"{k}={v}" for k, v in summary.items()), err=True)
+    # The drain stays covered too: a repeated SIGTERM must not cut it short.
+    with termination_as_interrupt():
+        try:
+            while True:
+                time.sleep(1.0)
+                sys.stderr.write("\r" + progress.line() + "   ")
+                sys.stderr.flush()
+                if ingest.failure is not None:
+                    raise click.ClickException(f"ingest failed: {ingest.failure}")
+                if not stack.alive():
+                    raise click.ClickException("the poller or the delivery died (see the log above)")
+                if ingest.done.is_set() and not replay_done_said:
+                    replay_done_said = True
+                    click.echo("\nreplay finished; the stack keeps running (Ctrl-C to stop)", err=True)
+        except KeyboardInterrupt as interrupt:
+            click.echo(f"\nstopping{stop_reason(interrupt)}: draining what is in flight...", err=True)
+        finally:
+            ingest.stop.set()
+            thread.join(30)
+            if replay_key is not None:
+                previous = int(state.get_checkpoint(replay_key) or 0)
+                state.put_checkpoint(replay_key, str(previous + ingest.stats.events_read))
+            stack.wait_drained(timeout=60)
+            stack.stop()
+            stop_services(services)
+            summary = _lake_summary(stack, ingest)
+            stack.close()
+            ingest.close()
+            click.echo(" ".join(f"{k}={v}" for k, v in summary.items()), err=True)
 
 
 @click.command()
@@ -269,11 +272,12 @@ def _run_worker(settings: Settings, which: str, once: bool) -> None:
             while poller.poll_once(force=True) or poller.pending():
                 pass
             return
-        try:
-            poller.run(stop)
-        except KeyboardInterrupt:
-            stop.set()
-            poller.run(stop)  # returns at once after draining what it holds
+        with termination_as_interrupt():
+            try:
+                poller.run(stop)
+            except KeyboardInterrupt:
+                stop.set()
+                poller.run(stop)  # returns at once after draining what it holds
         return
     delivery = build_delivery(settings)
     if once:
@@ -283,8 +287,9 @@ def _run_worker(settings: Settings, which: str, once: bool) -> None:
             delivery.poll_once()
         delivery.flush()
         return
-    try:
-        delivery.run(stop)
-    except KeyboardInterrupt:
-        stop.set()
-        delivery.run(stop)  # reads what is left and flushes
+    with termination_as_interrupt():
+        try:
+            delivery.run(stop)
+        except KeyboardInterrupt:
+            stop.set()
+            delivery.run(stop)  # reads what is left and flushes

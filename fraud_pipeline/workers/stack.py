@@ -17,7 +17,6 @@ import multiprocessing
 import multiprocessing.synchronize
 import os
 import queue
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from fraud_pipeline.metrics.base import MetricsSink
 from fraud_pipeline.objects import ObjectStore
 from fraud_pipeline.scoring.handler import ScoringRuntime, build_post_scorer
 from fraud_pipeline.settings import Settings
+from fraud_pipeline.shutdown import ignore_stop_signals, parent_alive
 from fraud_pipeline.state import open_state
 from fraud_pipeline.streams import Stream, open_stream
 from fraud_pipeline.workers import delivery as delivery_module
@@ -145,8 +145,10 @@ def build_delivery(settings: Settings, buffer_seconds: float | None = None) -> F
 
 
 def _report_loop(step: Callable[[], int], report: Callable[[], None], stop: Any, idle_s: float) -> None:
+    """Run `step` until `stop` is set or the parent process is gone (then the caller drains)."""
+    parent = os.getppid()
     last = 0.0
-    while not stop.is_set():
+    while not stop.is_set() and parent_alive(parent):
         if step() == 0:
             stop.wait(idle_s)
         if time.monotonic() - last >= REPORT_EVERY_S:
@@ -154,15 +156,9 @@ def _report_loop(step: Callable[[], int], report: Callable[[], None], stop: Any,
             last = time.monotonic()
 
 
-def _ignore_interrupts() -> None:
-    """Ctrl-C reaches the whole process group; the parent decides when children stop and
-    tells them through `stop`, so they drain instead of dying mid-batch."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def _poller_process(settings: Settings, batch_size: int, stop: Any, reports: Any) -> None:
     """Child process: the mapping + the real handler until `stop`, then drain."""
-    _ignore_interrupts()
+    ignore_stop_signals()
     poller, runtime = build_poller(settings, batch_size=batch_size)
     send = lambda: reports.put(("poller", asdict(PollerReport.of(poller, runtime))))  # noqa: E731
     send()  # the first report says the worker is ready (model loaded, readers open)
@@ -174,7 +170,7 @@ def _poller_process(settings: Settings, batch_size: int, stop: Any, reports: Any
 
 def _delivery_process(settings: Settings, buffer_seconds: float | None, stop: Any, reports: Any) -> None:
     """Child process: the delivery until `stop`, then flush."""
-    _ignore_interrupts()
+    ignore_stop_signals()
     delivery = build_delivery(settings, buffer_seconds)
     send = lambda: reports.put(("delivery", asdict(DeliveryReport.of(delivery))))  # noqa: E731
     send()  # the first report says the worker is ready
