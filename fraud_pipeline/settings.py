@@ -56,6 +56,7 @@ class Settings:
     media_prefix: str = "media/"
     errors_prefix: str = "errors/"
     models_prefix: str = "models/"
+    signals_prefix: str = "signals/"  # behaviour-tracker snapshots, one object per stream shard
 
     stream_shard_count: int = 2
 
@@ -67,6 +68,8 @@ class Settings:
     media_model_url: str = "http://127.0.0.1:8081"
     model_timeout_s: float = 2.0
     fraud_threshold: float = 0.5
+    # How often (seconds, at most) a scoring worker saves its behaviour window per shard.
+    behavior_snapshot_seconds: float = 30.0
 
     # Firehose-equivalent buffering (AWS: buffering hints of the delivery stream).
     delivery_buffer_mb: int = 64
@@ -94,6 +97,7 @@ class Settings:
             "media_prefix",
             "errors_prefix",
             "models_prefix",
+            "signals_prefix",
         ):
             value = getattr(self, prefix_field)
             if not value.endswith("/"):

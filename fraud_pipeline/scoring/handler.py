@@ -22,6 +22,7 @@ from fraud_pipeline.metrics.base import MetricDatum, MetricsSink
 from fraud_pipeline.objects import ObjectStore, ObjectStoreError
 from fraud_pipeline.records import Post, RecordError
 from fraud_pipeline.scoring.base import TextScorer
+from fraud_pipeline.scoring.behavior_snapshots import UNSHARDED, BehaviorSnapshots, shard_of
 from fraud_pipeline.scoring.pipeline_scorer import PostScorer, ScoreCounts
 from fraud_pipeline.settings import Settings, load_settings
 from fraud_pipeline.streams.base import PutEntry, Stream
@@ -72,6 +73,10 @@ class ScoringRuntime:
         self.metrics = metrics
         self.scorer = scorer
         self.stats = HandlerStats()
+        # The behaviour window survives container and worker restarts (per shard).
+        self.snapshots = BehaviorSnapshots(
+            objects, settings.signals_prefix, scorer.tracker, self.errors, settings.behavior_snapshot_seconds
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ScoringRuntime:
@@ -91,6 +96,9 @@ class ScoringRuntime:
         records = event.get("Records") if isinstance(event, dict) else None
         if not isinstance(records, list):
             raise ValueError("not a Kinesis event: no 'Records' list")
+        first = records[0] if records and isinstance(records[0], dict) else {}
+        shard = shard_of(first.get("eventID")) if first else UNSHARDED
+        self.snapshots.before_batch(shard)
 
         posts: list[Post] = []
         sequence_of_post: list[str | None] = []  # None: a record without one (still tagged)
@@ -134,9 +142,14 @@ class ScoringRuntime:
         self.stats.tagged += len(tagged) - sum(1 for r in results if r is None)
         self.stats.failed += len(failures)
         self.stats.counts.add(counts)
+        self.snapshots.after_batch(shard)
         # Lambda retries from the lowest reported sequence number; report them in stream order.
         ordered = sorted(failures, key=lambda s: (len(s), s))
         return {"batchItemFailures": [{"itemIdentifier": s} for s in ordered]}
+
+    def close(self) -> None:
+        """A clean stop: save the behaviour window of every shard scored (see `BehaviorSnapshots`)."""
+        self.snapshots.flush()
 
 
 def _decode(record: Any) -> tuple[str | None, Post | None, ErrorRecord | None]:

@@ -6,6 +6,11 @@ memory, bounded in size, like indigo/automod's in-memory counter store. Because 
 untagged stream is partitioned by author DID, each account's posts reach the same scoring
 worker, so per-account counts are exact per shard; campaign counts are per shard too (a
 campaign spread over N shards is seen N ways, each part still large at real volumes).
+
+The counts are soft state, but a restart should not blind the scorer for a whole window:
+`snapshot()` / `restore()` turn the live window into bytes that the scoring runtime keeps in
+the object store (`behavior_snapshots.py`), so a new worker or Lambda container picks up
+where the last one stopped.
 """
 
 from __future__ import annotations
@@ -14,8 +19,19 @@ import hashlib
 import string
 from collections import OrderedDict, deque
 from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import zstandard
 
 from fraud_pipeline.records import Post
+
+SNAPSHOT_FORMAT = "fraud-pipeline-behavior/1"
+
+
+class SnapshotError(ValueError):
+    """A behaviour snapshot cannot be read (corrupt, truncated or another format)."""
+
 
 # Punctuation becomes space and digits become 0, in one C-level pass (str.translate).
 _FOLD = {ord(c): " " for c in string.punctuation}
@@ -85,6 +101,24 @@ class _WindowedSets:
             del members[oldest_member]
         return len(members)
 
+    def export(self, cutoff_s: float) -> dict[str, dict[str, float]]:
+        """Members seen at or after `cutoff_s`, per key, oldest key first."""
+        out = {}
+        for key, members in self._data.items():
+            live = {member: seen for member, seen in members.items() if seen >= cutoff_s}
+            if live:
+                out[key] = live
+        return out
+
+    def merge(self, exported: dict[str, dict[str, float]]) -> None:
+        """Add exported sightings (in time order per key), keeping each member's latest."""
+        for key, members in exported.items():
+            for member, seen in sorted(members.items(), key=lambda item: item[1]):
+                current = self._data.get(key)
+                if current is not None and current.get(member, float("-inf")) >= seen:
+                    continue
+                self.add(key, member, seen)
+
 
 class BehaviorTracker:
     """Sliding-window counters over the post stream, in memory and bounded."""
@@ -102,10 +136,12 @@ class BehaviorTracker:
         self._account_times: OrderedDict[str, deque[float]] = OrderedDict()
         self._texts = _WindowedSets(window_s, max_fingerprints)
         self._blobs = _WindowedSets(window_s, max_fingerprints)
+        self.latest_s = 0.0  # newest event time seen: the window's end
 
     def observe(self, post: Post) -> PostSignals:
         """Record the post and return the signals it has now (event time, not wall time)."""
         now_s = post.time_us / 1_000_000
+        self.latest_s = max(self.latest_s, now_s)
         times = self._account_times.get(post.did)
         account_is_new = times is None
         if times is None:
@@ -131,3 +167,61 @@ class BehaviorTracker:
             campaign_accounts=campaign_accounts,
             media_reuse_accounts=reuse,
         )
+
+    # -- persistence --------------------------------------------------------------------
+    def snapshot(self) -> bytes:
+        """The live window (sightings newer than `latest_s - window_s`), zstd-compressed JSON."""
+        cutoff = self.latest_s - self.window_s
+        accounts = {}
+        for did, times in self._account_times.items():
+            live = [t for t in times if t >= cutoff]
+            if live:
+                accounts[did] = live
+        body = {
+            "format": SNAPSHOT_FORMAT,
+            "window_s": self.window_s,
+            "latest_s": self.latest_s,
+            "accounts": accounts,
+            "texts": self._texts.export(cutoff),
+            "blobs": self._blobs.export(cutoff),
+        }
+        return zstandard.ZstdCompressor(level=3).compress(orjson.dumps(body))
+
+    def restore(self, data: bytes) -> int:
+        """Merge a snapshot into this tracker (sightings already here win if newer); returns
+        the accounts it brought. Raises `SnapshotError` for anything that is not a snapshot."""
+        body = _read_snapshot(data)
+        for did, times in body["accounts"].items():
+            known = self._account_times.get(did)
+            merged = sorted(set(times) | set(known or ()))
+            self._account_times[did] = deque(merged)
+            self._account_times.move_to_end(did)
+            if len(self._account_times) > self.max_accounts:
+                self._account_times.popitem(last=False)
+        self._texts.merge(body["texts"])
+        self._blobs.merge(body["blobs"])
+        self.latest_s = max(self.latest_s, float(body["latest_s"]))
+        return len(body["accounts"])
+
+
+def _read_snapshot(data: bytes) -> dict[str, Any]:
+    try:
+        body = orjson.loads(zstandard.ZstdDecompressor().decompress(data))
+    except (zstandard.ZstdError, orjson.JSONDecodeError) as exc:
+        raise SnapshotError(f"not a behaviour snapshot: {exc}") from exc
+    if not isinstance(body, dict) or body.get("format") != SNAPSHOT_FORMAT:
+        found = body.get("format") if isinstance(body, dict) else type(body).__name__
+        raise SnapshotError(f"behaviour snapshot format {found!r}, expected {SNAPSHOT_FORMAT!r}")
+    try:
+        float(body["latest_s"])
+        _check_sightings(body["accounts"], list)
+        _check_sightings(body["texts"], dict)
+        _check_sightings(body["blobs"], dict)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SnapshotError(f"behaviour snapshot is malformed: {exc!r}") from exc
+    return body
+
+
+def _check_sightings(section: Any, kind: type) -> None:
+    if not isinstance(section, dict) or not all(isinstance(v, kind) for v in section.values()):
+        raise TypeError(f"expected a mapping of {kind.__name__}")

@@ -267,10 +267,11 @@ def _run_worker(settings: Settings, which: str, once: bool) -> None:
 
     stop = threading.Event()
     if which == "poller":
-        poller, _ = build_poller(settings)
+        poller, runtime = build_poller(settings)
         if once:
             while poller.poll_once(force=True) or poller.pending():
                 pass
+            runtime.close()
             return
         with termination_as_interrupt():
             try:
@@ -278,6 +279,7 @@ def _run_worker(settings: Settings, which: str, once: bool) -> None:
             except KeyboardInterrupt:
                 stop.set()
                 poller.run(stop)  # returns at once after draining what it holds
+            runtime.close()
         return
     delivery = build_delivery(settings)
     if once:

@@ -165,6 +165,7 @@ def _poller_process(settings: Settings, batch_size: int, stop: Any, reports: Any
     _report_loop(poller.poll_once, send, stop, 0.02)
     while poller.pending():
         poller.poll_once(force=True)
+    runtime.close()
     send()
 
 
@@ -265,6 +266,8 @@ class Stack:
         self._stop_thread.set()
         for thread in self._threads:
             thread.join(timeout)
+        if self._threads and self.runtime is not None:
+            self.runtime.close()  # save the behaviour window (child processes do it themselves)
         self._threads = []
         if self._processes:
             self._stop_process.set()

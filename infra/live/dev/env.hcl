@@ -27,6 +27,7 @@ locals {
     media_prefix     = "media/"
     errors_prefix    = "errors/"
     models_prefix    = "models/"
+    signals_prefix   = "signals/"
   }
 
   # Names only infrastructure needs; the dashboard spec uses the same (widgets.resource_names).

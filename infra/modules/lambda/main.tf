@@ -83,6 +83,13 @@ data "aws_iam_policy_document" "this" {
     resources = ["${var.bucket_arn}/${var.errors_prefix}*"]
   }
 
+  # The behaviour window per shard, restored on a cold start and saved every ~30 s.
+  statement {
+    sid       = "KeepBehaviourSnapshots"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${var.bucket_arn}/${var.signals_prefix}*"]
+  }
+
   statement {
     sid       = "ReadModelsAndMedia"
     actions   = ["s3:GetObject"]

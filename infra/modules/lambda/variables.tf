@@ -58,6 +58,12 @@ variable "errors_prefix" {
   default     = "errors/"
 }
 
+variable "signals_prefix" {
+  description = "Prefix the function keeps its behaviour-window snapshots under."
+  type        = string
+  default     = "signals/"
+}
+
 variable "models_prefix" {
   description = "Prefix of model artifacts the function may load in-process."
   type        = string
