@@ -41,13 +41,18 @@ def test_health_sensor_reports_lag_and_fraud_rate(backend: str, request: pytest.
     base: Settings = request.getfixturevalue(f"{backend}_settings")
     settings = base.with_overrides(max_consumer_lag_s=0.5)
     provision(settings)
-    stream = open_stream(settings)
+    stream, state = open_stream(settings), open_state(settings)
     try:
+        # The poller has consumed one record (a consumer with a checkpoint: read from the stream
+        # on both backends), then 20 more arrive.
+        (seed,) = stream.put_records(settings.untagged_stream, [PutEntry("did:plc:seed", b'{"x": 0}')])
+        state.put_checkpoint(f"poller/{settings.untagged_stream}/{seed.shard_id}", seed.sequence_number)
         stream.put_records(
             settings.untagged_stream, [PutEntry(f"did:plc:{i}", b'{"x": 1}') for i in range(20)]
         )
     finally:
         stream.close()
+        state.close()
     now_ms = int(time.time() * 1000)
     metrics = open_metrics(settings)
     try:
@@ -119,3 +124,75 @@ def test_stall_is_reported_when_checkpoint_does_not_move(local_settings: Setting
         stream.close()
         state.close()
     assert not first.stalled and second.stalled and second.lag_records == 3
+
+
+def _put_service_metric(
+    settings: Settings, namespace: str, name: str, dimensions: dict[str, str], ms: int
+) -> None:
+    """What Lambda / Firehose publish about themselves (moto accepts the AWS/ namespaces)."""
+    from datetime import UTC, datetime
+
+    from fraud_pipeline.aws import aws_client
+
+    client = aws_client("cloudwatch", settings.aws_region, settings.endpoint_url)
+    client.put_metric_data(
+        Namespace=namespace,
+        MetricData=[
+            {
+                "MetricName": name,
+                "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
+                "Value": float(ms),
+                "Unit": "Milliseconds",
+                "Timestamp": datetime.now(tz=UTC),
+            }
+        ],
+    )
+
+
+def test_managed_consumers_on_aws_are_read_from_their_own_lag_metrics(aws_settings: Settings) -> None:
+    """On AWS, Lambda and Firehose keep no checkpoint of ours: records waiting in a stream
+    with no checkpoint must not read as a stuck consumer; the services' lag metrics decide."""
+    from fraud_pipeline.orchestration import health
+
+    settings = aws_settings.with_overrides(max_consumer_lag_s=60)
+    provision(settings)
+    stream, state, metrics = open_stream(settings), open_state(settings), open_metrics(settings)
+    managed = health.managed_consumers(settings)
+    try:
+        stream.put_records(settings.untagged_stream, [PutEntry(f"did:plc:{i}", b"{}") for i in range(5)])
+        stream.put_records(settings.tagged_stream, [PutEntry(f"did:plc:{i}", b"{}") for i in range(5)])
+        lam, fh = managed[settings.untagged_stream], managed[settings.tagged_stream]
+        _put_service_metric(settings, lam.namespace, lam.metric, lam.dimensions, 2_000)  # healthy
+        now = int(time.time() * 1000)
+
+        def reading(name: str, previous: dict | None, at: int) -> health.StreamHealth:
+            consumer = health.consumers(settings)[name]
+            return health.stream_health(stream, state, name, consumer, previous, at, managed[name], metrics)
+
+        first = reading(settings.untagged_stream, None, now)
+        later = now + int(health.STALL_AFTER_S * 1000) + 1
+        second = reading(settings.untagged_stream, health.cursor_entry(first, None, now), later)
+        assert (
+            first.lag_source == "AWS/Lambda IteratorAge"
+            and first.consumer == f"lambda {settings.scoring_function}"
+        )
+        assert first.lag_s == pytest.approx(2.0)
+        assert not second.stalled  # the checkpoint-based reading would call this a 5-minute stall
+
+        tagged = reading(settings.tagged_stream, None, now)  # Firehose published nothing yet: idle
+        assert tagged.lag_source == "AWS/Firehose KinesisMillisBehindLatest" and tagged.lag_s == 0
+
+        _put_service_metric(settings, fh.namespace, fh.metric, fh.dimensions, 400_000)  # stuck
+        behind = reading(settings.tagged_stream, {"lag_s": 350.0}, now + 1000)
+        assert behind.lag_s == pytest.approx(400.0) and behind.stalled
+        recovering = reading(settings.tagged_stream, {"lag_s": 450.0}, now + 1000)
+        assert not recovering.stalled  # old but shrinking: catching up
+    finally:
+        stream.close()
+        state.close()
+        metrics.close()
+
+    checks = _checks(_tick(settings, None))
+    assert checks[("untagged_stream", "consumer_lag")].passed
+    failed = checks[("tagged_stream", "consumer_lag")]
+    assert not failed.passed and "KinesisMillisBehindLatest" in failed.description

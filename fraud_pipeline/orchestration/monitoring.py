@@ -36,6 +36,7 @@ from fraud_pipeline.orchestration.health import (
     consumers,
     cursor_entry,
     fraud_rate,
+    managed_consumers,
     stream_health,
 )
 from fraud_pipeline.orchestration.resources import (
@@ -94,17 +95,22 @@ def lag_evaluation(settings: Settings, health: StreamHealth) -> tuple[bool, str 
     if health.lag_s > settings.max_consumer_lag_s:
         return False, (
             f"{health.consumer} is {health.lag_s:.0f} s behind on {health.name} "
-            f"({health.lag_records} records), "
-            f"threshold {settings.max_consumer_lag_s:.0f} s"
+            f"({_waiting(health)}), threshold {settings.max_consumer_lag_s:.0f} s"
         )
     return True, None
+
+
+def _waiting(health: StreamHealth) -> str:
+    if health.lag_source == "checkpoints":
+        return f"{health.lag_records} records"
+    return f"by {health.lag_source}"
 
 
 def stall_evaluation(health: StreamHealth) -> tuple[bool, str | None]:
     if health.stalled:
         return False, (
             f"{health.consumer} has not advanced on {health.name} for {health.stalled_for_s:.0f} s "
-            f"with {health.lag_records} records waiting (stall after {STALL_AFTER_S:.0f} s)"
+            f"({_waiting(health)} waiting; stall after {STALL_AFTER_S:.0f} s)"
         )
     return True, None
 
@@ -126,15 +132,22 @@ def _stream_metadata(health: StreamHealth) -> dict[str, Any]:
         "lag_seconds": round(health.lag_s, 3),
         "stalled_seconds": round(health.stalled_for_s, 1),
         "consumer": health.consumer,
+        "lag_source": health.lag_source,
     }
 
 
 def read_health(
-    settings: Settings, streams: StreamsResource, state: StateResource, previous: dict[str, Any], now_ms: int
+    settings: Settings,
+    streams: StreamsResource,
+    state: StateResource,
+    metrics: MetricsResource,
+    previous: dict[str, Any],
+    now_ms: int,
 ) -> list[StreamHealth]:
-    with streams.open() as stream, state.open() as store:
+    managed = managed_consumers(settings)
+    with streams.open() as stream, state.open() as store, metrics.open() as sink:
         return [
-            stream_health(stream, store, name, consumer, previous.get(name), now_ms)
+            stream_health(stream, store, name, consumer, previous.get(name), now_ms, managed.get(name), sink)
             for name, consumer in consumers(settings).items()
         ]
 
@@ -217,7 +230,7 @@ def stream_health_sensor(
     settings = pipeline.settings()
     now_ms = int(time.time() * 1000)
     previous: dict[str, Any] = json.loads(context.cursor) if context.cursor else {}
-    healths = read_health(settings, streams, state, previous, now_ms)
+    healths = read_health(settings, streams, state, metrics, previous, now_ms)
     with metrics.open() as sink:
         rate = fraud_rate(sink, settings.metric_namespace, now_ms)
     events = health_events(settings, healths, rate, endpoints.status())
@@ -241,9 +254,11 @@ def _stream_check(key: AssetKey, check: str) -> Any:
     )
 
     @asset_check(asset=key, name=check, description=description)
-    def run(pipeline: PipelineResource, streams: StreamsResource, state: StateResource) -> AssetCheckResult:
+    def run(
+        pipeline: PipelineResource, streams: StreamsResource, state: StateResource, metrics: MetricsResource
+    ) -> AssetCheckResult:
         settings = pipeline.settings()
-        healths = read_health(settings, streams, state, {}, int(time.time() * 1000))
+        healths = read_health(settings, streams, state, metrics, {}, int(time.time() * 1000))
         return _check_result(settings, key, check, healths)
 
     return run
