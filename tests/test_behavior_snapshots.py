@@ -77,6 +77,28 @@ def test_the_snapshot_keeps_only_the_live_window() -> None:
             )
         ),
         zstandard.ZstdCompressor().compress(orjson.dumps({"format": SNAPSHOT_FORMAT, "latest_s": 1.0})),
+        zstandard.ZstdCompressor().compress(
+            orjson.dumps(
+                {
+                    "format": SNAPSHOT_FORMAT,
+                    "latest_s": 1.0,
+                    "accounts": {"d": [1.0, "x"]},
+                    "texts": {},
+                    "blobs": {},
+                }
+            )
+        ),
+        zstandard.ZstdCompressor().compress(
+            orjson.dumps(
+                {
+                    "format": SNAPSHOT_FORMAT,
+                    "latest_s": 1.0,
+                    "accounts": {},
+                    "texts": {"k": {"d": None}},
+                    "blobs": {},
+                }
+            )
+        ),
     ],
 )
 def test_anything_but_a_snapshot_is_refused_with_a_reason(data: bytes) -> None:

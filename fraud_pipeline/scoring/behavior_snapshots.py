@@ -93,7 +93,7 @@ class BehaviorSnapshots:
             return
         try:
             accounts = self.tracker.restore(data)
-        except SnapshotError as exc:
+        except (SnapshotError, ValueError, TypeError, OverflowError) as exc:  # never fail the batch
             self.stats.unreadable += 1
             log.warning("behaviour snapshot %s unreadable, starting cold: %s", key, exc)
             self._record_unreadable(key, str(exc), data)

@@ -223,5 +223,15 @@ def _read_snapshot(data: bytes) -> dict[str, Any]:
 
 
 def _check_sightings(section: Any, kind: type) -> None:
-    if not isinstance(section, dict) or not all(isinstance(v, kind) for v in section.values()):
-        raise TypeError(f"expected a mapping of {kind.__name__}")
+    """`{key: [t, ...]}` (kind list) or `{key: {member: t}}` (kind dict), every t a number."""
+    if not isinstance(section, dict):
+        raise TypeError("expected a mapping")
+    for value in section.values():
+        if isinstance(value, dict) and kind is dict:
+            times = list(value.values())
+        elif isinstance(value, list) and kind is list:
+            times = value
+        else:
+            raise TypeError(f"expected a mapping of {kind.__name__}")
+        if not all(isinstance(t, int | float) and not isinstance(t, bool) for t in times):
+            raise TypeError("sighting times must be numbers")
