@@ -55,6 +55,19 @@ def test_a_restored_tracker_gives_the_signals_an_uninterrupted_one_gives() -> No
     assert got[-1].account_posts_window == 8 and not got[-1].account_is_new
 
 
+def test_merging_into_a_live_tracker_keeps_sightings_in_time_order() -> None:
+    """A second shard's snapshot merged into a worker that already scores: old sightings
+    from the snapshot must still expire first."""
+    saved = BehaviorTracker(window_s=60)
+    saved.observe(make_post(1, CAMPAIGN, did="did:plc:early", time_us=T0))
+    live = BehaviorTracker(window_s=60)
+    live.observe(make_post(2, CAMPAIGN, did="did:plc:later", time_us=T0 + 50_000_000))
+    live.restore(saved.snapshot())
+    # 70 s after the first sighting: "early" has left the window, "later" has not.
+    signals = live.observe(make_post(3, CAMPAIGN, did="did:plc:now", time_us=T0 + 70_000_000))
+    assert signals.campaign_accounts == 2
+
+
 def test_the_snapshot_keeps_only_the_live_window() -> None:
     tracker = BehaviorTracker(window_s=60)
     tracker.observe(make_post(1, CAMPAIGN, did="did:plc:old", time_us=T0))

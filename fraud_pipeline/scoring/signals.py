@@ -111,13 +111,17 @@ class _WindowedSets:
         return out
 
     def merge(self, exported: dict[str, dict[str, float]]) -> None:
-        """Add exported sightings (in time order per key), keeping each member's latest."""
+        """Add exported sightings, keeping each member's latest; members stay in time order
+        (expiry pops from the front), whichever side saw them."""
         for key, members in exported.items():
-            for member, seen in sorted(members.items(), key=lambda item: item[1]):
-                current = self._data.get(key)
-                if current is not None and current.get(member, float("-inf")) >= seen:
-                    continue
-                self.add(key, member, seen)
+            combined = dict(self._data.get(key, {}))
+            for member, seen in members.items():
+                if seen > combined.get(member, float("-inf")):
+                    combined[member] = seen
+            self._data[key] = OrderedDict(sorted(combined.items(), key=lambda item: item[1]))
+            self._data.move_to_end(key)
+            if len(self._data) > self.max_keys:
+                self._data.popitem(last=False)
 
 
 class BehaviorTracker:
