@@ -22,7 +22,12 @@ from fraud_pipeline.lake.paths import partition_key
 from fraud_pipeline.objects import ObjectStore
 from fraud_pipeline.orchestration.definitions import build_definitions
 from fraud_pipeline.orchestration.lake import compacted_posts, lake_landing_sensor, raw_posts
-from fraud_pipeline.orchestration.landing import LATE_WINDOW_HOURS, LandingCursor, evaluate_landing
+from fraud_pipeline.orchestration.landing import (
+    LATE_WINDOW_HOURS,
+    SWEEP_DAYS,
+    LandingCursor,
+    evaluate_landing,
+)
 from fraud_pipeline.orchestration.resources import build_resources
 from fraud_pipeline.settings import Settings
 
@@ -118,6 +123,51 @@ def test_landing_lists_only_recent_prefixes(local_settings: Settings) -> None:
     assert steady.partitions == []
     hour_prefixes = [p for p in steady.listed_prefixes if p.count("/") == 5]
     assert len(hour_prefixes) <= LATE_WINDOW_HOURS + 1  # only the open and recent hours
+
+
+def _sweep_week(store: ObjectStore, settings: Settings, cursor: LandingCursor, now: datetime):
+    """SWEEP_DAYS steady ticks at `now`: every partition they request, and the cursor after."""
+    requested: list[str] = []
+    for _ in range(SWEEP_DAYS):
+        tick = evaluate_landing(store, settings, cursor, now)
+        assert len([p for p in tick.swept_prefixes if p.count("/") == 4]) == 1  # one day per tick
+        requested += tick.partitions
+        cursor = tick.cursor
+    return requested, cursor
+
+
+def test_files_days_late_are_found_by_the_sweep(local_settings: Settings) -> None:
+    """Past the 3-hour window, a late file (or one in an hour that had none) is still found
+    within SWEEP_DAYS ticks, once, without listing the whole bucket."""
+    store = ObjectStore.from_settings(local_settings)
+    start = datetime(2026, 11, 25, 0, tzinfo=UTC)
+    cursor = evaluate_landing(store, local_settings, LandingCursor(), start).cursor  # empty lake
+    on_time = start + timedelta(hours=2)
+    write_raw_file(store, local_settings, on_time + timedelta(minutes=5), [])
+    tick = evaluate_landing(store, local_settings, cursor, start + timedelta(hours=3))
+    assert tick.partitions == [partition_key(on_time)]
+
+    now = start + timedelta(days=2, hours=6)
+    requested, cursor = _sweep_week(store, local_settings, tick.cursor, now)
+    assert requested == []  # nothing late yet
+
+    empty_before = start + timedelta(hours=5)
+    write_raw_file(store, local_settings, on_time + timedelta(minutes=50), [])  # 2 days late
+    write_raw_file(store, local_settings, empty_before + timedelta(minutes=7), [])  # an empty hour gets one
+    requested, cursor = _sweep_week(store, local_settings, cursor, now)
+    assert sorted(requested) == sorted([partition_key(on_time), partition_key(empty_before)])
+    assert _sweep_week(store, local_settings, cursor, now)[0] == []  # requested once
+
+
+def test_a_cursor_from_before_the_sweep_does_not_retrigger_old_hours(local_settings: Settings) -> None:
+    store = ObjectStore.from_settings(local_settings)
+    now = datetime(2026, 11, 29, 15, tzinfo=UTC)
+    old = [now - timedelta(days=2, hours=h) for h in range(3)]
+    build_lake(store, local_settings, sorted(old), posts_per_hour=5, files_per_hour=1)
+    legacy = LandingCursor(
+        hour_prefix=evaluate_landing(store, local_settings, LandingCursor(), now).cursor.hour_prefix
+    )
+    assert _sweep_week(store, local_settings, legacy, now)[0] == []  # old hours recorded, not re-run
 
 
 def test_partitions_materialize_end_to_end_and_twice_is_identical(local_settings: Settings) -> None:
