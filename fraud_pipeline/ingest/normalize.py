@@ -127,12 +127,7 @@ def normalize(raw: bytes | str) -> Normalized:
             event = decode_event(raw)
         except ValueError:
             return _malformed("invalid_json")
-    try:
-        return _normalize(event)
-    except RecursionError:
-        return _malformed("too_deep")
-    except Exception as exc:  # never raise out of the normalizer; say what broke
-        return _malformed(f"internal_error:{type(exc).__name__}")
+    return normalize_event(event)
 
 
 def normalize_event(event: Any) -> Normalized:
