@@ -6,9 +6,7 @@ Prints one JSON object: seconds (median), rows/s, lake bytes/s. Target: under 60
 from __future__ import annotations
 
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -20,10 +18,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_compaction import synth_table
 
-from fraud_pipeline.analytics.lake_sql import dbt_env, ensure_schema_file
+from fraud_pipeline.analytics.lake_sql import ensure_schema_file
 from fraud_pipeline.lake.compaction import _publish, compacted_key
 from fraud_pipeline.objects import ObjectStore
-from fraud_pipeline.orchestration.dbt_project import DBT_DIR, DBT_EXECUTABLE
+from fraud_pipeline.orchestration.dbt_project import run_dbt_build
 from fraud_pipeline.settings import Settings, load_settings
 
 START = datetime(2026, 11, 29, 0, tzinfo=UTC)
@@ -42,25 +40,8 @@ def write_compacted_lake(settings: Settings, posts: int, hours: int) -> int:
 
 
 def dbt_build(settings: Settings) -> float:
-    env = {**os.environ, **dbt_env(settings)}
-    target = Path(settings.home) / "dbt-target"
     start = time.perf_counter()
-    done = subprocess.run(
-        [
-            DBT_EXECUTABLE,
-            "build",
-            "--project-dir",
-            str(DBT_DIR),
-            "--profiles-dir",
-            str(DBT_DIR),
-            "--target-path",
-            str(target),
-        ],
-        env=env,
-        check=False,
-        capture_output=True,
-        text=True,
-    )
+    done = run_dbt_build(settings)
     if done.returncode != 0:
         raise RuntimeError(f"dbt build failed: {done.stdout[-3000:]}")
     return time.perf_counter() - start

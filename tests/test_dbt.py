@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,32 +9,11 @@ import duckdb
 import pytest
 from lake_fixtures import LakeTruth, build_lake, recent_hours
 
-from fraud_pipeline.analytics.lake_sql import dbt_env, ensure_schema_file
+from fraud_pipeline.analytics.lake_sql import ensure_schema_file
 from fraud_pipeline.lake.compaction import compact_hour
 from fraud_pipeline.objects import ObjectStore
-from fraud_pipeline.orchestration.dbt_project import DBT_DIR, DBT_EXECUTABLE
+from fraud_pipeline.orchestration.dbt_project import run_dbt_build
 from fraud_pipeline.settings import Settings, load_settings
-
-
-def dbt_build(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **dbt_env(settings)}
-    return subprocess.run(
-        [
-            DBT_EXECUTABLE,
-            "build",
-            "--project-dir",
-            str(DBT_DIR),
-            "--profiles-dir",
-            str(DBT_DIR),
-            "--target-path",
-            str(Path(settings.home) / "dbt-target"),
-            *args,
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +24,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, 
     truth = build_lake(store, settings, hours, posts_per_hour=90)
     for hour in hours:
         compact_hour(store, settings, hour)
-    done = dbt_build(settings)
+    done = run_dbt_build(settings)
     yield settings, truth, done.stdout + done.stderr
 
 
@@ -87,5 +64,5 @@ def test_marts_match_the_lake(built) -> None:
 def test_dbt_builds_green_on_an_empty_lake(tmp_path: Path) -> None:
     settings = load_settings(environ={}, backend="local", home=tmp_path / "home")
     ensure_schema_file(ObjectStore.from_settings(settings), settings)
-    done = dbt_build(settings, "--exclude", "resource_type:unit_test")
+    done = run_dbt_build(settings, "--exclude", "resource_type:unit_test")
     assert done.returncode == 0, done.stdout[-3000:]

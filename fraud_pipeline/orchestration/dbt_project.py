@@ -59,6 +59,28 @@ def ensure_manifest() -> Path:
     return MANIFEST
 
 
+def run_dbt_build(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """`dbt build` of this project over `settings`' lake, in a subprocess (tests and benchmarks;
+    Dagster runs dbt through `dbt_resource()`)."""
+    return subprocess.run(
+        [
+            DBT_EXECUTABLE,
+            "build",
+            "--project-dir",
+            str(DBT_DIR),
+            "--profiles-dir",
+            str(DBT_DIR),
+            "--target-path",
+            str(Path(settings.home) / "dbt-target"),
+            *args,
+        ],
+        env={**os.environ, **dbt_env(settings)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 dbt_project = DbtProject(project_dir=DBT_DIR, profiles_dir=DBT_DIR)
 
 
