@@ -29,6 +29,7 @@ from dagster import (
 )
 
 from fraud_pipeline.lake.paths import error_object_key
+from fraud_pipeline.metrics.base import MetricsSink
 from fraud_pipeline.orchestration.health import (
     STALL_AFTER_S,
     FraudRate,
@@ -140,12 +141,13 @@ def read_health(
     settings: Settings,
     streams: StreamsResource,
     state: StateResource,
-    metrics: MetricsResource,
+    sink: MetricsSink,
     previous: dict[str, Any],
     now_ms: int,
 ) -> list[StreamHealth]:
+    """Every stream's reading; `sink` holds the managed consumers' lag metrics (on AWS)."""
     managed = managed_consumers(settings)
-    with streams.open() as stream, state.open() as store, metrics.open() as sink:
+    with streams.open() as stream, state.open() as store:
         return [
             stream_health(stream, store, name, consumer, previous.get(name), now_ms, managed.get(name), sink)
             for name, consumer in consumers(settings).items()
@@ -230,8 +232,8 @@ def stream_health_sensor(
     settings = pipeline.settings()
     now_ms = int(time.time() * 1000)
     previous: dict[str, Any] = json.loads(context.cursor) if context.cursor else {}
-    healths = read_health(settings, streams, state, metrics, previous, now_ms)
     with metrics.open() as sink:
+        healths = read_health(settings, streams, state, sink, previous, now_ms)
         rate = fraud_rate(sink, settings.metric_namespace, now_ms)
     events = health_events(settings, healths, rate, endpoints.status())
     cursor = {h.name: cursor_entry(h, previous.get(h.name), now_ms) for h in healths}
@@ -258,7 +260,8 @@ def _stream_check(key: AssetKey, check: str) -> Any:
         pipeline: PipelineResource, streams: StreamsResource, state: StateResource, metrics: MetricsResource
     ) -> AssetCheckResult:
         settings = pipeline.settings()
-        healths = read_health(settings, streams, state, metrics, {}, int(time.time() * 1000))
+        with metrics.open() as sink:
+            healths = read_health(settings, streams, state, sink, {}, int(time.time() * 1000))
         return _check_result(settings, key, check, healths)
 
     return run
