@@ -33,14 +33,16 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
 
-from fraud_pipeline.scoring.evaluation import cross_validate, hashed_procedure, tfidf_baseline_procedure
+from fraud_pipeline.scoring.evaluation import (
+    calibrated_procedure,
+    cross_validate,
+    hashed_procedure,
+    tfidf_baseline_procedure,
+)
 from fraud_pipeline.scoring.training import (
     TrainParams,
-    best_f1_threshold,
     design_matrix,
-    fit_platt,
     load_labeled,
 )
 
@@ -72,7 +74,7 @@ def augmented_procedure(
         return sp.hstack(blocks).tocsr(), idf
 
     def fit(
-        texts: Sequence[str], labels: np.ndarray, weights: np.ndarray
+        texts: list[str], labels: np.ndarray, weights: np.ndarray | None
     ) -> Callable[[list[str]], np.ndarray]:
         matrix, idf = features(texts, None)
         seen = np.flatnonzero(np.diff(matrix.tocsc().indptr))
@@ -80,20 +82,7 @@ def augmented_procedure(
         model.fit(matrix[:, seen], labels, sample_weight=weights)
         return lambda batch: model.decision_function(features(batch, idf)[0][:, seen])
 
-    def run(texts: list[str], labels: np.ndarray, sources: list[str]) -> tuple[Any, float]:
-        weights = params.row_weights(sources)
-        strata = [f"{label}:{source}" for label, source in zip(labels.tolist(), sources, strict=True)]
-        margins = np.zeros(len(texts))
-        splitter = StratifiedKFold(params.calibration_folds, shuffle=True, random_state=params.seed)
-        for inner, held in splitter.split(np.zeros(len(texts)), strata):
-            score = fit([texts[i] for i in inner], labels[inner], weights[inner])
-            margins[held] = score([texts[i] for i in held])
-        a, b = fit_platt(margins, labels)
-        threshold = best_f1_threshold(labels, 1 / (1 + np.exp(-(a * margins + b))))
-        full = fit(texts, labels, weights)
-        return (lambda batch: 1 / (1 + np.exp(-(a * full(batch) + b)))), threshold
-
-    return run
+    return calibrated_procedure(fit, params.seed, params.calibration_folds, dict(params.source_weights))
 
 
 def summary(cv: dict[str, Any], seconds: float) -> dict[str, Any]:

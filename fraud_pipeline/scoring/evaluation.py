@@ -100,26 +100,26 @@ def hashed_procedure(params: TrainParams) -> Procedure:
     return run
 
 
-def tfidf_baseline_procedure(seed: int, C: float = 10.0, calibration_folds: int = 5) -> Procedure:
-    """TF-IDF word (1-2) + char_wb (2-5) n-grams, logistic regression; Platt-calibrated and
-    thresholded by the same rule as the shipped model (k-fold out-of-fold margins of the
-    training rows, or one 20% split when `calibration_folds` is 0)."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline, make_union
+# A margin model for `calibrated_procedure`: fit(texts, labels, sample_weight) -> margins(texts).
+MarginFit = Callable[[list[str], np.ndarray, np.ndarray | None], Callable[[list[str]], np.ndarray]]
 
+
+def calibrated_procedure(
+    fit: MarginFit,
+    seed: int,
+    calibration_folds: int = 5,
+    source_weights: dict[str, float] | None = None,
+) -> Procedure:
+    """Any margin model under the shipped model's rule: Platt calibration and the F1 threshold
+    from k-fold out-of-fold margins of the training rows (stratified by label and source), or
+    from one 20% split when `calibration_folds` is 0; then a refit on all rows. Rows are
+    weighted by `source_weights` (1.0 for other sources) when given."""
     from fraud_pipeline.scoring.training import stratified_split
 
-    def make() -> Any:
-        return make_pipeline(
-            make_union(
-                TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
-                TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2),
-            ),
-            LogisticRegression(C=C, solver="liblinear", max_iter=5000, random_state=seed),
-        )
-
     def run(texts: list[str], labels: np.ndarray, sources: list[str]) -> tuple[Any, float]:
+        weights = None
+        if source_weights:
+            weights = np.array([source_weights.get(source, 1.0) for source in sources], dtype=np.float64)
         if calibration_folds >= 2:
             strata = [f"{label}:{source}" for label, source in zip(labels.tolist(), sources, strict=True)]
             splitter = StratifiedKFold(n_splits=calibration_folds, shuffle=True, random_state=seed)
@@ -128,21 +128,45 @@ def tfidf_baseline_procedure(seed: int, C: float = 10.0, calibration_folds: int 
             parts = [stratified_split(labels, sources, 0.2, seed)]
         rows, margins = [], []
         for train_idx, val_idx in parts:
-            inner = make().fit([texts[i] for i in train_idx], labels[train_idx])
+            inner = fit(
+                [texts[i] for i in train_idx],
+                labels[train_idx],
+                None if weights is None else weights[train_idx],
+            )
             rows.append(val_idx)
-            margins.append(inner.decision_function([texts[i] for i in val_idx]))
+            margins.append(inner([texts[i] for i in val_idx]))
         val_labels = labels[np.concatenate(rows)]
         val_margins = np.concatenate(margins)
         a, b = fit_platt(val_margins, val_labels)
         threshold = best_f1_threshold(val_labels, 1 / (1 + np.exp(-(a * val_margins + b))))
-        full = make().fit(texts, labels)
+        full = fit(texts, labels, weights)
 
         def score(batch: list[str]) -> np.ndarray:
-            return 1 / (1 + np.exp(-(a * full.decision_function(batch) + b)))
+            return 1 / (1 + np.exp(-(a * full(batch) + b)))
 
         return score, threshold
 
     return run
+
+
+def tfidf_baseline_procedure(seed: int, C: float = 10.0, calibration_folds: int = 5) -> Procedure:
+    """TF-IDF word (1-2) + char_wb (2-5) n-grams, logistic regression, under the shipped
+    model's calibration and threshold rule (`calibrated_procedure`)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline, make_union
+
+    def fit(texts: list[str], labels: np.ndarray, _weights: np.ndarray | None) -> Callable[..., np.ndarray]:
+        model = make_pipeline(
+            make_union(
+                TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
+                TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2),
+            ),
+            LogisticRegression(C=C, solver="liblinear", max_iter=5000, random_state=seed),
+        )
+        return model.fit(texts, labels).decision_function
+
+    return calibrated_procedure(fit, seed, calibration_folds)
 
 
 def cross_validate(data: LabeledData, procedure: Procedure, folds: int = 5, seed: int = 13) -> dict[str, Any]:
