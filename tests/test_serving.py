@@ -6,9 +6,12 @@ import http.client
 import io
 import json
 import os
+import socket
 import subprocess
 import sys
 import tarfile
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -300,3 +303,166 @@ def test_package_uploads_to_s3(tmp_path: Path, aws_settings: Settings) -> None:
     assert result.uri == f"s3://{aws_settings.bucket}/{result.key}"
     stored = s3.get_object(Bucket=aws_settings.bucket, Key=result.key)["Body"].read()
     assert stored == result.path.read_bytes()  # not gzipped a second time on the way
+
+
+# -- hardening: the inference image's command, connection bounds, nesting -------------------
+
+
+def _dockerfile_instructions(path: Path) -> dict[str, list[str]]:
+    """ENV (as KEY=VALUE words), ENTRYPOINT and CMD (JSON form) of a Dockerfile."""
+    text = path.read_text().replace("\\\n", " ")
+    found: dict[str, list[str]] = {"ENV": []}
+    for line in text.splitlines():
+        word, _, rest = line.strip().partition(" ")
+        if word == "ENV":
+            found["ENV"] += rest.split()
+        elif word in ("ENTRYPOINT", "CMD"):
+            found[word] = json.loads(rest)
+    return found
+
+
+def test_inference_image_serves_on_all_interfaces_and_loads_opt_ml_model(tmp_path: Path) -> None:
+    """SageMaker runs `docker run <image> serve`: that command alone must bind 0.0.0.0:8080 and
+    serve /opt/ml/model; text and media endpoints both run this image."""
+    from click.testing import CliRunner
+
+    from fraud_pipeline.serving.commands import serve
+    from infra_fixtures import INFRA, LIVE, component_config
+
+    for env in ("dev", "prod"):
+        for component in ("sagemaker_text", "sagemaker_media"):
+            image = component_config(LIVE / env / component)["inputs"]["image_uri"]
+            assert 'repository_urls["inference"]' in image, (env, component, image)
+    image = _dockerfile_instructions(INFRA / "docker" / "inference.Dockerfile")
+    image_env = dict(item.split("=", 1) for item in image["ENV"])
+    argv = image["ENTRYPOINT"] + ["serve"]  # SageMaker's argument replaces CMD
+    assert argv == ["fraud-pipeline", "serve"]
+
+    runner = CliRunner(env=image_env)
+    with runner.isolation(env=image_env):
+        context = serve.make_context("serve", [])
+        resolved = dict(context.params)
+    assert resolved["host"] == "0.0.0.0"
+    assert resolved["port"] == 8080
+    assert resolved["model_dir"] == Path("/opt/ml/model")
+
+    # The same environment, on loopback and a free port, with a retrained model in the model folder.
+    from conftest import free_port
+
+    artifact = json.loads(bundled_artifact_path().read_bytes())
+    artifact["version"] = "text-hashlr-retrained0001"
+    model_dir = tmp_path / "opt-ml-model"
+    model_dir.mkdir()
+    (model_dir / BUNDLED_ARTIFACT).write_text(json.dumps(artifact))
+    port = free_port()
+    env = {
+        **os.environ,
+        **image_env,
+        "FRAUD_PIPELINE_SERVE_HOST": "127.0.0.1",
+        "FRAUD_PIPELINE_SERVE_PORT": str(port),
+        "FRAUD_PIPELINE_SERVE_MODEL_DIR": str(model_dir),
+        "FRAUD_PIPELINE_HOME": str(tmp_path / "home"),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fraud_pipeline.cli", *argv[1:]],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                conn.request("GET", "/ping")
+                response = conn.getresponse()
+                break
+            except OSError:
+                assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
+                assert time.monotonic() < deadline, "serve never answered /ping"
+                time.sleep(0.2)
+        assert response.status == 200
+        assert json.loads(response.read())["version"] == "text-hashlr-retrained0001"
+        conn.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_model_folder_without_an_artifact_is_an_error_not_the_bundled_model(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from fraud_pipeline.cli import main
+
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "README").write_text("not a model")
+    result = CliRunner().invoke(
+        main, ["serve", "--home", str(tmp_path / "home"), "--model-dir", str(tmp_path / "model")]
+    )
+    assert result.exit_code != 0
+    assert "no text_model.json" in result.output
+
+
+def _socket_to(server: ModelHTTPServer) -> socket.socket:
+    host, port = server.server_address[:2]
+    return socket.create_connection((str(host), port), timeout=5)
+
+
+def test_idle_connections_are_capped_and_closed(model: LinearTextModel) -> None:
+    """Before: 150 idle connections held 150 threads indefinitely."""
+    srv = ModelHTTPServer(model, host="127.0.0.1", port=0, idle_timeout_s=0.5, max_connections=4)
+    srv.start_background()
+    threads_before = threading.active_count()
+    idle = [_socket_to(srv) for _ in range(4)]
+    try:
+        time.sleep(0.1)  # let the server accept the four
+        refused = _socket_to(srv)
+        reply = refused.recv(4096)
+        assert reply.startswith(b"HTTP/1.1 503"), reply
+        assert b"too many open connections" in reply
+        refused.close()
+        assert srv.refused_connections == 1
+        # The idle ones are closed by the server within the timeout, and their threads end.
+        for sock in idle:
+            sock.settimeout(5)
+            assert sock.recv(4096) == b"", "the server must close an idle connection"
+        deadline = time.monotonic() + 5
+        while threading.active_count() > threads_before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert threading.active_count() <= threads_before
+        # Slots are free again: a new client is served.
+        conn = http.client.HTTPConnection(*srv.server_address[:2], timeout=5)
+        conn.request("GET", "/ping")
+        assert conn.getresponse().status == 200
+        conn.close()
+    finally:
+        for sock in idle:
+            sock.close()
+        srv.stop()
+
+
+def test_a_body_that_never_arrives_times_out(model: LinearTextModel) -> None:
+    srv = ModelHTTPServer(model, host="127.0.0.1", port=0, idle_timeout_s=0.5, max_connections=4)
+    srv.start_background()
+    try:
+        sock = _socket_to(srv)
+        sock.sendall(
+            b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 100\r\n\r\n["only part'
+        )
+        reply = sock.recv(4096)
+        assert reply.startswith(b"HTTP/1.1 408"), reply
+        sock.close()
+    finally:
+        srv.stop()
+
+
+def test_deeply_nested_json_is_a_bad_request(server: ModelHTTPServer) -> None:
+    """Before: the stdlib parser's RecursionError answered 500."""
+    status, reply, _ = _post(server, b"[" * 20_000 + b"]" * 20_000)
+    assert status == 400
+    assert "nested too deeply" in reply["error"]
+    with pytest.raises(ModelUnavailable, match="bad reply"):
+        from fraud_pipeline.serving.clients import parse_predictions
+
+        parse_predictions(b"[" * 20_000 + b"]" * 20_000, 1)

@@ -201,6 +201,8 @@ def predict(settings: Settings, in_path: Path, out_path: Path, model_path: Path 
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise click.ClickException(f"{in_path}:{number}: not JSON ({exc.msg})") from exc
+            except RecursionError as exc:
+                raise click.ClickException(f"{in_path}:{number}: JSON nested too deeply") from exc
             if not isinstance(row, dict) or not isinstance(row.get("text"), str):
                 raise click.ClickException(f"{in_path}:{number}: needs a string 'text' field")
             rows.append(row)

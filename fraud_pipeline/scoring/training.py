@@ -66,6 +66,8 @@ def load_labeled(path: str | Path, require_labels: bool = True) -> LabeledData:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise LabeledDataError(f"{path}:{number}: not JSON ({exc.msg})") from exc
+        except RecursionError as exc:
+            raise LabeledDataError(f"{path}:{number}: JSON nested too deeply") from exc
         if not isinstance(row, dict) or not isinstance(row.get("text"), str):
             raise LabeledDataError(f"{path}:{number}: needs a string 'text' field")
         label = row.get("label")

@@ -60,7 +60,7 @@ def parse_predictions(body: bytes, expected: int) -> list[float]:
     try:
         rows = json.loads(body)
         scores = [float(row["score"]) for row in rows]
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, RecursionError) as exc:
         snippet = body[:80].decode("utf-8", "replace")
         raise ModelUnavailable(f"bad reply from model ({exc.__class__.__name__}): {snippet!r}") from exc
     if len(scores) != expected:

@@ -1,4 +1,10 @@
-"""`fraud-pipeline serve`: the text model behind the SageMaker container contract, locally."""
+"""`fraud-pipeline serve`: the text model behind the SageMaker container contract.
+
+The same command runs on a laptop (loopback, the pipeline's model) and as the inference
+image's command on SageMaker, which starts the container as `docker run <image> serve` and
+so cannot pass options: there the image's environment sets them
+(`FRAUD_PIPELINE_SERVE_HOST=0.0.0.0`, `FRAUD_PIPELINE_SERVE_MODEL_DIR=/opt/ml/model`).
+"""
 
 from __future__ import annotations
 
@@ -9,32 +15,95 @@ import click
 
 from fraud_pipeline.cli_options import settings_options
 from fraud_pipeline.scoring.text_model import ArtifactError, LinearTextModel, default_artifact_path
+from fraud_pipeline.serving.server import IDLE_TIMEOUT_S, MAX_CONNECTIONS
 from fraud_pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SERVE_ENV_PREFIX = "FRAUD_PIPELINE_SERVE_"
+
+
+def load_served_model(model_path: Path | None, model_dir: Path | None, settings: Settings) -> LinearTextModel:
+    """The artifact to serve: `--model`, else the unpacked model.tar.gz in `model_dir`, else the pipeline's.
+
+    A model folder that exists and holds files must hold an artifact: serving the bundled
+    model in place of a retrained one would be a silent downgrade.
+    """
+    from fraud_pipeline.serving.inference import model_fn
+
+    if model_path is not None:
+        return LinearTextModel.load(model_path)
+    if model_dir is not None and model_dir.is_dir() and any(model_dir.iterdir()):
+        try:
+            return model_fn(str(model_dir))
+        except FileNotFoundError as exc:
+            raise ArtifactError(str(exc)) from exc
+    if model_dir is not None:
+        log.info("no model in %s; serving the pipeline's model", model_dir)
+    return LinearTextModel.load(default_artifact_path(settings.text_model_path))
 
 
 @click.command()
 @settings_options
-@click.option("--port", type=int, default=8080, show_default=True)
+@click.option("--port", type=int, default=8080, show_default=True, envvar=SERVE_ENV_PREFIX + "PORT")
 @click.option(
-    "--host", default="127.0.0.1", show_default=True, help="Interface to bind (loopback by default)."
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    envvar=SERVE_ENV_PREFIX + "HOST",
+    help="Interface to bind (loopback by default; the inference image binds 0.0.0.0).",
 )
 @click.option(
     "--model",
     "model_path",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="Artifact to serve (default: the pipeline's model).",
+    help="Artifact to serve (default: the model folder's, else the pipeline's model).",
 )
-def serve(settings: Settings, port: int, host: str, model_path: Path | None) -> None:
+@click.option(
+    "--model-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    envvar=SERVE_ENV_PREFIX + "MODEL_DIR",
+    help="Unpacked model.tar.gz to serve when present (the inference image: /opt/ml/model).",
+)
+@click.option(
+    "--idle-timeout",
+    "idle_timeout_s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=IDLE_TIMEOUT_S,
+    show_default=True,
+    envvar=SERVE_ENV_PREFIX + "IDLE_TIMEOUT_S",
+    help="Seconds a connection may send nothing before it is closed.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=MAX_CONNECTIONS,
+    show_default=True,
+    envvar=SERVE_ENV_PREFIX + "MAX_CONNECTIONS",
+    help="Open connections served at once; more are answered 503.",
+)
+def serve(
+    settings: Settings,
+    port: int,
+    host: str,
+    model_path: Path | None,
+    model_dir: Path | None,
+    idle_timeout_s: float,
+    max_connections: int,
+) -> None:
     """Serve GET /ping and POST /invocations until interrupted."""
     from fraud_pipeline.serving.server import ModelHTTPServer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        loaded = LinearTextModel.load(model_path or default_artifact_path(settings.text_model_path))
+        loaded = load_served_model(model_path, model_dir, settings)
     except ArtifactError as exc:
         raise click.ClickException(str(exc)) from exc
-    server = ModelHTTPServer(loaded, host=host, port=port)
+    server = ModelHTTPServer(
+        loaded, host=host, port=port, idle_timeout_s=idle_timeout_s, max_connections=max_connections
+    )
     click.echo(f"serving {loaded.version} on {server.url} (GET /ping, POST /invocations)", err=True)
     try:
         server.serve_forever()

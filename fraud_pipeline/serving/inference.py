@@ -60,6 +60,8 @@ def input_fn(request_body: bytes | str, request_content_type: str | None = JSON)
         payload = json.loads(request_body)
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidInput(f"body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:  # the stdlib parser recurses once per nesting level
+        raise InvalidInput("body is nested too deeply to be a list of texts") from exc
     if isinstance(payload, dict):
         if "instances" not in payload:
             raise InvalidInput('a JSON object body needs an "instances" list')

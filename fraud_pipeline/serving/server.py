@@ -5,6 +5,10 @@ laptop run and in a slim container image. Requests go through the very handler f
 SageMaker calls (`inference.py`). Errors are answered, never raised into the server loop:
 400 for a malformed body (with what was wrong), 411 without Content-Length, 413 over the
 size limit, 415 for a non-JSON body, 404 for other paths, 500 if scoring itself fails.
+
+A thread per connection is only safe with bounds: a connection that sends nothing for
+`idle_timeout_s` is closed (so idle or slow clients cannot hold threads forever), and past
+`max_connections` open connections a new one is answered 503 at once and closed.
 """
 
 from __future__ import annotations
@@ -29,12 +33,25 @@ from fraud_pipeline.serving.inference import (
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 6 * 1024 * 1024  # SageMaker real-time endpoints accept 6 MB payloads
+# SageMaker gives an invocation 60 s in all; a client silent for half of that has gone away.
+IDLE_TIMEOUT_S = 30.0
+# One thread each; far above what one instance's scoring keeps busy, far below a thread exhaustion.
+MAX_CONNECTIONS = 64
+_BUSY_BODY = json.dumps({"error": "too many open connections", "status": 503}).encode()
+_BUSY_REPLY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+    b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(_BUSY_BODY), _BUSY_BODY)
+)
 CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
 
 
 class _Handler(BaseHTTPRequestHandler):
     server: ModelHTTPServer
     protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.server.idle_timeout_s)  # every read waits at most this long
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)
@@ -91,7 +108,14 @@ class _Handler(BaseHTTPRequestHandler):
                 close=True,
             )
             return
-        body = self.rfile.read(length)
+        try:
+            body = self.rfile.read(length)
+        except TimeoutError:
+            self._error(HTTPStatus.REQUEST_TIMEOUT, "the body did not arrive in time", close=True)
+            return
+        if len(body) < length:
+            self.close_connection = True  # the client closed before sending all it announced
+            return
         try:
             texts = input_fn(body, self.headers.get("Content-Type"))
             prediction = predict_fn(texts, self.server.model)
@@ -120,10 +144,41 @@ class ModelHTTPServer(ThreadingHTTPServer):
         host: str = "127.0.0.1",
         port: int = 8080,
         max_body_bytes: int = MAX_BODY_BYTES,
+        idle_timeout_s: float = IDLE_TIMEOUT_S,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
+        if idle_timeout_s <= 0 or max_connections < 1:
+            raise ValueError("idle_timeout_s must be > 0 and max_connections >= 1")
         self.model = model
         self.max_body_bytes = max_body_bytes
+        self.idle_timeout_s = idle_timeout_s
+        self.max_connections = max_connections
+        self._connection_slots = threading.BoundedSemaphore(max_connections)
+        self.refused_connections = 0
         super().__init__((host, port), _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Start a thread for the connection if a slot is free, else answer 503 and close."""
+        if not self._connection_slots.acquire(blocking=False):
+            self.refused_connections += 1
+            try:
+                request.settimeout(1.0)  # never let a refused client stall the accept loop
+                request.sendall(_BUSY_REPLY)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._connection_slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._connection_slots.release()
 
     @property
     def url(self) -> str:
