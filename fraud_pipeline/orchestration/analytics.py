@@ -7,12 +7,13 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetSelection,
+    AssetSpec,
     BackfillPolicy,
     MaterializeResult,
     MetadataValue,
-    asset,
     build_schedule_from_partitioned_job,
     define_asset_job,
+    multi_asset,
 )
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
@@ -60,13 +61,21 @@ def dashboard_tables(
     publish_warehouse(settings, built)
 
 
-@asset(
-    deps=["compacted_posts"],
+# multi_asset, not asset: its backfill_policy is supported API (asset's is beta and warns).
+@multi_asset(
+    specs=[
+        AssetSpec(
+            "lake_hour_profile",
+            deps=["compacted_posts"],
+            group_name="analytics",
+            kinds={"duckdb"},
+            description=(
+                "DuckDB profile of one compacted hour: volume, accounts, fraud rate, media, top domains."
+            ),
+        )
+    ],
     partitions_def=HOURLY,
     backfill_policy=BackfillPolicy.single_run(),
-    group_name="analytics",
-    kinds={"duckdb"},
-    description="DuckDB profile of one compacted hour: volume, accounts, fraud rate, media, top domains.",
 )
 def lake_hour_profile(
     context: AssetExecutionContext,
@@ -116,7 +125,6 @@ def lake_hour_profile(
 analytics_job = define_asset_job(
     "hourly_analytics_job",
     selection=AssetSelection.assets("lake_hour_profile", dashboard_tables),
-    partitions_def=HOURLY,
     description="Profile the last closed hour and rebuild the dashboard tables with dbt.",
 )
 hourly_analytics_schedule = build_schedule_from_partitioned_job(analytics_job, minute_of_hour=10)

@@ -1,6 +1,6 @@
 """Catalog domain: Glue tables (or the local DuckDB catalog) for the raw and compacted lake."""
 
-from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
+from dagster import AssetExecutionContext, AssetSpec, BackfillPolicy, MaterializeResult, multi_asset
 
 from fraud_pipeline.catalog.base import Partition
 from fraud_pipeline.lake.compaction import compacted_key, raw_hour_files
@@ -20,17 +20,23 @@ def compacted_table_location(settings: Settings) -> str:
     return raw_table_location(settings).removesuffix(settings.posts_prefix) + settings.compacted_prefix
 
 
-@asset(
-    deps=["compacted_posts"],
+# multi_asset, not asset: its backfill_policy is supported API (asset's is beta and warns).
+@multi_asset(
+    specs=[
+        AssetSpec(
+            "glue_catalog",
+            deps=["compacted_posts"],
+            group_name="catalog",
+            kinds={"glue", "duckdb"},
+            description=(
+                "Glue tables for the raw lake (partition projection on `datehour`, partitions registered "
+                "too) and the compacted lake (`dt`, `hour`); on the local backend the DuckDB catalog. "
+                "Partitions of a whole backfill are upserted in one batch per table."
+            ),
+        )
+    ],
     partitions_def=HOURLY,
     backfill_policy=BackfillPolicy.single_run(),
-    group_name="catalog",
-    kinds={"glue", "duckdb"},
-    description=(
-        "Glue tables for the raw lake (partition projection on `datehour`, partitions registered "
-        "too) and the compacted lake (`dt`, `hour`); on the local backend the DuckDB catalog. "
-        "Partitions of a whole backfill are upserted in one batch per table."
-    ),
 )
 def glue_catalog(
     context: AssetExecutionContext,

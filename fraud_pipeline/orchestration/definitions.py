@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dagster import Definitions, build_sensor_for_freshness_checks, build_time_partition_freshness_checks
+from dagster import Definitions
 
 from fraud_pipeline.orchestration.analytics import (
     analytics_job,
@@ -26,12 +26,6 @@ from fraud_pipeline.orchestration.monitoring import (
 from fraud_pipeline.orchestration.resources import build_resources
 from fraud_pipeline.settings import Settings, load_settings
 
-# Freshness of the latest partition: the last closed hour must be compacted by :45 past.
-freshness_checks = build_time_partition_freshness_checks(
-    assets=[compacted_posts], deadline_cron="45 * * * *", timezone="UTC"
-)
-freshness_sensor = build_sensor_for_freshness_checks(freshness_checks=freshness_checks)
-
 
 def build_definitions(settings: Settings | None = None) -> Definitions:
     """Definitions for `settings` (default: `load_settings()`, i.e. the FRAUD_PIPELINE_* environment)."""
@@ -46,9 +40,9 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
             *monitored_assets,
             *model_assets,
         ],
-        asset_checks=[*monitoring_checks, *freshness_checks],
+        asset_checks=monitoring_checks,
         jobs=[lake_hourly_job, analytics_job, model_evaluation_job],
         schedules=[hourly_analytics_schedule, daily_model_evaluation_schedule],
-        sensors=[lake_landing_sensor, stream_health_sensor, run_failure_recorder, freshness_sensor],
+        sensors=[lake_landing_sensor, stream_health_sensor, run_failure_recorder],
         resources=build_resources(settings),
     )

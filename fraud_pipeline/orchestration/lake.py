@@ -12,6 +12,7 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetSpec,
+    FreshnessPolicy,
     MaterializeResult,
     MetadataValue,
     RunRequest,
@@ -35,6 +36,11 @@ RAW_POSTS = AssetKey("raw_posts")
 COMPACTED_POSTS = AssetKey("compacted_posts")
 ANOMALY_TRAILING_HOURS = 24
 ANOMALY_MIN_ROWS = 50
+# The last closed hour must be compacted by :45 past the next hour: a materialization between
+# :00 and :45 of every hour (the UI shows the asset's freshness; no sensor needed).
+COMPACTION_FRESHNESS = FreshnessPolicy.cron(
+    deadline_cron="45 * * * *", lower_bound_delta=timedelta(minutes=45)
+)
 
 raw_posts = AssetSpec(
     RAW_POSTS,
@@ -152,6 +158,7 @@ def compaction_checks(
     group_name="lake",
     kinds={"parquet", "duckdb"},
     check_specs=COMPACTION_CHECKS,
+    freshness_policy=COMPACTION_FRESHNESS,
     description=(
         "compacted/dt=YYYY-MM-DD/hour=HH/part-00000.parquet: one row per live post (newest version "
         "per uri, deletes applied), sorted by time, zstd, 128k-row groups, written atomically."
@@ -188,7 +195,6 @@ def compacted_posts(
 lake_hourly_job = define_asset_job(
     "lake_hourly_job",
     selection=["compacted_posts", "glue_catalog", "lake_hour_profile"],
-    partitions_def=HOURLY,
     description="Compact one arrival hour, catalog it, profile it (requested by the landing sensor).",
 )
 
