@@ -22,6 +22,10 @@ import pyarrow as pa
 
 Operation = Literal["create", "update", "delete"]
 OPERATIONS: tuple[str, ...] = ("create", "update", "delete")
+# What the verdict asks for: `label` (automatic, very precise), `review` (a human looks: the
+# wider band), `none`. `is_fraud` is `action != "none"`. The policy sets the operating points.
+Action = Literal["label", "review", "none"]
+ACTIONS: tuple[str, ...] = ("label", "review", "none")
 POST_COLLECTION = "app.bsky.feed.post"
 
 SEED_GLUE_COLUMNS: tuple[str, ...] = (
@@ -166,6 +170,10 @@ class TaggedRecord:
     media_model_version: str | None
     ingested_at_us: int
     scored_at_us: int
+    # Added after the first schema: defaults keep older JSON and Parquet readable.
+    action: str = "none"  # one of ACTIONS
+    policy_version: str | None = None  # the detection policy that judged it (None: deletes, old rows)
+    campaign_id: str | None = None  # the campaign the post belongs to (joins `fraud_campaigns`)
 
     def to_json(self) -> bytes:
         return orjson.dumps(self)
@@ -185,6 +193,9 @@ class TaggedRecord:
         text_model_version: str | None,
         media_model_version: str | None,
         scored_at_us: int,
+        action: str = "none",
+        policy_version: str | None = None,
+        campaign_id: str | None = None,
     ) -> TaggedRecord:
         return cls(
             uri=post.uri,
@@ -221,6 +232,9 @@ class TaggedRecord:
             media_model_version=media_model_version,
             ingested_at_us=post.ingested_at_us,
             scored_at_us=scored_at_us,
+            action=action,
+            policy_version=policy_version,
+            campaign_id=campaign_id,
         )
 
 
@@ -266,6 +280,9 @@ TAGGED_ARROW_SCHEMA = pa.schema(
         pa.field("media_model_version", pa.string()),
         pa.field("ingested_at_us", pa.int64()),
         pa.field("scored_at_us", pa.int64()),
+        pa.field("action", pa.string()),
+        pa.field("policy_version", pa.string()),
+        pa.field("campaign_id", pa.string()),
     ]
 )
 

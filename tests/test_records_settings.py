@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime
 
+import orjson
 import pytest
 
 from fraud_pipeline.records import (
@@ -102,3 +103,29 @@ def test_environment_variables_override_and_are_checked() -> None:
         load_settings(environ={names["backend"]: "gcp"})
     with pytest.raises(SettingsError, match="env"):
         Settings(env="no spaces")
+
+
+def test_tagged_records_carry_action_policy_version_and_campaign_and_old_rows_still_convert() -> None:
+    record = TaggedRecord.from_post(
+        make_post(1, "hi"),
+        fraud_text_likelihood=0.9,
+        fraud_media_likelihood=None,
+        fraud_score=0.9,
+        is_fraud=True,
+        labels=["fraud-text"],
+        reasons=[],
+        rule_hits=[],
+        text_model_version="t",
+        media_model_version=None,
+        scored_at_us=2,
+        action="label",
+        policy_version="abc123",
+        campaign_id="c1",
+    )
+    row = orjson.loads(record.to_json())
+    assert (row["action"], row["policy_version"], row["campaign_id"]) == ("label", "abc123", "c1")
+    table = tagged_rows_to_table([row])
+    assert table.column("action").to_pylist() == ["label"]
+    # A row written before these columns existed converts with nulls, not an error.
+    old = {k: v for k, v in row.items() if k not in ("action", "policy_version", "campaign_id")}
+    assert tagged_rows_to_table([old]).column("policy_version").to_pylist() == [None]

@@ -207,6 +207,8 @@ class PostScorer:
             text_model_version=self.text_scorer.version,
             media_model_version=self.media_scorer.version if (media and self.media_scorer) else None,
             scored_at_us=time.time_ns() // 1000,
+            action="review" if is_fraud else "none",
+            campaign_id=signals.campaign_id,
         )
 
     def _tag_delete(self, post: Post) -> TaggedRecord:

@@ -1,0 +1,130 @@
+"""The detection policy's shape: sections, fields, types and ranges (pydantic models).
+
+The YAML files under `policy/` are parsed into `PolicySpec`; anything the models reject
+(an unknown key, a wrong type, a threshold outside 0..1) becomes a `PolicyProblem` naming
+the file and line (see `loader.py`). Cross-field checks that need the signal registry
+(unknown signal, a comparison of the wrong type, duplicate rule names, undeclared labels)
+live in `loader.py` too, where each problem still knows its place in the file.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+RuleName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+LabelValue = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$", max_length=64)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Tier(_Strict):
+    """Two operating points on one score: `label` (automatic) must be at least `review`."""
+
+    review: Probability
+    label: Probability
+
+    @model_validator(mode="after")
+    def _label_not_below_review(self) -> Tier:
+        if self.label < self.review:
+            raise ValueError(f"label point {self.label} is below the review point {self.review}")
+        return self
+
+
+class Thresholds(_Strict):
+    text_model: Tier
+    media_model: Tier
+    combined: Tier
+
+
+class Quotas(_Strict):
+    """Automatic `label` actions per label value per UTC day before the circuit breaker trips."""
+
+    default_per_day: Annotated[int, Field(ge=0)]
+    per_label: dict[LabelValue, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+
+    def limit(self, label: str) -> int:
+        return self.per_label.get(label, self.default_per_day)
+
+
+class When(_Strict):
+    all: list[str] = Field(default_factory=list)
+    any: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> When:
+        if not self.all and not self.any:
+            raise ValueError("a rule needs at least one condition under `all` or `any`")
+        return self
+
+
+class RuleSpec(_Strict):
+    name: RuleName
+    label: LabelValue
+    # A constant 0..1, or the name of a numeric signal read per post (clamped to 0..1).
+    weight: Probability | str = 0.0
+    action: Literal["label", "review"] | None = None
+    mode: Literal["active", "shadow"] = "active"
+    when: When
+    reason: Annotated[str, Field(min_length=1, max_length=300)]
+    description: str = ""
+
+
+class PolicyLists(_Strict):
+    url_shorteners: list[str] = Field(default_factory=list)
+    high_abuse_tlds: list[str] = Field(default_factory=list)
+    scam_domains: list[str] = Field(default_factory=list)
+    impersonated_brands: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class Windows(_Strict):
+    behaviour_s: Annotated[float, Field(gt=0, le=7 * 86400)]
+
+
+class Fingerprint(_Strict):
+    min_chars: Annotated[int, Field(ge=1, le=10_000)]
+    fold_links: bool = True
+    fold_digits: bool = True
+
+
+class Campaign(_Strict):
+    min_accounts: Annotated[int, Field(ge=2)]
+    fingerprint: Fingerprint
+
+
+class FraudRateJump(_Strict):
+    """The one fraud-rate-jump rule: rate > max(factor * trailing, trailing + absolute)."""
+
+    factor: Annotated[float, Field(ge=1.0)]
+    absolute: Probability
+    min_posts: Annotated[int, Field(ge=1)]
+    baseline_hours: Annotated[int, Field(ge=1, le=24 * 30)]
+
+    def jumped(self, recent_rate: float | None, trailing_rate: float | None, recent_posts: int) -> bool:
+        if recent_rate is None or trailing_rate is None or recent_posts < self.min_posts:
+            return False
+        return recent_rate > max(trailing_rate * self.factor, trailing_rate + self.absolute)
+
+
+class PolicySpec(_Strict):
+    thresholds: Thresholds
+    quotas: Quotas
+    labels: dict[LabelValue, str]
+    # Held-out figures the operating points were chosen on (written by `policy calibrate`).
+    calibration: dict[str, Any] = Field(default_factory=dict)
+    lists: PolicyLists
+    rules: list[RuleSpec]
+    windows: Windows
+    campaign: Campaign
+    fraud_rate_jump: FraudRateJump
+
+    def rule(self, name: str) -> RuleSpec | None:
+        return next((r for r in self.rules if r.name == name), None)
+
+
+# The policy's top-level sections; each lives in exactly one file of the policy folder.
+SECTIONS: tuple[str, ...] = tuple(PolicySpec.model_fields)

@@ -1,0 +1,271 @@
+"""The signal registry: every signal a policy rule may name, with its type and how it is computed.
+
+Rules in the detection policy are data; the signals they read are code. This module is the
+contract between the two: a rule can only name a signal registered here, and the policy
+validator checks each condition and numeric weight against the signal's declared type.
+Signals are computed lazily per post (`SignalContext.get`) and cached, so a rule set that
+never looks at a signal never pays for it, and the expensive text patterns are skipped for
+the many posts without a trigger word.
+
+To add a signal: write a function of a `SignalContext` and decorate it with `@signal(name,
+type, description)`; then rules can name it (docs/detection.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from fraud_pipeline.records import Post
+from fraud_pipeline.scoring import text_patterns as tp
+from fraud_pipeline.scoring.signals import PostSignals
+
+if TYPE_CHECKING:
+    from fraud_pipeline.policy.schema import PolicyLists
+
+SignalType = Literal["bool", "int", "float", "str"]
+SIGNAL_TYPES: tuple[str, ...] = ("bool", "int", "float", "str")
+NUMERIC_TYPES = frozenset({"int", "float"})
+
+
+@dataclass(frozen=True, slots=True)
+class SignalSpec:
+    name: str
+    type: SignalType
+    description: str
+    compute: Callable[[SignalContext], Any]
+
+
+SIGNALS: dict[str, SignalSpec] = {}
+
+
+def signal(name: str, type_: SignalType, description: str) -> Callable[[Callable[[SignalContext], Any]], Any]:
+    """Register a signal under `name` (once); the decorated function computes it."""
+
+    def register(compute: Callable[[SignalContext], Any]) -> Callable[[SignalContext], Any]:
+        if name in SIGNALS:
+            raise ValueError(f"signal {name!r} is registered twice")
+        if type_ not in SIGNAL_TYPES:
+            raise ValueError(f"signal {name!r} has type {type_!r}, not one of {SIGNAL_TYPES}")
+        SIGNALS[name] = SignalSpec(name, type_, description, compute)
+        return compute
+
+    return register
+
+
+def signal_types() -> dict[str, str]:
+    """Name -> type of every registered signal (what the policy validator checks against)."""
+    return {name: spec.type for name, spec in SIGNALS.items()}
+
+
+class CompiledLists:
+    """The policy's lists as sets, built once per policy version."""
+
+    __slots__ = ("brands", "high_abuse_tlds", "scam_domains", "url_shorteners")
+
+    def __init__(self, lists: PolicyLists) -> None:
+        self.url_shorteners = frozenset(lists.url_shorteners)
+        self.high_abuse_tlds = frozenset(lists.high_abuse_tlds)
+        self.scam_domains = frozenset(lists.scam_domains)
+        self.brands = {brand: frozenset(real) for brand, real in lists.impersonated_brands.items()}
+
+
+class SignalContext:
+    """The signals of one post, computed on first use and cached."""
+
+    __slots__ = ("_lower", "_triggers", "_values", "behaviour", "lists", "media_score", "post", "text_score")
+
+    def __init__(
+        self,
+        post: Post,
+        behaviour: PostSignals,
+        lists: CompiledLists,
+        text_score: float | None = None,
+        media_score: float | None = None,
+    ) -> None:
+        self.post = post
+        self.behaviour = behaviour
+        self.lists = lists
+        self.text_score = text_score
+        self.media_score = media_score
+        self._values: dict[str, Any] = {}
+        self._lower: str | None = None
+        self._triggers: bool | None = None
+
+    def get(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            value = self._values[name] = SIGNALS[name].compute(self)
+            return value
+
+    @property
+    def text(self) -> str:
+        """The lower-cased text (the patterns are lower case)."""
+        if self._lower is None:
+            self._lower = self.post.text.lower()
+        return self._lower
+
+    @property
+    def has_trigger_words(self) -> bool:
+        if self._triggers is None:
+            self._triggers = tp.TEXT_TRIGGERS.search(self.text) is not None
+        return self._triggers
+
+
+def _gated(ctx: SignalContext, pattern: Any) -> bool:
+    return ctx.has_trigger_words and pattern.search(ctx.text) is not None
+
+
+# -- text -------------------------------------------------------------------------------
+@signal("giveaway_language", "bool", "giveaway, airdrop, free crypto or 'claim your'")
+def _giveaway(ctx: SignalContext) -> bool:
+    return _gated(ctx, tp.GIVEAWAY)
+
+
+@signal("crypto_language", "bool", "a $TICKER or a crypto word (btc, eth, token, wallet, nft...)")
+def _crypto(ctx: SignalContext) -> bool:
+    return tp.CRYPTO.search(ctx.text) is not None
+
+
+@signal("wallet_request_language", "bool", "asks people to drop, connect or verify a wallet")
+def _wallet_request(ctx: SignalContext) -> bool:
+    return _gated(ctx, tp.SEND_WALLET)
+
+
+@signal("seed_phrase_language", "bool", "mentions a seed phrase, recovery phrase or private key")
+def _seed_phrase(ctx: SignalContext) -> bool:
+    return _gated(ctx, tp.SEED_PHRASE)
+
+
+@signal("doubling_language", "bool", "'send X, get 2X back'")
+def _doubling(ctx: SignalContext) -> bool:
+    return _gated(ctx, tp.DOUBLING)
+
+
+@signal("recovery_language", "bool", "offers to recover lost or stolen funds")
+def _recovery(ctx: SignalContext) -> bool:
+    return _gated(ctx, tp.RECOVERY)
+
+
+@signal("support_language", "bool", "support-desk language (support team, help desk, dm us for)")
+def _support(ctx: SignalContext) -> bool:
+    return _gated(ctx, tp.SUPPORT)
+
+
+@signal("prize_language", "bool", "you've won, winner, prize, claim now")
+def _prize(ctx: SignalContext) -> bool:
+    return _gated(ctx, tp.PRIZE)
+
+
+@signal("urgency_language", "bool", "act now, limited time, only N minutes, last chance")
+def _urgency(ctx: SignalContext) -> bool:
+    return tp.URGENCY.search(ctx.text) is not None
+
+
+@signal("phone_number", "bool", "a phone number in the text")
+def _phone(ctx: SignalContext) -> bool:
+    return tp.PHONE.search(ctx.text) is not None
+
+
+# -- the post's shape -------------------------------------------------------------------
+@signal("has_link", "bool", "the post carries a link (facet or external embed)")
+def _has_link(ctx: SignalContext) -> bool:
+    return bool(ctx.post.links)
+
+
+@signal("has_mention", "bool", "the post mentions an account")
+def _has_mention(ctx: SignalContext) -> bool:
+    return bool(ctx.post.mentions)
+
+
+@signal("has_media", "bool", "the post carries images or video")
+def _has_media(ctx: SignalContext) -> bool:
+    return bool(ctx.post.media_paths)
+
+
+# -- link domains (policy lists) ---------------------------------------------------------
+def _lookalike(ctx: SignalContext) -> tuple[str, str]:
+    """(domain, brand) of the first link that imitates an impersonated brand, or ("", "")."""
+    for domain in ctx.post.domains:
+        squashed = domain.replace("-", "")
+        for brand, real in ctx.lists.brands.items():
+            if brand in squashed and domain not in real and not any(domain.endswith("." + r) for r in real):
+                return domain, brand
+    return "", ""
+
+
+@signal("lookalike_domain", "str", "a linked domain imitating an impersonated brand ('' if none)")
+def _lookalike_domain(ctx: SignalContext) -> str:
+    return _lookalike(ctx)[0]
+
+
+@signal("lookalike_brand", "str", "the brand the lookalike domain imitates ('' if none)")
+def _lookalike_brand(ctx: SignalContext) -> str:
+    return _lookalike(ctx)[1]
+
+
+@signal("punycode_domain", "str", "a linked punycode (xn--) domain ('' if none)")
+def _punycode(ctx: SignalContext) -> str:
+    return next((d for d in ctx.post.domains if d.startswith("xn--") or ".xn--" in d), "")
+
+
+@signal("shortener_domain", "str", "a linked URL shortener ('' if none)")
+def _shortener(ctx: SignalContext) -> str:
+    return next((d for d in ctx.post.domains if d in ctx.lists.url_shorteners), "")
+
+
+@signal("high_abuse_tld_domain", "str", "a linked domain on a high-abuse TLD ('' if none)")
+def _high_abuse_tld(ctx: SignalContext) -> str:
+    tlds = ctx.lists.high_abuse_tlds
+    return next((d for d in ctx.post.domains if d.rsplit(".", 1)[-1] in tlds), "")
+
+
+@signal("scam_domain", "str", "a linked known scam domain or a subdomain of one ('' if none)")
+def _scam_domain(ctx: SignalContext) -> str:
+    scam = ctx.lists.scam_domains
+    if not scam:
+        return ""
+    for domain in ctx.post.domains:
+        parts = domain.split(".")
+        if any(".".join(parts[i:]) in scam for i in range(len(parts) - 1)):
+            return domain
+    return ""
+
+
+# -- behaviour over the stream ------------------------------------------------------------
+@signal("account_posts_window", "int", "posts by this account in the behaviour window, this one included")
+def _account_posts(ctx: SignalContext) -> int:
+    return ctx.behaviour.account_posts_window
+
+
+@signal("account_is_new", "bool", "the first post of this account seen")
+def _account_is_new(ctx: SignalContext) -> bool:
+    return ctx.behaviour.account_is_new
+
+
+@signal("media_reuse_accounts", "int", "most distinct accounts sharing one of this post's images")
+def _media_reuse(ctx: SignalContext) -> int:
+    return ctx.behaviour.media_reuse_accounts
+
+
+@signal("campaign_accounts", "int", "distinct accounts that posted this text's fingerprint in the window")
+def _campaign_accounts(ctx: SignalContext) -> int:
+    return ctx.behaviour.campaign_accounts
+
+
+@signal("in_campaign", "bool", "the text's fingerprint reached the policy's campaign bar")
+def _in_campaign(ctx: SignalContext) -> bool:
+    return ctx.behaviour.campaign_id is not None
+
+
+# -- model scores ---------------------------------------------------------------------------
+@signal("text_score", "float", "the text model's probability (0 when unavailable)")
+def _text_score(ctx: SignalContext) -> float:
+    return ctx.text_score or 0.0
+
+
+@signal("media_score", "float", "the media model's probability (0 when unavailable or no media)")
+def _media_score(ctx: SignalContext) -> float:
+    return ctx.media_score or 0.0

@@ -1,0 +1,50 @@
+"""The text patterns behind the text signals (giveaway language, wallet requests, ...).
+
+They are how a signal is computed, not judgement: which signals matter, how much and when
+is the detection policy's (policy/rules.yaml). Patterns are lower case and run on the
+lower-cased text (several times faster than re.I).
+"""
+
+from __future__ import annotations
+
+import re
+
+GIVEAWAY = re.compile(r"\b(giveaway|airdrop|free\s+(?:crypto|btc|eth|sol|tokens?|nft)|claim\s+your)\b")
+CRYPTO = re.compile(r"(\$[a-z]{2,10}\b|\b(?:btc|eth|sol|usdt|usdc|crypto|token|wallet|nft)s?\b)")
+# Imperatives aimed at the reader's wallet ("drop your SOL wallet", "connect wallet").
+SEND_WALLET = re.compile(
+    r"\b(?:drop|send|post|share|paste|comment)\s+(?:me\s+)?(?:your|ur|yr|ya)\s+(?:\S+\s+){0,3}?"
+    r"(?:wallet|seed|phrase|(?:sol|eth|btc|crypto|wallet)\s+address)"
+    r"|\b(?:connect|verify|validate|sync|link|import)\s+(?:your\s+|ur\s+)?(?:\S+\s+)?wallets?\b",
+    re.S,
+)
+# "Send 0.1 BTC, get 0.2 back": the doubling giveaway the text model misses (too few examples).
+DOUBLING = re.compile(
+    r"\b(?:send|deposit|transfer)\s+(?:any(?:\s+amount)?|[\d.,]+\s*\$?(?:btc|eth|sol|usdt|usdc|bnb|doge|xrp)?)"
+    r".{0,60}?\b(?:get|receive|return|send you)\b.{0,30}?"
+    r"(?:\b2x\b|double|twice|back\s+[\d.,]+|[\d.,]+\s*(?:btc|eth|sol|usdt|usdc)?\s*back)",
+    re.S,
+)
+SEED_PHRASE = re.compile(r"\b(seed\s*phrase|recovery\s*phrase|private\s*key|12[- ]word|24[- ]word)\b")
+RECOVERY = re.compile(
+    r"\b(recover(?:y|ed)?\s+(?:your\s+)?(?:lost|stolen|scammed)|lost\s+funds|funds?\s+recovery|"
+    r"recovery\s+experts?|hacked\s+account|get\s+your\s+money\s+back)\b",
+)
+SUPPORT = re.compile(
+    r"\b(support\s+team|customer\s+(?:care|support)|help\s*desk|contact\s+(?:us|support)|dm\s+(?:us|me)\s+for)\b",
+)
+PHONE = re.compile(r"(?:\+?\d[\d\s().-]{8,}\d)")
+URGENCY = re.compile(
+    r"\b(only\s+\d+\s+(?:min|minutes|hours?|spots?)|act\s+now|limited\s+time|expires?\s+(?:soon|today)|last\s+chance|hurry|urgent)\b",
+)
+PRIZE = re.compile(r"\b(you(?:'ve| have)?\s+won|winner|prize|claim\s+(?:now|your)|cash\s+reward)\b")
+
+
+# Every word the gated patterns need (GIVEAWAY, SEND_WALLET, DOUBLING, SEED_PHRASE, RECOVERY,
+# SUPPORT, PRIZE): one cheap search lets most benign posts skip them altogether. Keep it a
+# superset of what those patterns need to match (a test checks it on the labelled data).
+TEXT_TRIGGERS = re.compile(
+    r"giveaway|airdrop|free|claim|wallet|address|seed|phrase|private|word|recover|funds|hacked|money|"
+    r"send|deposit|transfer|"
+    r"support|care|help|desk|contact|\bdm\b|won|winner|prize|cash"
+)
