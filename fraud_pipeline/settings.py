@@ -57,6 +57,7 @@ class Settings:
     errors_prefix: str = "errors/"
     models_prefix: str = "models/"
     signals_prefix: str = "signals/"  # behaviour-tracker snapshots, one object per stream shard
+    labels_prefix: str = "labels/"  # published atproto labels, for analytics to join
 
     stream_shard_count: int = 2
 
@@ -74,6 +75,11 @@ class Settings:
     # Firehose-equivalent buffering (AWS: buffering hints of the delivery stream).
     delivery_buffer_mb: int = 64
     delivery_buffer_seconds: int = 60
+
+    # The labeler: its did:web identity is did:web:<labeler_domain>; the label store on AWS is
+    # the Postgres that Dagster already uses (a database of its own on that instance).
+    labeler_domain: str = "localhost"
+    labeler_database_url: str = ""
 
     # Stream-health thresholds used by Dagster asset checks and alarms.
     max_consumer_lag_s: float = 60.0
@@ -98,6 +104,7 @@ class Settings:
             "errors_prefix",
             "models_prefix",
             "signals_prefix",
+            "labels_prefix",
         ):
             value = getattr(self, prefix_field)
             if not value.endswith("/"):
@@ -135,6 +142,20 @@ class Settings:
     def scoring_dlq(self) -> str:
         return f"{self.prefix}-scoring-failures"
 
+    @property
+    def labeler_did(self) -> str:
+        """The labeler's did:web (a port in the domain is percent-encoded, as did:web says)."""
+        return "did:web:" + self.labeler_domain.replace(":", "%3A")
+
+    @property
+    def labeler_key_secret(self) -> str:
+        """The Secrets Manager secret holding the labeler's signing key on AWS."""
+        return f"{self.prefix}-labeler-signing-key"
+
+    @property
+    def labeler_service(self) -> str:
+        return f"{self.prefix}-labeler"
+
     # -- the local backend's files, all under `home` ---------------------------------
     @property
     def stream_log_path(self) -> Path:
@@ -162,6 +183,16 @@ class Settings:
     def lake_path(self) -> Path:
         """The local bucket folder (the object store's root on the local backend)."""
         return Path(self.home) / "lake" / self.bucket
+
+    @property
+    def labels_path(self) -> Path:
+        """The local label store (sequenced signed labels, overrides, stream positions)."""
+        return Path(self.home) / "labels.sqlite"
+
+    @property
+    def labeler_key_path(self) -> Path:
+        """The labeler's signing key on the local backend (mode 0600)."""
+        return Path(self.home) / "labeler" / "signing-key.pem"
 
     @property
     def models_path(self) -> Path:

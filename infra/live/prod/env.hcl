@@ -28,6 +28,7 @@ locals {
     errors_prefix    = "errors/"
     models_prefix    = "models/"
     signals_prefix   = "signals/"
+    labels_prefix    = "labels/"
   }
 
   # Names only infrastructure needs; the dashboard spec uses the same (widgets.resource_names).
