@@ -1,0 +1,307 @@
+"""The labels worker: the tagged stream's second consumer (beside the Firehose delivery).
+
+For each verdict on the tagged stream it works out which labels the post should carry on
+Bluesky: the policy's published values for an `action = label` verdict, nothing otherwise.
+What differs from the label store's current state becomes a new signed label or, for a
+value that is active but no longer wanted (a campaign re-label, a policy change), a
+negation (`neg: true`). Values a human negated (`fraud-pipeline labels negate`) are never
+published again for that post. Deletes change nothing (a label on a deleted post is moot).
+
+The labels and the shard positions they came from are stored in one transaction, and only
+then is the shared checkpoint written (it tells `up`/`replay` the worker is drained). The
+label store's own positions are the ones the worker resumes from: a crash re-reads nothing
+it already stored, so a restart publishes no duplicate and skips nothing.
+
+Bad records (not JSON, not an object, no at:// uri, an unknown action) go to
+`errors/labels/` with the reason; they never stop the stream. Stored labels are then
+copied to the lake (`labels/YYYY/MM/DD/HH/`, named by their sequence range) so analytics
+can join them; that copy keeps its own position and is retried when the lake is down.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from fraud_pipeline.labeler.definitions import LabelPolicy
+from fraud_pipeline.labeler.labels import Label, Signer, atproto_datetime
+from fraud_pipeline.labeler.store import ActiveLabel, LabelStore, StoredLabel
+from fraud_pipeline.lake.errors import ErrorRecord, ErrorSink
+from fraud_pipeline.lake.paths import hour_path
+from fraud_pipeline.objects import ObjectStore, ObjectStoreError
+from fraud_pipeline.settings import Settings
+from fraud_pipeline.state.base import StateStore
+from fraud_pipeline.streams.base import ShardReader, Stream, StreamRecord
+
+log = logging.getLogger(__name__)
+
+ACTIONS = ("label", "review", "none")  # records.ACTIONS once the policy lands it
+
+LAKE_POSITION_KEY = "lake_seq"
+SIGNING_KEY_META = "signing_key_multikey"  # the public key the stored labels are signed with
+LAKE_BATCH = 50_000  # labels per lake file at most
+
+
+def checkpoint_key(stream_name: str, shard_id: str) -> str:
+    return f"labels/{stream_name}/{shard_id}"
+
+
+def position_key(stream_name: str, shard_id: str) -> str:
+    return f"{stream_name}/{shard_id}"
+
+
+@dataclass
+class LabelsWorkerStats:
+    records_in: int = 0
+    verdicts: int = 0  # records judged (creates and updates)
+    skipped: int = 0  # deletes
+    labels: int = 0  # labels published
+    negations: int = 0  # negations published
+    overridden: int = 0  # values a human override kept from being published
+    bad_records: int = 0
+    lake_rows: int = 0
+    lake_failures: int = 0
+
+
+class BadVerdict(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    uri: str
+    cid: str | None
+    action: str
+    labels: list[str]
+    operation: str
+
+
+def parse_verdict(data: bytes) -> Verdict:
+    """A tagged record (or a verdict update: uri, action, labels) from the stream."""
+    try:
+        row = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise BadVerdict(f"not JSON: {exc}") from exc
+    if not isinstance(row, dict):
+        raise BadVerdict(f"not a JSON object: {type(row).__name__}")
+    uri = row.get("uri")
+    if not isinstance(uri, str) or not uri.startswith("at://") or len(uri) > 8192:
+        raise BadVerdict(f"uri must be an at:// URI, got {uri!r:.120}")
+    action = row.get("action", "none")  # records from before the policy carried no action
+    if action not in ACTIONS:
+        raise BadVerdict(f"action must be one of {ACTIONS}, got {action!r:.60}")
+    labels = row.get("labels") or []
+    if not isinstance(labels, list) or not all(isinstance(v, str) for v in labels):
+        raise BadVerdict("labels must be a list of strings")
+    cid = row.get("cid")
+    if cid is not None and not isinstance(cid, str):
+        raise BadVerdict("cid must be a string")
+    return Verdict(uri, cid, action, labels, str(row.get("operation") or "update"))
+
+
+class LabelsWorker:
+    def __init__(
+        self,
+        settings: Settings,
+        stream: Stream,
+        state: StateStore,
+        store: LabelStore,
+        signer: Signer,
+        policy: LabelPolicy,
+        objects: ObjectStore | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.settings = settings
+        self.stream = stream
+        self.state = state
+        self.store = store
+        self.signer = signer
+        self.policy = policy
+        self.objects = objects
+        self.errors = ErrorSink(objects, settings.errors_prefix, "labels") if objects is not None else None
+        self.clock = clock
+        self.src = settings.labeler_did
+        self.stream_name = settings.tagged_stream
+        self.stats = LabelsWorkerStats()
+        positions = store.positions()
+        self._readers: dict[str, ShardReader] = {}
+        for shard_id in stream.describe(self.stream_name).shard_ids:
+            after = positions.get(position_key(self.stream_name, shard_id))
+            self._readers[shard_id] = stream.shard_reader(self.stream_name, shard_id, after)
+
+    # -- deciding ----------------------------------------------------------------------
+    def _label(self, uri: str, cid: str | None, val: str, neg: bool, now: datetime) -> Label:
+        expires = self.policy.expires_after
+        exp = atproto_datetime(now + expires) if expires is not None and not neg else None
+        return Label(self.src, uri, val, atproto_datetime(now), cid, neg, exp).signed(self.signer)
+
+    def plan(self, verdicts: list[Verdict]) -> list[Label]:
+        """The labels and negations that bring the store's state to these verdicts, in order."""
+        judged = [v for v in verdicts if v.operation != "delete"]
+        self.stats.skipped += len(verdicts) - len(judged)
+        self.stats.verdicts += len(judged)
+        if not judged:
+            return []
+        uris = {v.uri for v in judged}
+        active: dict[tuple[str, str], ActiveLabel] = self.store.active(uris)
+        overridden = self.store.overrides(uris)
+        now = self.clock()
+        out: list[Label] = []
+        for verdict in judged:
+            wanted = self.policy.published_values(verdict.labels) if verdict.action == "label" else set()
+            blocked = {val for val in wanted if (verdict.uri, val) in overridden}
+            self.stats.overridden += len(blocked)
+            wanted -= blocked
+            for val in sorted(wanted):
+                current = active.get((verdict.uri, val))
+                if current is None or current.neg or current.cid != verdict.cid:
+                    out.append(self._label(verdict.uri, verdict.cid, val, False, now))
+                    active[(verdict.uri, val)] = ActiveLabel(0, verdict.cid, False)
+                    self.stats.labels += 1
+            for (uri, val), current in list(active.items()):
+                if uri == verdict.uri and not current.neg and val not in wanted:
+                    out.append(self._label(uri, current.cid, val, True, now))
+                    active[(uri, val)] = ActiveLabel(0, current.cid, True)
+                    self.stats.negations += 1
+        return out
+
+    # -- running -----------------------------------------------------------------------
+    def poll_once(self, read_limit: int = 1000) -> int:
+        """Read what is available, store the labels it calls for, checkpoint; records read."""
+        read: list[StreamRecord] = []
+        for reader in self._readers.values():
+            read.extend(reader.read(read_limit))
+        if not read:
+            return 0
+        self.stats.records_in += len(read)
+        verdicts: list[Verdict] = []
+        errors: list[ErrorRecord] = []
+        for record in read:
+            try:
+                verdicts.append(parse_verdict(record.data))
+            except BadVerdict as exc:
+                errors.append(
+                    ErrorRecord(
+                        "NotAVerdict",
+                        str(exc),
+                        record.data,
+                        {"shardId": record.shard_id, "sequenceNumber": record.sequence_number},
+                    )
+                )
+        if errors:
+            self.stats.bad_records += len(errors)
+            if self.errors is not None:
+                self.errors.write(errors)  # before the checkpoint: a bad record is never lost
+            else:
+                log.warning("%d bad records on %s (no error sink)", len(errors), self.stream_name)
+        labels = self.plan(verdicts)
+        last: dict[str, str] = {}
+        for record in read:  # each shard's records are in sequence order
+            last[record.shard_id] = record.sequence_number
+        self.store.append(labels, positions={position_key(self.stream_name, s): q for s, q in last.items()})
+        self.state.put_checkpoints({checkpoint_key(self.stream_name, s): q for s, q in last.items()})
+        return len(read)
+
+    def export_to_lake(self) -> int:
+        """Copy stored labels the lake does not have yet; rows written."""
+        if self.objects is None:
+            return 0
+        done = int(self.store.get_meta(LAKE_POSITION_KEY) or 0)
+        batch = self.store.after(done, LAKE_BATCH)
+        if not batch:
+            return 0
+        table = labels_table(batch)
+        first, last = batch[0].seq, batch[-1].seq
+        key = f"{self.settings.labels_prefix}{hour_path(self.clock())}labels-{first:012d}-{last:012d}.parquet"
+        from fraud_pipeline.workers.delivery import parquet_bytes
+
+        self.objects.put_bytes(key, parquet_bytes(table))
+        self.store.set_meta(LAKE_POSITION_KEY, str(last))
+        self.stats.lake_rows += len(batch)
+        return len(batch)
+
+    def run(self, stop: threading.Event, idle_sleep_s: float = 0.02, lake_every_s: float = 5.0) -> None:
+        last_export = time.monotonic()
+        while not stop.is_set():
+            if self.poll_once() == 0:
+                stop.wait(idle_sleep_s)
+            if time.monotonic() - last_export >= lake_every_s:
+                self._export_safely()
+                last_export = time.monotonic()
+        while self.poll_once():
+            pass
+        self._export_safely()
+
+    def _export_safely(self) -> None:
+        try:
+            while self.export_to_lake():
+                pass
+        except (ObjectStoreError, OSError) as exc:
+            self.stats.lake_failures += 1
+            log.warning("copying labels to the lake failed (%s); retrying later", exc)
+
+
+LABELS_ARROW_SCHEMA = pa.schema(
+    [
+        pa.field("seq", pa.int64(), nullable=False),
+        pa.field("src", pa.string(), nullable=False),
+        pa.field("uri", pa.string(), nullable=False),
+        pa.field("cid", pa.string()),
+        pa.field("val", pa.string(), nullable=False),
+        pa.field("neg", pa.bool_(), nullable=False),
+        pa.field("cts", pa.timestamp("ms", tz="UTC"), nullable=False),
+        pa.field("exp", pa.timestamp("ms", tz="UTC")),
+        pa.field("sig", pa.binary()),
+    ]
+)
+
+
+def _timestamp(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def labels_table(stored: list[StoredLabel]) -> pa.Table:
+    """Stored labels as rows of the lake's `labels` table."""
+    columns: dict[str, list[Any]] = {name: [] for name in LABELS_ARROW_SCHEMA.names}
+    for item in stored:
+        label = item.label
+        columns["seq"].append(item.seq)
+        columns["src"].append(label.src)
+        columns["uri"].append(label.uri)
+        columns["cid"].append(label.cid)
+        columns["val"].append(label.val)
+        columns["neg"].append(label.neg)
+        columns["cts"].append(_timestamp(label.cts))
+        columns["exp"].append(_timestamp(label.exp))
+        columns["sig"].append(label.sig)
+    return pa.table(columns, schema=LABELS_ARROW_SCHEMA)
+
+
+def build_labels_worker(settings: Settings, policy: LabelPolicy | None = None) -> LabelsWorker:
+    """The worker on the configured backend: stream, state, label store, key, policy, lake."""
+    from fraud_pipeline.labeler.definitions import load_label_policy
+    from fraud_pipeline.labeler.keys import open_key_store
+    from fraud_pipeline.labeler.store import open_label_store
+    from fraud_pipeline.state import open_state
+    from fraud_pipeline.streams import open_stream
+
+    store = open_label_store(settings)
+    key = open_key_store(settings).load_or_create()
+    store.set_meta(SIGNING_KEY_META, key.multikey)  # the service's did.json reads it from here
+    return LabelsWorker(
+        settings,
+        open_stream(settings),
+        open_state(settings),
+        store,
+        key,
+        policy or load_label_policy(),
+        ObjectStore.from_settings(settings),
+    )
