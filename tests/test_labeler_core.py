@@ -9,13 +9,15 @@ import pytest
 from atproto_crypto.verify import verify_signature
 
 from fraud_pipeline.aws import aws_client
-from fraud_pipeline.labeler.definitions import LabelPolicyError, load_label_policy, parse_label_policy
+from fraud_pipeline.labeler.definitions import load_label_policy
 from fraud_pipeline.labeler.keys import FileKeyStore, SecretsManagerKeyStore, SigningKey
 from fraud_pipeline.labeler.labels import Label
 from fraud_pipeline.labeler.store import SqliteLabelStore
 from fraud_pipeline.labeler.worker import checkpoint_key
 from fraud_pipeline.lake.errors import read_errors
 from fraud_pipeline.objects import ObjectStore
+from fraud_pipeline.policy import PolicyError, default_policy_dir, load_policy
+from fraud_pipeline.policy.source import FolderPolicySource
 from fraud_pipeline.settings import Settings
 from fraud_pipeline.state import open_state
 from fraud_pipeline.streams import open_stream
@@ -78,29 +80,21 @@ def test_the_policy_labeler_section_loads_and_rejects_mistakes() -> None:
     policy = load_label_policy()
     assert policy.published_values(["crypto-scam", "phishing"]) == {"scam", "phishing"}
     assert policy.published_values(["something-new"]) == {policy.default_value}
-    good = {
-        "default_value": "scam",
-        "values": {
-            "scam": {
-                "from": ["crypto-scam"],
-                "severity": "alert",
-                "blurs": "content",
-                "default_setting": "warn",
-                "locales": {"en": {"name": "Scam", "description": "A scam."}},
-            }
-        },
-    }
-    parse_label_policy({"labeler": good})
+    assert {d["identifier"] for d in policy.definitions()} == set(policy.spec.values)
+    files = FolderPolicySource(default_policy_dir()).read()
+    text = files["labeler.yaml"].decode()
     bad_cases = [
-        {**good, "default_value": "nope"},
-        {**good, "values": {"Bad_Value": good["values"]["scam"]}},  # type: ignore[index]
-        {**good, "values": {"scam": {**good["values"]["scam"], "severity": "loud"}}},  # type: ignore[index]
-        {**good, "values": {"scam": {**good["values"]["scam"], "locales": {"en": {"name": "x"}}}}},  # type: ignore[index]
-        {**good, "expires_after_days": -1},
+        ("default_value: scam", "default_value: nope"),
+        ("    phishing:\n", "    Phishing_Value:\n"),
+        ("severity: alert", "severity: loud"),
+        ("from: [phishing, wallet-drainer]", "from: [phishing, not-a-declared-label]"),
+        ("expires_after_days: null", "expires_after_days: -1"),
     ]
-    for bad in bad_cases:
-        with pytest.raises(LabelPolicyError):
-            parse_label_policy({"labeler": bad})
+    for old, new in bad_cases:
+        assert old in text
+        with pytest.raises(PolicyError) as caught:
+            load_policy({**files, "labeler.yaml": text.replace(old, new, 1).encode()})
+        assert all(p.file == "labeler.yaml" for p in caught.value.problems), caught.value
 
 
 def test_store_query_matches_prefixes_pages_by_seq_and_keeps_the_current_state(tmp_path) -> None:  # type: ignore[no-untyped-def]

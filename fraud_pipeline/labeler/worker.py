@@ -37,13 +37,12 @@ from fraud_pipeline.labeler.store import ActiveLabel, LabelStore, StoredLabel
 from fraud_pipeline.lake.errors import ErrorRecord, ErrorSink
 from fraud_pipeline.lake.paths import hour_path
 from fraud_pipeline.objects import ObjectStore, ObjectStoreError
+from fraud_pipeline.records import ACTIONS
 from fraud_pipeline.settings import Settings
 from fraud_pipeline.state.base import StateStore
 from fraud_pipeline.streams.base import ShardReader, Stream, StreamRecord
 
 log = logging.getLogger(__name__)
-
-ACTIONS = ("label", "review", "none")  # records.ACTIONS once the policy lands it
 
 LAKE_POSITION_KEY = "lake_seq"
 SIGNING_KEY_META = "signing_key_multikey"  # the public key the stored labels are signed with

@@ -200,6 +200,7 @@ def load_policy(files: Mapping[str, bytes], signal_types: Mapping[str, str] | No
 
     problems.extend(_check_rules(spec, signal_types, locator))
     problems.extend(_check_labels(spec, locator))
+    problems.extend(_check_published_labels(spec, locator))
     if problems:
         raise PolicyError(problems)
     return Policy(spec=spec, version=policy_version({n: files[n] for n in names}), files=dict(files))
@@ -280,6 +281,18 @@ def _template_fields(template: str) -> list[str]:
         return [field for _, field, _, _ in string.Formatter().parse(template) if field]
     except ValueError:
         return ["<unbalanced braces>"]
+
+
+def _check_published_labels(spec: PolicySpec, locator: _Locator) -> list[PolicyProblem]:
+    """The labeler publishes values for declared verdict labels only."""
+    if spec.labeler is None:
+        return []
+    return [
+        locator.problem(("labeler", "values", value, "from", index), f"label {label!r} is not declared")
+        for value, published in spec.labeler.values.items()
+        for index, label in enumerate(published.sources)
+        if label not in spec.labels
+    ]
 
 
 def _check_labels(spec: PolicySpec, locator: _Locator) -> list[PolicyProblem]:

@@ -110,6 +110,43 @@ class FraudRateJump(_Strict):
         return recent_rate > max(trailing_rate * self.factor, trailing_rate + self.absolute)
 
 
+class LabelLocale(_Strict):
+    """What Bluesky clients show for a published label, in one language."""
+
+    name: Annotated[str, Field(min_length=1, max_length=640)]
+    description: Annotated[str, Field(min_length=1, max_length=10_000)]
+
+
+# atproto: a labeler's own values are lower-case ascii letters and '-'.
+PublishedValue = Annotated[str, Field(pattern=r"^[a-z][a-z-]*$", max_length=100)]
+
+
+class PublishedLabel(_Strict):
+    """One value the labeler publishes and its `labelValueDefinition`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    sources: list[LabelValue] = Field(default_factory=list, alias="from")  # verdict labels
+    severity: Literal["inform", "alert", "none"]
+    blurs: Literal["content", "media", "none"]
+    default_setting: Literal["ignore", "warn", "hide"] = "warn"
+    locales: Annotated[dict[str, LabelLocale], Field(min_length=1)]
+
+
+class LabelerSpec(_Strict):
+    """What the labeler publishes on Bluesky for an `action: label` verdict (policy/labeler.yaml)."""
+
+    default_value: PublishedValue
+    expires_after_days: Annotated[float, Field(gt=0)] | None = None
+    values: Annotated[dict[PublishedValue, PublishedLabel], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _default_is_a_value(self) -> LabelerSpec:
+        if self.default_value not in self.values:
+            raise ValueError(f"default_value {self.default_value!r} is not one of the values")
+        return self
+
+
 class PolicySpec(_Strict):
     thresholds: Thresholds
     quotas: Quotas
@@ -121,6 +158,7 @@ class PolicySpec(_Strict):
     windows: Windows
     campaign: Campaign
     fraud_rate_jump: FraudRateJump
+    labeler: LabelerSpec | None = None
 
     def rule(self, name: str) -> RuleSpec | None:
         return next((r for r in self.rules if r.name == name), None)
