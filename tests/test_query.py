@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import duckdb
 import pytest
 from click.testing import CliRunner
-from lake_fixtures import build_lake, recent_hours
 
 from fraud_pipeline.cli import main
 from fraud_pipeline.lake.compaction import compact_hour
 from fraud_pipeline.objects import ObjectStore
 from fraud_pipeline.settings import Settings
+from tests.lake_fixtures import build_lake, recent_hours
 
 
 @pytest.fixture()
@@ -76,3 +77,117 @@ def test_query_reports_bad_sql_clearly(lake) -> None:
     settings, _ = lake
     result = _run(settings, "SELECT nope FROM posts")
     assert result.exit_code != 0 and "query failed" in result.output
+
+
+def _compacted_parts(settings: Settings) -> list[Path]:
+    return sorted((Path(settings.lake_path) / settings.compacted_prefix).rglob("*.parquet"))
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        # Before: EXPLAIN ANALYZE ran the COPY and emptied a compacted part (and so the view).
+        "EXPLAIN ANALYZE COPY (SELECT * FROM posts LIMIT 0) TO '{part}'",
+        "EXPLAIN ANALYSE COPY (SELECT * FROM posts LIMIT 0) TO '{part}'",
+        "EXPLAIN /* a comment */ ANALYZE COPY (SELECT * FROM posts LIMIT 0) TO '{part}'",
+        "explain (analyze, format json) copy (select * from posts limit 0) to '{part}'",
+        "SELECT 1; EXPLAIN ANALYZE COPY (SELECT * FROM posts LIMIT 0) TO '{part}'",
+        "EXPLAIN ANALYZE CREATE TABLE t AS SELECT 1",
+        "EXPLAIN ANALYZE INSTALL httpfs",
+        "EXPLAIN ANALYZE LOAD httpfs",
+        "EXPLAIN ANALYZE SET threads = 1",
+        "INSTALL httpfs",
+        "LOAD httpfs",
+        "SET enable_external_access = true",
+        "RESET lock_configuration",
+        "PRAGMA threads = 1",
+        "CALL pragma_version()",
+        "CREATE MACRO m() AS 1",
+    ],
+)
+def test_query_refuses_writes_however_wrapped(lake, template: str, tmp_path: Path) -> None:
+    settings, live = lake
+    part = _compacted_parts(settings)[0]
+    size = part.stat().st_size
+    result = _run(settings, template.format(part=part, outside=tmp_path / "x.duckdb"))
+    assert result.exit_code != 0
+    assert "read-only" in result.output, result.output
+    assert part.stat().st_size == size
+    assert not (tmp_path / "x.duckdb").exists()
+    counted = _run(settings, "SELECT count(*) AS n FROM posts", "--format", "json")
+    assert json.loads(counted.output) == [{"n": live}]
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "EXPLAIN SELECT count(*) FROM posts",
+        "EXPLAIN ANALYZE SELECT count(*) FROM posts",
+        "EXPLAIN (FORMAT json) SELECT count(*) FROM posts",
+        "EXPLAIN (SELECT 1)",
+        "DESCRIBE posts",
+        "SUMMARIZE posts",
+        "FROM posts LIMIT 1",
+    ],
+)
+def test_query_still_explains_and_describes_reads(lake, sql: str) -> None:
+    settings, _ = lake
+    result = _run(settings, sql)
+    assert result.exit_code == 0, result.output
+
+
+def test_query_session_configuration_is_locked(lake, tmp_path: Path) -> None:
+    """The second lock: even a statement past the check reaches no file outside the lake."""
+    from fraud_pipeline.analytics.query import open_session
+
+    settings, live = lake
+    outside = tmp_path / "secret.csv"
+    outside.write_text("a\n1\n")
+    con, _ = open_session(settings)
+    try:
+        assert con.sql("SELECT count(*) FROM posts").fetchall() == [(live,)]
+        for sql in (
+            f"SELECT * FROM read_csv('{outside}')",
+            f"COPY (SELECT 1) TO '{tmp_path / 'written.csv'}'",
+            "SET enable_external_access = true",
+            "SET lock_configuration = false",
+            "LOAD httpfs",
+        ):
+            with pytest.raises(duckdb.Error):
+                con.execute(sql)
+        assert not (tmp_path / "written.csv").exists()
+    finally:
+        con.close()
+
+
+def test_query_reads_the_lake_on_s3_with_the_session_locked(aws_settings: Settings) -> None:
+    import boto3
+
+    boto3.client(
+        "s3", region_name=aws_settings.aws_region, endpoint_url=aws_settings.endpoint_url
+    ).create_bucket(Bucket=aws_settings.bucket)
+    store = ObjectStore.from_settings(aws_settings)
+    hours = recent_hours(1)
+    truth = build_lake(store, aws_settings, hours, posts_per_hour=20)
+    for hour in hours:
+        compact_hour(store, aws_settings, hour)
+    result = CliRunner().invoke(
+        main,
+        [
+            "query",
+            "--backend",
+            "aws",
+            "--endpoint-url",
+            aws_settings.aws_endpoint_url,
+            "--env",
+            aws_settings.env,
+            "--home",
+            str(aws_settings.home),
+            "SELECT count(*) AS n FROM posts",
+            "--format",
+            "json",
+        ],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == [{"n": len(truth.live_uris)}]

@@ -20,7 +20,6 @@ import numpy as np
 import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
-from text_model_fixtures import BAD_TEXTS, REAL_TEXTS
 
 from fraud_pipeline.objects import ObjectStore
 from fraud_pipeline.scoring.base import ModelUnavailable
@@ -40,6 +39,7 @@ from fraud_pipeline.serving.clients import (
 from fraud_pipeline.serving.package import build_tarball, upload
 from fraud_pipeline.serving.server import ModelHTTPServer
 from fraud_pipeline.settings import Settings
+from tests.text_model_fixtures import BAD_TEXTS, REAL_TEXTS
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +180,7 @@ def test_pipeline_scorer_same_scores_inprocess_and_over_http(
 
 
 def test_http_scorer_down_raises_model_unavailable_after_bounded_retries() -> None:
-    from conftest import free_port
+    from tests.conftest import free_port
 
     sleeps: list[float] = []
     scorer = HttpTextScorer(f"http://127.0.0.1:{free_port()}", timeout_s=0.5, retries=2, sleep=sleeps.append)
@@ -327,7 +327,7 @@ def test_inference_image_serves_on_all_interfaces_and_loads_opt_ml_model(tmp_pat
     from click.testing import CliRunner
 
     from fraud_pipeline.serving.commands import serve
-    from infra_fixtures import INFRA, LIVE, component_config
+    from tests.infra_fixtures import INFRA, LIVE, component_config
 
     for env in ("dev", "prod"):
         for component in ("sagemaker_text", "sagemaker_media"):
@@ -347,7 +347,7 @@ def test_inference_image_serves_on_all_interfaces_and_loads_opt_ml_model(tmp_pat
     assert resolved["model_dir"] == Path("/opt/ml/model")
 
     # The same environment, on loopback and a free port, with a retrained model in the model folder.
-    from conftest import free_port
+    from tests.conftest import free_port
 
     artifact = json.loads(bundled_artifact_path().read_bytes())
     artifact["version"] = "text-hashlr-retrained0001"
