@@ -58,6 +58,7 @@ class Settings:
     models_prefix: str = "models/"
     signals_prefix: str = "signals/"  # behaviour-tracker snapshots, one object per stream shard
     labels_prefix: str = "labels/"  # published atproto labels, for analytics to join
+    policy_prefix: str = "policy/"  # the detection policy on the aws backend (`policy push` writes it)
 
     stream_shard_count: int = 2
 
@@ -69,6 +70,10 @@ class Settings:
     media_model_url: str = "http://127.0.0.1:8081"
     model_timeout_s: float = 2.0
     fraud_threshold: float = 0.5
+    # The detection policy: a folder on the local backend (empty: the project's own policy/),
+    # checked for a new version at most every `policy_reload_seconds` by each scoring runtime.
+    policy_dir: str = ""
+    policy_reload_seconds: float = 5.0
     # How often (seconds, at most) a scoring worker saves its behaviour window per shard.
     behavior_snapshot_seconds: float = 30.0
 
@@ -105,6 +110,7 @@ class Settings:
             "models_prefix",
             "signals_prefix",
             "labels_prefix",
+            "policy_prefix",
         ):
             value = getattr(self, prefix_field)
             if not value.endswith("/"):

@@ -69,11 +69,19 @@ def test_unknown_keys_undeclared_labels_and_missing_sections() -> None:
         "    wieght: 0.7\n    when:\n      all: [doubling_language]",
     )
     name, line, message = _only_problem(files)
-    assert name == "rules.yaml" and line == line_of(files, "rules.yaml", "wieght") and "Extra inputs are not permitted" in message
+    assert (
+        name == "rules.yaml"
+        and line == line_of(files, "rules.yaml", "wieght")
+        and "Extra inputs are not permitted" in message
+    )
 
     files = edited("rules.yaml", "label: spam\n", "label: spammy\n")
     name, line, message = _only_problem(files)
-    assert name == "rules.yaml" and line == line_of(files, "rules.yaml", "label: spammy") and "not declared" in message
+    assert (
+        name == "rules.yaml"
+        and line == line_of(files, "rules.yaml", "label: spammy")
+        and "not declared" in message
+    )
 
     files = policy_files()
     del files["lists.yaml"]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from fraud_pipeline.policy import load_default_policy
 from fraud_pipeline.scoring.pipeline_scorer import PostScorer
-from fraud_pipeline.scoring.rules import evaluate_rules
+from fraud_pipeline.scoring.rules import default_rule_set, evaluate_rules
 from fraud_pipeline.scoring.signals import BehaviorTracker, PostSignals, campaign_fingerprint
 from tests.scoring_fixtures import DownScorer, KeywordScorer, make_post
 
@@ -87,7 +88,6 @@ def test_verdict_combines_models_and_rules_and_counts_seed_metrics() -> None:
 
 def test_a_down_model_still_tags_the_post_with_a_reason() -> None:
     scorer = PostScorer(DownScorer(), None)
-    scorer.threshold = 0.5
     tagged, counts = scorer.score([make_post(1, "Send your seed phrase to support to recover your wallet")])
     record = tagged[0]
     assert record.fraud_text_likelihood is None
@@ -97,21 +97,20 @@ def test_a_down_model_still_tags_the_post_with_a_reason() -> None:
 
 
 def test_the_trigger_gate_never_changes_what_the_rules_find() -> None:
-    """Gating text rules on trigger words is an optimisation only: same hits on real texts."""
-    import dataclasses
+    """Gating text patterns on trigger words is an optimisation only: same hits on real texts."""
     import json
     from pathlib import Path
 
-    from fraud_pipeline.scoring.rules import RULES
-
-    ungated = tuple(dataclasses.replace(rule, needs="always") for rule in RULES)
+    rules = default_rule_set()
     labeled = Path(__file__).resolve().parents[1] / "data" / "labeled" / "train.jsonl"
     texts = [json.loads(line)["text"] for line in labeled.read_text().splitlines()]
     fired = 0
     for index, text in enumerate(texts):
         post = make_post(index, text, domains=["phantom-claim.xyz"] if index % 7 == 0 else [])
-        gated_hits = evaluate_rules(post, QUIET)
-        assert gated_hits == evaluate_rules(post, QUIET, ungated), text
+        gated_hits = rules.evaluate(rules.context(post, QUIET))
+        ungated = rules.context(post, QUIET)
+        ungated._triggers = True  # as if every text had a trigger word: every pattern runs
+        assert gated_hits == rules.evaluate(ungated), text
         fired += bool(gated_hits)
     assert fired > 500  # the rules do fire on this data
 
@@ -129,7 +128,9 @@ def test_weak_evidence_alone_is_not_a_verdict_but_strong_evidence_is() -> None:
         ]
     )[0]
     assert promo.rule_hits == ["crypto_giveaway"] and not promo.is_fraud
-    assert promo.fraud_score is not None and 0 < promo.fraud_score < scorer.combined_threshold
+    combined = load_default_policy().spec.thresholds.combined
+    assert promo.fraud_score is not None and 0 < promo.fraud_score < combined.review
+    assert promo.action == "none" and drainer.action in ("review", "label")
     assert {"wallet_request", "lookalike_domain"} <= set(drainer.rule_hits) and drainer.is_fraud
     assert "fraud-text" not in drainer.labels and "wallet-drainer" in drainer.labels
 

@@ -16,6 +16,7 @@ from fraud_pipeline.policy.loader import POLICY_SUFFIXES, Policy, load_policy
 
 if TYPE_CHECKING:
     from fraud_pipeline.objects import ObjectStore
+    from fraud_pipeline.settings import Settings
 
 POLICY_DIR_ENV = "FRAUD_PIPELINE_POLICY_DIR"
 MAX_POLICY_FILE_BYTES = 1 << 20  # a policy file larger than this is refused, not parsed
@@ -31,6 +32,10 @@ class PolicySource(Protocol):
         ...
 
     def describe(self) -> str: ...
+
+    def stamp(self) -> object:
+        """Cheap to get, changes whenever the files may have (names, sizes, times)."""
+        ...
 
 
 def default_policy_dir() -> Path:
@@ -57,6 +62,17 @@ class FolderPolicySource:
     def describe(self) -> str:
         return str(self.folder)
 
+    def stamp(self) -> object:
+        try:
+            return tuple(
+                (p.name, s.st_size, s.st_mtime_ns)
+                for p in sorted(self.folder.iterdir())
+                if p.suffix in POLICY_SUFFIXES
+                for s in (p.stat(),)
+            )
+        except OSError as exc:
+            raise PolicySourceError(f"cannot list the policy folder {self.folder}: {exc}") from exc
+
     def read(self) -> dict[str, bytes]:
         if not self.folder.is_dir():
             raise PolicySourceError(f"policy folder {self.folder} does not exist")
@@ -78,6 +94,16 @@ class ObjectStorePolicySource:
 
     def describe(self) -> str:
         return self.store.uri(self.prefix)
+
+    def stamp(self) -> object:
+        from fraud_pipeline.objects import ObjectStoreError
+
+        try:
+            return tuple(
+                (o.key, o.size, o.mtime_ms) for o in self.store.list_objects(self.prefix, recursive=False)
+            )
+        except ObjectStoreError as exc:
+            raise PolicySourceError(f"cannot list the policy at {self.describe()}: {exc}") from exc
 
     def read(self) -> dict[str, bytes]:
         from fraud_pipeline.objects import ObjectStoreError
@@ -108,3 +134,13 @@ class ObjectStorePolicySource:
 def load_default_policy() -> Policy:
     """The project's own policy, validated (raises PolicyError or PolicySourceError)."""
     return load_policy(FolderPolicySource(default_policy_dir()).read())
+
+
+def open_policy_source(settings: Settings) -> PolicySource:
+    """Where this deployment's policy lives: the bucket's policy prefix on the aws backend,
+    the configured folder (default: the project's own) on the local backend."""
+    if settings.backend == "aws":
+        from fraud_pipeline.objects import ObjectStore
+
+        return ObjectStorePolicySource(ObjectStore.from_settings(settings), settings.policy_prefix)
+    return FolderPolicySource(Path(settings.policy_dir) if settings.policy_dir else default_policy_dir())

@@ -24,7 +24,9 @@ from fraud_pipeline.records import Post, RecordError
 from fraud_pipeline.scoring.base import TextScorer
 from fraud_pipeline.scoring.behavior_snapshots import UNSHARDED, BehaviorSnapshots, shard_of
 from fraud_pipeline.scoring.pipeline_scorer import PostScorer, ScoreCounts
+from fraud_pipeline.scoring.rules import SHADOW_PREFIX
 from fraud_pipeline.settings import Settings, load_settings
+from fraud_pipeline.state.base import StateStore
 from fraud_pipeline.streams.base import PutEntry, Stream
 from fraud_pipeline.streams.retry import put_with_retries
 
@@ -56,6 +58,26 @@ def _seed_metrics(counts: ScoreCounts, errors: int, timestamp_ms: int) -> list[M
     return [MetricDatum(name, float(value), "Count", timestamp_ms) for name, value in values.items()]
 
 
+def _policy_metrics(counts: ScoreCounts, scorer: PostScorer, timestamp_ms: int) -> list[MetricDatum]:
+    """Actions by tier, hits per rule (shadow ones under Mode=shadow), quota trips per label,
+    and the policy reloads refused so far by this runtime."""
+    data = [
+        MetricDatum("Post-Action-Label", float(counts.action_label), "Count", timestamp_ms),
+        MetricDatum("Post-Action-Review", float(counts.action_review), "Count", timestamp_ms),
+        MetricDatum("Policy-Reload-Rejected", float(scorer.policy.rejections), "Count", timestamp_ms),
+    ]
+    for rule, hits in sorted(counts.rule_hits.items()):
+        shadow = rule.startswith(SHADOW_PREFIX)
+        name = rule.removeprefix(SHADOW_PREFIX)
+        dimensions = {"Rule": name, "Mode": "shadow" if shadow else "active"}
+        data.append(MetricDatum("Rule-Hits", float(hits), "Count", timestamp_ms, dimensions))
+    for label, trips in sorted(counts.quota_exceeded.items()):
+        data.append(
+            MetricDatum("Label-Quota-Exceeded", float(trips), "Count", timestamp_ms, {"Label": label})
+        )
+    return data
+
+
 class ScoringRuntime:
     """Everything the handler needs, built once per Lambda container (or local worker)."""
 
@@ -81,6 +103,7 @@ class ScoringRuntime:
     @classmethod
     def from_settings(cls, settings: Settings) -> ScoringRuntime:
         from fraud_pipeline.metrics import open_metrics
+        from fraud_pipeline.state import open_state
         from fraud_pipeline.streams import open_stream
 
         return cls(
@@ -88,7 +111,7 @@ class ScoringRuntime:
             open_stream(settings),
             ObjectStore.from_settings(settings),
             open_metrics(settings),
-            build_post_scorer(settings),
+            build_post_scorer(settings, quota_state=open_state(settings)),
         )
 
     def handle(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
@@ -129,6 +152,7 @@ class ScoringRuntime:
 
         now_ms = int(time.time() * 1000)
         data = _seed_metrics(counts, len(errors), now_ms)
+        data.extend(_policy_metrics(counts, self.scorer, now_ms))
         data.append(
             MetricDatum("Scoring-Latency-Ms", (time.perf_counter() - started) * 1000, "Milliseconds", now_ms)
         )
@@ -185,8 +209,10 @@ def _decode(record: Any) -> tuple[str | None, Post | None, ErrorRecord | None]:
         return sequence, None, ErrorRecord("NotAPost", str(exc), raw, source)
 
 
-def build_post_scorer(settings: Settings) -> PostScorer:
-    """The pipeline's scorer: text and media models reached as the settings say."""
+def build_post_scorer(settings: Settings, quota_state: StateStore | None = None) -> PostScorer:
+    """The pipeline's scorer: text and media models reached as the settings say, the detection
+    policy from the deployment's source (hot-reloaded), daily quotas counted in `quota_state`."""
+    from fraud_pipeline.policy.runtime import open_policy_holder
     from fraud_pipeline.serving.clients import open_text_scorer
 
     text: TextScorer = open_text_scorer(settings)
@@ -198,7 +224,7 @@ def build_post_scorer(settings: Settings) -> PostScorer:
     media = MediaScorer(
         open_text_scorer(media_settings) if settings.media_model_mode != "inprocess" else text
     )
-    return PostScorer(text, media)
+    return PostScorer(text, media, policy=open_policy_holder(settings), quota_state=quota_state)
 
 
 class MediaScorer:

@@ -1,25 +1,31 @@
 """Turn a batch of posts into tagged records: models, signals, rules, one verdict each.
 
-The verdict combines independent evidence: the text model's calibrated probability, the
-media model's, and each rule that fired (weights in `rules.py`), as a noisy-OR:
-`score = 1 - (1 - text) * (1 - media) * prod(1 - rule_weight)`. A post is fraud when a model
-alone reaches its operating threshold, or when the combined score reaches the (higher)
-`combined_threshold`: several weak signals together must be stronger evidence than one model
-verdict, or repetition (campaign, image reuse, bursts) counted twice would flag memes. A
-model that is unavailable contributes nothing but a reason, so the post is still tagged (and
-a metric counts it).
+Every number that judges comes from the detection policy (policy/*.yaml), read through a
+`PolicyHolder` once per batch, so a whole batch is judged by one version and its
+`policy_version` goes on every record. The combined score is a noisy-OR of independent
+evidence: `score = 1 - (1 - text) * (1 - media) * prod(1 - rule weight)` over the active
+(non-shadow) rules that fired. Two tiers of action: `label` when a model alone, the combined
+score or a rule reaches the policy's `label` point (chosen for a very low benign rate),
+`review` at the wider `review` points, else `none`; `is_fraud` is `action != "none"`. A daily
+quota per label turns further `label` actions into `review` (`quotas.py`). A model that is
+unavailable contributes nothing but a reason, so the post is still tagged (and counted).
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from fraud_pipeline.policy import Policy
+from fraud_pipeline.policy.runtime import ActivePolicy, PolicyHolder
 from fraud_pipeline.records import Post, TaggedRecord
 from fraud_pipeline.scoring.base import ModelUnavailable, TextScorer
-from fraud_pipeline.scoring.rules import RULES, Rule, evaluate_rules
+from fraud_pipeline.scoring.quotas import QuotaBreaker, utc_day
+from fraud_pipeline.scoring.rules import SHADOW_PREFIX, RuleHit
 from fraud_pipeline.scoring.signals import BehaviorTracker, PostSignals
+from fraud_pipeline.state.base import StateStore
 
 MAX_SCORED_TEXT_CHARS = 10_000  # the model sees at most this much of a post
 
@@ -51,7 +57,11 @@ class ScoreCounts:
     deleted: int = 0
     text_unavailable: int = 0
     media_unavailable: int = 0
+    action_label: int = 0
+    action_review: int = 0
     unavailable_reasons: list[str] = field(default_factory=list)
+    rule_hits: Counter[str] = field(default_factory=Counter)  # per rule; shadow ones as shadow:<name>
+    quota_exceeded: Counter[str] = field(default_factory=Counter)  # per label
 
     def add(self, other: ScoreCounts) -> None:
         for name in (
@@ -64,29 +74,39 @@ class ScoreCounts:
             "deleted",
             "text_unavailable",
             "media_unavailable",
+            "action_label",
+            "action_review",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.unavailable_reasons.extend(other.unavailable_reasons)
+        self.rule_hits.update(other.rule_hits)
+        self.quota_exceeded.update(other.quota_exceeded)
 
 
 class PostScorer:
-    """Scores posts with a text model, a media model, behavioural signals and rules."""
+    """Scores posts with a text model, a media model, behavioural signals and the policy's rules."""
 
     def __init__(
         self,
         text_scorer: TextScorer,
         media_scorer: TextScorer | None = None,
         tracker: BehaviorTracker | None = None,
-        rules: tuple[Rule, ...] = RULES,
-        threshold: float | None = None,
-        combined_threshold: float = 0.6,
+        policy: PolicyHolder | Policy | None = None,
+        quota_state: StateStore | None = None,
     ) -> None:
+        from fraud_pipeline.policy import load_default_policy
+        from fraud_pipeline.state.memory import MemoryStateStore
+
         self.text_scorer = text_scorer
         self.media_scorer = media_scorer
-        self.tracker = tracker or BehaviorTracker()
-        self.rules = rules
-        self.threshold = text_scorer.threshold if threshold is None else threshold
-        self.combined_threshold = max(combined_threshold, self.threshold)
+        if policy is None:
+            policy = load_default_policy()
+        self.policy = policy if isinstance(policy, PolicyHolder) else PolicyHolder.fixed(policy)
+        spec = self.policy.current().policy.spec
+        self.tracker = tracker or BehaviorTracker(
+            window_s=spec.windows.behaviour_s, campaign_min_accounts=spec.campaign.min_accounts
+        )
+        self.quotas = QuotaBreaker(quota_state or MemoryStateStore())
 
     def _model_scores(
         self, scorer: TextScorer | None, texts: Sequence[str]
@@ -102,7 +122,8 @@ class PostScorer:
         return scores, None
 
     def score(self, posts: Sequence[Post]) -> tuple[list[TaggedRecord], ScoreCounts]:
-        """Tag every post (deletes pass through unscored), in input order."""
+        """Tag every post (deletes pass through unscored), in input order, with one policy."""
+        active = self.policy.current()
         counts = ScoreCounts()
         live = [p for p in posts if p.operation != "delete"]
         text_scores, text_error = self._model_scores(
@@ -132,6 +153,7 @@ class PostScorer:
             signals = self.tracker.observe(post)
             tagged.append(
                 self._tag(
+                    active,
                     post,
                     signals,
                     text_by_post.get(id(post)),
@@ -141,10 +163,38 @@ class PostScorer:
                     counts,
                 )
             )
+        self._apply_quotas(active, tagged, counts)
         return tagged, counts
+
+    def _apply_quotas(self, active: ActivePolicy, tagged: list[TaggedRecord], counts: ScoreCounts) -> None:
+        """Past a label's daily quota, its automatic `label` action becomes `review`."""
+        labelled = [t for t in tagged if t.action == "label"]
+        if not labelled:
+            return
+        requests = [
+            (label, utc_day(t.time_us))
+            for t in labelled
+            for label in t.labels
+            if not label.startswith("campaign:")
+        ]
+        granted = iter(self.quotas.grant(requests, active.policy.spec.quotas))
+        for record in labelled:
+            over = [
+                label for label in record.labels if not label.startswith("campaign:") and not next(granted)
+            ]
+            if over:
+                record.action = "review"
+                counts.action_label -= 1
+                counts.action_review += 1
+                for label in over:
+                    counts.quota_exceeded[label] += 1
+                record.reasons.append(
+                    f"daily quota reached for {', '.join(over)}: sent to review, not labelled"
+                )
 
     def _tag(
         self,
+        active: ActivePolicy,
         post: Post,
         signals: PostSignals,
         text_p: float | None,
@@ -153,6 +203,7 @@ class PostScorer:
         media_error: str | None,
         counts: ScoreCounts,
     ) -> TaggedRecord:
+        thresholds = active.policy.spec.thresholds
         media = has_media(post)
         reasons: list[str] = []
         if media and media_p is not None and signals.media_reuse_accounts >= 3:
@@ -166,26 +217,50 @@ class PostScorer:
             counts.media_unavailable += 1
             reasons.append(f"media score unavailable: {media_error or 'no score'}")
 
-        hits = evaluate_rules(post, signals, self.rules)
+        rules = active.rules
+        hits = rules.evaluate(rules.context(post, signals, text_p, media_p if media else None))
         remaining = (1 - (text_p or 0.0)) * (1 - (media_p or 0.0) if media else 1.0)
+        active_hits: list[RuleHit] = []
         for hit in hits:
-            remaining *= 1 - hit.weight
+            counts.rule_hits[SHADOW_PREFIX + hit.rule if hit.shadow else hit.rule] += 1
+            if not hit.shadow:
+                active_hits.append(hit)
+                remaining *= 1 - hit.weight
         fraud_score = 1 - remaining
-        text_fraud = text_p is not None and text_p >= self.threshold
-        media_fraud = media and media_p is not None and media_p >= self.threshold
-        is_fraud = text_fraud or media_fraud or fraud_score >= self.combined_threshold
+        text_tier = thresholds.text_model
+        media_tier = thresholds.media_model
+        text_fraud = text_p is not None and text_p >= text_tier.review
+        media_fraud = media and media_p is not None and media_p >= media_tier.review
+        rule_actions = {hit.action for hit in active_hits}
+        if (
+            (text_p is not None and text_p >= text_tier.label)
+            or (media and media_p is not None and media_p >= media_tier.label)
+            or fraud_score >= thresholds.combined.label
+            or "label" in rule_actions
+        ):
+            action = "label"
+        elif (
+            text_fraud or media_fraud or fraud_score >= thresholds.combined.review or "review" in rule_actions
+        ):
+            action = "review"
+        else:
+            action = "none"
+        is_fraud = action != "none"
 
         labels: list[str] = []
         if text_fraud:
             labels.append("fraud-text")
-            reasons.append(f"text model {text_p:.2f} >= {self.threshold:.2f}")
+            reasons.append(f"text model {text_p:.2f} >= {text_tier.review:.2f}")
         if media_fraud:
             labels.append("fraud-media")
-            reasons.append(f"media model {media_p:.2f} >= {self.threshold:.2f}")
-        for hit in hits:
+            reasons.append(f"media model {media_p:.2f} >= {media_tier.review:.2f}")
+        for hit in active_hits:
             if hit.label not in labels:
                 labels.append(hit.label)
             reasons.append(hit.reason)
+        for hit in hits:
+            if hit.shadow:
+                reasons.append(f"shadow rule {hit.rule} would add {hit.label}: {hit.reason}")
         if signals.campaign_id is not None:
             labels.append(f"campaign:{signals.campaign_id}")
 
@@ -195,6 +270,8 @@ class PostScorer:
         counts.fraud_text += int(text_fraud)
         counts.fraud_media += int(media_fraud)
         counts.fraud_both += int(text_fraud and media_fraud)
+        counts.action_label += int(action == "label")
+        counts.action_review += int(action == "review")
         return TaggedRecord.from_post(
             post,
             fraud_text_likelihood=text_p,
@@ -203,11 +280,12 @@ class PostScorer:
             is_fraud=is_fraud,
             labels=labels,
             reasons=reasons,
-            rule_hits=[hit.rule for hit in hits],
+            rule_hits=[SHADOW_PREFIX + hit.rule if hit.shadow else hit.rule for hit in hits],
             text_model_version=self.text_scorer.version,
             media_model_version=self.media_scorer.version if (media and self.media_scorer) else None,
             scored_at_us=time.time_ns() // 1000,
-            action="review" if is_fraud else "none",
+            action=action,
+            policy_version=active.version,
             campaign_id=signals.campaign_id,
         )
 
