@@ -1,0 +1,118 @@
+"""The verdict the policy drives: tiers of action, shadow rules, daily quotas, hot reload."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from fraud_pipeline.policy import PolicyError, load_policy
+from fraud_pipeline.policy.runtime import PolicyHolder
+from fraud_pipeline.policy.source import FolderPolicySource
+from fraud_pipeline.scoring.pipeline_scorer import PostScorer
+from fraud_pipeline.scoring.quotas import quota_key
+from fraud_pipeline.state.memory import MemoryStateStore
+from tests.policy_fixtures import edited, policy_files, write_policy
+from tests.scoring_fixtures import KeywordScorer, make_post
+
+DRAINER = "Wallet issue? Import your wallet with your seed phrase at the link"
+
+
+def test_tiers_review_for_the_wide_band_label_for_the_precise_one() -> None:
+    scorer = PostScorer(KeywordScorer(), None)  # 0.95 when the text says 'free'
+    free, drainer, calm = scorer.score(
+        [make_post(1, "free stuff"), make_post(2, DRAINER), make_post(3, "a calm day by the sea")]
+    )[0]
+    assert (free.action, free.is_fraud) == ("label", True)  # 0.95 >= the text model's label point
+    assert (drainer.action, drainer.is_fraud) == ("review", True)  # rules only: the wider band
+    assert (calm.action, calm.is_fraud) == ("none", False)
+    version = load_policy(policy_files()).version
+    assert {free.policy_version, drainer.policy_version, calm.policy_version} == {version}
+
+    # Move the label point above 0.95: the same post drops to review.
+    stricter = load_policy(edited("verdict.yaml", "label: 0.95", "label: 0.99"))
+    assert (
+        PostScorer(KeywordScorer(), None, policy=stricter).score([make_post(1, "free stuff")])[0][0].action
+        == "review"
+    )
+
+
+def test_a_shadow_rule_is_recorded_and_counted_but_changes_nothing() -> None:
+    post = make_post(1, DRAINER)
+    live = PostScorer(KeywordScorer(), None).score([post])[0][0]
+    shadow_policy = load_policy(
+        edited(
+            "rules.yaml",
+            "  - name: wallet_request\n    label: wallet-drainer\n",
+            "  - name: wallet_request\n    label: wallet-drainer\n    mode: shadow\n",
+        )
+    )
+    tagged, counts = PostScorer(KeywordScorer(), None, policy=shadow_policy).score([post])
+    shadowed = tagged[0]
+    assert "wallet_request" in live.rule_hits and "wallet-drainer" in live.labels
+    assert "shadow:wallet_request" in shadowed.rule_hits and "wallet_request" not in shadowed.rule_hits
+    assert "wallet-drainer" not in shadowed.labels
+    assert shadowed.fraud_score is not None and live.fraud_score is not None
+    assert shadowed.fraud_score < live.fraud_score
+    assert counts.rule_hits["shadow:wallet_request"] == 1 and counts.rule_hits["wallet_request"] == 0
+    assert any(r.startswith("shadow rule wallet_request would add wallet-drainer") for r in shadowed.reasons)
+
+
+def test_past_its_daily_quota_a_label_is_recorded_but_sent_to_review(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    policy = load_policy(edited("verdict.yaml", "per_label: {}", "per_label: {fraud-text: 3}"))
+    state = MemoryStateStore()
+    first = PostScorer(KeywordScorer(), None, policy=policy, quota_state=state)
+    second = PostScorer(KeywordScorer(), None, policy=policy, quota_state=state)  # another shard, same store
+    with caplog.at_level(logging.ERROR):
+        a, counts_a = first.score([make_post(i, "free stuff") for i in range(2)])
+        b, counts_b = second.score([make_post(10 + i, "free stuff") for i in range(3)])
+    actions = [t.action for t in a + b]
+    assert actions == ["label", "label", "label", "review", "review"]
+    assert all("fraud-text" in t.labels and t.is_fraud for t in a + b)
+    assert "daily quota reached for fraud-text" in b[-1].reasons[-1]
+    assert counts_b.quota_exceeded["fraud-text"] == 2 and counts_a.quota_exceeded["fraud-text"] == 0
+    assert (counts_b.action_label, counts_b.action_review) == (1, 2)
+    assert state.get_counter(quota_key("fraud-text", "2025-11-24")) == 5
+    assert sum("ALERT label quota" in r.getMessage() for r in caplog.records) == 1
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_hot_reload_picks_up_a_new_version_and_keeps_the_old_one_when_invalid(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = write_policy(tmp_path / "policy", policy_files())
+    clock = _Clock()
+    holder = PolicyHolder(FolderPolicySource(folder), check_every_s=5.0, clock=clock)
+    scorer = PostScorer(KeywordScorer(), None, policy=holder)
+    original = holder.version
+    assert scorer.score([make_post(1, "free stuff")])[0][0].action == "label"
+
+    write_policy(folder, edited("verdict.yaml", "label: 0.95", "label: 0.99"))
+    assert scorer.score([make_post(2, "free stuff")])[0][0].policy_version == original  # not yet checked
+    clock.now = 5.0
+    reloaded = scorer.score([make_post(3, "free stuff")])[0][0]
+    assert reloaded.policy_version != original and reloaded.action == "review"
+    good = holder.version
+
+    bad = edited("rules.yaml", "all: [recovery_language]", "all: [no_such_signal]")
+    write_policy(folder, bad)
+    clock.now = 10.0
+    with caplog.at_level(logging.ERROR):
+        kept = scorer.score([make_post(4, "free stuff")])[0][0]
+    assert kept.policy_version == good and holder.rejections == 1
+    assert "no_such_signal" in (holder.last_error or "") and "refused" in caplog.text
+    with pytest.raises(PolicyError):
+        load_policy(bad)
+    clock.now = 15.0
+    holder.current()
+    assert holder.rejections == 1  # the same bad version is not re-validated (or re-counted)
