@@ -19,6 +19,7 @@ Backend = Literal["local", "aws"]
 ModelMode = Literal["inprocess", "http", "sagemaker"]
 
 ENV_PREFIX = "FRAUD_PIPELINE_"
+AUTOMATION_STATES = ("running", "stopped")
 PROJECT = "fraud-detect"
 
 
@@ -89,6 +90,11 @@ class Settings:
     # Stream-health thresholds used by Dagster asset checks and alarms.
     max_consumer_lag_s: float = 60.0
 
+    # Dagster sensors and schedules start "running" when the code location loads, or "stopped".
+    automation: str = "running"
+    # How often (seconds) the open hour is compacted and its marts refreshed.
+    open_hour_refresh_s: int = 120
+
     def __post_init__(self) -> None:
         if self.backend not in get_args(Backend):
             raise SettingsError(f"backend must be one of {get_args(Backend)}, got {self.backend!r}")
@@ -97,6 +103,10 @@ class Settings:
                 raise SettingsError(
                     f"{mode_field} must be one of {get_args(ModelMode)}, got {getattr(self, mode_field)!r}"
                 )
+        if self.automation not in AUTOMATION_STATES:
+            raise SettingsError(f"automation must be one of {AUTOMATION_STATES}, got {self.automation!r}")
+        if self.open_hour_refresh_s < 30:
+            raise SettingsError(f"open_hour_refresh_s must be at least 30, got {self.open_hour_refresh_s}")
         if not self.env or not self.env.replace("-", "").isalnum():
             raise SettingsError(f"env must be alphanumeric (dashes allowed), got {self.env!r}")
         for name, value in self.default_names(self.env).items():

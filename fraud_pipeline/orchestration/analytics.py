@@ -20,6 +20,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 from fraud_pipeline.analytics.lake_sql import compacted_glob
 from fraud_pipeline.lake.compaction import compacted_key
 from fraud_pipeline.orchestration.dbt_project import (
+    build_artifacts_dir,
     dbt_environment,
     dbt_project,
     ensure_manifest,
@@ -54,11 +55,11 @@ def dashboard_tables(
 ) -> Iterator[Any]:
     """`dbt build` once per run (a backfill of many hours is one run): marts over the whole lake."""
     settings = pipeline.settings()
-    with dbt_environment(settings) as built:
-        invocation = dbt.cli(["build"], context=context)
+    with dbt_environment(settings) as built, build_artifacts_dir(settings) as artifacts:
+        invocation = dbt.cli(["build"], context=context, target_path=artifacts)
         yield from invocation.stream()
         invocation.wait()
-    publish_warehouse(settings, built)
+        publish_warehouse(settings, built)
 
 
 # multi_asset, not asset: its backfill_policy is supported API (asset's is beta and warns).

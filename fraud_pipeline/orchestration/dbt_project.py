@@ -7,15 +7,24 @@ project's files (a clean checkout has none).
 Publishing: dbt builds into `warehouse.build.duckdb` (a copy of the current warehouse) and
 the finished file replaces `warehouse.duckdb` with one rename. Dashboard readers therefore
 never see a half-built table and never block dbt (DuckDB lets one writer OR readers hold a
-file; readers keep the old inode until they reopen).
+file; readers keep the old inode until they reopen). Builds are serialized by a lock file
+beside the warehouse: two runs (the open-hour refresh and a late hour's rebuild) that copied
+the same warehouse would otherwise each publish half of the changes.
+
+Each build writes its artifacts (run_results, compiled SQL, logs) to a folder of its own
+under `<home>/dbt-runs/`, removed when the build is done: nothing reads them afterwards
+(Dagster has streamed the events), and one folder per build used to pile up in `dbt/target/`.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -92,13 +101,49 @@ def build_path(settings: Settings) -> Path:
     return settings.warehouse_path.with_name(settings.warehouse_path.stem + ".build.duckdb")
 
 
+STALE_RUN_S = 6 * 3600  # a build folder this old belongs to a crashed run
+
+
+@contextmanager
+def warehouse_lock(settings: Settings) -> Iterator[None]:
+    """Exclusive lock on the warehouse build (held from the copy to the publishing rename)."""
+    lock_path = settings.warehouse_path.with_suffix(".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def build_artifacts_dir(settings: Settings) -> Iterator[Path]:
+    """A folder for one dbt invocation's artifacts, deleted afterwards (and crashed runs' old ones)."""
+    runs = Path(settings.home).resolve() / "dbt-runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    for old in runs.iterdir():
+        if old.is_dir() and time.time() - old.stat().st_mtime > STALE_RUN_S:
+            shutil.rmtree(old, ignore_errors=True)
+    folder = Path(tempfile.mkdtemp(prefix="build-", dir=runs))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @contextmanager
 def dbt_environment(settings: Settings) -> Iterator[Path]:
     """Point dbt at a build copy of the warehouse and the lake; yields the build file path.
 
     dagster-dbt passes the current process environment to dbt, so the variables are set for
-    the duration of the invocation and restored afterwards.
+    the duration of the invocation and restored afterwards. Holds the warehouse lock.
     """
+    with warehouse_lock(settings):
+        yield from _dbt_environment(settings)
+
+
+def _dbt_environment(settings: Settings) -> Iterator[Path]:
     ensure_schema_file(ObjectStore.from_settings(settings), settings)
     target = build_path(settings)
     target.parent.mkdir(parents=True, exist_ok=True)

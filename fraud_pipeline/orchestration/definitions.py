@@ -10,8 +10,15 @@ from fraud_pipeline.orchestration.analytics import (
     hourly_analytics_schedule,
     lake_hour_profile,
 )
+from fraud_pipeline.orchestration.automation import with_default_status
 from fraud_pipeline.orchestration.catalog import glue_catalog
-from fraud_pipeline.orchestration.lake import compacted_posts, lake_hourly_job, lake_landing_sensor, raw_posts
+from fraud_pipeline.orchestration.lake import (
+    build_open_hour_sensor,
+    compacted_posts,
+    lake_hourly_job,
+    lake_landing_sensor,
+    raw_posts,
+)
 from fraud_pipeline.orchestration.model import (
     daily_model_evaluation_schedule,
     model_assets,
@@ -42,7 +49,17 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
         ],
         asset_checks=monitoring_checks,
         jobs=[lake_hourly_job, analytics_job, model_evaluation_job],
-        schedules=[hourly_analytics_schedule, daily_model_evaluation_schedule],
-        sensors=[lake_landing_sensor, stream_health_sensor, run_failure_recorder],
+        # Every sensor and schedule runs when the location loads, unless FRAUD_PIPELINE_AUTOMATION=stopped.
+        schedules=[
+            with_default_status(s, settings)
+            for s in (hourly_analytics_schedule, daily_model_evaluation_schedule)
+        ],
+        sensors=[
+            build_open_hour_sensor(settings),
+            *(
+                with_default_status(s, settings)
+                for s in (lake_landing_sensor, stream_health_sensor, run_failure_recorder)
+            ),
+        ],
         resources=build_resources(settings),
     )

@@ -11,11 +11,14 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
+    AssetSelection,
     AssetSpec,
+    DefaultSensorStatus,
     FreshnessPolicy,
     MaterializeResult,
     MetadataValue,
     RunRequest,
+    SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
@@ -26,7 +29,9 @@ from dagster import (
 
 from fraud_pipeline.lake.compaction import CompactionResult, compact_hour, compacted_key
 from fraud_pipeline.objects import ObjectStore
+from fraud_pipeline.orchestration.automation import sensor_status
 from fraud_pipeline.orchestration.landing import LandingCursor, evaluate_landing
+from fraud_pipeline.orchestration.open_hour import evaluate_open_hour
 from fraud_pipeline.orchestration.partitions import HOURLY, hour_of
 from fraud_pipeline.orchestration.resources import ObjectStoreResource, PipelineResource
 from fraud_pipeline.records import TAGGED_ARROW_SCHEMA
@@ -194,12 +199,20 @@ def compacted_posts(
 
 lake_hourly_job = define_asset_job(
     "lake_hourly_job",
-    selection=["compacted_posts", "glue_catalog", "lake_hour_profile"],
-    description="Compact one arrival hour, catalog it, profile it (requested by the landing sensor).",
+    selection=AssetSelection.assets("compacted_posts", "glue_catalog") | AssetSelection.groups("analytics"),
+    description=(
+        "Compact one arrival hour, catalog it, profile it and refresh the dashboard tables "
+        "(requested by the landing and open-hour sensors)."
+    ),
 )
 
 
-@sensor(job=lake_hourly_job, minimum_interval_seconds=60, description=__doc__)
+@sensor(
+    job=lake_hourly_job,
+    minimum_interval_seconds=60,
+    description=__doc__,
+    default_status=DefaultSensorStatus.RUNNING,
+)
 def lake_landing_sensor(
     context: SensorEvaluationContext, pipeline: PipelineResource, lake: ObjectStoreResource
 ):
@@ -210,3 +223,28 @@ def lake_landing_sensor(
     if not requests:
         return SensorResult(skip_reason=SkipReason("no new raw files"), cursor=tick.cursor.dumps())
     return SensorResult(run_requests=requests, cursor=tick.cursor.dumps())
+
+
+def build_open_hour_sensor(settings: Settings) -> SensorDefinition:
+    """The open hour, compacted and its marts refreshed every `open_hour_refresh_s` seconds."""
+
+    @sensor(
+        name="open_hour_sensor",
+        job=lake_hourly_job,
+        minimum_interval_seconds=settings.open_hour_refresh_s,
+        default_status=sensor_status(settings),
+        description=(
+            "Requests the open arrival hour (compaction, catalog, marts) when its raw files changed, "
+            f"at most every {settings.open_hour_refresh_s} s; the landing sensor closes it."
+        ),
+    )
+    def open_hour_sensor(
+        context: SensorEvaluationContext, pipeline: PipelineResource, lake: ObjectStoreResource
+    ) -> SensorResult:
+        tick = evaluate_open_hour(lake.store(), pipeline.settings(), context.cursor)
+        if tick.partition is None or tick.run_key is None:
+            return SensorResult(skip_reason=SkipReason("the open hour has no new files"), cursor=tick.cursor)
+        request = RunRequest(run_key=tick.run_key, partition_key=tick.partition)
+        return SensorResult(run_requests=[request], cursor=tick.cursor)
+
+    return open_hour_sensor

@@ -5,6 +5,8 @@ hours still inside the late-file window, how many files they held and the newest
 mtime. A tick lists only the day prefixes from the cursor's window to now (at most 24 hour
 prefixes each) and the files of those hours, never the whole bucket; an hour is requested
 when its file count or newest mtime changed, so a late file for a closed hour re-triggers it.
+The hour still open is not this sensor's: the open-hour sensor refreshes it every few minutes,
+and the first tick after it closes requests it once more (its final compaction).
 
 Files can land later than that window: Firehose retries after an outage, or a replayed
 backfill. So each steady-state tick also sweeps one older day, rotating over the last
@@ -112,7 +114,9 @@ def evaluate_landing(
         listed.append(day_prefix)
         for hour_prefix in store.list_dirs(day_prefix):
             hour = parse_raw_hour(hour_prefix)
-            if hour is not None and start <= hour <= days_end:
+            # The open hour is the open-hour sensor's (open_hour.py); it is left out of `seen`, so
+            # the first tick after it closes finds it unknown and requests it once more.
+            if hour is not None and start <= hour <= days_end and hour < now:
                 hours.append(hour)
         day += timedelta(days=1)
 
