@@ -9,6 +9,7 @@ from dagster import (
     AssetSelection,
     AssetSpec,
     BackfillPolicy,
+    DefaultScheduleStatus,
     MaterializeResult,
     MetadataValue,
     build_schedule_from_partitioned_job,
@@ -128,4 +129,6 @@ analytics_job = define_asset_job(
     selection=AssetSelection.assets("lake_hour_profile", dashboard_tables),
     description="Profile the last closed hour and rebuild the dashboard tables with dbt.",
 )
-hourly_analytics_schedule = build_schedule_from_partitioned_job(analytics_job, minute_of_hour=10)
+hourly_analytics_schedule = build_schedule_from_partitioned_job(
+    analytics_job, minute_of_hour=10, default_status=DefaultScheduleStatus.RUNNING
+)

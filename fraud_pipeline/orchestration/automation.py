@@ -13,6 +13,8 @@ import copy
 from typing import TypeVar
 
 from dagster import DefaultScheduleStatus, DefaultSensorStatus, SensorDefinition
+from dagster_shared.record import copy as copy_record
+from dagster_shared.record import is_record
 
 from fraud_pipeline.settings import Settings
 
@@ -42,6 +44,8 @@ def with_default_status(definition: Automation, settings: Settings) -> Automatio
         status = sensor_status(settings)
     if getattr(definition, "default_status", None) == status:
         return definition
+    if is_record(definition):  # a partitioned job's schedule, resolved when the location loads
+        return copy_record(definition, default_status=status)
     changed = copy.copy(definition)
     changed._default_status = status  # type: ignore[attr-defined]
     return changed
