@@ -20,6 +20,7 @@ from typing import Any, Final, Literal
 
 import orjson
 
+from fraud_pipeline.ingest.links import link_host
 from fraud_pipeline.records import POST_COLLECTION, Post
 
 # Caps on free text. Bluesky allows 300 graphemes / 3,000 bytes of post text; anything far
@@ -380,25 +381,5 @@ def _embed(post: Post, embed: Any, did: str, flags: list[str] | None, top: bool)
 
 
 def domain_of(url: str) -> str | None:
-    """Lower-case host of a URL without userinfo or port (fast path, no urllib)."""
-    start = url.find("://")
-    if start < 0:
-        return None
-    rest = url[start + 3 :]
-    end = len(rest)
-    for sep in "/?#":
-        pos = rest.find(sep)
-        if 0 <= pos < end:
-            end = pos
-    host = rest[:end]
-    at = host.rfind("@")
-    if at >= 0:
-        host = host[at + 1 :]
-    if host.startswith("["):  # IPv6 literal
-        close = host.find("]")
-        return host[: close + 1].lower() if close > 0 else None
-    colon = host.find(":")
-    if colon >= 0:
-        host = host[:colon]
-    host = host.rstrip(".").lower()
-    return host or None
+    """The host a browser would go to for this link (WHATWG parsing, see links.py)."""
+    return link_host(url)
