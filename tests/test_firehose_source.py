@@ -182,3 +182,68 @@ def test_firehose_source_over_a_local_websocket(relay: FakeRelay) -> None:
     assert source.malformed_frames == 1
     assert relay.paths[0].startswith("/xrpc/com.atproto.sync.subscribeRepos")
     assert state.checkpoints["ingest/firehose/cursor"] == "3"  # last seq 4, minus one: replayed once
+
+
+class CursorRelay:
+    """A relay that honours `?cursor=` (sends frames with a larger seq) and ends its first
+    connection after `first` frames, cleanly (close code 1000) or with an error (1011)."""
+
+    def __init__(self, frames: list[bytes], first: int, close_code: int) -> None:
+        self.frames = frames
+        self.first = first
+        self.close_code = close_code
+        self.paths: list[str] = []
+        self._server = serve(self._handle, "127.0.0.1", 0)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    @property
+    def base_uri(self) -> str:
+        return f"ws://127.0.0.1:{self._server.socket.getsockname()[1]}/xrpc"
+
+    def _handle(self, conn: ServerConnection) -> None:
+        from urllib.parse import parse_qs, urlsplit
+
+        path = conn.request.path if conn.request else ""
+        self.paths.append(path)
+        cursor = parse_qs(urlsplit(path).query).get("cursor")
+        if len(self.paths) == 1:
+            for frame in self.frames[: self.first]:
+                conn.send(frame)
+            conn.close(code=self.close_code)
+            return
+        # Without a cursor a relay serves live: only what is new from now on (nothing here).
+        start = int(cursor[0]) if cursor else len(self.frames)
+        for frame in self.frames[start:]:  # frame i has seq i + 1
+            conn.send(frame)
+        with contextlib.suppress(Exception):
+            conn.recv()
+
+    def close(self) -> None:
+        self._server.shutdown()
+
+
+@pytest.mark.parametrize("close_code", [1000, 1011], ids=["clean-close", "error-close"])
+def test_firehose_reconnects_from_the_last_received_seq(close_code: int) -> None:
+    """Before: a reconnect resumed live (a gap), and a clean close ended ingest."""
+    frames = [
+        commit_frame(seq, [("create", f"app.bsky.feed.post/3lbaaaaaaa{seq:03d}", post_record(f"post {seq}"))])
+        for seq in range(1, 7)
+    ]
+    relay = CursorRelay(frames, first=3, close_code=close_code)
+    source = FirehoseSource(relay.base_uri, MemoryState(), checkpoint_every_s=0.0)
+    texts: list[str] = []
+    stopper = threading.Timer(30, source.stop.set)  # a bound, should the source hang
+    stopper.start()
+    try:
+        for data in source:
+            result = normalize(data)
+            assert result.post is not None
+            texts.append(result.post.text)
+            if len(texts) == 6:
+                source.stop.set()
+    finally:
+        stopper.cancel()
+        relay.close()
+    assert texts == [f"post {seq}" for seq in range(1, 7)]  # no gap, no duplicate
+    assert len(relay.paths) == 2 and "cursor=3" in relay.paths[1]
+    assert "cursor" not in relay.paths[0]

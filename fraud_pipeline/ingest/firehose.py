@@ -13,6 +13,12 @@ The websocket, reconnects and frame parsing are atproto's `FirehoseSubscribeRepo
 the source runs it in a thread and hands events over through a bounded queue, so a slow
 producer holds the firehose back instead of dropping events. The relay `seq` of the last
 event handed on is saved as the cursor and resumed from.
+
+Reconnects resume where the stream left off: before every dial the client's `cursor` is set
+to the seq of the last frame whose events are all queued (the queue outlives the
+connection), so a reconnect neither skips to live (a gap) nor replays from the start
+(duplicates). A clean close by the relay (a restart, a load balancer) is a reason to
+reconnect with backoff, not the end of the source; only `stop` ends it.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import orjson
 from atproto import CAR, FirehoseSubscribeReposClient, models, parse_subscribe_repos_message
 from atproto_core.cid import CID
 from atproto_subscription.frames import MessageFrame
+from websockets.exceptions import ConnectionClosedOK
 
 from fraud_pipeline.records import POST_COLLECTION
 from fraud_pipeline.state.base import StateStore
@@ -126,14 +133,38 @@ def frame_to_events(
 
 class _TolerantFirehoseClient(FirehoseSubscribeReposClient):
     """atproto's client skips only some undecodable frames and dies on others (e.g. a bad
-    CBOR major type raises ValueError); this one reports every one and keeps going."""
+    CBOR major type raises ValueError); this one reports every one and keeps going.
 
-    def __init__(self, on_bad_frame: Callable[[Exception], None], **kwargs: Any) -> None:
+    It also resumes every reconnect from `resume_cursor()` (atproto's client would redial
+    with the cursor it started with) and treats a clean close by the relay as a reason to
+    reconnect: only `stop()` ends it.
+    """
+
+    def __init__(
+        self,
+        on_bad_frame: Callable[[Exception], None],
+        resume_cursor: Callable[[], int | None],
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self._on_bad_frame = on_bad_frame
+        self._resume_cursor = resume_cursor
+        self.connections = 0
 
     def _handle_frame_decoding_error(self, exception: Exception) -> None:
         self._on_bad_frame(exception)
+
+    def _before_connect(self) -> None:
+        cursor = self._resume_cursor()
+        if cursor is not None:
+            self.update_params({"cursor": cursor})
+        self.connections += 1
+
+    def _handle_websocket_error_or_stop(self, exception: Exception) -> bool:
+        if isinstance(exception, ConnectionClosedOK) and not self._stopped:
+            log.info("the relay closed the firehose connection; reconnecting")
+            return False
+        return super()._handle_websocket_error_or_stop(exception)
 
 
 class FirehoseSource:
@@ -161,6 +192,7 @@ class FirehoseSource:
         self.frames = 0
         self.malformed_frames = 0
         self.last_seq: int | None = None
+        self.received_seq: int | None = None  # last frame whose events are all queued
         self._queue: queue.Queue[tuple[int | None, bytes]] = queue.Queue(maxsize=max_queue)
         self._saved: int | None = None
         self._client: _TolerantFirehoseClient | None = None
@@ -183,6 +215,10 @@ class FirehoseSource:
                     break
                 except queue.Full:
                     continue
+            else:
+                return  # stopping: this frame is not fully queued, so it is not received
+        if seq is not None:
+            self.received_seq = seq
 
     def _on_bad_frame(self, exc: Exception) -> None:
         self.malformed_frames += 1
@@ -197,7 +233,9 @@ class FirehoseSource:
         saved = self.state.get_checkpoint(CURSOR_KEY) if self.state is not None else None
         if saved and saved.isdigit():
             params = {"cursor": int(saved)}
-        self._client = _TolerantFirehoseClient(self._on_bad_frame, params=params, base_uri=self.base_uri)
+        self._client = _TolerantFirehoseClient(
+            self._on_bad_frame, lambda: self.received_seq, params=params, base_uri=self.base_uri
+        )
         try:
             self._client.start(self._on_message)
         except BaseException as exc:
