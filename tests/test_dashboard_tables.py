@@ -3,9 +3,12 @@ recent fraud posts from real raw-lake Parquet files."""
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -226,3 +229,111 @@ def test_copy_torn_by_a_concurrent_write_keeps_the_previous_snapshot(
     settled = tables.read_mart(reader, tables.mart_by_key("fraud_summary"), limit=100)
     assert settled["stale"] is False
     assert [row[0] for row in settled["rows"]] == ["2030-01-01T00:00:00"] * warehouse.COPY_ATTEMPTS
+
+
+# -- snapshot folders: removed on exit and, for a killed dashboard, on the next start --------
+
+
+def _snapshot_dirs(temp: Path) -> list[Path]:
+    return sorted(temp.glob("fraud-dashboard-warehouse-*"))
+
+
+_SNAPSHOT_THEN_EXIT = """
+import sys
+from pathlib import Path
+from fraud_pipeline.dashboard.warehouse import WarehouseReader
+reader = WarehouseReader(Path(sys.argv[1]))
+reader.query("SELECT count(*) FROM top_fraud_domains")
+print(reader.snapshot_dir, flush=True)
+if sys.argv[2] == "kill":
+    import os, signal
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_snapshots_are_removed_when_the_process_exits(local_settings: Settings, tmp_path: Path) -> None:
+    """Before: the folder stayed in the temp directory after the reader's process ended."""
+    warehouse = Path(local_settings.warehouse_path)
+    build_warehouse(warehouse)
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp)}
+    done = subprocess.run(
+        [sys.executable, "-c", _SNAPSHOT_THEN_EXIT, str(warehouse), "exit"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().startswith(str(temp))
+    assert _snapshot_dirs(temp) == []
+
+
+def test_snapshots_of_a_killed_dashboard_are_removed_on_the_next_start(
+    local_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warehouse = Path(local_settings.warehouse_path)
+    build_warehouse(warehouse)
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp)}
+    killed = subprocess.run(
+        [sys.executable, "-c", _SNAPSHOT_THEN_EXIT, str(warehouse), "kill"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert killed.returncode == -signal.SIGKILL
+    left = Path(killed.stdout.strip())
+    assert left.is_dir() and list(left.iterdir())  # nothing could clean up after SIGKILL
+    legacy = temp / "fraud-dashboard-warehouse-p42lg42k"  # made before folders carried a pid
+    legacy.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    live = WarehouseReader(warehouse)  # a dashboard starting
+    try:
+        live.query("SELECT count(*) FROM top_fraud_domains")
+        assert live.orphans_removed == 2
+        assert _snapshot_dirs(temp) == [live.snapshot_dir]  # its own folder stays
+        other = WarehouseReader(warehouse)  # a second dashboard leaves the running one's alone
+        assert other.orphans_removed == 0 and live.snapshot_dir and live.snapshot_dir.is_dir()
+        other.close()
+    finally:
+        live.close()
+    assert _snapshot_dirs(temp) == []
+
+
+def test_dashboard_command_removes_its_snapshots_on_sigterm(local_settings: Settings, tmp_path: Path) -> None:
+    import urllib.request
+
+    from tests.conftest import free_port
+
+    build_warehouse(Path(local_settings.warehouse_path))
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fraud_pipeline.cli", "dashboard", "--home", str(local_settings.home),
+         "--port", str(port)],
+        env={**os.environ, "TMPDIR": str(temp)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                url = f"http://127.0.0.1:{port}/api/tables/top_fraud_domains"
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    assert response.status == 200
+                break
+            except OSError:
+                assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
+                assert time.monotonic() < deadline, "the dashboard never answered"
+                time.sleep(0.2)
+        assert len(_snapshot_dirs(temp)) == 1
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    assert _snapshot_dirs(temp) == []

@@ -15,6 +15,7 @@ metrics backend gives a 502 for that widget only. The server binds 127.0.0.1.
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 import threading
 import time
@@ -270,13 +271,26 @@ def _server(state: DashboardState, port: int) -> uvicorn.Server:
     return uvicorn.Server(config)
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def serve(settings: Settings, port: int) -> None:
-    """Serve until interrupted (SIGINT/SIGTERM)."""
+    """Serve until interrupted (SIGINT/SIGTERM), then remove the warehouse snapshots.
+
+    uvicorn shuts down on SIGTERM and then raises the signal again with the handler it found;
+    with the default one the process would die there, before `state.close()`. This handler
+    turns it into SystemExit, so the cleanup below runs.
+    """
     state = DashboardState(settings)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm) if main_thread else None
     try:
         _server(state, port).run()
     finally:
         state.close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 @contextmanager

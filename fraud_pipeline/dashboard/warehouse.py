@@ -7,6 +7,11 @@ snapshot: it copies the database file (and its WAL, if any) when they change, ch
 neither changed during the copy (a point-in-time image of a crash-safe DuckDB file is a valid
 database), opens the copy read-only per query and closes it again. A torn copy is discarded
 and the previous snapshot keeps serving, flagged `stale`.
+
+Snapshots live in a folder of the system temp directory named after the dashboard's process
+(`fraud-dashboard-warehouse-<pid>-...`), made on the first snapshot. It is removed on
+`close()` and at interpreter exit; a dashboard killed outright cannot clean up, so every new
+reader first removes the folders of processes that no longer run.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import shutil
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +33,7 @@ from typing import Any
 import duckdb
 
 COPY_ATTEMPTS = 3
+SNAPSHOT_DIR_PREFIX = "fraud-dashboard-warehouse-"
 MIN_REFRESH_INTERVAL_S = 2.0
 
 Signature = tuple[tuple[int, int] | None, tuple[int, int] | None]  # (db, wal) as (size, mtime_ns)
@@ -58,6 +65,34 @@ def _stat(path: Path) -> tuple[int, int] | None:
 
 def _wal(path: Path) -> Path:
     return path.with_name(path.name + ".wal")
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def remove_orphaned_snapshots(temp_dir: str | Path | None = None) -> list[Path]:
+    """Remove snapshot folders left by dashboards that are no longer running; returns them.
+
+    A folder without a pid in its name was made before folders carried one: no running
+    dashboard of this version uses it.
+    """
+    root = Path(temp_dir or tempfile.gettempdir())
+    removed = []
+    for folder in root.glob(SNAPSHOT_DIR_PREFIX + "*"):
+        owner = folder.name[len(SNAPSHOT_DIR_PREFIX) :].split("-", 1)[0]
+        if owner.isdigit() and (int(owner) == os.getpid() or _process_alive(int(owner))):
+            continue
+        if folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 class WarehouseSession:
@@ -100,7 +135,9 @@ class WarehouseReader:
         self._min_interval = min_refresh_interval_s
         self._clock = clock
         self._lock = threading.Lock()
-        self._dir = Path(tempfile.mkdtemp(prefix="fraud-dashboard-warehouse-"))
+        self._dir: Path | None = None  # made on the first snapshot
+        self._cleanup: weakref.finalize | None = None
+        self.orphans_removed = len(remove_orphaned_snapshots())
         self._counter = itertools.count()
         self._snapshot: Path | None = None
         self._snapshot_sig: Signature | None = None
@@ -113,7 +150,7 @@ class WarehouseReader:
 
     def _copy(self, sig: Signature) -> Path | None:
         """A point-in-time copy of db + WAL, or None when the files changed while copying."""
-        target = self._dir / f"snapshot-{next(self._counter)}.duckdb"
+        target = self._snapshot_dir() / f"snapshot-{next(self._counter)}.duckdb"
         try:
             shutil.copyfile(self.path, target)
             if sig[1] is not None:
@@ -130,6 +167,13 @@ class WarehouseReader:
             self._remove(target)
             return None
         return target
+
+    def _snapshot_dir(self) -> Path:
+        if self._dir is None or not self._dir.is_dir():
+            self._dir = Path(tempfile.mkdtemp(prefix=f"{SNAPSHOT_DIR_PREFIX}{os.getpid()}-"))
+            # Runs on close(), on garbage collection, and at interpreter exit (atexit).
+            self._cleanup = weakref.finalize(self, shutil.rmtree, str(self._dir), ignore_errors=True)
+        return self._dir
 
     @staticmethod
     def _remove(snapshot: Path) -> None:
@@ -184,13 +228,14 @@ class WarehouseReader:
         with self.session() as session:
             return session.query(sql, params)
 
+    @property
+    def snapshot_dir(self) -> Path | None:
+        """The folder of this reader's snapshots (None before the first one)."""
+        return self._dir
+
     def close(self) -> None:
         with self._lock:
             self._snapshot = None
             self._snapshot_sig = None
-            shutil.rmtree(self._dir, ignore_errors=True)
-
-    def __del__(self) -> None:  # best effort: never leave snapshots in /tmp
-        with contextlib.suppress(Exception):
-            if os.path.isdir(self._dir):
-                shutil.rmtree(self._dir, ignore_errors=True)
+            if self._cleanup is not None:
+                self._cleanup()
