@@ -15,10 +15,24 @@ Deletes and updates may arrive in a later hour than the version they replace, so
 hour's newest deletes and updates are kept as tombstones in
 `compacted_meta/deletes/YYYY-MM-DD-HH.parquet` (beside, not under, the compacted table's
 location, so no catalog or glob reads them). Compacting hour H (a) drops rows that a later
-hour's tombstone supersedes, and (b) rewrites the compacted partitions of the previous
-`delete_lookback_hours` hours that hold rows H's tombstones supersede. Together these make
-the result independent of the order hours are compacted in, and compacting the same hour
-twice gives byte-identical files.
+hour's tombstone supersedes (the tombstones of the next `delete_lookback_hours` hours, and
+every tombstone already applied to H), and (b) rewrites the earlier compacted partitions that
+hold rows H's tombstones supersede, at any age: a small index (`compacted_meta/uri_index/`,
+one file of 64-bit uri hashes per hour) says which hours hold a uri, so a delete that arrives
+a week after its post finds the post's hour without reading the lake. The tombstones applied to
+an hour are recorded under `compacted_meta/applied/<hour>/`, so recompacting that hour later
+(a late raw file) does not bring the deleted post back. Together these make the result
+independent of the order hours are compacted in, and compacting the same hour twice gives
+byte-identical files.
+
+Concurrency: two compactions may touch the same partition at once (the landing sensor
+requests several hours per tick, runs are concurrent, a tombstone rewrites an earlier hour).
+Every write of a partition, its tombstones and its index is conditional on the version read
+before the inputs were read (`ObjectStore.put_if`: S3 `If-Match`, a compare-and-rename
+locally); a writer that lost the race recomputes from fresh inputs. And the two sides of a
+cross-hour delete follow one order: the deleting hour publishes its tombstones before it
+reads the earlier partition, and a compaction re-reads the tombstones after it published its
+partition and recomputes if they changed, so one of the two always sees the other.
 """
 
 from __future__ import annotations
@@ -30,6 +44,7 @@ from datetime import UTC, datetime, timedelta
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from fraud_pipeline.lake.paths import compacted_partition_prefix, raw_hour_prefix
@@ -42,8 +57,14 @@ log = logging.getLogger(__name__)
 PART_NAME = "part-00000.parquet"
 ROW_GROUP_ROWS = 128 * 1024
 COMPRESSION = "zstd"
-DELETE_LOOKBACK_HOURS = 24
+DELETE_LOOKBACK_HOURS = 24  # later hours whose tombstones a compaction reads (older ones: applied/)
+MAX_ATTEMPTS = 8  # recomputations after losing a race to another writer, before giving up
 TOMBSTONE_DIR = "deletes/"
+INDEX_DIR = "uri_index/"
+APPLIED_DIR = "applied/"
+INDEX_SCHEMA = pa.schema(
+    [pa.field("uri_hash", pa.uint64(), nullable=False), pa.field("hour", pa.timestamp("us", tz="UTC"))]
+)
 TOMBSTONE_SCHEMA = pa.schema(
     [
         pa.field("uri", pa.string(), nullable=False),
@@ -93,6 +114,7 @@ class CompactionResult:
     rows_out: int = 0
     bytes_out: int = 0
     fraud_rows: int = 0
+    conflicts: int = 0  # times another writer changed an input first and the hour was recomputed
     partitions_rewritten: list[str] = field(default_factory=list)
     rejected_files: list[RejectedFile] = field(default_factory=list)
 
@@ -119,6 +141,15 @@ def meta_prefix(settings: Settings) -> str:
 
 def tombstone_key(settings: Settings, hour: datetime) -> str:
     return f"{meta_prefix(settings)}{TOMBSTONE_DIR}{hour.astimezone(UTC):%Y-%m-%d-%H}.parquet"
+
+
+def index_key(settings: Settings, hour: datetime) -> str:
+    return f"{meta_prefix(settings)}{INDEX_DIR}{hour.astimezone(UTC):%Y-%m-%d-%H}.parquet"
+
+
+def applied_prefix(settings: Settings, target: datetime) -> str:
+    """Where the tombstones applied to `target`'s partition by later hours are recorded."""
+    return f"{meta_prefix(settings)}{APPLIED_DIR}{target.astimezone(UTC):%Y-%m-%d-%H}/"
 
 
 def _tombstone_hour(key: str) -> datetime | None:
@@ -188,15 +219,66 @@ def read_raw(store: ObjectStore, files: list[ObjectInfo]) -> tuple[pa.Table, lis
 
 
 def read_tombstones(store: ObjectStore, settings: Settings, after: datetime, hours: int) -> pa.Table:
-    """Tombstones written by the compactions of the `hours` hours after `after`."""
+    """Tombstones that supersede rows of hour `after`: those written by the compactions of the
+    `hours` hours after it, and every one a later hour (of any age) has applied to it."""
     prefix = f"{meta_prefix(settings)}{TOMBSTONE_DIR}"
     end = after + timedelta(hours=hours)
-    tables = []
+    keys = []
     for info in store.list_objects(prefix, recursive=False):
         when = _tombstone_hour(info.key)
         if when is not None and after < when <= end:
-            tables.append(pq.read_table(store.path(info.key), filesystem=store.fs, schema=TOMBSTONE_SCHEMA))
-    return pa.concat_tables(tables) if tables else TOMBSTONE_SCHEMA.empty_table()
+            keys.append(info.key)
+    keys += [i.key for i in store.list_objects(applied_prefix(settings, after), recursive=False)]
+    tables = [pq.read_table(store.path(k), filesystem=store.fs, schema=TOMBSTONE_SCHEMA) for k in keys]
+    if not tables:
+        return TOMBSTONE_SCHEMA.empty_table()
+    return pa.concat_tables(tables).group_by(["uri", "time_us", "operation"]).aggregate([])
+
+
+def _same_tombstones(a: pa.Table, b: pa.Table) -> bool:
+    order = [("uri", "ascending"), ("time_us", "ascending"), ("operation", "ascending")]
+    return a.num_rows == b.num_rows and a.sort_by(order).equals(b.sort_by(order))
+
+
+# -- the uri index -----------------------------------------------------------------------
+def uri_hashes(uris: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Stable 64-bit hashes of uris (the lower half of their MD5), for the uri index."""
+    con = duckdb.connect()
+    try:
+        con.register("uris", pa.table({"uri": uris}))
+        hashed = con.sql("SELECT md5_number_lower(uri) AS h FROM uris ORDER BY h").to_arrow_table()
+    finally:
+        con.close()
+    return hashed.column("h").combine_chunks().cast(pa.uint64())
+
+
+def index_table(uris: pa.Array | pa.ChunkedArray, hour: datetime) -> pa.Table:
+    hashes = uri_hashes(uris)
+    return pa.table(
+        {"uri_hash": hashes, "hour": pa.array([hour] * len(hashes), INDEX_SCHEMA.field("hour").type)},
+        schema=INDEX_SCHEMA,
+    )
+
+
+def hours_holding(
+    store: ObjectStore, settings: Settings, uris: pa.Array | pa.ChunkedArray, before: datetime
+) -> list[datetime]:
+    """The compacted hours before `before` whose index holds any of `uris` (hash matches can
+    be false positives; the rewrite then finds nothing to remove)."""
+    prefix = f"{meta_prefix(settings)}{INDEX_DIR}"
+    paths = []
+    for info in store.list_objects(prefix, recursive=False):
+        when = _tombstone_hour(info.key)
+        if when is not None and when < before:
+            paths.append(store.path(info.key))
+    if not paths or len(uris) == 0:
+        return []
+    found = (
+        ds.dataset(paths, filesystem=store.fs, format="parquet", schema=INDEX_SCHEMA)
+        .to_table(columns=["hour"], filter=ds.field("uri_hash").isin(uri_hashes(uris)))
+        .column("hour")
+    )
+    return sorted(set(found.to_pylist()))
 
 
 # -- writing ---------------------------------------------------------------------------------
@@ -220,6 +302,12 @@ def _publish(store: ObjectStore, key: str, table: pa.Table) -> int:
     data = parquet_bytes(table)
     store.put_bytes(key, data)
     return len(data)
+
+
+def _publish_if(store: ObjectStore, key: str, table: pa.Table, expected: str | None) -> int | None:
+    """Write one object atomically if nobody wrote it since `expected`; its size, or None."""
+    data = parquet_bytes(table)
+    return len(data) if store.put_if(key, data, expected) else None
 
 
 # -- the work --------------------------------------------------------------------------------
@@ -275,25 +363,37 @@ def _dedupe(
     return kept, tombstones, int(valid), int(distinct), int(own_deletes) + int(candidates) - kept.num_rows
 
 
-def _apply_to_earlier(
-    store: ObjectStore, settings: Settings, hour: datetime, tombstones: pa.Table, lookback_hours: int
-) -> tuple[int, list[str]]:
-    """Remove rows superseded by `hour`'s tombstones from the previous hours' compacted partitions."""
-    if tombstones.num_rows == 0:
-        return 0, []
-    removed, rewritten = 0, []
-    uris = tombstones.column("uri")
-    con = duckdb.connect()
-    try:
-        con.register("later_deletes", tombstones)
-        for back in range(1, lookback_hours + 1):
-            key = compacted_key(settings, hour - timedelta(hours=back))
-            if not store.exists(key):
-                continue
-            slim = pq.read_table(store.path(key), filesystem=store.fs, columns=["uri"])
-            if not pc.any(pc.is_in(slim.column("uri"), value_set=uris)).as_py():
-                continue
-            con.register("part_in", pq.read_table(store.path(key), filesystem=store.fs))
+def _record_applied(
+    store: ObjectStore, settings: Settings, target: datetime, hour: datetime, rows: pa.Table
+) -> None:
+    """Add `hour`'s tombstones to those applied to `target` (a union: never loses an entry)."""
+    key = f"{applied_prefix(settings, target)}{hour:%Y-%m-%d-%H}.parquet"
+    for _ in range(MAX_ATTEMPTS):
+        version = store.version(key)
+        merged = rows
+        if version is not None:
+            before = pq.read_table(store.path(key), filesystem=store.fs, schema=TOMBSTONE_SCHEMA)
+            merged = pa.concat_tables([before, rows]).group_by(["uri", "time_us", "operation"]).aggregate([])
+        merged = merged.select(TOMBSTONE_SCHEMA.names).sort_by([("uri", "ascending")]).cast(TOMBSTONE_SCHEMA)
+        if _publish_if(store, key, merged, version) is not None:
+            return
+    raise CompactionError(
+        f"could not record the deletes of {hour:%Y-%m-%d %H}:00 for {target:%Y-%m-%d %H}:00"
+    )
+
+
+def _remove_superseded(store: ObjectStore, settings: Settings, target: datetime, tombstones: pa.Table) -> int:
+    """Rewrite `target`'s partition without the rows `tombstones` supersede; rows removed."""
+    key = compacted_key(settings, target)
+    for _ in range(MAX_ATTEMPTS):
+        version = store.version(key)
+        if version is None:
+            return 0
+        part = pq.read_table(store.path(key), filesystem=store.fs)
+        con = duckdb.connect()
+        try:
+            con.register("later_deletes", tombstones)
+            con.register("part_in", part)
             kept = con.sql(
                 f"""
                 SELECT l.* FROM part_in l
@@ -301,15 +401,53 @@ def _apply_to_earlier(
                 ORDER BY l.time_us, l.uri
                 """
             ).to_arrow_table()
-            con.unregister("part_in")
-            if kept.num_rows == slim.num_rows:
-                continue
-            _publish(store, key, conform(kept))
-            removed += slim.num_rows - kept.num_rows
-            rewritten.append(key)
+        finally:
+            con.close()
+        if kept.num_rows == part.num_rows:
+            return 0
+        if _publish_if(store, key, conform(kept), version) is not None:
+            return part.num_rows - kept.num_rows
+    raise CompactionError(f"{key} kept changing while deletes were applied to it")
+
+
+def _apply_to_earlier(
+    store: ObjectStore, settings: Settings, hour: datetime, tombstones: pa.Table
+) -> tuple[int, list[str]]:
+    """Remove rows superseded by `hour`'s tombstones from earlier compacted partitions, at any age.
+
+    The uri index names the hours to visit. Each gets the tombstones recorded first (so its
+    next recompaction keeps them) and is then rewritten conditionally.
+    """
+    if tombstones.num_rows == 0:
+        return 0, []
+    removed, rewritten = 0, []
+    hashes = uri_hashes_in_order(tombstones.column("uri"))
+    for target in hours_holding(store, settings, tombstones.column("uri"), before=hour):
+        target_uris = pq.read_table(
+            store.path(index_key(settings, target)), filesystem=store.fs, columns=["uri_hash"]
+        ).column("uri_hash")
+        mine = tombstones.filter(
+            pc.is_in(uri_hashes_in_order(tombstones.column("uri")), value_set=target_uris)
+        )
+        if mine.num_rows == 0:
+            continue
+        _record_applied(store, settings, target, hour, mine)
+        gone = _remove_superseded(store, settings, target, mine)
+        if gone:
+            removed += gone
+            rewritten.append(compacted_key(settings, target))
+    return removed, rewritten
+
+
+def uri_hashes_in_order(uris: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """`uri_hashes` without sorting: one hash per uri, in the input order."""
+    con = duckdb.connect()
+    try:
+        con.register("uris", pa.table({"uri": uris, "n": pa.array(range(len(uris)), pa.int64())}))
+        hashed = con.sql("SELECT md5_number_lower(uri) AS h FROM uris ORDER BY n").to_arrow_table()
     finally:
         con.close()
-    return removed, rewritten
+    return hashed.column("h").combine_chunks().cast(pa.uint64())
 
 
 def compact_hour(
@@ -320,9 +458,36 @@ def compact_hour(
     delete_lookback_hours: int = DELETE_LOOKBACK_HOURS,
     threads: int | None = None,
 ) -> CompactionResult:
-    """Compact one raw arrival hour into its compacted partition (idempotent, atomic)."""
+    """Compact one raw arrival hour into its compacted partition (idempotent, atomic, safe to
+    run concurrently with any other compaction)."""
     hour = floor_hour(hour)
+    conflicts = 0
+    for _ in range(MAX_ATTEMPTS):
+        result, tombstones = _compact_once(store, settings, hour, delete_lookback_hours, threads)
+        if tombstones is not None:
+            break
+        conflicts += 1
+        log.info("compaction of %s lost a race to another writer; recomputing", hour)
+    else:
+        raise CompactionError(
+            f"{hour:%Y-%m-%d %H}:00 was changed by other writers {MAX_ATTEMPTS} times while it was compacted"
+        )
+    result.conflicts = conflicts
+    removed, result.partitions_rewritten = _apply_to_earlier(store, settings, hour, tombstones)
+    result.deletes_applied += removed
+    if result.invalid_rows:
+        log.warning("%d raw rows of %s had no uri or an unknown operation", result.invalid_rows, hour)
+    return result
+
+
+def _compact_once(
+    store: ObjectStore, settings: Settings, hour: datetime, lookback_hours: int, threads: int | None
+) -> tuple[CompactionResult, pa.Table | None]:
+    """One attempt: (result, this hour's tombstones), or (result, None) when another writer
+    changed the partition, its tombstones or its index after this attempt read them."""
     result = CompactionResult(hour=hour, key=compacted_key(settings, hour))
+    ts_key, idx_key = tombstone_key(settings, hour), index_key(settings, hour)
+    versions = {key: store.version(key) for key in (result.key, ts_key, idx_key)}  # before any input
     files = raw_hour_files(store, settings, hour)
     result.files_in = len(files)
     result.bytes_in = sum(f.size for f in files)
@@ -333,7 +498,7 @@ def compact_hour(
             f"first error: {result.rejected_files[0].key}: {result.rejected_files[0].reason}"
         )
     result.rows_in = raw.num_rows
-    later = read_tombstones(store, settings, hour, delete_lookback_hours)
+    later = read_tombstones(store, settings, hour, lookback_hours)
 
     con = duckdb.connect()
     try:
@@ -352,19 +517,21 @@ def compact_hour(
     result.rows_out = kept.num_rows
     result.fraud_rows = int(pc.sum(pc.fill_null(kept.column("is_fraud"), False)).as_py() or 0)
 
-    result.bytes_out = _publish(store, result.key, kept)
-    ts_key = tombstone_key(settings, hour)
-    if tombstones.num_rows:
-        _publish(store, ts_key, tombstones)
-    else:
-        store.delete(ts_key)
-    removed, result.partitions_rewritten = _apply_to_earlier(
-        store, settings, hour, tombstones, delete_lookback_hours
-    )
-    result.deletes_applied += removed
-    if result.invalid_rows:
-        log.warning("%d raw rows of %s had no uri or an unknown operation", result.invalid_rows, hour)
-    return result
+    written = _publish_if(store, result.key, kept, versions[result.key])
+    if written is None:
+        return result, None
+    result.bytes_out = written
+    if (tombstones.num_rows or versions[ts_key] is not None) and _publish_if(
+        store, ts_key, tombstones, versions[ts_key]
+    ) is None:
+        return result, None
+    if _publish_if(store, idx_key, index_table(kept.column("uri"), hour), versions[idx_key]) is None:
+        return result, None
+    # A later hour that published its tombstones after we read them and looked for our rows
+    # before we published them: recompute with its tombstones.
+    if not _same_tombstones(later, read_tombstones(store, settings, hour, lookback_hours)):
+        return result, None
+    return result, tombstones
 
 
 def raw_hours(store: ObjectStore, settings: Settings) -> list[datetime]:

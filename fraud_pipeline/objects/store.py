@@ -4,11 +4,17 @@ Both adapters are the same class over a `pyarrow.fs.FileSystem`: `S3FileSystem` 
 any endpoint) or `LocalFileSystem` rooted in the home folder. Keys are S3-style
 (`posts/2026/11/29/14/file.parquet`); `path(key)` gives what pyarrow/DuckDB need.
 Writes are atomic on both: S3 puts are; locally we write a temp file and rename.
+
+Conditional writes (`version` + `put_if`) let writers that read-modify-write the same object
+(two compactions of one hour, a tombstone rewriting an earlier hour) detect that someone else
+wrote in between, instead of silently overwriting them: on S3 a PUT with `If-Match: <etag>`
+(or `If-None-Match: *` for a new key), locally a compare-and-rename under a lock file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import uuid
 from collections.abc import Iterator
@@ -40,6 +46,9 @@ class ObjectStore:
         self.root = root.rstrip("/")
         self.uri_prefix = uri_prefix.rstrip("/")  # s3://bucket or file:///abs/folder
         self.is_local = isinstance(fs, pafs.LocalFileSystem)
+        self.region: str | None = None  # S3 only: for the boto3 client of conditional writes
+        self.endpoint_url: str | None = None
+        self._s3_client: object | None = None
 
     # -- construction -------------------------------------------------------------
     @classmethod
@@ -59,7 +68,9 @@ class ObjectStore:
             if os.environ.get("AWS_ACCESS_KEY_ID"):
                 kwargs["access_key"] = os.environ["AWS_ACCESS_KEY_ID"]
                 kwargs["secret_key"] = os.environ.get("AWS_SECRET_ACCESS_KEY", "")
-        return cls(pafs.S3FileSystem(**kwargs), bucket, f"s3://{bucket}")
+        store = cls(pafs.S3FileSystem(**kwargs), bucket, f"s3://{bucket}")
+        store.region, store.endpoint_url = region, endpoint_url
+        return store
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ObjectStore:
@@ -97,6 +108,69 @@ class ObjectStore:
                     out.write(data)
         except OSError as exc:
             raise ObjectStoreError(f"cannot write {self.uri(key)}: {exc}") from exc
+
+    # -- conditional writes -------------------------------------------------------
+    def _client(self) -> object:
+        if self._s3_client is None:
+            from fraud_pipeline.aws import aws_client
+
+            self._s3_client = aws_client("s3", self.region or "us-east-1", self.endpoint_url)
+        return self._s3_client
+
+    def version(self, key: str) -> str | None:
+        """An opaque token that changes whenever `key` is written (None: no such object).
+
+        S3: the ETag. Locally: inode, mtime and size (every write is a rename of a new file).
+        """
+        if self.is_local:
+            try:
+                st = os.stat(self.path(key))
+            except FileNotFoundError:
+                return None
+            return f"{st.st_ino}:{st.st_mtime_ns}:{st.st_size}"
+        from botocore.exceptions import ClientError
+
+        try:
+            head = self._client().head_object(Bucket=self.root, Key=key)  # type: ignore[attr-defined]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise ObjectStoreError(f"cannot read the version of {self.uri(key)}: {exc}") from exc
+        return str(head["ETag"])
+
+    def put_if(self, key: str, data: bytes, expected: str | None) -> bool:
+        """Write `key` only if its version is still `expected` (None: only if it does not exist).
+
+        Returns False, writing nothing, when someone else wrote (or deleted) it in between.
+        """
+        if self.is_local:
+            lock_path = os.path.join(self.root, ".conditional-writes.lock")
+            os.makedirs(self.root, exist_ok=True)
+            with open(lock_path, "a+") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                try:
+                    if self.version(key) != expected:
+                        return False
+                    self.put_bytes(key, data)
+                    return True
+                finally:
+                    fcntl.flock(lock, fcntl.LOCK_UN)
+        from botocore.exceptions import ClientError
+
+        condition = {"IfNoneMatch": "*"} if expected is None else {"IfMatch": expected}
+        try:
+            self._client().put_object(Bucket=self.root, Key=key, Body=data, **condition)  # type: ignore[attr-defined]
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code"))
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code in ("PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey") or status in (
+                404,
+                409,
+                412,
+            ):
+                return False
+            raise ObjectStoreError(f"cannot write {self.uri(key)}: {exc}") from exc
+        return True
 
     def get_bytes(self, key: str) -> bytes:
         try:

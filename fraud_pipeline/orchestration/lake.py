@@ -191,6 +191,7 @@ def compacted_posts(
             "bytes": result.bytes_out,
             "fraud_rate": round(result.fraud_rate, 5),
             "partitions_rewritten": MetadataValue.json(result.partitions_rewritten),
+            "conflicts": result.conflicts,
             "path": MetadataValue.path(store.uri(result.key)),
         }
     )
