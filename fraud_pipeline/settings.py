@@ -75,6 +75,9 @@ class Settings:
     # checked for a new version at most every `policy_reload_seconds` by each scoring runtime.
     policy_dir: str = ""
     policy_reload_seconds: float = 5.0
+    # The local poller's scoring runtimes: "per-shard" (as Lambda: nothing shared in memory
+    # between shards) or "shared" (one runtime for every shard; for comparisons only).
+    scoring_runtimes: str = "per-shard"
     # How often (seconds, at most) a scoring worker saves its behaviour window per shard.
     behavior_snapshot_seconds: float = 30.0
 
@@ -107,6 +110,10 @@ class Settings:
             raise SettingsError(f"automation must be one of {AUTOMATION_STATES}, got {self.automation!r}")
         if self.open_hour_refresh_s < 30:
             raise SettingsError(f"open_hour_refresh_s must be at least 30, got {self.open_hour_refresh_s}")
+        if self.scoring_runtimes not in ("per-shard", "shared"):
+            raise SettingsError(
+                f"scoring_runtimes must be 'per-shard' or 'shared', got {self.scoring_runtimes!r}"
+            )
         if not self.env or not self.env.replace("-", "").isalnum():
             raise SettingsError(f"env must be alphanumeric (dashes allowed), got {self.env!r}")
         for name, value in self.default_names(self.env).items():

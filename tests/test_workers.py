@@ -15,11 +15,13 @@ from fraud_pipeline.objects import ObjectStore
 from fraud_pipeline.records import TAGGED_ARROW_SCHEMA, Post
 from fraud_pipeline.scoring.handler import ScoringRuntime
 from fraud_pipeline.scoring.pipeline_scorer import PostScorer
-from fraud_pipeline.settings import Settings
+from fraud_pipeline.settings import Settings, SettingsError
 from fraud_pipeline.state import open_state
 from fraud_pipeline.streams import PutEntry, open_stream
+from fraud_pipeline.streams.base import StreamRecord
 from fraud_pipeline.workers.delivery import FirehoseDelivery
 from fraud_pipeline.workers.poller import EventSourceMappingPoller, checkpoint_key
+from fraud_pipeline.workers.scoring_shards import ScoringShards
 from tests.scoring_fixtures import KeywordScorer, RecordingMetrics, make_post
 
 
@@ -35,25 +37,22 @@ def _setup(settings: Settings, posts: list[Post], shards: int = 2) -> None:
 
 
 class Recorder:
-    """A handler that records the events it got and can fail on chosen posts."""
+    """A scoring core that records the batches it got and can fail on chosen posts."""
 
     def __init__(self, fail_texts: set[str] | None = None, raise_on: str | None = None) -> None:
-        self.events: list[dict[str, Any]] = []
+        self.batches: list[tuple[str, list[StreamRecord]]] = []
         self.seen: list[str] = []
         self.fail_texts = fail_texts or set()
         self.raise_on = raise_on
 
-    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        self.events.append(event)
-        posts = [
-            (r["kinesis"]["sequenceNumber"], Post.from_json(base64.b64decode(r["kinesis"]["data"])))
-            for r in event["Records"]
-        ]
+    def __call__(self, shard_id: str, records: list[StreamRecord]) -> list[str]:
+        self.batches.append((shard_id, records))
+        posts = [(r.sequence_number, Post.from_json(r.data)) for r in records]
         if self.raise_on and any(p.text == self.raise_on for _, p in posts):
             raise RuntimeError("poison record")
-        failures = [{"itemIdentifier": seq} for seq, p in posts if p.text in self.fail_texts]
+        failures = [seq for seq, p in posts if p.text in self.fail_texts]
         self.seen.extend(p.uri for seq, p in posts if p.text not in self.fail_texts)
-        return {"batchItemFailures": failures}
+        return failures
 
 
 def _poller(settings: Settings, invoke: Any, **kwargs: Any) -> EventSourceMappingPoller:
@@ -70,19 +69,18 @@ def _drain(poller: EventSourceMappingPoller, rounds: int = 200) -> None:
             return
 
 
-def test_poller_hands_the_handler_lambda_format_events(local_settings: Settings) -> None:
+def test_poller_hands_the_core_each_shards_records_in_order(local_settings: Settings) -> None:
     posts = [make_post(i) for i in range(30)]
     _setup(local_settings, posts)
     recorder = Recorder()
     poller = _poller(local_settings, recorder, batch_size=10)
     _drain(poller)
     assert sorted(recorder.seen) == sorted(p.uri for p in posts)
-    record = recorder.events[0]["Records"][0]
-    assert record["eventSource"] == "aws:kinesis" and record["eventName"] == "aws:kinesis:record"
-    assert record["eventSourceARN"].endswith(f":stream/{local_settings.untagged_stream}")
-    assert re.fullmatch(r"shardId-\d{12}:\d+", record["eventID"])
-    assert set(record["kinesis"]) >= {"partitionKey", "sequenceNumber", "data", "approximateArrivalTimestamp"}
-    assert all(len(e["Records"]) <= 10 for e in recorder.events)
+    assert all(re.fullmatch(r"shardId-\d{12}", shard) for shard, _ in recorder.batches)
+    assert all(0 < len(records) <= 10 for _, records in recorder.batches)
+    for shard in {shard for shard, _ in recorder.batches}:
+        sequences = [int(r.sequence_number) for s, rs in recorder.batches if s == shard for r in rs]
+        assert sequences == sorted(sequences)
     state = open_state(local_settings)
     stream = open_stream(local_settings)
     for shard_id in stream.describe(local_settings.untagged_stream).shard_ids:
@@ -147,7 +145,7 @@ def _tag_into_stream(settings: Settings, posts: list[Post]) -> None:
         RecordingMetrics(),
         PostScorer(KeywordScorer(), KeywordScorer()),
     )
-    _drain(_poller(settings, runtime.handle))
+    _drain(_poller(settings, ScoringShards(lambda: runtime)))
 
 
 def test_delivery_writes_firehose_named_parquet_with_the_glue_schema(local_settings: Settings) -> None:
@@ -230,7 +228,7 @@ def test_local_path_counts_in_equal_counts_out(local_settings: Settings, shards:
         RecordingMetrics(),
         PostScorer(KeywordScorer(), KeywordScorer()),
     )
-    _drain(_poller(local_settings, runtime.handle, batch_size=64))
+    _drain(_poller(local_settings, ScoringShards(lambda: runtime), batch_size=64))
     delivery = _delivery(local_settings, buffer_seconds=0)
     while delivery.poll_once() or delivery.buffered():
         delivery.flush()
@@ -358,3 +356,29 @@ def test_poller_rides_out_a_state_store_outage(
         )
         == latest
     )
+
+
+def test_the_local_poller_scores_each_shard_in_its_own_runtime(local_settings: Settings) -> None:
+    """As on Lambda: one runtime per shard, nothing shared in memory between them."""
+    posts = [make_post(i, f"post {i}") for i in range(60)]
+    _setup(local_settings, posts, shards=3)
+    made: list[ScoringRuntime] = []
+
+    def make() -> ScoringRuntime:
+        runtime = ScoringRuntime(
+            local_settings,
+            open_stream(local_settings),
+            ObjectStore.from_settings(local_settings),
+            RecordingMetrics(),
+            PostScorer(KeywordScorer(), KeywordScorer()),
+        )
+        made.append(runtime)
+        return runtime
+
+    shards = ScoringShards(make)
+    _drain(_poller(local_settings, shards, batch_size=16))
+    assert len(made) == 3 and len({id(r.scorer.tracker) for r in made}) == 3
+    assert all(r.stats.tagged > 0 for r in made) and shards.stats.tagged == 60
+    assert Settings().scoring_runtimes == "per-shard"
+    with pytest.raises(SettingsError):
+        Settings(scoring_runtimes="pooled")

@@ -1,8 +1,10 @@
-"""The AWS Lambda handler for the untagged Kinesis stream (and the local poller's target).
+"""The scoring core and its AWS Lambda adapter for the untagged Kinesis stream.
 
-`handler(event, context)` takes a Lambda-format Kinesis event (base64 records), scores each
-post, puts tagged records on the tagged stream, publishes the seed metrics and returns
-`batchItemFailures` (the event source mapping has `ReportBatchItemFailures` on). A record
+`ScoringRuntime.score_batch(records)` is the core: decoded stream records in, tagged records
+on the tagged stream, the seed metrics published, and the sequence numbers to retry out.
+The local poller calls it directly (one runtime per shard, as Lambda runs). `handler(event,
+context)` is the thin Lambda adapter: it decodes the Kinesis event (base64 records), calls
+the core and returns `batchItemFailures` (the mapping has `ReportBatchItemFailures` on). A record
 that cannot be decoded is not retried (retrying cannot fix it): it goes to the errors
 prefix with the reason. A record that decoded but could not be finished (the tagged stream
 refused it after retries, or its error could not be stored) is reported as a batch item
@@ -14,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,13 +117,19 @@ class ScoringRuntime:
             build_post_scorer(settings, quota_state=open_state(settings)),
         )
 
-    def handle(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    def score_batch(
+        self,
+        records: Sequence[InputRecord],
+        shard: str = UNSHARDED,
+        rejected: Sequence[tuple[str | None, ErrorRecord]] = (),
+    ) -> list[str]:
+        """The scoring core: decoded stream records in, tagged records out on the tagged
+        stream; returns the sequence numbers not finished (to retry), in stream order.
+
+        `rejected` are records the caller could not even decode (kept in the errors prefix
+        and counted here, never retried).
+        """
         started = time.perf_counter()
-        records = event.get("Records") if isinstance(event, dict) else None
-        if not isinstance(records, list):
-            raise ValueError("not a Kinesis event: no 'Records' list")
-        first = records[0] if records and isinstance(records[0], dict) else {}
-        shard = shard_of(first.get("eventID")) if first else UNSHARDED
         self.snapshots.before_batch(shard)
 
         posts: list[Post] = []
@@ -128,13 +137,17 @@ class ScoringRuntime:
         errors: list[ErrorRecord] = []
         error_sequences: list[str | None] = []
         for record in records:
-            sequence, post, error = _decode(record)
-            if error is not None:
-                errors.append(error)
-                error_sequences.append(sequence)
-            elif post is not None:
-                posts.append(post)
-                sequence_of_post.append(sequence)
+            try:
+                post = Post.from_json(record.data)
+            except RecordError as exc:
+                source = {"sequenceNumber": record.sequence_number, "partitionKey": record.partition_key}
+                errors.append(ErrorRecord("NotAPost", str(exc), record.data, source))
+                error_sequences.append(record.sequence_number)
+                continue
+            posts.append(post)
+            sequence_of_post.append(record.sequence_number)
+        errors.extend(error for _, error in rejected)
+        error_sequences.extend(sequence for sequence, _ in rejected)
 
         failures: set[str] = set()
         try:
@@ -161,23 +174,65 @@ class ScoringRuntime:
             data.append(MetricDatum("End-To-End-Latency-Ms", max(lived) / 1000, "Milliseconds", now_ms))
         self.metrics.put(self.settings.metric_namespace, data)
 
-        self.stats.records_in += len(records)
+        self.stats.records_in += len(records) + len(rejected)
         self.stats.undecodable += len(errors)
         self.stats.tagged += len(tagged) - sum(1 for r in results if r is None)
         self.stats.failed += len(failures)
         self.stats.counts.add(counts)
         self.snapshots.after_batch(shard)
         # Lambda retries from the lowest reported sequence number; report them in stream order.
-        ordered = sorted(failures, key=lambda s: (len(s), s))
-        return {"batchItemFailures": [{"itemIdentifier": s} for s in ordered]}
+        return sorted(failures, key=lambda s: (len(s), s))
+
+    def handle(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        """The Lambda adapter: decode the Kinesis event, score, build `batchItemFailures`."""
+        records, rejected, shard = decode_kinesis_event(event)
+        failures = self.score_batch(records, shard, rejected)
+        return {"batchItemFailures": [{"itemIdentifier": s} for s in failures]}
+
+    @property
+    def errors_written(self) -> int:
+        return self.errors.written
 
     def close(self) -> None:
         """A clean stop: save the behaviour window of every shard scored (see `BehaviorSnapshots`)."""
         self.snapshots.flush()
 
 
-def _decode(record: Any) -> tuple[str | None, Post | None, ErrorRecord | None]:
-    """(sequence number, post, error) of one Lambda Kinesis record."""
+@dataclass(frozen=True, slots=True)
+class InputRecord:
+    """One record of the untagged stream as the scoring core takes it: raw bytes, decoded
+    from whatever carried them (a Lambda event's base64, or the local stream log)."""
+
+    sequence_number: str | None
+    data: bytes
+    partition_key: str | None = None
+
+
+def decode_kinesis_event(
+    event: Any,
+) -> tuple[list[InputRecord], list[tuple[str | None, ErrorRecord]], str]:
+    """A Lambda Kinesis event -> (records, undecodable ones with their errors, shard id).
+
+    Lambda's event shapes stop here: the core never sees base64 or `eventID`s.
+    """
+    raw_records = event.get("Records") if isinstance(event, dict) else None
+    if not isinstance(raw_records, list):
+        raise ValueError("not a Kinesis event: no 'Records' list")
+    first = raw_records[0] if raw_records and isinstance(raw_records[0], dict) else {}
+    shard = shard_of(first.get("eventID")) if first else UNSHARDED
+    records: list[InputRecord] = []
+    rejected: list[tuple[str | None, ErrorRecord]] = []
+    for raw in raw_records:
+        sequence, record, error = _decode(raw)
+        if error is not None:
+            rejected.append((sequence, error))
+        elif record is not None:
+            records.append(record)
+    return records, rejected, shard
+
+
+def _decode(record: Any) -> tuple[str | None, InputRecord | None, ErrorRecord | None]:
+    """(sequence number, record, error) of one Lambda Kinesis record."""
     kinesis = record.get("kinesis") if isinstance(record, dict) else None
     if not isinstance(kinesis, dict):
         return (
@@ -187,7 +242,9 @@ def _decode(record: Any) -> tuple[str | None, Post | None, ErrorRecord | None]:
         )
     sequence = kinesis.get("sequenceNumber")
     sequence = sequence if isinstance(sequence, str) else None
-    source = {"sequenceNumber": sequence, "partitionKey": kinesis.get("partitionKey")}
+    partition_key = kinesis.get("partitionKey")
+    partition_key = partition_key if isinstance(partition_key, str) else None
+    source = {"sequenceNumber": sequence, "partitionKey": partition_key}
     raw_b64 = kinesis.get("data")
     if not isinstance(raw_b64, str):
         return (
@@ -203,10 +260,7 @@ def _decode(record: Any) -> tuple[str | None, Post | None, ErrorRecord | None]:
             None,
             ErrorRecord("Undecodable", f"kinesis.data is not base64: {exc}", raw_b64.encode(), source),
         )
-    try:
-        return sequence, Post.from_json(raw), None
-    except RecordError as exc:
-        return sequence, None, ErrorRecord("NotAPost", str(exc), raw, source)
+    return sequence, InputRecord(sequence, raw, partition_key), None
 
 
 def build_post_scorer(settings: Settings, quota_state: StateStore | None = None) -> PostScorer:

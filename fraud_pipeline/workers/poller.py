@@ -1,8 +1,9 @@
 """The Lambda event-source-mapping poller: what AWS runs between Kinesis and the handler.
 
-It keeps the mapping's contract so the real handler runs unchanged off AWS: it reads every
-shard of the untagged stream, hands the handler Lambda-format Kinesis events in batches
-(`BatchSize`, `MaximumBatchingWindowInSeconds`), honours `batchItemFailures` (retry from
+It keeps the mapping's contract so the scoring core runs as it does on AWS: it reads every
+shard of the untagged stream, hands the core each shard's records in batches (`BatchSize`,
+`MaximumBatchingWindowInSeconds`; no forged Lambda events: the core takes decoded records,
+see `scoring_shards.py`), honours the records it did not finish (retry from
 the lowest failed record), splits a batch in two when the handler raises
 (`BisectBatchOnFunctionError`), gives up on a record after `MaximumRetryAttempts` and sends
 it to the on-failure destination (the errors prefix), and checkpoints each shard's sequence
@@ -12,14 +13,12 @@ the checkpoints: records may be handled twice (at-least-once, as on AWS), never 
 
 from __future__ import annotations
 
-import base64
 import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from typing import Any
 
 from fraud_pipeline.lake.errors import ErrorRecord, ErrorSink
 from fraud_pipeline.metrics.base import MetricDatum, MetricsSink
@@ -40,8 +39,8 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
 )
 
-Invoke = Callable[[dict[str, Any], Any], dict[str, Any]]
-FAKE_ACCOUNT = "000000000000"  # the local mapping has no account; AWS fills the real one
+# The scoring core for one shard's batch: (shard id, records) -> sequence numbers not finished.
+ScoreBatch = Callable[[str, list[StreamRecord]], Collection[str]]
 
 
 @dataclass
@@ -78,7 +77,7 @@ class EventSourceMappingPoller:
         settings: Settings,
         stream: Stream,
         state: StateStore,
-        invoke: Invoke,
+        score: ScoreBatch,
         dead_letters: ErrorSink,
         batch_size: int = 500,
         batching_window_s: float = 0.2,
@@ -89,7 +88,7 @@ class EventSourceMappingPoller:
         self.settings = settings
         self.stream = stream
         self.state = state
-        self.invoke = invoke
+        self.score = score
         self.dead_letters = dead_letters
         self.batch_size = batch_size
         self.batching_window_s = batching_window_s
@@ -104,37 +103,11 @@ class EventSourceMappingPoller:
             after = state.get_checkpoint(checkpoint_key(self.stream_name, shard_id))
             self._shards[shard_id] = _ShardState(stream.shard_reader(self.stream_name, shard_id, after))
 
-    # -- the Lambda event -----------------------------------------------------------
-    def _event(self, shard_id: str, records: list[StreamRecord]) -> dict[str, Any]:
-        region = self.settings.aws_region
-        source_arn = f"arn:aws:kinesis:{region}:{FAKE_ACCOUNT}:stream/{self.stream_name}"
-        return {
-            "Records": [
-                {
-                    "kinesis": {
-                        "kinesisSchemaVersion": "1.0",
-                        "partitionKey": r.partition_key,
-                        "sequenceNumber": r.sequence_number,
-                        "data": base64.b64encode(r.data).decode(),
-                        "approximateArrivalTimestamp": r.approximate_arrival_ms / 1000,
-                    },
-                    "eventSource": "aws:kinesis",
-                    "eventVersion": "1.0",
-                    "eventID": f"{shard_id}:{r.sequence_number}",
-                    "eventName": "aws:kinesis:record",
-                    "invokeIdentityArn": f"arn:aws:iam::{FAKE_ACCOUNT}:role/{self.settings.scoring_function}",
-                    "awsRegion": region,
-                    "eventSourceARN": source_arn,
-                }
-                for r in records
-            ]
-        }
-
     def _first_unfinished(self, shard_id: str, batch: list[StreamRecord]) -> int | None:
-        """Invoke the handler on the batch; index of the first record it did not finish."""
+        """Score the batch; index of the first record the core did not finish."""
         self._invocations += 1
         try:
-            response = self.invoke(self._event(shard_id, batch), None)
+            failed = set(self.score(shard_id, batch))
         except Exception:
             self.stats.handler_errors += 1
             log.exception("handler raised on a batch of %d records from %s", len(batch), shard_id)
@@ -146,8 +119,6 @@ class EventSourceMappingPoller:
                 return first
             second = self._first_unfinished(shard_id, batch[middle:])
             return None if second is None else middle + second
-        failures = (response or {}).get("batchItemFailures") or []
-        failed = {f.get("itemIdentifier") for f in failures if isinstance(f, dict)}
         if not failed:
             return None
         for index, record in enumerate(batch):

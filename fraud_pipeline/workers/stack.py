@@ -24,10 +24,9 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from fraud_pipeline.lake.errors import ErrorSink
-from fraud_pipeline.metrics import open_metrics
 from fraud_pipeline.metrics.base import MetricsSink
 from fraud_pipeline.objects import ObjectStore
-from fraud_pipeline.scoring.handler import ScoringRuntime, build_post_scorer
+from fraud_pipeline.scoring.handler import ScoringRuntime
 from fraud_pipeline.settings import Settings
 from fraud_pipeline.shutdown import ignore_stop_signals, parent_alive
 from fraud_pipeline.state import open_state
@@ -36,6 +35,7 @@ from fraud_pipeline.workers import delivery as delivery_module
 from fraud_pipeline.workers import poller as poller_module
 from fraud_pipeline.workers.delivery import FirehoseDelivery
 from fraud_pipeline.workers.poller import EventSourceMappingPoller
+from fraud_pipeline.workers.scoring_shards import ScoringShards
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class PollerReport:
     errors_written: int = 0  # scoring errors + dead letters
 
     @classmethod
-    def of(cls, poller: EventSourceMappingPoller, runtime: ScoringRuntime) -> PollerReport:
+    def of(cls, poller: EventSourceMappingPoller, runtime: ScoringShards) -> PollerReport:
         stats = runtime.stats
         return cls(
             records_in=stats.records_in,
@@ -67,7 +67,7 @@ class PollerReport:
             fraud=stats.counts.is_fraud,
             handler_errors=poller.stats.handler_errors,
             dead_lettered=poller.stats.dead_lettered,
-            errors_written=runtime.errors.written + poller.dead_letters.written,
+            errors_written=runtime.errors_written + poller.dead_letters.written,
         )
 
 
@@ -100,25 +100,22 @@ def _sequence_value(sequence: str | None) -> int:
     return -1 if sequence is None else int(sequence)
 
 
-def build_poller(
-    settings: Settings,
-    invoke: Callable[[dict[str, Any], Any], dict[str, Any]] | None = None,
-    batch_size: int = 500,
-) -> tuple[EventSourceMappingPoller, ScoringRuntime]:
+def build_poller(settings: Settings, batch_size: int = 500) -> tuple[EventSourceMappingPoller, ScoringShards]:
+    """The mapping and its scoring runtimes (one per shard unless settings say `shared`)."""
     objects = ObjectStore.from_settings(settings)
-    runtime = ScoringRuntime(
-        settings, open_stream(settings), objects, open_metrics(settings), build_post_scorer(settings)
+    runtimes = ScoringShards(
+        lambda: ScoringRuntime.from_settings(settings), per_shard=settings.scoring_runtimes == "per-shard"
     )
     poller = EventSourceMappingPoller(
         settings,
         open_stream(settings),
         open_state(settings),
-        invoke or runtime.handle,
+        runtimes,
         ErrorSink(objects, settings.errors_prefix, "poller"),
         batch_size=batch_size,
         service_metrics=_service_metrics(settings),
     )
-    return poller, runtime
+    return poller, runtimes
 
 
 def _service_metrics(settings: Settings) -> MetricsSink | None:
@@ -212,7 +209,7 @@ class Stack:
         self._delivery_report = DeliveryReport()
         self._ready: set[str] = set()
         self.poller: EventSourceMappingPoller | None = None
-        self.runtime: ScoringRuntime | None = None
+        self.runtime: ScoringShards | None = None
         self.delivery: FirehoseDelivery | None = None
         if mode == "threads":
             self.poller, self.runtime = build_poller(settings, batch_size=batch_size)
