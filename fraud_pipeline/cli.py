@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "backfill": ("fraud_pipeline.orchestration.commands", "backfill"),
     "query": ("fraud_pipeline.orchestration.commands", "query"),
     "dashboard": ("fraud_pipeline.dashboard.commands", "dashboard"),
+    "policy": ("fraud_pipeline.policy.commands", "policy"),
 }
 
 

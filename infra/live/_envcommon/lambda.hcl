@@ -90,6 +90,7 @@ inputs = {
   errors_prefix           = local.env.prefixes.errors_prefix
   models_prefix           = local.env.prefixes.models_prefix
   signals_prefix          = local.env.prefixes.signals_prefix
+  policy_prefix           = local.env.prefixes.policy_prefix
   media_prefix            = local.env.prefixes.media_prefix
   state_table_arn         = dependency.dynamodb.outputs.table_arn
   sagemaker_endpoint_arns = [dependency.sagemaker_text.outputs.endpoint_arn, dependency.sagemaker_media.outputs.endpoint_arn]

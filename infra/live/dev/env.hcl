@@ -28,6 +28,7 @@ locals {
     errors_prefix    = "errors/"
     models_prefix    = "models/"
     signals_prefix   = "signals/"
+    policy_prefix    = "policy/"
     labels_prefix    = "labels/"
   }
 

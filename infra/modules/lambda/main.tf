@@ -90,6 +90,24 @@ data "aws_iam_policy_document" "this" {
     resources = ["${var.bucket_arn}/${var.signals_prefix}*"]
   }
 
+  # The detection policy: listed and read every few seconds for a new version (hot reload).
+  statement {
+    sid       = "ReadDetectionPolicy"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.bucket_arn}/${var.policy_prefix}*"]
+  }
+
+  statement {
+    sid       = "ListDetectionPolicy"
+    actions   = ["s3:ListBucket"]
+    resources = [var.bucket_arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${var.policy_prefix}*"]
+    }
+  }
+
   statement {
     sid       = "ReadModelsAndMedia"
     actions   = ["s3:GetObject"]

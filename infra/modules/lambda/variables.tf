@@ -64,6 +64,12 @@ variable "signals_prefix" {
   default     = "signals/"
 }
 
+variable "policy_prefix" {
+  description = "Prefix of the detection policy files (`fraud-pipeline policy push` writes them)."
+  type        = string
+  default     = "policy/"
+}
+
 variable "models_prefix" {
   description = "Prefix of model artifacts the function may load in-process."
   type        = string
