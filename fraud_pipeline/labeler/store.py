@@ -74,7 +74,11 @@ class LabelStore(Protocol):
         positions: dict[str, str] | None = None,
         overrides: list[Override] | None = None,
     ) -> list[int]:
-        """Store signed labels (in order), stream positions and overrides atomically; their seqs."""
+        """Store signed labels (in order), stream positions and overrides atomically; their seqs.
+
+        A label (not a negation) for an overridden (uri, value) is not stored: the check runs
+        inside the write, so an override made while the worker was deciding still holds.
+        """
         ...
 
     def head(self) -> int:
@@ -179,7 +183,21 @@ class SqliteLabelStore:
         seqs: list[int] = []
         try:
             conn.execute("BEGIN IMMEDIATE")  # one writer at a time: seqs commit in order
+            for override in overrides or []:
+                conn.execute(
+                    "INSERT INTO overrides (uri, val, reason, created_at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (uri, val) DO UPDATE SET reason = excluded.reason, "
+                    "created_at = excluded.created_at",
+                    (override.uri, override.val, override.reason, override.created_at),
+                )
             for label in labels:
+                if (
+                    not label.neg
+                    and conn.execute(
+                        "SELECT 1 FROM overrides WHERE uri = ? AND val = ?", (label.uri, label.val)
+                    ).fetchone()
+                ):
+                    continue
                 cursor = conn.execute(
                     "INSERT INTO labels (src, uri, val, neg, cid, cts, cbor) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (label.src, label.uri, label.val, int(label.neg), label.cid, label.cts, label.to_cbor()),
@@ -190,13 +208,6 @@ class SqliteLabelStore:
                     "INSERT INTO label_state (uri, val, seq) VALUES (?, ?, ?) "
                     "ON CONFLICT (uri, val) DO UPDATE SET seq = excluded.seq",
                     (label.uri, label.val, seq),
-                )
-            for override in overrides or []:
-                conn.execute(
-                    "INSERT INTO overrides (uri, val, reason, created_at) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT (uri, val) DO UPDATE SET reason = excluded.reason, "
-                    "created_at = excluded.created_at",
-                    (override.uri, override.val, override.reason, override.created_at),
                 )
             for shard, sequence in (positions or {}).items():
                 conn.execute(
