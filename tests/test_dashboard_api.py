@@ -230,3 +230,43 @@ def test_live_answers_are_shared_for_the_cache_ttl(local_settings: Settings) -> 
         assert pinned["cards"][0]["range_value"] == 12
     state.close()
     sink.close()
+
+
+def _raw_get(url: str, path: str, host: str) -> tuple[int, dict[str, str], bytes]:
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
+    try:
+        conn.putrequest("GET", path, skip_host=True)
+        conn.putheader("Host", host)
+        conn.endheaders()
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("path", ["/", "/healthz", "/api/widgets", "/api/tables"])
+def test_dns_rebinding_hosts_are_refused(served: tuple[str, Settings], path: str) -> None:
+    """Before: any Host header was served, so a page on evil.example resolving to 127.0.0.1 read the API."""
+    url, _ = served
+    port = url.rsplit(":", 1)[1]
+    for host in ("evil.example", f"evil.example:{port}", "127.0.0.1.evil.example", ""):
+        status, _, body = _raw_get(url, path, host)
+        assert status == 400, (host, status)
+        assert b"widgets" not in body and b"backend" not in body
+    for host in (f"127.0.0.1:{port}", "127.0.0.1", f"localhost:{port}"):
+        assert _raw_get(url, path, host)[0] == 200, host
+
+
+def test_every_response_carries_csp_and_nosniff(served: tuple[str, Settings]) -> None:
+    url, _ = served
+    port = url.rsplit(":", 1)[1]
+    for path in ("/", "/api/widgets", "/static/dashboard.js", "/api/tables/nope", "/nope"):
+        _, headers, _ = _raw_get(url, path, f"127.0.0.1:{port}")
+        assert headers["x-content-type-options"] == "nosniff", path
+        csp = headers["content-security-policy"]
+        assert "default-src 'none'" in csp and "script-src 'self'" in csp, path
+        assert "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp, path

@@ -170,3 +170,38 @@ def test_page_shows_the_stores_numbers_and_tables(local_settings: Settings, brow
         errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         assert errors == []
     state.close()
+
+
+BIDI_TEXTS = [
+    "Your refund: invoice\u202efdp.exe",  # shows as "invoiceexe.pdf" when obeyed
+    "\u2067\u05d0\u05d1\u2069 claim\u200bnow",  # an isolate and a zero-width space
+]
+
+
+def test_direction_overrides_are_isolated_and_shown(local_settings: Settings, browser: object) -> None:
+    """Before: U+202E in a post reordered the cell (and what followed it) for the analyst."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.remote.webdriver import WebDriver
+
+    driver: WebDriver = browser  # type: ignore[assignment]
+    now_us = int(time.time() * 1_000_000)
+    rng = random.Random(3)
+    records = [tagged(rng, now_us - i * 1_000_000, fraud=True, text=t) for i, t in enumerate(BIDI_TEXTS)]
+    write_lake_file(local_settings, records, utc(now_us))
+    state = DashboardState(local_settings)
+    with running(state, free_port()) as url:
+        driver.get(url + "/")
+        _wait(driver, 'table[data-table="recent_fraud_posts"][data-status="ok"]')
+        cells = driver.find_elements(By.CSS_SELECTOR, "#drill-table td.col-text")
+        assert len(cells) == 2
+        for cell in cells:
+            assert cell.find_elements(By.CSS_SELECTOR, ":scope > bdi"), "each value is direction-isolated"
+            raw = cell.get_attribute("textContent") or ""
+            assert not any(ch in raw for ch in "\u202e\u2067\u2069\u200b"), repr(raw)
+        assert cells[0].text == "Your refund: invoice[U+202E]fdp.exe"
+        assert cells[1].text.startswith("[U+2067]") and "claim[U+200B]now" in cells[1].text
+        markers = driver.find_elements(By.CSS_SELECTOR, "#drill-table td.col-text .ctl")
+        assert [m.get_attribute("title") for m in markers][:1] == ["U+202E (hidden character)"]
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert errors == []  # the page works under its Content-Security-Policy
+    state.close()

@@ -11,6 +11,11 @@ Endpoints (all GET):
 
 Bad parameters get a 400 and unknown names a 404, each with a JSON `error` message; a failing
 metrics backend gives a 502 for that widget only. The server binds 127.0.0.1.
+
+Browser defences: a request whose `Host` is not the address the server is bound to (or
+`localhost`) gets 400, so a DNS-rebinding page (evil.example resolving to 127.0.0.1) cannot
+read the API; every response carries a Content-Security-Policy that allows only the page's
+own scripts, styles and API, and `X-Content-Type-Options: nosniff`.
 """
 
 from __future__ import annotations
@@ -29,10 +34,13 @@ import orjson
 import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fraud_pipeline.dashboard import data, tables
 from fraud_pipeline.dashboard.warehouse import WarehouseReader
@@ -41,6 +49,18 @@ from fraud_pipeline.objects import ObjectStore
 from fraud_pipeline.settings import Settings
 
 HOST = "127.0.0.1"
+# The Host headers served: the bound address and the name that resolves to it, any port.
+ALLOWED_HOSTS = (HOST, "localhost")
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = (
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+)
 PACKAGE_DIR = Path(str(resources.files("fraud_pipeline.dashboard")))
 REFRESH_MS = 5000
 CACHE_TTL_S = 2.0
@@ -242,8 +262,31 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return Response(f"{exc.status_code} {exc.detail}\n", exc.status_code, media_type="text/plain")
 
 
+class SecurityHeaders:
+    """Adds SECURITY_HEADERS to every HTTP response (pure ASGI: no per-request task)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def create_app(state: DashboardState) -> Starlette:
     app = Starlette(
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(TrustedHostMiddleware, allowed_hosts=list(ALLOWED_HOSTS), www_redirect=False),
+        ],
         routes=[
             Route("/", index),
             Route("/healthz", healthz),
@@ -271,8 +314,12 @@ def _server(state: DashboardState, port: int) -> uvicorn.Server:
     return uvicorn.Server(config)
 
 
-def _exit_on_sigterm(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
+class _Terminated(Exception):
+    """SIGTERM arrived: a requested, graceful stop."""
+
+
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise _Terminated
 
 
 def serve(settings: Settings, port: int) -> None:
@@ -280,13 +327,15 @@ def serve(settings: Settings, port: int) -> None:
 
     uvicorn shuts down on SIGTERM and then raises the signal again with the handler it found;
     with the default one the process would die there, before `state.close()`. This handler
-    turns it into SystemExit, so the cleanup below runs.
+    turns it into an exception, so the cleanup runs and the command exits 0 (a requested stop).
     """
     state = DashboardState(settings)
     main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm) if main_thread else None
+    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm) if main_thread else None
     try:
         _server(state, port).run()
+    except _Terminated:
+        pass
     finally:
         state.close()
         if previous is not None:

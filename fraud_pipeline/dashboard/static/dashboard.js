@@ -1,6 +1,9 @@
 // The dashboard page: reads the widget spec, then refreshes headline numbers, every widget and the
 // open drill-down table every few seconds. All data goes into the page as text nodes (post texts are
-// attacker-written; nothing is inserted as HTML).
+// attacker-written; nothing is inserted as HTML). Each table value is isolated in a <bdi> (its
+// direction cannot leak into the next cell or the page), and invisible or direction-changing
+// characters (U+202E and the other bidi controls, zero-width characters, C0/C1 controls) are shown
+// as visible markers instead of acting on the text the analyst reads.
 (function () {
   "use strict";
   const config = JSON.parse(document.getElementById("dashboard-config").textContent);
@@ -181,6 +184,27 @@
     return String(value);
   }
 
+  // Characters that reorder or hide text: bidi embeddings, overrides, isolates and marks, zero-width
+  // characters, line/paragraph separators, C0 (but tab and newline) and C1 controls, BOM.
+  const HIDDEN_CHARS = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u061C\u200B-\u200F\u2028-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/g;
+
+  function codePoint(ch) {
+    return "U+" + ch.codePointAt(0).toString(16).toUpperCase().padStart(4, "0");
+  }
+
+  // One value as a direction-isolated element whose control characters are visible markers.
+  function isolatedText(text) {
+    const node = h("bdi", {});
+    let last = 0;
+    for (const match of text.matchAll(HIDDEN_CHARS)) {
+      if (match.index > last) node.append(text.slice(last, match.index));
+      node.append(h("span", { class: "ctl", title: codePoint(match[0]) + " (hidden character)", text: "[" + codePoint(match[0]) + "]" }));
+      last = match.index + match[0].length;
+    }
+    if (last < text.length) node.append(text.slice(last));
+    return node;
+  }
+
   function renderTable(payload) {
     const table = document.getElementById("drill-table");
     const status = document.getElementById("table-status");
@@ -203,7 +227,7 @@
     head.replaceChildren(h("tr", {}, ...payload.columns.map((c) => h("th", { text: c }))));
     body.replaceChildren(
       ...payload.rows.map((row) =>
-        h("tr", {}, ...row.map((v, i) => h("td", { class: "col-" + payload.columns[i], text: cellText(payload.columns[i], v) }))),
+        h("tr", {}, ...row.map((v, i) => h("td", { class: "col-" + payload.columns[i] }, isolatedText(cellText(payload.columns[i], v))))),
       ),
     );
   }
