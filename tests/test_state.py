@@ -10,6 +10,7 @@ import pytest
 
 from fraud_pipeline.settings import Settings
 from fraud_pipeline.state import StateError, StateStore, open_state
+from fraud_pipeline.state.base import Sighting
 from fraud_pipeline.state.dynamodb import DynamoDbStateStore, dynamodb_client, ensure_table
 from fraud_pipeline.state.memory import MemoryStateStore
 from fraud_pipeline.state.sqlite import SqliteStateStore
@@ -154,3 +155,168 @@ def test_open_state_local_is_sqlite(local_settings: Settings) -> None:
     store.put_checkpoint("k", "v")
     assert local_settings.state_path.exists()
     store.close()
+
+
+# -- member sets: behaviour counted once across shards ----------------------------------------
+def test_member_sets_keep_the_first_value_and_are_idempotent(store: StateStore) -> None:
+    assert store.get_members(["fp:a", "fp:b"]) == {}
+    store.add_members([Sighting("fp:a", "did:plc:1", "10"), Sighting("fp:a", "did:plc:2", "11")], ttl_s=600)
+    store.add_members([Sighting("fp:a", "did:plc:1", "99"), Sighting("fp:b", "did:plc:1", "12")], ttl_s=600)
+    store.add_members([Sighting("fp:a", "did:plc:2", "11")], ttl_s=600)  # a retried batch
+    assert store.get_members(["fp:a", "fp:b", "fp:c"]) == {
+        "fp:a": {"did:plc:1": "10", "did:plc:2": "11"},
+        "fp:b": {"did:plc:1": "12"},
+    }
+    store.add_members([], ttl_s=600)
+
+
+def test_member_sets_expire_after_their_last_write(store: StateStore, clock: FakeClock) -> None:
+    store.add_members([Sighting("acct:x#1", "r1", "1")], ttl_s=60)
+    clock.now += 50
+    store.add_members([Sighting("acct:x#1", "r2", "2")], ttl_s=60)  # pushes the expiry on
+    clock.now += 50
+    assert store.get_members(["acct:x#1"]) == {"acct:x#1": {"r1": "1", "r2": "2"}}
+    clock.now += 11
+    assert store.get_members(["acct:x#1"]) == {}
+
+
+def test_member_sets_in_large_batches(store: StateStore) -> None:
+    """More sets than one DynamoDB call takes, and one set with more members than one update."""
+    sightings = [Sighting(f"band:{i}", f"did:plc:{i % 7}", str(i)) for i in range(230)]
+    sightings += [Sighting("fp:big", f"did:plc:{i:04d}", str(i)) for i in range(150)]
+    store.add_members(sightings, ttl_s=600)
+    got = store.get_members([f"band:{i}" for i in range(230)] + ["fp:big"])
+    assert len(got) == 231
+    assert got["band:229"] == {"did:plc:5": "229"}
+    assert len(got["fp:big"]) == 150 and got["fp:big"]["did:plc:0149"] == "149"
+
+
+def test_member_sets_reject_bad_input(store: StateStore) -> None:
+    with pytest.raises(StateError):
+        store.add_members([Sighting("fp:a", "", "1")], ttl_s=60)
+    with pytest.raises(StateError):
+        store.add_members([Sighting("", "did:plc:1", "1")], ttl_s=60)
+    with pytest.raises(StateError):
+        store.add_members([Sighting("fp:a", "did:plc:1", "x" * 5000)], ttl_s=60)
+
+
+def _concurrent_writers(make: Callable[[], StateStore], writers: int = 8, per_writer: int = 40) -> StateStore:
+    """`writers` threads, each with its own store (as separate shards' runtimes), add distinct
+    members to the same hot sets at once, in batches."""
+    barrier = threading.Barrier(writers)
+    errors: list[BaseException] = []
+
+    def write(w: int) -> None:
+        own = make()
+        try:
+            barrier.wait()
+            for start in range(0, per_writer, 10):
+                batch = []
+                for i in range(start, start + 10):
+                    batch.append(Sighting("fp:hot", f"did:plc:{w}-{i}", f"{w}.{i}"))
+                    batch.append(Sighting(f"band:{i % 3}", f"did:plc:{w}-{i}", "1"))
+                own.add_members(batch, ttl_s=600)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    return make()
+
+
+def test_sqlite_member_sets_with_concurrent_writers(local_settings: Settings) -> None:
+    reader = _concurrent_writers(lambda: SqliteStateStore(local_settings.state_path))
+    got = reader.get_members(["fp:hot", "band:0", "band:1", "band:2"])
+    assert len(got["fp:hot"]) == 8 * 40
+    assert sum(len(got[f"band:{b}"]) for b in range(3)) == 8 * 40
+
+
+@pytest.fixture()
+def isolated_moto_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DynamoDB isolates transactions; moto 5.2.5 does not: each transaction deep-copies the
+    whole table and, if another request changed it meanwhile ("dictionary changed size"),
+    restores that copy, wiping other writers' committed items. Serializing moto's handlers
+    models the real service; the writers still run concurrently, over HTTP, with their own
+    clients, interleaving their batches."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    for name in ("transact_write_items", "get_item", "update_item", "put_item"):
+        original = getattr(DynamoDBBackend, name)
+
+        def serialized(
+            self: object, *args: object, __original: Callable[..., object] = original, **kwargs: object
+        ) -> object:
+            with lock:
+                return __original(self, *args, **kwargs)
+
+        monkeypatch.setattr(DynamoDBBackend, name, serialized)
+
+
+@pytest.mark.moto
+@pytest.mark.usefixtures("isolated_moto_dynamodb")
+def test_dynamodb_member_sets_with_concurrent_writers(aws_settings: Settings) -> None:
+    client = dynamodb_client(aws_settings.aws_region, aws_settings.endpoint_url)
+    ensure_table(client, aws_settings.state_table)
+
+    def make() -> StateStore:
+        return DynamoDbStateStore(
+            dynamodb_client(aws_settings.aws_region, aws_settings.endpoint_url), aws_settings.state_table
+        )
+
+    reader = _concurrent_writers(make)
+    got = reader.get_members(["fp:hot", "band:0", "band:1", "band:2"])
+    assert len(got["fp:hot"]) == 8 * 40  # no member lost to a concurrent writer
+    assert got["fp:hot"]["did:plc:3-17"] == "3.17"
+    assert sum(len(got[f"band:{b}"]) for b in range(3)) == 8 * 40
+
+
+@pytest.mark.moto
+def test_dynamodb_member_sets_cost_round_trips_per_batch_not_per_post(aws_settings: Settings) -> None:
+    client = dynamodb_client(aws_settings.aws_region, aws_settings.endpoint_url)
+    ensure_table(client, aws_settings.state_table)
+    store = DynamoDbStateStore(client, aws_settings.state_table)
+    sightings = [Sighting(f"acct:did:plc:{i}#0", f"r{i}", str(i)) for i in range(500)]
+    store.add_members(sightings, ttl_s=600)
+    store.get_members([s.key for s in sightings])
+    assert store.calls == {"transact_write_items": 5, "batch_get_item": 5}
+
+
+class _ConflictOnce:
+    """A DynamoDB client whose first transaction is cancelled by a (simulated) concurrent writer."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.cancelled = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def transact_write_items(self, **kwargs: object) -> object:
+        if not self.cancelled:
+            self.cancelled += 1
+            from botocore.exceptions import ClientError
+
+            raise ClientError(
+                {
+                    "Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
+                    "CancellationReasons": [{"Code": "None"}, {"Code": "TransactionConflict"}],
+                },
+                "TransactWriteItems",
+            )
+        return self.inner.transact_write_items(**kwargs)  # type: ignore[attr-defined]
+
+
+@pytest.mark.moto
+def test_dynamodb_member_sets_retry_a_cancelled_transaction(aws_settings: Settings) -> None:
+    client = dynamodb_client(aws_settings.aws_region, aws_settings.endpoint_url)
+    ensure_table(client, aws_settings.state_table)
+    conflicted = _ConflictOnce(client)
+    store = DynamoDbStateStore(conflicted, aws_settings.state_table)
+    store.add_members([Sighting("fp:a", "did:plc:1", "1"), Sighting("fp:b", "did:plc:1", "2")], ttl_s=60)
+    assert conflicted.cancelled == 1
+    assert store.get_members(["fp:a", "fp:b"]) == {"fp:a": {"did:plc:1": "1"}, "fp:b": {"did:plc:1": "2"}}

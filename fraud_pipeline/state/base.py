@@ -2,13 +2,30 @@
 
 Checkpoints are how every worker resumes after a crash: the ingest cursor (Jetstream
 `time_us`), the poller's and delivery's sequence number per shard. Counters are small
-named integers (events in/out, per-account post counts for behavioural signals), with an
-optional time-to-live, after indigo/automod's counter store.
+named integers (events in/out), with an optional time-to-live, after indigo/automod's
+counter store. Member sets are what behaviour is counted with, once for all shards: named
+sets of members (accounts, posts) each with the value of its first sighting, added and read
+in batches so a scoring batch costs a bounded number of round trips, not one per post.
+Adding a member is idempotent, so a batch scored twice (at-least-once delivery, Lambda
+retries) counts nothing twice.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
+
+MAX_MEMBER_CHARS = 512
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """One member seen in one set; the set keeps the value of the member's first sighting."""
+
+    key: str  # the set, e.g. "fp:<fingerprint>#<bucket>"
+    member: str  # e.g. an account DID
+    value: str  # e.g. "<event time>|<new>|<domain>|<rkey>" (opaque to the store)
 
 
 @runtime_checkable
@@ -26,5 +43,14 @@ class StateStore(Protocol):
         ...
 
     def get_counter(self, key: str) -> int: ...
+
+    def add_members(self, sightings: Sequence[Sighting], ttl_s: int) -> None:
+        """Add every sighting's member to its set unless already there (the first value is
+        kept); a set may be forgotten `ttl_s` seconds after its last write."""
+        ...
+
+    def get_members(self, keys: Collection[str]) -> dict[str, dict[str, str]]:
+        """member -> value of each live, non-empty set among `keys` (others are left out)."""
+        ...
 
     def close(self) -> None: ...

@@ -6,22 +6,44 @@ TTL sweeper uses. DynamoDB deletes expired items lazily (up to days later), so a
 counter that still exists is treated as 0: the increment is conditional on the counter not
 being expired, and when that condition fails it is restarted with a second conditional write.
 TTL is a fixed window set when a counter (re)starts, the same as the local stores.
+
+Member sets (the behaviour counted across shards) are one item `set#<key>` per set, each
+member a top-level attribute `m:<member>` holding the value of its first sighting
+(`SET m = if_not_exists(m, :v)`: idempotent and order-free, so concurrent writers and retried
+batches never lose or double a member), and `expires_at` pushed forward by every write. A
+batch of sightings is written with `TransactWriteItems`, up to 100 sets per call, and read
+with `BatchGetItem` (strongly consistent), up to 100 sets per call: a scoring batch costs
+about (sets touched / 100) round trips each way, however many posts it holds. The
+transaction is only a carrier for 100 independent upserts; one cancelled by a concurrent
+writer is retried whole, which is safe because every upsert is idempotent. A set written
+again after it expired but before DynamoDB swept it keeps its old members; behaviour keys
+carry their time bucket, so that happens only when old event times are replayed.
+`calls` counts the round trips per operation (the state benchmark reports them).
 """
 
 from __future__ import annotations
 
+import random
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fraud_pipeline.aws import aws_client
 from fraud_pipeline.state import StateError
-from fraud_pipeline.state.sqlite import check_key
+from fraud_pipeline.state.base import Sighting
+from fraud_pipeline.state.sqlite import check_key, check_sightings
 
 BATCH_WRITE_ITEMS = 25
+BATCH_GET_ITEMS = 100  # BatchGetItem's limit
+TRANSACT_ITEMS = 100  # TransactWriteItems' limit
+MEMBERS_PER_UPDATE = 60  # keeps one update expression well under DynamoDB's 4 KB
+MEMBER_PREFIX = "m:"
 TTL_ATTRIBUTE = "expires_at"
+# Cancellation reasons a retry cannot fix; the others (TransactionConflict, throttling) pass.
+_FINAL_CANCELLATIONS = {"ValidationError", "ConditionalCheckFailed", "ItemCollectionSizeLimitExceeded"}
 _NAMES = {"#v": "value", "#e": TTL_ATTRIBUTE}  # `value` is a DynamoDB reserved word
 
 
@@ -72,8 +94,10 @@ class DynamoDbStateStore:
         self.client = client
         self.table = table
         self._clock = clock
+        self.calls: Counter[str] = Counter()
 
     def _call(self, what: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
+        self.calls[what] += 1
         try:
             return fn(**kwargs)
         except ClientError as exc:
@@ -178,5 +202,108 @@ class DynamoDbStateStore:
             return 0
         return int(item["value"]["N"])
 
+    # -- member sets ----------------------------------------------------------------
+    def add_members(self, sightings: Sequence[Sighting], ttl_s: int) -> None:
+        check_sightings(sightings)
+        by_key: dict[str, dict[str, str]] = {}
+        for sighting in sightings:
+            by_key.setdefault(sighting.key, {}).setdefault(sighting.member, sighting.value)
+        expires = str(int(self._clock()) + ttl_s)
+        transactions: list[list[dict[str, Any]]] = []
+        keys_in: list[set[str]] = []
+        for key, members in by_key.items():
+            items = list(members.items())
+            for start in range(0, len(items), MEMBERS_PER_UPDATE):
+                update = _set_update(self.table, key, items[start : start + MEMBERS_PER_UPDATE], expires)
+                # A transaction may name an item once: a set's second chunk goes to another one.
+                slot = next(
+                    (
+                        i
+                        for i, t in enumerate(transactions)
+                        if len(t) < TRANSACT_ITEMS and key not in keys_in[i]
+                    ),
+                    None,
+                )
+                if slot is None:
+                    transactions.append([])
+                    keys_in.append(set())
+                    slot = len(transactions) - 1
+                transactions[slot].append(update)
+                keys_in[slot].add(key)
+        for actions in transactions:
+            self._transact(actions)
+
+    def _transact(self, actions: list[dict[str, Any]]) -> None:
+        """One TransactWriteItems, retried whole while concurrent writers cancel it."""
+        delay = 0.02
+        for _ in range(10):
+            try:
+                self._call("transact_write_items", self.client.transact_write_items, TransactItems=actions)
+                return
+            except StateError as exc:
+                cause = exc.__cause__
+                if not isinstance(cause, ClientError) or _code(cause) not in (
+                    "TransactionCanceledException",
+                    "TransactionConflictException",
+                    "TransactionInProgressException",
+                ):
+                    raise
+                reasons = {r.get("Code") for r in cause.response.get("CancellationReasons", []) or []}
+                if reasons & _FINAL_CANCELLATIONS:
+                    raise
+            time.sleep(delay * (1 + random.random()))
+            delay = min(delay * 2, 1.0)
+        raise StateError(f"DynamoDB kept cancelling a transaction of {len(actions)} set updates")
+
+    def get_members(self, keys: Collection[str]) -> dict[str, dict[str, str]]:
+        out: dict[str, dict[str, str]] = {}
+        now = int(self._clock())
+        wanted = [{"pk": {"S": "set#" + check_key(k)}} for k in dict.fromkeys(keys)]
+        for start in range(0, len(wanted), BATCH_GET_ITEMS):
+            pending: dict[str, Any] = {
+                self.table: {"Keys": wanted[start : start + BATCH_GET_ITEMS], "ConsistentRead": True}
+            }
+            delay = 0.02
+            for _ in range(10):
+                response = self._call("batch_get_item", self.client.batch_get_item, RequestItems=pending)
+                for item in response.get("Responses", {}).get(self.table, []):
+                    if TTL_ATTRIBUTE in item and int(item[TTL_ATTRIBUTE]["N"]) <= now:
+                        continue
+                    members = {
+                        name[len(MEMBER_PREFIX) :]: value["S"]
+                        for name, value in item.items()
+                        if name.startswith(MEMBER_PREFIX)
+                    }
+                    if members:
+                        out[item["pk"]["S"][len("set#") :]] = members
+                pending = response.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+            if pending:
+                raise StateError(f"DynamoDB kept {len(pending[self.table]['Keys'])} sets unprocessed")
+        return out
+
     def close(self) -> None:
         self.client.close()
+
+
+def _set_update(table: str, key: str, members: list[tuple[str, str]], expires: str) -> dict[str, Any]:
+    """One transaction action: upsert `members` (first value kept) and push the set's expiry."""
+    names = {"#e": TTL_ATTRIBUTE}
+    values: dict[str, Any] = {":e": {"N": expires}}
+    clauses = ["#e = :e"]
+    for i, (member, value) in enumerate(members):
+        names[f"#m{i}"] = MEMBER_PREFIX + member
+        values[f":v{i}"] = {"S": value}
+        clauses.append(f"#m{i} = if_not_exists(#m{i}, :v{i})")
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": {"pk": {"S": "set#" + key}},
+            "UpdateExpression": "SET " + ", ".join(clauses),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+    }

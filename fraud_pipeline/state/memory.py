@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 
-from fraud_pipeline.state.sqlite import check_key
+from fraud_pipeline.state.base import Sighting
+from fraud_pipeline.state.sqlite import check_key, check_sightings
 
 
 class MemoryStateStore:
-    """Checkpoints and counters in dicts; counters with a TTL restart at 0 once expired."""
+    """Checkpoints, counters and member sets in dicts; anything with a TTL is gone once expired."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._lock = threading.Lock()
         self._checkpoints: dict[str, str] = {}
         self._counters: dict[str, tuple[int, int | None]] = {}  # key -> (value, expires_at epoch s)
+        self._sets: dict[str, tuple[dict[str, str], int]] = {}  # key -> (member -> value, expires_at)
 
     def get_checkpoint(self, key: str) -> str | None:
         return self._checkpoints.get(check_key(key))
@@ -51,6 +53,26 @@ class MemoryStateStore:
         with self._lock:
             entry = self._live(check_key(key), int(self._clock()))
             return entry[0] if entry else 0
+
+    def add_members(self, sightings: Sequence[Sighting], ttl_s: int) -> None:
+        check_sightings(sightings)
+        with self._lock:
+            now = int(self._clock())
+            for sighting in sightings:
+                entry = self._sets.get(sighting.key)
+                members = entry[0] if entry is not None and entry[1] > now else {}
+                members.setdefault(sighting.member, sighting.value)
+                self._sets[sighting.key] = (members, now + ttl_s)
+
+    def get_members(self, keys: Collection[str]) -> dict[str, dict[str, str]]:
+        with self._lock:
+            now = int(self._clock())
+            out = {}
+            for key in keys:
+                entry = self._sets.get(key)
+                if entry is not None and entry[1] > now and entry[0]:
+                    out[key] = dict(entry[0])
+            return out
 
     def close(self) -> None:
         """Nothing to release."""

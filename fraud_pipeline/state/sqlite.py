@@ -4,6 +4,9 @@ Several workers (ingest, poller, delivery, Dagster) share the file from differen
 and processes, so: WAL mode, busy_timeout, one connection per thread, and every
 read-modify-write inside `BEGIN IMMEDIATE`.
 
+Member sets are one row per (set, member), keeping the first value (`INSERT OR IGNORE`), and
+a row per set with its expiry, refreshed by every write; reads join the members of live sets.
+
 Counter TTL is a fixed window, as with DynamoDB TTL: `expires_at` (epoch seconds) is set
 when a counter starts (or restarts after expiring) and later increments keep it; an
 expired counter reads as 0 and the next increment starts it again.
@@ -12,11 +15,14 @@ expired counter reads as 0 and the next increment starts it again.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
+
+import orjson
 
 from fraud_pipeline.sqlite_files import ThreadLocalSqlite
 from fraud_pipeline.state import StateError
+from fraud_pipeline.state.base import MAX_MEMBER_CHARS, Sighting
 
 MAX_KEY_CHARS = 1024
 
@@ -31,6 +37,16 @@ CREATE TABLE IF NOT EXISTS counters (
     value      INTEGER NOT NULL,
     expires_at INTEGER
 );
+CREATE TABLE IF NOT EXISTS member_sets (
+    key        TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS set_members (
+    key    TEXT NOT NULL,
+    member TEXT NOT NULL,
+    value  TEXT NOT NULL,
+    PRIMARY KEY (key, member)
+) WITHOUT ROWID;
 """
 
 
@@ -39,6 +55,19 @@ def check_key(key: str) -> str:
     if not isinstance(key, str) or not key or len(key) > MAX_KEY_CHARS:
         raise StateError(f"state key must be a string of 1..{MAX_KEY_CHARS} characters, got {key!r:.80}")
     return key
+
+
+def check_sightings(sightings: Sequence[Sighting]) -> None:
+    """Every set key is a valid key, every member a non-empty bounded string, every value a string."""
+    for sighting in sightings:
+        check_key(sighting.key)
+        member, value = sighting.member, sighting.value
+        if not isinstance(member, str) or not member or len(member) > MAX_MEMBER_CHARS:
+            raise StateError(
+                f"set member must be a string of 1..{MAX_MEMBER_CHARS} characters, got {member!r:.80}"
+            )
+        if not isinstance(value, str) or len(value) > MAX_MEMBER_CHARS:
+            raise StateError(f"set member value must be a string of at most {MAX_MEMBER_CHARS} characters")
 
 
 class SqliteStateStore:
@@ -111,12 +140,75 @@ class SqliteStateStore:
         )
         return int(row[0]) if row else 0
 
-    def purge_expired(self) -> int:
-        """Delete expired counters (DynamoDB's TTL sweeper does this on AWS); returns how many."""
-        cursor = self._conn().execute(
-            "DELETE FROM counters WHERE expires_at IS NOT NULL AND expires_at <= ?", (int(self._clock()),)
+    def add_members(self, sightings: Sequence[Sighting], ttl_s: int) -> None:
+        """One transaction: an expired set restarts empty, then members are added (first value kept)."""
+        check_sightings(sightings)
+        if not sightings:
+            return
+        now = int(self._clock())
+        keys = sorted({s.key for s in sightings})
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            expired = conn.execute(
+                "SELECT key FROM member_sets "
+                "WHERE expires_at <= ? AND key IN (SELECT value FROM json_each(?))",
+                (now, orjson.dumps(keys).decode()),
+            ).fetchall()
+            if expired:
+                conn.executemany("DELETE FROM set_members WHERE key = ?", expired)
+            conn.executemany(
+                "INSERT INTO member_sets (key, expires_at) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at",
+                [(key, now + ttl_s) for key in keys],
+            )
+            conn.executemany(
+                "INSERT OR IGNORE INTO set_members (key, member, value) VALUES (?, ?, ?)",
+                [(s.key, s.member, s.value) for s in sightings],
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def get_members(self, keys: Collection[str]) -> dict[str, dict[str, str]]:
+        out: dict[str, dict[str, str]] = {}
+        if not keys:
+            return out
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT m.key, m.member, m.value FROM member_sets s JOIN set_members m ON m.key = s.key "
+                "WHERE s.expires_at > ? AND s.key IN (SELECT value FROM json_each(?))",
+                (int(self._clock()), orjson.dumps(list(keys)).decode()),
+            )
+            .fetchall()
         )
-        return cursor.rowcount
+        for key, member, value in rows:
+            out.setdefault(key, {})[member] = value
+        return out
+
+    def purge_expired(self) -> int:
+        """Delete expired counters and member sets (DynamoDB's TTL sweeper does this on AWS);
+        returns how many."""
+        now = int(self._clock())
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            cursor = conn.execute(
+                "DELETE FROM counters WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,)
+            )
+            removed = cursor.rowcount
+            conn.execute(
+                "DELETE FROM set_members WHERE key IN (SELECT key FROM member_sets WHERE expires_at <= ?)",
+                (now,),
+            )
+            removed += conn.execute("DELETE FROM member_sets WHERE expires_at <= ?", (now,)).rowcount
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return removed
 
     def close(self) -> None:
         self._db.close()
