@@ -57,7 +57,6 @@ class Settings:
     media_prefix: str = "media/"
     errors_prefix: str = "errors/"
     models_prefix: str = "models/"
-    signals_prefix: str = "signals/"  # behaviour-tracker snapshots, one object per stream shard
     labels_prefix: str = "labels/"  # published atproto labels, for analytics to join
     policy_prefix: str = "policy/"  # the detection policy on the aws backend (`policy push` writes it)
 
@@ -78,8 +77,6 @@ class Settings:
     # The local poller's scoring runtimes: "per-shard" (as Lambda: nothing shared in memory
     # between shards) or "shared" (one runtime for every shard; for comparisons only).
     scoring_runtimes: str = "per-shard"
-    # How often (seconds, at most) a scoring worker saves its behaviour window per shard.
-    behavior_snapshot_seconds: float = 30.0
 
     # Firehose-equivalent buffering (AWS: buffering hints of the delivery stream).
     delivery_buffer_mb: int = 64
@@ -125,7 +122,6 @@ class Settings:
             "media_prefix",
             "errors_prefix",
             "models_prefix",
-            "signals_prefix",
             "labels_prefix",
             "policy_prefix",
         ):

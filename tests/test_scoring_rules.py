@@ -26,16 +26,20 @@ def test_fingerprint_folds_urls_numbers_and_case() -> None:
 
 
 def test_campaign_needs_distinct_accounts_within_the_window() -> None:
-    tracker = BehaviorTracker(window_s=600, campaign_min_accounts=3)
+    tracker = BehaviorTracker()
     text = "Claim your free airdrop now, only a few minutes left, connect wallet at the link"
-    same_account = [tracker.observe(make_post(i, text, did="did:plc:same")) for i in range(5)]
-    assert all(s.campaign_id is None for s in same_account)
+    link = {"links": ["https://claim.xyz/a"], "domains": ["claim.xyz"]}
+    same_account = [tracker.observe(make_post(i, text, did="did:plc:same", **link)) for i in range(5)]
+    assert all(s.campaign_id is None and s.campaign_accounts == 1 for s in same_account)
     assert same_account[-1].account_posts_window == 5
-    many = [tracker.observe(make_post(100 + i, text)) for i in range(3)]
-    assert many[-1].campaign_accounts == 4 and many[-1].campaign_id is not None
+    many = [tracker.observe(make_post(100 + i, text, **link)) for i in range(3)]
+    assert many[-1].campaign_accounts == 4
     # An hour later the window has moved on: a new poster starts a fresh count.
-    late = tracker.observe(make_post(200, text, time_us=1_764_000_000_000_000 + 3_600_000_000))
+    late = tracker.observe(make_post(200, text, time_us=1_764_000_000_000_000 + 3_600_000_000, **link))
     assert late.campaign_accounts == 1 and late.campaign_id is None
+    # Without a link, mention or media the same repetition joins no campaign group at all.
+    plain = [tracker.observe(make_post(300 + i, text)) for i in range(5)]
+    assert all(s.campaign_accounts == 0 and s.campaign_evidence == 0 for s in plain)
 
 
 def test_media_reuse_counts_accounts_sharing_a_blob() -> None:

@@ -91,9 +91,35 @@ class Fingerprint(_Strict):
     fold_digits: bool = True
 
 
+class EvidenceWeights(_Strict):
+    """Campaign evidence = size term x (base + new x share of new accounts + concentration x
+    (1 - span / window) + shared_domain x [most accounts link one domain]); they sum to 1."""
+
+    base: Annotated[float, Field(ge=0, le=1)] = 0.25
+    new_accounts: Annotated[float, Field(ge=0, le=1)] = 0.35
+    concentration: Annotated[float, Field(ge=0, le=1)] = 0.2
+    shared_domain: Annotated[float, Field(ge=0, le=1)] = 0.2
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> EvidenceWeights:
+        total = self.base + self.new_accounts + self.concentration + self.shared_domain
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"campaign evidence weights must sum to 1, got {total:g}")
+        return self
+
+
 class Campaign(_Strict):
     min_accounts: Annotated[int, Field(ge=2)]
     fingerprint: Fingerprint
+    # Evidence that a group of posts (one text, near-duplicate wording, one image) is a campaign.
+    bar: Annotated[float, Field(gt=0, le=1)] = 0.6
+    new_account_s: Annotated[float, Field(gt=0, le=365 * 86400)] = 3600.0
+    account_memory_days: Annotated[int, Field(ge=1, le=365)] = 30
+    near_duplicate_jaccard: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    minhash_permutations: Annotated[int, Field(ge=4, le=256)] = 32
+    size_scale: Annotated[float, Field(gt=0)] = 8.0
+    shared_domain_share: Annotated[float, Field(gt=0, le=1)] = 0.6
+    weights: EvidenceWeights = Field(default_factory=EvidenceWeights)
 
 
 class FraudRateJump(_Strict):

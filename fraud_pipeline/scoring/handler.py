@@ -8,7 +8,8 @@ the core and returns `batchItemFailures` (the mapping has `ReportBatchItemFailur
 that cannot be decoded is not retried (retrying cannot fix it): it goes to the errors
 prefix with the reason. A record that decoded but could not be finished (the tagged stream
 refused it after retries, or its error could not be stored) is reported as a batch item
-failure so the mapping retries it.
+failure so the mapping retries it. Verdict updates (a campaign re-labelling its earlier
+posts) follow the batch's tagged records on the tagged stream.
 """
 
 from __future__ import annotations
@@ -25,13 +26,21 @@ from fraud_pipeline.metrics.base import MetricDatum, MetricsSink
 from fraud_pipeline.objects import ObjectStore, ObjectStoreError
 from fraud_pipeline.records import Post, RecordError
 from fraud_pipeline.scoring.base import TextScorer
-from fraud_pipeline.scoring.behavior_snapshots import UNSHARDED, BehaviorSnapshots, shard_of
 from fraud_pipeline.scoring.pipeline_scorer import PostScorer, ScoreCounts
 from fraud_pipeline.scoring.rules import SHADOW_PREFIX
 from fraud_pipeline.settings import Settings, load_settings
 from fraud_pipeline.state.base import StateStore
 from fraud_pipeline.streams.base import PutEntry, Stream
 from fraud_pipeline.streams.retry import put_with_retries
+
+UNSHARDED = "unsharded"  # records that carry no shard id (a hand-made event)
+
+
+def shard_of(event_id: object) -> str:
+    """The shard of a Lambda Kinesis record's `eventID` ("shardId-000000000001:4959...")."""
+    if isinstance(event_id, str) and ":" in event_id:
+        return event_id.split(":", 1)[0] or UNSHARDED
+    return UNSHARDED
 
 
 @dataclass
@@ -54,6 +63,7 @@ def _seed_metrics(counts: ScoreCounts, errors: int, timestamp_ms: int) -> list[M
         "Post-Fraud-Media": counts.fraud_media,
         "Post-Fraud-Text": counts.fraud_text,
         "Post-Deleted": counts.deleted,
+        "Post-Relabelled": counts.relabelled,
         "Post-Error": errors,
         "Text-Model-Unavailable": counts.text_unavailable,
         "Media-Model-Unavailable": counts.media_unavailable,
@@ -98,10 +108,6 @@ class ScoringRuntime:
         self.metrics = metrics
         self.scorer = scorer
         self.stats = HandlerStats()
-        # The behaviour window survives container and worker restarts (per shard).
-        self.snapshots = BehaviorSnapshots(
-            objects, settings.signals_prefix, scorer.tracker, self.errors, settings.behavior_snapshot_seconds
-        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ScoringRuntime:
@@ -114,7 +120,7 @@ class ScoringRuntime:
             open_stream(settings),
             ObjectStore.from_settings(settings),
             open_metrics(settings),
-            build_post_scorer(settings, quota_state=open_state(settings)),
+            build_post_scorer(settings, state=open_state(settings)),
         )
 
     def score_batch(
@@ -130,7 +136,6 @@ class ScoringRuntime:
         and counted here, never retried).
         """
         started = time.perf_counter()
-        self.snapshots.before_batch(shard)
 
         posts: list[Post] = []
         sequence_of_post: list[str | None] = []  # None: a record without one (still tagged)
@@ -159,9 +164,13 @@ class ScoringRuntime:
         tagged, counts = self.scorer.score(posts)
         entries = [PutEntry(t.did, t.to_json()) for t in tagged]
         results, _ = put_with_retries(self.stream, self.settings.tagged_stream, entries)
-        for sequence, result in zip(sequence_of_post, results, strict=True):
+        for sequence, result in zip(sequence_of_post, results[: len(posts)], strict=True):
             if result is None and sequence is not None:
                 failures.add(sequence)
+        if any(r is None for r in results[len(posts) :]):
+            # A verdict update was refused: re-scoring the batch finds the same crossing again
+            # (counts are as of each post's event time) and re-emits it.
+            failures.update(s for s in sequence_of_post[:1] if s is not None)
 
         now_ms = int(time.time() * 1000)
         data = _seed_metrics(counts, len(errors), now_ms)
@@ -179,7 +188,6 @@ class ScoringRuntime:
         self.stats.tagged += len(tagged) - sum(1 for r in results if r is None)
         self.stats.failed += len(failures)
         self.stats.counts.add(counts)
-        self.snapshots.after_batch(shard)
         # Lambda retries from the lowest reported sequence number; report them in stream order.
         return sorted(failures, key=lambda s: (len(s), s))
 
@@ -194,8 +202,8 @@ class ScoringRuntime:
         return self.errors.written
 
     def close(self) -> None:
-        """A clean stop: save the behaviour window of every shard scored (see `BehaviorSnapshots`)."""
-        self.snapshots.flush()
+        """A clean stop: release the behaviour store (the counts live on in it, for every shard)."""
+        self.scorer.tracker.store.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,9 +271,10 @@ def _decode(record: Any) -> tuple[str | None, InputRecord | None, ErrorRecord | 
     return sequence, InputRecord(sequence, raw, partition_key), None
 
 
-def build_post_scorer(settings: Settings, quota_state: StateStore | None = None) -> PostScorer:
+def build_post_scorer(settings: Settings, state: StateStore | None = None) -> PostScorer:
     """The pipeline's scorer: text and media models reached as the settings say, the detection
-    policy from the deployment's source (hot-reloaded), daily quotas counted in `quota_state`."""
+    policy from the deployment's source (hot-reloaded); daily quotas and behaviour counted in
+    `state`, the store every shard shares (memory when None: a scorer on its own)."""
     from fraud_pipeline.policy.runtime import open_policy_holder
     from fraud_pipeline.serving.clients import open_text_scorer
 
@@ -278,7 +287,9 @@ def build_post_scorer(settings: Settings, quota_state: StateStore | None = None)
     media = MediaScorer(
         open_text_scorer(media_settings) if settings.media_model_mode != "inprocess" else text
     )
-    return PostScorer(text, media, policy=open_policy_holder(settings), quota_state=quota_state)
+    return PostScorer(
+        text, media, policy=open_policy_holder(settings), quota_state=state, behaviour_state=state
+    )
 
 
 class MediaScorer:

@@ -9,6 +9,11 @@ score or a rule reaches the policy's `label` point (chosen for a very low benign
 `review` at the wider `review` points, else `none`; `is_fraud` is `action != "none"`. A daily
 quota per label turns further `label` actions into `review` (`quotas.py`). A model that is
 unavailable contributes nothing but a reason, so the post is still tagged (and counted).
+
+Behaviour is observed for the whole batch at once (`BehaviorTracker.observe_batch`: three
+state-store calls per batch, in the store every shard shares). When a post takes a campaign
+over the bar and is flagged, the campaign's earlier posts get verdict updates (`relabel.py`),
+appended after the batch's tagged records.
 """
 
 from __future__ import annotations
@@ -20,11 +25,13 @@ from dataclasses import dataclass, field
 
 from fraud_pipeline.policy import Policy
 from fraud_pipeline.policy.runtime import ActivePolicy, PolicyHolder
+from fraud_pipeline.policy.schema import PolicySpec
 from fraud_pipeline.records import Post, TaggedRecord
 from fraud_pipeline.scoring.base import ModelUnavailable, TextScorer
 from fraud_pipeline.scoring.quotas import QuotaBreaker, utc_day
+from fraud_pipeline.scoring.relabel import verdict_updates
 from fraud_pipeline.scoring.rules import SHADOW_PREFIX, RuleHit
-from fraud_pipeline.scoring.signals import BehaviorTracker, PostSignals
+from fraud_pipeline.scoring.signals import BehaviorTracker, BehaviourParams, PostSignals
 from fraud_pipeline.state.base import StateStore
 
 MAX_SCORED_TEXT_CHARS = 10_000  # the model sees at most this much of a post
@@ -55,6 +62,7 @@ class ScoreCounts:
     fraud_media: int = 0
     fraud_text: int = 0
     deleted: int = 0
+    relabelled: int = 0  # verdict updates for earlier posts of a campaign
     text_unavailable: int = 0
     media_unavailable: int = 0
     action_label: int = 0
@@ -72,6 +80,7 @@ class ScoreCounts:
             "fraud_media",
             "fraud_text",
             "deleted",
+            "relabelled",
             "text_unavailable",
             "media_unavailable",
             "action_label",
@@ -93,6 +102,7 @@ class PostScorer:
         tracker: BehaviorTracker | None = None,
         policy: PolicyHolder | Policy | None = None,
         quota_state: StateStore | None = None,
+        behaviour_state: StateStore | None = None,
     ) -> None:
         from fraud_pipeline.policy import load_default_policy
         from fraud_pipeline.state.memory import MemoryStateStore
@@ -103,9 +113,7 @@ class PostScorer:
             policy = load_default_policy()
         self.policy = policy if isinstance(policy, PolicyHolder) else PolicyHolder.fixed(policy)
         spec = self.policy.current().policy.spec
-        self.tracker = tracker or BehaviorTracker(
-            window_s=spec.windows.behaviour_s, campaign_min_accounts=spec.campaign.min_accounts
-        )
+        self.tracker = tracker or BehaviorTracker(behaviour_state, behaviour_params(spec))
         self.quotas = QuotaBreaker(quota_state or MemoryStateStore())
 
     def _model_scores(
@@ -122,7 +130,8 @@ class PostScorer:
         return scores, None
 
     def score(self, posts: Sequence[Post]) -> tuple[list[TaggedRecord], ScoreCounts]:
-        """Tag every post (deletes pass through unscored), in input order, with one policy."""
+        """Tag every post (deletes pass through unscored), in input order, with one policy;
+        verdict updates for campaigns that crossed the bar follow."""
         active = self.policy.current()
         counts = ScoreCounts()
         live = [p for p in posts if p.operation != "delete"]
@@ -144,27 +153,32 @@ class PostScorer:
         if media_error:
             counts.unavailable_reasons.append(f"media model: {media_error}")
 
+        signals_by_post = dict(zip(map(id, live), self.tracker.observe_batch(live), strict=True))
         tagged: list[TaggedRecord] = []
+        crossings: list[tuple[TaggedRecord, PostSignals]] = []
         for post in posts:
             if post.operation == "delete":
                 counts.deleted += 1
                 tagged.append(self._tag_delete(post))
                 continue
-            signals = self.tracker.observe(post)
-            tagged.append(
-                self._tag(
-                    active,
-                    post,
-                    signals,
-                    text_by_post.get(id(post)),
-                    media_by_post.get(id(post)),
-                    text_error,
-                    media_error,
-                    counts,
-                )
+            signals = signals_by_post[id(post)]
+            record = self._tag(
+                active,
+                post,
+                signals,
+                text_by_post.get(id(post)),
+                media_by_post.get(id(post)),
+                text_error,
+                media_error,
+                counts,
             )
+            tagged.append(record)
+            if signals.relabel:
+                crossings.append((record, signals))
         self._apply_quotas(active, tagged, counts)
-        return tagged, counts
+        updates = [u for record, signals in crossings for u in verdict_updates(record, signals)]
+        counts.relabelled += len(updates)
+        return tagged + updates, counts
 
     def _apply_quotas(self, active: ActivePolicy, tagged: list[TaggedRecord], counts: ScoreCounts) -> None:
         """Past a label's daily quota, its automatic `label` action becomes `review`."""
@@ -303,3 +317,24 @@ class PostScorer:
             media_model_version=None,
             scored_at_us=time.time_ns() // 1000,
         )
+
+
+def behaviour_params(spec: PolicySpec) -> BehaviourParams:
+    """The tracker's windows, bars and weights from the policy's `windows` and `campaign`."""
+    campaign = spec.campaign
+    return BehaviourParams(
+        window_s=spec.windows.behaviour_s,
+        min_accounts=campaign.min_accounts,
+        new_account_s=campaign.new_account_s,
+        account_memory_s=campaign.account_memory_days * 86400,
+        min_chars=campaign.fingerprint.min_chars,
+        num_perm=campaign.minhash_permutations,
+        near_duplicate_jaccard=campaign.near_duplicate_jaccard,
+        size_scale=campaign.size_scale,
+        weight_base=campaign.weights.base,
+        weight_new=campaign.weights.new_accounts,
+        weight_concentration=campaign.weights.concentration,
+        weight_shared_domain=campaign.weights.shared_domain,
+        shared_domain_share=campaign.shared_domain_share,
+        campaign_bar=campaign.bar,
+    )

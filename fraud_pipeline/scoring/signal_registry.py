@@ -240,7 +240,9 @@ def _account_posts(ctx: SignalContext) -> int:
     return ctx.behaviour.account_posts_window
 
 
-@signal("account_is_new", "bool", "the first post of this account seen")
+@signal(
+    "account_is_new", "bool", "the account was first seen in the stream within the policy's new_account_s"
+)
 def _account_is_new(ctx: SignalContext) -> bool:
     return ctx.behaviour.account_is_new
 
@@ -255,9 +257,40 @@ def _campaign_accounts(ctx: SignalContext) -> int:
     return ctx.behaviour.campaign_accounts
 
 
-@signal("in_campaign", "bool", "the text's fingerprint reached the policy's campaign bar")
+@signal(
+    "in_campaign",
+    "bool",
+    "the post's strongest group (text, near-duplicates, image) reached the campaign bar",
+)
 def _in_campaign(ctx: SignalContext) -> bool:
     return ctx.behaviour.campaign_id is not None
+
+
+@signal("campaign_new_accounts", "int", "accounts first seen recently in the post's strongest campaign group")
+def _campaign_new_accounts(ctx: SignalContext) -> int:
+    return ctx.behaviour.campaign_new_accounts
+
+
+@signal("campaign_span_s", "float", "seconds from the first to the last post of the strongest campaign group")
+def _campaign_span_s(ctx: SignalContext) -> float:
+    return ctx.behaviour.campaign_span_s
+
+
+@signal("campaign_shared_domain", "bool", "most accounts of the strongest campaign group link one domain")
+def _campaign_shared_domain(ctx: SignalContext) -> bool:
+    return ctx.behaviour.campaign_shared_domain
+
+
+@signal(
+    "near_duplicate_accounts", "int", "distinct accounts whose text is a near-duplicate (MinHash LSH band)"
+)
+def _near_duplicate_accounts(ctx: SignalContext) -> int:
+    return ctx.behaviour.near_duplicate_accounts
+
+
+@signal("campaign_evidence", "float", "0..1: accounts, new accounts, time concentration, shared domain")
+def _campaign_evidence(ctx: SignalContext) -> float:
+    return ctx.behaviour.campaign_evidence
 
 
 # -- model scores ---------------------------------------------------------------------------

@@ -1,41 +1,92 @@
 """Behavioural signals: what one post cannot say alone, but the stream around it can.
 
-Scam campaigns are one text (or one image) posted by many fresh accounts within minutes,
-and single accounts bursting posts with links. The tracker keeps sliding-window counts in
-memory, bounded in size, like indigo/automod's in-memory counter store. Because the
-untagged stream is partitioned by author DID, each account's posts reach the same scoring
-worker, so per-account counts are exact per shard; campaign counts are per shard too (a
-campaign spread over N shards is seen N ways, each part still large at real volumes).
+Scam campaigns are one text (or near-duplicates of it, or one image) posted with a link by
+many brand-new accounts within minutes; benign texts repeat too (greetings, lyrics, memes, a
+viral quote), but they come from accounts the stream already knows, spread over time, and
+mostly push nowhere. The tracker counts behaviour in the state port (`fraud_pipeline/state`),
+never in the scoring process: on AWS each of the 120 shards is scored by its own Lambda
+invocations, so a campaign of 100 accounts is about one post per shard and only a count kept
+outside the shards can see it. A campaign's count is the same with 1, 16 or 120 shards.
 
-The counts are soft state, but a restart should not blind the scorer for a whole window:
-`snapshot()` / `restore()` turn the live window into bytes that the scoring runtime keeps in
-the object store (`behavior_snapshots.py`), so a new worker or Lambda container picks up
-where the last one stopped.
+Everything is a *member set* in the store (distinct accounts, distinct posts), keyed by the
+event-time bucket of `window_s` so sets stay small and expire on their own:
+
+  first:<did>               the account's first sighting in the stream (kept `account_memory_s`)
+  acct:<did>#<bucket>       the account's posts (burst signal)
+  fp:<fingerprint>#<bucket> accounts posting one folded text (exact campaign)
+  lsh<i>:<band>#<bucket>    accounts whose MinHash band i matches (near-duplicate wording)
+  media:<cid>#<bucket>      accounts posting one image blob (image reuse)
+
+A member's value records its first sighting in the set: event time, whether the account was
+new then, the link domain, the post's rkey. Counts are "as of the post's event time" (members
+seen in the window ending at it), so they do not depend on how posts were batched or sharded;
+adding a member is idempotent, so a re-delivered batch counts nothing twice. A batch of posts
+costs three store calls (read first-sightings, add everything, read the sets), each carrying
+the whole batch.
+
+Campaign evidence (0..1) grows with the distinct accounts, the share of new ones, how
+concentrated in time they are, and whether they share a link domain (`campaign_evidence`).
+Only posts that push somewhere (a link, a mention or media) join text and near-duplicate
+sets: repetition without a destination is not a campaign. When a campaign's evidence first
+crosses `campaign_bar`, the post that crossed it carries the earlier posts of the
+campaign (`relabel`), so the scorer can re-label them with a verdict update.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
+import math
 import string
-from collections import OrderedDict, deque
-from dataclasses import dataclass
-from typing import Any
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
 
-import orjson
-import zstandard
+import numpy as np
+from datasketch import MinHash, MinHashLSH
 
-from fraud_pipeline.records import Post
-
-SNAPSHOT_FORMAT = "fraud-pipeline-behavior/1"
-
-
-class SnapshotError(ValueError):
-    """A behaviour snapshot cannot be read (corrupt, truncated or another format)."""
-
+from fraud_pipeline.records import POST_COLLECTION, Post
+from fraud_pipeline.state.base import Sighting, StateStore
+from fraud_pipeline.state.memory import MemoryStateStore
 
 # Punctuation becomes space and digits become 0, in one C-level pass (str.translate).
 _FOLD = {ord(c): " " for c in string.punctuation}
 _FOLD.update({ord(d): "0" for d in string.digits})
+
+
+@dataclass(frozen=True)
+class BehaviourParams:
+    """Windows, bars and weights of behaviour and campaign evidence (the detection policy's
+    campaign section supplies them; these defaults are the documented starting point)."""
+
+    window_s: float = 600.0  # sliding window of every count
+    min_accounts: int = 3  # a group counts as a campaign from this many distinct accounts
+    new_account_s: float = 3600.0  # an account first seen this recently counts as new
+    account_memory_s: int = 30 * 86400  # how long an account's first sighting is remembered
+    min_chars: int = 24  # shorter folded texts carry no campaign signal ("gm", "lol")
+    num_perm: int = 32  # MinHash permutations
+    near_duplicate_jaccard: float = 0.5  # word-bigram Jaccard the LSH bands are tuned for
+    minhash_seed: int = 1
+    size_scale: float = 8.0  # accounts past the bar at which the size term reaches 1 - 1/e
+    weight_base: float = 0.25  # evidence from spread alone
+    weight_new: float = 0.35  # ... times the share of new accounts
+    weight_concentration: float = 0.2  # ... times 1 - span / window
+    weight_shared_domain: float = 0.2  # ... when most accounts link one domain
+    shared_domain_share: float = 0.6  # "most" above
+    campaign_bar: float = 0.6  # evidence that makes a group a campaign; crossing it re-labels earlier posts
+
+    def __post_init__(self) -> None:
+        weights = self.weight_base + self.weight_new + self.weight_concentration + self.weight_shared_domain
+        if abs(weights - 1.0) > 1e-6:
+            raise ValueError(f"campaign evidence weights must sum to 1, got {weights}")
+        if self.window_s <= 0 or self.min_accounts < 2 or self.num_perm < 1:
+            raise ValueError("window_s > 0, min_accounts >= 2 and num_perm >= 1 are required")
+
+    @property
+    def set_ttl_s(self) -> int:
+        """A bucketed set is read for two buckets, then it may be forgotten."""
+        return int(3 * self.window_s) + 60
 
 
 def _is_link_token(token: str) -> bool:
@@ -43,199 +94,354 @@ def _is_link_token(token: str) -> bool:
     return "/" in token or "." in token.strip(".,!?;:)(\"'")
 
 
-def campaign_fingerprint(text: str) -> str | None:
+def fold_text(text: str) -> str:
+    """Lower case, links dropped, punctuation to space, digits to 0, spaces collapsed."""
+    lowered = text.lower()
+    if "/" in lowered or "." in lowered:
+        lowered = " ".join(t for t in lowered.split() if not _is_link_token(t))
+    return " ".join(lowered.translate(_FOLD).split())
+
+
+def campaign_fingerprint(text: str, min_chars: int = BehaviourParams.min_chars) -> str | None:
     """A key equal for texts that differ only in URLs, numbers, case, spacing and punctuation.
 
     Campaigns rotate URLs and amounts to dodge exact-match filters; this folds those away.
     Very short texts ("gm", "lol") carry no campaign signal and get no key.
     """
-    lowered = text.lower()
-    if "/" in lowered or "." in lowered:
-        lowered = " ".join(t for t in lowered.split() if not _is_link_token(t))
-    folded = " ".join(lowered.translate(_FOLD).split())
-    if len(folded) < 24:
+    folded = fold_text(text)
+    if len(folded) < min_chars:
         return None
-    return hashlib.blake2b(folded.encode("utf-8", "replace"), digest_size=12).hexdigest()
+    return _digest(folded.encode("utf-8", "replace"))
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=12).hexdigest()
+
+
+class NearDuplicateSketch:
+    """MinHash (datasketch's affine32 scheme, crc32 of word bigrams) and LSH band keys.
+
+    datasketch defines the permutations and, through `MinHashLSH`, the bands and rows
+    optimal for the Jaccard threshold; the band keys go to the state store as distinct-account
+    sets, which makes near-duplicates global across shards. Signatures of a whole batch are
+    computed in one numpy pass (datasketch's `update_batch` costs ~0.3 ms per post in numpy
+    call overhead); a test keeps them equal to `MinHash.update_batch`.
+    """
+
+    def __init__(self, params: BehaviourParams) -> None:
+        self.num_perm = params.num_perm
+        reference = MinHash(num_perm=params.num_perm, seed=params.minhash_seed, hashfunc=zlib.crc32)
+        self.permutations = reference.permutations
+        self.scheme = reference.scheme
+        lsh = MinHashLSH(threshold=params.near_duplicate_jaccard, num_perm=params.num_perm)
+        self.hashranges: list[tuple[int, int]] = list(lsh.hashranges)
+
+    @staticmethod
+    def shingles(folded: str) -> list[bytes]:
+        words = folded.split()
+        if len(words) < 2:
+            return [folded.encode()] if folded else []
+        return [f"{a} {b}".encode() for a, b in itertools.pairwise(words)]
+
+    def signatures(self, shingle_lists: Sequence[list[bytes]]) -> np.ndarray:
+        """One MinHash signature (uint32[num_perm]) per non-empty shingle list, in order."""
+        lengths = [len(s) for s in shingle_lists]
+        if not shingle_lists or min(lengths) == 0:
+            raise ValueError("every shingle list must be non-empty")
+        hv = np.fromiter((zlib.crc32(s) for shingles in shingle_lists for s in shingles), dtype=np.uint32)
+        hv = _fmix32(hv).reshape(-1, 1)
+        a, b = self.permutations
+        permuted = hv * a + b  # uint32 wraparound is the modulo 2^32 of the affine32 scheme
+        starts = np.cumsum([0, *lengths[:-1]])
+        return np.minimum.reduceat(permuted, starts, axis=0)
+
+    def band_keys(self, signature: np.ndarray) -> list[str]:
+        return [
+            f"lsh{i}:{_digest(signature[start:end].tobytes())}"
+            for i, (start, end) in enumerate(self.hashranges)
+        ]
+
+
+def _fmix32(hv: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 32-bit finalizer, as datasketch's affine32 scheme pre-mixes input hashes."""
+    hv = hv ^ (hv >> np.uint32(16))
+    hv = hv * np.uint32(0x85EBCA6B)
+    hv = hv ^ (hv >> np.uint32(13))
+    hv = hv * np.uint32(0xC2B2AE35)
+    return hv ^ (hv >> np.uint32(16))
+
+
+@dataclass(frozen=True, slots=True)
+class RelabelTarget:
+    """An earlier post of a campaign that just crossed the bar."""
+
+    uri: str
+    did: str
+    rkey: str
+    time_us: int
 
 
 @dataclass(frozen=True, slots=True)
 class PostSignals:
-    """Signals for one post, as seen at scoring time."""
+    """Signals for one post, as of its event time (field names are the policy's signal names)."""
 
     account_posts_window: int  # posts by this DID in the window, this one included
-    account_is_new: bool  # first post of this DID seen by this worker
-    campaign_id: str | None  # fingerprint of the text when it qualifies as a campaign
-    campaign_accounts: int  # distinct DIDs that posted this fingerprint in the window
+    account_is_new: bool  # the account was first seen in the stream within `new_account_s`
+    campaign_id: str | None  # the strongest group's id once its evidence reaches `campaign_bar`
+    campaign_accounts: int  # distinct DIDs that posted this text's fingerprint in the window
     media_reuse_accounts: int  # most distinct DIDs sharing one of this post's blob CIDs
+    campaign_new_accounts: int = 0  # new accounts in the strongest group
+    campaign_span_s: float = 0.0  # first to last sighting in the strongest group
+    campaign_shared_domain: bool = False  # most of the strongest group link one domain
+    near_duplicate_accounts: int = 0  # distinct DIDs in this post's best-matching LSH band
+    campaign_evidence: float = 0.0  # 0..1, see module docstring
+    relabel: tuple[RelabelTarget, ...] = ()  # earlier posts to re-label (this post crossed the bar)
 
 
-class _WindowedSets:
-    """key -> members seen within the window, bounded in keys; O(1) amortized per add.
+@dataclass(slots=True)
+class _Member:
+    time_us: int
+    new: bool
+    domain: str
+    rkey: str
 
-    Each key's members are kept in order of last sighting (re-inserted when seen again), so
-    expiry pops from the front and the count is just the size.
-    """
+    def encode(self) -> str:
+        return f"{self.time_us}|{int(self.new)}|{self.domain}|{self.rkey}"
 
-    def __init__(self, window_s: float, max_keys: int) -> None:
-        self.window_s = window_s
-        self.max_keys = max_keys
-        self._data: OrderedDict[str, OrderedDict[str, float]] = OrderedDict()
+    @classmethod
+    def decode(cls, value: str) -> _Member | None:
+        parts = value.split("|", 3)
+        if len(parts) != 4:
+            return None
+        try:
+            return cls(int(parts[0]), parts[1] == "1", parts[2], parts[3])
+        except ValueError:
+            return None
 
-    def add(self, key: str, member: str, now_s: float) -> int:
-        """Record `member` under `key` at `now_s`; returns the distinct members in the window."""
-        members = self._data.get(key)
-        if members is None:
-            members = OrderedDict()
-            self._data[key] = members
-            if len(self._data) > self.max_keys:
-                self._data.popitem(last=False)
-        else:
-            self._data.move_to_end(key)
-            members.pop(member, None)
-        members[member] = now_s
-        cutoff = now_s - self.window_s
-        while members:
-            oldest_member, seen = next(iter(members.items()))
-            if seen >= cutoff:
-                break
-            del members[oldest_member]
-        return len(members)
 
-    def export(self, cutoff_s: float) -> dict[str, dict[str, float]]:
-        """Members seen at or after `cutoff_s`, per key, oldest key first."""
-        out = {}
-        for key, members in self._data.items():
-            live = {member: seen for member, seen in members.items() if seen >= cutoff_s}
-            if live:
-                out[key] = live
-        return out
+@dataclass
+class _Group:
+    """A campaign candidate as of one post: the members seen in the window ending at it."""
 
-    def merge(self, exported: dict[str, dict[str, float]]) -> None:
-        """Add exported sightings, keeping each member's latest; members stay in time order
-        (expiry pops from the front), whichever side saw them."""
-        for key, members in exported.items():
-            combined = dict(self._data.get(key, {}))
-            for member, seen in members.items():
-                if seen > combined.get(member, float("-inf")):
-                    combined[member] = seen
-            self._data[key] = OrderedDict(sorted(combined.items(), key=lambda item: item[1]))
-            self._data.move_to_end(key)
-            if len(self._data) > self.max_keys:
-                self._data.popitem(last=False)
+    group_id: str
+    members: dict[str, _Member] = field(default_factory=dict)  # did -> first sighting in range
+
+
+def _bucket(time_us: int, window_s: float) -> int:
+    return int(time_us // int(window_s * 1_000_000))
 
 
 class BehaviorTracker:
-    """Sliding-window counters over the post stream, in memory and bounded."""
+    """Behaviour over the stream, counted in a state store shared by every shard."""
 
-    def __init__(
-        self,
-        window_s: float = 600.0,
-        campaign_min_accounts: int = 3,
-        max_accounts: int = 500_000,
-        max_fingerprints: int = 200_000,
-    ) -> None:
-        self.window_s = window_s
-        self.campaign_min_accounts = campaign_min_accounts
-        self.max_accounts = max_accounts
-        self._account_times: OrderedDict[str, deque[float]] = OrderedDict()
-        self._texts = _WindowedSets(window_s, max_fingerprints)
-        self._blobs = _WindowedSets(window_s, max_fingerprints)
-        self.latest_s = 0.0  # newest event time seen: the window's end
+    def __init__(self, store: StateStore | None = None, params: BehaviourParams | None = None) -> None:
+        self.store: StateStore = store if store is not None else MemoryStateStore()
+        self.params = params or BehaviourParams()
+        self.window_us = int(self.params.window_s * 1_000_000)
+
+    @cached_property
+    def sketch(self) -> NearDuplicateSketch:
+        return NearDuplicateSketch(self.params)
 
     def observe(self, post: Post) -> PostSignals:
-        """Record the post and return the signals it has now (event time, not wall time)."""
-        now_s = post.time_us / 1_000_000
-        self.latest_s = max(self.latest_s, now_s)
-        times = self._account_times.get(post.did)
-        account_is_new = times is None
-        if times is None:
-            times = deque()
-            self._account_times[post.did] = times
-            if len(self._account_times) > self.max_accounts:
-                self._account_times.popitem(last=False)
-        else:
-            self._account_times.move_to_end(post.did)
-        times.append(now_s)
-        cutoff = now_s - self.window_s
-        while times and times[0] < cutoff:
-            times.popleft()
+        return self.observe_batch([post])[0]
 
-        fingerprint = campaign_fingerprint(post.text)
-        campaign_accounts = self._texts.add(fingerprint, post.did, now_s) if fingerprint else 0
-        reuse = max((self._blobs.add(cid, post.did, now_s) for cid in post.media_cids), default=0)
-        is_campaign = fingerprint is not None and campaign_accounts >= self.campaign_min_accounts
+    def observe_batch(self, posts: Sequence[Post]) -> list[PostSignals]:
+        """Record the posts and return each one's signals (three store calls per batch)."""
+        if not posts:
+            return []
+        p = self.params
+        first_seen = self._first_seen(posts)
+
+        sightings: list[Sighting] = []
+        post_keys: list[tuple[list[str], list[str], list[str], list[str]]] = []  # acct, fp, lsh, media
+        eligible = [i for i, post in enumerate(posts) if (post.links or post.mentions or post.media_cids)]
+        folded: dict[int, str] = {}
+        for i in eligible:
+            text = fold_text(posts[i].text)
+            if len(text) >= p.min_chars:
+                folded[i] = text
+        signatures = {}
+        if folded:
+            order = list(folded)
+            sigs = self.sketch.signatures([self.sketch.shingles(folded[i]) for i in order])
+            signatures = dict(zip(order, sigs, strict=True))
+
+        for i, post in enumerate(posts):
+            bucket = _bucket(post.time_us, p.window_s)
+            buckets = (bucket - 1, bucket)
+            acct = [f"acct:{post.did}#{b}" for b in buckets]
+            sightings.append(Sighting(acct[1], post.rkey, str(post.time_us)))
+            fp_keys: list[str] = []
+            lsh_keys: list[str] = []
+            media_keys: list[str] = []
+            member = _Member(
+                post.time_us,
+                post.time_us - first_seen[post.did] <= p.new_account_s * 1_000_000,
+                post.domains[0] if post.domains else "",
+                post.rkey,
+            ).encode()
+            if i in folded:
+                fp = _digest(folded[i].encode("utf-8", "replace"))
+                fp_keys = [f"fp:{fp}#{b}" for b in buckets]
+                sightings.append(Sighting(fp_keys[1], post.did, member))
+                for band in self.sketch.band_keys(signatures[i]):
+                    lsh_keys += [f"{band}#{b}" for b in buckets]
+                    sightings.append(Sighting(f"{band}#{bucket}", post.did, member))
+            if i in eligible:
+                for cid in dict.fromkeys(post.media_cids):
+                    media_keys += [f"media:{cid}#{b}" for b in buckets]
+                    sightings.append(Sighting(f"media:{cid}#{bucket}", post.did, member))
+            post_keys.append((acct, fp_keys, lsh_keys, media_keys))
+
+        self.store.add_members(sightings, ttl_s=p.set_ttl_s)
+        wanted = {key for keys in post_keys for group in keys for key in group}
+        sets = self.store.get_members(wanted)
+        return [
+            self._signals(post, first_seen[post.did], keys, sets)
+            for post, keys in zip(posts, post_keys, strict=True)
+        ]
+
+    def _first_seen(self, posts: Sequence[Post]) -> dict[str, int]:
+        """Each account's first sighting in the stream (event time, µs); new ones are recorded."""
+        earliest: dict[str, int] = {}
+        for post in posts:
+            if post.time_us < earliest.get(post.did, post.time_us + 1):
+                earliest[post.did] = post.time_us
+        stored = self.store.get_members([f"first:{did}" for did in earliest])
+        first: dict[str, int] = {}
+        missing: list[Sighting] = []
+        for did, time_us in earliest.items():
+            value = stored.get(f"first:{did}", {}).get("t")
+            try:
+                first[did] = min(int(value), time_us) if value is not None else time_us
+            except ValueError:
+                first[did] = time_us
+            if value is None:
+                missing.append(Sighting(f"first:{did}", "t", str(time_us)))
+        if missing:
+            self.store.add_members(missing, ttl_s=self.params.account_memory_s)
+        return first
+
+    # -- signals of one post ------------------------------------------------------------
+    def _window(self, keys: list[str], sets: dict[str, dict[str, str]], post: Post) -> _Group:
+        """Members of the sets under `keys` first seen in (t - window, t], earliest sighting kept."""
+        group = _Group(keys[-1].split("#", 1)[0] if keys else "")
+        low, high = post.time_us - self.window_us, post.time_us
+        for key in keys:
+            for did, value in sets.get(key, {}).items():
+                member = _Member.decode(value)
+                if member is None or not low < member.time_us <= high:
+                    continue
+                known = group.members.get(did)
+                if known is None or member.time_us < known.time_us:
+                    group.members[did] = member
+        return group
+
+    def _evidence(self, members: Sequence[_Member]) -> tuple[float, int, float, bool]:
+        """(evidence, new accounts, span in seconds, shared domain) of a group's members."""
+        p = self.params
+        n = len(members)
+        if n < p.min_accounts:
+            return 0.0, sum(m.new for m in members), 0.0, False
+        new = sum(m.new for m in members)
+        times = [m.time_us for m in members]
+        span_s = (max(times) - min(times)) / 1_000_000
+        domains: dict[str, int] = {}
+        for m in members:
+            if m.domain:
+                domains[m.domain] = domains.get(m.domain, 0) + 1
+        top = max(domains.values(), default=0)
+        shared = top >= p.min_accounts and top >= p.shared_domain_share * n
+        size = 1 - math.exp(-(n - p.min_accounts + 1) / p.size_scale)
+        concentration = max(0.0, 1 - span_s / p.window_s)
+        mix = (
+            p.weight_base
+            + p.weight_new * new / n
+            + p.weight_concentration * concentration
+            + p.weight_shared_domain * shared
+        )
+        return size * mix, new, span_s, shared
+
+    def _signals(
+        self,
+        post: Post,
+        first_seen_us: int,
+        keys: tuple[list[str], list[str], list[str], list[str]],
+        sets: dict[str, dict[str, str]],
+    ) -> PostSignals:
+        acct_keys, fp_keys, lsh_keys, media_keys = keys
+        low, high = post.time_us - self.window_us, post.time_us
+        account_posts = 0
+        seen_rkeys: set[str] = set()
+        for key in acct_keys:
+            for rkey, value in sets.get(key, {}).items():
+                try:
+                    when = int(value)
+                except ValueError:
+                    continue
+                if low < when <= high and rkey not in seen_rkeys:
+                    seen_rkeys.add(rkey)
+                    account_posts += 1
+
+        groups: list[_Group] = []
+        fp_group = self._window(fp_keys, sets, post) if fp_keys else None
+        if fp_group is not None:
+            groups.append(fp_group)
+        near_group = None
+        for start in range(0, len(lsh_keys), 2):
+            band = self._window(lsh_keys[start : start + 2], sets, post)
+            if near_group is None or len(band.members) > len(near_group.members):
+                near_group = band
+        if near_group is not None:
+            groups.append(near_group)
+        media_group = None
+        for start in range(0, len(media_keys), 2):
+            image = self._window(media_keys[start : start + 2], sets, post)
+            if media_group is None or len(image.members) > len(media_group.members):
+                media_group = image
+        if media_group is not None:
+            groups.append(media_group)
+
+        best: tuple[float, int, float, bool] = (0.0, 0, 0.0, False)
+        best_group: _Group | None = None
+        relabel: dict[str, RelabelTarget] = {}
+        for group in groups:
+            scored = self._evidence(list(group.members.values()))
+            if best_group is None or scored[0] > best[0]:
+                best, best_group = scored, group
+            if scored[0] >= self.params.campaign_bar:
+                self._crossing(post, group, relabel)
+
+        evidence, new, span_s, shared = best
+        campaign_id = None
+        if best_group is not None and evidence >= self.params.campaign_bar:
+            campaign_id = best_group.group_id.removeprefix("fp:")
         return PostSignals(
-            account_posts_window=len(times),
-            account_is_new=account_is_new,
-            campaign_id=fingerprint if is_campaign else None,
-            campaign_accounts=campaign_accounts,
-            media_reuse_accounts=reuse,
+            account_posts_window=max(1, account_posts),
+            account_is_new=post.time_us - first_seen_us <= self.params.new_account_s * 1_000_000,
+            campaign_id=campaign_id,
+            campaign_accounts=len(fp_group.members) if fp_group else 0,
+            media_reuse_accounts=len(media_group.members) if media_group else 0,
+            campaign_new_accounts=new,
+            campaign_span_s=round(span_s, 3),
+            campaign_shared_domain=shared,
+            near_duplicate_accounts=len(near_group.members) if near_group else 0,
+            campaign_evidence=round(evidence, 4),
+            relabel=tuple(relabel.values()),
         )
 
-    # -- persistence --------------------------------------------------------------------
-    def snapshot(self) -> bytes:
-        """The live window (sightings newer than `latest_s - window_s`), zstd-compressed JSON."""
-        cutoff = self.latest_s - self.window_s
-        accounts = {}
-        for did, times in self._account_times.items():
-            live = [t for t in times if t >= cutoff]
-            if live:
-                accounts[did] = live
-        body = {
-            "format": SNAPSHOT_FORMAT,
-            "window_s": self.window_s,
-            "latest_s": self.latest_s,
-            "accounts": accounts,
-            "texts": self._texts.export(cutoff),
-            "blobs": self._blobs.export(cutoff),
-        }
-        return zstandard.ZstdCompressor(level=3).compress(orjson.dumps(body))
+    def _crossing(self, post: Post, group: _Group, relabel: dict[str, RelabelTarget]) -> None:
+        """If the group's evidence crossed the bar at this very post, collect its earlier posts.
 
-    def restore(self, data: bytes) -> int:
-        """Merge a snapshot into this tracker (sightings already here win if newer); returns
-        the accounts it brought. Raises `SnapshotError` for anything that is not a snapshot."""
-        body = _read_snapshot(data)
-        for did, times in body["accounts"].items():
-            known = self._account_times.get(did)
-            merged = sorted(set(times) | set(known or ()))
-            self._account_times[did] = deque(merged)
-            self._account_times.move_to_end(did)
-            if len(self._account_times) > self.max_accounts:
-                self._account_times.popitem(last=False)
-        self._texts.merge(body["texts"])
-        self._blobs.merge(body["blobs"])
-        self.latest_s = max(self.latest_s, float(body["latest_s"]))
-        return len(body["accounts"])
-
-
-def _read_snapshot(data: bytes) -> dict[str, Any]:
-    try:
-        body = orjson.loads(zstandard.ZstdDecompressor().decompress(data))
-    except (zstandard.ZstdError, orjson.JSONDecodeError) as exc:
-        raise SnapshotError(f"not a behaviour snapshot: {exc}") from exc
-    if not isinstance(body, dict) or body.get("format") != SNAPSHOT_FORMAT:
-        found = body.get("format") if isinstance(body, dict) else type(body).__name__
-        raise SnapshotError(f"behaviour snapshot format {found!r}, expected {SNAPSHOT_FORMAT!r}")
-    try:
-        float(body["latest_s"])
-        _check_sightings(body["accounts"], list)
-        _check_sightings(body["texts"], dict)
-        _check_sightings(body["blobs"], dict)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise SnapshotError(f"behaviour snapshot is malformed: {exc!r}") from exc
-    return body
-
-
-def _check_sightings(section: Any, kind: type) -> None:
-    """`{key: [t, ...]}` (kind list) or `{key: {member: t}}` (kind dict), every t a number."""
-    if not isinstance(section, dict):
-        raise TypeError("expected a mapping")
-    for value in section.values():
-        if isinstance(value, dict) and kind is dict:
-            times = list(value.values())
-        elif isinstance(value, list) and kind is list:
-            times = value
-        else:
-            raise TypeError(f"expected a mapping of {kind.__name__}")
-        if not all(isinstance(t, int | float) and not isinstance(t, bool) for t in times):
-            raise TypeError("sighting times must be numbers")
+        "Before this post" is every member sighted strictly earlier (ties by DID), so exactly
+        one post of a campaign is the crossing one, whichever shard scores it.
+        """
+        mine = (post.time_us, post.did)
+        earlier = [(did, m) for did, m in group.members.items() if (m.time_us, did) < mine]
+        before = self._evidence([m for _, m in earlier])[0]
+        if before >= self.params.campaign_bar:
+            return
+        for did, m in earlier:
+            uri = f"at://{did}/{POST_COLLECTION}/{m.rkey}"
+            relabel.setdefault(uri, RelabelTarget(uri, did, m.rkey, m.time_us))

@@ -264,7 +264,7 @@ class Stack:
         for thread in self._threads:
             thread.join(timeout)
         if self._threads and self.runtime is not None:
-            self.runtime.close()  # save the behaviour window (child processes do it themselves)
+            self.runtime.close()  # release the behaviour store (child processes do it themselves)
         self._threads = []
         if self._processes:
             self._stop_process.set()

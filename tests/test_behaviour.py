@@ -1,0 +1,263 @@
+"""Behaviour counted once across shards, campaign evidence, benign repetition, re-labelling."""
+
+from __future__ import annotations
+
+import random
+import zlib
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from datasketch import MinHash
+
+from fraud_pipeline.records import Post
+from fraud_pipeline.scoring.pipeline_scorer import PostScorer
+from fraud_pipeline.scoring.relabel import VERDICT_OPERATION
+from fraud_pipeline.scoring.signals import BehaviorTracker, BehaviourParams, NearDuplicateSketch, PostSignals
+from fraud_pipeline.settings import Settings
+from fraud_pipeline.state.base import StateStore
+from fraud_pipeline.state.memory import MemoryStateStore
+from fraud_pipeline.state.sqlite import SqliteStateStore
+from tests.scoring_fixtures import KeywordScorer, make_post
+
+T0 = 1_764_000_000_000_000
+SCAM = "Hey everyone, I found a site with great tips for everyday life, have a look"
+
+
+def _linked(
+    index: int, text: str, time_us: int, domain: str = "tips-site.xyz", did: str | None = None
+) -> Post:
+    return make_post(
+        index,
+        f"{text} https://{domain}/a{index}",
+        did=did,
+        time_us=time_us - index * 1000,  # make_post adds index * 1000; keep the time given
+        links=[f"https://{domain}/a{index}"],
+        domains=[domain],
+    )
+
+
+def _mixed_stream(seed: int = 7) -> list[Post]:
+    """Organic accounts (warmed up an hour earlier), a 40-account campaign and a viral link."""
+    rng = random.Random(seed)
+    organic = [f"did:plc:organic{i:016d}" for i in range(60)]
+    posts: list[Post] = []
+    for i, did in enumerate(organic):  # first seen an hour and a half before
+        posts.append(make_post(i, "hello again", did=did, time_us=T0 - 5_400_000_000 - i * 1000))
+    index = 1000
+    for _ in range(40):  # the campaign: brand-new accounts, 4 minutes
+        index += 1
+        posts.append(_linked(index, SCAM, T0 + rng.randrange(240_000_000)))
+    for k in range(30):  # benign repetition: a viral quote with the article's link, known accounts
+        index += 1
+        quote = "Be the change that you wish to see in the world, said someone wise once"
+        posts.append(_linked(index, quote, T0 + rng.randrange(3_000_000_000), "news.example.com", organic[k]))
+    for k in range(300):  # chatter
+        index += 1
+        posts.append(
+            make_post(
+                index,
+                f"chatter {k} {rng.random()}",
+                did=rng.choice(organic),
+                time_us=T0 + rng.randrange(3_000_000_000) - index * 1000,
+            )
+        )
+    return sorted(posts, key=lambda p: p.time_us)
+
+
+def _shard_of(did: str, shards: int) -> int:
+    return zlib.crc32(did.encode()) % shards
+
+
+def _observe_sharded(
+    posts: list[Post], shards: int, make_store: Callable[[int], StateStore], passes: int = 1
+) -> dict[str, PostSignals]:
+    """Each shard has its own tracker (as its own Lambda runtime) and batches of its posts;
+    shards take turns over event-time chunks of 25 posts; only the store is shared (if
+    `make_store` shares it). A second pass is the stream delivered again (at-least-once)."""
+    trackers = [BehaviorTracker(make_store(s)) for s in range(shards)]
+    out: dict[str, PostSignals] = {}
+    for _ in range(passes):
+        for start in range(0, len(posts), 25):
+            chunk = posts[start : start + 25]
+            for shard, tracker in enumerate(trackers):
+                mine = [p for p in chunk if _shard_of(p.did, shards) == shard]
+                for post, signals in zip(mine, tracker.observe_batch(mine), strict=True):
+                    out[post.uri] = signals
+    return out
+
+
+def test_counts_are_equal_across_1_and_16_shards_sharing_only_the_store(local_settings: Settings) -> None:
+    posts = _mixed_stream()
+    one = _observe_sharded(
+        posts, 1, lambda _: SqliteStateStore(local_settings.state_path.with_name("one.db"))
+    )
+    sixteen = _observe_sharded(
+        posts, 16, lambda _: SqliteStateStore(local_settings.state_path.with_name("sixteen.db"))
+    )
+    campaign = [p.uri for p in posts if SCAM in p.text]
+    quote = [p.uri for p in posts if "Be the change" in p.text]
+    assert max(one[u].campaign_accounts for u in campaign) == 40
+    assert max(one[u].near_duplicate_accounts for u in campaign) == 40
+    assert max(sixteen[u].campaign_accounts for u in campaign) >= 39  # the last chunk was in flight
+    # Per post, a shard can miss only what other shards were scoring at the same moment (one
+    # chunk in flight); delivered again, every count is exactly the single tracker's.
+    for uri, signals in one.items():
+        assert 0 <= signals.campaign_accounts - sixteen[uri].campaign_accounts <= 25
+    again = _observe_sharded(
+        posts, 16, lambda _: SqliteStateStore(local_settings.state_path.with_name("sixteen.db"))
+    )
+    assert again == one
+    assert max(again[u].campaign_accounts for u in quote) == max(one[u].campaign_accounts for u in quote) > 5
+    assert sum(bool(s.campaign_id) for s in sixteen.values()) >= 25
+
+    # What the per-shard trackers did before: each shard counted alone and never saw the campaign.
+    private = _observe_sharded(posts, 16, lambda _: MemoryStateStore())
+    assert max(private[u].campaign_accounts for u in campaign) < 10
+    assert not any(private[u].campaign_id for u in campaign)
+
+
+def test_counts_are_as_of_event_time_not_batching() -> None:
+    posts = _mixed_stream(seed=3)
+    whole = dict(zip([p.uri for p in posts], BehaviorTracker().observe_batch(posts), strict=True))
+    tracker = BehaviorTracker()
+    one_by_one = {p.uri: tracker.observe(p) for p in posts}
+    assert whole == one_by_one
+
+
+def test_a_retried_batch_counts_nothing_twice() -> None:
+    tracker = BehaviorTracker()
+    posts = [_linked(i, SCAM, T0 + i * 1_000_000) for i in range(6)]
+    first = tracker.observe_batch(posts)
+    again = tracker.observe_batch(posts)
+    assert [s.campaign_accounts for s in again] == [s.campaign_accounts for s in first] == [1, 2, 3, 4, 5, 6]
+    assert all(s.account_posts_window == 1 for s in again)
+
+
+def test_campaign_evidence_grows_with_accounts_newness_concentration_and_domain() -> None:
+    def last(posts: list[Post], store: StateStore | None = None) -> PostSignals:
+        return BehaviorTracker(store).observe_batch(posts)[-1]
+
+    fast_new = last([_linked(i, SCAM, T0 + i * 5_000_000) for i in range(40)])
+    few = last([_linked(i, SCAM, T0 + i * 5_000_000) for i in range(5)])
+    slow = last([_linked(i, SCAM, T0 + i * 14_000_000) for i in range(40)])
+    rotated = last([_linked(i, SCAM, T0 + i * 5_000_000, domain=f"tips{i}.xyz") for i in range(40)])
+    store = MemoryStateStore()
+    warm = BehaviorTracker(store)
+    dids = [f"did:plc:known{i:014d}" for i in range(40)]
+    warm.observe_batch([make_post(i, "gm", did=d, time_us=T0 - 7_200_000_000) for i, d in enumerate(dids)])
+    known = last([_linked(i, SCAM, T0 + i * 5_000_000, did=d) for i, d in enumerate(dids)], store)
+
+    assert fast_new.campaign_accounts == 40 and fast_new.campaign_new_accounts == 40
+    assert fast_new.campaign_shared_domain and fast_new.campaign_span_s == pytest.approx(195.0)
+    assert 0.85 < fast_new.campaign_evidence <= 1.0 and fast_new.campaign_id is not None
+    assert few.campaign_evidence < fast_new.campaign_evidence and few.campaign_id is None
+    assert slow.campaign_evidence < fast_new.campaign_evidence
+    assert not rotated.campaign_shared_domain and rotated.campaign_evidence < fast_new.campaign_evidence
+    assert known.campaign_new_accounts == 0 and known.campaign_evidence < 0.6 and known.campaign_id is None
+
+
+def test_near_duplicate_wording_is_counted_across_accounts() -> None:
+    rng = random.Random(1)
+    words = ["great", "useful", "handy", "helpful"]
+    places = ["site", "page", "spot"]
+    posts = []
+    for i in range(30):
+        place, word = rng.choice(places), rng.choice(words)
+        text = f"Hey everyone, I found a {place} with {word} tips for everyday life, have a look"
+        posts.append(_linked(i, text, T0 + i * 6_000_000))
+    signals = BehaviorTracker().observe_batch(posts)
+    assert max(s.campaign_accounts for s in signals) < 10  # exact fingerprints are split by the wording
+    assert signals[-1].near_duplicate_accounts >= 20
+    assert signals[-1].campaign_id is not None and signals[-1].campaign_evidence >= 0.6
+
+
+def test_batch_signatures_equal_datasketch_minhash() -> None:
+    sketch = NearDuplicateSketch(BehaviourParams())
+    texts = ["hey everyone i found a site", "one", "the quick brown fox jumps over the lazy dog again"]
+    shingles = [sketch.shingles(t) for t in texts]
+    ours = sketch.signatures(shingles)
+    for row, items in zip(ours, shingles, strict=True):
+        reference = MinHash(num_perm=32, seed=1, hashfunc=zlib.crc32)
+        reference.update_batch(items)
+        assert np.array_equal(row, reference.hashvalues)
+    assert len(sketch.hashranges) == 8  # datasketch's optimum for Jaccard 0.5 with 32 permutations
+
+
+def test_benign_repetition_is_not_flagged() -> None:
+    store = MemoryStateStore()
+    scorer = PostScorer(KeywordScorer(), None, tracker=BehaviorTracker(store))
+    known = [f"did:plc:known{i:014d}" for i in range(80)]
+    scorer.score([make_post(i, "hi", did=d, time_us=T0 - 7_200_000_000) for i, d in enumerate(known)])
+    rng = random.Random(5)
+    posts = []
+    for i, did in enumerate(known[:50]):  # a greeting and song lyrics, many accounts, minutes
+        posts.append(
+            make_post(
+                100 + i,
+                "good morning everyone, have a lovely day today!",
+                did=did,
+                time_us=T0 + i * 2_000_000,
+            )
+        )
+        posts.append(
+            make_post(
+                200 + i,
+                "is this the real life, is this just fantasy, caught in a landslide",
+                did=did,
+                time_us=T0 + i * 2_000_000 + 1,
+            )
+        )
+    for i in range(40):  # brand-new accounts sharing a greeting: no link, no campaign
+        posts.append(
+            make_post(300 + i, "good morning everyone, have a lovely day today!", time_us=T0 + i * 3_000_000)
+        )
+    meme = ["bafkreimeme"]
+    for i, did in enumerate(known[:60]):  # a meme image reused by known accounts, no link
+        posts.append(
+            make_post(
+                400 + i,
+                "lol",
+                did=did,
+                time_us=T0 + rng.randrange(600_000_000),
+                media_cids=meme,
+                media_paths=["https://cdn/meme"],
+                media_kinds=["image"],
+            )
+        )
+    for i, did in enumerate(known[:40]):  # a viral quote with the article's link, known accounts
+        posts.append(
+            _linked(
+                500 + i,
+                "Be the change you wish to see in the world, words to live by",
+                T0 + rng.randrange(900_000_000),
+                "news.example.com",
+                did,
+            )
+        )
+    posts.sort(key=lambda p: p.time_us)
+    tagged, counts = scorer.score(posts)
+    assert not [t.uri for t in tagged if t.is_fraud]
+    assert counts.relabelled == 0
+
+
+def test_campaign_crossing_relabels_earlier_posts_once() -> None:
+    """The issue's case: one bland text with a link, 40 brand-new accounts, 4 minutes."""
+    scorer = PostScorer(KeywordScorer(), None, tracker=BehaviorTracker())
+    rng = random.Random(2)
+    posts = sorted(
+        (_linked(i, SCAM, T0 + rng.randrange(240_000_000)) for i in range(40)), key=lambda p: p.time_us
+    )
+    tagged: list = []
+    for start in range(0, 40, 7):
+        tagged.extend(scorer.score(posts[start : start + 7])[0])
+    scored = [t for t in tagged if t.operation == "create"]
+    updates = [t for t in tagged if t.operation == VERDICT_OPERATION]
+    unflagged = {t.uri for t in scored if not t.is_fraud}
+    assert 0 < len(unflagged) < 15
+    assert {u.uri for u in updates} == unflagged  # every early post re-labelled, exactly once
+    assert len(updates) == len(unflagged)
+    assert all(
+        u.is_fraud and "spam-campaign" in u.labels and u.rule_hits == ["campaign_relabel"] for u in updates
+    )
+    assert all(u.scored_at_us > min(t.scored_at_us for t in scored) for u in updates)
