@@ -89,7 +89,6 @@ inputs = {
   bucket_arn              = dependency.s3.outputs.bucket_arn
   errors_prefix           = local.env.prefixes.errors_prefix
   models_prefix           = local.env.prefixes.models_prefix
-  signals_prefix          = local.env.prefixes.signals_prefix
   policy_prefix           = local.env.prefixes.policy_prefix
   media_prefix            = local.env.prefixes.media_prefix
   state_table_arn         = dependency.dynamodb.outputs.table_arn

@@ -23,5 +23,4 @@ inputs = {
   posts_prefix  = local.env.prefixes.posts_prefix
   media_prefix  = local.env.prefixes.media_prefix
   errors_prefix = local.env.prefixes.errors_prefix
-  signals_prefix = local.env.prefixes.signals_prefix
 }

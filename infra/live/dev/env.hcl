@@ -27,7 +27,6 @@ locals {
     media_prefix     = "media/"
     errors_prefix    = "errors/"
     models_prefix    = "models/"
-    signals_prefix   = "signals/"
     policy_prefix    = "policy/"
     labels_prefix    = "labels/"
   }

@@ -83,13 +83,6 @@ data "aws_iam_policy_document" "this" {
     resources = ["${var.bucket_arn}/${var.errors_prefix}*"]
   }
 
-  # The behaviour window per shard, restored on a cold start and saved every ~30 s.
-  statement {
-    sid       = "KeepBehaviourSnapshots"
-    actions   = ["s3:GetObject", "s3:PutObject"]
-    resources = ["${var.bucket_arn}/${var.signals_prefix}*"]
-  }
-
   # The detection policy: listed and read every few seconds for a new version (hot reload).
   statement {
     sid       = "ReadDetectionPolicy"
@@ -114,9 +107,11 @@ data "aws_iam_policy_document" "this" {
     resources = ["${var.bucket_arn}/${var.models_prefix}*", "${var.bucket_arn}/${var.media_prefix}*"]
   }
 
+  # Checkpoints, counters and the behaviour sets shared by every shard (TransactWriteItems
+  # is authorised per item as UpdateItem; reads are BatchGetItem).
   statement {
     sid       = "CountersAndCheckpoints"
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"]
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem", "dynamodb:BatchGetItem"]
     resources = [var.state_table_arn]
   }
 

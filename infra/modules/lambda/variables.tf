@@ -58,12 +58,6 @@ variable "errors_prefix" {
   default     = "errors/"
 }
 
-variable "signals_prefix" {
-  description = "Prefix the function keeps its behaviour-window snapshots under."
-  type        = string
-  default     = "signals/"
-}
-
 variable "policy_prefix" {
   description = "Prefix of the detection policy files (`fraud-pipeline policy push` writes them)."
   type        = string

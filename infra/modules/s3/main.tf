@@ -173,25 +173,6 @@ resource "aws_s3_bucket_lifecycle_configuration" "lake" {
     }
   }
 
-  # Behaviour-window snapshots: rewritten every ~30 s per shard, so old versions go within a day;
-  # a shard that no longer exists (after resharding) leaves a snapshot nobody reads.
-  rule {
-    id     = "signals"
-    status = "Enabled"
-    filter {
-      prefix = var.signals_prefix
-    }
-    expiration {
-      days = var.signals_expire_after_days
-    }
-    noncurrent_version_expiration {
-      noncurrent_days = 1
-    }
-    abort_incomplete_multipart_upload {
-      days_after_initiation = 1
-    }
-  }
-
   # Everything else (compacted/, models/): keep current versions, drop old ones after a while.
   rule {
     id     = "noncurrent-versions"

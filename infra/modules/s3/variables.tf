@@ -32,18 +32,6 @@ variable "errors_prefix" {
   default     = "errors/"
 }
 
-variable "signals_prefix" {
-  description = "Prefix of the scoring workers' behaviour-window snapshots."
-  type        = string
-  default     = "signals/"
-}
-
-variable "signals_expire_after_days" {
-  description = "Days a behaviour snapshot that is no longer rewritten is kept."
-  type        = number
-  default     = 7
-}
-
 variable "posts_ia_after_days" {
   description = "Days before raw posts move to Infrequent Access."
   type        = number
