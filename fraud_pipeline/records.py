@@ -22,6 +22,9 @@ import pyarrow as pa
 
 Operation = Literal["create", "update", "delete"]
 OPERATIONS: tuple[str, ...] = ("create", "update", "delete")
+# On the tagged stream only: a new verdict for an earlier post (a campaign re-labelling it,
+# scoring/relabel.py); compaction applies it to the post (lake/verdicts.py).
+VERDICT_OPERATION = "verdict"
 # What the verdict asks for: `label` (automatic, very precise), `review` (a human looks: the
 # wider band), `none`. `is_fraud` is `action != "none"`. The policy sets the operating points.
 Action = Literal["label", "review", "none"]

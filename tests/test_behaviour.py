@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 from datasketch import MinHash
 
-from fraud_pipeline.records import Post
+from fraud_pipeline.records import VERDICT_OPERATION, Post
 from fraud_pipeline.scoring.pipeline_scorer import PostScorer
-from fraud_pipeline.scoring.relabel import VERDICT_OPERATION
 from fraud_pipeline.scoring.signals import BehaviorTracker, BehaviourParams, NearDuplicateSketch, PostSignals
 from fraud_pipeline.settings import Settings
 from fraud_pipeline.state.base import StateStore

@@ -239,7 +239,10 @@ def _read_fraud_rows(store: ObjectStore, key: str) -> pa.Table:
     table = pq.read_table(
         store.path(key), filesystem=store.fs, columns=[*RECENT_COLUMNS, "is_fraud", "operation", "time_us"]
     )
-    mask = pc.and_(pc.fill_null(table["is_fraud"], False), pc.not_equal(table["operation"], "delete"))
+    # Posts only: deletes, and verdict updates (a re-labelled earlier post, no text of its own:
+    # compaction applies them to the post) are not rows to show.
+    posts = pc.is_in(table["operation"], value_set=pa.array(["create", "update"]))
+    mask = pc.and_(pc.fill_null(table["is_fraud"], False), posts)
     return table.filter(pc.fill_null(mask, False))
 
 

@@ -115,6 +115,7 @@ class CompactionResult:
     bytes_out: int = 0
     fraud_rows: int = 0
     conflicts: int = 0  # times another writer changed an input first and the hour was recomputed
+    verdicts_applied: int = 0  # posts re-labelled by verdict updates (lake/verdicts.py)
     partitions_rewritten: list[str] = field(default_factory=list)
     rejected_files: list[RejectedFile] = field(default_factory=list)
 
@@ -475,6 +476,13 @@ def compact_hour(
     result.conflicts = conflicts
     removed, result.partitions_rewritten = _apply_to_earlier(store, settings, hour, tombstones)
     result.deletes_applied += removed
+    from fraud_pipeline.lake import verdicts  # imports this module
+
+    relabelled, rewritten = verdicts.apply_verdicts_to_earlier(
+        store, settings, hour, verdicts.read_verdicts(store, settings, hour, hour)
+    )
+    result.verdicts_applied += relabelled
+    result.partitions_rewritten += [key for key in rewritten if key not in result.partitions_rewritten]
     if result.invalid_rows:
         log.warning("%d raw rows of %s had no uri or an unknown operation", result.invalid_rows, hour)
     return result
@@ -498,6 +506,10 @@ def _compact_once(
             f"first error: {result.rejected_files[0].key}: {result.rejected_files[0].reason}"
         )
     result.rows_in = raw.num_rows
+    from fraud_pipeline.lake import verdicts  # imports this module
+
+    raw, hour_verdicts = verdicts.split_verdicts(raw)  # re-labelling, applied after the dedupe
+    verdicts.publish_verdicts(store, settings, hour, hour_verdicts)
     later = read_tombstones(store, settings, hour, lookback_hours)
 
     con = duckdb.connect()
@@ -509,8 +521,11 @@ def _compact_once(
     finally:
         con.close()
     del raw  # only `kept` is needed from here on
-    kept = conform(kept)
-    result.invalid_rows = result.rows_in - valid
+    kept, result.verdicts_applied = verdicts.apply_verdicts(
+        conform(kept),
+        verdicts.read_verdicts(store, settings, *verdicts.lookback_window(hour, lookback_hours)),
+    )
+    result.invalid_rows = result.rows_in - hour_verdicts.num_rows - valid
     result.duplicates_dropped = valid - distinct
     tombstones = tombstones.cast(TOMBSTONE_SCHEMA)
     result.deletes_applied = removed_here  # own deletes + later hours' tombstones

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import time
 
-from fraud_pipeline.records import TaggedRecord, iso_from_us
+from fraud_pipeline.records import VERDICT_OPERATION, TaggedRecord, iso_from_us
 from fraud_pipeline.scoring.signals import PostSignals
 
-VERDICT_OPERATION = "verdict"
 RELABEL_RULE = "campaign_relabel"
 CAMPAIGN_LABEL = "spam-campaign"
 
@@ -69,9 +68,9 @@ def verdict_updates(crossing: TaggedRecord, signals: PostSignals) -> list[Tagged
             media_model_version=None,
             ingested_at_us=crossing.ingested_at_us,
             scored_at_us=scored_at_us,
+            action=crossing.action,
+            policy_version=crossing.policy_version,
+            campaign_id=crossing.campaign_id or signals.campaign_id,
         )
-        for name in ("action", "policy_version", "campaign_id"):  # verdict columns, where the schema has them
-            if hasattr(crossing, name):
-                setattr(record, name, getattr(crossing, name))
         updates.append(record)
     return updates
