@@ -119,3 +119,45 @@ def test_negate_publishes_a_negation_and_the_worker_does_not_relabel(local_setti
     )
     assert bad.exit_code == 2 and "not a published value" in bad.output
     assert os.path.exists(local_settings.labels_path)
+
+
+def test_replay_runs_the_labels_worker_beside_the_delivery(local_settings: Settings) -> None:
+    """`replay` drains the labels worker too: every post whose last verdict is `label` carries an
+    active label, every other post none, and the labels are in the lake's labels/ prefix."""
+    import pyarrow.dataset as ds
+
+    from fraud_pipeline.labeler.store import SqliteLabelStore
+    from fraud_pipeline.objects import ObjectStore
+
+    capture = ROOT / "data" / "replay" / "capture.jsonl.zst"
+    home = str(local_settings.home)
+    result = _run(
+        "replay",
+        str(capture),
+        "--until-drained",
+        "--json",
+        "--max-events",
+        "2500",
+        "--workers",
+        "threads",
+        "--home",
+        home,
+    )
+    summary = orjson.loads(result.output[result.output.index("{") :])
+    objects = ObjectStore.from_settings(local_settings)
+    posts = ds.dataset(objects.path(local_settings.posts_prefix), filesystem=objects.fs, format="parquet")
+    rows = posts.to_table(columns=["uri", "action", "scored_at_us", "operation"]).to_pylist()
+    last: dict[str, str] = {}
+    for row in sorted(rows, key=lambda r: r["scored_at_us"] or 0):
+        if row["operation"] != "delete":
+            last[row["uri"]] = row["action"]
+    store = SqliteLabelStore(local_settings.labels_path)
+    uris = {stored.uri for stored in store.after(0, 100_000)}
+    labelled = {uri for (uri, _val), active in store.active(uris).items() if not active.neg}
+    expected = {uri for uri, action in last.items() if action == "label"}
+    assert expected and labelled == expected
+    assert summary["labels_published"] >= len(expected)
+    lake_labels = ds.dataset(
+        objects.path(local_settings.labels_prefix), filesystem=objects.fs, format="parquet"
+    )
+    assert lake_labels.count_rows() == store.head()

@@ -14,6 +14,7 @@ import pyarrow.dataset as ds
 from fraud_pipeline.ingest.synth import load_texts, write_capture
 from fraud_pipeline.objects import ObjectStore
 from fraud_pipeline.settings import Settings
+from fraud_pipeline.workers.stack import WORKERS
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -133,7 +134,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_workers_exit_when_up_is_killed_outright(local_settings: Settings, tmp_path: Path) -> None:
-    """SIGKILL cannot be handled; the poller and delivery children notice and stop anyway."""
+    """SIGKILL cannot be handled; the worker children (poller, delivery, labels) notice and stop anyway."""
     capture = tmp_path / "capture.jsonl"
     write_capture(capture, load_texts([ROOT / "data" / "labeled" / "train.jsonl"]), 200, seed=3, rate=100.0)
     process = _start_up(local_settings, capture, "--no-dashboard", "--workers", "processes")
@@ -141,7 +142,7 @@ def test_workers_exit_when_up_is_killed_outright(local_settings: Settings, tmp_p
     workers = [
         pid for pid in _children(process.pid) if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()
     ]
-    assert len(workers) == 2, workers
+    assert len(workers) == len(WORKERS), workers
     process.kill()
     process.communicate(timeout=30)
     deadline = time.monotonic() + 60

@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 LAKE_POSITION_KEY = "lake_seq"
 SIGNING_KEY_META = "signing_key_multikey"  # the public key the stored labels are signed with
 LAKE_BATCH = 50_000  # labels per lake file at most
+LAKE_EVERY_S = 60.0  # how often stored labels are copied to the lake (fewer, larger files)
 
 
 def checkpoint_key(stream_name: str, shard_id: str) -> str:
@@ -130,6 +131,8 @@ class LabelsWorker:
         self.src = settings.labeler_did
         self.stream_name = settings.tagged_stream
         self.stats = LabelsWorkerStats()
+        self.lake_every_s = LAKE_EVERY_S
+        self._last_export = time.monotonic()
         positions = store.positions()
         self._readers: dict[str, ShardReader] = {}
         for shard_id in stream.describe(self.stream_name).shard_ids:
@@ -227,19 +230,23 @@ class LabelsWorker:
         self.stats.lake_rows += len(batch)
         return len(batch)
 
-    def run(self, stop: threading.Event, idle_sleep_s: float = 0.02, lake_every_s: float = 5.0) -> None:
-        last_export = time.monotonic()
+    def step(self) -> int:
+        """One poll, and the copy to the lake when it is due; records read."""
+        read = self.poll_once()
+        if time.monotonic() - self._last_export >= self.lake_every_s:
+            self.export_safely()
+            self._last_export = time.monotonic()
+        return read
+
+    def run(self, stop: threading.Event, idle_sleep_s: float = 0.02) -> None:
         while not stop.is_set():
-            if self.poll_once() == 0:
+            if self.step() == 0:
                 stop.wait(idle_sleep_s)
-            if time.monotonic() - last_export >= lake_every_s:
-                self._export_safely()
-                last_export = time.monotonic()
         while self.poll_once():
             pass
-        self._export_safely()
+        self.export_safely()
 
-    def _export_safely(self) -> None:
+    def export_safely(self) -> None:
         try:
             while self.export_to_lake():
                 pass

@@ -40,6 +40,7 @@ def _lake_summary(stack: Any, ingest: IngestSession) -> dict[str, Any]:
         "tagged": poller.tagged,
         "lake_rows": delivery.rows_written,
         "lake_files": delivery.files_written,
+        "labels_published": stack.labels_report().labels,
         "error_records": ingest.errors.written + poller.errors_written + delivery.errors_written,
     }
 

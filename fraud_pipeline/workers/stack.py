@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from fraud_pipeline.labeler import worker as labels_module
+from fraud_pipeline.labeler.worker import LabelsWorker, build_labels_worker
 from fraud_pipeline.lake.errors import ErrorSink
 from fraud_pipeline.metrics.base import MetricsSink
 from fraud_pipeline.objects import ObjectStore
@@ -93,6 +95,25 @@ class DeliveryReport:
             stats.conversion_errors,
             delivery.errors.written,
         )
+
+
+@dataclass
+class LabelsReport:
+    """What the labels worker (the labeler's consumer of the tagged stream) has done in this run."""
+
+    records_in: int = 0
+    labels: int = 0
+    negations: int = 0
+    bad_records: int = 0
+    lake_rows: int = 0
+
+    @classmethod
+    def of(cls, worker: LabelsWorker) -> LabelsReport:
+        stats = worker.stats
+        return cls(stats.records_in, stats.labels, stats.negations, stats.bad_records, stats.lake_rows)
+
+
+WORKERS = frozenset({"poller", "delivery", "labels"})
 
 
 def _sequence_value(sequence: str | None) -> int:
@@ -178,6 +199,19 @@ def _delivery_process(settings: Settings, buffer_seconds: float | None, stop: An
     send()
 
 
+def _labels_process(settings: Settings, stop: Any, reports: Any) -> None:
+    """Child process: the labels worker until `stop`, then drain and copy to the lake."""
+    ignore_stop_signals()
+    worker = build_labels_worker(settings)
+    send = lambda: reports.put(("labels", asdict(LabelsReport.of(worker))))  # noqa: E731
+    send()  # the first report says the worker is ready
+    _report_loop(worker.step, send, stop, 0.02)
+    while worker.poll_once():
+        pass
+    worker.export_safely()
+    send()
+
+
 def default_mode() -> Mode:
     return "processes" if len(os.sched_getaffinity(0)) > 1 else "threads"
 
@@ -207,18 +241,21 @@ class Stack:
         self._processes: list[Any] = []
         self._poller_report = PollerReport()
         self._delivery_report = DeliveryReport()
+        self._labels_report = LabelsReport()
         self._ready: set[str] = set()
         self.poller: EventSourceMappingPoller | None = None
         self.runtime: ScoringShards | None = None
         self.delivery: FirehoseDelivery | None = None
+        self.labels: LabelsWorker | None = None
         if mode == "threads":
             self.poller, self.runtime = build_poller(settings, batch_size=batch_size)
             self.delivery = build_delivery(settings, delivery_buffer_seconds)
+            self.labels = build_labels_worker(settings)
 
     # -- running ----------------------------------------------------------------------
     def start(self) -> None:
         if self.mode == "threads":
-            assert self.poller is not None and self.delivery is not None
+            assert self.poller is not None and self.delivery is not None and self.labels is not None
             self._stop_thread.clear()
             self._threads = [
                 threading.Thread(
@@ -226,6 +263,9 @@ class Stack:
                 ),
                 threading.Thread(
                     target=self.delivery.run, args=(self._stop_thread,), name="delivery", daemon=True
+                ),
+                threading.Thread(
+                    target=self.labels.run, args=(self._stop_thread,), name="labels", daemon=True
                 ),
             ]
             for thread in self._threads:
@@ -243,6 +283,9 @@ class Stack:
                 name="delivery",
                 args=(self.settings, self.delivery_buffer_seconds, self._stop_process, self._reports),
             ),
+            self._context.Process(
+                target=_labels_process, name="labels", args=(self.settings, self._stop_process, self._reports)
+            ),
         ]
         for process in self._processes:
             process.start()
@@ -252,11 +295,11 @@ class Stack:
         if self.mode == "threads":
             return True
         deadline = time.monotonic() + timeout
-        while self._ready != {"poller", "delivery"} and time.monotonic() < deadline:
+        while self._ready != WORKERS and time.monotonic() < deadline:
             if not self.alive():
                 return False
             self._collect_reports(wait_s=0.1)
-        return self._ready == {"poller", "delivery"}
+        return self._ready == WORKERS
 
     def stop(self, timeout: float = 60.0) -> None:
         """Stop the workers; each finishes the batch it holds and the delivery flushes."""
@@ -294,6 +337,8 @@ class Stack:
                 self._ready.add(kind)
                 if kind == "poller":
                     self._poller_report = PollerReport(**payload)
+                elif kind == "labels":
+                    self._labels_report = LabelsReport(**payload)
                 else:
                     self._delivery_report = DeliveryReport(**payload)
         except queue.Empty:
@@ -310,6 +355,12 @@ class Stack:
             return DeliveryReport.of(self.delivery)
         self._collect_reports()
         return self._delivery_report
+
+    def labels_report(self) -> LabelsReport:
+        if self.labels is not None:
+            return LabelsReport.of(self.labels)
+        self._collect_reports()
+        return self._labels_report
 
     # -- drained? ---------------------------------------------------------------------
     def _behind(self, stream_name: str, key_of: Callable[[str, str], str]) -> int:
@@ -328,6 +379,7 @@ class Stack:
         return (
             self._behind(self.settings.untagged_stream, poller_module.checkpoint_key) == 0
             and self._behind(self.settings.tagged_stream, delivery_module.checkpoint_key) == 0
+            and self._behind(self.settings.tagged_stream, labels_module.checkpoint_key) == 0
         )
 
     def wait_drained(self, timeout: float = 600.0, poll_s: float = 0.1) -> bool:
