@@ -18,6 +18,7 @@ from fraud_pipeline.lake.errors import read_errors
 from fraud_pipeline.objects import ObjectStore
 from fraud_pipeline.policy import PolicyError, default_policy_dir, load_policy
 from fraud_pipeline.policy.source import FolderPolicySource
+from fraud_pipeline.records import VERDICT_OPERATION
 from fraud_pipeline.settings import Settings
 from fraud_pipeline.state import open_state
 from fraud_pipeline.streams import open_stream
@@ -212,3 +213,21 @@ def test_labels_land_in_the_lake(local_settings: Settings) -> None:
     table = pq.read_table(objects.path(keys[0]), filesystem=objects.fs)
     assert table.column("seq").to_pylist() == [1, 2, 3, 4, 5, 6]
     assert table.column("neg").to_pylist() == [False] * 5 + [True]
+
+
+def test_a_campaign_verdict_update_labels_the_earlier_post(local_settings: Settings) -> None:
+    earlier = verdict(1, action="none", labels=[])  # scored before the campaign existed
+    update = {
+        **verdict(1, labels=["spam-campaign", "campaign:abc"], operation=VERDICT_OPERATION),
+        "cid": None,
+    }
+    labelled = verdict(2)  # already labelled `scam` with its cid; the update keeps that cid
+    again = {**verdict(2, labels=["crypto-scam"], operation=VERDICT_OPERATION), "cid": None}
+    put_tagged(local_settings, [earlier, labelled, update, again])
+    worker = worker_for(local_settings)
+    drain(worker)
+    published = [(s.uri, s.val, s.neg, s.cid) for s in worker.store.after(0, 10)]
+    assert published == [
+        (post_uri(2), "scam", False, "bafyreiaaa"),
+        (post_uri(1), "spam-campaign", False, None),
+    ]

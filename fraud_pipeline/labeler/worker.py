@@ -1,7 +1,9 @@
 """The labels worker: the tagged stream's second consumer (beside the Firehose delivery).
 
-For each verdict on the tagged stream it works out which labels the post should carry on
-Bluesky: the policy's published values for an `action = label` verdict, nothing otherwise.
+For each verdict on the tagged stream (a scored post, or a verdict update re-labelling an
+earlier post of a campaign, `operation == "verdict"`) it works out which labels the post
+should carry on Bluesky: the policy's published values for an `action = label` verdict,
+nothing otherwise; as in the lake, the latest verdict for a post wins.
 What differs from the label store's current state becomes a new signed label or, for a
 value that is active but no longer wanted (a campaign re-label, a policy change), a
 negation (`neg: true`). Values a human negated (`fraud-pipeline labels negate`) are never
@@ -164,9 +166,11 @@ class LabelsWorker:
             wanted -= blocked
             for val in sorted(wanted):
                 current = active.get((verdict.uri, val))
-                if current is None or current.neg or current.cid != verdict.cid:
-                    out.append(self._label(verdict.uri, verdict.cid, val, False, now))
-                    active[(verdict.uri, val)] = ActiveLabel(0, verdict.cid, False)
+                # A verdict update (a campaign re-labelling) names no cid: it keeps the label's.
+                cid = verdict.cid if verdict.cid is not None or current is None else current.cid
+                if current is None or current.neg or current.cid != cid:
+                    out.append(self._label(verdict.uri, cid, val, False, now))
+                    active[(verdict.uri, val)] = ActiveLabel(0, cid, False)
                     self.stats.labels += 1
             for (uri, val), current in list(active.items()):
                 if uri == verdict.uri and not current.neg and val not in wanted:
