@@ -1,5 +1,8 @@
 # The lake bucket (posts/, compacted/, media/, errors/, models/) and the bucket its access logs go to.
-# Both: no public access, KMS by default, TLS only, versioned; the lake expires what it keeps per prefix.
+# Both: no public access, encrypted by default, TLS only, versioned; the lake expires what it keeps per
+# prefix. The lake uses the environment's KMS key; the logs bucket uses SSE-S3: S3's log delivery
+# writes to an SSE-S3 target with no further grant, whereas a KMS default needs the key policy to let
+# the logging service use the key, and without that every delivery fails silently.
 
 resource "aws_s3_bucket" "lake" {
   bucket        = var.bucket_name
@@ -7,6 +10,7 @@ resource "aws_s3_bucket" "lake" {
 }
 
 resource "aws_s3_bucket" "logs" {
+  #checkov:skip=CKV_AWS_145:the server access log target is SSE-S3 on purpose (log delivery needs no KMS grant)
   bucket        = "${var.bucket_name}-access-logs"
   force_destroy = var.force_destroy
 }
@@ -36,9 +40,8 @@ resource "aws_s3_bucket_ownership_controls" "this" {
   }
 }
 
-resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
-  for_each = local.buckets
-  bucket   = each.value.id
+resource "aws_s3_bucket_server_side_encryption_configuration" "lake" {
+  bucket = aws_s3_bucket.lake.id
   rule {
     apply_server_side_encryption_by_default {
       sse_algorithm     = "aws:kms"
@@ -46,6 +49,26 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
     }
     bucket_key_enabled = true
   }
+}
+
+# The target of server access logging: SSE-S3 is the encryption S3's log delivery can write to.
+resource "aws_s3_bucket_server_side_encryption_configuration" "logs" {
+  bucket = aws_s3_bucket.logs.id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm = "AES256"
+    }
+  }
+}
+
+moved {
+  from = aws_s3_bucket_server_side_encryption_configuration.this["lake"]
+  to   = aws_s3_bucket_server_side_encryption_configuration.lake
+}
+
+moved {
+  from = aws_s3_bucket_server_side_encryption_configuration.this["logs"]
+  to   = aws_s3_bucket_server_side_encryption_configuration.logs
 }
 
 resource "aws_s3_bucket_versioning" "this" {
