@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow.parquet as pq
 import pytest
-from lake_fixtures import build_lake, make_record, write_raw_file
 
 from fraud_pipeline.lake.compaction import (
     CompactionError,
@@ -17,6 +16,7 @@ from fraud_pipeline.lake.compaction import (
 from fraud_pipeline.objects import ObjectStore
 from fraud_pipeline.records import TAGGED_ARROW_SCHEMA
 from fraud_pipeline.settings import Settings
+from tests.lake_fixtures import build_lake, make_record, write_raw_file
 
 HOURS = [datetime(2026, 11, 29, h, tzinfo=UTC) for h in (10, 11, 12)]
 
@@ -79,7 +79,7 @@ def test_later_hour_rewrites_earlier_partition(local_settings: Settings) -> None
     write_raw_file(store, local_settings, h0 + timedelta(minutes=1), [keep, gone])
     compact_hour(store, local_settings, h0)
     assert _read(store, local_settings, h0).num_rows == 2
-    from lake_fixtures import deletion_of
+    from tests.lake_fixtures import deletion_of
 
     write_raw_file(store, local_settings, h1 + timedelta(minutes=1), [deletion_of(gone, t0 + 3_600_000_000)])
     result = compact_hour(store, local_settings, h1)

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from lake_fixtures import LakeTruth, build_lake, recent_hours
 
 from fraud_pipeline.analytics.lake_sql import ensure_schema_file
 from fraud_pipeline.lake.compaction import compact_hour
 from fraud_pipeline.objects import ObjectStore
 from fraud_pipeline.orchestration.dbt_project import run_dbt_build
 from fraud_pipeline.settings import Settings, load_settings
+from tests.lake_fixtures import LakeTruth, build_lake, recent_hours
 
 
 @pytest.fixture(scope="module")

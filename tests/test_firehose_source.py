@@ -12,11 +12,11 @@ import libipld
 import orjson
 import pytest
 from atproto_subscription.frames import Frame, MessageFrame
-from ingest_fixtures import MemoryState
 from websockets.sync.server import ServerConnection, serve
 
 from fraud_pipeline.ingest.firehose import FirehoseSource, frame_to_events
 from fraud_pipeline.ingest.normalize import normalize
+from tests.ingest_fixtures import MemoryState
 
 DID = "did:plc:ewvi7nxzyoun6zhxrhs64oiz"
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import orjson
 from click.testing import CliRunner
-from test_jetstream import FakeJetstream
 
 from fraud_pipeline.cli import main
 from fraud_pipeline.ingest.jetstream import CURSOR_KEY
@@ -19,6 +18,7 @@ from fraud_pipeline.records import Post
 from fraud_pipeline.settings import Settings
 from fraud_pipeline.state import open_state
 from fraud_pipeline.streams import open_stream
+from tests.test_jetstream import FakeJetstream
 
 ROOT = Path(__file__).resolve().parents[1]
 

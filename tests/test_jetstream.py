@@ -14,11 +14,11 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 import pytest
 import zstandard
-from ingest_fixtures import MemoryState, post_event
 from websockets.sync.server import ServerConnection, serve
 
 from fraud_pipeline.ingest.jetstream import JetstreamConfig, JetstreamSource
 from fraud_pipeline.ingest.normalize import normalize
+from tests.ingest_fixtures import MemoryState, post_event
 
 SECOND = 1_000_000
 EVENTS = [

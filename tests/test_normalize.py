@@ -6,7 +6,6 @@ import json
 
 import orjson
 import pytest
-from ingest_fixtures import DID, post_event, raw
 
 from fraud_pipeline.ingest.normalize import (
     FLAG_BAD_FIELD,
@@ -18,6 +17,7 @@ from fraud_pipeline.ingest.normalize import (
     normalize_event,
 )
 from fraud_pipeline.records import Post
+from tests.ingest_fixtures import DID, post_event, raw
 
 IMG_CID = "bafkreihq2gtl6ufwbr7ejbyrhdnjhqgm4mpumaqb3jvcfbfqsrpfcfwpbe"
 VID_CID = "bafkreiaxkvwgxkq5b3ksvzdaqkbfm6buztiywofuu5bjxnn3lttxzmi6ra"

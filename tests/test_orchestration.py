@@ -15,7 +15,6 @@ from dagster import (
     build_sensor_context,
     materialize,
 )
-from lake_fixtures import build_lake, recent_hours, write_raw_file
 
 from fraud_pipeline.lake.compaction import compacted_key
 from fraud_pipeline.lake.paths import partition_key
@@ -30,6 +29,7 @@ from fraud_pipeline.orchestration.landing import (
 )
 from fraud_pipeline.orchestration.resources import build_resources
 from fraud_pipeline.settings import Settings
+from tests.lake_fixtures import build_lake, recent_hours, write_raw_file
 
 
 def _make_bucket(settings: Settings) -> None:

@@ -17,12 +17,12 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
-from ingest_fixtures import MemoryStream
 
 from fraud_pipeline.ingest.producer import Producer, ProducerClosed
 from fraud_pipeline.records import Post
 from fraud_pipeline.settings import Settings
 from fraud_pipeline.streams.base import MAX_RECORD_BYTES, PutEntry, StreamNotFound
+from tests.ingest_fixtures import MemoryStream
 
 NAME = "untagged"
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import orjson
 import zstandard
-from ingest_fixtures import MemoryStream, post_event
 
 from fraud_pipeline.ingest.pipeline import MAX_ERROR_BYTES, IngestStats, run_ingest
 from fraud_pipeline.ingest.producer import Producer
 from fraud_pipeline.ingest.replay import event_time_us, iter_replay
 from fraud_pipeline.records import Post
+from tests.ingest_fixtures import MemoryStream, post_event
 
 SECOND = 1_000_000
 LINES = [orjson.dumps(post_event(f"p{i}", rkey=f"r{i}", time_us=(100 + i) * SECOND // 10)) for i in range(5)]

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from text_model_fixtures import BAD_TEXTS, REAL_TEXTS, SMALL_PARAMS, TRAIN_FILE
 
 from fraud_pipeline.scoring.base import TextScorer
 from fraud_pipeline.scoring.featurize import FeatureConfig, featurize
@@ -20,11 +19,12 @@ from fraud_pipeline.scoring.training import (
     load_labeled,
     train,
 )
+from tests.text_model_fixtures import BAD_TEXTS, REAL_TEXTS, SMALL_PARAMS, TRAIN_FILE
 
 
 @pytest.fixture(scope="module")
 def labeled_small(tmp_path_factory: pytest.TempPathFactory):
-    from text_model_fixtures import write_subset
+    from tests.text_model_fixtures import write_subset
 
     path = write_subset(tmp_path_factory.mktemp("data") / "small.jsonl", 900)
     return load_labeled(path)

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from text_model_fixtures import BAD_TEXTS, REAL_TEXTS, SMALL_PARAMS, TRAIN_FILE, read_jsonl, write_subset
 
 from fraud_pipeline.scoring.featurize import featurize
 from fraud_pipeline.scoring.text_model import (
@@ -20,6 +19,14 @@ from fraud_pipeline.scoring.text_model import (
     load_text_model,
 )
 from fraud_pipeline.scoring.training import LabeledData, load_labeled, train
+from tests.text_model_fixtures import (
+    BAD_TEXTS,
+    REAL_TEXTS,
+    SMALL_PARAMS,
+    TRAIN_FILE,
+    read_jsonl,
+    write_subset,
+)
 
 KNN_PARAMS = replace(SMALL_PARAMS, neighbours_k=5, neighbour_df_cap=10, neighbour_band=(0.0, 1.0))
 
