@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score, roc_auc_score
-from text_model_fixtures import read_jsonl, write_subset
 
 from fraud_pipeline.cli import main
+from fraud_pipeline.scoring.rewrites import REWRITES, rewrite_all
 from fraud_pipeline.scoring.text_model import LinearTextModel, load_text_model
+from tests.text_model_fixtures import read_jsonl, write_subset
 
 
 def _run(args: list[str], home: Path) -> str:
@@ -48,6 +49,26 @@ def test_evaluate_equals_a_direct_computation(tmp_path: Path) -> None:
         assert report["by_source"][name]["n"] == int(mask.sum())
         assert report["by_source"][name]["f1"] == pytest.approx(f1_score(labels[mask], predicted[mask]))
     assert sum(b["n"] for b in report["reliability"]["bins"]) == len(rows)
+
+
+def test_evaluate_rewrites_reports_recall_per_rewrite_next_to_plain(tmp_path: Path) -> None:
+    data = write_subset(tmp_path / "eval.jsonl", 300, start=3000)
+    args = ["model", "evaluate", "--data", str(data), "--json", "--rewrites", "--seed", "5"]
+    report = json.loads(_run(args, tmp_path))
+    rows = read_jsonl(data)
+    scams = [r["text"] for r in rows if r["label"] == 1]
+    model = load_text_model()
+    table = report["rewrites"]
+    assert table["n"] == len(scams) > 0
+    assert set(table) == {"n", "plain", *REWRITES}
+    plain = float(np.mean(model.probabilities(scams) >= model.threshold))
+    assert table["plain"]["recall"] == pytest.approx(plain) == pytest.approx(report["recall"])
+    for kind in REWRITES:
+        rewritten = rewrite_all(scams, kind, seed=5)
+        expected = float(np.mean(model.probabilities(rewritten) >= model.threshold))
+        assert table[kind]["recall"] == pytest.approx(expected)
+        assert table[kind]["recall_drop"] == pytest.approx(plain - expected)
+    assert json.loads(_run(args, tmp_path))["rewrites"] == table  # seeded: the same again
 
 
 def test_evaluate_without_sources_has_no_breakdown(tmp_path: Path) -> None:
@@ -113,7 +134,7 @@ def test_package_command_uploads_to_local_lake(tmp_path: Path) -> None:
 
 
 def test_serve_command_answers_ping_and_invocations(tmp_path: Path) -> None:
-    from conftest import free_port
+    from tests.conftest import free_port
 
     port = free_port()
     process = subprocess.Popen(

@@ -104,6 +104,12 @@ def train(
 @click.option("--folds", type=int, default=5, show_default=True)
 @click.option("--baseline/--no-baseline", default=True, help="With --cv: the TF-IDF baseline beside it.")
 @click.option("--seed", type=int, default=13, show_default=True)
+@click.option(
+    "--rewrites",
+    is_flag=True,
+    help="Also recall on the scam rows rewritten as scammers do (lookalikes, invisible, "
+    "full-width, spaced, leet), seeded by --seed, next to recall on them as written.",
+)
 def evaluate(
     settings: Settings,
     data: Path,
@@ -114,17 +120,20 @@ def evaluate(
     folds: int,
     baseline: bool,
     seed: int,
+    rewrites: bool,
 ) -> None:
     """Metrics of a model on labeled rows {"text", "label"[, "source"]} (or k-fold CV with --cv)."""
     from fraud_pipeline.scoring.evaluation import (
         cross_validate,
         hashed_procedure,
         reliability_table,
+        rewrite_recall,
         tfidf_baseline_procedure,
     )
     from fraud_pipeline.scoring.evaluation import (
         evaluate as run_evaluation,
     )
+    from fraud_pipeline.scoring.rewrites import REWRITES
     from fraud_pipeline.scoring.training import LabeledDataError, TrainParams, load_labeled
 
     try:
@@ -132,13 +141,16 @@ def evaluate(
     except LabeledDataError as exc:
         raise click.ClickException(str(exc)) from exc
     if cv:
+        kinds = REWRITES if rewrites else ()
         report: dict[str, Any] = {
             "data": str(data),
             "data_sha256": labeled.sha256,
-            "model": cross_validate(labeled, hashed_procedure(TrainParams(seed=seed)), folds, seed),
+            "model": cross_validate(labeled, hashed_procedure(TrainParams(seed=seed)), folds, seed, kinds),
         }
         if baseline:
-            report["tfidf_baseline"] = cross_validate(labeled, tfidf_baseline_procedure(seed), folds, seed)
+            report["tfidf_baseline"] = cross_validate(
+                labeled, tfidf_baseline_procedure(seed), folds, seed, kinds
+            )
         _print_json(report) if as_json else _print_cv(report)
         return
     loaded = _load_model(settings, model_path)
@@ -147,6 +159,9 @@ def evaluate(
     report = run_evaluation(labeled.labels, scores, cut, labeled.sources)
     report["model_version"] = loaded.version
     report["reliability"] = reliability_table(labeled.labels, scores)
+    if rewrites:
+        scams = [text for text, label in zip(labeled.texts, labeled.labels.tolist(), strict=True) if label]
+        report["rewrites"] = rewrite_recall(loaded.probabilities, cut, scams, REWRITES, seed)
     if as_json:
         _print_json(report)
         return
@@ -154,6 +169,8 @@ def evaluate(
     for name, row in [("all", report), *report.get("by_source", {}).items()]:
         click.echo(_metrics_line(name, row))
     _print_reliability(report["reliability"])
+    if rewrites:
+        _print_rewrites(report["rewrites"])
 
 
 def _fmt(value: float | None) -> str:
@@ -176,12 +193,21 @@ def _print_reliability(table: dict[str, Any]) -> None:
         )
 
 
+def _print_rewrites(table: dict[str, Any]) -> None:
+    click.echo(f"  recall on {table['n']} scam texts, as written and rewritten:")
+    for kind, row in table.items():
+        if kind != "n":
+            click.echo(f"    {kind:<10} recall={_fmt(row['recall'])} drop={_fmt(row['recall_drop'])}")
+
+
 def _print_cv(report: dict[str, Any]) -> None:
     for name in ("model", "tfidf_baseline"):
         if name in report:
             pooled = report[name]["pooled"]
             click.echo(f"{name}: " + " ".join(f"{k}={v:.4f}" for k, v in pooled.items() if k != "n"))
             _print_reliability(report[name]["reliability"])
+            if "rewrites" in report[name]:
+                _print_rewrites(report[name]["rewrites"])
 
 
 @model.command()

@@ -15,6 +15,7 @@ import numpy as np
 from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
+from fraud_pipeline.scoring.rewrites import REWRITES, rewrite_all
 from fraud_pipeline.scoring.training import LabeledData, TrainParams, best_f1_threshold, fit_platt, train
 
 
@@ -169,9 +170,51 @@ def tfidf_baseline_procedure(seed: int, C: float = 10.0, calibration_folds: int 
     return calibrated_procedure(fit, seed, calibration_folds)
 
 
-def cross_validate(data: LabeledData, procedure: Procedure, folds: int = 5, seed: int = 13) -> dict[str, Any]:
+def rewrite_recall(
+    score: Callable[[list[str]], np.ndarray],
+    threshold: float,
+    scam_texts: Sequence[str],
+    rewrites: Sequence[str] = REWRITES,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Recall on `scam_texts` as written ("plain") and after each rewrite (seeded), at
+    `threshold`, with each rewrite's gap to plain (`recall_drop`). Ratios are null without texts."""
+    texts = list(scam_texts)
+    hits = {"plain": _flagged(score, threshold, texts)}
+    for kind in rewrites:
+        hits[kind] = _flagged(score, threshold, rewrite_all(texts, kind, seed))
+    return _recall_report(hits, len(texts))
+
+
+def _flagged(score: Callable[[list[str]], np.ndarray], threshold: float, texts: list[str]) -> int:
+    return int((np.asarray(score(texts)) >= threshold).sum()) if texts else 0
+
+
+def _recall_report(hits: dict[str, int], n: int) -> dict[str, Any]:
+    plain = hits["plain"] / n if n else None
+    report: dict[str, Any] = {"n": n}
+    for kind, count in hits.items():
+        recall = count / n if n else None
+        drop = None if recall is None or plain is None else plain - recall
+        report[kind] = {"recall": recall, "recall_drop": drop}
+    return report
+
+
+def cross_validate(
+    data: LabeledData,
+    procedure: Procedure,
+    folds: int = 5,
+    seed: int = 13,
+    rewrites: Sequence[str] = (),
+) -> dict[str, Any]:
     """k-fold CV of a whole training procedure: pooled out-of-fold metrics (each fold
-    thresholded by its own validation split), per-fold metrics, and the reliability table."""
+    thresholded by its own validation split), per-fold metrics, and the reliability table.
+
+    With `rewrites`, also the recall on each held-out fold's scam texts, plain and after each
+    rewrite, at that fold's threshold, pooled over folds (`rewrite_recall`): the scams of a
+    test fold were never trained on, rewritten or not."""
+    rewrite_hits = dict.fromkeys(("plain", *rewrites), 0)
+    rewrite_n = 0
     strata = [f"{label}:{source}" for label, source in zip(data.labels.tolist(), data.sources, strict=True)]
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     scores = np.zeros(len(data.texts))
@@ -182,6 +225,12 @@ def cross_validate(data: LabeledData, procedure: Procedure, folds: int = 5, seed
             [data.texts[i] for i in train_idx], data.labels[train_idx], [data.sources[i] for i in train_idx]
         )
         fold_scores = score_fn([data.texts[i] for i in test_idx])
+        if rewrites:
+            scam_texts = [data.texts[i] for i in test_idx if data.labels[i] == 1]
+            rewrite_n += len(scam_texts)
+            rewrite_hits["plain"] += _flagged(score_fn, threshold, scam_texts)
+            for kind in rewrites:
+                rewrite_hits[kind] += _flagged(score_fn, threshold, rewrite_all(scam_texts, kind, seed))
         scores[test_idx] = fold_scores
         predicted[test_idx] = fold_scores >= threshold
         per_fold.append(metrics_at(data.labels[test_idx], fold_scores, threshold))
@@ -217,7 +266,7 @@ def cross_validate(data: LabeledData, procedure: Procedure, folds: int = 5, seed
             precision_score(labels[source_array == name], predicted[source_array == name])
         )
         row["recall"] = float(recall_score(labels[source_array == name], predicted[source_array == name]))
-    return {
+    report = {
         "folds": folds,
         "pooled": pooled,
         "fold_mean": mean,
@@ -225,3 +274,6 @@ def cross_validate(data: LabeledData, procedure: Procedure, folds: int = 5, seed
         "by_source": by_source,
         "reliability": reliability_table(labels, scores),
     }
+    if rewrites:
+        report["rewrites"] = _recall_report(rewrite_hits, rewrite_n)
+    return report

@@ -10,8 +10,10 @@ one-hot buckets in the same space.
 
 The same function feeds training (as a sparse matrix, see `training.py`) and scoring (a
 gather of weights and a per-document segment sum, see `text_model.py`), so the two can
-never disagree. Only numpy is needed here: this module also ships inside the SageMaker
-model archive.
+never disagree. With `FeatureConfig.canonical` the texts are first read through
+`canonical.model_view`, so obfuscated spellings share features with plain ones. Only numpy
+(and, for that view, `regex` and the UTS #39 data) is needed here: this module also ships
+inside the SageMaker model archive.
 
 Bucket 0 is reserved: n-grams that would cross from one text into the next are sent
 there, and its weight is always 0.
@@ -26,6 +28,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+
+from fraud_pipeline.scoring.canonical import model_views
 
 _P = np.uint64(0x100000001B3)  # FNV-64 prime: the polynomial base for rolling hashes
 _P_INV = np.uint64(pow(0x100000001B3, -1, 2**64))
@@ -52,6 +56,9 @@ class FeatureConfig:
     word_weight: float = 1.0
     meta_weight: float = 0.25
     meta: bool = True
+    # Read each text through `canonical.model_view` (lookalikes, invisible characters,
+    # full-width letters, spaced-out letters and leetspeak undone). Off in older artifacts.
+    canonical: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -154,6 +161,8 @@ def featurize(texts: Sequence[object], config: FeatureConfig) -> Features:
     n_docs = len(texts)
     if n_docs == 0:
         return Features(0, [])
+    if config.canonical:
+        texts = model_views(texts)
     encoded = _encode(texts, config.max_bytes)
     lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=n_docs) + 2  # one space each side
     raw_bytes = b" " + b"  ".join(encoded) + b" " + b" " * config.char_max

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from fraud_pipeline.records import Post
 from fraud_pipeline.scoring import text_patterns as tp
+from fraud_pipeline.scoring.canonical import TextViews, lookalike_brand, text_views
 from fraud_pipeline.scoring.signals import PostSignals
 
 if TYPE_CHECKING:
@@ -74,7 +75,18 @@ class CompiledLists:
 class SignalContext:
     """The signals of one post, computed on first use and cached."""
 
-    __slots__ = ("_lower", "_triggers", "_values", "behaviour", "lists", "media_score", "post", "text_score")
+    __slots__ = (
+        "_leet",
+        "_lower",
+        "_triggers",
+        "_values",
+        "_views",
+        "behaviour",
+        "lists",
+        "media_score",
+        "post",
+        "text_score",
+    )
 
     def __init__(
         self,
@@ -91,6 +103,8 @@ class SignalContext:
         self.media_score = media_score
         self._values: dict[str, Any] = {}
         self._lower: str | None = None
+        self._leet: str | None = None
+        self._views: TextViews | None = None
         self._triggers: bool | None = None
 
     def get(self, name: str) -> Any:
@@ -101,21 +115,43 @@ class SignalContext:
             return value
 
     @property
+    def views(self) -> TextViews:
+        """The canonical views of the text and its evasion evidence (`canonical.py`)."""
+        if self._views is None:
+            self._views = text_views(self.post.text)
+        return self._views
+
+    @property
     def text(self) -> str:
-        """The lower-cased text (the patterns are lower case)."""
+        """The canonical text, lower-cased (the patterns are lower case): `frее аirdrop` with
+        Cyrillic letters, `f r e e` or `ｆｒｅｅ` read as `free`."""
         if self._lower is None:
-            self._lower = self.post.text.lower()
+            self._lower = self.views.canonical.lower()
         return self._lower
+
+    @property
+    def leet_text(self) -> str:
+        """The leet view, lower-cased (`fr33` read as `free`); '' when it equals `text`."""
+        if self._leet is None:
+            views = self.views
+            self._leet = views.leet.lower() if views.leet != views.canonical else ""
+        return self._leet
+
+    def search(self, pattern: Any) -> bool:
+        """Does `pattern` match the canonical text or its leet view?"""
+        return pattern.search(self.text) is not None or (
+            bool(self.leet_text) and pattern.search(self.leet_text) is not None
+        )
 
     @property
     def has_trigger_words(self) -> bool:
         if self._triggers is None:
-            self._triggers = tp.TEXT_TRIGGERS.search(self.text) is not None
+            self._triggers = self.search(tp.TEXT_TRIGGERS)
         return self._triggers
 
 
 def _gated(ctx: SignalContext, pattern: Any) -> bool:
-    return ctx.has_trigger_words and pattern.search(ctx.text) is not None
+    return ctx.has_trigger_words and ctx.search(pattern)
 
 
 # -- text -------------------------------------------------------------------------------
@@ -126,7 +162,7 @@ def _giveaway(ctx: SignalContext) -> bool:
 
 @signal("crypto_language", "bool", "a $TICKER or a crypto word (btc, eth, token, wallet, nft...)")
 def _crypto(ctx: SignalContext) -> bool:
-    return tp.CRYPTO.search(ctx.text) is not None
+    return ctx.search(tp.CRYPTO)
 
 
 @signal("wallet_request_language", "bool", "asks people to drop, connect or verify a wallet")
@@ -161,12 +197,43 @@ def _prize(ctx: SignalContext) -> bool:
 
 @signal("urgency_language", "bool", "act now, limited time, only N minutes, last chance")
 def _urgency(ctx: SignalContext) -> bool:
-    return tp.URGENCY.search(ctx.text) is not None
+    return ctx.search(tp.URGENCY)
 
 
 @signal("phone_number", "bool", "a phone number in the text")
 def _phone(ctx: SignalContext) -> bool:
-    return tp.PHONE.search(ctx.text) is not None
+    return ctx.search(tp.PHONE)
+
+
+# -- evasion: writing around filters is evidence too (canonical.EvasionEvidence) -------------
+@signal("mixed_script_words", "int", "words spelled with lookalike letters of another script (Cyrillic а in 'frее')")
+def _mixed_script_words(ctx: SignalContext) -> int:
+    return ctx.views.evidence.mixed_script_words
+
+
+@signal("invisible_in_words", "int", "invisible characters (zero-width, soft hyphen, bidi) inside Latin words")
+def _invisible_in_words(ctx: SignalContext) -> int:
+    return ctx.views.evidence.invisible_in_words
+
+
+@signal("fullwidth_latin", "int", "full-width Latin letters outside Chinese, Japanese or Korean writing")
+def _fullwidth_latin(ctx: SignalContext) -> int:
+    return ctx.views.evidence.fullwidth_latin
+
+
+@signal("spaced_out_words", "int", "words written letter by letter ('f r e e')")
+def _spaced_out_words(ctx: SignalContext) -> int:
+    return ctx.views.evidence.spaced_out_words
+
+
+@signal("leet_words", "int", "words with digits or symbols for letters ('fr33', '4irdr0p')")
+def _leet_words(ctx: SignalContext) -> int:
+    return ctx.views.evidence.leet_words
+
+
+@signal("brand_lookalike_text", "str", "an impersonated brand the text spells with lookalikes ('' if none)")
+def _brand_lookalike_text(ctx: SignalContext) -> str:
+    return lookalike_brand(ctx.views, ctx.lists.brands)
 
 
 # -- the post's shape -------------------------------------------------------------------

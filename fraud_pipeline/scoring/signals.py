@@ -47,6 +47,7 @@ import numpy as np
 from datasketch import MinHash, MinHashLSH
 
 from fraud_pipeline.records import POST_COLLECTION, Post
+from fraud_pipeline.scoring.canonical import fingerprint_text
 from fraud_pipeline.state.base import Sighting, StateStore
 from fraud_pipeline.state.memory import MemoryStateStore
 
@@ -95,8 +96,10 @@ def _is_link_token(token: str) -> bool:
 
 
 def fold_text(text: str) -> str:
-    """Lower case, links dropped, punctuation to space, digits to 0, spaces collapsed."""
-    lowered = text.lower()
+    """Lower case, links dropped, punctuation to space, digits to 0, spaces collapsed; read
+    through `canonical.fingerprint_text`, so an obfuscated copy (lookalike letters, invisible
+    characters, full-width or spaced-out letters, leetspeak) folds like the original."""
+    lowered = fingerprint_text(text)
     if "/" in lowered or "." in lowered:
         lowered = " ".join(t for t in lowered.split() if not _is_link_token(t))
     return " ".join(lowered.translate(_FOLD).split())

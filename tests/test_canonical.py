@@ -1,0 +1,196 @@
+"""The canonical text view: each evasion undone, legitimate text in other scripts untouched,
+the campaign fingerprint blind to obfuscation, the evasion evidence on the right texts, and
+the seeded rewrites used for augmentation and evaluation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fraud_pipeline.scoring.canonical import (
+    canonical,
+    evasion_evidence,
+    fingerprint_text,
+    lookalike_brand,
+    model_view,
+    model_views,
+    skeleton,
+    text_views,
+)
+from fraud_pipeline.scoring.rewrites import REWRITES, cyrillic_lookalikes, rewrite, rewrite_all
+from fraud_pipeline.scoring.rules import IMPERSONATED_BRANDS, evaluate_rules
+from fraud_pipeline.scoring.signals import PostSignals, campaign_fingerprint
+from tests.scoring_fixtures import make_post
+
+REPO = Path(__file__).resolve().parent.parent
+PLAIN = "Claim your free airdrop now and connect your wallet before it ends"
+QUIET = PostSignals(
+    account_posts_window=1,
+    account_is_new=False,
+    campaign_id=None,
+    campaign_accounts=1,
+    media_reuse_accounts=0,
+)
+
+# Crafted by hand, one per rewrite the issue lists (not produced by `rewrites.py`).
+OBFUSCATED = {
+    # Cyrillic а, е, о, у, с, р, і inside Latin words.
+    "cyrillic": "Clаim уоur frее аirdrop now аnd сonnect your wallet bеfore іt ends",
+    # Zero-width space, zero-width joiner, soft hyphen and a bidi mark between letters.
+    "invisible": (
+        "Cl\u200baim yo\u200dur fr\u00adee air\u200edrop now and connect your wal\u200blet before it ends"
+    ),
+    "fullwidth": "Ｃｌａｉｍ ｙｏｕｒ ｆｒｅｅ ａｉｒｄｒｏｐ now and connect your wallet before it ends",
+    "spaced": "Claim your f r e e  a i r d r o p now and connect your wallet before it ends",
+    "leet": "Cl4im y0ur fr33 4irdr0p n0w and c0nn3ct y0ur w4ll3t before it ends",
+}
+
+# Ordinary posts in other scripts, and between-word mixing (a product named in Latin).
+LEGITIMATE = {
+    "russian": "Сегодня отличная погода, пойдём гулять в парк вечером",
+    "russian_with_product": "Купил новый iPhone и очень доволен камерой",
+    "japanese": "今日は新しいTシャツを買いました。とても気に入っています！",
+    "greek": "Καλημέρα σε όλους, ο καιρός είναι υπέροχος σήμερα",
+    "persian_zwnj": "می\u200cخواهم امروز به پارک بروم",
+    "emoji_zwj": "Family day 👨\u200d👩\u200d👧 at the beach ❤\ufe0f",
+    "chinese_fullwidth_punctuation": "今天天气很好，我们去公园吧！",
+    "japanese_fullwidth_latin": "ＳＮＳで話題のカフェに行ってきました",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(OBFUSCATED))
+def test_each_rewrite_reads_as_the_plain_text(kind: str) -> None:
+    views = text_views(OBFUSCATED[kind])
+    reading = views.leet if kind == "leet" else views.canonical
+    assert " ".join(reading.lower().split()) == PLAIN.lower()
+
+
+def test_cyrillic_lookalikes_fold_only_inside_latin_writing() -> None:
+    assert canonical("Send your ВТС now") == "Send your BTC now"  # a whole lookalike word in a Latin post
+    assert canonical("Меtаmаsk support") == "Metamask support"
+    assert canonical("ɑirdrop") == "airdrop"  # a Latin-script lookalike (UTS #39: ɑ -> a)
+
+
+@pytest.mark.parametrize("name", sorted(LEGITIMATE))
+def test_legitimate_text_in_other_scripts_keeps_its_letters(name: str) -> None:
+    text = LEGITIMATE[name]
+    views = text_views(text)
+    assert views.evidence == evasion_evidence("plain ascii")  # all zero
+    # No letter of another script is folded into a Latin one.
+    for original, kept in zip(
+        [ch for ch in text if ch.isalpha()], [ch for ch in views.canonical if ch.isalpha()], strict=False
+    ):
+        if not original.isascii() and kept.isascii():
+            assert original in "ＳＮ", (original, kept)  # only NFKC's full-width -> ASCII
+    hits = {hit.rule for hit in evaluate_rules(make_post(1, text), QUIET)}
+    assert not hits & {"mixed_script_words", "invisible_in_words", "fullwidth_latin", "brand_lookalike_text"}
+
+
+def test_russian_greek_and_japanese_sentences_are_unchanged() -> None:
+    for name in ("russian", "russian_with_product", "greek"):
+        assert canonical(LEGITIMATE[name]) == LEGITIMATE[name]
+    # Japanese is only NFKC-normalised (full-width punctuation and letters become ASCII).
+    assert canonical(LEGITIMATE["japanese"]) == LEGITIMATE["japanese"].replace("！", "!")
+    assert canonical(LEGITIMATE["japanese_fullwidth_latin"]).startswith("SNSで話題")
+
+
+def test_skeleton_is_equal_for_confusable_strings() -> None:
+    assert skeleton("pаypаl") == skeleton("paypal")  # Cyrillic а
+    assert skeleton("PayPaI") == skeleton("PayPal")  # capital I for l
+    assert skeleton("paypal") != skeleton("paypa")
+
+
+@pytest.mark.parametrize("kind", sorted(OBFUSCATED))
+def test_campaign_fingerprint_equal_for_a_text_and_its_obfuscated_copy(kind: str) -> None:
+    assert campaign_fingerprint(OBFUSCATED[kind]) == campaign_fingerprint(PLAIN)
+    assert campaign_fingerprint(PLAIN.upper()) == campaign_fingerprint(PLAIN)
+    assert fingerprint_text(OBFUSCATED[kind]).split() == fingerprint_text(PLAIN).split()
+
+
+def test_fingerprint_still_folds_amounts_and_keeps_other_texts_apart() -> None:
+    a = campaign_fingerprint("Send 0.1 BTC and get 0.2 BTC back from our official giveaway today")
+    b = campaign_fingerprint("Send 0.5 ВТС and get 1.0 BTC back from our official giveaway today")
+    assert a is not None and a == b
+    assert campaign_fingerprint(
+        "Сегодня отличная погода, пойдём гулять в парк вечером"
+    ) != campaign_fingerprint("Cегодня отличная погода, пойдём гулять в парк утром")
+
+
+def test_evasion_evidence_counts_on_obfuscated_texts() -> None:
+    assert evasion_evidence(OBFUSCATED["cyrillic"]).mixed_script_words == 8
+    assert evasion_evidence(OBFUSCATED["invisible"]).invisible_in_words == 5
+    assert evasion_evidence(OBFUSCATED["fullwidth"]).fullwidth_latin == 20
+    assert evasion_evidence(OBFUSCATED["spaced"]).spaced_out_words == 2
+    assert evasion_evidence(OBFUSCATED["leet"]).leet_words == 8
+    plain = evasion_evidence(PLAIN)
+    assert (plain.mixed_script_words, plain.invisible_in_words, plain.fullwidth_latin) == (0, 0, 0)
+    # Full-width Latin beside kana is Japanese typography; beside ASCII letters it is a trick.
+    assert evasion_evidence("ＳＮＳで話題のカフェ").fullwidth_latin == 0
+    assert evasion_evidence("今日は ｆrｅe airdrop").fullwidth_latin == 2
+
+
+def test_evasion_rules_fire_on_obfuscation_and_brand_lookalikes() -> None:
+    def rules(text: str) -> set[str]:
+        return {hit.rule for hit in evaluate_rules(make_post(1, text), QUIET)}
+
+    assert "mixed_script_words" in rules(OBFUSCATED["cyrillic"])
+    assert "invisible_in_words" in rules(OBFUSCATED["invisible"])
+    assert "fullwidth_latin" in rules(OBFUSCATED["fullwidth"])
+    assert "brand_lookalike_text" in rules("Verify your Меtаmаsk wallet here")
+    assert "brand_lookalike_text" in rules("c0inbase support will help you")
+    assert "brand_lookalike_text" not in rules("I use metamask and coinbase daily")
+    assert lookalike_brand(text_views("l e d g e r live update"), IMPERSONATED_BRANDS) == "ledger"
+    assert rules(PLAIN) & {"mixed_script_words", "invisible_in_words", "fullwidth_latin"} == set()
+
+
+@pytest.mark.parametrize("kind", sorted(OBFUSCATED))
+def test_text_rules_read_the_canonical_text(kind: str) -> None:
+    hits = {hit.rule for hit in evaluate_rules(make_post(1, OBFUSCATED[kind]), QUIET)}
+    assert {"crypto_giveaway", "wallet_request"} <= hits
+
+
+def test_leet_view_leaves_ordinary_alphanumerics_alone() -> None:
+    text = "web3 and mp3 at 24h, 2x gains gr8 stuff, $SOL @user1 call 0800123456 Vegas113 3rd 5pm"
+    assert text_views(text).leet == text
+    assert model_view(text) == text
+    assert model_view("fr33 4irdr0p") == "fr33 4irdr0p\nfree airdrop"
+
+
+def test_batch_view_equals_the_per_text_view() -> None:
+    rows = (REPO / "data" / "labeled" / "train.jsonl").read_text(encoding="utf-8").splitlines()
+    texts: list[object] = [json.loads(line)["text"] for line in rows[:1500]]
+    texts += list(OBFUSCATED.values()) + list(LEGITIMATE.values()) + [None, 42, "", "a b c d"]
+    assert model_views(texts) == [model_view(text) for text in texts]
+
+
+def test_rewrites_are_seeded_and_deterministic() -> None:
+    for kind in REWRITES:
+        first = rewrite_all([PLAIN, PLAIN, "another scam text"], kind, seed=7)
+        assert first == rewrite_all([PLAIN, PLAIN, "another scam text"], kind, seed=7)
+        assert rewrite(PLAIN, kind, seed=7, row=1) == first[1]  # row-seeded: order does not matter
+        assert first[0] != PLAIN
+    assert rewrite(PLAIN, "cyrillic", 1, 0) != rewrite(PLAIN, "cyrillic", 2, 0)
+    with pytest.raises(ValueError, match="unknown rewrite"):
+        rewrite(PLAIN, "rot13")
+
+
+@pytest.mark.parametrize("kind", REWRITES)
+def test_each_generated_rewrite_is_undone(kind: str) -> None:
+    rewritten = rewrite(PLAIN, kind, seed=3)
+    views = text_views(rewritten)
+    reading = views.leet if kind == "leet" else views.canonical
+    if kind == "spaced":  # spaced-out neighbours run together: the letters survive in order
+        assert reading.replace(" ", "").lower() == PLAIN.replace(" ", "").lower()
+    elif kind == "leet":  # 1 stands for both i and l (read as i); `i7`, `4nd` are too short to tell
+        words = [w for w in PLAIN.lower().replace("l", "i").split() if len(w) > 3]
+        assert [w for w in reading.lower().replace("l", "i").split() if len(w) > 3] == words
+    else:
+        assert reading == PLAIN
+
+
+def test_cyrillic_lookalikes_come_from_the_uts39_data() -> None:
+    table = cyrillic_lookalikes()
+    assert table["a"] == "\u0430" and table["e"] == "\u0435" and table["o"] == "\u043e"
+    assert all("\u0400" <= ch <= "\u052f" for ch in table.values())
