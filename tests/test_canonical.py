@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from fraud_pipeline.scoring.canonical import (
@@ -22,6 +23,7 @@ from fraud_pipeline.scoring.canonical import (
 from fraud_pipeline.scoring.rewrites import REWRITES, cyrillic_lookalikes, rewrite, rewrite_all
 from fraud_pipeline.scoring.rules import IMPERSONATED_BRANDS, evaluate_rules
 from fraud_pipeline.scoring.signals import PostSignals, campaign_fingerprint
+from fraud_pipeline.scoring.training import TrainParams, augmented_scams
 from tests.scoring_fixtures import make_post
 
 REPO = Path(__file__).resolve().parent.parent
@@ -194,3 +196,16 @@ def test_cyrillic_lookalikes_come_from_the_uts39_data() -> None:
     table = cyrillic_lookalikes()
     assert table["a"] == "\u0430" and table["e"] == "\u0435" and table["o"] == "\u043e"
     assert all("\u0400" <= ch <= "\u052f" for ch in table.values())
+
+
+def test_training_augments_only_scam_rows_and_is_seeded() -> None:
+    texts = [PLAIN, "hi mum, dinner at 7?", "Send your seed phrase to verify the wallet", "see you soon"]
+    labels = np.array([1, 0, 1, 0], dtype=np.int8)
+    weights = np.array([2.0, 1.0, 1.0, 1.0])
+    params = TrainParams(seed=5)
+    copies, copy_weights = augmented_scams(texts, labels, weights, params)
+    assert len(copies) == 2 * len(REWRITES)
+    assert copies == [rewrite(texts[row], kind, 5, row) for kind in REWRITES for row in (0, 2)]
+    np.testing.assert_allclose(copy_weights, np.tile([2.0, 1.0], len(REWRITES)) * params.augment_weight)
+    assert augmented_scams(texts, labels, weights, params) == (copies, pytest.approx(copy_weights))
+    assert not any("mum" in copy or "soon" in copy for copy in copies)

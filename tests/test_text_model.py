@@ -201,7 +201,7 @@ def test_fitting_on_seen_buckets_only_gives_the_full_width_solution(labeled_smal
     from sklearn.linear_model import LogisticRegression
 
     texts, labels = labeled_small.texts[:300], labeled_small.labels[:300]
-    model = fit_linear(texts, labels, SMALL_PARAMS)
+    model = fit_linear(texts, labels, replace(SMALL_PARAMS, augment=()))
     matrix, _ = design_matrix(texts, SMALL_PARAMS.features)
     full = LogisticRegression(
         C=SMALL_PARAMS.C, solver="liblinear", max_iter=5000, random_state=SMALL_PARAMS.seed
