@@ -427,9 +427,7 @@ def _apply_to_earlier(
         target_uris = pq.read_table(
             store.path(index_key(settings, target)), filesystem=store.fs, columns=["uri_hash"]
         ).column("uri_hash")
-        mine = tombstones.filter(
-            pc.is_in(uri_hashes_in_order(tombstones.column("uri")), value_set=target_uris)
-        )
+        mine = tombstones.filter(pc.is_in(hashes, value_set=target_uris))
         if mine.num_rows == 0:
             continue
         _record_applied(store, settings, target, hour, mine)

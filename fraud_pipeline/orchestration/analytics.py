@@ -1,6 +1,8 @@
 """Analytics domain: dbt marts (dashboard tables) and a DuckDB profile of each compacted hour."""
 
+import re
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from dagster import (
@@ -9,6 +11,7 @@ from dagster import (
     AssetSelection,
     AssetSpec,
     BackfillPolicy,
+    DagsterEventType,
     DefaultScheduleStatus,
     MaterializeResult,
     MetadataValue,
@@ -25,10 +28,32 @@ from fraud_pipeline.orchestration.dbt_project import (
     dbt_environment,
     dbt_project,
     ensure_manifest,
+    incremental_build_args,
     publish_warehouse,
 )
 from fraud_pipeline.orchestration.partitions import HOURLY, hour_of
 from fraud_pipeline.orchestration.resources import LakeDuckDBResource, ObjectStoreResource, PipelineResource
+
+_REWRITTEN = re.compile(r"dt=(\d{4}-\d{2}-\d{2})/hour=(\d{2})/")
+
+
+def run_hours(context: AssetExecutionContext) -> list[datetime] | None:
+    """The arrival hours whose marts this run recomputes: its partitions, and every partition
+    its compactions rewrote (a tombstone reaches back to its post's hour). None: all hours."""
+    if not context.has_partition_key_range:
+        return None
+    hours = [hour_of(key) for key in context.partition_keys]
+    for record in context.instance.all_logs(context.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION):
+        event = record.dagster_event
+        materialization = event.event_specific_data.materialization if event else None
+        if materialization is None or materialization.asset_key != AssetKey("compacted_posts"):
+            continue
+        rewritten = materialization.metadata.get("partitions_rewritten")
+        for key in getattr(rewritten, "value", None) or []:
+            match = _REWRITTEN.search(str(key))
+            if match:
+                hours.append(datetime.strptime(" ".join(match.groups()), "%Y-%m-%d %H").replace(tzinfo=UTC))
+    return hours
 
 
 class Translator(DagsterDbtTranslator):
@@ -54,10 +79,14 @@ class Translator(DagsterDbtTranslator):
 def dashboard_tables(
     context: AssetExecutionContext, dbt: DbtCliResource, pipeline: PipelineResource
 ) -> Iterator[Any]:
-    """`dbt build` once per run (a backfill of many hours is one run): marts over the whole lake."""
+    """`dbt build` once per run (a backfill of many hours is one run). The marts are incremental:
+    they recompute the run's hours and the older hours its compactions rewrote."""
     settings = pipeline.settings()
+    hours = run_hours(context)
     with dbt_environment(settings) as built, build_artifacts_dir(settings) as artifacts:
-        invocation = dbt.cli(["build"], context=context, target_path=artifacts)
+        args = incremental_build_args(built, hours)
+        context.log.info(f"dbt build {' '.join(args)}")
+        invocation = dbt.cli(["build", *args], context=context, target_path=artifacts)
         yield from invocation.stream()
         invocation.wait()
         publish_warehouse(settings, built)

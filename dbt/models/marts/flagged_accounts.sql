@@ -1,15 +1,20 @@
--- Accounts with at least one fraud verdict, worst first.
+-- Accounts with at least one fraud verdict (incremental: the accounts the affected hours touch).
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ delete_touched_keys('int_hourly_accounts', 'did') }}"
+) }}
 select
     did,
-    count(*) as posts,
-    count(*) filter (where is_fraud) as fraud_posts,
-    round(count(*) filter (where is_fraud) / count(*), 4) as fraud_share,
-    max(fraud_score) as max_fraud_score,
-    min(event_at) as first_seen,
-    max(event_at) as last_seen,
-    list_sort(list_distinct(flatten(list(domains) filter (where is_fraud)))) as fraud_domains,
-    list_sort(list_distinct(flatten(list(rule_hits) filter (where is_fraud)))) as rule_hits
-from {{ ref('stg_posts') }}
+    sum(posts)::bigint as posts,
+    sum(fraud_posts)::bigint as fraud_posts,
+    round(sum(fraud_posts) / sum(posts), 4) as fraud_share,
+    max(max_fraud_score) as max_fraud_score,
+    min(first_seen) as first_seen,
+    max(last_seen) as last_seen,
+    list_sort(list_distinct(flatten(list(fraud_domains)))) as fraud_domains,
+    list_sort(list_distinct(flatten(list(rule_hits)))) as rule_hits
+from {{ ref('int_hourly_accounts') }}
+{% if is_incremental() %}where did in ({{ touched_keys('int_hourly_accounts', 'did') }}){% endif %}
 group by did
-having count(*) filter (where is_fraud) > 0
-order by fraud_posts desc, did
+having sum(fraud_posts) > 0

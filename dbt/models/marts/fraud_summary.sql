@@ -1,4 +1,9 @@
--- Per arrival hour: volume, fraud, accounts, media and scores.
+-- Per arrival hour: volume, fraud, accounts, media and scores (incremental: the affected hours).
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ delete_affected_hours() }}"
+) }}
 select
     arrival_hour,
     count(*) as posts,
@@ -13,5 +18,5 @@ select
     min(event_at) as first_event_at,
     max(event_at) as last_event_at
 from {{ ref('stg_posts') }}
+where {{ affected_partitions() }}
 group by arrival_hour
-order by arrival_hour

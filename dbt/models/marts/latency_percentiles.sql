@@ -1,13 +1,20 @@
 -- Per minute: end-to-end (event -> verdict) and scoring (ingest -> verdict) latency percentiles.
+-- A minute whose posts arrived in two hours (the hour boundary) gets the percentiles of each
+-- hour averaged by their post counts; every other minute's are exact.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ delete_touched_keys('int_hourly_latency', 'ts') }}"
+) }}
 select
-    date_trunc('minute', scored_at) as ts,
-    count(*) as posts,
-    quantile_cont(end_to_end_ms, 0.5) as end_to_end_p50_ms,
-    quantile_cont(end_to_end_ms, 0.95) as end_to_end_p95_ms,
-    quantile_cont(end_to_end_ms, 0.99) as end_to_end_p99_ms,
-    quantile_cont(scoring_ms, 0.5) as scoring_p50_ms,
-    quantile_cont(scoring_ms, 0.95) as scoring_p95_ms,
-    quantile_cont(scoring_ms, 0.99) as scoring_p99_ms
-from {{ ref('stg_posts') }}
-group by 1
-order by 1
+    ts,
+    sum(posts)::bigint as posts,
+    sum(end_to_end_p50_ms * end_to_end_n) / nullif(sum(end_to_end_n), 0) as end_to_end_p50_ms,
+    sum(end_to_end_p95_ms * end_to_end_n) / nullif(sum(end_to_end_n), 0) as end_to_end_p95_ms,
+    sum(end_to_end_p99_ms * end_to_end_n) / nullif(sum(end_to_end_n), 0) as end_to_end_p99_ms,
+    sum(scoring_p50_ms * scoring_n) / nullif(sum(scoring_n), 0) as scoring_p50_ms,
+    sum(scoring_p95_ms * scoring_n) / nullif(sum(scoring_n), 0) as scoring_p95_ms,
+    sum(scoring_p99_ms * scoring_n) / nullif(sum(scoring_n), 0) as scoring_p99_ms
+from {{ ref('int_hourly_latency') }}
+{% if is_incremental() %}where ts in ({{ touched_keys('int_hourly_latency', 'ts') }}){% endif %}
+group by ts

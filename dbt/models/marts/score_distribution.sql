@@ -1,11 +1,16 @@
 -- Per arrival hour: fraud-score histogram in ten 0.1-wide buckets (bucket 9 includes 1.0).
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ delete_affected_hours() }}"
+) }}
 with counted as (
     select
         arrival_hour,
         least(floor(fraud_score * 10), 9)::integer as bucket,
         count(*) as posts
     from {{ ref('stg_posts') }}
-    where fraud_score is not null
+    where {{ affected_partitions() }} and fraud_score is not null
     group by 1, 2
 )
 
@@ -15,4 +20,3 @@ select
     posts,
     round(posts / sum(posts) over (partition by arrival_hour), 6) as share
 from counted
-order by arrival_hour, bucket

@@ -1,4 +1,10 @@
--- Per-minute roll-up of the per-second series (sums of counters, derived series recomputed).
+-- Per-minute roll-up of the seed counters (sums of counters, derived series recomputed);
+-- incremental: the minutes the affected hours touch.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ delete_touched_keys('int_hourly_seconds', 'ts', \"date_trunc('minute', ts)\") }}"
+) }}
 with counters as (
     select
         date_trunc('minute', ts) as ts,
@@ -8,7 +14,10 @@ with counters as (
         sum(post_fraud_both)::bigint as post_fraud_both,
         sum(post_fraud_media)::bigint as post_fraud_media,
         sum(post_fraud_text)::bigint as post_fraud_text
-    from {{ ref('seed_metrics_per_second') }}
+    from {{ ref('int_hourly_seconds') }}
+    {% if is_incremental() -%}
+    where date_trunc('minute', ts) in ({{ touched_keys('int_hourly_seconds', 'ts', "date_trunc('minute', ts)") }})
+    {%- endif %}
     group by 1
 )
 
@@ -16,4 +25,3 @@ select
     *,
     {{ seed_derived() }}
 from counters
-order by ts

@@ -1,9 +1,21 @@
--- The seed's 1-second metrics (by scoring time) and their derived series.
+-- The seed's 1-second metrics (by scoring time) and their derived series, summed over arrival
+-- hours from int_hourly_seconds (incremental: the seconds the affected hours touch).
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ delete_touched_keys('int_hourly_seconds', 'ts') }}"
+) }}
 with counters as (
     select
-        date_trunc('second', scored_at) as ts,
-        {{ seed_counters() }}
-    from {{ ref('stg_posts') }}
+        ts,
+        sum(post_processed)::bigint as post_processed,
+        sum(post_text_only)::bigint as post_text_only,
+        sum(post_is_fraud)::bigint as post_is_fraud,
+        sum(post_fraud_both)::bigint as post_fraud_both,
+        sum(post_fraud_media)::bigint as post_fraud_media,
+        sum(post_fraud_text)::bigint as post_fraud_text
+    from {{ ref('int_hourly_seconds') }}
+    {% if is_incremental() %}where ts in ({{ touched_keys('int_hourly_seconds', 'ts') }}){% endif %}
     group by 1
 )
 
@@ -11,4 +23,3 @@ select
     *,
     {{ seed_derived() }}
 from counters
-order by ts

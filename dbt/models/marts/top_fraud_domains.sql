@@ -1,17 +1,17 @@
--- Link domains in fraud posts, most frequent first.
-with fraud_domains as (
-    select did, event_at, unnest(domains) as domain
-    from {{ ref('stg_posts') }}
-    where is_fraud and len(coalesce(domains, [])) > 0
+-- Link domains in fraud posts, most frequent first (from the small per-hour domain table).
+with totals as (
+    select
+        domain,
+        sum(fraud_posts)::bigint as fraud_posts,
+        len(list_distinct(flatten(list(dids)))) as accounts,
+        min(first_seen) as first_seen,
+        max(last_seen) as last_seen
+    from {{ ref('int_hourly_fraud_domains') }}
+    group by domain
 )
 
 select
-    domain,
-    count(*) as fraud_posts,
-    count(distinct did) as accounts,
-    min(event_at) as first_seen,
-    max(event_at) as last_seen,
-    row_number() over (order by count(*) desc, domain) as rank
-from fraud_domains
-group by domain
+    *,
+    row_number() over (order by fraud_posts desc, domain) as rank
+from totals
 order by rank

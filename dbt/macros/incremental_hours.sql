@@ -1,0 +1,73 @@
+{#
+  Incremental marts recompute only the arrival hours a build was told about: var('hours'), a
+  list of 'YYYY-MM-DD HH' strings that Dagster passes from the partitions its run compacted
+  or that compaction rewrote (a late tombstone rewrites an old hour). Without the var an
+  incremental build recomputes every hour (correct, just not fast).
+
+  Per-hour models delete their affected hours and append them again. All-time models keyed by
+  something else (a second, a minute, an account, a campaign) are rebuilt only for the keys the
+  affected hours touch, old and new: the per-hour intermediate records its old keys in
+  `<model>__touched` (pre-hook, before its delete), and the all-time model recomputes exactly
+  those keys plus the new ones from the intermediate.
+#}
+
+{#- Filter on the lake's hive partition columns (dt, hour): DuckDB prunes the files. -#}
+{% macro affected_partitions() -%}
+  {%- set hours = var('hours', none) -%}
+  {%- if not is_incremental() or hours is none -%} true
+  {%- elif hours | length == 0 -%} false
+  {%- else -%}
+    ({%- for h in hours %}(dt = date '{{ h[:10] }}' and hour = {{ h[11:13] | int }}){% if not loop.last %} or {% endif %}{% endfor -%})
+  {%- endif -%}
+{%- endmacro %}
+
+{#- Filter on an arrival-hour timestamp column of a model. -#}
+{% macro affected_hours(column='arrival_hour') -%}
+  {%- set hours = var('hours', none) -%}
+  {%- if hours is none -%} true
+  {%- elif hours | length == 0 -%} false
+  {%- else -%}
+    {{ column }} in ({%- for h in hours %}timestamp '{{ h[:10] }} {{ h[11:13] }}:00:00'{% if not loop.last %}, {% endif %}{% endfor -%})
+  {%- endif -%}
+{%- endmacro %}
+
+{#- Pre-hook of a per-hour model: forget the affected hours (they are appended again). -#}
+{% macro delete_affected_hours() -%}
+  {%- if is_incremental() -%}
+    delete from {{ this }} where {{ affected_hours('arrival_hour') }}
+  {%- else -%}
+    select 1
+  {%- endif -%}
+{%- endmacro %}
+
+{#- Pre-hooks of a per-hour intermediate: record the keys the affected hours held, then forget them. -#}
+{% macro record_touched_and_delete(key, key_type) -%}
+  {%- set touched = this.incorporate(path={"identifier": this.identifier ~ "__touched"}) -%}
+  {%- if is_incremental() -%}
+    create or replace table {{ touched }} as
+      select distinct {{ key }} from {{ this }} where {{ affected_hours('arrival_hour') }};
+    delete from {{ this }} where {{ affected_hours('arrival_hour') }}
+  {%- else -%}
+    create or replace table {{ touched }} as select null::{{ key_type }} as {{ key }} where false
+  {%- endif -%}
+{%- endmacro %}
+
+{#- The keys an all-time model recomputes: those the intermediate's affected hours held before
+    this build (recorded by its pre-hook) and hold now. `expr` maps the intermediate's key. -#}
+{% macro touched_keys(intermediate, key, expr=none) -%}
+  {%- set relation = ref(intermediate) -%}
+  {%- set touched = relation.incorporate(path={"identifier": relation.identifier ~ "__touched"}) -%}
+  {%- set expr = expr or key -%}
+  select {{ expr }} as {{ key }} from {{ touched }}
+  union
+  select {{ expr }} as {{ key }} from {{ relation }} where {{ affected_hours('arrival_hour') }}
+{%- endmacro %}
+
+{#- Pre-hook of an all-time model: forget the keys it recomputes. -#}
+{% macro delete_touched_keys(intermediate, key, expr=none) -%}
+  {%- if is_incremental() -%}
+    delete from {{ this }} where {{ key }} in ({{ touched_keys(intermediate, key, expr) }})
+  {%- else -%}
+    select 1
+  {%- endif -%}
+{%- endmacro %}
