@@ -161,3 +161,25 @@ def test_replay_runs_the_labels_worker_beside_the_delivery(local_settings: Setti
         objects.path(local_settings.labels_prefix), filesystem=objects.fs, format="parquet"
     )
     assert lake_labels.count_rows() == store.head()
+
+
+def test_labels_work_runs_the_worker_until_sigterm(local_settings: Settings) -> None:
+    from fraud_pipeline.labeler.store import SqliteLabelStore
+
+    put_tagged(local_settings, [verdict(i) for i in range(5)])
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fraud_pipeline.cli", "labels", "work", "--home", str(local_settings.home)],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+    )
+    store = SqliteLabelStore(local_settings.labels_path)
+    deadline = time.monotonic() + 60
+    while store.head() < 5 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    put_tagged(local_settings, [verdict(7, action="none"), verdict(3, action="none")])
+    while store.head() < 6 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(30) == 0
+    assert [(s.uri, s.neg) for s in store.after(0, 10)][-1] == (post_uri(3), True)
+    assert store.head() == 6

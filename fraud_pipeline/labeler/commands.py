@@ -123,6 +123,30 @@ def labels() -> None:
 
 
 @labels.command()
+@settings_options
+def work(settings: Settings) -> None:
+    """Run the labels worker alone (on AWS: the labeler's ECS task; locally `up` runs it)."""
+    import threading
+
+    from fraud_pipeline.labeler.worker import build_labels_worker
+
+    worker = build_labels_worker(settings)
+    stop = threading.Event()
+    click.echo(
+        f"labels worker: {settings.tagged_stream} -> label store (src {settings.labeler_did})", err=True
+    )
+    try:
+        with termination_as_interrupt():
+            worker.run(stop)
+    except KeyboardInterrupt as interrupt:
+        stop.set()
+        while worker.poll_once():  # finish what was read; positions are stored with the labels
+            pass
+        worker.export_safely()
+        click.echo(f"labels worker: stopped{stop_reason(interrupt)} ({worker.stats})", err=True)
+
+
+@labels.command()
 @click.argument("uri")
 @click.option("--val", required=True, help="The published label value to take back.")
 @click.option("--reason", required=True, help="Why (kept with the override).")

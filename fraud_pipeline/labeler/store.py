@@ -16,6 +16,7 @@ durable and ordered across the labeler's tasks.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,7 +24,10 @@ from pathlib import Path
 from typing import Protocol
 
 from fraud_pipeline.labeler.labels import Label
+from fraud_pipeline.settings import Settings
 from fraud_pipeline.sqlite_files import ThreadLocalSqlite
+
+log = logging.getLogger(__name__)
 
 # queryLabels: pages of at most this many labels (the lexicon's limit maximum).
 MAX_PAGE = 250
@@ -308,13 +312,14 @@ class SqliteLabelStore:
         self._db.close()
 
 
-def open_label_store(settings: object) -> LabelStore:
-    """The label store of the configured backend."""
-    from fraud_pipeline.settings import Settings
-
-    assert isinstance(settings, Settings)
+def open_label_store(settings: Settings) -> LabelStore:
+    """The label store of the configured backend: Postgres on AWS (`labeler_database_url`),
+    SQLite under the home folder otherwise (also for `--backend aws` against an emulator,
+    which has no Postgres)."""
     if settings.backend == "aws" and settings.labeler_database_url:
         from fraud_pipeline.labeler.postgres_store import PostgresLabelStore
 
         return PostgresLabelStore(settings.labeler_database_url)
+    if settings.backend == "aws" and not settings.aws_endpoint_url:
+        log.warning("no FRAUD_PIPELINE_LABELER_DATABASE_URL on AWS: labels go to %s", settings.labels_path)
     return SqliteLabelStore(settings.labels_path)
