@@ -131,3 +131,39 @@ def test_same_seed_same_bytes_and_cli_writes_labels(tmp_path: Path) -> None:
 def test_needs_both_labels() -> None:
     with pytest.raises(ValueError, match="both labels"):
         list(synthesize([LabeledText("only benign", 0)], 10))
+
+
+def test_campaign_shapes_and_benign_repetition() -> None:
+    from fraud_pipeline.ingest.synth import BENIGN_SHAPES, CAMPAIGN_SHAPES, Synthesizer
+
+    synth = Synthesizer(TEXTS, seed=5, rate=20, campaign_every=300, benign_every=300, benign_after_s=60)
+    posts = {}
+    for event, label in synth.events(9000):
+        if label is not None:
+            result = normalize(orjson.dumps(event))
+            assert result.post is not None
+            posts[label.uri] = (result.post, label)
+    groups: dict[str, list] = {}
+    for post, label in posts.values():
+        key = label.campaign_id or label.group_id
+        if key:
+            groups.setdefault(key, []).append((post, label))
+    shapes = {members[0][1].shape for members in groups.values()}
+    assert set(CAMPAIGN_SHAPES) | set(BENIGN_SHAPES) <= shapes
+    organic = {a.did for a in synth.accounts[: synth.organic_count]}
+    for members in groups.values():
+        shape, label = members[0][1].shape, members[0][1].label
+        dids = [p.did for p, _ in members]
+        assert len(set(dids)) == len(dids)
+        if shape in CAMPAIGN_SHAPES:
+            assert label == 1 and not set(dids) & organic and all(p.links for p, _ in members)
+        else:
+            assert label == 0 and set(dids) <= organic  # accounts with a history
+        if shape in ("image_reuse", "meme"):
+            assert len({tuple(p.media_cids) for p, _ in members}) == 1 and members[0][0].media_cids
+        if shape == "near_duplicate" and len(members) > 5:
+            assert len({p.text.rsplit(" ", 1)[0] for p, _ in members}) > 1  # the wording varies
+        if shape == "rotated_domains" and len(members) > 5:
+            assert len({p.domains[0] for p, _ in members}) > len(members) // 2
+        if shape in ("greeting", "lyrics", "meme"):
+            assert not any(p.links for p, _ in members)

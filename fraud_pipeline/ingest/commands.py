@@ -157,6 +157,7 @@ def synth(
             "posts": summary.posts,
             "fraud_posts": summary.fraud_posts,
             "campaigns": summary.campaigns,
+            "benign_groups": summary.benign_groups,
             "out": str(summary.out),
             "labels": str(summary.labels),
             "seconds": round(time.monotonic() - started, 2),

@@ -6,9 +6,12 @@ in Jetstream-format envelopes that look like the real thing where it matters to 
 scoring: every event kind (posts, likes, reposts, follows, identity, account, deletes,
 the odd edit), did:plc identifiers, TID record keys, real CIDv1 strings, Poisson arrivals,
 embeds (images ~7%, video, link cards, quotes, quote+media), facets with correct UTF-8
-byte offsets, replies, and scam campaigns: one fraud text posted by many fresh accounts
-within minutes, with URL variants. A label file records uri -> label and campaign id.
-The same seed gives byte-identical output.
+byte offsets, replies, and scam campaigns from many fresh accounts within minutes, with URL
+variants, in five shapes (`CAMPAIGN_SHAPES`): a scam text, a bland text with a link, rotated
+domains, near-duplicate wording, and one image reused. Benign repetition comes too, from
+accounts with a history (`BENIGN_SHAPES`): a greeting, song lyrics, a meme image, a viral
+quote with the article's link. A label file records uri -> label, campaign id, shape and
+group. The same seed gives byte-identical output.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import io
 import random
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +57,41 @@ class LabeledText:
     label: int
 
 
+# Campaigns: every one from brand-new accounts within minutes, each post with a link.
+CAMPAIGN_SHAPES = ("scam_text", "bland_link", "rotated_domains", "near_duplicate", "image_reuse")
+# Repetition that is not fraud, from accounts the stream already knows.
+BENIGN_SHAPES = ("greeting", "lyrics", "meme", "viral_quote")
+BLAND_TEXTS = (
+    "Found this really helpful today, sharing it here in case it helps someone else too",
+    "Honestly did not expect this to work so well, have a look and tell me what you think",
+    "A friend sent me this and I have been using it all week, worth a look",
+    "Saving this for later, some genuinely useful ideas in here for everyone",
+)
+# Near-duplicate wording: a template and the words each account picks.
+NEAR_DUPLICATE = (
+    "{hey} everyone, I {found} a {site} with {great} tips for everyday {life}, {look}",
+    {
+        "hey": ["Hey", "Hi", "Hello", "Yo"],
+        "found": ["found", "discovered", "came across", "stumbled on"],
+        "site": ["site", "page", "website", "place"],
+        "great": ["great", "useful", "handy", "amazing"],
+        "life": ["life", "living", "stuff"],
+        "look": ["have a look", "check it out", "take a look"],
+    },
+)
+IMAGE_CAPTIONS = ("look at this", "wow, see this", "this is real", "had to share", "you need to see this")
+GREETINGS = ("good morning everyone, have a lovely day today!", "happy friday everyone, enjoy the weekend!")
+LYRICS = (
+    "is this the real life, is this just fantasy, caught in a landslide, no escape from reality",
+    "we will, we will rock you, singing it loud all day long with the whole team",
+)
+MEME_CAPTIONS = ("lol", "this is me", "me every monday", "too real", "", "accurate")
+VIRAL_QUOTES = (
+    "Be the change that you wish to see in the world. Words to live by this week",
+    "The best time to plant a tree was 20 years ago, the second best time is now",
+)
+
+
 @dataclass(frozen=True)
 class Labeled:
     """The truth about one synthesized post, for evaluation."""
@@ -61,6 +99,8 @@ class Labeled:
     uri: str
     label: int
     campaign_id: str | None
+    shape: str | None = None  # a campaign's or a benign group's shape
+    group_id: str | None = None  # a benign repetition group ("benign-007")
 
 
 def load_texts(paths: Iterable[Path | str]) -> list[LabeledText]:
@@ -164,6 +204,11 @@ class _Due:
     campaign_id: str = ""
     account_index: int = 0
     text: str = ""
+    label: int = 1
+    shape: str = ""
+    group_id: str = ""
+    image: dict[str, Any] | None = field(default=None, compare=False)  # one blob for the group
+    link_card: str = ""  # an external embed to this URL
 
 
 class Synthesizer:
@@ -178,6 +223,8 @@ class Synthesizer:
         start_us: int = DEFAULT_START_US,
         accounts: int | None = None,
         campaign_every: int = 1500,
+        benign_every: int = 2000,
+        benign_after_s: float = 1200.0,
     ) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive (events per second)")
@@ -189,7 +236,13 @@ class Synthesizer:
         self.rate = rate
         self.now_us = start_us
         self.campaign_every = campaign_every
+        # Benign groups start once the organic accounts have a history (as in a running
+        # deployment, where the state store remembers accounts for weeks).
+        self.benign_every = benign_every
+        self.benign_from_us = start_us + int(benign_after_s * 1_000_000)
+        self.benign_groups = 0
         self.accounts = [self._new_account() for _ in range(accounts or 400)]
+        self.organic_count = len(self.accounts)
         self.handles = {a.handle: a.did for a in self.accounts}
         self.recent_posts: list[tuple[str, str]] = []  # (uri, cid) anyone may reply to / like
         self.due: list[_Due] = []
@@ -208,8 +261,10 @@ class Synthesizer:
             self.now_us += max(1, int(self.rng.expovariate(self.rate) * 1_000_000))
             if index and index % self.campaign_every == 0:
                 self._start_campaign()
+            if index and index % self.benign_every == 0 and self.now_us >= self.benign_from_us:
+                self._start_benign_group()
             if self.due and self.due[0].due_us <= self.now_us:
-                yield self._campaign_post(heapq.heappop(self.due))
+                yield self._scheduled_post(heapq.heappop(self.due))
                 continue
             yield self._organic()
 
@@ -256,7 +311,12 @@ class Synthesizer:
         return iso[:23] + "Z", client_us
 
     def _post(
-        self, account: _Account, text: str, label: int, campaign_id: str | None
+        self,
+        account: _Account,
+        text: str,
+        label: int,
+        campaign_id: str | None,
+        due: _Due | None = None,
     ) -> tuple[dict[str, Any], Labeled]:
         created_at, client_us = self._created_at()
         record: dict[str, Any] = {
@@ -268,10 +328,20 @@ class Synthesizer:
         facets = facets_for(text, self.handles)
         if facets:
             record["facets"] = facets
-        embed = self._embed(account.did, text, scam=campaign_id is not None)
+        if due is not None and due.image is not None:
+            embed: dict[str, Any] | None = {"$type": "app.bsky.embed.images", "images": [due.image]}
+        elif due is not None and due.link_card:
+            embed = {
+                "$type": "app.bsky.embed.external",
+                "external": {"uri": due.link_card, "title": text[:60], "description": ""},
+            }
+        elif due is not None and not due.campaign_id:
+            embed = None  # a benign group's text alone
+        else:
+            embed = self._embed(account.did, text, scam=campaign_id is not None)
         if embed is not None:
             record["embed"] = embed
-        if campaign_id is None and self.recent_posts and self.rng.random() < 0.25:
+        if campaign_id is None and due is None and self.recent_posts and self.rng.random() < 0.25:
             root = self.rng.choice(self.recent_posts)
             parent = self.rng.choice(self.recent_posts) if self.rng.random() < 0.5 else root
             record["reply"] = {
@@ -286,7 +356,9 @@ class Synthesizer:
         self.recent_posts.append((uri, cid))
         if len(self.recent_posts) > 500:
             del self.recent_posts[:100]
-        return event, Labeled(uri, label, campaign_id)
+        shape = due.shape if due is not None else None
+        group = (due.group_id or None) if due is not None else None
+        return event, Labeled(uri, label, campaign_id, shape, group)
 
     def _blob(self, mime: str) -> dict[str, Any]:
         size = self.rng.randrange(20_000, 900_000)
@@ -394,18 +466,32 @@ class Synthesizer:
 
     # -- scam campaigns -----------------------------------------------------------------------
     def _start_campaign(self) -> None:
-        """Schedule one fraud text from many fresh accounts over the next few minutes."""
+        """Schedule one campaign (the next shape in turn) from fresh accounts over a few minutes."""
         self.campaigns += 1
         campaign_id = f"campaign-{self.campaigns:03d}"
-        text = self.rng.choice(self.fraud)
+        shape = CAMPAIGN_SHAPES[(self.campaigns - 1) % len(CAMPAIGN_SHAPES)]
+        text = self.rng.choice(BLAND_TEXTS if shape in ("bland_link", "rotated_domains") else self.fraud)
         domain = f"{self.rng.choice(SCAM_WORDS)}-{self.rng.choice(SCAM_WORDS)}.{self.rng.choice(SCAM_TLDS)}"
+        image = self._images(scam=True)["images"][0] if shape == "image_reuse" else None
         size = self.rng.randrange(8, 30)
         window_us = self.rng.randrange(60, 600) * 1_000_000
         for i in range(size):
             account = self._new_account()
             self.accounts.append(account)
             self.handles[account.handle] = account.did
-            variant = self._url_variant(text, domain, i)
+            if shape == "near_duplicate":
+                template, words = NEAR_DUPLICATE
+                body = template.format(**{slot: self.rng.choice(options) for slot, options in words.items()})
+                variant = self._url_variant(body, domain, i)
+            elif shape == "rotated_domains":
+                rotated = (
+                    f"{self.rng.choice(SCAM_WORDS)}{self.rng.randrange(1000)}.{self.rng.choice(SCAM_TLDS)}"
+                )
+                variant = self._url_variant(text, rotated, i)
+            elif shape == "image_reuse":
+                variant = self._url_variant(self.rng.choice(IMAGE_CAPTIONS), domain, i)
+            else:
+                variant = self._url_variant(text, domain, i)
             self.order += 1
             due = _Due(
                 self.now_us + self.rng.randrange(window_us),
@@ -413,6 +499,8 @@ class Synthesizer:
                 campaign_id,
                 len(self.accounts) - 1,
                 variant,
+                shape=shape,
+                image=image,
             )
             heapq.heappush(self.due, due)
 
@@ -431,9 +519,45 @@ class Synthesizer:
             return URL_RE.sub(url, text, count=1)
         return f"{text} {url}"
 
-    def _campaign_post(self, due: _Due) -> tuple[dict[str, Any], Labeled]:
+    # -- benign repetition --------------------------------------------------------------------
+    def _start_benign_group(self) -> None:
+        """Schedule one benign repetition (the next shape in turn) from known organic accounts."""
+        self.benign_groups += 1
+        group_id = f"benign-{self.benign_groups:03d}"
+        shape = BENIGN_SHAPES[(self.benign_groups - 1) % len(BENIGN_SHAPES)]
+        size = self.rng.randrange(15, 50)
+        window_us = (
+            self.rng.randrange(*((300, 900) if shape in ("greeting", "meme") else (900, 3600))) * 1_000_000
+        )
+        image = self._images(scam=False)["images"][0] if shape == "meme" else None
+        text = self.rng.choice(
+            {"greeting": GREETINGS, "lyrics": LYRICS, "viral_quote": VIRAL_QUOTES}.get(shape, ("",))
+        )
+        link = (
+            f"https://{self.rng.choice(LINK_SITES)}/{tid(self.now_us, 2)}" if shape == "viral_quote" else ""
+        )
+        for index in self.rng.sample(range(self.organic_count), min(size, self.organic_count)):
+            body = self.rng.choice(MEME_CAPTIONS) if shape == "meme" else text
+            self.order += 1
+            heapq.heappush(
+                self.due,
+                _Due(
+                    self.now_us + self.rng.randrange(window_us),
+                    self.order,
+                    "",
+                    index,
+                    body,
+                    label=0,
+                    shape=shape,
+                    group_id=group_id,
+                    image=image,
+                    link_card=link,
+                ),
+            )
+
+    def _scheduled_post(self, due: _Due) -> tuple[dict[str, Any], Labeled]:
         account = self.accounts[due.account_index]
-        return self._post(account, due.text, label=1, campaign_id=due.campaign_id)
+        return self._post(account, due.text, label=due.label, campaign_id=due.campaign_id or None, due=due)
 
 
 def synthesize(
@@ -465,6 +589,7 @@ class SynthSummary:
     campaigns: int
     out: Path
     labels: Path
+    benign_groups: int = 0
 
 
 def write_capture(
@@ -490,13 +615,16 @@ def write_capture(
             if label is not None:
                 posts += 1
                 fraud += label.label
-                labels_file.write(
-                    orjson.dumps({"uri": label.uri, "label": label.label, "campaign_id": label.campaign_id})
-                )
+                row = {"uri": label.uri, "label": label.label, "campaign_id": label.campaign_id}
+                if label.shape:
+                    row["shape"] = label.shape
+                if label.group_id:
+                    row["group_id"] = label.group_id
+                labels_file.write(orjson.dumps(row))
                 labels_file.write(b"\n")
     data = buffer.getvalue()
     if out.name.endswith(".zst"):
         # Fixed level and no threads, so the bytes are identical for a seed.
         data = zstandard.ZstdCompressor(level=19).compress(data)
     out.write_bytes(data)
-    return SynthSummary(count, posts, fraud, synth.campaigns, out, labels_out)
+    return SynthSummary(count, posts, fraud, synth.campaigns, out, labels_out, synth.benign_groups)
