@@ -18,11 +18,15 @@ QUIET = PostSignals(
 
 
 def test_fingerprint_folds_urls_numbers_and_case() -> None:
-    a = campaign_fingerprint("Claim your 5000 $SOL airdrop now at https://sol-claim.xyz/a1 before it ends!")
-    b = campaign_fingerprint("CLAIM your 7000 $sol AIRDROP now at https://sol-claim2.top/zz before it ends")
+    a = campaign_fingerprint(
+        "Claim your 5000 $SOL airdrop now at https://sol-claim.xyz/a1 before it ends!", 24
+    )
+    b = campaign_fingerprint(
+        "CLAIM your 7000 $sol AIRDROP now at https://sol-claim2.top/zz before it ends", 24
+    )
     assert a is not None and a == b
-    assert campaign_fingerprint("gm") is None
-    assert campaign_fingerprint("a completely different sentence about gardening today") != a
+    assert campaign_fingerprint("gm", 24) is None
+    assert campaign_fingerprint("a completely different sentence about gardening today", 24) != a
 
 
 def test_campaign_needs_distinct_accounts_within_the_window() -> None:

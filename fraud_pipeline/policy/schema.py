@@ -92,13 +92,13 @@ class Fingerprint(_Strict):
 
 
 class EvidenceWeights(_Strict):
-    """Campaign evidence = size term x (base + new x share of new accounts + concentration x
-    (1 - span / window) + shared_domain x [most accounts link one domain]); they sum to 1."""
+    """Campaign evidence = size term x (base + new_accounts x share of new accounts +
+    concentration x (1 - span / window) + shared_domain x [most accounts link one domain])."""
 
-    base: Annotated[float, Field(ge=0, le=1)] = 0.25
-    new_accounts: Annotated[float, Field(ge=0, le=1)] = 0.35
-    concentration: Annotated[float, Field(ge=0, le=1)] = 0.2
-    shared_domain: Annotated[float, Field(ge=0, le=1)] = 0.2
+    base: Annotated[float, Field(ge=0, le=1)]
+    new_accounts: Annotated[float, Field(ge=0, le=1)]
+    concentration: Annotated[float, Field(ge=0, le=1)]
+    shared_domain: Annotated[float, Field(ge=0, le=1)]
 
     @model_validator(mode="after")
     def _sum_to_one(self) -> EvidenceWeights:
@@ -112,14 +112,15 @@ class Campaign(_Strict):
     min_accounts: Annotated[int, Field(ge=2)]
     fingerprint: Fingerprint
     # Evidence that a group of posts (one text, near-duplicate wording, one image) is a campaign.
-    bar: Annotated[float, Field(gt=0, le=1)] = 0.6
-    new_account_s: Annotated[float, Field(gt=0, le=365 * 86400)] = 3600.0
-    account_memory_days: Annotated[int, Field(ge=1, le=365)] = 30
-    near_duplicate_jaccard: Annotated[float, Field(gt=0, lt=1)] = 0.5
-    minhash_permutations: Annotated[int, Field(ge=4, le=256)] = 32
-    size_scale: Annotated[float, Field(gt=0)] = 8.0
-    shared_domain_share: Annotated[float, Field(gt=0, le=1)] = 0.6
-    weights: EvidenceWeights = Field(default_factory=EvidenceWeights)
+    bar: Annotated[float, Field(gt=0, le=1)]
+    new_account_s: Annotated[float, Field(gt=0, le=365 * 86400)]
+    account_memory_days: Annotated[int, Field(ge=1, le=365)]
+    near_duplicate_jaccard: Annotated[float, Field(gt=0, lt=1)]
+    minhash_permutations: Annotated[int, Field(ge=4, le=256)]
+    shingle_chars: Annotated[int, Field(ge=2, le=16)]
+    size_scale: Annotated[float, Field(gt=0)]
+    shared_domain_share: Annotated[float, Field(gt=0, le=1)]
+    weights: EvidenceWeights
 
 
 class FraudRateJump(_Strict):

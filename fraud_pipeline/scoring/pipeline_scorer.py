@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 
 from fraud_pipeline.policy import Policy
 from fraud_pipeline.policy.runtime import ActivePolicy, PolicyHolder
-from fraud_pipeline.policy.schema import PolicySpec
 from fraud_pipeline.records import Post, TaggedRecord
 from fraud_pipeline.scoring.base import ModelUnavailable, TextScorer
 from fraud_pipeline.scoring.quotas import QuotaBreaker, utc_day
@@ -113,7 +112,7 @@ class PostScorer:
             policy = load_default_policy()
         self.policy = policy if isinstance(policy, PolicyHolder) else PolicyHolder.fixed(policy)
         spec = self.policy.current().policy.spec
-        self.tracker = tracker or BehaviorTracker(behaviour_state, behaviour_params(spec))
+        self.tracker = tracker or BehaviorTracker(behaviour_state, BehaviourParams.from_policy(spec))
         self.quotas = QuotaBreaker(quota_state or MemoryStateStore())
 
     def _model_scores(
@@ -317,24 +316,3 @@ class PostScorer:
             media_model_version=None,
             scored_at_us=time.time_ns() // 1000,
         )
-
-
-def behaviour_params(spec: PolicySpec) -> BehaviourParams:
-    """The tracker's windows, bars and weights from the policy's `windows` and `campaign`."""
-    campaign = spec.campaign
-    return BehaviourParams(
-        window_s=spec.windows.behaviour_s,
-        min_accounts=campaign.min_accounts,
-        new_account_s=campaign.new_account_s,
-        account_memory_s=campaign.account_memory_days * 86400,
-        min_chars=campaign.fingerprint.min_chars,
-        num_perm=campaign.minhash_permutations,
-        near_duplicate_jaccard=campaign.near_duplicate_jaccard,
-        size_scale=campaign.size_scale,
-        weight_base=campaign.weights.base,
-        weight_new=campaign.weights.new_accounts,
-        weight_concentration=campaign.weights.concentration,
-        weight_shared_domain=campaign.weights.shared_domain,
-        shared_domain_share=campaign.shared_domain_share,
-        campaign_bar=campaign.bar,
-    )

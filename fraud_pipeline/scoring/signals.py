@@ -35,13 +35,13 @@ campaign (`relabel`), so the scorer can re-label them with a verdict update.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import math
 import string
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 from datasketch import MinHash, MinHashLSH
@@ -51,6 +51,9 @@ from fraud_pipeline.scoring.canonical import fingerprint_text
 from fraud_pipeline.state.base import Sighting, StateStore
 from fraud_pipeline.state.memory import MemoryStateStore
 
+if TYPE_CHECKING:
+    from fraud_pipeline.policy.schema import PolicySpec
+
 # Punctuation becomes space and digits become 0, in one C-level pass (str.translate).
 _FOLD = {ord(c): " " for c in string.punctuation}
 _FOLD.update({ord(d): "0" for d in string.digits})
@@ -58,24 +61,25 @@ _FOLD.update({ord(d): "0" for d in string.digits})
 
 @dataclass(frozen=True)
 class BehaviourParams:
-    """Windows, bars and weights of behaviour and campaign evidence (the detection policy's
-    campaign section supplies them; these defaults are the documented starting point)."""
+    """Windows, bars and weights of behaviour and campaign evidence: the detection policy's
+    `windows` and `campaign` sections (policy/behaviour.yaml), the one place they are set."""
 
-    window_s: float = 600.0  # sliding window of every count
-    min_accounts: int = 3  # a group counts as a campaign from this many distinct accounts
-    new_account_s: float = 3600.0  # an account first seen this recently counts as new
-    account_memory_s: int = 30 * 86400  # how long an account's first sighting is remembered
-    min_chars: int = 24  # shorter folded texts carry no campaign signal ("gm", "lol")
-    num_perm: int = 32  # MinHash permutations
-    near_duplicate_jaccard: float = 0.5  # word-bigram Jaccard the LSH bands are tuned for
-    minhash_seed: int = 1
-    size_scale: float = 8.0  # accounts past the bar at which the size term reaches 1 - 1/e
-    weight_base: float = 0.25  # evidence from spread alone
-    weight_new: float = 0.35  # ... times the share of new accounts
-    weight_concentration: float = 0.2  # ... times 1 - span / window
-    weight_shared_domain: float = 0.2  # ... when most accounts link one domain
-    shared_domain_share: float = 0.6  # "most" above
-    campaign_bar: float = 0.6  # evidence that makes a group a campaign; crossing it re-labels earlier posts
+    window_s: float  # sliding window of every count
+    min_accounts: int  # a group counts towards a campaign from this many distinct accounts
+    new_account_s: float  # an account first seen this recently counts as new
+    account_memory_s: int  # how long an account's first sighting is remembered
+    min_chars: int  # shorter folded texts carry no campaign signal ("gm", "lol")
+    num_perm: int  # MinHash permutations
+    near_duplicate_jaccard: float  # Jaccard the LSH bands are tuned for
+    shingle_chars: int  # near-duplicates are compared on shingles of this many characters
+    size_scale: float  # accounts past `min_accounts` at which the size term reaches 1 - 1/e
+    weight_base: float  # evidence from spread alone
+    weight_new: float  # ... times the share of new accounts
+    weight_concentration: float  # ... times 1 - span / window
+    weight_shared_domain: float  # ... when most accounts link one domain
+    shared_domain_share: float  # "most" above
+    campaign_bar: float  # evidence that makes a group a campaign; crossing it re-labels earlier posts
+    minhash_seed: int = 1  # fixes datasketch's permutations (changing it regroups every band)
 
     def __post_init__(self) -> None:
         weights = self.weight_base + self.weight_new + self.weight_concentration + self.weight_shared_domain
@@ -83,6 +87,34 @@ class BehaviourParams:
             raise ValueError(f"campaign evidence weights must sum to 1, got {weights}")
         if self.window_s <= 0 or self.min_accounts < 2 or self.num_perm < 1:
             raise ValueError("window_s > 0, min_accounts >= 2 and num_perm >= 1 are required")
+
+    @classmethod
+    def from_policy(cls, spec: PolicySpec) -> BehaviourParams:
+        campaign = spec.campaign
+        return cls(
+            window_s=spec.windows.behaviour_s,
+            min_accounts=campaign.min_accounts,
+            new_account_s=campaign.new_account_s,
+            account_memory_s=campaign.account_memory_days * 86400,
+            min_chars=campaign.fingerprint.min_chars,
+            num_perm=campaign.minhash_permutations,
+            near_duplicate_jaccard=campaign.near_duplicate_jaccard,
+            shingle_chars=campaign.shingle_chars,
+            size_scale=campaign.size_scale,
+            weight_base=campaign.weights.base,
+            weight_new=campaign.weights.new_accounts,
+            weight_concentration=campaign.weights.concentration,
+            weight_shared_domain=campaign.weights.shared_domain,
+            shared_domain_share=campaign.shared_domain_share,
+            campaign_bar=campaign.bar,
+        )
+
+    @classmethod
+    def default(cls) -> BehaviourParams:
+        """The project's own policy (policy/behaviour.yaml)."""
+        from fraud_pipeline.policy import load_default_policy
+
+        return cls.from_policy(load_default_policy().spec)
 
     @property
     def set_ttl_s(self) -> int:
@@ -105,7 +137,7 @@ def fold_text(text: str) -> str:
     return " ".join(lowered.translate(_FOLD).split())
 
 
-def campaign_fingerprint(text: str, min_chars: int = BehaviourParams.min_chars) -> str | None:
+def campaign_fingerprint(text: str, min_chars: int) -> str | None:
     """A key equal for texts that differ only in URLs, numbers, case, spacing and punctuation.
 
     Campaigns rotate URLs and amounts to dodge exact-match filters; this folds those away.
@@ -122,7 +154,7 @@ def _digest(data: bytes) -> str:
 
 
 class NearDuplicateSketch:
-    """MinHash (datasketch's affine32 scheme, crc32 of word bigrams) and LSH band keys.
+    """MinHash (datasketch's affine32 scheme, crc32 of character shingles) and LSH band keys.
 
     datasketch defines the permutations and, through `MinHashLSH`, the bands and rows
     optimal for the Jaccard threshold; the band keys go to the state store as distinct-account
@@ -133,18 +165,21 @@ class NearDuplicateSketch:
 
     def __init__(self, params: BehaviourParams) -> None:
         self.num_perm = params.num_perm
+        self.shingle_chars = params.shingle_chars
         reference = MinHash(num_perm=params.num_perm, seed=params.minhash_seed, hashfunc=zlib.crc32)
         self.permutations = reference.permutations
         self.scheme = reference.scheme
         lsh = MinHashLSH(threshold=params.near_duplicate_jaccard, num_perm=params.num_perm)
         self.hashranges: list[tuple[int, int]] = list(lsh.hashranges)
 
-    @staticmethod
-    def shingles(folded: str) -> list[bytes]:
-        words = folded.split()
-        if len(words) < 2:
-            return [folded.encode()] if folded else []
-        return [f"{a} {b}".encode() for a, b in itertools.pairwise(words)]
+    def shingles(self, folded: str) -> list[bytes]:
+        """Character shingles: spun wording ("Hey/Hi everyone, I found/discovered a site")
+        keeps most of them, where word shingles would all change."""
+        data = folded.encode("utf-8", "replace")
+        k = self.shingle_chars
+        if len(data) <= k:
+            return [data] if data else []
+        return [data[i : i + k] for i in range(len(data) - k + 1)]
 
     def signatures(self, shingle_lists: Sequence[list[bytes]]) -> np.ndarray:
         """One MinHash signature (uint32[num_perm]) per non-empty shingle list, in order."""
@@ -239,7 +274,7 @@ class BehaviorTracker:
 
     def __init__(self, store: StateStore | None = None, params: BehaviourParams | None = None) -> None:
         self.store: StateStore = store if store is not None else MemoryStateStore()
-        self.params = params or BehaviourParams()
+        self.params = params or BehaviourParams.default()
         self.window_us = int(self.params.window_s * 1_000_000)
 
     @cached_property
@@ -392,11 +427,18 @@ class BehaviorTracker:
         if fp_group is not None:
             groups.append(fp_group)
         near_group = None
-        for start in range(0, len(lsh_keys), 2):
-            band = self._window(lsh_keys[start : start + 2], sets, post)
-            if near_group is None or len(band.members) > len(near_group.members):
-                near_group = band
-        if near_group is not None:
+        if lsh_keys:
+            # LSH candidates are the accounts sharing any band with the post (named after its
+            # fullest band, the one a campaign's posts most often share).
+            bands = [
+                self._window(lsh_keys[start : start + 2], sets, post) for start in range(0, len(lsh_keys), 2)
+            ]
+            near_group = _Group(max(bands, key=lambda band: len(band.members)).group_id)
+            for band in bands:
+                for did, member in band.members.items():
+                    known = near_group.members.get(did)
+                    if known is None or member.time_us < known.time_us:
+                        near_group.members[did] = member
             groups.append(near_group)
         media_group = None
         for start in range(0, len(media_keys), 2):

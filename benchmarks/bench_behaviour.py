@@ -1,0 +1,307 @@
+"""Behaviour across shards: campaign detection over 16 shards, throughput, DynamoDB round trips.
+
+Three measurements, one JSON object:
+
+1. `detection`: a synthetic capture (`ingest/synth.py`: five campaign shapes from brand-new
+   accounts, benign repetition from accounts with a history, organic traffic) is replayed over
+   `--shards` shards in event-time order. Each shard has its own scorer and tracker (as its own
+   Lambda runtime) and batches like the event source mapping (up to 500 posts, or 1 s of
+   stream); the shards share only the SQLite state store (the text model object is shared too:
+   it holds no state). Verdict updates are applied as compaction does (latest wins). Reported:
+   campaign recall counting each campaign's posts after its 10th, at scoring time and final;
+   benign posts flagged (`label` or `review`) and auto-labelled (`label`); the benign repetition
+   groups; per shape; and the text model alone at its review threshold on the same posts.
+2. `throughput`: signals + rules + state on one core, SQLite store, batches of 500, with a
+   zero-cost stand-in for the text model (the models are measured in bench_text_model.py):
+   median of `--repeats` runs, posts/s; the tracker alone beside it.
+3. `dynamodb_calls`: the tracker over DynamoDB on moto's server: store round trips per batch
+   of 500 (median and max), by operation.
+
+    python benchmarks/bench_behaviour.py [--events 60000] [--shards 16] [--skip-dynamodb]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+ROOT = Path(__file__).resolve().parents[1]
+FLAGGED = ("label", "review")
+
+
+class ZeroModel:
+    """A text model that costs nothing and says nothing: isolates signals + rules + state."""
+
+    version = "zero"
+    threshold = 0.5
+
+    def score(self, texts: Sequence[str]) -> list[float]:
+        return [0.0] * len(texts)
+
+
+def _capture(events: int, seed: int, rate: float) -> tuple[list[Any], dict[str, dict[str, Any]]]:
+    from fraud_pipeline.ingest.normalize import normalize
+    from fraud_pipeline.ingest.synth import Synthesizer, load_texts
+
+    texts = load_texts([ROOT / "data" / "labeled" / "train.jsonl"])
+    synth = Synthesizer(texts, seed=seed, rate=rate)
+    posts, labels = [], {}
+    for event, label in synth.events(events):
+        result = normalize(orjson.dumps(event))
+        if result.post is None:
+            continue
+        posts.append(result.post)
+        if label is not None:
+            labels[label.uri] = {
+                "label": label.label,
+                "campaign_id": label.campaign_id,
+                "shape": label.shape,
+                "group_id": label.group_id,
+            }
+    return posts, labels
+
+
+def _replay(posts: list[Any], shards: int, state_path: Path, text_scorer: Any) -> list[Any]:
+    """Score over `shards` independent scorers sharing only the state store, batched like the
+    event source mapping (500 records or 1 s of stream time per shard)."""
+    from fraud_pipeline.scoring.pipeline_scorer import PostScorer
+    from fraud_pipeline.state.sqlite import SqliteStateStore
+    from fraud_pipeline.streams.sqlite_log import shard_index_for_key
+
+    scorers = [
+        PostScorer(text_scorer, None, behaviour_state=SqliteStateStore(state_path)) for _ in range(shards)
+    ]
+    pending: list[list[Any]] = [[] for _ in range(shards)]
+    out: list[Any] = []
+
+    def flush(shard: int) -> None:
+        if pending[shard]:
+            out.extend(scorers[shard].score(pending[shard])[0])
+            pending[shard] = []
+
+    for post in posts:
+        shard = shard_index_for_key(post.did, shards)
+        pending[shard].append(post)
+        for other in range(shards):
+            batch = pending[other]
+            if batch and (len(batch) >= 500 or post.time_us - batch[0].time_us >= 1_000_000):
+                flush(other)
+    for shard in range(shards):
+        flush(shard)
+    return out
+
+
+def _final(tagged: list[Any]) -> dict[str, dict[str, Any]]:
+    """uri -> final verdict, verdict updates applied as compaction does (latest wins)."""
+    from fraud_pipeline.records import VERDICT_OPERATION
+
+    final: dict[str, dict[str, Any]] = {}
+    for record in tagged:
+        if record.operation in ("create", "update"):
+            final[record.uri] = {
+                "action": record.action,
+                "text_p": record.fraud_text_likelihood,
+                "scored_action": record.action,
+            }
+    latest: dict[str, Any] = {}
+    for record in tagged:
+        if record.operation == VERDICT_OPERATION:
+            known = latest.get(record.uri)
+            if known is None or record.scored_at_us > known.scored_at_us:
+                latest[record.uri] = record
+    for uri, update in latest.items():
+        if uri in final:
+            final[uri]["action"] = update.action
+    return final
+
+
+def _rate(hits: int, total: int) -> float:
+    return round(hits / total, 4) if total else 0.0
+
+
+def detection(events: int, shards: int, seed: int, rate: float) -> dict[str, Any]:
+    from fraud_pipeline.scoring.handler import build_post_scorer
+    from fraud_pipeline.settings import load_settings
+
+    posts, labels = _capture(events, seed, rate)
+    text_scorer = build_post_scorer(load_settings(environ={})).text_scorer
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        tagged = _replay(posts, shards, Path(tmp) / "state.db", text_scorer)
+        seconds = time.perf_counter() - started
+    final = _final(tagged)
+    from fraud_pipeline.policy import load_default_policy
+
+    review_point = load_default_policy().spec.thresholds.text_model.review
+    campaigns: dict[str, list[str]] = defaultdict(list)
+    time_of = {p.uri: p.time_us for p in posts}
+    for uri, truth in labels.items():
+        if truth["campaign_id"] and uri in final:
+            campaigns[truth["campaign_id"]].append(uri)
+    after_10th: list[str] = []
+    shape_after: dict[str, list[str]] = defaultdict(list)
+    for members in campaigns.values():
+        ordered = sorted(members, key=lambda u: time_of[u])
+        after_10th.extend(ordered[10:])
+        shape_after[labels[ordered[0]]["shape"]].extend(ordered[10:])
+    campaign_all = [u for members in campaigns.values() for u in members]
+    benign = [u for u, t in labels.items() if t["label"] == 0 and u in final]
+    repetition = [u for u in benign if labels[u]["group_id"]]
+    lone_fraud = [u for u, t in labels.items() if t["label"] == 1 and not t["campaign_id"] and u in final]
+
+    def flagged(uris: list[str], key: str = "action") -> int:
+        return sum(final[u][key] in FLAGGED for u in uris)
+
+    def text_alone(uris: list[str]) -> int:
+        return sum((final[u]["text_p"] or 0.0) >= review_point for u in uris)
+
+    return {
+        "events": events,
+        "posts": len(final),
+        "shards": shards,
+        "campaigns": len(campaigns),
+        "campaign_posts": len(campaign_all),
+        "campaign_posts_after_10th": len(after_10th),
+        "benign_posts": len(benign),
+        "benign_repetition_posts": len(repetition),
+        "replay_seconds": round(seconds, 1),
+        "pipeline": {
+            "campaign_recall_after_10th_final": _rate(flagged(after_10th), len(after_10th)),
+            "campaign_recall_after_10th_at_scoring": _rate(
+                flagged(after_10th, "scored_action"), len(after_10th)
+            ),
+            "campaign_recall_all_final": _rate(flagged(campaign_all), len(campaign_all)),
+            "campaign_recall_all_at_scoring": _rate(
+                flagged(campaign_all, "scored_action"), len(campaign_all)
+            ),
+            "recall_after_10th_by_shape": {
+                shape: _rate(flagged(uris), len(uris)) for shape, uris in sorted(shape_after.items())
+            },
+            "lone_fraud_recall": _rate(flagged(lone_fraud), len(lone_fraud)),
+            "benign_flagged_rate": _rate(flagged(benign), len(benign)),
+            "benign_auto_labelled_rate": _rate(
+                sum(final[u]["action"] == "label" for u in benign), len(benign)
+            ),
+            "benign_repetition_flagged": flagged(repetition),
+            "verdict_updates": sum(1 for t in tagged if t.operation == "verdict"),
+        },
+        "text_model_alone": {
+            "threshold": review_point,
+            "campaign_recall_after_10th": _rate(text_alone(after_10th), len(after_10th)),
+            "campaign_recall_all": _rate(text_alone(campaign_all), len(campaign_all)),
+            "lone_fraud_recall": _rate(text_alone(lone_fraud), len(lone_fraud)),
+            "benign_flagged_rate": _rate(text_alone(benign), len(benign)),
+        },
+    }
+
+
+def throughput(events: int, seed: int, rate: float, repeats: int) -> dict[str, Any]:
+    from fraud_pipeline.scoring.pipeline_scorer import PostScorer
+    from fraud_pipeline.scoring.signals import BehaviorTracker
+    from fraud_pipeline.state.sqlite import SqliteStateStore
+
+    posts = [p for p in _capture(events, seed, rate)[0] if p.operation != "delete"]
+    scorer_rates, tracker_rates = [], []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as tmp:
+            scorer = PostScorer(ZeroModel(), None, behaviour_state=SqliteStateStore(Path(tmp) / "a.db"))
+            started = time.perf_counter()
+            for start in range(0, len(posts), 500):
+                scorer.score(posts[start : start + 500])
+            scorer_rates.append(len(posts) / (time.perf_counter() - started))
+            tracker = BehaviorTracker(SqliteStateStore(Path(tmp) / "b.db"))
+            started = time.perf_counter()
+            for start in range(0, len(posts), 500):
+                tracker.observe_batch(posts[start : start + 500])
+            tracker_rates.append(len(posts) / (time.perf_counter() - started))
+    return {
+        "posts": len(posts),
+        "batch": 500,
+        "repeats": repeats,
+        "signals_rules_state_posts_per_s_median": round(statistics.median(scorer_rates)),
+        "tracker_state_only_posts_per_s_median": round(statistics.median(tracker_rates)),
+        "target_posts_per_s": 25_000,
+    }
+
+
+def dynamodb_calls(events: int, seed: int, rate: float, batches: int) -> dict[str, Any]:
+    import socket
+
+    from moto.server import ThreadedMotoServer
+
+    from fraud_pipeline.scoring.signals import BehaviorTracker
+    from fraud_pipeline.state.dynamodb import DynamoDbStateStore, dynamodb_client, ensure_table
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        import os
+
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+        client = dynamodb_client("us-east-1", f"http://127.0.0.1:{port}")
+        ensure_table(client, "bench-state")
+        store = DynamoDbStateStore(client, "bench-state")
+        tracker = BehaviorTracker(store)
+        posts = [p for p in _capture(events, seed, rate)[0] if p.operation != "delete"]
+        per_batch: list[int] = []
+        seconds: list[float] = []
+        totals: Counter[str] = Counter()
+        for start in range(0, min(len(posts), batches * 500), 500):
+            before = Counter(store.calls)
+            started = time.perf_counter()
+            tracker.observe_batch(posts[start : start + 500])
+            seconds.append(time.perf_counter() - started)
+            spent = Counter(store.calls)
+            spent.subtract(before)
+            per_batch.append(sum(spent.values()))
+            totals.update(spent)
+    finally:
+        server.stop()
+    return {
+        "batches_of_500": len(per_batch),
+        "calls_per_batch_median": statistics.median(per_batch),
+        "calls_per_batch_max": max(per_batch),
+        "calls_by_operation_per_batch": {k: round(v / len(per_batch), 1) for k, v in sorted(totals.items())},
+        "seconds_per_batch_median_on_moto": round(statistics.median(seconds), 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=60_000)
+    parser.add_argument("--rate", type=float, default=20.0, help="events per second of stream time")
+    parser.add_argument("--shards", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--dynamodb-batches", type=int, default=6)
+    parser.add_argument("--skip-detection", action="store_true")
+    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--skip-dynamodb", action="store_true")
+    args = parser.parse_args()
+    result: dict[str, Any] = {"benchmark": "behaviour_across_shards"}
+    if not args.skip_detection:
+        result["detection"] = detection(args.events, args.shards, args.seed, args.rate)
+    if not args.skip_throughput:
+        result["throughput"] = throughput(min(args.events, 40_000), args.seed, args.rate, args.repeats)
+    if not args.skip_dynamodb:
+        result["dynamodb_calls"] = dynamodb_calls(
+            min(args.events, 20_000), args.seed, args.rate, args.dynamodb_batches
+        )
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
