@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+import time
 
 import pyarrow.parquet as pq
 import pytest
@@ -231,3 +232,23 @@ def test_a_campaign_verdict_update_labels_the_earlier_post(local_settings: Setti
         (post_uri(2), "scam", False, "bafyreiaaa"),
         (post_uri(1), "spam-campaign", False, None),
     ]
+
+
+def test_worker_reports_counts_and_lag_to_the_metrics_port(local_settings: Settings) -> None:
+    from fraud_pipeline.metrics import open_metrics
+
+    put_tagged(local_settings, [verdict(i) for i in range(4)] + [verdict(0, action="none")])
+    worker = worker_for(local_settings)
+    drain(worker)
+    worker.flush_metrics()
+    metrics = open_metrics(local_settings)
+    now_ms = int(time.time() * 1000)
+
+    def total(name: str, stat: str = "Sum") -> float:
+        points = metrics.query(
+            local_settings.metric_namespace, name, now_ms - 60_000, now_ms + 60_000, 60, stat
+        )
+        return sum(p.value for p in points)
+
+    assert total("Labels-Published") == 4 and total("Labels-Negated") == 1
+    assert 0 <= total("Labels-Stream-Lag-Ms", "Maximum") < 60_000

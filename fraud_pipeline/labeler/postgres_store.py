@@ -32,7 +32,10 @@ from fraud_pipeline.labeler.store import (
 
 _WRITE_LOCK = 0x6C6162656C73  # advisory lock id ("labels")
 
+# Its own schema in the shared database: nothing of Dagster's is touched.
 _SCHEMA = """
+CREATE SCHEMA IF NOT EXISTS labeler;
+SET search_path TO labeler;
 CREATE TABLE IF NOT EXISTS labels (
     seq  BIGSERIAL PRIMARY KEY,
     src  TEXT NOT NULL,
@@ -71,7 +74,7 @@ def _stored(row: tuple[Any, ...]) -> StoredLabel:
 class PostgresLabelStore:
     def __init__(self, url: str) -> None:
         try:
-            self._conn = psycopg.connect(url, autocommit=True)
+            self._conn = psycopg.connect(url, autocommit=True, options="-c search_path=labeler,public")
             with self._conn.transaction():
                 self._conn.execute(f"SELECT pg_advisory_xact_lock({_WRITE_LOCK})")  # one schema creator
                 self._conn.execute(_SCHEMA)

@@ -38,6 +38,7 @@ from fraud_pipeline.labeler.labels import Label, Signer, atproto_datetime
 from fraud_pipeline.labeler.store import ActiveLabel, LabelStore, StoredLabel
 from fraud_pipeline.lake.errors import ErrorRecord, ErrorSink
 from fraud_pipeline.lake.paths import hour_path
+from fraud_pipeline.metrics.base import MetricDatum, MetricsSink
 from fraud_pipeline.objects import ObjectStore, ObjectStoreError
 from fraud_pipeline.records import ACTIONS
 from fraud_pipeline.settings import Settings
@@ -50,6 +51,9 @@ LAKE_POSITION_KEY = "lake_seq"
 SIGNING_KEY_META = "signing_key_multikey"  # the public key the stored labels are signed with
 LAKE_BATCH = 50_000  # labels per lake file at most
 LAKE_EVERY_S = 60.0  # how often stored labels are copied to the lake (fewer, larger files)
+METRICS_EVERY_S = 10.0  # how often counts and lag go to the metrics port (also when idle: a heartbeat)
+# The labeler's metrics (namespace = prefix); infra's alarms on stream lag and label rate read them.
+LABELER_METRICS: tuple[str, ...] = ("Labels-Published", "Labels-Negated", "Labels-Stream-Lag-Ms")
 
 
 def checkpoint_key(stream_name: str, shard_id: str) -> str:
@@ -120,6 +124,7 @@ class LabelsWorker:
         policy: LabelPolicy,
         objects: ObjectStore | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        metrics: MetricsSink | None = None,
     ) -> None:
         self.settings = settings
         self.stream = stream
@@ -133,6 +138,10 @@ class LabelsWorker:
         self.src = settings.labeler_did
         self.stream_name = settings.tagged_stream
         self.stats = LabelsWorkerStats()
+        self.metrics = metrics
+        self._unreported = (0, 0)  # labels, negations since the last metrics flush
+        self._max_lag_ms = 0
+        self._last_metrics = time.monotonic()
         self.lake_every_s = LAKE_EVERY_S
         self._last_export = time.monotonic()
         positions = store.positions()
@@ -209,6 +218,10 @@ class LabelsWorker:
             else:
                 log.warning("%d bad records on %s (no error sink)", len(errors), self.stream_name)
         labels = self.plan(verdicts)
+        now_ms = int(time.time() * 1000)
+        self._max_lag_ms = max(self._max_lag_ms, now_ms - min(r.approximate_arrival_ms for r in read))
+        negations = sum(1 for label in labels if label.neg)
+        self._unreported = (self._unreported[0] + len(labels) - negations, self._unreported[1] + negations)
         last: dict[str, str] = {}
         for record in read:  # each shard's records are in sequence order
             last[record.shard_id] = record.sequence_number
@@ -234,9 +247,29 @@ class LabelsWorker:
         self.stats.lake_rows += len(batch)
         return len(batch)
 
+    def flush_metrics(self) -> None:
+        """Counts and the worst lag since the last flush (lag 0 when idle: the alarm's heartbeat)."""
+        if self.metrics is None:
+            return
+        published, negated = self._unreported
+        data = [
+            MetricDatum("Labels-Published", published),
+            MetricDatum("Labels-Negated", negated),
+            MetricDatum("Labels-Stream-Lag-Ms", self._max_lag_ms, "Milliseconds"),
+        ]
+        try:
+            self.metrics.put(self.settings.metric_namespace, data)
+        except Exception as exc:  # metrics are best effort; labels are not held up by them
+            log.warning("publishing labeler metrics failed: %s", exc)
+            return
+        self._unreported, self._max_lag_ms = (0, 0), 0
+
     def step(self) -> int:
-        """One poll, and the copy to the lake when it is due; records read."""
+        """One poll, and the copy to the lake and the metrics when due; records read."""
         read = self.poll_once()
+        if time.monotonic() - self._last_metrics >= METRICS_EVERY_S:
+            self.flush_metrics()
+            self._last_metrics = time.monotonic()
         if time.monotonic() - self._last_export >= self.lake_every_s:
             self.export_safely()
             self._last_export = time.monotonic()
@@ -249,6 +282,7 @@ class LabelsWorker:
         while self.poll_once():
             pass
         self.export_safely()
+        self.flush_metrics()
 
     def export_safely(self) -> None:
         try:
@@ -300,6 +334,7 @@ def build_labels_worker(settings: Settings, policy: LabelPolicy | None = None) -
     from fraud_pipeline.labeler.definitions import load_label_policy
     from fraud_pipeline.labeler.keys import open_key_store
     from fraud_pipeline.labeler.store import open_label_store
+    from fraud_pipeline.metrics import open_metrics
     from fraud_pipeline.state import open_state
     from fraud_pipeline.streams import open_stream
 
@@ -314,4 +349,5 @@ def build_labels_worker(settings: Settings, policy: LabelPolicy | None = None) -
         key,
         policy or load_label_policy(),
         ObjectStore.from_settings(settings),
+        metrics=open_metrics(settings),
     )
