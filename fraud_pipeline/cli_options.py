@@ -1,4 +1,6 @@
-"""Options every command shares: which backend, which home folder, which environment."""
+"""Options every command shares: which backend, which home folder, which environment, and
+`-v` (logs on the terminal). Resolving them also sets up the JSON logs of the command
+(`fraud_pipeline.logs`), so every command logs the same way without saying so."""
 
 from __future__ import annotations
 
@@ -10,7 +12,26 @@ from typing import Any
 import click
 import orjson
 
+from fraud_pipeline.logs import setup_logging
 from fraud_pipeline.settings import Settings, SettingsError, load_settings
+
+VERBOSE_KEY = "fraud_pipeline.verbose"
+
+
+def component_of(context: click.Context) -> str:
+    """The log component of a command: `backfill`, `model-train` (the words after the program)."""
+    names: list[str] = []
+    current: click.Context | None = context
+    while current is not None and current.parent is not None:  # the root is the program itself
+        names.append(current.info_name or "")
+        current = current.parent
+    return "-".join(reversed([n for n in names if n])) or "cli"
+
+
+def is_verbose() -> bool:
+    """Whether the running command was given `-v`."""
+    context = click.get_current_context(silent=True)
+    return bool(context and context.find_root().meta.get(VERBOSE_KEY, False))
 
 
 def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -36,6 +57,9 @@ def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
         default=None,
         help="AWS endpoint (moto, LocalStack); empty = real AWS. Env: FRAUD_PIPELINE_AWS_ENDPOINT_URL.",
     )
+    @click.option(
+        "-v", "--verbose", is_flag=True, help="Show every log line (and Dagster's event log) on the terminal."
+    )
     @functools.wraps(command)
     def wrapper(
         *args: Any,
@@ -43,6 +67,7 @@ def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
         home: Path | None,
         env_name: str | None,
         endpoint_url: str | None,
+        verbose: bool,
         **kwargs: Any,
     ) -> Any:
         try:
@@ -51,6 +76,9 @@ def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
             )
         except SettingsError as exc:
             raise click.UsageError(str(exc)) from exc
+        context = click.get_current_context()
+        context.meta[VERBOSE_KEY] = verbose
+        setup_logging(component_of(context), settings, verbose=verbose)
         return command(*args, settings=settings, **kwargs)
 
     return wrapper

@@ -94,6 +94,9 @@ class Settings:
     automation: str = "running"
     # How often (seconds) the open hour is compacted and its marts refreshed.
     open_hour_refresh_s: int = 120
+    # Logs (fraud_pipeline.logs): "" = stdout inside AWS compute, else <home>/logs/<component>.jsonl.
+    log_to: str = ""
+    log_level: str = "INFO"
 
     def __post_init__(self) -> None:
         if self.backend not in get_args(Backend):
@@ -111,6 +114,8 @@ class Settings:
             raise SettingsError(
                 f"scoring_runtimes must be 'per-shard' or 'shared', got {self.scoring_runtimes!r}"
             )
+        if self.log_to not in ("", "stdout", "file"):
+            raise SettingsError(f"log_to must be stdout, file or empty (automatic), got {self.log_to!r}")
         if not self.env or not self.env.replace("-", "").isalnum():
             raise SettingsError(f"env must be alphanumeric (dashes allowed), got {self.env!r}")
         for name, value in self.default_names(self.env).items():

@@ -63,7 +63,12 @@ class IngestStats:
 
 def log_malformed(raw: bytes, reason: str) -> None:
     """Default sink: a warning with the start of the event (the caller should pass a real sink)."""
-    log.warning("malformed event (%s): %r", reason, raw[:200])
+    log.warning(
+        "malformed event (%s): %r",
+        reason,
+        raw[:200],
+        extra={"next_step": "skipped and counted; if many, check the source's wire format"},
+    )
 
 
 def _as_bytes(raw: bytes | str) -> bytes:

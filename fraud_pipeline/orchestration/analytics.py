@@ -33,6 +33,7 @@ from fraud_pipeline.orchestration.dbt_project import (
 )
 from fraud_pipeline.orchestration.partitions import HOURLY, hour_of
 from fraud_pipeline.orchestration.resources import LakeDuckDBResource, ObjectStoreResource, PipelineResource
+from fraud_pipeline.orchestration.run_logs import JSON_LOGS_RUN_CONFIG
 
 _REWRITTEN = re.compile(r"dt=(\d{4}-\d{2}-\d{2})/hour=(\d{2})/")
 
@@ -156,6 +157,7 @@ def lake_hour_profile(
 analytics_job = define_asset_job(
     "hourly_analytics_job",
     selection=AssetSelection.assets("lake_hour_profile", dashboard_tables),
+    config=JSON_LOGS_RUN_CONFIG,
     description="Profile the last closed hour and rebuild the dashboard tables with dbt.",
 )
 hourly_analytics_schedule = build_schedule_from_partitioned_job(

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import click
 
-from fraud_pipeline.cli_options import settings_options
+from fraud_pipeline.cli_options import echo_json, is_verbose, settings_options
 from fraud_pipeline.settings import Settings
 
 
@@ -30,17 +30,32 @@ def _parse_hour(value: str | None) -> datetime | None:
 )
 @click.option("--to", "end", default=None, help="Last arrival hour, inclusive (default: the last).")
 @click.option("--no-dbt", is_flag=True, help="Skip the dbt build (dashboard tables).")
-def backfill(settings: Settings, start: str | None, end: str | None, no_dbt: bool) -> None:
-    """Materialize every hour with raw data: compaction per hour, then catalog, profile and dbt as one run."""
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+def backfill(settings: Settings, start: str | None, end: str | None, no_dbt: bool, as_json: bool) -> None:
+    """Materialize every hour with raw data: compaction per hour, then catalog, profile and dbt as one run.
+
+    Quiet: a progress bar on a terminal and a one-line summary; Dagster's event log goes to the
+    Dagster instance (the UI) and to <home>/logs/backfill.jsonl (`-v` shows it here too).
+    """
+    from dataclasses import asdict
+
     from fraud_pipeline.orchestration.backfill import BackfillError, run_backfill
 
     try:
         summary = run_backfill(
-            settings, _parse_hour(start), _parse_hour(end), with_dbt=not no_dbt, progress=True
+            settings,
+            _parse_hour(start),
+            _parse_hour(end),
+            with_dbt=not no_dbt,
+            progress=not as_json,
+            verbose=is_verbose(),
         )
     except BackfillError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(summary)
+    if as_json:
+        echo_json({**asdict(summary), "summary": str(summary)})
+    else:
+        click.echo(str(summary))
 
 
 @click.command()

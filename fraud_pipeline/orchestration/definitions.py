@@ -31,6 +31,7 @@ from fraud_pipeline.orchestration.monitoring import (
     stream_health_sensor,
 )
 from fraud_pipeline.orchestration.resources import build_resources
+from fraud_pipeline.orchestration.run_logs import run_loggers
 from fraud_pipeline.settings import Settings, load_settings
 
 
@@ -62,4 +63,5 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
             ),
         ],
         resources=build_resources(settings),
+        loggers=run_loggers(),  # the event log as JSON lines, not Dagster's console logger
     )

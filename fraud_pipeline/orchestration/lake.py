@@ -34,6 +34,7 @@ from fraud_pipeline.orchestration.landing import LandingCursor, evaluate_landing
 from fraud_pipeline.orchestration.open_hour import evaluate_open_hour
 from fraud_pipeline.orchestration.partitions import HOURLY, hour_of
 from fraud_pipeline.orchestration.resources import ObjectStoreResource, PipelineResource
+from fraud_pipeline.orchestration.run_logs import JSON_LOGS_RUN_CONFIG
 from fraud_pipeline.records import TAGGED_ARROW_SCHEMA
 from fraud_pipeline.settings import Settings
 
@@ -201,6 +202,7 @@ def compacted_posts(
 lake_hourly_job = define_asset_job(
     "lake_hourly_job",
     selection=AssetSelection.assets("compacted_posts", "glue_catalog") | AssetSelection.groups("analytics"),
+    config=JSON_LOGS_RUN_CONFIG,
     description=(
         "Compact one arrival hour, catalog it, profile it and refresh the dashboard tables "
         "(requested by the landing and open-hour sensors)."

@@ -22,6 +22,7 @@ from dagster import (
 )
 
 from fraud_pipeline.orchestration.resources import ObjectStoreResource, PipelineResource
+from fraud_pipeline.orchestration.run_logs import JSON_LOGS_RUN_CONFIG
 from fraud_pipeline.settings import Settings
 
 TRAINING_DATA = Path(__file__).resolve().parents[2] / "data" / "labeled" / "train.jsonl"
@@ -112,6 +113,8 @@ def text_model_package(pipeline: PipelineResource, lake: ObjectStoreResource) ->
     )
 
 
-model_evaluation_job = define_asset_job("daily_model_evaluation_job", selection=[text_model_evaluation])
+model_evaluation_job = define_asset_job(
+    "daily_model_evaluation_job", selection=[text_model_evaluation], config=JSON_LOGS_RUN_CONFIG
+)
 daily_model_evaluation_schedule = ScheduleDefinition(job=model_evaluation_job, cron_schedule="30 3 * * *")
 model_assets = [text_model_training, text_model_evaluation, text_model_package]

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from fraud_pipeline.lake.errors import ErrorRecord, ErrorSink
+from fraud_pipeline.logs import log_context, setup_logging
 from fraud_pipeline.metrics.base import MetricDatum, MetricsSink
 from fraud_pipeline.objects import ObjectStore, ObjectStoreError
 from fraud_pipeline.records import Post, RecordError
@@ -41,6 +43,9 @@ def shard_of(event_id: object) -> str:
     if isinstance(event_id, str) and ":" in event_id:
         return event_id.split(":", 1)[0] or UNSHARDED
     return UNSHARDED
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -188,6 +193,8 @@ class ScoringRuntime:
         self.stats.tagged += len(tagged) - sum(1 for r in results if r is None)
         self.stats.failed += len(failures)
         self.stats.counts.add(counts)
+        first = records[0].sequence_number if records else (rejected[0][0] if rejected else None)
+        self._log_batch(shard, first, len(records) + len(rejected), len(tagged), errors, failures)
         # Lambda retries from the lowest reported sequence number; report them in stream order.
         return sorted(failures, key=lambda s: (len(s), s))
 
@@ -200,6 +207,38 @@ class ScoringRuntime:
     @property
     def errors_written(self) -> int:
         return self.errors.written
+
+    def _log_batch(
+        self,
+        shard: str,
+        first_sequence: str | None,
+        records: int,
+        tagged: int,
+        errors: list[ErrorRecord],
+        failures: set[str],
+    ) -> None:
+        """One line per batch (the shard and its first record), and what to do when records failed."""
+        with log_context(shard=shard, record=first_sequence):
+            log.info("scored a batch: %d records, %d tagged, %d undecodable", records, tagged, len(errors))
+            if errors:
+                log.warning(
+                    "%d records could not be decoded (first: %s)",
+                    len(errors),
+                    f"{errors[0].error_code}: {errors[0].error_message[:200]}",
+                    extra={
+                        "next_step": f"read them under {self.settings.errors_prefix}scoring/ in the lake "
+                        "bucket; they are not retried (retrying cannot fix them)"
+                    },
+                )
+            if failures:
+                log.error(
+                    "%d records not finished; reported as batch item failures",
+                    len(failures),
+                    extra={
+                        "next_step": "the mapping retries them; if this repeats, check the tagged stream "
+                        "and the lake bucket are reachable"
+                    },
+                )
 
     def close(self) -> None:
         """A clean stop: release the behaviour store (the counts live on in it, for every shard)."""
@@ -321,5 +360,7 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """Lambda entry point (`fraud_pipeline.scoring.handler.handler`)."""
     global _RUNTIME
     if _RUNTIME is None:
-        _RUNTIME = ScoringRuntime.from_settings(load_settings())
+        settings = load_settings()
+        setup_logging("scoring", settings)  # JSON lines on stdout in Lambda: CloudWatch Logs
+        _RUNTIME = ScoringRuntime.from_settings(settings)
     return _RUNTIME.handle(event, context)

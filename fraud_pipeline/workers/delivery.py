@@ -203,7 +203,15 @@ class FirehoseDelivery:
             except (ObjectStoreError, OSError) as exc:
                 backoff = min(max_backoff_s, max(1.0, backoff * 2))
                 self.stats.write_failures += 1
-                log.warning("delivery to the lake failed (%s); retrying in %.0f s", exc, backoff)
+                log.warning(
+                    "delivery to the lake failed (%s); retrying in %.0f s",
+                    exc,
+                    backoff,
+                    extra={
+                        "next_step": "check that the lake bucket/folder exists and is writable; "
+                        "nothing is checkpointed until the write succeeds"
+                    },
+                )
                 stop.wait(backoff)
                 continue
             backoff = 0.0

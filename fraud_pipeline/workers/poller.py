@@ -110,7 +110,17 @@ class EventSourceMappingPoller:
             failed = set(self.score(shard_id, batch))
         except Exception:
             self.stats.handler_errors += 1
-            log.exception("handler raised on a batch of %d records from %s", len(batch), shard_id)
+            log.exception(
+                "handler raised on a batch of %d records from %s",
+                len(batch),
+                shard_id,
+                extra={
+                    "shard": shard_id,
+                    "record": batch[0].sequence_number,
+                    "next_step": "read the traceback; the batch is bisected and retried, records that "
+                    "keep failing go to the dead-letter errors prefix",
+                },
+            )
             if not self.bisect_on_error or len(batch) == 1:
                 return 0
             middle = len(batch) // 2

@@ -26,6 +26,7 @@ from typing import Any, Literal
 from fraud_pipeline.labeler import worker as labels_module
 from fraud_pipeline.labeler.worker import LabelsWorker, build_labels_worker
 from fraud_pipeline.lake.errors import ErrorSink
+from fraud_pipeline.logs import as_component, setup_logging
 from fraud_pipeline.metrics.base import MetricsSink
 from fraud_pipeline.objects import ObjectStore
 from fraud_pipeline.scoring.handler import ScoringRuntime
@@ -177,6 +178,7 @@ def _report_loop(step: Callable[[], int], report: Callable[[], None], stop: Any,
 def _poller_process(settings: Settings, batch_size: int, stop: Any, reports: Any) -> None:
     """Child process: the mapping + the real handler until `stop`, then drain."""
     ignore_stop_signals()
+    setup_logging("poller", settings)
     poller, runtime = build_poller(settings, batch_size=batch_size)
     send = lambda: reports.put(("poller", asdict(PollerReport.of(poller, runtime))))  # noqa: E731
     send()  # the first report says the worker is ready (model loaded, readers open)
@@ -190,6 +192,7 @@ def _poller_process(settings: Settings, batch_size: int, stop: Any, reports: Any
 def _delivery_process(settings: Settings, buffer_seconds: float | None, stop: Any, reports: Any) -> None:
     """Child process: the delivery until `stop`, then flush."""
     ignore_stop_signals()
+    setup_logging("delivery", settings)
     delivery = build_delivery(settings, buffer_seconds)
     send = lambda: reports.put(("delivery", asdict(DeliveryReport.of(delivery))))  # noqa: E731
     send()  # the first report says the worker is ready
@@ -202,6 +205,7 @@ def _delivery_process(settings: Settings, buffer_seconds: float | None, stop: An
 def _labels_process(settings: Settings, stop: Any, reports: Any) -> None:
     """Child process: the labels worker until `stop`, then drain and copy to the lake."""
     ignore_stop_signals()
+    setup_logging("labels", settings)
     worker = build_labels_worker(settings)
     send = lambda: reports.put(("labels", asdict(LabelsReport.of(worker))))  # noqa: E731
     send()  # the first report says the worker is ready
@@ -259,13 +263,22 @@ class Stack:
             self._stop_thread.clear()
             self._threads = [
                 threading.Thread(
-                    target=self.poller.run, args=(self._stop_thread,), name="esm-poller", daemon=True
+                    target=as_component("poller", self.poller.run),
+                    args=(self._stop_thread,),
+                    name="esm-poller",
+                    daemon=True,
                 ),
                 threading.Thread(
-                    target=self.delivery.run, args=(self._stop_thread,), name="delivery", daemon=True
+                    target=as_component("delivery", self.delivery.run),
+                    args=(self._stop_thread,),
+                    name="delivery",
+                    daemon=True,
                 ),
                 threading.Thread(
-                    target=self.labels.run, args=(self._stop_thread,), name="labels", daemon=True
+                    target=as_component("labels", self.labels.run),
+                    args=(self._stop_thread,),
+                    name="labels",
+                    daemon=True,
                 ),
             ]
             for thread in self._threads:
