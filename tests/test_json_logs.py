@@ -60,7 +60,10 @@ def test_lambda_handler_logs_json_to_stdout_with_shard_record_and_next_step(
 
 
 def test_poller_errors_name_the_shard_the_record_and_what_to_do(local_settings: Settings) -> None:
-    from fraud_pipeline.workers.stack import build_poller
+    from fraud_pipeline.lake.errors import ErrorSink
+    from fraud_pipeline.objects import ObjectStore
+    from fraud_pipeline.state import open_state
+    from fraud_pipeline.workers.poller import EventSourceMappingPoller
 
     path = logs.setup_logging("poller", local_settings, terminal=open("/dev/null", "w"))  # noqa: SIM115
     assert path == Path(local_settings.home).resolve() / "logs" / "poller.jsonl"
@@ -69,10 +72,11 @@ def test_poller_errors_name_the_shard_the_record_and_what_to_do(local_settings: 
     stream.create_stream(local_settings.tagged_stream, 1)
     stream.put_records(local_settings.untagged_stream, [PutEntry("did:plc:a", make_post(1).to_json())])
 
-    def broken(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    def broken(shard_id: str, batch: Any) -> list[str]:
         raise RuntimeError("model crashed")
 
-    poller, _ = build_poller(local_settings, invoke=broken)
+    errors = ErrorSink(ObjectStore.from_settings(local_settings), local_settings.errors_prefix, "poller")
+    poller = EventSourceMappingPoller(local_settings, stream, open_state(local_settings), broken, errors)
     poller.poll_once(force=True)
     entries = _parse(path.read_text())
     failed = next(e for e in entries if e["level"] == "ERROR")
