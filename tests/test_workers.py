@@ -382,3 +382,128 @@ def test_the_local_poller_scores_each_shard_in_its_own_runtime(local_settings: S
     assert Settings().scoring_runtimes == "per-shard"
     with pytest.raises(SettingsError):
         Settings(scoring_runtimes="pooled")
+
+
+class OutageStream:
+    """The tagged stream, refusing every put for `seconds` from the first put, or for the
+    first `calls` puts; then healthy."""
+
+    def __init__(self, inner: Any, seconds: float = 0.0, calls: int = 0) -> None:
+        self.inner = inner
+        self.seconds = seconds
+        self.calls = calls
+        self.started: float | None = None
+        self.refused = 0
+
+    def put_records(self, name: str, entries: list[PutEntry]) -> Any:
+        import time as _time
+
+        from fraud_pipeline.streams.base import StreamError
+
+        now = _time.monotonic()
+        self.started = now if self.started is None else self.started
+        if now - self.started < self.seconds or self.refused < self.calls:
+            self.refused += 1
+            raise StreamError("tagged stream unavailable")
+        return self.inner.put_records(name, entries)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def _run_until(poller: EventSourceMappingPoller, done: Any, timeout_s: float = 60.0) -> None:
+    import threading
+    import time as _time
+
+    stop = threading.Event()
+    thread = threading.Thread(target=poller.run, args=(stop,), daemon=True)
+    thread.start()
+    deadline = _time.monotonic() + timeout_s
+    while not done() and _time.monotonic() < deadline:
+        _time.sleep(0.05)
+    stop.set()
+    thread.join(timeout_s)
+
+
+def test_a_brief_tagged_stream_outage_dead_letters_nothing(local_settings: Settings) -> None:
+    """Before: a one-second outage was charged to the records (bisected, retried at once) and
+    sent some of them to the dead letter."""
+    posts = [make_post(i, f"post {i}") for i in range(200)]
+    _setup(local_settings, posts, shards=2)
+    outage = OutageStream(open_stream(local_settings), seconds=1.0)
+    runtime = ScoringRuntime(
+        local_settings,
+        outage,  # type: ignore[arg-type]
+        ObjectStore.from_settings(local_settings),
+        RecordingMetrics(),
+        PostScorer(KeywordScorer(), KeywordScorer()),
+    )
+    poller = _poller(local_settings, ScoringShards(lambda: runtime), batch_size=50, max_retry_attempts=2)
+    _run_until(poller, lambda: poller.stats.records >= 200)
+    assert outage.refused > 0, "the outage happened"
+    assert poller.stats.dead_lettered == 0 and poller.stats.handler_errors == 0
+    assert poller.stats.records == 200
+    stream = open_stream(local_settings)
+    tagged = set()
+    for shard_id in stream.describe(local_settings.tagged_stream).shard_ids:
+        reader = stream.shard_reader(local_settings.tagged_stream, shard_id, None)
+        tagged |= {orjson.loads(r.data)["uri"] for r in reader.read(10_000)}
+    assert tagged == {p.uri for p in posts}
+
+
+def test_only_a_record_that_fails_on_its_own_is_dead_lettered(local_settings: Settings) -> None:
+    from fraud_pipeline.streams.base import MAX_RECORD_BYTES
+
+    # Post 3 just fits the untagged stream; tagged (scores, reasons added) it is over 1 MiB.
+    room = MAX_RECORD_BYTES - len(make_post(3, "", did="did:plc:one").to_json()) - len("did:plc:one") - 8
+    posts = [make_post(i, "x" * room if i == 3 else f"post {i}", did="did:plc:one") for i in range(8)]
+    _setup(local_settings, posts, shards=1)
+    runtime = ScoringRuntime(
+        local_settings,
+        open_stream(local_settings),
+        ObjectStore.from_settings(local_settings),
+        RecordingMetrics(),
+        PostScorer(KeywordScorer(), KeywordScorer()),
+    )
+    poller = _poller(local_settings, ScoringShards(lambda: runtime), batch_size=8, max_retry_attempts=2)
+    _drain(poller)
+    assert poller.stats.dead_lettered == 1 and poller.stats.records == 8
+    dead = read_errors(ObjectStore.from_settings(local_settings), local_settings.errors_prefix, "poller")
+    assert len(dead) == 1 and dead[0]["errorCode"] == "RetriesExhausted"
+    assert posts[3].uri.encode() in base64.b64decode(dead[0]["rawData"])[:1000]  # (kept truncated)
+
+
+def test_a_long_outage_backs_off_without_spending_record_retries(
+    local_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the put's own retries the core raises StoreUnavailable; the poller waits and
+    retries the same batch, however many times, and charges no record."""
+    import threading
+
+    posts = [make_post(i, f"post {i}") for i in range(40)]
+    _setup(local_settings, posts, shards=1)
+    monkeypatch.setattr("fraud_pipeline.streams.retry.time.sleep", lambda s: None)
+    outage = OutageStream(open_stream(local_settings), calls=8 * 5)  # five whole put_with_retries
+    runtime = ScoringRuntime(
+        local_settings,
+        outage,  # type: ignore[arg-type]
+        ObjectStore.from_settings(local_settings),
+        RecordingMetrics(),
+        PostScorer(KeywordScorer(), KeywordScorer()),
+    )
+    poller = _poller(local_settings, ScoringShards(lambda: runtime), batch_size=40, max_retry_attempts=1)
+    stop = threading.Event()
+    waits: list[float] = []
+
+    def wait(seconds: float | None = None) -> bool:
+        waits.append(seconds or 0.0)
+        if poller.stats.records >= 40 or len(waits) > 50:
+            stop.set()
+        return stop.is_set()
+
+    monkeypatch.setattr(stop, "wait", wait)
+    poller.run(stop)
+    assert poller.stats.records == 40 and poller.stats.dead_lettered == 0
+    assert poller.stats.store_failures == 5 and poller.stats.handler_errors == 0
+    assert [w for w in waits if w >= 1.0][:5] == [1.0, 2.0, 4.0, 8.0, 16.0]  # backed off, doubling
+    assert runtime.stats.store_unavailable == 5

@@ -35,6 +35,7 @@ from fraud_pipeline.streams.base import (
     Stream,
     StreamError,
     StreamNotFound,
+    partition_key,
 )
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ class Producer:
     # -- caller side ---------------------------------------------------------------------
     def put_post(self, post: Post) -> None:
         """Queue one post, keyed by its author; blocks while the queue is full."""
-        self.put(PutEntry(post.did[:MAX_PARTITION_KEY_CHARS], post.to_json()))
+        self.put(PutEntry(partition_key(post.did), post.to_json()))
 
     def put(self, entry: PutEntry) -> None:
         if self._error is not None:

@@ -6,10 +6,15 @@ The local poller calls it directly (one runtime per shard, as Lambda runs). `han
 context)` is the thin Lambda adapter: it decodes the Kinesis event (base64 records), calls
 the core and returns `batchItemFailures` (the mapping has `ReportBatchItemFailures` on). A record
 that cannot be decoded is not retried (retrying cannot fix it): it goes to the errors
-prefix with the reason. A record that decoded but could not be finished (the tagged stream
-refused it after retries, or its error could not be stored) is reported as a batch item
-failure so the mapping retries it. Verdict updates (a campaign re-labelling its earlier
-posts) follow the batch's tagged records on the tagged stream.
+prefix with the reason. Verdict updates (a campaign re-labelling its earlier posts) follow
+the batch's tagged records on the tagged stream.
+
+A record that fails on its own (the tagged stream rejects it as too big) is reported as
+unfinished, so the caller retries it and in the end dead-letters it. When a store fails the
+batch instead (the tagged stream down or throttled past its retries, the errors prefix
+unwritable), the core raises `StoreUnavailable`: no record is to blame, so the local poller
+backs off and retries the batch without spending any record's retries, and the Lambda adapter
+reports the unfinished records as batch item failures (the mapping's own retry).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,6 +30,7 @@ from typing import Any
 
 from fraud_pipeline.lake.errors import ErrorRecord, ErrorSink
 from fraud_pipeline.logs import log_context, setup_logging
+from fraud_pipeline.metrics import MetricsError
 from fraud_pipeline.metrics.base import MetricDatum, MetricsSink
 from fraud_pipeline.objects import ObjectStore, ObjectStoreError
 from fraud_pipeline.records import Post, RecordError
@@ -32,10 +39,24 @@ from fraud_pipeline.scoring.pipeline_scorer import PostScorer, ScoreCounts
 from fraud_pipeline.scoring.rules import SHADOW_PREFIX
 from fraud_pipeline.settings import Settings, load_settings
 from fraud_pipeline.state.base import StateStore
-from fraud_pipeline.streams.base import PutEntry, Stream
-from fraud_pipeline.streams.retry import put_with_retries
+from fraud_pipeline.streams.base import PutEntry, Stream, StreamError, partition_key
+from fraud_pipeline.streams.retry import is_stream_failure, put_with_retries
+
+log = logging.getLogger(__name__)
 
 UNSHARDED = "unsharded"  # records that carry no shard id (a hand-made event)
+
+
+class StoreUnavailable(StreamError):
+    """A store the batch needs is down: the records are not to blame.
+
+    A StreamError, so callers that ride out stream outages (the poller) treat it as one.
+    `unfinished` are the sequence numbers to retry, in stream order.
+    """
+
+    def __init__(self, reason: str, unfinished: list[str]) -> None:
+        super().__init__(reason)
+        self.unfinished = unfinished
 
 
 def shard_of(event_id: object) -> str:
@@ -43,9 +64,6 @@ def shard_of(event_id: object) -> str:
     if isinstance(event_id, str) and ":" in event_id:
         return event_id.split(":", 1)[0] or UNSHARDED
     return UNSHARDED
-
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -56,6 +74,8 @@ class HandlerStats:
     undecodable: int = 0
     tagged: int = 0
     failed: int = 0
+    store_unavailable: int = 0  # batches a store failure stopped (retried, records not blamed)
+    metrics_failures: int = 0  # batches whose metrics could not be published (logged, not retried)
     counts: ScoreCounts = field(default_factory=ScoreCounts)
 
 
@@ -159,23 +179,32 @@ class ScoringRuntime:
         errors.extend(error for _, error in rejected)
         error_sequences.extend(sequence for sequence, _ in rejected)
 
-        failures: set[str] = set()
+        failures: set[str] = set()  # records that failed on their own
+        unavailable: set[str] = set()  # records a store failure left unfinished
+        outage: list[str] = []
         try:
             self.errors.write(errors)
-        except ObjectStoreError:
-            # Could not record why they failed: let the mapping retry them rather than lose them.
-            failures.update(s for s in error_sequences if s is not None)
+        except ObjectStoreError as exc:
+            # Could not record why they failed: retry them rather than lose them.
+            unavailable.update(s for s in error_sequences if s is not None)
+            outage.append(f"errors prefix: {exc}")
 
         tagged, counts = self.scorer.score(posts)
-        entries = [PutEntry(t.did, t.to_json()) for t in tagged]
+        entries = [PutEntry(partition_key(t.did), t.to_json()) for t in tagged]
         results, _ = put_with_retries(self.stream, self.settings.tagged_stream, entries)
         for sequence, result in zip(sequence_of_post, results[: len(posts)], strict=True):
-            if result is None and sequence is not None:
+            if result.ok or sequence is None:
+                continue
+            if is_stream_failure(result):
+                unavailable.add(sequence)
+                outage.append(f"tagged stream: {result.error_code}: {result.error_message or ''}")
+            else:
                 failures.add(sequence)
-        if any(r is None for r in results[len(posts) :]):
+        if any(not r.ok for r in results[len(posts) :]):
             # A verdict update was refused: re-scoring the batch finds the same crossing again
             # (counts are as of each post's event time) and re-emits it.
-            failures.update(s for s in sequence_of_post[:1] if s is not None)
+            unavailable.update(s for s in sequence_of_post[:1] if s is not None)
+            outage.append("tagged stream: a verdict update was refused")
 
         now_ms = int(time.time() * 1000)
         data = _seed_metrics(counts, len(errors), now_ms)
@@ -186,22 +215,42 @@ class ScoringRuntime:
         lived = [t.scored_at_us - t.ingested_at_us for t in tagged if t.ingested_at_us]
         if lived:
             data.append(MetricDatum("End-To-End-Latency-Ms", max(lived) / 1000, "Milliseconds", now_ms))
-        self.metrics.put(self.settings.metric_namespace, data)
+        try:
+            self.metrics.put(self.settings.metric_namespace, data)
+        except (MetricsError, sqlite3.Error, OSError) as exc:
+            # The records are tagged; failing them now would only duplicate them on retry.
+            self.stats.metrics_failures += 1
+            log.warning("scoring: metrics not published for a batch of %d: %s", len(records), exc)
 
         self.stats.records_in += len(records) + len(rejected)
         self.stats.undecodable += len(errors)
-        self.stats.tagged += len(tagged) - sum(1 for r in results if r is None)
-        self.stats.failed += len(failures)
+        self.stats.tagged += sum(1 for r in results if r.ok)
         self.stats.counts.add(counts)
         first = records[0].sequence_number if records else (rejected[0][0] if rejected else None)
-        self._log_batch(shard, first, len(records) + len(rejected), len(tagged), errors, failures)
+        self._log_batch(
+            shard, first, len(records) + len(rejected), len(tagged), errors, failures | unavailable
+        )
         # Lambda retries from the lowest reported sequence number; report them in stream order.
-        return sorted(failures, key=lambda s: (len(s), s))
+        unfinished = sorted(failures | unavailable, key=lambda s: (len(s), s))
+        if outage:
+            self.stats.store_unavailable += 1
+            raise StoreUnavailable(outage[0][:500], unfinished)
+        self.stats.failed += len(failures)
+        return unfinished
 
     def handle(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         """The Lambda adapter: decode the Kinesis event, score, build `batchItemFailures`."""
         records, rejected, shard = decode_kinesis_event(event)
-        failures = self.score_batch(records, shard, rejected)
+        try:
+            failures = self.score_batch(records, shard, rejected)
+        except StoreUnavailable as exc:
+            log.warning(
+                "a store is unavailable: %s; %d records left to the mapping's retry",
+                exc,
+                len(exc.unfinished),
+                extra={"next_step": "check the tagged stream and the lake bucket are reachable"},
+            )
+            failures = exc.unfinished
         return {"batchItemFailures": [{"itemIdentifier": s} for s in failures]}
 
     @property

@@ -9,6 +9,7 @@ the caller retries just those (see `ingest.producer`).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -18,6 +19,26 @@ MAX_RECORD_BYTES = 1024 * 1024
 MAX_PUT_BYTES = 5 * 1024 * 1024
 MAX_PARTITION_KEY_CHARS = 256
 MAX_RECORDS_PER_GET = 10_000
+
+
+EMPTY_PARTITION_KEY = "-"  # Kinesis needs 1..256 characters; a record without an author gets this
+_KEY_DIGEST_CHARS = 32  # hex characters of a 128-bit digest
+
+
+def partition_key(author: str) -> str:
+    """The partition key of a record by `author` (a DID): the one place keys are derived.
+
+    A DID that fits is its own key, so each author's records keep their order on one shard.
+    A longer one (a legal `did:web` can exceed Kinesis' 256 characters) keeps a readable prefix
+    and ends in a digest of the whole DID, so it is still within the limit, still the same for
+    every record of that author, and differs from another long DID with the same prefix.
+    """
+    if not author:
+        return EMPTY_PARTITION_KEY
+    if len(author) <= MAX_PARTITION_KEY_CHARS:
+        return author
+    digest = hashlib.blake2b(author.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+    return author[: MAX_PARTITION_KEY_CHARS - _KEY_DIGEST_CHARS - 1] + "#" + digest
 
 
 class StreamError(RuntimeError):

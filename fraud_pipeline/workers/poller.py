@@ -9,6 +9,12 @@ the lowest failed record), splits a batch in two when the handler raises
 it to the on-failure destination (the errors prefix), and checkpoints each shard's sequence
 number only after the handler has finished the records before it. A restart resumes from
 the checkpoints: records may be handled twice (at-least-once, as on AWS), never skipped.
+
+An outage is not a record's fault: when the core raises one of TRANSIENT_ERRORS (the tagged
+stream down, the errors prefix unwritable: the core's `StoreUnavailable` is a StreamError),
+the batch is neither bisected nor charged a retry; `run` backs off (1 s doubling to 30 s) and
+hands the core the same records again. Only records the core reports unfinished, or a
+handler that raises anything else, spend `MaximumRetryAttempts`.
 """
 
 from __future__ import annotations
@@ -108,6 +114,8 @@ class EventSourceMappingPoller:
         self._invocations += 1
         try:
             failed = set(self.score(shard_id, batch))
+        except TRANSIENT_ERRORS:
+            raise  # a store is down: `run` backs off and retries; no record is blamed
         except Exception:
             self.stats.handler_errors += 1
             log.exception(
