@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "policy": ("fraud_pipeline.policy.commands", "policy"),
     "labeler": ("fraud_pipeline.labeler.commands", "labeler"),
     "labels": ("fraud_pipeline.labeler.commands", "labels"),
+    "status": ("fraud_pipeline.status_command", "status"),
 }
 
 

@@ -158,6 +158,25 @@ class KinesisStream:
                 return reader.position
         return None
 
+    def newest_arrival_ms(self, name: str, shard_id: str) -> int | None:
+        """The newest record's ApproximateArrivalTimestamp: GetRecords AT its sequence number."""
+        sequence = self.latest_sequence(name, shard_id)
+        if sequence is None:
+            return None
+        try:
+            iterator = self.client.get_shard_iterator(
+                StreamName=name,
+                ShardId=shard_id,
+                ShardIteratorType="AT_SEQUENCE_NUMBER",
+                StartingSequenceNumber=sequence,
+            )["ShardIterator"]
+            records = self.client.get_records(ShardIterator=iterator, Limit=1)["Records"]
+        except (ClientError, BotoCoreError) as exc:
+            raise _stream_error(exc, f"get_records({shard_id})", name) from exc
+        if not records:
+            return None
+        return int(records[0]["ApproximateArrivalTimestamp"].timestamp() * 1000)
+
     def close(self) -> None:
         self.client.close()
 

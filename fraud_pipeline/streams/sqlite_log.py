@@ -289,6 +289,18 @@ class SqliteLogStream:
         row = self._conn().execute("SELECT max(seq) FROM records WHERE shard_ref = ?", (ref,)).fetchone()
         return format_sequence(row[0]) if row and row[0] is not None else None
 
+    def newest_arrival_ms(self, name: str, shard_id: str) -> int | None:
+        ref = self._shard_ref(name, shard_id)
+        row = (
+            self._conn()
+            .execute(
+                "SELECT arrival_ms FROM records WHERE shard_ref = ? ORDER BY seq DESC LIMIT 1",
+                (ref,),
+            )
+            .fetchone()
+        )
+        return int(row[0]) if row else None
+
 
 class SqliteShardReader:
     """Reads one shard of the log forward; its position is the last sequence it returned."""
