@@ -87,3 +87,17 @@ def test_the_genuine_site_and_its_subdomains_are_not_lookalikes() -> None:
         post = normalize_event(post_event("New release notes", facets=facets)).post
         assert post is not None
         assert "lookalike_domain" not in {h.rule for h in evaluate_rules(post, QUIET)}, url
+
+
+def test_a_campaign_rotating_subdomains_shares_one_registrable_domain() -> None:
+    """Campaign evidence counts the registrable domain: `u1.tips.xyz` and `u2.tips.xyz` are one
+    site; `tips1.xyz` and `tips2.xyz` are not."""
+    from fraud_pipeline.scoring.signals import BehaviorTracker
+    from tests.test_behaviour import SCAM, T0, _linked
+
+    subdomains = [_linked(i, SCAM, T0 + i * 5_000_000, domain=f"u{i}.tips-site.xyz") for i in range(40)]
+    assert BehaviorTracker().observe_batch(subdomains)[-1].campaign_shared_domain
+    sites = [_linked(i, SCAM, T0 + i * 5_000_000, domain=f"tips{i}.xyz") for i in range(40)]
+    assert not BehaviorTracker().observe_batch(sites)[-1].campaign_shared_domain
+    hosted = [_linked(i, SCAM, T0 + i * 5_000_000, domain=f"tips{i}.github.io") for i in range(40)]
+    assert not BehaviorTracker().observe_batch(hosted)[-1].campaign_shared_domain  # a public suffix

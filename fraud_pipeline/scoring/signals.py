@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from datasketch import MinHash, MinHashLSH
 
+from fraud_pipeline.ingest.links import registrable_domain
 from fraud_pipeline.records import POST_COLLECTION, Post
 from fraud_pipeline.scoring.canonical import fingerprint_text
 from fraud_pipeline.state.base import Sighting, StateStore
@@ -120,6 +121,12 @@ class BehaviourParams:
     def set_ttl_s(self) -> int:
         """A bucketed set is read for two buckets, then it may be forgotten."""
         return int(3 * self.window_s) + 60
+
+
+def _site(host: str) -> str:
+    """The registrable domain of a link host (public suffix list): campaigns that rotate
+    subdomains (`a1.scam.xyz`, `b2.scam.xyz`) still share one domain."""
+    return registrable_domain(host) or host
 
 
 def _is_link_token(token: str) -> bool:
@@ -316,7 +323,7 @@ class BehaviorTracker:
             member = _Member(
                 post.time_us,
                 post.time_us - first_seen[post.did] <= p.new_account_s * 1_000_000,
-                post.domains[0] if post.domains else "",
+                _site(post.domains[0]) if post.domains else "",
                 post.rkey,
             ).encode()
             if i in folded:
