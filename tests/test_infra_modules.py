@@ -171,6 +171,15 @@ SHARED_STATEMENTS_BEFORE: dict[tuple[str, str], list[tuple[str, tuple[str, ...],
     ("kinesis_firehose", "this"): [
         ("UseEnvironmentKey", ("kms:Decrypt", "kms:GenerateDataKey"), (_KMS,), ())
     ],
+    ("labeler", "execution"): [
+        *_ECR_STATEMENTS,
+        ("DecryptImageLayersAndSecrets", ("kms:Decrypt",), (_KMS,), ()),
+    ],
+    ("labeler", "worker"): [
+        ("UseEnvironmentKey", ("kms:GenerateDataKey", "kms:Decrypt"), (_KMS,), ()),
+        _METRICS_STATEMENT,
+    ],
+    ("labeler", "service"): [_METRICS_STATEMENT],
 }
 SHARED_MODULE = "iam_statements"
 _FOR_EACH_FLAG = re.compile(r"^\$\{var\.(\w+) \? \[(.+)\] : \[\]\}$")
@@ -343,7 +352,7 @@ def test_roles_publish_to_the_namespace_their_code_uses(env: str) -> None:
         for (module, document) in SHARED_STATEMENTS_BEFORE
         if _shared_call(module, _policy_documents(module)[document]).get("include_put_metrics")
     }
-    assert publishing == {"lambda", "ecs_service", "dagster"}
+    assert publishing == {"lambda", "ecs_service", "dagster", "labeler"}
     containers = environment_maps(env)
     seen: set[str] = set()
     for component in components(env):

@@ -77,4 +77,20 @@ locals {
     failure_queue_name = "mock-failures"
     failure_queue_arn  = "arn:aws:sqs:us-east-1:000000000000:mock-failures"
   }
+
+  dagster = {
+    cluster_name         = "mock-dagster"
+    webserver_host       = "webserver.mock.local"
+    code_server_host     = "code.mock.local"
+    db_address           = "mock-db.000000000000.us-east-1.rds.amazonaws.com"
+    db_name              = "mock"
+    db_username          = "mock"
+    db_secret_arn        = "arn:aws:secretsmanager:us-east-1:000000000000:secret:mock-db-000000"
+    db_security_group_id = "sg-00000000000000000"
+  }
+
+  cloudwatch = {
+    dashboard_name  = "mock-dashboard"
+    alarm_topic_arn = "arn:aws:sns:us-east-1:000000000000:mock-alarms"
+  }
 }

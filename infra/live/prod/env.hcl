@@ -36,6 +36,17 @@ locals {
   scoring_dlq      = "fraud-detect-prod-scoring-failures"
   ingest_service   = "fraud-detect-prod-ingest"
   dagster_name     = "fraud-detect-prod-dagster"
+  labeler_service  = "fraud-detect-prod-labeler"
+
+  # The labeler (did:web:<labeler_domain>): its public name, the ACM certificate for it and the
+  # hosted zone (empty: DNS managed elsewhere) come from the operator; the placeholders are fake.
+  labeler_domain          = get_env("FRAUD_LABELER_DOMAIN", "labeler.prod.example.invalid")
+  labeler_certificate_arn = get_env("FRAUD_LABELER_CERTIFICATE_ARN", "arn:aws:acm:us-east-1:000000000000:certificate/00000000-0000-0000-0000-000000000000")
+  labeler_zone_id         = get_env("FRAUD_LABELER_ZONE_ID", "")
+  labeler_service_count   = 2
+  # Alarm thresholds: the worker's lag (settings.max_consumer_lag_s) and labels per 5 minutes.
+  labeler_max_lag_s          = 60
+  labeler_max_labels_per_5min = 50000
 
   # Network.
   vpc_cidr           = "10.50.0.0/16"
