@@ -50,3 +50,25 @@ def progress_bar(label: str, total: float | None = None, *, enabled: bool = True
             bar.update(task, advance=n, total=total, description=label)
 
         yield advance
+
+
+@contextmanager
+def live_line(describe: Callable[[], str], *, enabled: bool = True, every_s: float = 0.5) -> Iterator[None]:
+    """A spinner whose text `describe()` refreshes every `every_s` while the body runs
+    (for work whose total is unknown: a replay, a provisioning step, a training run)."""
+    import threading
+
+    with progress_bar(describe(), enabled=enabled) as advance:
+        done = threading.Event()
+
+        def refresh() -> None:
+            while not done.wait(every_s):
+                advance(0, label=describe())
+
+        thread = threading.Thread(target=refresh, name="progress", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join(every_s * 4)

@@ -11,6 +11,7 @@ Run it twice and nothing changes: the summary then says "exists" for everything.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fraud_pipeline.catalog import TableNotFound, open_catalog
@@ -148,13 +149,39 @@ def _provision_catalog(settings: Settings) -> dict[str, str]:
     }
 
 
+# The parts, in order (the CLI shows each as a step of its progress bar).
+PROVISION_STEPS: dict[str, Callable[[Settings], dict[str, str]]] = {
+    "streams": _provision_streams,
+    "bucket": _provision_bucket,
+    "state_table": _provision_state,
+    "catalog": _provision_catalog,
+}
+
+
 def provision(settings: Settings) -> dict[str, Any]:
     """Create what is missing and report what exists; safe to run any number of times."""
-    return {
-        "backend": settings.backend,
-        "env": settings.env,
-        "streams": _provision_streams(settings),
-        "bucket": _provision_bucket(settings),
-        "state_table": _provision_state(settings),
-        "catalog": _provision_catalog(settings),
-    }
+    report: dict[str, Any] = {"backend": settings.backend, "env": settings.env}
+    for part, step in PROVISION_STEPS.items():
+        report[part] = step(settings)
+    return report
+
+
+def provision_summary(report: dict[str, Any]) -> str:
+    """One line: which backend, and what each part now is (created / exists)."""
+    parts = []
+    for part in PROVISION_STEPS:
+        statuses = _statuses(report.get(part))
+        parts.append(f"{part.replace('_', ' ')} {'/'.join(sorted(statuses)) or 'ok'}")
+    return f"provisioned {report.get('env')} on {report.get('backend')}: " + ", ".join(parts)
+
+
+def _statuses(value: object) -> set[str]:
+    if isinstance(value, dict):
+        found = {str(value["status"])} if isinstance(value.get("status"), str) else set()
+        for inner in value.values():
+            if isinstance(inner, dict):
+                found |= _statuses(inner)
+            elif isinstance(inner, str) and inner in ("created", "exists", "existing", "updated"):
+                found.add(inner)
+        return found
+    return set()

@@ -113,7 +113,7 @@ def test_train_then_use_with_model_option(tmp_path: Path) -> None:
     data = write_subset(tmp_path / "train.jsonl", 700)
     out = tmp_path / "trained.json"
     summary = json.loads(
-        _run(["model", "train", "--data", str(data), "--out", str(out), "--seed", "3"], tmp_path)
+        _run(["model", "train", "--data", str(data), "--out", str(out), "--seed", "3", "--json"], tmp_path)
     )
     assert summary["training_data_sha256"] == hashlib.sha256(data.read_bytes()).hexdigest()
     trained = LinearTextModel.load(out)

@@ -67,3 +67,32 @@ def test_backfill_json_summary_and_verbose_brings_the_event_log_back(local_setti
     assert verbose.returncode == 0, verbose.stderr
     assert len(_lines(verbose)) > 20
     assert "STEP_SUCCESS" in verbose.stdout + verbose.stderr
+
+
+def test_long_commands_print_one_summary_line_or_json(tmp_path: Path) -> None:
+    """Off a terminal no progress bar is drawn: `synth`, `provision` and `model train` print one
+    line, and with `--json` one JSON object."""
+    from click.testing import CliRunner
+
+    from fraud_pipeline.cli import main
+    from tests.text_model_fixtures import write_subset
+
+    runner = CliRunner()
+    out = tmp_path / "capture.jsonl.zst"
+    synth = runner.invoke(main, ["synth", "--events", "2500", "--seed", "3", "--out", str(out)])
+    assert synth.exit_code == 0, synth.output
+    assert synth.output.count("\n") == 1 and synth.output.startswith("wrote 2,500 events")
+    as_json = runner.invoke(main, ["synth", "--events", "300", "--out", str(out), "--json"])
+    assert json.loads(as_json.output)["events"] == 300
+
+    home = str(tmp_path / "home")
+    provision = runner.invoke(main, ["provision", "--home", home])
+    assert provision.exit_code == 0, provision.output
+    assert provision.output.count("\n") == 1 and "streams created" in provision.output
+    again = runner.invoke(main, ["provision", "--home", home, "--json"])
+    assert set(json.loads(again.output)["streams"].values()) == {"exists"}
+
+    data = write_subset(tmp_path / "train.jsonl", 400)
+    train = runner.invoke(main, ["model", "train", "--home", home, "--data", str(data)])
+    assert train.exit_code == 0, train.output
+    assert train.stdout.count("\n") == 1 and train.stdout.startswith("trained text-")

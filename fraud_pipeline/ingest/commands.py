@@ -132,25 +132,42 @@ def ingest(
     required=True,
     help="Output JSONL, zstd-compressed when it ends in .zst; labels go beside it.",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 def synth(
-    count: int, seed: int, texts: tuple[Path, ...], rate: float, start_us: int | None, out: Path
+    count: int,
+    seed: int,
+    texts: tuple[Path, ...],
+    rate: float,
+    start_us: int | None,
+    out: Path,
+    as_json: bool,
 ) -> None:
     """Generate a synthetic Jetstream capture (with labels) from labeled texts."""
     from fraud_pipeline.ingest.synth import DEFAULT_START_US, load_texts, write_capture
+    from fraud_pipeline.progress import progress_bar
 
     started = time.monotonic()
     rows = load_texts(texts or (DEFAULT_TEXTS,))
     try:
-        summary = write_capture(
-            out,
-            rows,
-            count,
-            seed=seed,
-            rate=rate,
-            start_us=start_us if start_us is not None else DEFAULT_START_US,
-        )
+        with progress_bar("synthesizing", total=count, enabled=not as_json) as advance:
+            summary = write_capture(
+                out,
+                rows,
+                count,
+                seed=seed,
+                rate=rate,
+                start_us=start_us if start_us is not None else DEFAULT_START_US,
+                progress=advance,
+            )
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
+    if not as_json:
+        click.echo(
+            f"wrote {summary.events:,} events ({summary.posts:,} posts, {summary.fraud_posts:,} fraud, "
+            f"{summary.campaigns} campaigns) to {summary.out}; labels in {summary.labels} "
+            f"({time.monotonic() - started:.1f} s)"
+        )
+        return
     echo_json(
         {
             "events": summary.events,

@@ -22,7 +22,7 @@ import heapq
 import io
 import random
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -592,6 +592,9 @@ class SynthSummary:
     benign_groups: int = 0
 
 
+PROGRESS_EVERY = 1000
+
+
 def write_capture(
     out: Path,
     texts: list[LabeledText],
@@ -600,8 +603,11 @@ def write_capture(
     seed: int = 0,
     rate: float = 50.0,
     start_us: int = DEFAULT_START_US,
+    progress: Callable[[int], object] | None = None,
 ) -> SynthSummary:
-    """Write `count` events as JSONL (zstd-compressed when `out` ends in .zst) plus labels."""
+    """Write `count` events as JSONL (zstd-compressed when `out` ends in .zst) plus labels.
+
+    `progress(n)` is told every PROGRESS_EVERY events written (for a progress bar)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     labels_out = labels_path_for(out)
@@ -609,9 +615,11 @@ def write_capture(
     posts = fraud = 0
     buffer = io.BytesIO()
     with open(labels_out, "wb") as labels_file:
-        for event, label in synth.events(count):
+        for index, (event, label) in enumerate(synth.events(count), start=1):
             buffer.write(orjson.dumps(event))
             buffer.write(b"\n")
+            if progress is not None and index % PROGRESS_EVERY == 0:
+                progress(PROGRESS_EVERY)
             if label is not None:
                 posts += 1
                 fraud += label.label

@@ -65,10 +65,20 @@ def model() -> None:
     show_default=True,
     help="k of the opt-in nearest-neighbour component (0: linear model only; see docs/model.md).",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 def train(
-    settings: Settings, data: Path, out: Path | None, seed: int, c_value: float | None, neighbours: int
+    settings: Settings,
+    data: Path,
+    out: Path | None,
+    seed: int,
+    c_value: float | None,
+    neighbours: int,
+    as_json: bool,
 ) -> None:
     """Train on labeled JSONL (seeded), calibrate and pick the threshold out-of-fold, write the artifact."""
+    import time
+
+    from fraud_pipeline.progress import live_line
     from fraud_pipeline.scoring.training import LabeledDataError, TrainParams, load_labeled
     from fraud_pipeline.scoring.training import train as run_training
 
@@ -79,18 +89,31 @@ def train(
     params = TrainParams(seed=seed, neighbours_k=neighbours)
     if c_value is not None:
         params = dataclasses.replace(params, C=c_value)
-    trained = run_training(labeled, params)
+    started = time.monotonic()
+    with live_line(
+        lambda: f"training on {data.name} ({time.monotonic() - started:.0f} s)", enabled=not as_json
+    ):
+        trained = run_training(labeled, params)
     path = trained.save(out or settings.models_path / f"{trained.version}.json")
-    _print_json(
-        {
-            "version": trained.version,
-            "path": str(path),
-            "size_bytes": path.stat().st_size,
-            "threshold": trained.threshold,
-            "validation_metrics": trained.metadata["validation_metrics"],
-            "training_data_sha256": labeled.sha256,
-        }
-    )
+    summary = {
+        "version": trained.version,
+        "path": str(path),
+        "size_bytes": path.stat().st_size,
+        "threshold": trained.threshold,
+        "validation_metrics": trained.metadata["validation_metrics"],
+        "training_data_sha256": labeled.sha256,
+    }
+    if as_json:
+        _print_json(summary)
+    else:
+        metrics = trained.metadata["validation_metrics"]
+        shown = ", ".join(
+            f"{k} {v:.3f}" for k, v in metrics.items() if k in ("precision", "recall", "f1") and v is not None
+        )
+        click.echo(
+            f"trained {trained.version} in {time.monotonic() - started:.0f} s"
+            f"{f' (validation {shown})' if shown else ''}: {path}"
+        )
     click.echo(f"use it with FRAUD_PIPELINE_TEXT_MODEL_PATH={path}", err=True)
 
 

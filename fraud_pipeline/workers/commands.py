@@ -12,17 +12,30 @@ import click
 
 from fraud_pipeline.cli_options import echo_json, settings_options
 from fraud_pipeline.ingest.session import BUNDLED_CAPTURE, IngestSession, SourceOptions
+from fraud_pipeline.progress import live_line
 from fraud_pipeline.settings import Settings
 from fraud_pipeline.shutdown import stop_reason, termination_as_interrupt
 
 
 @click.command()
 @settings_options
-def provision(settings: Settings) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print what exists as one JSON object.")
+def provision(settings: Settings, as_json: bool) -> None:
     """Create streams, bucket, state table and catalog (idempotent; same names as infra/)."""
-    from fraud_pipeline.provision import provision as run_provision
+    from fraud_pipeline.progress import progress_bar
+    from fraud_pipeline.provision import PROVISION_STEPS, provision_summary
 
-    echo_json(run_provision(settings))
+    started = time.monotonic()
+    report: dict[str, Any] = {"backend": settings.backend, "env": settings.env}
+    with progress_bar("provisioning", total=len(PROVISION_STEPS), enabled=not as_json) as advance:
+        for part, step in PROVISION_STEPS.items():
+            advance(0, label=f"provisioning {part.replace('_', ' ')}")
+            report[part] = step(settings)
+            advance()
+    if as_json:
+        echo_json(report)
+    else:
+        click.echo(f"{provision_summary(report)} in {time.monotonic() - started:.0f} s")
 
 
 def _lake_summary(stack: Any, ingest: IngestSession) -> dict[str, Any]:
@@ -83,12 +96,23 @@ def replay(
         raise click.ClickException("the poller or the delivery did not start (see the log above)")
     ingest = IngestSession(settings)
     started = time.monotonic()
+
+    def describe() -> str:
+        return (
+            f"replaying: {ingest.stats.events_read:,} events read, "
+            f"{stack.delivery_report().rows_written:,} rows in the lake"
+        )
+
     try:
-        ingest.run(ingest.events(SourceOptions("replay", capture=file, speed=speed)), max_events)
+        with live_line(describe, enabled=not as_json):
+            ingest.run(ingest.events(SourceOptions("replay", capture=file, speed=speed)), max_events)
         if ingest.failure is not None:
             raise click.ClickException(f"ingest failed: {ingest.failure}")
-        if until_drained and not stack.wait_drained(timeout=3600):
-            raise click.ClickException("the pipeline did not drain within an hour")
+        if until_drained:
+            with live_line(lambda: describe().replace("replaying", "draining"), enabled=not as_json):
+                drained = stack.wait_drained(timeout=3600)
+            if not drained:
+                raise click.ClickException("the pipeline did not drain within an hour")
     finally:
         stack.stop()
     summary = _lake_summary(stack, ingest)
