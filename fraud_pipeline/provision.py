@@ -139,6 +139,9 @@ def _provision_catalog(settings: Settings) -> dict[str, str]:
         except TableNotFound:
             status = "created"
         ensure_raw_table(catalog, settings)
+        from fraud_pipeline.labeler.lake_table import ensure_labels_table
+
+        ensure_labels_table(catalog, settings)
     finally:
         catalog.close()
     return {

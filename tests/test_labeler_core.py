@@ -252,3 +252,24 @@ def test_worker_reports_counts_and_lag_to_the_metrics_port(local_settings: Setti
 
     assert total("Labels-Published") == 4 and total("Labels-Negated") == 1
     assert 0 <= total("Labels-Stream-Lag-Ms", "Maximum") < 60_000
+
+
+def test_labels_are_a_table_beside_posts(local_settings: Settings) -> None:
+    from fraud_pipeline.analytics.query import run_query
+    from fraud_pipeline.catalog import open_catalog
+    from fraud_pipeline.provision import provision
+
+    provision(local_settings)
+    catalog = open_catalog(local_settings)
+    columns = [c["Name"] for c in catalog.table_columns(local_settings.glue_database, "labels")]
+    catalog.close()
+    assert columns[:6] == ["seq", "src", "uri", "cid", "val", "neg"]
+    assert run_query(local_settings, "SELECT count(*) AS n FROM labels").rows == [(0,)]  # before any copy
+    put_tagged(local_settings, [verdict(i) for i in range(3)] + [verdict(1, action="none")])
+    worker = worker_for(local_settings)
+    drain(worker)
+    worker.export_to_lake()
+    result = run_query(
+        local_settings, "SELECT uri, bool_or(neg) AS negated FROM labels GROUP BY uri ORDER BY uri"
+    )
+    assert result.rows == [(post_uri(0), False), (post_uri(1), True), (post_uri(2), False)]

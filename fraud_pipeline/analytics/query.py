@@ -113,12 +113,19 @@ def lock_session(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     con.execute("SET lock_configuration = true")
 
 
+def _labels_view(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    from fraud_pipeline.labeler.lake_table import create_labels_view
+
+    create_labels_view(con, settings)
+
+
 def open_session(settings: Settings) -> tuple[duckdb.DuckDBPyConnection, list[str]]:
     """An in-memory DuckDB with `posts` and the dashboard tables; returns it and the table names."""
     con = duckdb.connect()
     register_lake_filesystem(con, settings)
     create_posts_view(con, settings)
-    tables = ["posts"]
+    _labels_view(con, settings)
+    tables = ["posts", "labels"]
     warehouse = settings.warehouse_path
     if warehouse.exists():
         path = str(warehouse.resolve()).replace("'", "''")

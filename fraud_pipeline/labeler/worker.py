@@ -28,14 +28,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import orjson
-import pyarrow as pa
 
 from fraud_pipeline.labeler.definitions import LabelPolicy
 from fraud_pipeline.labeler.labels import Label, Signer, atproto_datetime
-from fraud_pipeline.labeler.store import ActiveLabel, LabelStore, StoredLabel
+from fraud_pipeline.labeler.lake_table import labels_table
+from fraud_pipeline.labeler.store import ActiveLabel, LabelStore
 from fraud_pipeline.lake.errors import ErrorRecord, ErrorSink
 from fraud_pipeline.lake.paths import hour_path
 from fraud_pipeline.metrics.base import MetricDatum, MetricsSink
@@ -291,42 +290,6 @@ class LabelsWorker:
         except (ObjectStoreError, OSError) as exc:
             self.stats.lake_failures += 1
             log.warning("copying labels to the lake failed (%s); retrying later", exc)
-
-
-LABELS_ARROW_SCHEMA = pa.schema(
-    [
-        pa.field("seq", pa.int64(), nullable=False),
-        pa.field("src", pa.string(), nullable=False),
-        pa.field("uri", pa.string(), nullable=False),
-        pa.field("cid", pa.string()),
-        pa.field("val", pa.string(), nullable=False),
-        pa.field("neg", pa.bool_(), nullable=False),
-        pa.field("cts", pa.timestamp("ms", tz="UTC"), nullable=False),
-        pa.field("exp", pa.timestamp("ms", tz="UTC")),
-        pa.field("sig", pa.binary()),
-    ]
-)
-
-
-def _timestamp(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def labels_table(stored: list[StoredLabel]) -> pa.Table:
-    """Stored labels as rows of the lake's `labels` table."""
-    columns: dict[str, list[Any]] = {name: [] for name in LABELS_ARROW_SCHEMA.names}
-    for item in stored:
-        label = item.label
-        columns["seq"].append(item.seq)
-        columns["src"].append(label.src)
-        columns["uri"].append(label.uri)
-        columns["cid"].append(label.cid)
-        columns["val"].append(label.val)
-        columns["neg"].append(label.neg)
-        columns["cts"].append(_timestamp(label.cts))
-        columns["exp"].append(_timestamp(label.exp))
-        columns["sig"].append(label.sig)
-    return pa.table(columns, schema=LABELS_ARROW_SCHEMA)
 
 
 def build_labels_worker(settings: Settings, policy: LabelPolicy | None = None) -> LabelsWorker:
