@@ -200,11 +200,16 @@ class ScoringRuntime:
                 outage.append(f"tagged stream: {result.error_code}: {result.error_message or ''}")
             else:
                 failures.add(sequence)
-        if any(not r.ok for r in results[len(posts) :]):
+        refused_updates = [r for r in results[len(posts) :] if not r.ok]
+        if refused_updates:
             # A verdict update was refused: re-scoring the batch finds the same crossing again
             # (counts are as of each post's event time) and re-emits it.
-            unavailable.update(s for s in sequence_of_post[:1] if s is not None)
-            outage.append("tagged stream: a verdict update was refused")
+            head = [s for s in sequence_of_post[:1] if s is not None]
+            if any(is_stream_failure(r) for r in refused_updates):
+                unavailable.update(head)
+                outage.append("tagged stream: a verdict update was refused")
+            else:
+                failures.update(head)
 
         now_ms = int(time.time() * 1000)
         data = _seed_metrics(counts, len(errors), now_ms)
