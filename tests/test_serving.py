@@ -466,3 +466,40 @@ def test_deeply_nested_json_is_a_bad_request(server: ModelHTTPServer) -> None:
         from fraud_pipeline.serving.clients import parse_predictions
 
         parse_predictions(b"[" * 20_000 + b"]" * 20_000, 1)
+
+
+def test_a_request_trickled_a_byte_at_a_time_is_cut_off_at_its_deadline(model: LinearTextModel) -> None:
+    """Each byte arrives within the idle timeout, so only a deadline for the whole request ends it."""
+    srv = ModelHTTPServer(
+        model, host="127.0.0.1", port=0, idle_timeout_s=0.5, request_timeout_s=1.5, max_connections=4
+    )
+    srv.start_background()
+    try:
+        sock = _socket_to(srv)
+        request = b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        started = time.monotonic()
+        closed_after = None
+        for byte in request * 10:
+            try:
+                sock.sendall(bytes([byte]))
+            except OSError:
+                closed_after = time.monotonic() - started
+                break
+            sock.settimeout(0.2)
+            try:
+                if sock.recv(4096) == b"":
+                    closed_after = time.monotonic() - started
+                    break
+            except TimeoutError:
+                pass
+            if time.monotonic() - started > 10:
+                break
+        sock.close()
+        assert closed_after is not None, "the trickling client kept its connection"
+        assert 1.4 <= closed_after < 4.0
+        conn = http.client.HTTPConnection(*srv.server_address[:2], timeout=5)  # the server still serves
+        conn.request("GET", "/ping")
+        assert conn.getresponse().status == 200
+        conn.close()
+    finally:
+        srv.stop()

@@ -15,7 +15,7 @@ import click
 
 from fraud_pipeline.cli_options import settings_options
 from fraud_pipeline.scoring.text_model import ArtifactError, LinearTextModel, default_artifact_path
-from fraud_pipeline.serving.server import IDLE_TIMEOUT_S, MAX_CONNECTIONS
+from fraud_pipeline.serving.server import IDLE_TIMEOUT_S, MAX_CONNECTIONS, REQUEST_TIMEOUT_S
 from fraud_pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,15 @@ def load_served_model(model_path: Path | None, model_dir: Path | None, settings:
     help="Seconds a connection may send nothing before it is closed.",
 )
 @click.option(
+    "--request-timeout",
+    "request_timeout_s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=REQUEST_TIMEOUT_S,
+    show_default=True,
+    envvar=SERVE_ENV_PREFIX + "REQUEST_TIMEOUT_S",
+    help="Seconds a whole request (line, headers, body) may take to arrive.",
+)
+@click.option(
     "--max-connections",
     type=click.IntRange(min=1),
     default=MAX_CONNECTIONS,
@@ -91,6 +100,7 @@ def serve(
     model_path: Path | None,
     model_dir: Path | None,
     idle_timeout_s: float,
+    request_timeout_s: float,
     max_connections: int,
 ) -> None:
     """Serve GET /ping and POST /invocations until interrupted."""
@@ -102,7 +112,12 @@ def serve(
     except ArtifactError as exc:
         raise click.ClickException(str(exc)) from exc
     server = ModelHTTPServer(
-        loaded, host=host, port=port, idle_timeout_s=idle_timeout_s, max_connections=max_connections
+        loaded,
+        host=host,
+        port=port,
+        idle_timeout_s=idle_timeout_s,
+        request_timeout_s=request_timeout_s,
+        max_connections=max_connections,
     )
     click.echo(f"serving {loaded.version} on {server.url} (GET /ping, POST /invocations)", err=True)
     try:

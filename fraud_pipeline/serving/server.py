@@ -7,15 +7,20 @@ SageMaker calls (`inference.py`). Errors are answered, never raised into the ser
 size limit, 415 for a non-JSON body, 404 for other paths, 500 if scoring itself fails.
 
 A thread per connection is only safe with bounds: a connection that sends nothing for
-`idle_timeout_s` is closed (so idle or slow clients cannot hold threads forever), and past
-`max_connections` open connections a new one is answered 503 at once and closed.
+`idle_timeout_s` is closed, a request (line, headers, body) that has not fully arrived
+`request_timeout_s` after the server started reading it is dropped (so a client trickling a
+byte at a time cannot hold a thread either), and past `max_connections` open connections a
+new one is answered 503 at once and closed.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import math
 import threading
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -35,6 +40,8 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 6 * 1024 * 1024  # SageMaker real-time endpoints accept 6 MB payloads
 # SageMaker gives an invocation 60 s in all; a client silent for half of that has gone away.
 IDLE_TIMEOUT_S = 30.0
+# A whole request must arrive within SageMaker's limit for a whole invocation.
+REQUEST_TIMEOUT_S = 60.0
 # One thread each; far above what one instance's scoring keeps busy, far below a thread exhaustion.
 MAX_CONNECTIONS = 64
 _BUSY_BODY = json.dumps({"error": "too many open connections", "status": 503}).encode()
@@ -45,13 +52,39 @@ _BUSY_REPLY = (
 CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
 
 
+class _DeadlineReader(io.RawIOBase):
+    """The connection's reads, each waiting at most the idle timeout, all of one request
+    ending by its deadline (a socket timeout alone restarts with every byte received)."""
+
+    def __init__(self, connection: Any, idle_timeout_s: float) -> None:
+        self.connection = connection
+        self.idle_timeout_s = idle_timeout_s
+        self.deadline = math.inf
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the request did not arrive within its deadline")
+        self.connection.settimeout(min(self.idle_timeout_s, remaining))
+        return int(self.connection.recv_into(buffer))
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: ModelHTTPServer
     protocol_version = "HTTP/1.1"
 
     def setup(self) -> None:
         super().setup()
-        self.connection.settimeout(self.server.idle_timeout_s)  # every read waits at most this long
+        self.connection.settimeout(self.server.idle_timeout_s)
+        self._reader = _DeadlineReader(self.connection, self.server.idle_timeout_s)
+        self.rfile = io.BufferedReader(self._reader)
+
+    def handle_one_request(self) -> None:
+        self._reader.deadline = time.monotonic() + self.server.request_timeout_s
+        super().handle_one_request()
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)
@@ -59,6 +92,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _reply(
         self, status: int, body: bytes, content_type: str = "application/json", close: bool = False
     ) -> None:
+        self.connection.settimeout(self.server.idle_timeout_s)  # writing is not bound by the read deadline
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -146,12 +180,14 @@ class ModelHTTPServer(ThreadingHTTPServer):
         max_body_bytes: int = MAX_BODY_BYTES,
         idle_timeout_s: float = IDLE_TIMEOUT_S,
         max_connections: int = MAX_CONNECTIONS,
+        request_timeout_s: float = REQUEST_TIMEOUT_S,
     ) -> None:
-        if idle_timeout_s <= 0 or max_connections < 1:
-            raise ValueError("idle_timeout_s must be > 0 and max_connections >= 1")
+        if idle_timeout_s <= 0 or request_timeout_s <= 0 or max_connections < 1:
+            raise ValueError("idle_timeout_s and request_timeout_s must be > 0, max_connections >= 1")
         self.model = model
         self.max_body_bytes = max_body_bytes
         self.idle_timeout_s = idle_timeout_s
+        self.request_timeout_s = request_timeout_s
         self.max_connections = max_connections
         self._connection_slots = threading.BoundedSemaphore(max_connections)
         self.refused_connections = 0
