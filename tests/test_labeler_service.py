@@ -223,3 +223,19 @@ def test_the_service_record_validates_as_an_atproto_record() -> None:
     assert model.policies.label_values == ["phishing", "scam", "spam-campaign"]
     definitions = {d.identifier: d for d in model.policies.label_value_definitions or []}
     assert definitions["scam"].severity == "alert" and definitions["scam"].locales[0].lang == "en"
+
+
+def test_a_client_leaving_mid_replay_ends_only_its_own_stream(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    store = SqliteLabelStore(tmp_path / "labels.sqlite")
+    fill_store(store, None, 30_000)
+    with running_service(store, SigningKey.generate().multikey) as (service, port):
+        for _ in range(3):
+            sock = _silent_subscriber(port, 0)
+            assert sock.recv(4096)  # the handshake answer and the first frames: replay has begun
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            sock.close()  # reset mid-replay
+        assert [b["seq"] for b in _collect(port, 29_995, 5)] == list(range(29_996, 30_001))
+        deadline = time.monotonic() + 20
+        while service.subscribers and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not service.subscribers and service.stats.subscribers == 4
