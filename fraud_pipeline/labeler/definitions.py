@@ -9,12 +9,16 @@ service record need.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from fraud_pipeline.policy import Policy, load_default_policy
+from fraud_pipeline.policy.runtime import PolicyHolder
 from fraud_pipeline.policy.schema import LabelerSpec
+
+log = logging.getLogger(__name__)
 
 
 class LabelPolicyError(ValueError):
@@ -71,3 +75,26 @@ def label_policy(policy: Policy) -> LabelPolicy:
 def load_label_policy() -> LabelPolicy:
     """The labeler section of the project's detection policy (validated with the whole policy)."""
     return label_policy(load_default_policy())
+
+
+class LiveLabelPolicy:
+    """The labeler section of the deployment's policy as it is now (the scorer's hot reload).
+
+    A pushed policy without a `labeler` section keeps the last one that had it (and says so);
+    the first one must have it.
+    """
+
+    def __init__(self, holder: PolicyHolder) -> None:
+        self.holder = holder
+        self._last = label_policy(holder.current().policy)
+
+    def current(self) -> LabelPolicy:
+        active = self.holder.current().policy
+        if active.version != self._last.policy_version:
+            try:
+                self._last = label_policy(active)
+            except LabelPolicyError as exc:
+                log.error(
+                    "policy %s: %s; still publishing per %s", active.version, exc, self._last.policy_version
+                )
+        return self._last

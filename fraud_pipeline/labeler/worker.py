@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from fraud_pipeline.labeler.definitions import LabelPolicy
+from fraud_pipeline.labeler.definitions import LabelPolicy, LiveLabelPolicy
 from fraud_pipeline.labeler.labels import Label, Signer, atproto_datetime
 from fraud_pipeline.labeler.lake_table import labels_table
 from fraud_pipeline.labeler.store import ActiveLabel, LabelStore
@@ -120,7 +120,7 @@ class LabelsWorker:
         state: StateStore,
         store: LabelStore,
         signer: Signer,
-        policy: LabelPolicy,
+        policy: LabelPolicy | LiveLabelPolicy,
         objects: ObjectStore | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         metrics: MetricsSink | None = None,
@@ -150,8 +150,11 @@ class LabelsWorker:
             self._readers[shard_id] = stream.shard_reader(self.stream_name, shard_id, after)
 
     # -- deciding ----------------------------------------------------------------------
+    def current_policy(self) -> LabelPolicy:
+        return self.policy.current() if isinstance(self.policy, LiveLabelPolicy) else self.policy
+
     def _label(self, uri: str, cid: str | None, val: str, neg: bool, now: datetime) -> Label:
-        expires = self.policy.expires_after
+        expires = self.current_policy().expires_after
         exp = atproto_datetime(now + expires) if expires is not None and not neg else None
         return Label(self.src, uri, val, atproto_datetime(now), cid, neg, exp).signed(self.signer)
 
@@ -166,9 +169,10 @@ class LabelsWorker:
         active: dict[tuple[str, str], ActiveLabel] = self.store.active(uris)
         overridden = self.store.overrides(uris)
         now = self.clock()
+        policy = self.current_policy()
         out: list[Label] = []
         for verdict in judged:
-            wanted = self.policy.published_values(verdict.labels) if verdict.action == "label" else set()
+            wanted = policy.published_values(verdict.labels) if verdict.action == "label" else set()
             blocked = {val for val in wanted if (verdict.uri, val) in overridden}
             self.stats.overridden += len(blocked)
             wanted -= blocked
@@ -293,11 +297,12 @@ class LabelsWorker:
 
 
 def build_labels_worker(settings: Settings, policy: LabelPolicy | None = None) -> LabelsWorker:
-    """The worker on the configured backend: stream, state, label store, key, policy, lake."""
-    from fraud_pipeline.labeler.definitions import load_label_policy
+    """The worker on the configured backend: stream, state, label store, key, the deployment's
+    policy (reloaded as the scorer's is), lake, metrics."""
     from fraud_pipeline.labeler.keys import open_key_store
     from fraud_pipeline.labeler.store import open_label_store
     from fraud_pipeline.metrics import open_metrics
+    from fraud_pipeline.policy.runtime import open_policy_holder
     from fraud_pipeline.state import open_state
     from fraud_pipeline.streams import open_stream
 
@@ -310,7 +315,7 @@ def build_labels_worker(settings: Settings, policy: LabelPolicy | None = None) -
         open_state(settings),
         store,
         key,
-        policy or load_label_policy(),
+        policy or LiveLabelPolicy(open_policy_holder(settings)),
         ObjectStore.from_settings(settings),
         metrics=open_metrics(settings),
     )
