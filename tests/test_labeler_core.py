@@ -273,3 +273,21 @@ def test_labels_are_a_table_beside_posts(local_settings: Settings) -> None:
         local_settings, "SELECT uri, bool_or(neg) AS negated FROM labels GROUP BY uri ORDER BY uri"
     )
     assert result.rows == [(post_uri(0), False), (post_uri(1), True), (post_uri(2), False)]
+
+
+def test_the_worker_follows_policy_pushes_and_keeps_its_labeler_section(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from fraud_pipeline.labeler.definitions import LiveLabelPolicy
+    from fraud_pipeline.policy.runtime import PolicyHolder
+
+    folder = tmp_path / "policy"
+    folder.mkdir()
+    for name, data in FolderPolicySource(default_policy_dir()).read().items():
+        (folder / name).write_bytes(data)
+    holder = PolicyHolder(FolderPolicySource(folder), check_every_s=0.0)
+    live = LiveLabelPolicy(holder)
+    assert live.current().published_values(["wallet-drainer"]) == {"phishing"}
+    text = (folder / "labeler.yaml").read_text()
+    (folder / "labeler.yaml").write_text(text.replace("from: [phishing, wallet-drainer]", "from: [phishing]"))
+    assert live.current().published_values(["wallet-drainer"]) == {"scam"}  # now the default value
+    (folder / "labeler.yaml").unlink()  # a push without the labeler section
+    assert live.current().published_values(["wallet-drainer"]) == {"scam"}  # the last one holds
