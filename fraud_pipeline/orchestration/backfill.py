@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from dagster import AssetKey, DagsterInstance, Definitions, define_asset_job
@@ -49,10 +50,27 @@ class BackfillSummary:
         )
 
 
-def instance_for(settings: Settings) -> DagsterInstance:
+# Written once into a new Dagster home (never over an existing file): without a dagster.yaml
+# every Dagster process warns that it is defaulting, and prints the telemetry banner.
+INSTANCE_CONFIG = """\
+# The Dagster instance of this fraud-pipeline home (written by fraud-pipeline; edit freely).
+telemetry:
+  enabled: false
+"""
+
+
+def ensure_instance_home(settings: Settings) -> Path:
+    """The Dagster home of `settings`, created with a dagster.yaml if it has none."""
     home = settings.dagster_home.resolve()
     home.mkdir(parents=True, exist_ok=True)
-    return DagsterInstance.from_config(str(home))
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(INSTANCE_CONFIG)
+    return home
+
+
+def instance_for(settings: Settings) -> DagsterInstance:
+    return DagsterInstance.from_config(str(ensure_instance_home(settings)))
 
 
 def root_message(error: object) -> str:

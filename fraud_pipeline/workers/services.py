@@ -62,7 +62,7 @@ def _spawn(name: str, argv: list[str], settings: Settings, url: str) -> Service:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    click.echo(f"{name}: {url} (log {log_path})", err=True)
+    click.echo(f"{name}: {url + ' ' if url else ''}(log {log_path})", err=True)
     return Service(name, process, url, log_path)
 
 
@@ -71,20 +71,29 @@ def start_services(
 ) -> list[Service]:
     services: list[Service] = []
     if dagster:
-        Path(settings.dagster_home).resolve().mkdir(parents=True, exist_ok=True)
-        binary = _executable("dagster")
+        from fraud_pipeline.orchestration.backfill import ensure_instance_home
+
+        ensure_instance_home(settings)
+        webserver, daemon = _executable("dagster-webserver"), _executable("dagster-daemon")
         workspace = REPO_ROOT / "workspace.yaml"
-        if binary and workspace.exists():
+        if webserver and daemon and workspace.exists():
+            # The webserver and the daemon as on ECS (infra/modules/dagster), not `dagster dev`
+            # (superseded in Dagster 1.13: it warns at every start); JSON log lines like every
+            # other component (docs/operations.md).
+            json_logs = ["--log-format", "json"]
             services.append(
                 _spawn(
                     "dagster",
-                    [binary, "dev", "-w", str(workspace), "-h", "127.0.0.1", "-p", str(dagster_port)],
+                    [webserver, "-w", str(workspace), "-h", "127.0.0.1", "-p", str(dagster_port), *json_logs],
                     settings,
                     f"http://127.0.0.1:{dagster_port}",
                 )
             )
+            services.append(
+                _spawn("dagster-daemon", [daemon, "run", "-w", str(workspace), *json_logs], settings, "")
+            )
         else:
-            click.echo("dagster: not started (no dagster executable or workspace.yaml)", err=True)
+            click.echo("dagster: not started (no dagster-webserver/-daemon or workspace.yaml)", err=True)
     if dashboard:
         binary = _executable("fraud-pipeline")
         if binary:

@@ -17,4 +17,4 @@ RUN pip install --no-cache-dir . "dagster-postgres==0.29.27" \
 
 USER 10001
 EXPOSE 3000 4000
-CMD ["dagster", "code-server", "start", "-h", "0.0.0.0", "-p", "4000", "-m", "fraud_pipeline.orchestration", "-a", "defs"]
+CMD ["dagster", "code-server", "start", "-h", "0.0.0.0", "-p", "4000", "-m", "fraud_pipeline.orchestration", "-a", "defs", "--log-format", "json"]

@@ -19,19 +19,19 @@ locals {
   }
   services = {
     code = {
-      command = ["dagster", "code-server", "start", "-h", "0.0.0.0", "-p", tostring(var.code_port), "-m", var.code_module, "-a", var.code_attribute]
+      command = ["dagster", "code-server", "start", "-h", "0.0.0.0", "-p", tostring(var.code_port), "-m", var.code_module, "-a", var.code_attribute, "--log-format", "json"]
       port    = var.code_port
       cpu     = var.code_cpu
       memory  = var.code_memory_mb
     }
     webserver = {
-      command = ["dagster-webserver", "-h", "0.0.0.0", "-p", tostring(var.webserver_port), "-w", "/opt/dagster/app/workspace.yaml"]
+      command = ["dagster-webserver", "-h", "0.0.0.0", "-p", tostring(var.webserver_port), "-w", "/opt/dagster/app/workspace.yaml", "--log-format", "json"]
       port    = var.webserver_port
       cpu     = 512
       memory  = 1024
     }
     daemon = {
-      command = ["dagster-daemon", "run", "-w", "/opt/dagster/app/workspace.yaml"]
+      command = ["dagster-daemon", "run", "-w", "/opt/dagster/app/workspace.yaml", "--log-format", "json"]
       port    = null
       cpu     = 512
       memory  = 1024
