@@ -101,3 +101,54 @@ def diff(settings: Settings, old: Path, new: Path, capture: Path, limit: int | N
         out.write(orjson.dumps(change) + b"\n")
     out.write(orjson.dumps({"summary": result.summary()}) + b"\n")
     out.flush()
+
+
+@policy.command()
+@settings_options
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=Path("data/labeled/train.jsonl"),
+    show_default=True,
+)
+@click.option("--folder", type=DIR, default=None, help="Policy folder (default: the project's policy/).")
+@click.option("--folds", type=int, default=5, show_default=True)
+@click.option(
+    "--label-fpr", type=float, default=0.002, show_default=True, help="Benign posts auto-labelled, at most."
+)
+@click.option(
+    "--review-fpr", type=float, default=0.01, show_default=True, help="Benign posts flagged, at most."
+)
+@click.option("--write", is_flag=True, help="Rewrite the thresholds and calibration in verdict.yaml.")
+def calibrate(
+    settings: Settings,
+    data: Path,
+    folder: Path | None,
+    folds: int,
+    label_fpr: float,
+    review_fpr: float,
+    write: bool,
+) -> None:
+    """Choose the label and review points on held-out labelled posts (re-run after retraining)."""
+    from fraud_pipeline.policy.calibrate import calibrate as run_calibration
+    from fraud_pipeline.policy.calibrate import write_into_verdict_file
+    from fraud_pipeline.scoring.text_model import LinearTextModel, default_artifact_path
+    from fraud_pipeline.scoring.training import load_labeled
+
+    folder = folder or default_policy_dir()
+    loaded = _load_folder(folder)
+    version = LinearTextModel.load(default_artifact_path(settings.text_model_path)).version
+    result = run_calibration(
+        load_labeled(data),
+        loaded,
+        folds,
+        13,
+        label_fpr,
+        review_fpr,
+        version,
+        Path(settings.home) / "calibration",
+    )
+    if write:
+        write_into_verdict_file(folder / "verdict.yaml", result)
+        _load_folder(folder)  # what was written must still be a valid policy
+    echo_json(result)
