@@ -10,6 +10,7 @@ must hold, computed independently of the compaction code (plain Python over the 
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
@@ -68,6 +69,7 @@ def make_record(
     did: str,
     domain: str | None = None,
     media: bool = False,
+    campaign_id: str | None = None,
 ) -> TaggedRecord:
     """One created post with a verdict, shaped like the scorer's output."""
     rkey = f"3l{rng.getrandbits(50):013x}"
@@ -103,13 +105,16 @@ def make_record(
         external_uri=links[0] if links else None,
         fraud_score=max(text_p, media_p or 0.0),
         is_fraud=fraud,
-        labels=["scam"] if fraud else [],
+        labels=(["scam"] if fraud else []) + ([f"campaign:{campaign_id}"] if campaign_id else []),
         reasons=["text_model"] if fraud else [],
         rule_hits=["crypto_giveaway"] if fraud else [],
         text_model_version="text-test-1",
         media_model_version="media-test-1" if media else None,
         ingested_at_us=time_us + rng.randint(1_000, 50_000),
         scored_at_us=time_us + rng.randint(60_000, 400_000),
+        action=("label" if text_p >= 0.95 else "review") if fraud else "none",
+        policy_version="policy-test-1",
+        campaign_id=campaign_id,
     )
 
 
@@ -177,7 +182,14 @@ def build_lake(
             if i % 5 == 0:  # a campaign: same text, fresh accounts, scam domain, often media
                 text, domain = CAMPAIGNS[(i // 5 + h_index) % len(CAMPAIGNS)]
                 rec = make_record(
-                    rng, t_us, fraud=True, text=text, did=_did(rng, True), domain=domain, media=i % 2 == 0
+                    rng,
+                    t_us,
+                    fraud=True,
+                    text=text,
+                    did=_did(rng, True),
+                    domain=domain,
+                    media=i % 2 == 0,
+                    campaign_id=hashlib.blake2b(text.encode(), digest_size=12).hexdigest(),
                 )
                 truth.campaign_texts.setdefault(text, set()).add(rec.did)
                 truth.fraud_domains.add(domain)

@@ -12,6 +12,24 @@ def policy_files() -> dict[str, bytes]:
     return FolderPolicySource(default_policy_dir()).read()
 
 
+def fixed_thresholds(
+    text: tuple[float, float] = (0.49, 0.95), combined: tuple[float, float] = (0.6, 0.97)
+) -> dict[str, bytes]:
+    """The project's policy with known (review, label) points for the text and media models
+    and the combined score: tests of the verdict logic must not move when `policy calibrate`
+    rewrites the shipped points."""
+    import re
+
+    files = policy_files()
+    body = files["verdict.yaml"].decode()
+    for tier, (review, label) in (("text_model", text), ("media_model", text), ("combined", combined)):
+        pattern = re.compile(rf"(\n  {tier}:\n(?:    #[^\n]*\n)*    review: )[0-9.]+(\n    label: )[0-9.]+")
+        body, count = pattern.subn(rf"\g<1>{review}\g<2>{label}", body)
+        assert count == 1, tier
+    files["verdict.yaml"] = body.encode()
+    return files
+
+
 def edited(name: str, old: str, new: str, files: dict[str, bytes] | None = None) -> dict[str, bytes]:
     """The policy files with one exact text replaced in one file (the test fails loudly if absent)."""
     files = dict(files or policy_files())

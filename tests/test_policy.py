@@ -6,7 +6,7 @@ import pytest
 
 from fraud_pipeline.policy import PolicyError, load_default_policy, load_policy
 from fraud_pipeline.policy.loader import policy_version
-from tests.policy_fixtures import edited, line_of, policy_files
+from tests.policy_fixtures import edited, fixed_thresholds, line_of, policy_files
 
 
 def _only_problem(files: dict[str, bytes]) -> tuple[str, int | None, str]:
@@ -49,7 +49,7 @@ def test_wrong_type_comparison_and_weight_signal_are_refused() -> None:
 
 
 def test_out_of_range_threshold_is_named_with_its_line() -> None:
-    files = edited("verdict.yaml", "review: 0.6", "review: 1.6")
+    files = edited("verdict.yaml", "review: 0.6", "review: 1.6", fixed_thresholds())
     name, line, message = _only_problem(files)
     assert (name, line) == ("verdict.yaml", line_of(files, "verdict.yaml", "review: 1.6"))
     assert "less than or equal to 1" in message
@@ -65,8 +65,8 @@ def test_duplicate_rule_name_points_at_the_second_one() -> None:
 def test_unknown_keys_undeclared_labels_and_missing_sections() -> None:
     files = edited(
         "rules.yaml",
-        "    weight: 0.7\n    when:\n      all: [doubling_language]",
-        "    wieght: 0.7\n    when:\n      all: [doubling_language]",
+        "    weight: 0.7\n    action: review\n    when:\n      all: [doubling_language]",
+        "    wieght: 0.7\n    action: review\n    when:\n      all: [doubling_language]",
     )
     name, line, message = _only_problem(files)
     assert (

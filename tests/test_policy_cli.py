@@ -15,7 +15,7 @@ from fraud_pipeline.policy.runtime import PolicyHolder, open_policy_holder
 from fraud_pipeline.policy.source import ObjectStorePolicySource, default_policy_dir
 from fraud_pipeline.settings import Settings
 from tests.ingest_fixtures import post_event
-from tests.policy_fixtures import edited, line_of, policy_files, write_policy
+from tests.policy_fixtures import edited, fixed_thresholds, line_of, policy_files, write_policy
 
 
 def _run(*args: str) -> tuple[int, str, str]:
@@ -48,7 +48,9 @@ def test_push_writes_the_bucket_prefix_and_a_runtime_on_aws_loads_it(
     holder = open_policy_holder(aws_settings)
     assert holder.version == load_policy(policy_files()).version
 
-    changed = write_policy(tmp_path / "new", edited("verdict.yaml", "review: 0.6", "review: 0.65"))
+    changed = write_policy(
+        tmp_path / "new", edited("verdict.yaml", "review: 0.6", "review: 0.65", fixed_thresholds())
+    )
     result = CliRunner().invoke(
         main,
         [
@@ -109,8 +111,8 @@ def test_diff_lists_the_posts_whose_action_changes(tmp_path: Path) -> None:
         tmp_path / "new",
         edited(
             "rules.yaml",
-            "  - name: recovery_scam\n    label: recovery-scam\n",
-            "  - name: recovery_scam\n    label: recovery-scam\n    action: label\n",
+            "    action: review\n    when:\n      all: [recovery_language]",
+            "    action: label\n    when:\n      all: [recovery_language]",
         ),
     )
     result = CliRunner().invoke(

@@ -13,25 +13,26 @@ from fraud_pipeline.policy.source import FolderPolicySource
 from fraud_pipeline.scoring.pipeline_scorer import PostScorer
 from fraud_pipeline.scoring.quotas import quota_key
 from fraud_pipeline.state.memory import MemoryStateStore
-from tests.policy_fixtures import edited, policy_files, write_policy
+from tests.policy_fixtures import edited, fixed_thresholds, write_policy
 from tests.scoring_fixtures import KeywordScorer, make_post
 
 DRAINER = "Wallet issue? Import your wallet with your seed phrase at the link"
+FIXED = fixed_thresholds()  # text (review 0.49, label 0.95), combined (0.6, 0.97)
 
 
 def test_tiers_review_for_the_wide_band_label_for_the_precise_one() -> None:
-    scorer = PostScorer(KeywordScorer(), None)  # 0.95 when the text says 'free'
+    scorer = PostScorer(KeywordScorer(), None, policy=load_policy(FIXED))  # 0.95 when it says 'free'
     free, drainer, calm = scorer.score(
         [make_post(1, "free stuff"), make_post(2, DRAINER), make_post(3, "a calm day by the sea")]
     )[0]
     assert (free.action, free.is_fraud) == ("label", True)  # 0.95 >= the text model's label point
     assert (drainer.action, drainer.is_fraud) == ("review", True)  # rules only: the wider band
     assert (calm.action, calm.is_fraud) == ("none", False)
-    version = load_policy(policy_files()).version
+    version = load_policy(FIXED).version
     assert {free.policy_version, drainer.policy_version, calm.policy_version} == {version}
 
     # Move the label point above 0.95: the same post drops to review.
-    stricter = load_policy(edited("verdict.yaml", "label: 0.95", "label: 0.99"))
+    stricter = load_policy(edited("verdict.yaml", "label: 0.95", "label: 0.99", FIXED))
     assert (
         PostScorer(KeywordScorer(), None, policy=stricter).score([make_post(1, "free stuff")])[0][0].action
         == "review"
@@ -40,12 +41,13 @@ def test_tiers_review_for_the_wide_band_label_for_the_precise_one() -> None:
 
 def test_a_shadow_rule_is_recorded_and_counted_but_changes_nothing() -> None:
     post = make_post(1, DRAINER)
-    live = PostScorer(KeywordScorer(), None).score([post])[0][0]
+    live = PostScorer(KeywordScorer(), None, policy=load_policy(FIXED)).score([post])[0][0]
     shadow_policy = load_policy(
         edited(
             "rules.yaml",
             "  - name: wallet_request\n    label: wallet-drainer\n",
             "  - name: wallet_request\n    label: wallet-drainer\n    mode: shadow\n",
+            FIXED,
         )
     )
     tagged, counts = PostScorer(KeywordScorer(), None, policy=shadow_policy).score([post])
@@ -62,7 +64,7 @@ def test_a_shadow_rule_is_recorded_and_counted_but_changes_nothing() -> None:
 def test_past_its_daily_quota_a_label_is_recorded_but_sent_to_review(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    policy = load_policy(edited("verdict.yaml", "per_label: {}", "per_label: {fraud-text: 3}"))
+    policy = load_policy(edited("verdict.yaml", "per_label: {}", "per_label: {fraud-text: 3}", FIXED))
     state = MemoryStateStore()
     first = PostScorer(KeywordScorer(), None, policy=policy, quota_state=state)
     second = PostScorer(KeywordScorer(), None, policy=policy, quota_state=state)  # another shard, same store
@@ -90,21 +92,21 @@ class _Clock:
 def test_hot_reload_picks_up_a_new_version_and_keeps_the_old_one_when_invalid(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    folder = write_policy(tmp_path / "policy", policy_files())
+    folder = write_policy(tmp_path / "policy", FIXED)
     clock = _Clock()
     holder = PolicyHolder(FolderPolicySource(folder), check_every_s=5.0, clock=clock)
     scorer = PostScorer(KeywordScorer(), None, policy=holder)
     original = holder.version
     assert scorer.score([make_post(1, "free stuff")])[0][0].action == "label"
 
-    write_policy(folder, edited("verdict.yaml", "label: 0.95", "label: 0.99"))
+    write_policy(folder, edited("verdict.yaml", "label: 0.95", "label: 0.99", FIXED))
     assert scorer.score([make_post(2, "free stuff")])[0][0].policy_version == original  # not yet checked
     clock.now = 5.0
     reloaded = scorer.score([make_post(3, "free stuff")])[0][0]
     assert reloaded.policy_version != original and reloaded.action == "review"
     good = holder.version
 
-    bad = edited("rules.yaml", "all: [recovery_language]", "all: [no_such_signal]")
+    bad = edited("rules.yaml", "all: [recovery_language]", "all: [no_such_signal]", FIXED)
     write_policy(folder, bad)
     clock.now = 10.0
     with caplog.at_level(logging.ERROR):

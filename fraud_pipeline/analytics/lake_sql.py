@@ -95,11 +95,24 @@ def dbt_env(settings: Settings, warehouse_path: Path | None = None) -> dict[str,
         "FRAUD_PIPELINE_COMPACTED_GLOB": compacted_glob(settings),
         "FRAUD_PIPELINE_POSTS_SCHEMA_FILE": schema_file_uri(settings),
         "FRAUD_PIPELINE_WAREHOUSE_PATH": str((warehouse_path or settings.warehouse_path).resolve()),
+        "FRAUD_PIPELINE_POLICY_VARS": policy_dbt_vars(settings),
     }
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION"):
         if os.environ.get(name):
             env[name] = os.environ[name]
     return env
+
+
+def policy_dbt_vars(settings: Settings) -> str:
+    """The detection policy's numbers the marts use (dbt's `policy_value` macro), as JSON."""
+    import orjson
+
+    from fraud_pipeline.policy.runtime import current_policy
+
+    policy = current_policy(settings)
+    return orjson.dumps(
+        {"policy_version": policy.version, "fraud_rate_jump": policy.spec.fraud_rate_jump.model_dump()}
+    ).decode()
 
 
 def _quote(text: str) -> str:

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 
 from fraud_pipeline.metrics.base import MetricsSink
+from fraud_pipeline.policy.schema import FraudRateJump
 from fraud_pipeline.settings import Settings
 from fraud_pipeline.state.base import StateStore
 from fraud_pipeline.streams.base import Stream, StreamError
@@ -29,11 +30,6 @@ from fraud_pipeline.streams.base import Stream, StreamError
 LAG_READ_LIMIT = 1000
 LAG_METRIC_WINDOW_S = 300
 STALL_AFTER_S = 300.0  # backlog waiting and the checkpoint unmoved this long = stalled
-RECENT_S = 300  # fraud-rate window
-TRAILING_S = 3600  # the window it is compared against
-MIN_RECENT_POSTS = 50
-RATE_JUMP_FACTOR = 2.0
-RATE_JUMP_ABSOLUTE = 0.10
 
 
 @dataclass
@@ -60,14 +56,11 @@ class FraudRate:
     recent_rate: float | None
     trailing_rate: float | None
     posts_per_s: float
+    rule: FraudRateJump  # the detection policy's rate-jump rule and windows
 
     @property
     def jumped(self) -> bool:
-        if self.recent_rate is None or self.trailing_rate is None or self.recent_posts < MIN_RECENT_POSTS:
-            return False
-        return self.recent_rate > max(
-            self.trailing_rate * RATE_JUMP_FACTOR, self.trailing_rate + RATE_JUMP_ABSOLUTE
-        )
+        return self.rule.jumped(self.recent_rate, self.trailing_rate, int(self.recent_posts))
 
 
 def consumers(settings: Settings) -> dict[str, str]:
@@ -189,14 +182,18 @@ def cursor_entry(health: StreamHealth, previous: dict[str, object] | None, now_m
     return {"checkpoints": health.checkpoints, "unchanged_since_ms": since, "lag_s": health.lag_s}
 
 
-def fraud_rate(metrics: MetricsSink, namespace: str, now_ms: int | None = None) -> FraudRate:
-    """Recent vs trailing fraud rate from the seed metrics (Post-Is-Fraud / Post-Processed)."""
+def fraud_rate(
+    metrics: MetricsSink, namespace: str, rule: FraudRateJump, now_ms: int | None = None
+) -> FraudRate:
+    """Recent vs trailing fraud rate from the seed metrics (Post-Is-Fraud / Post-Processed),
+    over the policy's stream windows."""
     now_ms = now_ms or int(time.time() * 1000)
+    recent_s, trailing_s = rule.stream_recent_s, rule.stream_baseline_s
 
     def total(name: str, start_ms: int, end_ms: int) -> float:
         return sum(p.value for p in metrics.query(namespace, name, start_ms, end_ms, period_s=60, stat="Sum"))
 
-    recent_start, trailing_start = now_ms - RECENT_S * 1000, now_ms - (RECENT_S + TRAILING_S) * 1000
+    recent_start, trailing_start = now_ms - recent_s * 1000, now_ms - (recent_s + trailing_s) * 1000
     recent_posts = total("Post-Processed", recent_start, now_ms)
     recent_fraud = total("Post-Is-Fraud", recent_start, now_ms)
     trailing_posts = total("Post-Processed", trailing_start, recent_start)
@@ -205,5 +202,6 @@ def fraud_rate(metrics: MetricsSink, namespace: str, now_ms: int | None = None) 
         recent_posts=recent_posts,
         recent_rate=recent_fraud / recent_posts if recent_posts else None,
         trailing_rate=trailing_fraud / trailing_posts if trailing_posts else None,
-        posts_per_s=recent_posts / RECENT_S,
+        posts_per_s=recent_posts / recent_s,
+        rule=rule,
     )

@@ -35,13 +35,12 @@ from fraud_pipeline.orchestration.open_hour import evaluate_open_hour
 from fraud_pipeline.orchestration.partitions import HOURLY, hour_of
 from fraud_pipeline.orchestration.resources import ObjectStoreResource, PipelineResource
 from fraud_pipeline.orchestration.run_logs import JSON_LOGS_RUN_CONFIG
+from fraud_pipeline.policy.runtime import current_policy
 from fraud_pipeline.records import TAGGED_ARROW_SCHEMA
 from fraud_pipeline.settings import Settings
 
 RAW_POSTS = AssetKey("raw_posts")
 COMPACTED_POSTS = AssetKey("compacted_posts")
-ANOMALY_TRAILING_HOURS = 24
-ANOMALY_MIN_ROWS = 50
 # The last closed hour must be compacted by :45 past the next hour: a materialization between
 # :00 and :45 of every hour (the UI shows the asset's freshness; no sensor needed).
 COMPACTION_FRESHNESS = FreshnessPolicy.cron(
@@ -81,9 +80,7 @@ COMPACTION_CHECKS = [
 ]
 
 
-def trailing_fraud_rate(
-    store: ObjectStore, settings: Settings, hour, hours: int = ANOMALY_TRAILING_HOURS
-) -> tuple[float | None, int]:
+def trailing_fraud_rate(store: ObjectStore, settings: Settings, hour, hours: int) -> tuple[float | None, int]:
     """(fraud rate, rows) over the compacted partitions of the previous `hours` hours."""
     rows = fraud = 0
     for back in range(1, hours + 1):
@@ -106,13 +103,10 @@ def compaction_checks(
     distinct = pc.count_distinct(table.column("uri")).as_py() if table.num_rows else 0
     nulls = {name: table.column(name).null_count for name in ("uri", "did", "time_utc", "operation")}
     text_null = table.column("fraud_text_likelihood").null_count / table.num_rows if table.num_rows else 0.0
-    baseline, baseline_rows = trailing_fraud_rate(store, settings, result.hour)
+    jump_rule = current_policy(settings).spec.fraud_rate_jump  # the policy's one rate-jump rule
+    baseline, baseline_rows = trailing_fraud_rate(store, settings, result.hour, jump_rule.baseline_hours)
     rate = result.fraud_rate
-    jumped = (
-        baseline is not None
-        and result.rows_out >= ANOMALY_MIN_ROWS
-        and rate > max(3 * baseline, baseline + 0.15)
-    )
+    jumped = jump_rule.jumped(rate, baseline, result.rows_out)
     return [
         AssetCheckResult(
             check_name="schema_conformance",
@@ -149,7 +143,7 @@ def compaction_checks(
                 "trailing_rows": baseline_rows,
             },
             description=(
-                f"fraud rate {rate:.1%} vs {baseline:.1%} over the trailing {ANOMALY_TRAILING_HOURS} h"
+                f"fraud rate {rate:.1%} vs {baseline:.1%} over the trailing {jump_rule.baseline_hours} h"
                 if jumped and baseline is not None
                 else None
             ),

@@ -48,6 +48,7 @@ from fraud_pipeline.orchestration.resources import (
     StateResource,
     StreamsResource,
 )
+from fraud_pipeline.policy.runtime import current_policy
 from fraud_pipeline.settings import Settings
 
 UNTAGGED_STREAM = AssetKey("untagged_stream")
@@ -119,8 +120,8 @@ def stall_evaluation(health: StreamHealth) -> tuple[bool, str | None]:
 def rate_evaluation(rate: FraudRate) -> tuple[bool, str | None]:
     if rate.jumped and rate.recent_rate is not None and rate.trailing_rate is not None:
         return False, (
-            f"fraud rate jumped to {rate.recent_rate:.1%} over the last 5 min "
-            f"from {rate.trailing_rate:.1%} over the hour before"
+            f"fraud rate jumped to {rate.recent_rate:.1%} over the last {rate.rule.stream_recent_s} s "
+            f"from {rate.trailing_rate:.1%} over the {rate.rule.stream_baseline_s} s before"
         )
     return True, None
 
@@ -234,7 +235,9 @@ def stream_health_sensor(
     previous: dict[str, Any] = json.loads(context.cursor) if context.cursor else {}
     with metrics.open() as sink:
         healths = read_health(settings, streams, state, sink, previous, now_ms)
-        rate = fraud_rate(sink, settings.metric_namespace, now_ms)
+        rate = fraud_rate(
+            sink, settings.metric_namespace, current_policy(settings).spec.fraud_rate_jump, now_ms
+        )
     events = health_events(settings, healths, rate, endpoints.status())
     cursor = {h.name: cursor_entry(h, previous.get(h.name), now_ms) for h in healths}
     return SensorResult(asset_events=events, cursor=json.dumps(cursor, sort_keys=True))
@@ -279,7 +282,7 @@ def _make_stream_checks() -> list[Any]:
 def fraud_rate_stable(pipeline: PipelineResource, metrics: MetricsResource) -> AssetCheckResult:
     settings = pipeline.settings()
     with metrics.open() as sink:
-        rate = fraud_rate(sink, settings.metric_namespace)
+        rate = fraud_rate(sink, settings.metric_namespace, current_policy(settings).spec.fraud_rate_jump)
     passed, why = rate_evaluation(rate)
     return AssetCheckResult(
         passed=passed,

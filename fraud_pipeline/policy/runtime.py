@@ -149,3 +149,14 @@ def open_policy_holder(settings: Settings) -> PolicyHolder:
         )
         holder = PolicyHolder(source, fallback, check_every_s=settings.policy_reload_seconds)
         return holder
+
+
+def current_policy(settings: Settings) -> Policy:
+    """The deployment's policy as it stands (for Dagster checks, dbt vars, tools): the
+    source's version when valid, else the bundled one (with a log line saying why)."""
+    source = open_policy_source(settings)
+    try:
+        return load_policy(source.read())
+    except (PolicyError, PolicySourceError) as exc:
+        log.error("policy: %s unusable (%s); using the bundled policy", source.describe(), exc)
+        return load_default_policy()

@@ -124,12 +124,18 @@ class Campaign(_Strict):
 
 
 class FraudRateJump(_Strict):
-    """The one fraud-rate-jump rule: rate > max(factor * trailing, trailing + absolute)."""
+    """The one fraud-rate-jump rule: rate > max(factor * trailing, trailing + absolute).
+
+    The compaction check and the marts compare an hour with the `baseline_hours` before it;
+    the stream-health sensor compares the last `stream_recent_s` with the `stream_baseline_s`
+    before them. The rule itself is the same everywhere."""
 
     factor: Annotated[float, Field(ge=1.0)]
     absolute: Probability
     min_posts: Annotated[int, Field(ge=1)]
     baseline_hours: Annotated[int, Field(ge=1, le=24 * 30)]
+    stream_recent_s: Annotated[int, Field(ge=60, le=86400)] = 300
+    stream_baseline_s: Annotated[int, Field(ge=60, le=7 * 86400)] = 3600
 
     def jumped(self, recent_rate: float | None, trailing_rate: float | None, recent_posts: int) -> bool:
         if recent_rate is None or trailing_rate is None or recent_posts < self.min_posts:

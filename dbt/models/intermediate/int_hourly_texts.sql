@@ -1,26 +1,21 @@
--- Per arrival hour and normalized text: posts, fraud posts, accounts (as a list), domains, first/last seen.
+-- Per arrival hour and campaign (the scorer's `campaign_id`, the id in its `campaign:<id>`
+-- label): posts, fraud posts, accounts (as a list), domains, first/last seen. No fingerprint
+-- or bar here: the scorer applies the detection policy's, once.
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    pre_hook="{{ record_touched_and_delete('text_key', 'varchar') }}"
+    pre_hook="{{ record_touched_and_delete('campaign_id', 'varchar') }}"
 ) }}
-with normalized as (
-    select
-        *,
-        lower(regexp_replace(trim(text), '\s+', ' ', 'g')) as text_key
-    from {{ ref('stg_posts') }}
-    where {{ affected_partitions() }} and length(trim(text)) > 0
-)
-
 select
     arrival_hour,
-    text_key,
-    min(text) as sample_text,
+    campaign_id,
+    min(text) filter (where length(trim(text)) > 0) as sample_text,
     count(*) as posts,
     count(*) filter (where is_fraud) as fraud_posts,
     list_sort(list_distinct(list(did))) as dids,
     min(event_at) as first_seen,
     max(event_at) as last_seen,
     list_sort(list_distinct(flatten(list(domains)))) as domains
-from normalized
+from {{ ref('stg_posts') }}
+where {{ affected_partitions() }} and campaign_id is not null
 group by 1, 2

@@ -1,14 +1,15 @@
--- Campaigns: the same (normalized) text posted by many distinct accounts (incremental: the
--- texts the affected hours touch).
+-- Campaigns as the scorer named them: posts carrying the same `campaign_id` (the id in their
+-- `campaign:<id>` label), so the mart joins the labels exactly; the bar a group must reach is
+-- the detection policy's (policy/behaviour.yaml), applied once, in the scorer. Incremental:
+-- the campaigns the affected hours touch.
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    pre_hook="{{ delete_touched_keys('int_hourly_texts', 'text_key') }}"
+    pre_hook="{{ delete_touched_keys('int_hourly_texts', 'campaign_id') }}"
 ) }}
 with grouped as (
     select
-        text_key,
-        md5(text_key)[:16] as campaign_id,
+        campaign_id,
         min(sample_text) as sample_text,
         sum(posts)::bigint as posts,
         len(list_distinct(flatten(list(dids)))) as accounts,
@@ -17,9 +18,8 @@ with grouped as (
         max(last_seen) as last_seen,
         list_sort(list_distinct(flatten(list(domains)))) as domains
     from {{ ref('int_hourly_texts') }}
-    {% if is_incremental() %}where text_key in ({{ touched_keys('int_hourly_texts', 'text_key') }}){% endif %}
-    group by text_key
-    having len(list_distinct(flatten(list(dids)))) >= {{ var('campaign_min_accounts') }}
+    {% if is_incremental() %}where campaign_id in ({{ touched_keys('int_hourly_texts', 'campaign_id') }}){% endif %}
+    group by campaign_id
 )
 
 select

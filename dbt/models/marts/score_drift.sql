@@ -1,6 +1,10 @@
--- Per arrival hour: score mean and fraud rate against the trailing window, and the population
--- stability index (PSI) of the score histogram against the trailing window's histogram.
-{%- set window = var("drift_baseline_hours") | int %}
+-- Per arrival hour: score mean and fraud rate against the trailing window, the detection
+-- policy's fraud-rate-jump rule (the same rule the compaction check and the stream sensor use),
+-- and the population stability index (PSI) of the score histogram against the trailing one.
+{%- set window = policy_value('fraud_rate_jump', 'baseline_hours') | int %}
+{%- set jump_factor = policy_value('fraud_rate_jump', 'factor') | float %}
+{%- set jump_absolute = policy_value('fraud_rate_jump', 'absolute') | float %}
+{%- set jump_min_posts = policy_value('fraud_rate_jump', 'min_posts') | int %}
 with buckets as (
     select arrival_hour, b.bucket, coalesce(d.posts, 0) as posts
     from (select distinct arrival_hour from {{ ref('score_distribution') }}) h
@@ -56,6 +60,11 @@ hourly as (
 
 select
     h.*,
+    coalesce(
+        h.posts >= {{ jump_min_posts }}
+        and h.fraud_rate > greatest(h.baseline_fraud_rate * {{ jump_factor }}, h.baseline_fraud_rate + {{ jump_absolute }}),
+        false
+    ) as fraud_rate_jumped,
     round(p.psi, 6) as psi,
     coalesce(p.psi > 0.25, false) as drifted
 from hourly h

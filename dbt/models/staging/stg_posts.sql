@@ -1,5 +1,6 @@
-{#- One row per live post with the flags every mart counts; times as naive UTC timestamps. -#}
-{%- set threshold = var('fraud_threshold') | float -%}
+{#- One row per live post with the flags every mart counts; times as naive UTC timestamps.
+    Verdicts are the scorer's own columns (no threshold is recomputed here): `fraud-text` /
+    `fraud-media` labels mark a model reaching its policy operating point. -#}
 -- depends_on: {{ source('lake', 'compacted_posts') }}
 
 with posts as (
@@ -27,9 +28,12 @@ select
     fraud_media_likelihood,
     fraud_score,
     coalesce(is_fraud, false) as is_fraud,
-    coalesce(fraud_text_likelihood >= {{ threshold }}, false) as is_fraud_text,
-    coalesce(len(coalesce(media_paths, [])) > 0 and fraud_media_likelihood >= {{ threshold }}, false)
+    coalesce(list_contains(labels, 'fraud-text'), false) as is_fraud_text,
+    coalesce(len(coalesce(media_paths, [])) > 0 and list_contains(labels, 'fraud-media'), false)
         as is_fraud_media,
+    coalesce(action, case when is_fraud then 'review' else 'none' end) as action,
+    policy_version,
+    campaign_id,
     labels,
     reasons,
     rule_hits,
