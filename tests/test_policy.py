@@ -113,3 +113,14 @@ def test_every_problem_is_reported_at_once() -> None:
         "unknown signal 'nope_two'",
     ]
     assert "rules.yaml:" in str(caught.value)
+
+
+def test_the_package_carries_the_same_policy_for_installs(tmp_path) -> None:
+    """`fraud_pipeline/default_policy` (packaged as data) is the project's policy/ folder."""
+    from pathlib import Path
+
+    import fraud_pipeline
+    from fraud_pipeline.policy.source import FolderPolicySource
+
+    packaged = Path(fraud_pipeline.__file__).resolve().parent / "default_policy"
+    assert FolderPolicySource(packaged).read() == policy_files()

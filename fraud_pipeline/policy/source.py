@@ -50,7 +50,7 @@ def default_policy_dir() -> Path:
         return Path(override)
     package = Path(__file__).resolve().parents[1]
     checkout = package.parent / "policy"
-    if checkout.is_dir():
+    if checkout.is_dir() and (package.parent / "pyproject.toml").is_file():
         return checkout
     return package / "default_policy"
 
