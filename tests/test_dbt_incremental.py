@@ -13,7 +13,7 @@ from lake_fixtures import build_lake, deletion_of, make_record, recent_hours, wr
 
 from fraud_pipeline.lake.compaction import compact_hour
 from fraud_pipeline.objects import ObjectStore
-from fraud_pipeline.orchestration.dbt_project import hours_vars, needs_full_refresh, run_dbt_build
+from fraud_pipeline.orchestration.dbt_project import hours_env, needs_full_refresh, run_dbt_build
 from fraud_pipeline.settings import Settings, load_settings
 
 MARTS = (
@@ -37,8 +37,8 @@ def _rows(warehouse: Path, table: str) -> list[tuple]:
         con.close()
 
 
-def _build(settings: Settings, *args: str, warehouse: Path | None = None) -> None:
-    done = run_dbt_build(settings, *args, warehouse=warehouse)
+def _build(settings: Settings, *args: str, warehouse: Path | None = None, hours=None) -> None:
+    done = run_dbt_build(settings, *args, warehouse=warehouse, hours=hours)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
 
 
@@ -55,7 +55,7 @@ def test_incremental_marts_equal_a_full_rebuild(tmp_path: Path) -> None:
     # Hour 2 lands; its deletes of hour-1 posts rewrite hour 1.
     result = compact_hour(store, settings, hours[2])
     assert result.partitions_rewritten, "the fixture deletes hour-1 posts in hour 2"
-    _build(settings, "--vars", hours_vars([hours[2], hours[1]]))
+    _build(settings, hours=[hours[2], hours[1]])
 
     # Hour 3 carries a late delete of an hour-0 post (a campaign post: its account and text lose one).
     victim = next(r for r in truth.live[hours[0]].values() if r.is_fraud)
@@ -71,7 +71,7 @@ def test_incremental_marts_equal_a_full_rebuild(tmp_path: Path) -> None:
     write_raw_file(store, settings, hours[3] + timedelta(minutes=1), [late, extra])
     result = compact_hour(store, settings, hours[3])
     assert len(result.partitions_rewritten) == 1  # hour 0, found through the uri index
-    _build(settings, "--vars", hours_vars([hours[3], hours[0]]))
+    _build(settings, hours=[hours[3], hours[0]])
 
     full = tmp_path / "full.duckdb"
     _build(settings, "--full-refresh", warehouse=full)
@@ -89,4 +89,5 @@ def test_a_warehouse_from_before_the_incremental_marts_is_rebuilt_in_full(tmp_pa
     con.close()
     assert needs_full_refresh(old)
     assert not needs_full_refresh(tmp_path / "missing.duckdb")  # dbt builds a new one in full anyway
-    assert hours_vars([recent_hours(1)[0]]).startswith('{"hours": ["')
+    assert hours_env([recent_hours(1)[0]])["DBT_MART_HOURS"].startswith('["')
+    assert hours_env(None) == {"DBT_MART_HOURS": ""}

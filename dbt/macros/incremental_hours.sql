@@ -1,5 +1,5 @@
 {#
-  Incremental marts recompute only the arrival hours a build was told about: var('hours'), a
+  Incremental marts recompute only the arrival hours a build was told about: DBT_MART_HOURS, a
   list of 'YYYY-MM-DD HH' strings that Dagster passes from the partitions its run compacted
   or that compaction rewrote (a late tombstone rewrites an old hour). Without the var an
   incremental build recomputes every hour (correct, just not fast).
@@ -13,17 +13,12 @@
 
 {#- Filter on the lake's hive partition columns (dt, hour): DuckDB prunes the files. -#}
 {% macro affected_partitions() -%}
-  {%- set hours = var('hours', none) -%}
-  {%- if not is_incremental() or hours is none -%} true
-  {%- elif hours | length == 0 -%} false
-  {%- else -%}
-    ({%- for h in hours %}(dt = date '{{ h[:10] }}' and hour = {{ h[11:13] | int }}){% if not loop.last %} or {% endif %}{% endfor -%})
-  {%- endif -%}
+  {%- if not is_incremental() -%} true {%- else -%} {{ lake_hours_filter() }} {%- endif -%}
 {%- endmacro %}
 
 {#- Filter on an arrival-hour timestamp column of a model. -#}
 {% macro affected_hours(column='arrival_hour') -%}
-  {%- set hours = var('hours', none) -%}
+  {%- set hours = recompute_hours() -%}
   {%- if hours is none -%} true
   {%- elif hours | length == 0 -%} false
   {%- else -%}
@@ -70,4 +65,41 @@
   {%- else -%}
     select 1
   {%- endif -%}
+{%- endmacro %}
+
+{#- Data tests over the lake check the hours this build recomputed (all hours without `hours`),
+    so a build's tests scale with what it changed, not with the lake. -#}
+{% macro lake_hours_filter() -%}
+  {%- set hours = recompute_hours() -%}
+  {%- if hours is none -%} true
+  {%- elif hours | length == 0 -%} false
+  {%- else -%}
+    ({%- for h in hours %}(dt = date '{{ h[:10] }}' and hour = {{ h[11:13] | int }}){% if not loop.last %} or {% endif %}{% endfor -%})
+  {%- endif -%}
+{%- endmacro %}
+
+{#- dbt's documented hook for dynamic test filters: `where: "__recomputed_hours__"` becomes
+    lake_hours_filter() when the test runs (project config cannot call macros). -#}
+{% macro get_where_subquery(relation) -%}
+  {%- set where = config.get('where', '') -%}
+  {%- if where -%}
+    {%- set where = where | replace('__recomputed_hours__', lake_hours_filter()) -%}
+    {%- set filtered -%}
+      (select * from {{ relation }} where {{ where }}) dbt_subquery
+    {%- endset -%}
+    {%- do return(filtered) -%}
+  {%- else -%}
+    {%- do return(relation) -%}
+  {%- endif -%}
+{%- endmacro %}
+
+{#- The hours to recompute: DBT_MART_HOURS, a JSON list of 'YYYY-MM-DD HH' (unset: every hour).
+    An environment variable, not a --vars value: dbt re-parses the whole project whenever
+    --vars change, which alone costs more than refreshing one hour of marts. -#}
+{% macro recompute_hours() -%}
+  {%- set raw = env_var('DBT_MART_HOURS', '') -%}
+  {%- if raw | trim == '' -%}
+    {{ return(none) }}
+  {%- endif -%}
+  {{ return(fromjson(raw)) }}
 {%- endmacro %}

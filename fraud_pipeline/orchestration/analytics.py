@@ -84,9 +84,9 @@ def dashboard_tables(
     they recompute the run's hours and the older hours its compactions rewrote."""
     settings = pipeline.settings()
     hours = run_hours(context)
-    with dbt_environment(settings) as built, build_artifacts_dir(settings) as artifacts:
-        args = incremental_build_args(built, hours)
-        context.log.info(f"dbt build {' '.join(args)}")
+    with dbt_environment(settings, hours) as built, build_artifacts_dir(settings) as artifacts:
+        args = incremental_build_args(built)
+        context.log.info(f"dbt build {' '.join(args)} for hours {hours if hours is not None else 'all'}")
         invocation = dbt.cli(["build", *args], context=context, target_path=artifacts)
         yield from invocation.stream()
         invocation.wait()

@@ -73,14 +73,19 @@ def ensure_manifest() -> Path:
 
 
 def run_dbt_build(
-    settings: Settings, *args: str, warehouse: Path | None = None
+    settings: Settings,
+    *args: str,
+    warehouse: Path | None = None,
+    hours: list[datetime] | None = None,
+    command: str = "build",
 ) -> subprocess.CompletedProcess[str]:
     """`dbt build` of this project over `settings`' lake, in a subprocess (tests and benchmarks;
-    Dagster runs dbt through `dbt_resource()`). `warehouse`: another DuckDB file to build."""
+    Dagster runs dbt through `dbt_resource()`). `warehouse`: another DuckDB file to build;
+    `hours`: the arrival hours the incremental marts recompute (None: all)."""
     return subprocess.run(
         [
             DBT_EXECUTABLE,
-            "build",
+            command,
             "--project-dir",
             str(DBT_DIR),
             "--profiles-dir",
@@ -89,7 +94,7 @@ def run_dbt_build(
             str(Path(settings.home) / "dbt-target"),
             *args,
         ],
-        env={**os.environ, **dbt_env(settings, warehouse)},
+        env={**os.environ, **dbt_env(settings, warehouse), **hours_env(hours)},
         capture_output=True,
         text=True,
         check=False,
@@ -108,9 +113,17 @@ def dbt_resource() -> DbtCliResource:
 INCREMENTAL_MARKER = "int_hourly_texts"
 
 
-def hours_vars(hours: list[datetime]) -> str:
-    """`--vars` value telling the incremental marts which arrival hours to recompute."""
-    return json.dumps({"hours": sorted({f"{floor_hour(h):%Y-%m-%d %H}" for h in hours})})
+HOURS_VARIABLE = "DBT_MART_HOURS"  # read by dbt/macros/incremental_hours.sql
+
+
+def hours_env(hours: list[datetime] | None) -> dict[str, str]:
+    """Environment telling the incremental marts which arrival hours to recompute ("": all).
+
+    An environment variable rather than `--vars`: dbt re-parses the whole project when
+    `--vars` change, which costs more than refreshing an hour of marts."""
+    if hours is None:
+        return {HOURS_VARIABLE: ""}
+    return {HOURS_VARIABLE: json.dumps(sorted({f"{floor_hour(h):%Y-%m-%d %H}" for h in hours}))}
 
 
 def needs_full_refresh(warehouse: Path) -> bool:
@@ -128,11 +141,9 @@ def needs_full_refresh(warehouse: Path) -> bool:
     return not found
 
 
-def incremental_build_args(warehouse: Path, hours: list[datetime] | None) -> list[str]:
-    """dbt arguments for one build: the hours to recompute, or a full refresh when needed."""
-    if needs_full_refresh(warehouse):
-        return ["--full-refresh"]
-    return ["--vars", hours_vars(hours)] if hours is not None else []
+def incremental_build_args(warehouse: Path) -> list[str]:
+    """`--full-refresh` when the warehouse predates the incremental marts, else nothing."""
+    return ["--full-refresh"] if needs_full_refresh(warehouse) else []
 
 
 def build_path(settings: Settings) -> Path:
@@ -171,17 +182,17 @@ def build_artifacts_dir(settings: Settings) -> Iterator[Path]:
 
 
 @contextmanager
-def dbt_environment(settings: Settings) -> Iterator[Path]:
+def dbt_environment(settings: Settings, hours: list[datetime] | None = None) -> Iterator[Path]:
     """Point dbt at a build copy of the warehouse and the lake; yields the build file path.
 
     dagster-dbt passes the current process environment to dbt, so the variables are set for
     the duration of the invocation and restored afterwards. Holds the warehouse lock.
     """
     with warehouse_lock(settings):
-        yield from _dbt_environment(settings)
+        yield from _dbt_environment(settings, hours)
 
 
-def _dbt_environment(settings: Settings) -> Iterator[Path]:
+def _dbt_environment(settings: Settings, hours: list[datetime] | None) -> Iterator[Path]:
     ensure_schema_file(ObjectStore.from_settings(settings), settings)
     target = build_path(settings)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -189,8 +200,9 @@ def _dbt_environment(settings: Settings) -> Iterator[Path]:
         shutil.copyfile(settings.warehouse_path, target)
     else:
         target.unlink(missing_ok=True)
-    saved = {k: os.environ.get(k) for k in dbt_env(settings, target)}
-    os.environ.update(dbt_env(settings, target))
+    variables = {**dbt_env(settings, target), **hours_env(hours)}
+    saved = {k: os.environ.get(k) for k in variables}
+    os.environ.update(variables)
     try:
         yield target
     finally:

@@ -24,6 +24,7 @@ from dagster import (
     SkipReason,
     asset,
     define_asset_job,
+    in_process_executor,
     sensor,
 )
 
@@ -197,6 +198,9 @@ lake_hourly_job = define_asset_job(
     "lake_hourly_job",
     selection=AssetSelection.assets("compacted_posts", "glue_catalog") | AssetSelection.groups("analytics"),
     config=JSON_LOGS_RUN_CONFIG,
+    # One process for the run's steps: the steps are sequential anyway, and a process per step
+    # (the default) costs an interpreter start and imports each, which dominates a refresh.
+    executor_def=in_process_executor,
     description=(
         "Compact one arrival hour, catalog it, profile it and refresh the dashboard tables "
         "(requested by the landing and open-hour sensors)."
