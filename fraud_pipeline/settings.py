@@ -20,6 +20,7 @@ ModelMode = Literal["inprocess", "http", "sagemaker"]
 
 ENV_PREFIX = "FRAUD_PIPELINE_"
 AUTOMATION_STATES = ("running", "stopped")
+ANALYTICS_ENGINES = ("duckdb", "athena")
 PROJECT = "fraud-detect"
 
 
@@ -50,6 +51,8 @@ class Settings:
     text_endpoint: str = ""
     media_endpoint: str = ""
     delivery_stream: str = ""
+    athena_workgroup: str = ""  # the aws backend's distributed engine (infra/modules/athena)
+    athena_database: str = ""  # Glue database dbt builds the marts in on Athena
 
     # Object-store prefixes (keys inside the bucket).
     posts_prefix: str = "posts/"
@@ -59,6 +62,8 @@ class Settings:
     models_prefix: str = "models/"
     labels_prefix: str = "labels/"  # published atproto labels, for analytics to join
     policy_prefix: str = "policy/"  # the detection policy on the aws backend (`policy push` writes it)
+    athena_results_prefix: str = "athena-results/"  # Athena query results (the workgroup's location)
+    marts_prefix: str = "marts/"  # data of the marts dbt builds on Athena
 
     stream_shard_count: int = 2
 
@@ -97,6 +102,9 @@ class Settings:
     # Logs (fraud_pipeline.logs): "" = stdout inside AWS compute, else <home>/logs/<component>.jsonl.
     log_to: str = ""
     log_level: str = "INFO"
+    # Engine that builds the marts and answers `query` on the aws backend: "duckdb" (in the
+    # Dagster task) or "athena" (the workgroup). The local backend always uses DuckDB.
+    analytics_engine: str = "duckdb"
 
     def __post_init__(self) -> None:
         if self.backend not in get_args(Backend):
@@ -108,6 +116,10 @@ class Settings:
                 )
         if self.automation not in AUTOMATION_STATES:
             raise SettingsError(f"automation must be one of {AUTOMATION_STATES}, got {self.automation!r}")
+        if self.analytics_engine not in ANALYTICS_ENGINES:
+            raise SettingsError(
+                f"analytics_engine must be one of {ANALYTICS_ENGINES}, got {self.analytics_engine!r}"
+            )
         if self.open_hour_refresh_s < 30:
             raise SettingsError(f"open_hour_refresh_s must be at least 30, got {self.open_hour_refresh_s}")
         if self.scoring_runtimes not in ("per-shard", "shared"):
@@ -129,6 +141,8 @@ class Settings:
             "models_prefix",
             "labels_prefix",
             "policy_prefix",
+            "athena_results_prefix",
+            "marts_prefix",
         ):
             value = getattr(self, prefix_field)
             if not value.endswith("/"):
@@ -151,6 +165,8 @@ class Settings:
             "text_endpoint": f"{prefix}-text-model",
             "media_endpoint": f"{prefix}-media-model",
             "delivery_stream": f"{prefix}-tagged-delivery",
+            "athena_workgroup": f"{prefix}-analytics",
+            "athena_database": f"{underscored}_marts",
         }
 
     @property

@@ -17,6 +17,12 @@ locals {
     public_subnet_ids  = ["subnet-00000000000000002", "subnet-00000000000000003"]
   }
 
+  athena = {
+    workgroup_name      = "mock-workgroup"
+    workgroup_arn       = "arn:aws:athena:us-east-1:000000000000:workgroup/mock-workgroup"
+    marts_database_name = "mock_marts"
+  }
+
   s3 = {
     bucket_name = "mock-bucket"
     bucket_arn  = "arn:aws:s3:::mock-bucket"

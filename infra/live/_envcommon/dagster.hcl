@@ -59,6 +59,12 @@ dependency "dynamodb" {
   mock_outputs_allowed_terraform_commands = local.mocks.allowed_commands
 }
 
+dependency "athena" {
+  config_path                             = "${get_terragrunt_dir()}/../athena"
+  mock_outputs                            = local.mocks.athena
+  mock_outputs_allowed_terraform_commands = local.mocks.allowed_commands
+}
+
 dependency "sagemaker_text" {
   config_path                             = "${get_terragrunt_dir()}/../sagemaker_text"
   mock_outputs                            = local.mocks.sagemaker_text
@@ -79,7 +85,10 @@ inputs = {
   webserver_allowed_cidr = dependency.vpc.outputs.vpc_cidr_block
   scratch_path           = "/scratch"
   environment = merge(local.settings_environment, {
-    FRAUD_PIPELINE_HOME = "/scratch/fraud-pipeline"
+    FRAUD_PIPELINE_HOME                  = "/scratch/fraud-pipeline"
+    FRAUD_PIPELINE_ANALYTICS_ENGINE      = local.env.analytics_engine
+    FRAUD_PIPELINE_ATHENA_RESULTS_PREFIX = local.env.prefixes.athena_results_prefix
+    FRAUD_PIPELINE_MARTS_PREFIX          = local.env.prefixes.marts_prefix
   })
   vpc_id                  = dependency.vpc.outputs.vpc_id
   subnet_ids              = dependency.vpc.outputs.private_subnet_ids
@@ -87,12 +96,14 @@ inputs = {
   db_multi_az             = local.env.db_multi_az
   deletion_protection     = local.env.deletion_protection
   bucket_arn              = dependency.s3.outputs.bucket_arn
-  s3_read_prefixes        = [local.env.prefixes.posts_prefix, local.env.prefixes.compacted_prefix, local.env.prefixes.models_prefix, local.env.prefixes.errors_prefix]
-  s3_write_prefixes       = [local.env.prefixes.compacted_prefix, local.env.prefixes.models_prefix, local.env.prefixes.posts_prefix]
+  s3_read_prefixes        = [local.env.prefixes.posts_prefix, local.env.prefixes.compacted_prefix, local.env.prefixes.models_prefix, local.env.prefixes.errors_prefix, "${trimsuffix(local.env.prefixes.compacted_prefix, "/")}_meta/", local.env.prefixes.athena_results_prefix, local.env.prefixes.marts_prefix]
+  s3_write_prefixes       = [local.env.prefixes.compacted_prefix, local.env.prefixes.models_prefix, local.env.prefixes.posts_prefix, "${trimsuffix(local.env.prefixes.compacted_prefix, "/")}_meta/", local.env.prefixes.athena_results_prefix, local.env.prefixes.marts_prefix]
   glue_database           = local.env.names.glue_database
   kinesis_stream_arns     = [dependency.kinesis_untagged.outputs.stream_arn, dependency.kinesis_tagged.outputs.stream_arn]
   sagemaker_endpoint_arns = [dependency.sagemaker_text.outputs.endpoint_arn, dependency.sagemaker_media.outputs.endpoint_arn]
   state_table_arn         = dependency.dynamodb.outputs.table_arn
   metric_namespace        = local.env.names.metric_namespace
+  athena_workgroup_arn    = dependency.athena.outputs.workgroup_arn
+  athena_database         = dependency.athena.outputs.marts_database_name
   kms_key_arn             = dependency.kms.outputs.key_arn
 }

@@ -18,17 +18,21 @@ locals {
     text_endpoint        = "fraud-detect-prod-text-model"
     media_endpoint       = "fraud-detect-prod-media-model"
     delivery_stream      = "fraud-detect-prod-tagged-delivery"
+    athena_workgroup     = "fraud-detect-prod-analytics"
+    athena_database      = "fraud_detect_prod_marts"
   }
 
   # Object-store prefixes: the settings module's defaults.
   prefixes = {
-    posts_prefix     = "posts/"
-    compacted_prefix = "compacted/"
-    media_prefix     = "media/"
-    errors_prefix    = "errors/"
-    models_prefix    = "models/"
-    policy_prefix    = "policy/"
-    labels_prefix    = "labels/"
+    posts_prefix          = "posts/"
+    compacted_prefix      = "compacted/"
+    media_prefix          = "media/"
+    errors_prefix         = "errors/"
+    models_prefix         = "models/"
+    policy_prefix         = "policy/"
+    labels_prefix         = "labels/"
+    athena_results_prefix = "athena-results/"
+    marts_prefix          = "marts/"
   }
 
   # Names only infrastructure needs; the dashboard spec uses the same (widgets.resource_names).
@@ -68,6 +72,11 @@ locals {
   deletion_protection    = true
   force_destroy          = false
   alarm_emails           = []
+
+  # Engine of the marts and `query` on AWS: "duckdb" in the Dagster task, or "athena" (see
+  # docs/orchestration.md, "When to switch to Athena"). Athena's scan limit per query, bytes.
+  analytics_engine            = "duckdb"
+  athena_bytes_scanned_cutoff = 1099511627776 # 1 TiB
 
   # Images and models: CI sets these from the image build (immutable tags) and the model registry.
   image_tag         = get_env("FRAUD_IMAGE_TAG", "bootstrap")

@@ -318,6 +318,37 @@ data "aws_iam_policy_document" "task" {
     ]
   }
 
+  # The Athena engine (FRAUD_PIPELINE_ANALYTICS_ENGINE=athena): queries in the workgroup, and the
+  # marts dbt-athena creates in their database (their data and the results under s3_write_prefixes).
+  dynamic "statement" {
+    for_each = var.athena_workgroup_arn == "" ? [] : [1]
+    content {
+      sid = "QueryWithAthena"
+      actions = [
+        "athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults",
+        "athena:StopQueryExecution", "athena:GetWorkGroup",
+      ]
+      resources = [var.athena_workgroup_arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.athena_database == "" ? [] : [1]
+    content {
+      sid = "BuildMartsWithAthena"
+      actions = [
+        "glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:CreateTable", "glue:UpdateTable",
+        "glue:DeleteTable", "glue:GetPartition", "glue:GetPartitions", "glue:BatchCreatePartition",
+        "glue:BatchDeletePartition",
+      ]
+      resources = [
+        "${local.arn_prefix}:glue:${local.region}:${local.account}:catalog",
+        "${local.arn_prefix}:glue:${local.region}:${local.account}:database/${var.athena_database}",
+        "${local.arn_prefix}:glue:${local.region}:${local.account}:table/${var.athena_database}/*",
+      ]
+    }
+  }
+
   statement {
     sid       = "WatchStreams"
     actions   = ["kinesis:DescribeStreamSummary", "kinesis:ListShards"]

@@ -187,3 +187,15 @@ variable "log_retention_days" {
   type        = number
   default     = 365
 }
+
+variable "athena_workgroup_arn" {
+  description = "Athena workgroup the task may query in (empty: no Athena permissions)."
+  type        = string
+  default     = ""
+}
+
+variable "athena_database" {
+  description = "Glue database of the marts built on Athena (empty: none)."
+  type        = string
+  default     = ""
+}
