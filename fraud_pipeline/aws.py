@@ -24,4 +24,7 @@ def aws_client(
     options: dict[str, Any] = {"retries": {"mode": "standard", "max_attempts": max_attempts}}
     if timeout_s is not None:
         options.update(connect_timeout=timeout_s, read_timeout=timeout_s)
-    return boto3.client(service, region_name=region, endpoint_url=endpoint_url, config=Config(**options))
+    # Typed as Any: with boto3-stubs installed (dbt-athena pulls them in) `client` only accepts
+    # literal service names, and every caller here passes a plain string.
+    make_client: Any = boto3.client
+    return make_client(service, region_name=region, endpoint_url=endpoint_url, config=Config(**options))
