@@ -38,6 +38,7 @@ import hashlib
 import math
 import string
 import zlib
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -272,6 +273,37 @@ class _Group:
     members: dict[str, _Member] = field(default_factory=dict)  # did -> first sighting in range
 
 
+class _BatchSets:
+    """The sets one batch read, each decoded once and sorted by time (posts then bisect)."""
+
+    def __init__(self, sets: dict[str, dict[str, str]]) -> None:
+        self.sets = sets
+        self._members: dict[str, tuple[list[int], list[tuple[str, _Member]]]] = {}
+        self._times: dict[str, list[int]] = {}
+
+    def members(self, key: str) -> tuple[list[int], list[tuple[str, _Member]]]:
+        """(sorted sighting times, [(did, member)] in that order) of a member set."""
+        cached = self._members.get(key)
+        if cached is None:
+            rows = []
+            for did, value in self.sets.get(key, {}).items():
+                member = _Member.decode(value)
+                if member is not None:
+                    rows.append((did, member))
+            rows.sort(key=lambda row: row[1].time_us)
+            cached = ([member.time_us for _, member in rows], rows)
+            self._members[key] = cached
+        return cached
+
+    def times(self, key: str) -> list[int]:
+        """Sorted sighting times of a set whose values are plain event times (an account's posts)."""
+        cached = self._times.get(key)
+        if cached is None:
+            cached = sorted(int(v) for v in self.sets.get(key, {}).values() if v.isdigit())
+            self._times[key] = cached
+        return cached
+
+
 def _bucket(time_us: int, window_s: float) -> int:
     return int(time_us // int(window_s * 1_000_000))
 
@@ -341,7 +373,7 @@ class BehaviorTracker:
 
         self.store.add_members(sightings, ttl_s=p.set_ttl_s)
         wanted = {key for keys in post_keys for group in keys for key in group}
-        sets = self.store.get_members(wanted)
+        sets = _BatchSets(self.store.get_members(wanted))
         return [
             self._signals(post, first_seen[post.did], keys, sets)
             for post, keys in zip(posts, post_keys, strict=True)
@@ -369,18 +401,17 @@ class BehaviorTracker:
         return first
 
     # -- signals of one post ------------------------------------------------------------
-    def _window(self, keys: list[str], sets: dict[str, dict[str, str]], post: Post) -> _Group:
+    def _window(self, keys: list[str], sets: _BatchSets, post: Post) -> _Group:
         """Members of the sets under `keys` first seen in (t - window, t], earliest sighting kept."""
         group = _Group(keys[-1].split("#", 1)[0] if keys else "")
         low, high = post.time_us - self.window_us, post.time_us
+        members = group.members
         for key in keys:
-            for did, value in sets.get(key, {}).items():
-                member = _Member.decode(value)
-                if member is None or not low < member.time_us <= high:
-                    continue
-                known = group.members.get(did)
+            times, rows = sets.members(key)
+            for did, member in rows[bisect_right(times, low) : bisect_right(times, high)]:
+                known = members.get(did)
                 if known is None or member.time_us < known.time_us:
-                    group.members[did] = member
+                    members[did] = member
         return group
 
     def _evidence(self, members: Sequence[_Member]) -> tuple[float, int, float, bool]:
@@ -413,21 +444,14 @@ class BehaviorTracker:
         post: Post,
         first_seen_us: int,
         keys: tuple[list[str], list[str], list[str], list[str]],
-        sets: dict[str, dict[str, str]],
+        sets: _BatchSets,
     ) -> PostSignals:
         acct_keys, fp_keys, lsh_keys, media_keys = keys
         low, high = post.time_us - self.window_us, post.time_us
         account_posts = 0
-        seen_rkeys: set[str] = set()
-        for key in acct_keys:
-            for rkey, value in sets.get(key, {}).items():
-                try:
-                    when = int(value)
-                except ValueError:
-                    continue
-                if low < when <= high and rkey not in seen_rkeys:
-                    seen_rkeys.add(rkey)
-                    account_posts += 1
+        for key in acct_keys:  # a post's rkey lives in the bucket of its own time: no overlap
+            times = sets.times(key)
+            account_posts += bisect_right(times, high) - bisect_right(times, low)
 
         groups: list[_Group] = []
         fp_group = self._window(fp_keys, sets, post) if fp_keys else None

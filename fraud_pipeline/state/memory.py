@@ -60,7 +60,7 @@ class MemoryStateStore:
             now = int(self._clock())
             for sighting in sightings:
                 entry = self._sets.get(sighting.key)
-                members = entry[0] if entry is not None and entry[1] > now else {}
+                members = entry[0] if entry is not None else {}  # as on DynamoDB: see sqlite.py
                 members.setdefault(sighting.member, sighting.value)
                 self._sets[sighting.key] = (members, now + ttl_s)
 

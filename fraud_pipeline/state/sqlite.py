@@ -141,26 +141,20 @@ class SqliteStateStore:
         return int(row[0]) if row else 0
 
     def add_members(self, sightings: Sequence[Sighting], ttl_s: int) -> None:
-        """One transaction: an expired set restarts empty, then members are added (first value kept)."""
+        """One transaction: each set's expiry pushed on, members added (first value kept). A set
+        written again after it expired but before `purge_expired` keeps its old members, as on
+        DynamoDB (behaviour keys carry their time bucket, so only replays of old times do that)."""
         check_sightings(sightings)
         if not sightings:
             return
-        now = int(self._clock())
-        keys = sorted({s.key for s in sightings})
+        expires = int(self._clock()) + ttl_s
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            expired = conn.execute(
-                "SELECT key FROM member_sets "
-                "WHERE expires_at <= ? AND key IN (SELECT value FROM json_each(?))",
-                (now, orjson.dumps(keys).decode()),
-            ).fetchall()
-            if expired:
-                conn.executemany("DELETE FROM set_members WHERE key = ?", expired)
             conn.executemany(
                 "INSERT INTO member_sets (key, expires_at) VALUES (?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at",
-                [(key, now + ttl_s) for key in keys],
+                [(key, expires) for key in {s.key for s in sightings}],
             )
             conn.executemany(
                 "INSERT OR IGNORE INTO set_members (key, member, value) VALUES (?, ?, ?)",
