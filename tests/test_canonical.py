@@ -24,7 +24,7 @@ from fraud_pipeline.scoring.canonical import (
 from fraud_pipeline.scoring.rewrites import REWRITES, cyrillic_lookalikes, rewrite, rewrite_all
 from fraud_pipeline.scoring.rules import evaluate_rules
 from fraud_pipeline.scoring.signals import PostSignals, campaign_fingerprint
-from fraud_pipeline.scoring.training import TrainParams, augmented_scams
+from fraud_pipeline.scoring.training import TrainParams, augmented_rows
 from tests.scoring_fixtures import make_post
 
 REPO = Path(__file__).resolve().parent.parent
@@ -54,6 +54,7 @@ OBFUSCATED = {
 LEGITIMATE = {
     "russian": "Сегодня отличная погода, пойдём гулять в парк вечером",
     "russian_with_product": "Купил новый iPhone и очень доволен камерой",
+    "greek_with_product": "Το Spotify wrapped μου είναι γεμάτο Taylor Swift",  # Το: all lookalikes
     "japanese": "今日は新しいTシャツを買いました。とても気に入っています！",
     "greek": "Καλημέρα σε όλους, ο καιρός είναι υπέροχος σήμερα",
     "persian_zwnj": "می\u200cخواهم امروز به پارک بروم",
@@ -92,7 +93,7 @@ def test_legitimate_text_in_other_scripts_keeps_its_letters(name: str) -> None:
 
 
 def test_russian_greek_and_japanese_sentences_are_unchanged() -> None:
-    for name in ("russian", "russian_with_product", "greek"):
+    for name in ("russian", "russian_with_product", "greek", "greek_with_product"):
         assert canonical(LEGITIMATE[name]) == LEGITIMATE[name]
     # Japanese is only NFKC-normalised (full-width punctuation and letters become ASCII).
     assert canonical(LEGITIMATE["japanese"]) == LEGITIMATE["japanese"].replace("！", "!")
@@ -205,9 +206,16 @@ def test_training_augments_only_scam_rows_and_is_seeded() -> None:
     labels = np.array([1, 0, 1, 0], dtype=np.int8)
     weights = np.array([2.0, 1.0, 1.0, 1.0])
     params = TrainParams(seed=5)
-    copies, copy_weights = augmented_scams(texts, labels, weights, params)
-    assert len(copies) == 2 * len(REWRITES)
-    assert copies == [rewrite(texts[row], kind, 5, row) for kind in REWRITES for row in (0, 2)]
-    np.testing.assert_allclose(copy_weights, np.tile([2.0, 1.0], len(REWRITES)) * params.augment_weight)
-    assert augmented_scams(texts, labels, weights, params) == (copies, pytest.approx(copy_weights))
+    copies, copy_labels, copy_weights = augmented_rows(texts, labels, weights, params)
+    assert len(copies) == 2 * len(REWRITES) and set(copy_labels.tolist()) == {1}
+    assert copies == [rewrite(texts[row], kind, 5, row) for row in (0, 2) for kind in REWRITES]
+    np.testing.assert_allclose(copy_weights, np.repeat([2.0, 1.0], len(REWRITES)) * params.augment_weight)
+    again = augmented_rows(texts, labels, weights, params)
+    assert again[0] == copies and np.array_equal(again[2], copy_weights)
     assert not any("mum" in copy or "soon" in copy for copy in copies)
+    # One seeded rewrite per row, benign rows too.
+    both = TrainParams(seed=5, augment_per_row=1, augment_benign=True, augment_weight=0.5)
+    copies, copy_labels, copy_weights = augmented_rows(texts, labels, weights, both)
+    assert len(copies) == 4 and copy_labels.tolist() == [1, 0, 1, 0]
+    assert copies == augmented_rows(texts, labels, weights, both)[0]
+    np.testing.assert_allclose(copy_weights, weights * 0.5)

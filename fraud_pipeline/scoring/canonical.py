@@ -11,8 +11,8 @@ featurizer, the rules, the campaign fingerprint and (later) OCR text one way to 
   become plain ones), lookalike letters of other scripts folded to the Latin letters they
   imitate (their UTS #39 prototype) where a word is spelled with them, letter-spaced words
   rejoined. Legitimate text in other scripts keeps its meaning: a word is only folded when
-  it mixes Latin letters with lookalikes, or is made of lookalikes alone in a post that is
-  written in Latin script (or already has such mixed words).
+  it mixes Latin letters with lookalikes, or is made of lookalikes alone in a Latin post
+  that writes no other script for real.
 - `leet_view(canonical_text)`: digits and symbols read as the letters they stand for, inside
   words that mix them with letters (`fr33` -> `free`); a second view, since `web3` or `mp3`
   are not leetspeak.
@@ -193,10 +193,10 @@ def _fold_lookalikes(text: str, t: _Tables) -> tuple[str, int]:
     """Fold lookalike letters in the words spelled with them; returns (text, mixed-script words).
 
     A word is folded when it has Latin letters and every other-script letter in it is a
-    lookalike (`frее`), or when it is made only of other-script lookalikes (`ВТС`) and the
-    post is written in Latin script or already has such mixed words. Words with any other
-    letter of their script (Russian `хорошо`, Greek `καλημέρα`) are never touched. Latin
-    letters that imitate ASCII ones (`ɑ`) are folded in any Latin word.
+    lookalike (`frее`), or when it is made only of other-script lookalikes (`ВТС`) in a post
+    that is Latin writing (`_only_lookalikes_beside_latin`). Words with any other letter of
+    their script (Russian `хорошо`, Greek `καλημέρα`) are never touched. Latin letters that
+    imitate ASCII ones (`ɑ`) are folded in any Latin word.
     """
     foreign, lookalikes = t.foreign, t.lookalikes
     mixed: list[tuple[int, int]] = []
@@ -222,7 +222,7 @@ def _fold_lookalikes(text: str, t: _Tables) -> tuple[str, int]:
             elif n_latin:
                 latin_only.append(match.span())
     spans = mixed + latin_only
-    if whole and (mixed or _latin_dominant(text, t)):
+    if whole and _only_lookalikes_beside_latin(text, t, bool(mixed)):
         spans += whole
     else:
         whole = []
@@ -238,16 +238,23 @@ def _fold_lookalikes(text: str, t: _Tables) -> tuple[str, int]:
     return "".join(parts), len(mixed) + len(whole)
 
 
-def _latin_dominant(text: str, t: _Tables) -> bool:
-    """More Latin letters than letters of all other scripts together."""
-    latin = other = 0
+def _only_lookalikes_beside_latin(text: str, t: _Tables, has_mixed: bool) -> bool:
+    """Is the post Latin writing whose other-script letters are all lookalikes? Then a word
+    made of lookalikes alone (`ВТС`) is disguised Latin. A post that writes another script
+    for real (a Greek `μου` beside `Το Spotify`) keeps its words, unless words mixing both
+    already show the trick and Latin letters are the majority."""
+    latin = genuine = other = 0
     for ch in text:
         if ch.isalpha():
             if is_latin(ch):
                 latin += 1
-            else:
+            elif ch in t.foreign:
                 other += 1
-    return latin > other
+            else:
+                genuine += 1
+    if not latin:
+        return False
+    return genuine == 0 or (has_mixed and latin > genuine + other)
 
 
 def _rejoin_spaced(text: str) -> tuple[str, int]:

@@ -214,7 +214,8 @@ def cross_validate(
     rewrite, at that fold's threshold, pooled over folds (`rewrite_recall`): the scams of a
     test fold were never trained on, rewritten or not."""
     rewrite_hits = dict.fromkeys(("plain", *rewrites), 0)
-    rewrite_n = 0
+    benign_hits = dict.fromkeys(("plain", *rewrites), 0)
+    rewrite_n = benign_n = 0
     strata = [f"{label}:{source}" for label, source in zip(data.labels.tolist(), data.sources, strict=True)]
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     scores = np.zeros(len(data.texts))
@@ -229,8 +230,12 @@ def cross_validate(
             scam_texts = [data.texts[i] for i in test_idx if data.labels[i] == 1]
             rewrite_n += len(scam_texts)
             rewrite_hits["plain"] += _flagged(score_fn, threshold, scam_texts)
+            benign_texts = [data.texts[i] for i in test_idx if data.labels[i] == 0]
+            benign_n += len(benign_texts)
+            benign_hits["plain"] += _flagged(score_fn, threshold, benign_texts)
             for kind in rewrites:
                 rewrite_hits[kind] += _flagged(score_fn, threshold, rewrite_all(scam_texts, kind, seed))
+                benign_hits[kind] += _flagged(score_fn, threshold, rewrite_all(benign_texts, kind, seed))
         scores[test_idx] = fold_scores
         predicted[test_idx] = fold_scores >= threshold
         per_fold.append(metrics_at(data.labels[test_idx], fold_scores, threshold))
@@ -266,7 +271,7 @@ def cross_validate(
             precision_score(labels[source_array == name], predicted[source_array == name])
         )
         row["recall"] = float(recall_score(labels[source_array == name], predicted[source_array == name]))
-    report = {
+    report: dict[str, Any] = {
         "folds": folds,
         "pooled": pooled,
         "fold_mean": mean,
@@ -276,4 +281,8 @@ def cross_validate(
     }
     if rewrites:
         report["rewrites"] = _recall_report(rewrite_hits, rewrite_n)
+        # The other side: how often held-out benign texts are flagged, plain and rewritten.
+        report["rewrites"]["benign_flag_rate"] = {
+            kind: count / benign_n if benign_n else None for kind, count in benign_hits.items()
+        }
     return report

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -103,6 +104,11 @@ class TrainParams:
     # the fit trains on are rewritten; calibration rows never are (no leak, same base rate).
     augment: tuple[str, ...] = REWRITES
     augment_weight: float = 0.2
+    # Rewrites per augmented row, drawn (seeded) from `augment`; 0: every one of them.
+    augment_per_row: int = 0
+    # Benign rows too: then a rewrite says nothing about the label, so the model cannot
+    # learn "obfuscated means scam" from what canonicalisation leaves behind.
+    augment_benign: bool = False
     # Nearest-neighbour component (see `NeighbourIndex`): k neighbours in the vote, and the
     # largest number of training texts an indexed bucket may occur in. k = 0: linear model only.
     # Off by default: +0.003 PR-AUC in CV, but ~16k posts/s on unseen texts (docs/model.md).
@@ -124,6 +130,8 @@ class TrainParams:
             "features": self.features.to_dict(),
             "augment": list(self.augment),
             "augment_weight": self.augment_weight,
+            "augment_per_row": self.augment_per_row,
+            "augment_benign": self.augment_benign,
             "neighbours_k": self.neighbours_k,
             "neighbour_df_cap": self.neighbour_df_cap,
             "stacker_C": self.stacker_C,
@@ -174,16 +182,25 @@ def design_matrix(
     return matrix, idf
 
 
-def augmented_scams(
+def augmented_rows(
     texts: Sequence[str], labels: np.ndarray, weights: np.ndarray, params: TrainParams
-) -> tuple[list[str], np.ndarray]:
-    """One rewritten copy of every scam row per `params.augment` rewrite (seeded by
-    `params.seed`, the rewrite and the row), and their weights (`augment_weight` of the row's)."""
-    scams = np.flatnonzero(labels == 1)
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Rewritten copies of the scam rows (and of the benign rows with `augment_benign`):
+    every rewrite of `params.augment`, or `augment_per_row` of them drawn per row, each
+    seeded by (`params.seed`, rewrite, row). Returns (texts, labels, weights), each copy at
+    `augment_weight` times its row's weight."""
+    rows = np.flatnonzero(labels == 1) if not params.augment_benign else np.arange(len(texts))
     copies: list[str] = []
-    for kind in params.augment:
-        copies.extend(rewrite(texts[i], kind, params.seed, int(i)) for i in scams.tolist())
-    return copies, np.tile(weights[scams] * params.augment_weight, len(params.augment))
+    sources: list[int] = []
+    for row in rows.tolist():
+        kinds = params.augment
+        if params.augment_per_row:
+            kinds = tuple(random.Random(f"{params.seed}/augment/{row}").sample(kinds, params.augment_per_row))
+        for kind in kinds:
+            copies.append(rewrite(texts[row], kind, params.seed, row))
+            sources.append(row)
+    index = np.asarray(sources, dtype=np.int64)
+    return copies, labels[index], weights[index] * params.augment_weight
 
 
 def fit_linear(
@@ -201,10 +218,10 @@ def fit_linear(
     weights = np.ones(len(texts)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     matrix, idf = design_matrix(texts, params.features)
     if params.augment:
-        copies, copy_weights = augmented_scams(texts, labels, weights, params)
+        copies, copy_labels, copy_weights = augmented_rows(texts, labels, weights, params)
         copy_matrix, _ = design_matrix(copies, params.features, idf)
         matrix = sp.vstack([matrix, copy_matrix], format="csr")
-        labels = np.concatenate([labels, np.ones(len(copies), dtype=labels.dtype)])
+        labels = np.concatenate([labels, copy_labels])
         weights = np.concatenate([weights, copy_weights])
     sample_weight = weights
     seen = np.flatnonzero(np.diff(matrix.tocsc().indptr))
