@@ -108,18 +108,18 @@ def test_skeleton_is_equal_for_confusable_strings() -> None:
 
 @pytest.mark.parametrize("kind", sorted(OBFUSCATED))
 def test_campaign_fingerprint_equal_for_a_text_and_its_obfuscated_copy(kind: str) -> None:
-    assert campaign_fingerprint(OBFUSCATED[kind]) == campaign_fingerprint(PLAIN)
-    assert campaign_fingerprint(PLAIN.upper()) == campaign_fingerprint(PLAIN)
+    assert campaign_fingerprint(OBFUSCATED[kind], 24) == campaign_fingerprint(PLAIN, 24)
+    assert campaign_fingerprint(PLAIN.upper(), 24) == campaign_fingerprint(PLAIN, 24)
     assert fingerprint_text(OBFUSCATED[kind]).split() == fingerprint_text(PLAIN).split()
 
 
 def test_fingerprint_still_folds_amounts_and_keeps_other_texts_apart() -> None:
-    a = campaign_fingerprint("Send 0.1 BTC and get 0.2 BTC back from our official giveaway today")
-    b = campaign_fingerprint("Send 0.5 ВТС and get 1.0 BTC back from our official giveaway today")
+    a = campaign_fingerprint("Send 0.1 BTC and get 0.2 BTC back from our official giveaway today", 24)
+    b = campaign_fingerprint("Send 0.5 ВТС and get 1.0 BTC back from our official giveaway today", 24)
     assert a is not None and a == b
-    assert campaign_fingerprint(
-        "Сегодня отличная погода, пойдём гулять в парк вечером"
-    ) != campaign_fingerprint("Cегодня отличная погода, пойдём гулять в парк утром")
+    evening = campaign_fingerprint("Сегодня отличная погода, пойдём гулять в парк вечером", 24)
+    assert evening is not None
+    assert evening != campaign_fingerprint("Сегодня отличная погода, пойдём гулять в парк утром", 24)
 
 
 def test_evasion_evidence_counts_on_obfuscated_texts() -> None:
