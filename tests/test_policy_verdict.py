@@ -12,6 +12,7 @@ from fraud_pipeline.policy.runtime import PolicyHolder
 from fraud_pipeline.policy.source import FolderPolicySource
 from fraud_pipeline.scoring.pipeline_scorer import PostScorer
 from fraud_pipeline.scoring.quotas import quota_key
+from fraud_pipeline.settings import Settings
 from fraud_pipeline.state.memory import MemoryStateStore
 from tests.policy_fixtures import edited, fixed_thresholds, write_policy
 from tests.scoring_fixtures import KeywordScorer, make_post
@@ -118,3 +119,45 @@ def test_hot_reload_picks_up_a_new_version_and_keeps_the_old_one_when_invalid(
     clock.now = 15.0
     holder.current()
     assert holder.rejections == 1  # the same bad version is not re-validated (or re-counted)
+
+
+def test_the_runtime_publishes_rule_hits_quota_trips_and_refused_versions_that_the_alarms_watch(
+    local_settings: Settings,
+) -> None:
+    from fraud_pipeline.objects import ObjectStore
+    from fraud_pipeline.scoring.handler import InputRecord, ScoringRuntime
+    from fraud_pipeline.streams import open_stream
+    from tests.infra_fixtures import MODULES, load_hcl
+    from tests.scoring_fixtures import RecordingMetrics
+
+    files = edited("verdict.yaml", "per_label: {}", "per_label: {fraud-text: 1}", FIXED)
+    files = edited(
+        "rules.yaml",
+        "  - name: wallet_request\n    label: wallet-drainer\n",
+        "  - name: wallet_request\n    label: wallet-drainer\n    mode: shadow\n",
+        files,
+    )
+    stream = open_stream(local_settings)
+    stream.create_stream(local_settings.tagged_stream, 1)
+    metrics = RecordingMetrics()
+    scorer = PostScorer(KeywordScorer(), None, policy=load_policy(files))
+    runtime = ScoringRuntime(
+        local_settings, stream, ObjectStore.from_settings(local_settings), metrics, scorer
+    )
+    posts = [make_post(1, "free stuff"), make_post(2, "free stuff"), make_post(3, DRAINER)]
+    assert runtime.score_batch([InputRecord(str(i), p.to_json()) for i, p in enumerate(posts)]) == []
+
+    def datum(name: str, **dimensions: str) -> float:
+        return sum(d.value for _, d in metrics.data if d.name == name and d.dimensions == dimensions)
+
+    assert datum("Rule-Hits", Rule="wallet_request", Mode="shadow") == 1
+    assert datum("Label-Quota-Exceeded") == 1 and datum("Label-Quota-Exceeded", Label="fraud-text") == 1
+    assert (datum("Post-Action-Label"), datum("Post-Action-Review")) == (1, 1)
+    assert datum("Policy-Reload-Rejected") == 0
+    alarms = {
+        name: body
+        for block in load_hcl(MODULES / "cloudwatch" / "main.tf")["resource"]
+        for name, body in block.get("aws_cloudwatch_metric_alarm", {}).items()
+    }
+    assert alarms["label_quota_exceeded"]["metric_name"] == "Label-Quota-Exceeded"
+    assert alarms["policy_reload_rejected"]["metric_name"] == "Policy-Reload-Rejected"

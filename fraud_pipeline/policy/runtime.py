@@ -64,6 +64,7 @@ class PolicyHolder:
         self._rejected_version: str | None = None
         self.reloads = 0
         self.rejections = 0
+        self._reported_rejections = 0
         self.last_error: str | None = None
         if initial is None:
             if source is None:
@@ -122,6 +123,12 @@ class PolicyHolder:
     @property
     def version(self) -> str:
         return self._active.version
+
+    def take_rejections(self) -> int:
+        """Refused versions since the last call (for a per-batch metric)."""
+        new = self.rejections - self._reported_rejections
+        self._reported_rejections = self.rejections
+        return new
 
 
 def _stamp(source: PolicySource) -> object:

@@ -97,12 +97,16 @@ def _seed_metrics(counts: ScoreCounts, errors: int, timestamp_ms: int) -> list[M
 
 
 def _policy_metrics(counts: ScoreCounts, scorer: PostScorer, timestamp_ms: int) -> list[MetricDatum]:
-    """Actions by tier, hits per rule (shadow ones under Mode=shadow), quota trips per label,
-    and the policy reloads refused so far by this runtime."""
+    """Actions by tier, hits per rule (shadow ones under Mode=shadow), quota trips (in all and
+    per label), and the policy versions this runtime refused since the last batch."""
     data = [
         MetricDatum("Post-Action-Label", float(counts.action_label), "Count", timestamp_ms),
         MetricDatum("Post-Action-Review", float(counts.action_review), "Count", timestamp_ms),
-        MetricDatum("Policy-Reload-Rejected", float(scorer.policy.rejections), "Count", timestamp_ms),
+        MetricDatum("Policy-Reload-Rejected", float(scorer.policy.take_rejections()), "Count", timestamp_ms),
+        # All labels together (the alarm's metric), then per label.
+        MetricDatum(
+            "Label-Quota-Exceeded", float(sum(counts.quota_exceeded.values())), "Count", timestamp_ms
+        ),
     ]
     for rule, hits in sorted(counts.rule_hits.items()):
         shadow = rule.startswith(SHADOW_PREFIX)

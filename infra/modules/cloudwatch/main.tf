@@ -71,6 +71,39 @@ resource "aws_cloudwatch_metric_alarm" "dlq_depth" {
   ok_actions          = local.actions
 }
 
+# The detection policy's circuit breaker tripped: a label reached its daily quota of automatic
+# actions (further posts go to review). Someone should look at the rule or the campaign.
+resource "aws_cloudwatch_metric_alarm" "label_quota_exceeded" {
+  alarm_name          = "${var.metric_namespace}-label-quota-exceeded"
+  alarm_description   = "A label reached its daily quota of automatic actions (policy/verdict.yaml quotas); posts now go to review."
+  namespace           = var.metric_namespace
+  metric_name         = "Label-Quota-Exceeded"
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+}
+
+# A pushed detection policy failed validation in the scorer (the previous version stays active).
+resource "aws_cloudwatch_metric_alarm" "policy_reload_rejected" {
+  alarm_name          = "${var.metric_namespace}-policy-reload-rejected"
+  alarm_description   = "The scorer refused a detection policy version (invalid); the previous version is still active."
+  namespace           = var.metric_namespace
+  metric_name         = "Policy-Reload-Rejected"
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+}
+
 # A scam campaign (or a broken model) shows up as a jump in the share of posts flagged as fraud.
 resource "aws_cloudwatch_metric_alarm" "fraud_rate_spike" {
   alarm_name          = "${var.metric_namespace}-fraud-rate-spike"
