@@ -307,12 +307,11 @@ def read_marts(settings: Settings, now_ms: int) -> tuple[dict[str, Any], list[Pr
 
 # -- labeler ---------------------------------------------------------------------------
 def read_labeler(settings: Settings) -> dict[str, Any] | None:
-    """Last label seq and subscribers; None where the labeler has never run (no store).
-
-    Subscribers are known only to the running server: it may publish them in the store's
-    meta table (`subscribers`); until it does they read as None.
-    """
+    """Last label seq, and subscribers from the running service's health; None where the
+    labeler has never run (no label store)."""
     try:
+        from fraud_pipeline.labeler.commands import SERVICE_ENDPOINT_META
+        from fraud_pipeline.labeler.server import HEALTH_PATH
         from fraud_pipeline.labeler.store import open_label_store
     except ImportError:
         return None
@@ -323,13 +322,30 @@ def read_labeler(settings: Settings) -> dict[str, Any] | None:
     except Exception as exc:  # a status line, not a failure of the command
         return {"error": f"label store cannot be opened: {exc}"[:300]}
     try:
-        subscribers = store.get_meta("subscribers")
-        return {
-            "last_label_seq": store.head(),
-            "subscribers": int(subscribers) if subscribers and subscribers.isdigit() else None,
-        }
+        endpoint = store.get_meta(SERVICE_ENDPOINT_META)
+        reading: dict[str, Any] = {"last_label_seq": store.head(), "service": endpoint, "subscribers": None}
     finally:
         store.close()
+    if endpoint:
+        health = _get_json(endpoint.rstrip("/") + HEALTH_PATH)
+        if health is None:
+            reading["service_status"] = "unreachable"
+        else:
+            reading["service_status"] = "up"
+            reading["subscribers"] = health.get("subscribers")
+    return reading
+
+
+def _get_json(url: str, timeout_s: float = 2.0) -> dict[str, Any] | None:
+    import json
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as reply:
+            body = json.loads(reply.read(1 << 16))
+    except (OSError, ValueError):
+        return None
+    return body if isinstance(body, dict) else None
 
 
 # -- all together ----------------------------------------------------------------------
@@ -430,9 +446,9 @@ def render(report: StatusReport) -> str:
             lines.append(f"  {lb['error']}")
         else:
             subs = lb.get("subscribers")
-            lines.append(
-                f"  last label seq {lb['last_label_seq']}, subscribers {'-' if subs is None else subs}"
-            )
+            service = f", service {lb['service_status']}" if lb.get("service_status") else ""
+            subscribers = "-" if subs is None else subs
+            lines.append(f"  last label seq {lb['last_label_seq']}, subscribers {subscribers}{service}")
     lines.append("")
     lines.append(f"verdict: {report.verdict.upper()}")
     for problem in report.problems:

@@ -170,3 +170,27 @@ def test_status_on_the_aws_backend_reads_every_port_on_moto(aws_settings: Settin
     assert report.verdict == "degraded"
     assert {p.part for p in report.problems} >= {"lake", "marts"}
     json.dumps(report.as_dict())  # the --json shape serializes
+
+
+def test_labeler_line_shows_last_seq_and_live_subscribers(local_settings: Settings) -> None:
+    from websockets.sync.client import connect
+
+    from tests.conftest import free_port
+    from tests.test_labeler_cli import _start_service, _stop
+
+    provision(local_settings)
+    assert pipeline_status(local_settings).labeler is None  # no labeler has run: no line
+    port = free_port()
+    service = _start_service(local_settings, port)
+    try:
+        url = f"ws://127.0.0.1:{port}/xrpc/com.atproto.label.subscribeLabels?cursor=0"
+        with connect(url):
+            time.sleep(0.3)
+            labeler = pipeline_status(local_settings).labeler
+        assert labeler is not None
+        assert labeler["last_label_seq"] == 0 and labeler["service_status"] == "up"
+        assert labeler["subscribers"] == 1
+    finally:
+        _stop(service)
+    after = pipeline_status(local_settings).labeler
+    assert after is not None and after["service_status"] == "unreachable" and after["subscribers"] is None

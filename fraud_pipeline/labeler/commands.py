@@ -15,6 +15,7 @@ from fraud_pipeline.settings import Settings
 from fraud_pipeline.shutdown import stop_reason, termination_as_interrupt
 
 LOCAL_DOMAINS = ("localhost", "127.0.0.1")
+SERVICE_ENDPOINT_META = "service_endpoint"
 
 
 def service_endpoint(settings: Settings, host: str, port: int) -> str:
@@ -48,6 +49,8 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
         store, settings.labeler_did, service_endpoint(settings, host, port), lambda: multikey
     )
     bound = await service.start(host, port)
+    # Where `fraud-pipeline status` finds this service's health (head, subscribers).
+    store.set_meta(SERVICE_ENDPOINT_META, service_endpoint(settings, host, bound))
     click.echo(
         f"labeler: {settings.labeler_did} on ws://{host}:{bound}/xrpc/com.atproto.label.subscribeLabels "
         f"(head {service.head})",

@@ -238,7 +238,11 @@ class LabelerService:
             if url.path == DID_PATH:
                 return self._json(connection, 200, self.did_document())
             if url.path == HEALTH_PATH:
-                return self._json(connection, 200, {"version": "fraud-pipeline", "head": self.head})
+                return self._json(
+                    connection,
+                    200,
+                    {"version": "fraud-pipeline", "head": self.head, "subscribers": len(self.subscribers)},
+                )
             if url.path.startswith("/xrpc/"):
                 raise XrpcError(501, "MethodNotImplemented", f"{url.path[6:][:100]} is not served here")
             raise XrpcError(404, "NotFound", "not found")
