@@ -180,6 +180,46 @@ class LabelerSpec(_Strict):
         return self
 
 
+class AccountWeights(_Strict):
+    """Weight of each account signal in the account score (a noisy-OR, like the post score)."""
+
+    profile_contact: Probability
+    profile_phone: Probability
+    profile_services: Probability
+    impersonation: Probability
+    reply_flood: Probability
+    repeated_text: Probability
+    follow_burst: Probability
+    new_account: Probability
+    handle_changes: Probability
+
+
+class AccountsSpec(_Strict):
+    """Account-level evidence (policy/accounts.yaml): windows, bars, weights, lists, tiers."""
+
+    window_s: Annotated[float, Field(gt=0, le=7 * 86400)]
+    follow_window_s: Annotated[float, Field(gt=0, le=86400)]
+    memory_days: Annotated[int, Field(ge=1, le=365)]
+    new_account_s: Annotated[float, Field(gt=0, le=365 * 86400)]
+    reply_targets: Annotated[int, Field(ge=2)]
+    repeated_text: Annotated[int, Field(ge=2)]
+    follows_per_window: Annotated[int, Field(ge=2)]
+    handle_changes: Annotated[int, Field(ge=1)]
+    min_text_chars: Annotated[int, Field(ge=1, le=10_000)]
+    weights: AccountWeights
+    tiers: Tier
+    # Evidence a post inherits from its account's verdict (added to the post's rule weights).
+    post_weight: dict[Literal["label", "review"], Probability]
+    contact_routes: list[Annotated[str, Field(min_length=2)]]
+    phone_pattern: Annotated[str, Field(min_length=1)]
+    service_terms: list[Annotated[str, Field(min_length=2)]]
+    # Well-known accounts by display name -> their own handles (a brand's handles come from
+    # lists.impersonated_brands: its domains and their subdomains).
+    known_accounts: dict[Annotated[str, Field(min_length=3)], list[str]] = Field(default_factory=dict)
+    # Words a fake account adds to the name it borrows ("MetaMask Support", "Elon Musk Official").
+    name_role_words: list[str] = Field(default_factory=list)
+
+
 class PolicySpec(_Strict):
     thresholds: Thresholds
     quotas: Quotas
@@ -192,6 +232,7 @@ class PolicySpec(_Strict):
     campaign: Campaign
     fraud_rate_jump: FraudRateJump
     labeler: LabelerSpec | None = None
+    accounts: AccountsSpec | None = None
 
     def rule(self, name: str) -> RuleSpec | None:
         return next((r for r in self.rules if r.name == name), None)

@@ -1,0 +1,1 @@
+"""Accounts, not only posts: profile, follow, identity and account events as evidence."""

@@ -1,0 +1,331 @@
+"""Account-level behaviour and verdicts, counted once for all shards in the state port.
+
+Posts are judged one by one; an account repeating itself at dozens of people, following
+hundreds in a minute or announcing a scam in its profile is only visible across events.
+`AccountTracker.observe` takes a batch of posts and account events (profiles, follows,
+identity, account status), records what they say in member sets of the shared state store
+(DynamoDB on AWS, SQLite or memory locally), reads back each touched account's sets and
+returns one `AccountVerdict` per account: a score, an action (label / review / none) and
+the reasons. The latest verdict of each account is kept as a checkpoint
+(`acct:verdict:<did>`) so a post scorer on any shard can read it.
+
+Sets (each member keeps the value of its first sighting, so a batch scored twice counts
+nothing twice):
+  acct:seen:<did>            "first" -> first event time (account age as first seen)
+  acct:handle:<did>          handle -> time first seen (handle changes)
+  acct:profile:<did>         profile event time -> what that profile said (latest wins)
+  acct:rt:<did>#<bucket>     accounts replied to or mentioned -> time (reply floods)
+  acct:tx:<did>#<bucket>     "<folded text digest>|<rkey>" -> time (repeated texts)
+  acct:fo:<did>#<bucket>     followed accounts -> time (follow bursts)
+  acct:status:<did>          account event time -> "1" active / "0" not (latest wins)
+Windowed sets are bucketed by the window; a count reads the current and previous bucket
+and keeps members inside the window. One `add_members` per TTL and one `get_members` per
+batch: a batch costs four store calls, however many events it holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+import orjson
+
+from fraud_pipeline.accounts.events import AccountEvent
+from fraud_pipeline.accounts.profile import ProfileFindings, ProfileRules
+from fraud_pipeline.policy.schema import AccountsSpec, PolicySpec
+from fraud_pipeline.records import Post
+from fraud_pipeline.scoring.signals import fold_text
+from fraud_pipeline.state.base import Sighting, StateStore
+from fraud_pipeline.state.memory import MemoryStateStore
+
+VERDICT_PREFIX: Final = "acct:verdict:"
+_DAY_S: Final = 86_400
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSignals:
+    """What the stream says about one account at the time of its latest event."""
+
+    did: str
+    time_us: int
+    reply_targets: int = 0  # distinct accounts replied to or mentioned in the window
+    repeated_text: int = 0  # posts of its most repeated folded text in the window
+    follows: int = 0  # follows in the follow window
+    first_seen_us: int = 0
+    handle: str | None = None
+    handle_changes: int = 0
+    profile: ProfileFindings = field(default_factory=ProfileFindings)
+    active: bool | None = None
+
+    @property
+    def age_s(self) -> float:
+        return (self.time_us - self.first_seen_us) / 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class AccountVerdict:
+    """An account's score, action and reasons (what the lake's accounts table holds)."""
+
+    did: str
+    time_us: int
+    score: float
+    action: str  # label | review | none
+    reasons: tuple[str, ...]
+    handle: str | None
+    policy_version: str | None = None
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self)
+
+
+def _bucket(time_us: int, window_s: float) -> int:
+    return int(time_us // int(window_s * 1_000_000))
+
+
+def _parent_did(uri: str | None) -> str | None:
+    """The author DID of an at:// URI (at://<did>/<collection>/<rkey>)."""
+    if not uri or not uri.startswith("at://did:"):
+        return None
+    end = uri.find("/", 5)
+    return uri[5:end] if end > 0 else uri[5:]
+
+
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=8).hexdigest()
+
+
+class AccountTracker:
+    """Account signals and verdicts over a state store shared by every shard."""
+
+    def __init__(
+        self,
+        policy: PolicySpec,
+        store: StateStore | None = None,
+        policy_version: str | None = None,
+    ) -> None:
+        if policy.accounts is None:
+            raise ValueError("the policy has no accounts section (policy/accounts.yaml)")
+        self.spec: AccountsSpec = policy.accounts
+        self.rules = ProfileRules.from_policy(policy)
+        self.store: StateStore = store if store is not None else MemoryStateStore()
+        self.policy_version = policy_version
+        self.window_us = int(self.spec.window_s * 1_000_000)
+        self.follow_window_us = int(self.spec.follow_window_s * 1_000_000)
+        self.memory_ttl_s = self.spec.memory_days * _DAY_S
+        self.window_ttl_s = int(3 * max(self.spec.window_s, self.spec.follow_window_s)) + 60
+
+    # -- recording -----------------------------------------------------------------------
+
+    def observe(
+        self, posts: Sequence[Post] = (), events: Sequence[AccountEvent] = ()
+    ) -> list[AccountVerdict]:
+        """Record a batch and return the verdict of every account it touched."""
+        spec = self.spec
+        latest: dict[str, int] = {}
+        lasting: list[Sighting] = []
+        windowed: list[Sighting] = []
+        for post in posts:
+            if post.operation == "delete":
+                continue
+            did, t = post.did, post.time_us
+            value = str(t)
+            if latest.get(did, -1) < t:
+                latest[did] = t
+            lasting.append(Sighting(f"acct:seen:{did}", "first", value))
+            targets = set(post.mentions)
+            parent = _parent_did(post.reply_parent)
+            if parent is not None:
+                targets.add(parent)
+            targets.discard(did)
+            if targets:
+                rt_key = f"acct:rt:{did}#{_bucket(t, spec.window_s)}"
+                windowed.extend(Sighting(rt_key, target[:512], value) for target in targets)
+            folded = fold_text(post.text)
+            if len(folded) >= spec.min_text_chars:
+                windowed.append(
+                    Sighting(
+                        f"acct:tx:{did}#{_bucket(t, spec.window_s)}",
+                        f"{_digest(folded)}|{post.rkey[:64]}",
+                        value,
+                    )
+                )
+        for event in events:
+            did, t = event.did, event.time_us
+            value = str(t)
+            if latest.get(did, -1) < t:
+                latest[did] = t
+            lasting.append(Sighting(f"acct:seen:{did}", "first", value))
+            if event.kind == "follow":
+                if event.operation != "delete" and event.subject:
+                    windowed.append(
+                        Sighting(f"acct:fo:{did}#{_bucket(t, spec.follow_window_s)}", event.subject, value)
+                    )
+            elif event.kind == "profile":
+                said = self._profile_said(event)
+                lasting.append(Sighting(f"acct:profile:{did}", f"{t:020d}", said))
+            elif event.kind == "identity":
+                if event.handle:
+                    lasting.append(Sighting(f"acct:handle:{did}", event.handle, value))
+            elif event.kind == "account" and event.active is not None:
+                lasting.append(Sighting(f"acct:status:{did}", f"{t:020d}", "1" if event.active else "0"))
+        if not latest:
+            return []
+        if lasting:
+            self.store.add_members(lasting, self.memory_ttl_s)
+        if windowed:
+            self.store.add_members(windowed, self.window_ttl_s)
+        signals = self.read_signals(latest)
+        verdicts = [self.judge(s) for s in signals]
+        self.store.put_checkpoints({VERDICT_PREFIX + v.did: v.to_json().decode() for v in verdicts})
+        return verdicts
+
+    def _profile_said(self, event: AccountEvent) -> str:
+        """What a profile says that outlives it: the rule findings and the display name
+        (impersonation is judged against the handle at verdict time: it may change)."""
+        if event.operation == "delete":
+            return "{}"
+        found = self.rules.findings(event.display_name, event.description, None)
+        return orjson.dumps(
+            {
+                "contact": found.contact,
+                "phone": found.phone,
+                "services": found.services,
+                "name": (event.display_name or "")[:200],
+            }
+        ).decode()
+
+    # -- reading -------------------------------------------------------------------------
+
+    def read_signals(self, latest: dict[str, int]) -> list[AccountSignals]:
+        """Each account's signals at its latest event time (one get_members call)."""
+        spec = self.spec
+        keys: list[str] = []
+        for did, t in latest.items():
+            keys += (f"acct:seen:{did}", f"acct:handle:{did}", f"acct:profile:{did}", f"acct:status:{did}")
+            b = _bucket(t, spec.window_s)
+            fb = _bucket(t, spec.follow_window_s)
+            keys += (
+                f"acct:rt:{did}#{b}",
+                f"acct:rt:{did}#{b - 1}",
+                f"acct:tx:{did}#{b}",
+                f"acct:tx:{did}#{b - 1}",
+            )
+            keys += (f"acct:fo:{did}#{fb}", f"acct:fo:{did}#{fb - 1}")
+        sets = self.store.get_members(keys)
+        empty: dict[str, str] = {}
+        out = []
+        for did, t in latest.items():
+            b = _bucket(t, spec.window_s)
+            fb = _bucket(t, spec.follow_window_s)
+            since = t - self.window_us
+            targets = _in_window(
+                (sets.get(f"acct:rt:{did}#{b - 1}", empty), sets.get(f"acct:rt:{did}#{b}", empty)), since, t
+            )
+            texts = _in_window(
+                (sets.get(f"acct:tx:{did}#{b - 1}", empty), sets.get(f"acct:tx:{did}#{b}", empty)), since, t
+            )
+            counts: dict[str, int] = {}
+            for member in texts:
+                digest = member.partition("|")[0]
+                counts[digest] = counts.get(digest, 0) + 1
+            follows = _in_window(
+                (sets.get(f"acct:fo:{did}#{fb - 1}", empty), sets.get(f"acct:fo:{did}#{fb}", empty)),
+                t - self.follow_window_us,
+                t,
+            )
+            first = sets.get(f"acct:seen:{did}", empty).get("first")
+            handles = sets.get(f"acct:handle:{did}", empty)
+            handle = max(handles, key=lambda h: int(handles[h])) if handles else None
+            status = sets.get(f"acct:status:{did}", empty)
+            out.append(
+                AccountSignals(
+                    did=did,
+                    time_us=t,
+                    reply_targets=len(targets),
+                    repeated_text=max(counts.values(), default=0),
+                    follows=len(follows),
+                    first_seen_us=int(first) if first else t,
+                    handle=handle,
+                    handle_changes=max(0, len(handles) - 1),
+                    profile=self._latest_profile(sets.get(f"acct:profile:{did}", empty), handle),
+                    active=status[max(status)] == "1" if status else None,
+                )
+            )
+        return out
+
+    def _latest_profile(self, profiles: dict[str, str], handle: str | None) -> ProfileFindings:
+        if not profiles:
+            return ProfileFindings()
+        said = orjson.loads(profiles[max(profiles)])
+        if not said:
+            return ProfileFindings()
+        return ProfileFindings(
+            contact=bool(said.get("contact")),
+            phone=bool(said.get("phone")),
+            services=bool(said.get("services")),
+            impersonates=self.rules.impersonated(said.get("name"), handle),
+        )
+
+    # -- judging -------------------------------------------------------------------------
+
+    def judge(self, s: AccountSignals) -> AccountVerdict:
+        """Noisy-OR of the weights of the signals that fired; tiers from the policy."""
+        spec, w = self.spec, self.spec.weights
+        fired: list[tuple[str, float]] = []
+        if s.profile.contact:
+            fired.append(("profile_contact", w.profile_contact))
+        if s.profile.phone:
+            fired.append(("profile_phone", w.profile_phone))
+        if s.profile.services:
+            fired.append(("profile_services", w.profile_services))
+        if s.profile.impersonates:
+            fired.append((f"impersonation:{s.profile.impersonates}", w.impersonation))
+        if s.reply_targets >= spec.reply_targets:
+            fired.append((f"reply_flood:{s.reply_targets}", w.reply_flood))
+        if s.repeated_text >= spec.repeated_text:
+            fired.append((f"repeated_text:{s.repeated_text}", w.repeated_text))
+        if s.follows >= spec.follows_per_window:
+            fired.append((f"follow_burst:{s.follows}", w.follow_burst))
+        if s.age_s < spec.new_account_s:
+            fired.append(("new_account", w.new_account))
+        if s.handle_changes >= spec.handle_changes:
+            fired.append((f"handle_changes:{s.handle_changes}", w.handle_changes))
+        keep = 1.0
+        for _, weight in fired:
+            keep *= 1.0 - weight
+        score = 1.0 - keep
+        action = "label" if score >= spec.tiers.label else "review" if score >= spec.tiers.review else "none"
+        if s.active is False:  # a deactivated or taken-down account needs no label from us
+            action = "none"
+        return AccountVerdict(
+            did=s.did,
+            time_us=s.time_us,
+            score=round(score, 6),
+            action=action,
+            reasons=tuple(name for name, _ in fired),
+            handle=s.handle,
+            policy_version=self.policy_version,
+        )
+
+    def verdicts_of(self, dids: Iterable[str]) -> dict[str, AccountVerdict]:
+        """The latest stored verdict of each account that has one."""
+        out = {}
+        for did in dids:
+            raw = self.store.get_checkpoint(VERDICT_PREFIX + did)
+            if raw:
+                data = orjson.loads(raw)
+                data["reasons"] = tuple(data["reasons"])
+                out[did] = AccountVerdict(**data)
+        return out
+
+
+def _in_window(sets: Iterable[dict[str, str]], since_us: int, until_us: int) -> set[str]:
+    """Members of the sets first seen within (since, until]."""
+    out: set[str] = set()
+    for members in sets:
+        for member, value in members.items():
+            if value.isdigit() and since_us < int(value) <= until_us:
+                out.add(member)
+    return out

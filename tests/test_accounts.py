@@ -1,0 +1,323 @@
+"""Accounts as evidence: account events normalized, each account signal, verdicts, benign repliers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from fraud_pipeline.accounts.events import (
+    FLAG_BAD_FIELD,
+    FLAG_TRUNCATED,
+    MAX_DESCRIPTION_CHARS,
+    AccountEvent,
+    normalize_account_event,
+)
+from fraud_pipeline.accounts.tracker import AccountTracker, AccountVerdict
+from fraud_pipeline.policy import load_default_policy
+from fraud_pipeline.records import Post
+from fraud_pipeline.state.memory import MemoryStateStore
+from fraud_pipeline.state.sqlite import SqliteStateStore
+
+T0 = 1_764_000_000_000_000
+MINUTE = 60_000_000
+DAY = 86_400_000_000
+SCAMMER = "did:plc:scammer00000000000000000"
+HELPER = "did:plc:helper000000000000000000"
+
+
+def commit(did: str, collection: str, record: Any, time_us: int = T0, op: str = "create", rkey: str = "self"):
+    body: dict[str, Any] = {"rev": "r", "operation": op, "collection": collection, "rkey": rkey}
+    if record is not None:
+        body["record"] = record
+    return {"did": did, "time_us": time_us, "kind": "commit", "commit": body}
+
+
+def profile(did: str, name: str | None, description: str | None, time_us: int = T0) -> AccountEvent:
+    record = {"$type": "app.bsky.actor.profile", "displayName": name, "description": description}
+    result = normalize_account_event(commit(did, "app.bsky.actor.profile", record, time_us))
+    assert result.event is not None, result
+    return result.event
+
+
+def follow(did: str, subject: str, time_us: int) -> AccountEvent:
+    record = {"$type": "app.bsky.graph.follow", "subject": subject, "createdAt": "2026-01-01T00:00:00Z"}
+    result = normalize_account_event(
+        commit(did, "app.bsky.graph.follow", record, time_us, rkey=f"f{time_us}")
+    )
+    assert result.event is not None, result
+    return result.event
+
+
+def identity(did: str, handle: str, time_us: int = T0) -> AccountEvent:
+    event = {"did": did, "time_us": time_us, "kind": "identity", "identity": {"did": did, "handle": handle}}
+    result = normalize_account_event(event)
+    assert result.event is not None, result
+    return result.event
+
+
+def reply(did: str, to: str, text: str, time_us: int, n: int) -> Post:
+    parent = f"at://{to}/app.bsky.feed.post/p{n}"
+    return Post(
+        uri=f"at://{did}/app.bsky.feed.post/r{n}",
+        did=did,
+        rkey=f"r{n}",
+        operation="create",
+        time_us=time_us,
+        text=text,
+        reply_root=parent,
+        reply_parent=parent,
+    )
+
+
+@pytest.fixture
+def tracker() -> AccountTracker:
+    policy = load_default_policy()
+    return AccountTracker(policy.spec, MemoryStateStore(), policy.version)
+
+
+def seasoned(tracker: AccountTracker, did: str) -> None:
+    """The account was first seen long ago (a month of history, within memory)."""
+    tracker.observe(events=[identity(did, f"{did[8:20]}.bsky.social", T0 - 20 * DAY)])
+
+
+def verdict(verdicts: list[AccountVerdict], did: str) -> AccountVerdict:
+    return next(v for v in verdicts if v.did == did)
+
+
+# -- normalizing ---------------------------------------------------------------------------
+
+
+def test_profile_follow_identity_and_account_events_normalize() -> None:
+    record = {
+        "displayName": "Ann",
+        "description": "hi",
+        "avatar": {"$type": "blob", "ref": {"$link": "bafy"}},
+    }
+    p = normalize_account_event(commit(SCAMMER, "app.bsky.actor.profile", record))
+    assert p.outcome == "event" and p.event is not None
+    assert (p.event.kind, p.event.display_name, p.event.description, p.event.has_avatar) == (
+        "profile",
+        "Ann",
+        "hi",
+        True,
+    )
+    f = follow(SCAMMER, HELPER, T0)
+    assert (f.kind, f.subject, f.rkey) == ("follow", HELPER, f"f{T0}")
+    assert identity(SCAMMER, "Ann.BSKY.social").handle == "ann.bsky.social"
+    a = normalize_account_event(
+        {
+            "did": SCAMMER,
+            "time_us": T0,
+            "kind": "account",
+            "account": {"active": False, "status": "takendown"},
+        }
+    )
+    assert a.event is not None and (a.event.active, a.event.status) == (False, "takendown")
+    gone = normalize_account_event(commit(SCAMMER, "app.bsky.graph.follow", None, op="delete", rkey="x"))
+    assert gone.event is not None and (gone.event.kind, gone.event.operation, gone.event.rkey) == (
+        "follow",
+        "delete",
+        "x",
+    )
+    post = commit(SCAMMER, "app.bsky.feed.post", {"text": "hi"})
+    assert normalize_account_event(post).outcome == "skipped"
+
+
+def test_account_event_round_trips_through_json() -> None:
+    event = profile(SCAMMER, "Ann", "hello")
+    assert AccountEvent.from_dict(orjson.loads(event.to_json())) == event
+
+
+@pytest.mark.parametrize(
+    ("event", "reason"),
+    [
+        ("not a dict", "not_an_object"),
+        ({"kind": "identity", "time_us": T0, "identity": {"handle": "a.b"}}, "missing_did"),
+        ({"kind": "identity", "did": SCAMMER, "identity": {"handle": "a.b"}}, "missing_time_us"),
+        ({"kind": "identity", "did": SCAMMER, "time_us": T0, "identity": "a.b"}, "missing_identity"),
+        ({"kind": "identity", "did": SCAMMER, "time_us": T0, "identity": {"handle": 7}}, "bad_handle"),
+        ({"kind": "account", "did": SCAMMER, "time_us": T0, "account": {"active": "yes"}}, "bad_active"),
+        (commit(SCAMMER, "app.bsky.graph.follow", {"subject": 42}), "bad_follow_subject"),
+        (commit(SCAMMER, "app.bsky.graph.follow", None), "missing_record"),
+        (commit(SCAMMER, "app.bsky.actor.profile", ["not", "a", "record"]), "missing_record"),
+        (commit(SCAMMER, "app.bsky.actor.profile", {}, op="mutate"), "bad_operation"),
+        (commit("did:" + "x" * 5000, "app.bsky.actor.profile", {}), "missing_did"),
+    ],
+)
+def test_bad_account_events_are_malformed_with_a_reason(event: Any, reason: str) -> None:
+    result = normalize_account_event(event)
+    assert (result.outcome, result.reason) == ("malformed", reason)
+
+
+def test_huge_and_mistyped_profile_fields_are_capped_or_ignored_and_flagged() -> None:
+    record = {"displayName": ["not", "text"], "description": "x" * 1_000_000, "avatar": "nope"}
+    result = normalize_account_event(commit(SCAMMER, "app.bsky.actor.profile", record))
+    assert result.outcome == "event" and result.event is not None
+    assert result.event.display_name is None
+    assert len(result.event.description or "") == MAX_DESCRIPTION_CHARS
+    assert set(result.flags) == {FLAG_BAD_FIELD, FLAG_TRUNCATED}
+    assert len(result.event.to_json()) < 20_000
+
+
+def test_deeply_nested_garbage_never_raises() -> None:
+    nested: Any = {}
+    for _ in range(100_000):
+        nested = {"a": nested}
+    event = {"kind": "commit", "did": SCAMMER, "time_us": T0, "commit": nested}
+    assert normalize_account_event(event).outcome in {"skipped", "malformed"}
+    bad = commit(SCAMMER, "app.bsky.actor.profile", {"displayName": nested, "description": b"bytes"})
+    assert normalize_account_event(bad).outcome == "event"
+
+
+# -- signals and verdicts ------------------------------------------------------------------
+
+
+def test_profile_selling_recovery_with_whatsapp_and_phone_is_labelled(tracker: AccountTracker) -> None:
+    seasoned(tracker, SCAMMER)
+    text = "Certified account recovery expert. Lost funds? WhatsApp me +1 (555) 201-3344"
+    v = verdict(tracker.observe(events=[profile(SCAMMER, "Recovery Pro", text)]), SCAMMER)
+    assert {"profile_contact", "profile_phone", "profile_services"} <= set(v.reasons)
+    assert v.action == "review" and "new_account" not in v.reasons
+    # the same profile on a fresh account crosses the automatic bar
+    fresh = "did:plc:fresh0000000000000000000"
+    assert verdict(tracker.observe(events=[profile(fresh, "Recovery Pro", text)]), fresh).action == "label"
+
+
+def test_profile_update_changes_the_verdict(tracker: AccountTracker) -> None:
+    seasoned(tracker, SCAMMER)
+    clean = verdict(tracker.observe(events=[profile(SCAMMER, "Ann", "I like cats", T0)]), SCAMMER)
+    assert clean.action == "none"
+    scam = "Hacker for hire: account recovery, telegram t.me/fixit"
+    after = verdict(tracker.observe(events=[profile(SCAMMER, "Ann", scam, T0 + MINUTE)]), SCAMMER)
+    assert after.action == "review" and "profile_services" in after.reasons
+    back = verdict(tracker.observe(events=[profile(SCAMMER, "Ann", "cats again", T0 + 2 * MINUTE)]), SCAMMER)
+    assert back.action == "none"
+    assert tracker.verdicts_of([SCAMMER])[SCAMMER] == back
+
+
+def test_a_business_with_a_whatsapp_number_alone_is_not_flagged(tracker: AccountTracker) -> None:
+    seasoned(tracker, HELPER)
+    shop = "Bakery in Lisbon. Orders on WhatsApp +351 912 345 678"
+    v = verdict(tracker.observe(events=[profile(HELPER, "Pastelaria Ana", shop)]), HELPER)
+    assert {"profile_contact", "profile_phone"} == set(v.reasons) and v.action == "none"
+
+
+def test_impersonation_needs_the_name_and_a_handle_that_is_not_theirs(tracker: AccountTracker) -> None:
+    fake, real = "did:plc:fakemm00000000000000000", "did:plc:realmm00000000000000000"
+    for did in (fake, real):
+        seasoned(tracker, did)
+    tracker.observe(events=[identity(fake, "mm-help-desk.bsky.social", T0 - 19 * DAY)])
+    tracker.observe(events=[identity(real, "support.metamask.io", T0 - 19 * DAY)])
+    v = verdict(tracker.observe(events=[profile(fake, "MetaMask Support ✅", "We help")]), fake)
+    assert "impersonation:metamask" in v.reasons and v.action == "review"
+    assert verdict(tracker.observe(events=[profile(real, "MetaMask Support", "")]), real).reasons == ()
+    # Lookalike letters fold like the plain spelling; a name that only mentions a brand does not match.
+    lookalike = verdict(tracker.observe(events=[profile(fake, "Меtаmаsk", "", T0 + 1)]), fake)
+    assert "impersonation:metamask" in lookalike.reasons
+    fan = verdict(tracker.observe(events=[profile(HELPER, "Jane on Bluesky", "")]), HELPER)
+    assert not any(r.startswith("impersonation") for r in fan.reasons)
+
+
+def test_reply_flood_of_one_bland_text_from_a_new_account(tracker: AccountTracker) -> None:
+    posts = [
+        reply(SCAMMER, f"did:plc:victim{i:020d}", "hi, check my profile", T0 + i * MINUTE, i)
+        for i in range(20)
+    ]
+    v = verdict(tracker.observe(posts=posts), SCAMMER)
+    assert "reply_flood:20" in v.reasons and "repeated_text:20" in v.reasons and "new_account" in v.reasons
+    assert v.action == "review"
+
+
+def test_replies_outside_the_window_do_not_count(tracker: AccountTracker) -> None:
+    window = int(tracker.spec.window_s * 1_000_000)
+    spread = window // 10
+    posts = [
+        reply(SCAMMER, f"did:plc:victim{i:020d}", f"hello number {i}", T0 + i * spread, i) for i in range(30)
+    ]
+    assert not any(
+        r.startswith("reply_flood") for r in verdict(tracker.observe(posts=posts), SCAMMER).reasons
+    )
+
+
+def test_busy_benign_repliers_stay_unflagged(tracker: AccountTracker) -> None:
+    """A seasoned support account answering 40 people with one template, and a friendly
+    person answering 40 people in their own words, fire flood signals but stay below review."""
+    seasoned(tracker, HELPER)
+    friendly = "did:plc:friendly00000000000000000"
+    seasoned(tracker, friendly)
+    tracker.observe(events=[profile(HELPER, "Acme Support", "Official help for Acme. Mon-Fri 9-17")])
+    template = "Sorry to hear that! Please send us a DM with your order number and we will look into it."
+    support = [
+        reply(HELPER, f"did:plc:customer{i:018d}", template, T0 + i * 30_000_000, i) for i in range(40)
+    ]
+    chatty = [
+        reply(
+            friendly,
+            f"did:plc:pal{i:023d}",
+            f"haha yes, {i} is exactly what I thought too",
+            T0 + i * MINUTE,
+            i,
+        )
+        for i in range(40)
+    ]
+    verdicts = tracker.observe(posts=support + chatty)
+    assert {"reply_flood:40", "repeated_text:40"} <= set(verdict(verdicts, HELPER).reasons)
+    assert verdict(verdicts, HELPER).action == "none"
+    assert verdict(verdicts, friendly).action == "none"
+
+
+def test_follow_burst_and_handle_changes(tracker: AccountTracker) -> None:
+    follows = [follow(SCAMMER, f"did:plc:target{i:020d}", T0 + i * 500_000) for i in range(60)]
+    v = verdict(tracker.observe(events=follows), SCAMMER)
+    assert "follow_burst:60" in v.reasons and v.action == "review"
+    slow = [follow(HELPER, f"did:plc:target{i:020d}", T0 + i * 20_000_000) for i in range(60)]
+    seasoned(tracker, HELPER)
+    assert verdict(tracker.observe(events=slow), HELPER).action == "none"
+    handles = [identity(SCAMMER, f"name{i}.bsky.social", T0 + DAY + i) for i in range(3)]
+    assert "handle_changes:2" in verdict(tracker.observe(events=handles), SCAMMER).reasons
+
+
+def test_a_batch_seen_twice_counts_nothing_twice(tracker: AccountTracker) -> None:
+    posts = [reply(SCAMMER, f"did:plc:victim{i:020d}", "hi, check my profile", T0 + i, i) for i in range(8)]
+    first = verdict(tracker.observe(posts=posts), SCAMMER)
+    assert verdict(tracker.observe(posts=posts), SCAMMER).reasons == first.reasons
+
+
+def test_deactivated_account_needs_no_action(tracker: AccountTracker) -> None:
+    text = "account recovery, whatsapp +1 555 201 3344"
+    assert verdict(tracker.observe(events=[profile(SCAMMER, "R", text)]), SCAMMER).action == "label"
+    off = normalize_account_event(
+        {
+            "did": SCAMMER,
+            "time_us": T0 + 1,
+            "kind": "account",
+            "account": {"active": False, "status": "takendown"},
+        }
+    ).event
+    assert off is not None
+    assert verdict(tracker.observe(events=[off]), SCAMMER).action == "none"
+
+
+def test_counts_are_shared_through_a_sqlite_store_across_trackers(tmp_path: Path) -> None:
+    """Two shards' trackers on one store see one account's replies together."""
+    policy = load_default_policy()
+    path = tmp_path / "state.db"
+    a = AccountTracker(policy.spec, SqliteStateStore(path))
+    b = AccountTracker(policy.spec, SqliteStateStore(path))
+    posts = [
+        reply(SCAMMER, f"did:plc:victim{i:020d}", f"text {i} here ok", T0 + i * MINUTE, i) for i in range(16)
+    ]
+    a.observe(posts=posts[:8])
+    v = verdict(b.observe(posts=posts[8:]), SCAMMER)
+    assert "reply_flood:16" in v.reasons
+
+
+def test_terms_match_in_a_profile_with_emoji_or_accents(tracker: AccountTracker) -> None:
+    """Text with any non-ASCII character is read as its skeleton (`m` -> `rn`); terms still match."""
+    seasoned(tracker, SCAMMER)
+    text = "🚀 Crypto investment manager, café owner 💰 guaranteed profit"
+    v = verdict(tracker.observe(events=[profile(SCAMMER, "Max 💎", text)]), SCAMMER)
+    assert "profile_services" in v.reasons
