@@ -15,8 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fraud_pipeline.catalog import TableNotFound, open_catalog
-from fraud_pipeline.catalog.base import Catalog
-from fraud_pipeline.records import glue_columns
+from fraud_pipeline.catalog.base import Catalog, Column, lake_columns
 from fraud_pipeline.settings import Settings
 from fraud_pipeline.state import StateError
 from fraud_pipeline.streams import StreamNotFound, open_stream
@@ -121,9 +120,9 @@ def ensure_raw_table(catalog: Catalog, settings: Settings) -> None:
     catalog.ensure_table(
         settings.glue_database,
         settings.glue_table,
-        glue_columns(),
+        lake_columns(),
         location,
-        partition_keys=[{"Name": RAW_PARTITION_KEY, "Type": "string"}],
+        partition_keys=[Column(RAW_PARTITION_KEY, "string")],
         parameters=raw_table_parameters(location),
     )
 

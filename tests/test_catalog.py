@@ -13,11 +13,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from fraud_pipeline.catalog import Catalog, CatalogError, Partition, TableNotFound, open_catalog
+from fraud_pipeline.catalog.base import HOUR_PARTITION_KEYS, Column, lake_columns
 from fraud_pipeline.catalog.duckdb_catalog import DuckDbCatalog, duckdb_type
-from fraud_pipeline.records import TAGGED_ARROW_SCHEMA, Post, TaggedRecord, glue_columns, tagged_rows_to_table
+from fraud_pipeline.records import TAGGED_ARROW_SCHEMA, Post, TaggedRecord, tagged_rows_to_table
 from fraud_pipeline.settings import Settings
 
-HOUR_KEYS = [{"Name": "dt", "Type": "string"}, {"Name": "hour", "Type": "string"}]
+HOUR_KEYS = list(HOUR_PARTITION_KEYS)
 
 
 @pytest.fixture(params=["local", pytest.param("aws", marks=pytest.mark.moto)])
@@ -74,11 +75,11 @@ def test_tables_are_idempotent_and_keep_columns(catalog: Catalog, settings: Sett
     location = _location(settings, "compacted/")
     catalog.ensure_database(db)
     for _ in range(2):
-        catalog.ensure_table(db, "posts_compacted", glue_columns(), location, HOUR_KEYS, {"note": "x"})
-    assert catalog.table_columns(db, "posts_compacted") == glue_columns()
+        catalog.ensure_table(db, "posts_compacted", lake_columns(), location, HOUR_KEYS, {"note": "x"})
+    assert catalog.table_columns(db, "posts_compacted") == lake_columns()
     # Changing the definition updates it.
-    catalog.ensure_table(db, "posts_compacted", glue_columns()[:6], location, HOUR_KEYS)
-    assert [c["Name"] for c in catalog.table_columns(db, "posts_compacted")] == [
+    catalog.ensure_table(db, "posts_compacted", lake_columns()[:6], location, HOUR_KEYS)
+    assert [c.name for c in catalog.table_columns(db, "posts_compacted")] == [
         "uri",
         "time_utc",
         "text",
@@ -93,7 +94,7 @@ def test_tables_are_idempotent_and_keep_columns(catalog: Catalog, settings: Sett
 def test_partitions_upsert_in_batches_and_list(catalog: Catalog, settings: Settings) -> None:
     db = settings.glue_database
     location = _location(settings, "compacted/")
-    catalog.ensure_table(db, "posts_compacted", glue_columns(), location, HOUR_KEYS)
+    catalog.ensure_table(db, "posts_compacted", lake_columns(), location, HOUR_KEYS)
     hours = [(f"2026-11-{d:02d}", f"{h:02d}") for d in (28, 29, 30) for h in range(24)] + [
         ("2026-12-01", "00")
     ]
@@ -118,9 +119,9 @@ def test_glue_table_has_parquet_serde_and_parameters(aws_settings: Settings) -> 
     catalog.ensure_table(
         db,
         "posts",
-        glue_columns(),
+        lake_columns(),
         f"s3://{aws_settings.bucket}/posts/",
-        [{"Name": "datehour", "Type": "string"}],
+        [Column("datehour", "string")],
         params,
     )
     glue = boto3.client("glue", region_name=aws_settings.aws_region, endpoint_url=aws_settings.endpoint_url)
@@ -138,9 +139,9 @@ def test_glue_table_has_parquet_serde_and_parameters(aws_settings: Settings) -> 
     catalog.ensure_table(
         db,
         "posts",
-        glue_columns(),
+        lake_columns(),
         f"s3://{aws_settings.bucket}/posts/",
-        [{"Name": "datehour", "Type": "string"}],
+        [Column("datehour", "string")],
         params,
     )
     assert len(glue.get_table_versions(DatabaseName=db, TableName="posts")["TableVersions"]) == len(versions)
@@ -153,7 +154,7 @@ def test_duckdb_views_query_real_parquet(local_settings: Settings) -> None:
     catalog.ensure_database(db)
     # Compacted lake: Hive-style dt=/hour= folders.
     compacted = lake.as_uri() + "/compacted/"
-    catalog.ensure_table(db, "posts_compacted", glue_columns(), compacted, HOUR_KEYS)
+    catalog.ensure_table(db, "posts_compacted", lake_columns(), compacted, HOUR_KEYS)
     t0 = int(datetime(2026, 11, 29, 14, tzinfo=UTC).timestamp() * 1_000_000)
     assert catalog.refresh_views(db) == {f"{db}.posts_compacted": "empty"}
     with catalog.connection() as conn:  # an empty location still gives a typed, queryable view
@@ -191,9 +192,9 @@ def test_duckdb_view_over_firehose_layout_with_projection_template(local_setting
     catalog.ensure_table(
         "db1",
         "posts",
-        glue_columns(),
+        lake_columns(),
         raw,
-        [{"Name": "datehour", "Type": "string"}],
+        [Column("datehour", "string")],
         {"storage.location.template": raw + "${datehour}/"},
     )
     t0 = int(datetime(2026, 11, 29, 14, tzinfo=UTC).timestamp() * 1_000_000)
@@ -222,7 +223,7 @@ def test_duckdb_view_fills_columns_missing_from_files(local_settings: Settings, 
     pq.write_table(old, folder / "f.parquet")
     catalog = DuckDbCatalog(local_settings.catalog_path)
     catalog.ensure_database("db1")
-    catalog.ensure_table("db1", "old", glue_columns(), folder.as_uri())
+    catalog.ensure_table("db1", "old", lake_columns(), folder.as_uri())
     with catalog.connection(read_only=True) as conn:
         assert conn.execute("SELECT uri, is_fraud, labels FROM db1.old").fetchall() == [
             ("at://did:plc:x/app.bsky.feed.post/a", None, None)
@@ -234,7 +235,7 @@ def test_duckdb_type_mapping_and_bad_input(local_settings: Settings) -> None:
     assert duckdb_type("map<string,array<bigint>>") == "MAP(VARCHAR, BIGINT[])"
     assert duckdb_type("struct<a:int,b:array<double>>") == 'STRUCT("a" INTEGER, "b" DOUBLE[])'
     assert duckdb_type("decimal(10,2)") == "DECIMAL(10,2)"
-    assert {duckdb_type(c["Type"]) for c in glue_columns()} >= {
+    assert {duckdb_type(c.type) for c in lake_columns()} >= {
         "VARCHAR",
         "TIMESTAMP WITH TIME ZONE",
         "BOOLEAN",
@@ -244,18 +245,18 @@ def test_duckdb_type_mapping_and_bad_input(local_settings: Settings) -> None:
         duckdb_type("uniontype<int>")
     catalog.ensure_database("db1")
     with pytest.raises(CatalogError):
-        catalog.ensure_table("db1", "bad", [{"Name": "x", "Type": "geometry"}], "/tmp/x")
+        catalog.ensure_table("db1", "bad", [Column("x", "geometry")], "/tmp/x")
     with pytest.raises(CatalogError):
-        catalog.ensure_table("db1", "drop table; --", glue_columns(), "/tmp/x")
+        catalog.ensure_table("db1", "drop table; --", lake_columns(), "/tmp/x")
     with pytest.raises(TableNotFound):
-        catalog.ensure_table("nodb", "t", glue_columns(), "/tmp/x")
+        catalog.ensure_table("nodb", "t", lake_columns(), "/tmp/x")
 
 
 def test_arrow_schema_round_trips_through_the_catalog(local_settings: Settings) -> None:
     """The catalog's view has exactly the lake schema's columns, in order."""
     catalog = DuckDbCatalog(local_settings.catalog_path)
     catalog.ensure_database("db1")
-    catalog.ensure_table("db1", "posts", glue_columns(), (local_settings.lake_path / "none").as_uri())
+    catalog.ensure_table("db1", "posts", lake_columns(), (local_settings.lake_path / "none").as_uri())
     with catalog.connection(read_only=True) as conn:
         names = [r[0] for r in conn.execute("DESCRIBE db1.posts").fetchall()]
     assert names == TAGGED_ARROW_SCHEMA.names

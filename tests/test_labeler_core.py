@@ -261,7 +261,7 @@ def test_labels_are_a_table_beside_posts(local_settings: Settings) -> None:
 
     provision(local_settings)
     catalog = open_catalog(local_settings)
-    columns = [c["Name"] for c in catalog.table_columns(local_settings.glue_database, "labels")]
+    columns = [c.name for c in catalog.table_columns(local_settings.glue_database, "labels")]
     catalog.close()
     assert columns[:6] == ["seq", "src", "uri", "cid", "val", "neg"]
     assert run_query(local_settings, "SELECT count(*) AS n FROM labels").rows == [(0,)]  # before any copy

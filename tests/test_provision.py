@@ -12,10 +12,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from fraud_pipeline.catalog import open_catalog
+from fraud_pipeline.catalog.base import lake_columns
 from fraud_pipeline.lake.paths import firehose_object_key
 from fraud_pipeline.objects.store import ObjectStore
 from fraud_pipeline.provision import provision, raw_table_location
-from fraud_pipeline.records import Post, TaggedRecord, glue_columns, tagged_rows_to_table
+from fraud_pipeline.records import Post, TaggedRecord, tagged_rows_to_table
 from fraud_pipeline.settings import Settings
 from fraud_pipeline.state import open_state
 from fraud_pipeline.streams import PutEntry, open_stream
@@ -47,7 +48,7 @@ def test_provision_creates_everything_then_changes_nothing(settings: Settings) -
     assert state.increment("provisioned", ttl_s=60) == 1
     state.close()
     catalog = open_catalog(settings)
-    assert catalog.table_columns(settings.glue_database, settings.glue_table) == glue_columns()
+    assert catalog.table_columns(settings.glue_database, settings.glue_table) == lake_columns()
     catalog.close()
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from fraud_pipeline.catalog.base import Catalog, Partition
+from fraud_pipeline.catalog.base import Catalog, Column, Partition, lake_columns
 
 if TYPE_CHECKING:
     from fraud_pipeline.settings import Settings
 
-__all__ = ["Catalog", "CatalogError", "Partition", "TableNotFound", "open_catalog"]
+__all__ = ["Catalog", "CatalogError", "Column", "Partition", "TableNotFound", "lake_columns", "open_catalog"]
 
 
 class CatalogError(RuntimeError):

@@ -1,14 +1,38 @@
 """The catalog port: Glue on AWS, a DuckDB database locally.
 
-Tables point at a location in the object store, hold columns from `records.glue_columns()`
-and may have partition keys (`dt`, `hour` for the compacted lake). Partitions are added in
-batches; adding an existing partition updates it.
+Tables point at a location in the object store, hold typed `Column`s (from the lake's Arrow
+schema: `lake_columns()`) and may have partition keys (`dt`, `hour` for the compacted lake).
+Partitions are added in batches; adding an existing partition updates it. The port speaks
+`Column` and `Partition`; Glue's dict shapes (`{"Name", "Type"}`, `StorageDescriptor`) stay
+inside the Glue adapter.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """A table column: its name and its catalog type (Hive/Athena names: string, bigint,
+    double, boolean, timestamp, array<string>)."""
+
+    name: str
+    type: str
+
+
+def lake_columns(schema: pa.Schema | None = None) -> list[Column]:
+    """The catalog columns of an Arrow schema (default: the tagged-record lake schema)."""
+    from fraud_pipeline.records import TAGGED_ARROW_SCHEMA, glue_columns
+
+    return [Column(c["Name"], c["Type"]) for c in glue_columns(schema or TAGGED_ARROW_SCHEMA)]
+
+
+HOUR_PARTITION_KEYS: tuple[Column, ...] = (Column("dt", "string"), Column("hour", "string"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,9 +49,9 @@ class Catalog(Protocol):
         self,
         database: str,
         table: str,
-        columns: list[dict[str, str]],
+        columns: list[Column],
         location: str,
-        partition_keys: list[dict[str, str]] | None = None,
+        partition_keys: list[Column] | None = None,
         parameters: dict[str, str] | None = None,
     ) -> None:
         """Create or update the table definition (idempotent)."""
@@ -39,6 +63,6 @@ class Catalog(Protocol):
 
     def list_partitions(self, database: str, table: str) -> list[Partition]: ...
 
-    def table_columns(self, database: str, table: str) -> list[dict[str, str]]: ...
+    def table_columns(self, database: str, table: str) -> list[Column]: ...
 
     def close(self) -> None: ...

@@ -32,7 +32,7 @@ import duckdb
 import orjson
 
 from fraud_pipeline.catalog import CatalogError, TableNotFound
-from fraud_pipeline.catalog.base import Partition
+from fraud_pipeline.catalog.base import Column, Partition
 
 log = logging.getLogger(__name__)
 
@@ -156,13 +156,15 @@ def _check_name(kind: str, name: str) -> str:
     return name
 
 
-def _check_columns(columns: list[dict[str, str]]) -> list[dict[str, str]]:
+def _check_columns(columns: list[Column]) -> list[dict[str, str]]:
+    """Typed columns -> this adapter's stored form (JSON objects with Name and Type, the
+    format of the `_catalog.tables` metadata since the first version)."""
     checked = []
     for column in columns:
-        if not isinstance(column, dict) or "Name" not in column or "Type" not in column:
-            raise CatalogError(f"a column needs Name and Type, got {column!r}")
-        duckdb_type(column["Type"])
-        checked.append({"Name": column["Name"], "Type": column["Type"]})
+        if not isinstance(column, Column):
+            raise CatalogError(f"a column is a catalog Column(name, type), got {column!r}")
+        duckdb_type(column.type)
+        checked.append({"Name": column.name, "Type": column.type})
     return checked
 
 
@@ -204,19 +206,19 @@ class DuckDbCatalog:
         self,
         database: str,
         table: str,
-        columns: list[dict[str, str]],
+        columns: list[Column],
         location: str,
-        partition_keys: list[dict[str, str]] | None = None,
+        partition_keys: list[Column] | None = None,
         parameters: dict[str, str] | None = None,
     ) -> None:
         _check_name("table", table)
-        columns = _check_columns(columns)
+        stored = _check_columns(columns)
         keys = _check_columns(partition_keys or [])
         with self.connection() as conn:
             if not conn.execute("SELECT 1 FROM _catalog.databases WHERE name = ?", [database]).fetchone():
                 raise TableNotFound(f"database {database!r} is not in the catalog")
             definition = [
-                orjson.dumps(columns).decode(),
+                orjson.dumps(stored).decode(),
                 location,
                 orjson.dumps(keys).decode(),
                 orjson.dumps(parameters or {}, option=orjson.OPT_SORT_KEYS).decode(),
@@ -249,10 +251,10 @@ class DuckDbCatalog:
             raise TableNotFound(f"table {database}.{table} is not in the catalog")
         return orjson.loads(row[0]), row[1], orjson.loads(row[2]), orjson.loads(row[3])
 
-    def table_columns(self, database: str, table: str) -> list[dict[str, str]]:
+    def table_columns(self, database: str, table: str) -> list[Column]:
         """The data columns (partition keys are not included, as in Glue's StorageDescriptor)."""
         with self.connection() as conn:
-            return self._definition(conn, database, table)[0]
+            return [Column(c["Name"], c["Type"]) for c in self._definition(conn, database, table)[0]]
 
     def table_location(self, database: str, table: str) -> str:
         with self.connection() as conn:

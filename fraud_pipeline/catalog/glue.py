@@ -15,7 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from fraud_pipeline.aws import aws_client
 from fraud_pipeline.catalog import CatalogError, TableNotFound
-from fraud_pipeline.catalog.base import Partition
+from fraud_pipeline.catalog.base import Column, Partition
 
 PARTITION_BATCH = 100
 PARQUET_INPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
@@ -31,9 +31,9 @@ def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-def storage_descriptor(columns: list[dict[str, str]], location: str) -> dict[str, Any]:
+def storage_descriptor(columns: list[Column], location: str) -> dict[str, Any]:
     return {
-        "Columns": [{"Name": c["Name"], "Type": c["Type"]} for c in columns],
+        "Columns": [{"Name": c.name, "Type": c.type} for c in columns],
         "Location": location,
         "InputFormat": PARQUET_INPUT_FORMAT,
         "OutputFormat": PARQUET_OUTPUT_FORMAT,
@@ -74,9 +74,9 @@ class GlueCatalog:
         self,
         database: str,
         table: str,
-        columns: list[dict[str, str]],
+        columns: list[Column],
         location: str,
-        partition_keys: list[dict[str, str]] | None = None,
+        partition_keys: list[Column] | None = None,
         parameters: dict[str, str] | None = None,
     ) -> None:
         table_input: dict[str, Any] = {
@@ -84,7 +84,7 @@ class GlueCatalog:
             "TableType": "EXTERNAL_TABLE",
             "Parameters": {"classification": "parquet", "EXTERNAL": "TRUE", **(parameters or {})},
             "StorageDescriptor": storage_descriptor(columns, location),
-            "PartitionKeys": [{"Name": k["Name"], "Type": k["Type"]} for k in partition_keys or []],
+            "PartitionKeys": [{"Name": k.name, "Type": k.type} for k in partition_keys or []],
         }
         try:
             current = self._table(database, table)
@@ -119,17 +119,19 @@ class GlueCatalog:
             == wanted["PartitionKeys"]
         )
 
-    def table_columns(self, database: str, table: str) -> list[dict[str, str]]:
+    def table_columns(self, database: str, table: str) -> list[Column]:
         """The data columns (partition keys are separate in Glue and not included)."""
         columns = self._table(database, table).get("StorageDescriptor", {}).get("Columns", [])
-        return [{"Name": c["Name"], "Type": c["Type"]} for c in columns]
+        return [Column(c["Name"], c["Type"]) for c in columns]
 
     def table_location(self, database: str, table: str) -> str:
         return str(self._table(database, table).get("StorageDescriptor", {}).get("Location", ""))
 
     def upsert_partitions(self, database: str, table: str, partitions: list[Partition]) -> int:
         definition = self._table(database, table)
-        columns = definition.get("StorageDescriptor", {}).get("Columns", [])
+        columns = [
+            Column(c["Name"], c["Type"]) for c in definition.get("StorageDescriptor", {}).get("Columns", [])
+        ]
         key_count = len(definition.get("PartitionKeys", []))
         written = 0
         for start in range(0, len(partitions), PARTITION_BATCH):

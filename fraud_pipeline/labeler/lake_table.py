@@ -15,9 +15,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from fraud_pipeline.catalog.base import Catalog
+from fraud_pipeline.catalog.base import Catalog, Column, lake_columns
 from fraud_pipeline.labeler.store import StoredLabel
-from fraud_pipeline.records import glue_columns
 from fraud_pipeline.settings import Settings
 
 LABELS_TABLE = "labels"
@@ -72,9 +71,9 @@ def ensure_labels_table(catalog: Catalog, settings: Settings) -> None:
     catalog.ensure_table(
         settings.glue_database,
         LABELS_TABLE,
-        glue_columns(LABELS_ARROW_SCHEMA),
+        lake_columns(LABELS_ARROW_SCHEMA),
         location,
-        partition_keys=[{"Name": RAW_PARTITION_KEY, "Type": "string"}],
+        partition_keys=[Column(RAW_PARTITION_KEY, "string")],
         parameters=raw_table_parameters(location),
     )
 

@@ -2,16 +2,15 @@
 
 from dagster import AssetExecutionContext, AssetSpec, BackfillPolicy, MaterializeResult, multi_asset
 
-from fraud_pipeline.catalog.base import Partition
+from fraud_pipeline.catalog.base import HOUR_PARTITION_KEYS, Partition, lake_columns
 from fraud_pipeline.lake.compaction import compacted_key, raw_hour_files
 from fraud_pipeline.lake.paths import compacted_partition_prefix, hour_path
 from fraud_pipeline.orchestration.partitions import HOURLY, hour_of
 from fraud_pipeline.orchestration.resources import CatalogResource, ObjectStoreResource, PipelineResource
 from fraud_pipeline.provision import ensure_raw_table, raw_table_location
-from fraud_pipeline.records import glue_columns
 from fraud_pipeline.settings import Settings
 
-COMPACTED_KEYS = [{"Name": "dt", "Type": "string"}, {"Name": "hour", "Type": "string"}]
+COMPACTED_KEYS = list(HOUR_PARTITION_KEYS)
 PARQUET_PARAMETERS = {"classification": "parquet", "EXTERNAL": "TRUE", "parquet.compression": "ZSTD"}
 
 
@@ -66,7 +65,7 @@ def glue_catalog(
         cat.ensure_table(
             settings.glue_database,
             settings.glue_compacted_table,
-            glue_columns(),
+            lake_columns(),
             compacted_location,
             partition_keys=COMPACTED_KEYS,
             parameters=PARQUET_PARAMETERS,
