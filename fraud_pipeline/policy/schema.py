@@ -87,8 +87,6 @@ class Windows(_Strict):
 
 class Fingerprint(_Strict):
     min_chars: Annotated[int, Field(ge=1, le=10_000)]
-    fold_links: bool = True
-    fold_digits: bool = True
 
 
 class EvidenceWeights(_Strict):
