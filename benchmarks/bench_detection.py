@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
 import json
 from pathlib import Path
 
@@ -61,11 +62,20 @@ def main() -> None:
     tagged = []
     for start in range(0, len(posts), 500):
         tagged.extend(scorer.score(posts[start : start + 500])[0])
-    labeled = [t for t in tagged if t.operation != "delete" and t.uri in labels]
+    # The final verdict of each post: its tagged record, then any verdict update (a campaign
+    # that crossed the bar re-labels its earlier posts), as compaction applies them.
+    final = {t.uri: t for t in tagged if t.operation in ("create", "update") and t.uri in labels}
+    for update in sorted((t for t in tagged if t.operation == "verdict"), key=lambda t: t.scored_at_us):
+        if update.uri in final:
+            final[update.uri] = dataclasses.replace(
+                final[update.uri], is_fraud=update.is_fraud, action=update.action
+            )
+    labeled = list(final.values())
+    points = scorer.policy.current().policy.spec.thresholds.text_model
     pipeline = [(t.is_fraud, labels[t.uri]["label"]) for t in labeled]
-    text_only = [
-        ((t.fraud_text_likelihood or 0.0) >= scorer.threshold, labels[t.uri]["label"]) for t in labeled
-    ]
+    auto = [(t.action == "label", labels[t.uri]["label"]) for t in labeled]
+    text_only = [((t.fraud_text_likelihood or 0.0) >= points.review, labels[t.uri]["label"]) for t in labeled]
+    benign = [t for t in labeled if not labels[t.uri]["label"]]
     false_positive_rules = collections.Counter(
         rule
         for t in labeled
@@ -82,8 +92,14 @@ def main() -> None:
                 ),
                 "posts": len(labeled),
                 "fraud_posts": sum(y for _, y in pipeline),
-                "threshold": round(scorer.threshold, 4),
+                "policy_version": scorer.policy.version,
+                "text_review_point": points.review,
                 "pipeline_scorer": _metrics(pipeline),
+                "auto_label_only": _metrics(auto),
+                "benign_flagged_rate": round(sum(t.is_fraud for t in benign) / max(1, len(benign)), 5),
+                "benign_auto_labelled_rate": round(
+                    sum(t.action == "label" for t in benign) / max(1, len(benign)), 5
+                ),
                 "text_model_alone": _metrics(text_only),
                 "campaign_posts_caught": sum(t.is_fraud for t in campaign_posts),
                 "campaign_posts": len(campaign_posts),
