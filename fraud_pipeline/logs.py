@@ -102,7 +102,12 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line (orjson: already a dependency, and it serializes anything)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return orjson.dumps(log_fields(record), default=str).decode()
+        # RotatingFileHandler formats each record twice (once to decide on rollover): once is enough.
+        cached = record.__dict__.get("_fraud_pipeline_json")
+        if cached is None:
+            cached = orjson.dumps(log_fields(record), default=str).decode()
+            record.__dict__["_fraud_pipeline_json"] = cached
+        return str(cached)
 
 
 class TerminalFormatter(logging.Formatter):
