@@ -281,15 +281,17 @@ def _hour_prefix(settings: Settings, hour: datetime) -> str:
 
 # -- marts -----------------------------------------------------------------------------
 def read_marts(settings: Settings, now_ms: int) -> tuple[dict[str, Any], list[Problem]]:
-    """The dbt warehouse the dashboard reads (published by the Dagster task, on both backends)."""
-    path = settings.warehouse_path
-    if not path.exists():
-        return {"warehouse": str(path), "last_build_at": None, "fresh": False}, [
-            Problem(
-                "marts", f"no warehouse at {path}: run `fraud-pipeline backfill` (or let Dagster build it)"
-            )
-        ]
-    built_ms = path.stat().st_mtime * 1000
+    """The dbt marts: the DuckDB warehouse the dashboard reads (published by the Dagster task),
+    or with the Athena engine the Glue table dbt last replaced."""
+    if settings.backend == "aws" and settings.analytics_engine == "athena":
+        where, built_ms = _athena_marts_built_ms(settings)
+    else:
+        path = settings.warehouse_path
+        where = str(path)
+        built_ms = path.stat().st_mtime * 1000 if path.exists() else None
+    if built_ms is None:
+        what = f"no marts at {where}: run `fraud-pipeline backfill` (or let Dagster build them)"
+        return {"warehouse": where, "last_build_at": None, "fresh": False}, [Problem("marts", what)]
     age = _age_s(built_ms, now_ms) or 0.0
     fresh = age <= MARTS_STALE_AFTER_S
     problems = (
@@ -297,12 +299,24 @@ def read_marts(settings: Settings, now_ms: int) -> tuple[dict[str, Any], list[Pr
         if fresh
         else [Problem("marts", f"dashboard tables last built {age / 3600:.1f} h ago", _iso(built_ms))]
     )
-    return {
-        "warehouse": str(path),
-        "last_build_at": _iso(built_ms),
-        "age_s": age,
-        "fresh": fresh,
-    }, problems
+    return {"warehouse": where, "last_build_at": _iso(built_ms), "age_s": age, "fresh": fresh}, problems
+
+
+MARTS_PROBE_TABLE = "fraud_summary"  # a mart every build replaces
+
+
+def _athena_marts_built_ms(settings: Settings) -> tuple[str, float | None]:
+    from fraud_pipeline.catalog import CatalogError, open_catalog
+
+    where = f"glue://{settings.athena_database}/{MARTS_PROBE_TABLE}"
+    catalog = open_catalog(settings)
+    try:
+        updated = getattr(catalog, "table_updated_ms", None)
+        return where, updated(settings.athena_database, MARTS_PROBE_TABLE) if updated else None
+    except CatalogError:
+        return where, None
+    finally:
+        catalog.close()
 
 
 # -- labeler ---------------------------------------------------------------------------

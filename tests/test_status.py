@@ -194,3 +194,23 @@ def test_labeler_line_shows_last_seq_and_live_subscribers(local_settings: Settin
         _stop(service)
     after = pipeline_status(local_settings).labeler
     assert after is not None and after["service_status"] == "unreachable" and after["subscribers"] is None
+
+
+def test_athena_marts_are_read_from_the_glue_table_dbt_replaces(aws_settings: Settings) -> None:
+    from fraud_pipeline.catalog import open_catalog
+    from fraud_pipeline.catalog.base import Column
+
+    settings = aws_settings.with_overrides(analytics_engine="athena")
+    provision(settings)
+    missing = pipeline_status(settings)
+    assert missing.marts["last_build_at"] is None
+    assert any(p.part == "marts" and settings.athena_database in p.what for p in missing.problems)
+    catalog = open_catalog(settings)
+    catalog.ensure_database(settings.athena_database)
+    catalog.ensure_table(
+        settings.athena_database, "fraud_summary", [Column("posts", "bigint")], "s3://marts/fraud_summary/"
+    )
+    catalog.close()
+    built = pipeline_status(settings)
+    assert built.marts["fresh"] is True and built.marts["last_build_at"]
+    assert not any(p.part == "marts" for p in built.problems)

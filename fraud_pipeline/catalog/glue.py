@@ -127,6 +127,12 @@ class GlueCatalog:
     def table_location(self, database: str, table: str) -> str:
         return str(self._table(database, table).get("StorageDescriptor", {}).get("Location", ""))
 
+    def table_updated_ms(self, database: str, table: str) -> int | None:
+        """When the table was last created or replaced (dbt on Athena replaces its marts)."""
+        described = self._table(database, table)
+        when = described.get("UpdateTime") or described.get("CreateTime")
+        return int(when.timestamp() * 1000) if when is not None else None
+
     def upsert_partitions(self, database: str, table: str, partitions: list[Partition]) -> int:
         definition = self._table(database, table)
         columns = [
