@@ -275,7 +275,9 @@ def test_follow_burst_and_handle_changes(tracker: AccountTracker) -> None:
     assert "follow_burst:60" in v.reasons and v.action == "review"
     slow = [follow(HELPER, f"did:plc:target{i:020d}", T0 + i * 20_000_000) for i in range(60)]
     seasoned(tracker, HELPER)
-    assert verdict(tracker.observe(events=slow), HELPER).action == "none"
+    # Follows below the bar cannot raise a verdict: the account is not even re-judged.
+    assert all(v.did != HELPER for v in tracker.observe(events=slow))
+    assert tracker.verdicts_of([HELPER])[HELPER].action == "none"
     handles = [identity(SCAMMER, f"name{i}.bsky.social", T0 + DAY + i) for i in range(3)]
     assert "handle_changes:2" in verdict(tracker.observe(events=handles), SCAMMER).reasons
 
@@ -321,3 +323,26 @@ def test_terms_match_in_a_profile_with_emoji_or_accents(tracker: AccountTracker)
     text = "🚀 Crypto investment manager, café owner 💰 guaranteed profit"
     v = verdict(tracker.observe(events=[profile(SCAMMER, "Max 💎", text)]), SCAMMER)
     assert "profile_services" in v.reasons
+
+
+def test_synth_capture_scam_accounts_caught_and_honest_busy_accounts_not(tracker: AccountTracker) -> None:
+    from fraud_pipeline.accounts.synth import SCAM_KINDS, synth_accounts
+    from fraud_pipeline.ingest.normalize import decode_event, normalize
+
+    capture = synth_accounts(honest=200, support_desks=5, friendly=8, scams_per_kind=10)
+    assert set(capture.labels.values()) == {"", *SCAM_KINDS}
+    flagged: set[str] = set()
+    for start in range(0, len(capture.events), 500):
+        posts, events = [], []
+        for line in capture.events[start : start + 500]:
+            post = normalize(line).post
+            event = normalize_account_event(decode_event(line)).event
+            assert (post is None) != (event is None), line
+            if post is not None:
+                posts.append(post)
+            elif event is not None:
+                events.append(event)
+        flagged |= {v.did for v in tracker.observe(posts, events) if v.action != "none"}
+    scams = [d for d, kind in capture.labels.items() if kind]
+    assert len(flagged & set(scams)) / len(scams) >= 0.9
+    assert flagged <= set(scams)

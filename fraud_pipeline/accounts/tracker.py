@@ -41,6 +41,8 @@ from fraud_pipeline.state.base import Sighting, StateStore
 from fraud_pipeline.state.memory import MemoryStateStore
 
 VERDICT_PREFIX: Final = "acct:verdict:"
+_FINDINGS_CACHE: Final = 65_536  # (profile, handle) pairs judged; cleared when full
+_NO_FINDINGS: Final = ProfileFindings()
 _DAY_S: Final = 86_400
 
 
@@ -115,17 +117,28 @@ class AccountTracker:
         self.follow_window_us = int(self.spec.follow_window_s * 1_000_000)
         self.memory_ttl_s = self.spec.memory_days * _DAY_S
         self.window_ttl_s = int(3 * max(self.spec.window_s, self.spec.follow_window_s)) + 60
+        self._findings: dict[tuple[str, str | None], ProfileFindings] = {}
 
     # -- recording -----------------------------------------------------------------------
 
     def observe(
         self, posts: Sequence[Post] = (), events: Sequence[AccountEvent] = ()
     ) -> list[AccountVerdict]:
-        """Record a batch and return the verdict of every account it touched."""
+        """Record a batch and return the verdict of every account it may have changed.
+
+        An account whose only events in the batch are follows, still below the burst bar, is
+        not re-judged: follows alone cannot raise its verdict, and follows are most of the
+        stream. (Verdicts only fall with time, as windows pass; that is seen on its next post
+        or profile.) This keeps the account signals well above the stream's event rate.
+        """
         spec = self.spec
-        latest: dict[str, int] = {}
+        latest: dict[str, int] = {}  # accounts to judge -> time of their latest event
+        follow_only: dict[str, int] = {}  # accounts with only follows in this batch
+        first: dict[str, int] = {}
         lasting: list[Sighting] = []
         windowed: list[Sighting] = []
+        window_us = int(spec.window_s * 1_000_000)
+        follow_window_us = int(spec.follow_window_s * 1_000_000)
         for post in posts:
             if post.operation == "delete":
                 continue
@@ -133,53 +146,81 @@ class AccountTracker:
             value = str(t)
             if latest.get(did, -1) < t:
                 latest[did] = t
-            lasting.append(Sighting(f"acct:seen:{did}", "first", value))
+            if first.get(did, t + 1) > t:
+                first[did] = t
             targets = set(post.mentions)
             parent = _parent_did(post.reply_parent)
             if parent is not None:
                 targets.add(parent)
             targets.discard(did)
+            bucket = t // window_us
             if targets:
-                rt_key = f"acct:rt:{did}#{_bucket(t, spec.window_s)}"
+                rt_key = f"acct:rt:{did}#{bucket}"
                 windowed.extend(Sighting(rt_key, target[:512], value) for target in targets)
             folded = fold_text(post.text)
             if len(folded) >= spec.min_text_chars:
                 windowed.append(
-                    Sighting(
-                        f"acct:tx:{did}#{_bucket(t, spec.window_s)}",
-                        f"{_digest(folded)}|{post.rkey[:64]}",
-                        value,
-                    )
+                    Sighting(f"acct:tx:{did}#{bucket}", f"{_digest(folded)}|{post.rkey[:64]}", value)
                 )
         for event in events:
             did, t = event.did, event.time_us
             value = str(t)
+            if first.get(did, t + 1) > t:
+                first[did] = t
+            kind = event.kind
+            if kind == "follow":
+                if follow_only.get(did, -1) < t:
+                    follow_only[did] = t
+                if event.operation != "delete" and event.subject:
+                    windowed.append(Sighting(f"acct:fo:{did}#{t // follow_window_us}", event.subject, value))
+                continue
             if latest.get(did, -1) < t:
                 latest[did] = t
-            lasting.append(Sighting(f"acct:seen:{did}", "first", value))
-            if event.kind == "follow":
-                if event.operation != "delete" and event.subject:
-                    windowed.append(
-                        Sighting(f"acct:fo:{did}#{_bucket(t, spec.follow_window_s)}", event.subject, value)
-                    )
-            elif event.kind == "profile":
+            if kind == "profile":
                 said = self._profile_said(event)
                 lasting.append(Sighting(f"acct:profile:{did}", f"{t:020d}", said))
-            elif event.kind == "identity":
+            elif kind == "identity":
                 if event.handle:
                     lasting.append(Sighting(f"acct:handle:{did}", event.handle, value))
-            elif event.kind == "account" and event.active is not None:
+            elif kind == "account" and event.active is not None:
                 lasting.append(Sighting(f"acct:status:{did}", f"{t:020d}", "1" if event.active else "0"))
-        if not latest:
+        if not latest and not follow_only:
             return []
-        if lasting:
-            self.store.add_members(lasting, self.memory_ttl_s)
+        lasting.extend(Sighting(f"acct:seen:{did}", "first", str(t)) for did, t in first.items())
+        self.store.add_members(lasting, self.memory_ttl_s)
         if windowed:
             self.store.add_members(windowed, self.window_ttl_s)
+        for did, t in follow_only.items():
+            if did in latest:
+                latest[did] = max(latest[did], t)
+        bursts = self._follow_bursts({d: t for d, t in follow_only.items() if d not in latest})
+        latest.update(bursts)
+        if not latest:
+            return []
         signals = self.read_signals(latest)
         verdicts = [self.judge(s) for s in signals]
         self.store.put_checkpoints({VERDICT_PREFIX + v.did: v.to_json().decode() for v in verdicts})
         return verdicts
+
+    def _follow_bursts(self, follow_only: dict[str, int]) -> dict[str, int]:
+        """The follow-only accounts now at or past the burst bar (one get_members call)."""
+        if not follow_only:
+            return {}
+        fw = int(self.spec.follow_window_s * 1_000_000)
+        keys: list[str] = []
+        for did, t in follow_only.items():
+            keys += (f"acct:fo:{did}#{t // fw}", f"acct:fo:{did}#{t // fw - 1}")
+        sets = self.store.get_members(keys)
+        bar = self.spec.follows_per_window
+        out = {}
+        for did, t in follow_only.items():
+            now = sets.get(f"acct:fo:{did}#{t // fw}")
+            before = sets.get(f"acct:fo:{did}#{t // fw - 1}")
+            if len(now or ()) + len(before or ()) < bar:
+                continue  # cannot reach the bar, whatever the window keeps
+            if len(_in_window((now or {}, before or {}), t - self.follow_window_us, t)) >= bar:
+                out[did] = t
+        return out
 
     def _profile_said(self, event: AccountEvent) -> str:
         """What a profile says that outlives it: the rule findings and the display name
@@ -257,10 +298,19 @@ class AccountTracker:
 
     def _latest_profile(self, profiles: dict[str, str], handle: str | None) -> ProfileFindings:
         if not profiles:
-            return ProfileFindings()
-        said = orjson.loads(profiles[max(profiles)])
+            return _NO_FINDINGS
+        raw = profiles[max(profiles)]
+        cached = self._findings.get((raw, handle))
+        if cached is None:
+            if len(self._findings) >= _FINDINGS_CACHE:
+                self._findings.clear()
+            cached = self._findings[(raw, handle)] = self._profile_findings(raw, handle)
+        return cached
+
+    def _profile_findings(self, raw: str, handle: str | None) -> ProfileFindings:
+        said = orjson.loads(raw)
         if not said:
-            return ProfileFindings()
+            return _NO_FINDINGS
         return ProfileFindings(
             contact=bool(said.get("contact")),
             phone=bool(said.get("phone")),

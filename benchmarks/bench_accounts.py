@@ -1,0 +1,172 @@
+"""Account verdicts on a synthesized hour: scam-account recall, honest accounts flagged, speed.
+
+Builds `accounts.synth.synth_accounts` (scam accounts of four kinds beside ordinary accounts,
+busy support desks and friendly repliers), normalizes every event, and runs the account
+tracker over it in time-ordered batches on the local backend (SQLite state store, and the
+in-memory store beside it). Prints one JSON object:
+
+- recall per scam kind and overall (an account counts as caught when its verdict reaches
+  review or label at any point), honest accounts flagged (any point), by kind of honest;
+- the scam accounts' replies: flagged by the post-only scorer (text model, signals, rules)
+  and flagged once the account verdict's evidence (`accounts.post_weight`) is added;
+- throughput of the account signals in events per CPU second on one core (median of runs).
+
+    python benchmarks/bench_accounts.py [--honest 2000] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+from fraud_pipeline.accounts.events import AccountEvent, normalize_account_event
+from fraud_pipeline.accounts.synth import SCAM_KINDS, synth_accounts
+from fraud_pipeline.accounts.tracker import AccountTracker
+from fraud_pipeline.ingest.normalize import decode_event, normalize
+from fraud_pipeline.policy import load_default_policy
+from fraud_pipeline.records import Post
+from fraud_pipeline.state.base import StateStore
+from fraud_pipeline.state.memory import MemoryStateStore
+from fraud_pipeline.state.sqlite import SqliteStateStore
+
+BATCH = 500  # events per tracker call, as a scoring batch would hold
+
+
+def _batches(raw: list[bytes]) -> list[tuple[list[Post], list[AccountEvent]]]:
+    out = []
+    for start in range(0, len(raw), BATCH):
+        posts, events = [], []
+        for line in raw[start : start + BATCH]:
+            result = normalize(line)
+            if result.post is not None:
+                posts.append(result.post)
+                continue
+            account = normalize_account_event(decode_event(line))
+            if account.event is not None:
+                events.append(account.event)
+        out.append((posts, events))
+    return out
+
+
+def _run(
+    batches: list[tuple[list[Post], list[AccountEvent]]], store: StateStore
+) -> tuple[float, dict[str, str], dict[str, str]]:
+    """CPU seconds, the worst action each account reached, and each post's account action."""
+    policy = load_default_policy()
+    tracker = AccountTracker(policy.spec, store, policy.version)
+    worst: dict[str, str] = {}
+    post_account_action: dict[str, str] = {}
+    rank = {"none": 0, "review": 1, "label": 2}
+    cpu = 0.0
+    for posts, events in batches:
+        started = time.process_time()
+        verdicts = tracker.observe(posts, events)
+        cpu += time.process_time() - started
+        by_did = {v.did: v.action for v in verdicts}
+        for did, action in by_did.items():
+            if rank[action] > rank[worst.get(did, "none")]:
+                worst[did] = action
+        for post in posts:
+            post_account_action[post.uri] = by_did.get(post.did, "none")
+    return cpu, worst, post_account_action
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--honest", type=int, default=2_000)
+    parser.add_argument("--scams-per-kind", type=int, default=30)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--no-post-scorer", action="store_true", help="skip the text-model comparison")
+    args = parser.parse_args()
+
+    capture = synth_accounts(honest=args.honest, scams_per_kind=args.scams_per_kind)
+    batches = _batches(capture.events)
+    n_posts = sum(len(p) for p, _ in batches)
+    n_account_events = sum(len(e) for _, e in batches)
+    kinds = Counter(e.kind for _, events in batches for e in events)
+
+    sqlite_cpu, memory_cpu = [], []
+    worst: dict[str, str] = {}
+    post_action: dict[str, str] = {}
+    for _ in range(args.runs):
+        with tempfile.TemporaryDirectory() as tmp:
+            store = SqliteStateStore(Path(tmp) / "state.db")
+            cpu, worst, post_action = _run(batches, store)
+            store.close()
+        sqlite_cpu.append(cpu)
+        memory_cpu.append(_run(batches, MemoryStateStore())[0])
+
+    labels = capture.labels
+    recall = {}
+    for kind in SCAM_KINDS:
+        dids = [d for d, k in labels.items() if k == kind]
+        recall[kind] = round(sum(worst.get(d, "none") != "none" for d in dids) / len(dids), 4)
+    scams = [d for d, k in labels.items() if k]
+    honest = [d for d, k in labels.items() if not k]
+    flagged_honest = [d for d in honest if worst.get(d, "none") != "none"]
+    honest_kinds = Counter(d[8:14] for d in flagged_honest)
+
+    scam_posts = [p for posts, _ in batches for p in posts if labels.get(p.did)]
+    result: dict[str, object] = {
+        "benchmark": "account_verdicts",
+        "accounts": len(labels),
+        "scam_accounts": len(scams),
+        "honest_accounts": len(honest),
+        "events": n_posts + n_account_events,
+        "posts": n_posts,
+        "account_events": dict(kinds),
+        "scam_account_recall": round(sum(worst.get(d, "none") != "none" for d in scams) / len(scams), 4),
+        "recall_by_kind": recall,
+        "scam_accounts_labelled": sum(worst.get(d) == "label" for d in scams),
+        "honest_flagged": len(flagged_honest),
+        "honest_flagged_rate": round(len(flagged_honest) / len(honest), 5),
+        "honest_flagged_by_kind": dict(honest_kinds),
+        "events_per_cpu_s_sqlite_median": round((n_posts + n_account_events) / statistics.median(sqlite_cpu)),
+        "events_per_cpu_s_memory_median": round((n_posts + n_account_events) / statistics.median(memory_cpu)),
+        "runs": args.runs,
+        "scam_replies": len(scam_posts),
+        "scam_replies_account_flagged": sum(post_action.get(p.uri, "none") != "none" for p in scam_posts),
+    }
+    if not args.no_post_scorer:
+        result.update(_post_scorer_beside(batches, scam_posts, post_action))
+    print(json.dumps(result, indent=2))
+
+
+def _post_scorer_beside(
+    batches: list[tuple[list[Post], list[AccountEvent]]], scam_posts: list[Post], post_action: dict[str, str]
+) -> dict[str, object]:
+    """The scam accounts' replies through the post-only scorer, then with the account's evidence."""
+    from fraud_pipeline.scoring.handler import build_post_scorer
+    from fraud_pipeline.settings import load_settings
+
+    scorer = build_post_scorer(load_settings(environ={}))
+    spec = load_default_policy().spec
+    assert spec.accounts is not None
+    review = spec.thresholds.combined.review
+    tagged = []
+    for posts, _ in batches:
+        tagged.extend(t for t in scorer.score(posts)[0] if t.operation != "verdict")
+    scam_uris = {p.uri for p in scam_posts}
+    scam_tagged = [t for t in tagged if t.uri in scam_uris]
+    honest_tagged = [t for t in tagged if t.uri not in scam_uris]
+    with_account = 0
+    for t in scam_tagged:
+        action = post_action.get(t.uri, "none")
+        weight = spec.accounts.post_weight.get(action, 0.0)  # type: ignore[call-overload]
+        score = 1 - (1 - (t.fraud_score or 0.0)) * (1 - weight)
+        with_account += t.is_fraud or score >= review
+    return {
+        "post_only_scam_replies_flagged": sum(t.is_fraud for t in scam_tagged),
+        "with_account_evidence_scam_replies_flagged": with_account,
+        "post_only_honest_posts_flagged": sum(t.is_fraud for t in honest_tagged),
+        "honest_posts": len(honest_tagged),
+    }
+
+
+if __name__ == "__main__":
+    main()
