@@ -173,7 +173,10 @@ class Progress:
     help="Replay at recorded speed x this factor (0 = as fast as possible).",
 )
 @click.option(
-    "--dagster/--no-dagster", default=True, show_default=True, help="Start `dagster dev` on the same home."
+    "--dagster/--no-dagster",
+    default=True,
+    show_default=True,
+    help="Start the Dagster webserver and daemon on the same home.",
 )
 @click.option("--dashboard/--no-dashboard", default=True, show_default=True, help="Start the live dashboard.")
 @click.option("--dashboard-port", type=int, default=8050, show_default=True)
