@@ -346,3 +346,50 @@ def test_synth_capture_scam_accounts_caught_and_honest_busy_accounts_not(tracker
     scams = [d for d, kind in capture.labels.items() if kind]
     assert len(flagged & set(scams)) / len(scams) >= 0.9
     assert flagged <= set(scams)
+
+
+# -- account evidence in the posts' verdicts -----------------------------------------------
+
+
+def test_a_flagged_accounts_bland_reply_is_not_bland() -> None:
+    """The post scorer carries the author's account verdict: the same bland reply is flagged
+    from a recovery scammer (profile seen by the account tracker on the shared store) and not
+    from a seasoned account that never announced anything."""
+    from fraud_pipeline.policy.loader import load_policy
+    from fraud_pipeline.scoring.pipeline_scorer import PostScorer
+    from tests.policy_fixtures import fixed_thresholds
+    from tests.scoring_fixtures import KeywordScorer
+
+    policy = load_policy(fixed_thresholds())
+    store = MemoryStateStore()
+    scorer = PostScorer(KeywordScorer(), policy=policy, behaviour_state=store, quota_state=store)
+    accounts = AccountTracker(policy.spec, store, policy.version)
+    seasoned(accounts, HELPER)
+    text = "Account recovery expert, hacked? WhatsApp +1 (555) 201-3344"
+    assert verdict(accounts.observe(events=[profile(SCAMMER, "Rec", text)]), SCAMMER).action == "label"
+
+    bland = "hi, check my profile"
+    tagged, _ = scorer.score(
+        [reply(SCAMMER, HELPER, bland, T0 + MINUTE, 1), reply(HELPER, SCAMMER, bland, T0 + MINUTE, 2)]
+    )
+    by_did = {t.did: t for t in tagged}
+    assert by_did[SCAMMER].is_fraud and "flagged_account" in by_did[SCAMMER].rule_hits
+    assert "scam-account" in by_did[SCAMMER].labels
+    assert not by_did[HELPER].is_fraud and by_did[HELPER].rule_hits == []
+
+
+def test_post_scorer_reply_flood_flags_the_account_then_its_posts() -> None:
+    from fraud_pipeline.policy.loader import load_policy
+    from fraud_pipeline.scoring.pipeline_scorer import PostScorer
+    from tests.policy_fixtures import fixed_thresholds
+    from tests.scoring_fixtures import KeywordScorer
+
+    scorer = PostScorer(KeywordScorer(), policy=load_policy(fixed_thresholds()))
+    posts = [
+        reply(SCAMMER, f"did:plc:victim{i:020d}", "hi, check my profile", T0 + i * MINUTE, i)
+        for i in range(30)
+    ]
+    tagged = [t for start in range(0, 30, 5) for t in scorer.score(posts[start : start + 5])[0]]
+    flagged = [t.is_fraud for t in tagged if t.did == SCAMMER]
+    # The first replies are bland; once the flood is visible the account is, and so its replies.
+    assert not flagged[0] and all(flagged[-10:])

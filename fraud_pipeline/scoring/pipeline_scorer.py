@@ -21,8 +21,9 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from fraud_pipeline.accounts.tracker import AccountTracker
 from fraud_pipeline.policy import Policy
 from fraud_pipeline.policy.runtime import ActivePolicy, PolicyHolder
 from fraud_pipeline.records import Post, TaggedRecord
@@ -114,6 +115,33 @@ class PostScorer:
         spec = self.policy.current().policy.spec
         self.tracker = tracker or BehaviorTracker(behaviour_state, BehaviourParams.from_policy(spec))
         self.quotas = QuotaBreaker(quota_state or MemoryStateStore())
+        self._accounts: tuple[str, AccountTracker | None] | None = None
+
+    def account_tracker(self, active: ActivePolicy) -> AccountTracker | None:
+        """Account verdicts in the behaviour store, under the policy's accounts section (if any)."""
+        if self._accounts is None or self._accounts[0] != active.version:
+            spec = active.policy.spec
+            tracker = AccountTracker(spec, self.tracker.store, active.version) if spec.accounts else None
+            self._accounts = (active.version, tracker)
+        return self._accounts[1]
+
+    def _with_account_evidence(
+        self, active: ActivePolicy, live: Sequence[Post], signals_by_post: dict[int, PostSignals]
+    ) -> None:
+        """A flagged account's bland reply is not bland: each post carries its author's verdict."""
+        accounts = self.account_tracker(active)
+        if accounts is None or not live:
+            return
+        weights = accounts.spec.post_weight
+        verdicts = {v.did: v for v in accounts.observe(live)}
+        for post in live:
+            verdict = verdicts.get(post.did)
+            if verdict is not None and verdict.action != "none":
+                signals_by_post[id(post)] = replace(
+                    signals_by_post[id(post)],
+                    account_action=verdict.action,
+                    account_evidence=weights.get(verdict.action, 0.0),  # type: ignore[call-overload]
+                )
 
     def _model_scores(
         self, scorer: TextScorer | None, texts: Sequence[str]
@@ -153,6 +181,7 @@ class PostScorer:
             counts.unavailable_reasons.append(f"media model: {media_error}")
 
         signals_by_post = dict(zip(map(id, live), self.tracker.observe_batch(live), strict=True))
+        self._with_account_evidence(active, live, signals_by_post)
         tagged: list[TaggedRecord] = []
         crossings: list[tuple[TaggedRecord, PostSignals]] = []
         for post in posts:

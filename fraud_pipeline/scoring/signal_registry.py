@@ -314,6 +314,21 @@ def _account_is_new(ctx: SignalContext) -> bool:
     return ctx.behaviour.account_is_new
 
 
+@signal("account_flagged", "bool", "the author's account verdict is review or label (accounts/tracker.py)")
+def _account_flagged(ctx: SignalContext) -> bool:
+    return ctx.behaviour.account_action != "none"
+
+
+@signal("account_action", "str", "the author's account verdict: label, review or none")
+def _account_action(ctx: SignalContext) -> str:
+    return ctx.behaviour.account_action
+
+
+@signal("account_evidence", "float", "what a post inherits from its account's verdict (accounts.post_weight)")
+def _account_evidence(ctx: SignalContext) -> float:
+    return ctx.behaviour.account_evidence
+
+
 @signal("media_reuse_accounts", "int", "most distinct accounts sharing one of this post's images")
 def _media_reuse(ctx: SignalContext) -> int:
     return ctx.behaviour.media_reuse_accounts

@@ -242,6 +242,10 @@ class PostSignals:
     near_duplicate_accounts: int = 0  # distinct DIDs in this post's best-matching LSH band
     campaign_evidence: float = 0.0  # 0..1, see module docstring
     relabel: tuple[RelabelTarget, ...] = ()  # earlier posts to re-label (this post crossed the bar)
+    # The author's account verdict as of this post (accounts/tracker.py): its action and the
+    # evidence the post inherits from it (policy accounts.post_weight; 0 when not flagged).
+    account_action: str = "none"
+    account_evidence: float = 0.0
 
 
 @dataclass(slots=True)
