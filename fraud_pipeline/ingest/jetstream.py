@@ -200,7 +200,15 @@ class JetstreamSource:
                     self.stats.disconnects += 1
                     failures += 1
                     level = logging.WARNING if not isinstance(exc, InvalidHandshake) else logging.ERROR
-                    log.log(level, "Jetstream connection lost (%s); reconnecting", exc)
+                    log.log(
+                        level,
+                        "Jetstream connection lost (%s); reconnecting",
+                        exc,
+                        extra={
+                            "next_step": "reconnects with backoff from the saved cursor; if it "
+                            "keeps failing, check the Jetstream URL and the network"
+                        },
+                    )
                 self.save_cursor()
                 last_save = time.monotonic()
                 if failures and not self.stop.is_set():

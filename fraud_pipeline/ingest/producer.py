@@ -178,7 +178,13 @@ class Producer:
                 else:
                     consecutive_failures = 0
         except BaseException as exc:  # surface in the caller's thread instead of dying quietly
-            log.exception("kinesis producer stopped")
+            log.exception(
+                "kinesis producer stopped",
+                extra={
+                    "next_step": "check the untagged stream exists (fraud-pipeline provision) and the "
+                    "credentials may put records; restart ingest, it resumes from its cursor"
+                },
+            )
             self._error = exc
             with self._cond:
                 self._cond.notify_all()
@@ -238,7 +244,14 @@ class Producer:
             self._call_failures += 1
             if self._call_failures > self._max_call_failures:
                 raise StreamError(f"put_records failed {self._call_failures} times in a row") from exc
-            log.warning("put_records call failed (%s); retrying %d records", exc, len(batch))
+            log.warning(
+                "put_records call failed (%s); retrying %d records",
+                exc,
+                len(batch),
+                extra={
+                    "next_step": "retried with backoff; if it persists, check the stream and its throughput"
+                },
+            )
             self.stats.call_errors += 1
             self.stats.retried += len(batch)
             return batch

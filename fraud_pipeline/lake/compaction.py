@@ -213,7 +213,15 @@ def read_raw(store: ObjectStore, files: list[ObjectInfo]) -> tuple[pa.Table, lis
         except (OSError, ValueError, pa.ArrowException) as exc:
             rejected.append(RejectedFile(info.key, f"{type(exc).__name__}: {exc}"[:500]))
     for bad in rejected:
-        log.warning("rejected raw file %s: %s", bad.key, bad.reason)
+        log.warning(
+            "rejected raw file %s: %s",
+            bad.key,
+            bad.reason,
+            extra={
+                "next_step": "the hour is compacted without it (check schema_conformance); fix or "
+                "remove the file and re-materialize the hour"
+            },
+        )
     if not tables:
         return TAGGED_ARROW_SCHEMA.empty_table(), rejected
     return pa.concat_tables(tables), rejected
