@@ -21,7 +21,7 @@ from fraud_pipeline.streams.base import PutEntry
 
 def _tick(settings: Settings, cursor: str | None):
     resources = build_resources(settings)
-    names = ("pipeline", "streams", "state", "metrics", "endpoints")
+    names = ("pipeline", "streams", "state", "metrics", "endpoints", "lake")
     with build_sensor_context(
         cursor=cursor, instance=DagsterInstance.ephemeral(), resources={n: resources[n] for n in names}
     ) as context:

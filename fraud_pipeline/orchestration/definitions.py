@@ -19,13 +19,13 @@ from fraud_pipeline.orchestration.lake import (
     lake_landing_sensor,
     raw_posts,
 )
+from fraud_pipeline.orchestration.lineage import streaming_assets
 from fraud_pipeline.orchestration.model import (
     daily_model_evaluation_schedule,
     model_assets,
     model_evaluation_job,
 )
 from fraud_pipeline.orchestration.monitoring import (
-    monitored_assets,
     monitoring_checks,
     run_failure_recorder,
     stream_health_sensor,
@@ -45,7 +45,7 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
             glue_catalog,
             lake_hour_profile,
             dashboard_tables,
-            *monitored_assets,
+            *streaming_assets,
             *model_assets,
         ],
         asset_checks=monitoring_checks,

@@ -34,6 +34,7 @@ from fraud_pipeline.lake.compaction import CompactionResult, compact_hour, compa
 from fraud_pipeline.objects import ObjectStore
 from fraud_pipeline.orchestration.automation import sensor_status
 from fraud_pipeline.orchestration.landing import LandingCursor, evaluate_landing
+from fraud_pipeline.orchestration.lineage import RAW_POSTS, TAGGED_STREAM
 from fraud_pipeline.orchestration.open_hour import evaluate_open_hour
 from fraud_pipeline.orchestration.partitions import HOURLY, hour_of
 from fraud_pipeline.orchestration.resources import ObjectStoreResource, PipelineResource
@@ -42,7 +43,6 @@ from fraud_pipeline.policy.runtime import current_policy
 from fraud_pipeline.records import TAGGED_ARROW_SCHEMA
 from fraud_pipeline.settings import Settings
 
-RAW_POSTS = AssetKey("raw_posts")
 COMPACTED_POSTS = AssetKey("compacted_posts")
 # The last closed hour must be compacted by :45 past the next hour: a materialization between
 # :00 and :45 of every hour (the UI shows the asset's freshness; no sensor needed).
@@ -59,6 +59,7 @@ raw_posts = AssetSpec(
     ),
     kinds={"s3", "parquet"},
     partitions_def=HOURLY,
+    deps=[TAGGED_STREAM],
 )
 
 COMPACTION_CHECKS = [

@@ -1,7 +1,8 @@
-"""Monitoring domain: the streams and model endpoints as external assets, their health sensor,
-asset checks, and the run-failure sensor.
+"""Monitoring domain: the health sensor of the streaming path's external assets (declared in
+`lineage.py`), their asset checks, and the run-failure sensor.
 
-The stream-health sensor records an observation (status, shards, lag, throughput, fraud rate)
+The stream-health sensor records an observation (status, shards, lag, throughput, fraud rate;
+for the source, the scoring function and the raw lake what `lineage.observations` reads)
 on each external asset every tick, so the Dagster UI plots them over time, and reports the
 asset checks' results. The same checks can be run by hand from the UI (they read the ports).
 """
@@ -18,7 +19,6 @@ from dagster import (
     AssetCheckSeverity,
     AssetKey,
     AssetObservation,
-    AssetSpec,
     DefaultSensorStatus,
     RunFailureSensorContext,
     SensorEvaluationContext,
@@ -40,6 +40,13 @@ from fraud_pipeline.orchestration.health import (
     managed_consumers,
     stream_health,
 )
+from fraud_pipeline.orchestration.lineage import (
+    MEDIA_ENDPOINT,
+    TAGGED_STREAM,
+    TEXT_ENDPOINT,
+    UNTAGGED_STREAM,
+    observations,
+)
 from fraud_pipeline.orchestration.resources import (
     MetricsResource,
     ModelEndpointsResource,
@@ -51,36 +58,8 @@ from fraud_pipeline.orchestration.resources import (
 from fraud_pipeline.policy.runtime import current_policy
 from fraud_pipeline.settings import Settings
 
-UNTAGGED_STREAM = AssetKey("untagged_stream")
-TAGGED_STREAM = AssetKey("tagged_stream")
-TEXT_ENDPOINT = AssetKey("text_model_endpoint")
-MEDIA_ENDPOINT = AssetKey("media_model_endpoint")
 HEALTHY_ENDPOINT = ("InService", "InProcess")
 
-monitored_assets = [
-    AssetSpec(
-        UNTAGGED_STREAM,
-        group_name="monitoring",
-        kinds={"kinesis"},
-        description="Ingest -> scoring stream (Kinesis or SQLite log); consumer: the Lambda-style poller.",
-    ),
-    AssetSpec(
-        TAGGED_STREAM,
-        group_name="monitoring",
-        kinds={"kinesis"},
-        deps=[UNTAGGED_STREAM],
-        description="Scoring -> delivery stream; consumer: the Firehose-equivalent delivery into raw_posts.",
-    ),
-    AssetSpec(
-        TEXT_ENDPOINT, group_name="monitoring", kinds={"sagemaker"}, description="Text fraud model endpoint."
-    ),
-    AssetSpec(
-        MEDIA_ENDPOINT,
-        group_name="monitoring",
-        kinds={"sagemaker"},
-        description="Media fraud model endpoint.",
-    ),
-]
 # The raw lake is what the tagged stream's consumer writes.
 STREAM_KEYS = {"untagged": UNTAGGED_STREAM, "tagged": TAGGED_STREAM}
 
@@ -228,17 +207,19 @@ def stream_health_sensor(
     state: StateResource,
     metrics: MetricsResource,
     endpoints: ModelEndpointsResource,
+    lake: ObjectStoreResource,
 ) -> SensorResult:
-    """Records stream/endpoint health as observations and check results (no runs)."""
+    """Records the streaming path's health as observations and check results (no runs)."""
     settings = pipeline.settings()
     now_ms = int(time.time() * 1000)
     previous: dict[str, Any] = json.loads(context.cursor) if context.cursor else {}
-    with metrics.open() as sink:
+    with metrics.open() as sink, state.open() as store:
         healths = read_health(settings, streams, state, sink, previous, now_ms)
         rate = fraud_rate(
             sink, settings.metric_namespace, current_policy(settings).spec.fraud_rate_jump, now_ms
         )
-    events = health_events(settings, healths, rate, endpoints.status())
+        path = list(observations(settings, sink, lake.store(), store, now_ms))
+    events = [*path, *health_events(settings, healths, rate, endpoints.status())]
     cursor = {h.name: cursor_entry(h, previous.get(h.name), now_ms) for h in healths}
     return SensorResult(asset_events=events, cursor=json.dumps(cursor, sort_keys=True))
 
