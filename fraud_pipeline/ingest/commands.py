@@ -14,11 +14,12 @@ from pathlib import Path
 
 import click
 
+from fraud_pipeline.bundled import bundled_path
 from fraud_pipeline.cli_options import echo_json, settings_options
 from fraud_pipeline.settings import Settings
 from fraud_pipeline.shutdown import stop_reason, termination_as_interrupt
 
-DEFAULT_TEXTS = Path(__file__).resolve().parents[2] / "data" / "labeled" / "train.jsonl"
+DEFAULT_TEXTS = bundled_path("data/labeled/train.jsonl")
 
 
 @click.command()

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fraud_pipeline.bundled import bundled_path
 from fraud_pipeline.ingest.pipeline import IngestStats, run_ingest
 from fraud_pipeline.ingest.producer import Producer
 from fraud_pipeline.lake.errors import BatchingErrorSink, ErrorRecord, ErrorSink
@@ -24,7 +25,7 @@ from fraud_pipeline.settings import Settings
 from fraud_pipeline.state import open_state
 from fraud_pipeline.streams import open_stream
 
-BUNDLED_CAPTURE = Path(__file__).resolve().parents[2] / "data" / "replay" / "capture.jsonl.zst"
+BUNDLED_CAPTURE = bundled_path("data/replay/capture.jsonl.zst")
 
 
 class NoCapture(FileNotFoundError):

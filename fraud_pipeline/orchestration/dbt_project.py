@@ -1,8 +1,11 @@
 """The dbt project in `dbt/`: its location, manifest, CLI resource and warehouse publishing.
 
 dagster-dbt does not install dbt: the executable is the `dbt` next to this interpreter
-(`.venv/bin/dbt`). The manifest is parsed on first load when missing or older than the
-project's files (a clean checkout has none).
+(`.venv/bin/dbt`), else the one on PATH. The manifest is parsed on first load when missing or
+older than the project's files (a clean checkout has none). The project is `dbt/` of the
+checkout, or the copy inside an installed wheel (`fraud_pipeline.bundled`); an installed
+package is no place for build output (read-only in the Docker images), so there the manifest
+goes to a folder of the temp dir instead of `dbt/target/`.
 
 Publishing: dbt builds into `warehouse.build.duckdb` (a copy of the current warehouse) and
 the finished file replaces `warehouse.duckdb` with one rename. Dashboard readers therefore
@@ -19,6 +22,7 @@ under `<home>/dbt-runs/`, removed when the build is done: nothing reads them aft
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -35,13 +39,21 @@ import duckdb
 from dagster_dbt import DbtCliResource, DbtProject
 
 from fraud_pipeline.analytics.lake_sql import dbt_env, ensure_schema_file
+from fraud_pipeline.bundled import bundled_path, from_checkout
 from fraud_pipeline.lake.compaction import floor_hour
 from fraud_pipeline.objects import ObjectStore
 from fraud_pipeline.settings import Settings
 
-DBT_DIR = Path(__file__).resolve().parents[2] / "dbt"
-DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
-MANIFEST = DBT_DIR / "target" / "manifest.json"
+DBT_DIR = bundled_path("dbt")
+_DBT_BESIDE = Path(sys.executable).parent / "dbt"
+DBT_EXECUTABLE = str(_DBT_BESIDE) if _DBT_BESIDE.exists() else (shutil.which("dbt") or str(_DBT_BESIDE))
+TARGET_DIR = (
+    DBT_DIR / "target"
+    if from_checkout()
+    else Path(tempfile.gettempdir())
+    / f"fraud-pipeline-dbt-{os.getuid()}-{hashlib.sha1(str(DBT_DIR).encode()).hexdigest()[:10]}"
+)
+MANIFEST = TARGET_DIR / "manifest.json"
 
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
 
@@ -59,7 +71,19 @@ def ensure_manifest() -> Path:
         return MANIFEST
     env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
     done = subprocess.run(
-        [DBT_EXECUTABLE, "parse", "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR), "--quiet"],
+        [
+            DBT_EXECUTABLE,
+            "parse",
+            "--project-dir",
+            str(DBT_DIR),
+            "--profiles-dir",
+            str(DBT_DIR),
+            "--target-path",
+            str(TARGET_DIR),
+            "--log-path",
+            str(TARGET_DIR),
+            "--quiet",
+        ],
         env=env,
         capture_output=True,
         text=True,
@@ -101,7 +125,7 @@ def run_dbt_build(
     )
 
 
-dbt_project = DbtProject(project_dir=DBT_DIR, profiles_dir=DBT_DIR)
+dbt_project = DbtProject(project_dir=DBT_DIR, profiles_dir=DBT_DIR, target_path=TARGET_DIR)
 
 
 def dbt_resource() -> DbtCliResource:

@@ -21,11 +21,12 @@ from dagster import (
     define_asset_job,
 )
 
+from fraud_pipeline.bundled import bundled_path
 from fraud_pipeline.orchestration.resources import ObjectStoreResource, PipelineResource
 from fraud_pipeline.orchestration.run_logs import JSON_LOGS_RUN_CONFIG
 from fraud_pipeline.settings import Settings
 
-TRAINING_DATA = Path(__file__).resolve().parents[2] / "data" / "labeled" / "train.jsonl"
+TRAINING_DATA = bundled_path("data/labeled/train.jsonl")
 CURRENT = "text/CURRENT"  # under models_path: the version the last training produced
 
 

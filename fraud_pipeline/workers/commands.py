@@ -14,7 +14,7 @@ from fraud_pipeline.cli_options import echo_json, settings_options
 from fraud_pipeline.ingest.session import BUNDLED_CAPTURE, IngestSession, SourceOptions
 from fraud_pipeline.progress import live_line
 from fraud_pipeline.settings import Settings
-from fraud_pipeline.shutdown import stop_reason, termination_as_interrupt
+from fraud_pipeline.shutdown import exit_without_teardown, stop_reason, termination_as_interrupt
 
 
 @click.command()
@@ -200,7 +200,7 @@ def up(
     checkpoints (the replay position included) and the lake is still there.
     """
     from fraud_pipeline.provision import provision as run_provision
-    from fraud_pipeline.workers.services import start_services, stop_services
+    from fraud_pipeline.workers.services import request_stop, start_services, stop_services
     from fraud_pipeline.workers.stack import Stack, default_mode
 
     click.echo(
@@ -260,18 +260,20 @@ def up(
         except KeyboardInterrupt as interrupt:
             click.echo(f"\nstopping{stop_reason(interrupt)}: draining what is in flight...", err=True)
         finally:
+            request_stop(services)  # Dagster and the dashboard stop while the stack drains
             ingest.stop.set()
             thread.join(30)
             if replay_key is not None:
                 previous = int(state.get_checkpoint(replay_key) or 0)
                 state.put_checkpoint(replay_key, str(previous + ingest.stats.events_read))
-            stack.wait_drained(timeout=60)
-            stack.stop()
+            stack.wait_scored(timeout=60)
+            stack.stop()  # the delivery and the labels worker flush what the poller wrote last
             stop_services(services)
             summary = _lake_summary(stack, ingest)
             stack.close()
             ingest.close()
             click.echo(" ".join(f"{k}={v}" for k, v in summary.items()), err=True)
+    exit_without_teardown()  # all saved and closed; the stop budget is 5 s
 
 
 @click.command()

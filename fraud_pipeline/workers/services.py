@@ -3,30 +3,31 @@
 They run as child processes on the same home folder and settings (passed as
 `FRAUD_PIPELINE_*` variables, with absolute paths), bound to 127.0.0.1, and are stopped
 with the stack. Their output goes to log files in the home folder so the progress line
-stays readable.
+stays readable. Each runs under a supervisor (`workers/supervisor.py`) tied to `up` by a
+lifeline pipe, so a service stops within seconds when `up` stops and even when `up` is
+killed outright. They run with this interpreter (`python -m ...`) from the home folder, and
+the workspace is the checkout's or the installed package's copy (`fraud_pipeline.bundled`):
+`up` works the same from a checkout and from a `pip install .` in any directory.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
+from fraud_pipeline.bundled import bundled_path
 from fraud_pipeline.settings import Settings, env_var_names
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from fraud_pipeline.workers.supervisor import Supervised, start_supervised
 
 
 @dataclass
 class Service:
     name: str
-    process: subprocess.Popen[bytes]
+    supervised: Supervised
     url: str
     log_path: Path
 
@@ -44,26 +45,15 @@ def child_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
-def _executable(name: str) -> str | None:
-    beside = Path(sys.executable).with_name(name)
-    return str(beside) if beside.exists() else shutil.which(name)
-
-
 def _spawn(name: str, argv: list[str], settings: Settings, url: str) -> Service:
     log_dir = Path(settings.home).resolve() / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
-    handle = open(log_path, "ab")  # noqa: SIM115 - owned by the child process for its lifetime
-    process = subprocess.Popen(
-        argv,
-        cwd=REPO_ROOT,
-        env=child_environment(settings),
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    # Run from the home folder: nothing may depend on the directory `up` was started from.
+    home = Path(settings.home).resolve()
+    supervised = start_supervised(argv, cwd=home, env=child_environment(settings), log_path=log_path)
     click.echo(f"{name}: {url + ' ' if url else ''}(log {log_path})", err=True)
-    return Service(name, process, url, log_path)
+    return Service(name, supervised, url, log_path)
 
 
 def start_services(
@@ -74,47 +64,55 @@ def start_services(
         from fraud_pipeline.orchestration.backfill import ensure_instance_home
 
         ensure_instance_home(settings)
-        webserver, daemon = _executable("dagster-webserver"), _executable("dagster-daemon")
-        workspace = REPO_ROOT / "workspace.yaml"
-        if webserver and daemon and workspace.exists():
+        workspace = bundled_path("workspace.yaml")
+        if workspace.exists():
             # The webserver and the daemon as on ECS (infra/modules/dagster), not `dagster dev`
             # (superseded in Dagster 1.13: it warns at every start); JSON log lines like every
-            # other component (docs/operations.md).
+            # other component (docs/operations.md). The modules `dagster dev` itself runs.
             json_logs = ["--log-format", "json"]
             services.append(
                 _spawn(
                     "dagster",
-                    [webserver, "-w", str(workspace), "-h", "127.0.0.1", "-p", str(dagster_port), *json_logs],
+                    [
+                        *(sys.executable, "-m", "dagster_webserver", "-w", str(workspace)),
+                        *("-h", "127.0.0.1", "-p", str(dagster_port), *json_logs),
+                    ],
                     settings,
                     f"http://127.0.0.1:{dagster_port}",
                 )
             )
             services.append(
-                _spawn("dagster-daemon", [daemon, "run", "-w", str(workspace), *json_logs], settings, "")
-            )
-        else:
-            click.echo("dagster: not started (no dagster-webserver/-daemon or workspace.yaml)", err=True)
-    if dashboard:
-        binary = _executable("fraud-pipeline")
-        if binary:
-            services.append(
                 _spawn(
-                    "dashboard",
-                    [binary, "dashboard", "--port", str(dashboard_port)],
+                    "dagster-daemon",
+                    [sys.executable, "-m", "dagster._daemon", "run", "-w", str(workspace), *json_logs],
                     settings,
-                    f"http://127.0.0.1:{dashboard_port}",
+                    "",
                 )
             )
+        else:
+            click.echo(f"dagster: not started (no {workspace})", err=True)
+    if dashboard:
+        services.append(
+            _spawn(
+                "dashboard",
+                [sys.executable, "-m", "fraud_pipeline.cli", "dashboard", "--port", str(dashboard_port)],
+                settings,
+                f"http://127.0.0.1:{dashboard_port}",
+            )
+        )
     return services
 
 
-def stop_services(services: list[Service], timeout: float = 15.0) -> None:
+def request_stop(services: list[Service]) -> None:
+    """Tell every service to stop (returns at once; they stop while the stack drains)."""
     for service in services:
-        if service.process.poll() is None:
-            os.killpg(service.process.pid, signal.SIGTERM)
+        service.supervised.request_stop()
+
+
+def stop_services(services: list[Service]) -> None:
+    """Stop the services and wait until they and everything they started are gone."""
+    request_stop(services)
     for service in services:
-        try:
-            service.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(service.process.pid, signal.SIGKILL)
-            service.process.wait(5)
+        if service.supervised.wait() is None:
+            click.echo(f"{service.name}: its supervisor did not finish; killing it", err=True)
+            service.supervised.kill()

@@ -31,7 +31,7 @@ from fraud_pipeline.metrics.base import MetricsSink
 from fraud_pipeline.objects import ObjectStore
 from fraud_pipeline.scoring.handler import ScoringRuntime
 from fraud_pipeline.settings import Settings
-from fraud_pipeline.shutdown import ignore_stop_signals, parent_alive
+from fraud_pipeline.shutdown import exit_without_teardown, ignore_stop_signals, parent_alive
 from fraud_pipeline.state import open_state
 from fraud_pipeline.streams import Stream, open_stream
 from fraud_pipeline.workers import delivery as delivery_module
@@ -175,6 +175,17 @@ def _report_loop(step: Callable[[], int], report: Callable[[], None], stop: Any,
             last = time.monotonic()
 
 
+def _child_main(work: Callable[..., None], *args: Any) -> None:
+    """Run a worker in a child process, then leave without the interpreter's teardown (by then
+    the checkpoints, the lake files and the final report are saved; a stop of `up` waits for
+    its children)."""
+    work(*args)
+    reports = args[-1]
+    reports.close()
+    reports.join_thread()
+    exit_without_teardown()
+
+
 def _poller_process(settings: Settings, batch_size: int, stop: Any, reports: Any) -> None:
     """Child process: the mapping + the real handler until `stop`, then drain."""
     ignore_stop_signals()
@@ -197,7 +208,10 @@ def _delivery_process(settings: Settings, buffer_seconds: float | None, stop: An
     send = lambda: reports.put(("delivery", asdict(DeliveryReport.of(delivery))))  # noqa: E731
     send()  # the first report says the worker is ready
     _report_loop(delivery.poll_once, send, stop, 0.05)
-    delivery.poll_once()
+    read_before = -1
+    while delivery.stats.records_in != read_before:  # read all that is there, then flush
+        read_before = delivery.stats.records_in
+        delivery.poll_once()
     delivery.flush()
     send()
 
@@ -237,10 +251,14 @@ class Stack:
         self.delivery_buffer_seconds = delivery_buffer_seconds
         self.stream: Stream = open_stream(settings)
         self._state = open_state(settings)
+        # Two stop events: the poller stops first, then the sinks (delivery, labels) read what it
+        # wrote last and flush, so a stop needs no wait for the delivery's buffer timer.
         self._stop_thread = threading.Event()
+        self._stop_sink_threads = threading.Event()
         self._threads: list[threading.Thread] = []
         self._context = multiprocessing.get_context("spawn")
         self._stop_process: multiprocessing.synchronize.Event = self._context.Event()
+        self._stop_sink_processes: multiprocessing.synchronize.Event = self._context.Event()
         self._reports: Any = self._context.Queue()
         self._processes: list[Any] = []
         self._poller_report = PollerReport()
@@ -261,6 +279,7 @@ class Stack:
         if self.mode == "threads":
             assert self.poller is not None and self.delivery is not None and self.labels is not None
             self._stop_thread.clear()
+            self._stop_sink_threads.clear()
             self._threads = [
                 threading.Thread(
                     target=as_component("poller", self.poller.run),
@@ -270,13 +289,13 @@ class Stack:
                 ),
                 threading.Thread(
                     target=as_component("delivery", self.delivery.run),
-                    args=(self._stop_thread,),
+                    args=(self._stop_sink_threads,),
                     name="delivery",
                     daemon=True,
                 ),
                 threading.Thread(
                     target=as_component("labels", self.labels.run),
-                    args=(self._stop_thread,),
+                    args=(self._stop_sink_threads,),
                     name="labels",
                     daemon=True,
                 ),
@@ -285,19 +304,28 @@ class Stack:
                 thread.start()
             return
         self._stop_process.clear()
+        self._stop_sink_processes.clear()
         self._processes = [
             self._context.Process(
-                target=_poller_process,
+                target=_child_main,
                 name="esm-poller",
-                args=(self.settings, self.batch_size, self._stop_process, self._reports),
+                args=(_poller_process, self.settings, self.batch_size, self._stop_process, self._reports),
             ),
             self._context.Process(
-                target=_delivery_process,
+                target=_child_main,
                 name="delivery",
-                args=(self.settings, self.delivery_buffer_seconds, self._stop_process, self._reports),
+                args=(
+                    _delivery_process,
+                    self.settings,
+                    self.delivery_buffer_seconds,
+                    self._stop_sink_processes,
+                    self._reports,
+                ),
             ),
             self._context.Process(
-                target=_labels_process, name="labels", args=(self.settings, self._stop_process, self._reports)
+                target=_child_main,
+                name="labels",
+                args=(_labels_process, self.settings, self._stop_sink_processes, self._reports),
             ),
         ]
         for process in self._processes:
@@ -315,18 +343,25 @@ class Stack:
         return self._ready == WORKERS
 
     def stop(self, timeout: float = 60.0) -> None:
-        """Stop the workers; each finishes the batch it holds and the delivery flushes."""
-        self._stop_thread.set()
-        for thread in self._threads:
-            thread.join(timeout)
-        if self._threads and self.runtime is not None:
-            self.runtime.close()  # release the behaviour store (child processes do it themselves)
+        """Stop the workers: the poller first (it finishes the batch it holds), then the delivery
+        and the labels worker, which read what the poller wrote last and flush at once."""
+        deadline = time.monotonic() + timeout
+        if self._threads:
+            poller_thread, *sink_threads = self._threads
+            self._stop_thread.set()
+            poller_thread.join(max(0.0, deadline - time.monotonic()))
+            self._stop_sink_threads.set()
+            for thread in sink_threads:
+                thread.join(max(0.0, deadline - time.monotonic()))
+            if self.runtime is not None:
+                self.runtime.close()  # release the behaviour store (child processes do it themselves)
         self._threads = []
         if self._processes:
+            poller_process, *sink_processes = self._processes
             self._stop_process.set()
-            deadline = time.monotonic() + timeout
-            while any(p.is_alive() for p in self._processes) and time.monotonic() < deadline:
-                self._collect_reports(wait_s=0.1)
+            self._wait_exited([poller_process], deadline)
+            self._stop_sink_processes.set()
+            self._wait_exited(sink_processes, deadline)
             for process in self._processes:
                 process.join(max(0.0, deadline - time.monotonic()))
                 if process.is_alive():
@@ -334,6 +369,11 @@ class Stack:
                     process.terminate()
             self._collect_reports()
             self._processes = []
+
+    def _wait_exited(self, processes: list[Any], deadline: float) -> None:
+        """Collect reports while `processes` finish (the reports queue must keep draining)."""
+        while any(p.is_alive() for p in processes) and time.monotonic() < deadline:
+            self._collect_reports(wait_s=0.05)
 
     def alive(self) -> bool:
         """False when a worker died (its exit code is in the log)."""
@@ -394,6 +434,18 @@ class Stack:
             and self._behind(self.settings.tagged_stream, delivery_module.checkpoint_key) == 0
             and self._behind(self.settings.tagged_stream, labels_module.checkpoint_key) == 0
         )
+
+    def wait_scored(self, timeout: float = 60.0, poll_s: float = 0.05) -> bool:
+        """Block until the poller has consumed everything put so far (the first half of a stop:
+        `stop()` then lets the delivery and the labels worker flush the rest at once)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._behind(self.settings.untagged_stream, poller_module.checkpoint_key) == 0:
+                return True
+            if not self.alive():
+                return False
+            time.sleep(poll_s)
+        return False
 
     def wait_drained(self, timeout: float = 600.0, poll_s: float = 0.1) -> bool:
         """Block until everything put so far is in the lake (or the timeout passes, or a worker died)."""

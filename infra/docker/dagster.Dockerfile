@@ -7,13 +7,18 @@ FROM python:3.11.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
     DAGSTER_HOME=/opt/dagster/dagster_home
 WORKDIR /opt/dagster/app
-COPY pyproject.toml README.md ./
+# The wheel carries the dbt project, the policy, the bundled data and the workspace (setup.py).
+COPY pyproject.toml setup.py README.md workspace.yaml ./
 COPY fraud_pipeline ./fraud_pipeline
 COPY dbt ./dbt
-COPY infra/docker/dagster/workspace.yaml ./workspace.yaml
+COPY policy ./policy
+COPY data ./data
 COPY infra/docker/dagster/dagster.yaml /opt/dagster/dagster_home/dagster.yaml
 RUN pip install --no-cache-dir . "dagster-postgres==0.29.27" \
+    && rm -rf pyproject.toml setup.py README.md workspace.yaml fraud_pipeline dbt policy data build \
     && useradd --system --uid 10001 --home-dir /scratch --shell /usr/sbin/nologin app
+# The webserver and the daemon reach the code server over gRPC (replaces the build's workspace.yaml).
+COPY infra/docker/dagster/workspace.yaml ./workspace.yaml
 
 USER 10001
 EXPOSE 3000 4000

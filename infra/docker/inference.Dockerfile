@@ -9,9 +9,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
     FRAUD_PIPELINE_SERVE_HOST=0.0.0.0 FRAUD_PIPELINE_SERVE_PORT=8080 \
     FRAUD_PIPELINE_SERVE_MODEL_DIR=/opt/ml/model
 WORKDIR /opt/app
-COPY pyproject.toml README.md ./
+# The wheel carries the dbt project, the policy, the bundled data and the workspace (setup.py).
+COPY pyproject.toml setup.py README.md workspace.yaml ./
 COPY fraud_pipeline ./fraud_pipeline
+COPY dbt ./dbt
+COPY policy ./policy
+COPY data ./data
 RUN pip install --no-cache-dir . \
+    && rm -rf pyproject.toml setup.py README.md workspace.yaml fraud_pipeline dbt policy data build \
     && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin app
 
 USER 10001

@@ -4,9 +4,14 @@ FROM python:3.11.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /opt/app
-COPY pyproject.toml README.md ./
+# The wheel carries the dbt project, the policy, the bundled data and the workspace (setup.py).
+COPY pyproject.toml setup.py README.md workspace.yaml ./
 COPY fraud_pipeline ./fraud_pipeline
+COPY dbt ./dbt
+COPY policy ./policy
+COPY data ./data
 RUN pip install --no-cache-dir . \
+    && rm -rf pyproject.toml setup.py README.md workspace.yaml fraud_pipeline dbt policy data build \
     && useradd --system --uid 10001 --home-dir /scratch --shell /usr/sbin/nologin app
 
 USER 10001
