@@ -70,6 +70,7 @@ def test_a_post_flows_from_the_source_to_every_mart(graph) -> None:  # type: ign
     assert marts <= from_untagged, f"marts not reached from the untagged stream: {marts - from_untagged}"
     from_source = _downstream(graph, JETSTREAM)
     hops = ["untagged_stream", "scoring_function", "tagged_stream", "raw_posts", "compacted_posts"]
+    hops.append("published_labels")  # what Bluesky's clients see of the verdicts
     assert {AssetKey(h) for h in hops} | {AssetKey("glue_catalog")} <= from_source
 
 
@@ -137,3 +138,4 @@ def test_health_sensor_observes_source_scoring_and_raw_lake(local_settings: Sett
     assert seen[RAW_POSTS]["text_model_version"] == "text-test-1"
     assert 0 <= seen[RAW_POSTS]["newest_file_age_s"] < 60
     assert {UNTAGGED_STREAM, TEXT_ENDPOINT, MEDIA_ENDPOINT} <= set(seen)
+    assert seen[AssetKey("published_labels")]["newest_file_age_s"] == -1.0  # none copied yet

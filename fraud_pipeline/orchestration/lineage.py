@@ -5,7 +5,8 @@ on their own), it watches it. Declaring each hop as an external asset (`AssetSpe
 upstream makes the asset graph the one picture of the system: from the Dagster UI a user follows
 a post from the Jetstream source through the untagged stream, the scoring function (and the two
 model endpoints it calls, each downstream of the model package it serves), the tagged stream
-and the raw lake, into the compacted lake, the catalog and the dbt marts.
+and the raw lake, into the compacted lake, the catalog and the dbt marts, and from the tagged
+stream to the labels Bluesky's clients subscribe to.
 
 The stream-health sensor (`monitoring.py`) records an observation on each of them every tick:
 `observations()` here says what each one carries (lag, rates, errors, model and policy versions).
@@ -24,6 +25,7 @@ from dagster import AssetKey, AssetObservation, AssetSpec
 from fraud_pipeline.ingest.firehose import CURSOR_KEY as FIREHOSE_CURSOR_KEY
 from fraud_pipeline.ingest.jetstream import CURSOR_KEY as JETSTREAM_CURSOR_KEY
 from fraud_pipeline.lake.compaction import raw_hour_files
+from fraud_pipeline.lake.paths import hour_path
 from fraud_pipeline.metrics.base import MetricsSink
 from fraud_pipeline.objects import ObjectStore
 from fraud_pipeline.objects.store import ObjectInfo
@@ -39,6 +41,7 @@ TEXT_ENDPOINT = AssetKey("text_model_endpoint")
 MEDIA_ENDPOINT = AssetKey("media_model_endpoint")
 TAGGED_STREAM = AssetKey("tagged_stream")
 RAW_POSTS = AssetKey("raw_posts")  # declared by the lake domain (lake.py), downstream of TAGGED_STREAM
+LABELS = AssetKey("published_labels")
 GROUP = "streaming"
 RECENT_S = 300  # the window the observations' rates are computed over
 VERSION_COLUMNS = ("text_model_version", "media_model_version", "policy_version")
@@ -97,6 +100,17 @@ streaming_assets = [
         deps=[SCORING_FUNCTION],
         description="Scoring -> delivery stream; consumer: Firehose (or its local stand-in) into raw_posts.",
     ),
+    AssetSpec(
+        LABELS,
+        group_name=GROUP,
+        kinds={"bluesky"},
+        deps=[TAGGED_STREAM],
+        description=(
+            "Signed atproto labels the labels worker derives from the tagged stream (the verdict's "
+            "`action`); served by `fraud-pipeline labeler` (subscribeLabels, queryLabels) and copied "
+            "to labels/YYYY/MM/DD/HH/ in the lake."
+        ),
+    ),
 ]
 
 
@@ -128,6 +142,19 @@ def _newest_raw_file(store: ObjectStore, settings: Settings, now: datetime) -> O
         if files:
             return max(files, key=lambda o: (o.mtime_ms, o.key))
     return None
+
+
+def labels_metadata(store: ObjectStore, settings: Settings, now_ms: int) -> dict[str, Any]:
+    """The newest labels file copied to the lake (current or previous hour) and its age."""
+    now = datetime.fromtimestamp(now_ms / 1000, UTC)
+    for back in (0, 1):
+        prefix = settings.labels_prefix + hour_path(now - timedelta(hours=back))
+        files = [o for o in store.list_objects(prefix, recursive=False) if o.key.endswith(".parquet")]
+        if files:
+            newest = max(files, key=lambda o: (o.mtime_ms, o.key))
+            age = round(max(0.0, (now_ms - newest.mtime_ms) / 1000), 1)
+            return {"newest_file": newest.key, "newest_file_age_s": age}
+    return {"newest_file": "", "newest_file_age_s": -1.0}
 
 
 def raw_lake_metadata(store: ObjectStore, settings: Settings, now_ms: int) -> dict[str, Any]:
@@ -167,7 +194,7 @@ def observations(
     state: StateStore,
     now_ms: int | None = None,
 ) -> Iterator[AssetObservation]:
-    """One observation each for the source, the scoring function and the raw lake (the streams
+    """One observation each for the source, the scoring function, the raw lake and the labels (the streams
     and endpoints are observed beside their checks in monitoring.py). A part that cannot be read
     is observed with the error, so the UI shows it instead of a silent gap."""
     now_ms = now_ms or int(time.time() * 1000)
@@ -175,6 +202,7 @@ def observations(
         (JETSTREAM, lambda: source_metadata(state, now_ms)),
         (SCORING_FUNCTION, lambda: scoring_metadata(metrics, settings, now_ms)),
         (RAW_POSTS, lambda: raw_lake_metadata(store, settings, now_ms)),
+        (LABELS, lambda: labels_metadata(store, settings, now_ms)),
     ):
         try:
             metadata = read()
