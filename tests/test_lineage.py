@@ -7,6 +7,7 @@ import json
 import random
 import time
 from collections import deque
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -102,7 +103,13 @@ def test_health_sensor_observes_source_scoring_and_raw_lake(local_settings: Sett
     now = datetime.now(UTC)
     now_us = int(now.timestamp() * 1_000_000)
     rng = random.Random(4)
-    rows = [make_record(rng, now_us - i, fraud=i < 2, text=f"post {i}", did=f"did:plc:{i}") for i in range(5)]
+    rows = [
+        replace(
+            make_record(rng, now_us - i, fraud=i < 2, text=f"post {i}", did=f"did:plc:{i}"),
+            policy_version="policy-test-7",
+        )
+        for i in range(5)
+    ]
     write_raw_file(ObjectStore.from_settings(settings), settings, now, rows)
     state = open_state(settings)
     state.put_checkpoint("ingest/jetstream/cursor", str(now_us - 12_000_000))  # 12 s behind live
@@ -136,6 +143,7 @@ def test_health_sensor_observes_source_scoring_and_raw_lake(local_settings: Sett
     assert seen[SCORING_FUNCTION]["max_batch_latency_ms"] == pytest.approx(42.0)
     assert seen[RAW_POSTS]["newest_file_rows"] == 5
     assert seen[RAW_POSTS]["text_model_version"] == "text-test-1"
+    assert seen[RAW_POSTS]["policy_version"] == "policy-test-7"
     assert 0 <= seen[RAW_POSTS]["newest_file_age_s"] < 60
     assert {UNTAGGED_STREAM, TEXT_ENDPOINT, MEDIA_ENDPOINT} <= set(seen)
     assert seen[AssetKey("published_labels")]["newest_file_age_s"] == -1.0  # none copied yet
