@@ -132,3 +132,38 @@ def test_log_destination_follows_the_setting(
     assert logs.log_destination(local_settings.with_overrides(log_to="stdout")) == "stdout"
     monkeypatch.setenv("ECS_CONTAINER_METADATA_URI_V4", "http://169.254.170.2/v4/x")
     assert logs.log_destination(local_settings) == "stdout"
+
+
+def test_dagster_services_start_without_warnings_and_log_json(local_settings: Settings) -> None:
+    """`up` starts the webserver and the daemon (not the superseded `dagster dev`) with JSON logs,
+    on a Dagster home with a dagster.yaml: none of their output is a Dagster warning."""
+    import time
+    import urllib.request
+
+    from fraud_pipeline.workers.services import start_services, stop_services
+    from tests.conftest import free_port
+
+    port = free_port()
+    services = start_services(
+        local_settings, dagster=True, dashboard=False, dagster_port=port, dashboard_port=0
+    )
+    try:
+        assert [s.name for s in services] == ["dagster", "dagster-daemon"]
+        deadline = time.monotonic() + 120
+        up = False
+        while not up and time.monotonic() < deadline:
+            try:
+                up = urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2).status == 200
+            except OSError:
+                time.sleep(1)
+        assert up, "the Dagster webserver did not answer"
+        time.sleep(5)  # the daemon loads the code location too
+    finally:
+        stop_services(services)
+    assert (Path(local_settings.dagster_home) / "dagster.yaml").exists()
+    for service in services:
+        lines = [line for line in service.log_path.read_text().splitlines() if line.strip()]
+        assert lines, f"{service.name} wrote nothing"
+        assert not [line for line in lines if "Warning" in line], service.log_path.read_text()[-3000:]
+        service_lines = [json.loads(line) for line in lines if line.startswith("{")]
+        assert service_lines and all({"event", "level", "logger"} <= e.keys() for e in service_lines)
