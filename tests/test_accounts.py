@@ -393,3 +393,86 @@ def test_post_scorer_reply_flood_flags_the_account_then_its_posts() -> None:
     flagged = [t.is_fraud for t in tagged if t.did == SCAMMER]
     # The first replies are bland; once the flood is visible the account is, and so its replies.
     assert not flagged[0] and all(flagged[-10:])
+
+
+# -- through the streams -------------------------------------------------------------------
+
+
+def test_ingest_puts_account_events_on_the_stream_and_counts_everything() -> None:
+    from fraud_pipeline.accounts.events import account_event_from_json
+    from fraud_pipeline.ingest.pipeline import IngestStats, run_ingest
+    from fraud_pipeline.ingest.producer import Producer
+    from tests.ingest_fixtures import MemoryStream
+
+    raw = [
+        commit(SCAMMER, "app.bsky.feed.post", {"text": "hello there"}, rkey="p1"),
+        commit(SCAMMER, "app.bsky.actor.profile", {"displayName": "A", "description": "x" * 100_000}),
+        commit(SCAMMER, "app.bsky.graph.follow", {"subject": HELPER}, rkey="f1"),
+        {"did": SCAMMER, "time_us": T0, "kind": "identity", "identity": {"handle": "a.bsky.social"}},
+        {"did": SCAMMER, "time_us": T0, "kind": "account", "account": {"active": True}},
+        commit(SCAMMER, "app.bsky.feed.like", {"subject": {}}, rkey="l1"),
+        commit(SCAMMER, "app.bsky.graph.follow", {"subject": 12}, rkey="f2"),
+        commit(SCAMMER, "app.bsky.actor.profile", "not a record"),
+    ]
+    stream = MemoryStream()
+    stream.create_stream("s", 1)
+    producer = Producer(stream, "s", linger_s=0.01)
+    sunk: list[tuple[bytes, str]] = []
+    stats = run_ingest(
+        [orjson.dumps(e) for e in raw],
+        producer,
+        IngestStats(),
+        on_malformed=lambda data, why: sunk.append((data, why)),
+        accounts=True,
+    )
+    producer.close()
+    assert stats.posts == 1
+    assert stats.account_events == {"profile": 1, "follow": 1, "identity": 1, "account": 1}
+    assert stats.skipped == {"other_collection": 1}
+    assert stats.malformed_by_reason == {"account:bad_follow_subject": 1, "account:missing_record": 1}
+    assert [why for _, why in sunk] == ["account:bad_follow_subject", "account:missing_record"]
+    assert stats.truncated == 1 and stats.put == 5
+    payloads = [r.data for r in stream.records("s")]
+    kinds = [e.kind for e in map(account_event_from_json, payloads) if e is not None]
+    assert sorted(kinds) == ["account", "follow", "identity", "profile"]
+    # Without the switch, account events are skipped and counted as before.
+    quiet = run_ingest([orjson.dumps(e) for e in raw[:5]], Producer(stream, "s", linger_s=0.01))
+    assert (
+        quiet.skipped == {"other_collection": 2, "identity": 1, "account": 1} and quiet.account_events == {}
+    )
+
+
+def test_scoring_core_takes_account_events_beside_posts(local_settings: Any) -> None:
+    """A profile and a bland reply in one batch: the event counts toward the account (no tagged
+    record, no error), the reply carries the account's verdict; a bad account record is an error."""
+    from fraud_pipeline.lake.errors import read_errors
+    from fraud_pipeline.objects import ObjectStore
+    from fraud_pipeline.policy.loader import load_policy
+    from fraud_pipeline.scoring.handler import InputRecord, ScoringRuntime
+    from fraud_pipeline.scoring.pipeline_scorer import PostScorer
+    from fraud_pipeline.streams import open_stream
+    from tests.policy_fixtures import fixed_thresholds
+    from tests.scoring_fixtures import KeywordScorer, RecordingMetrics
+
+    stream = open_stream(local_settings)
+    stream.create_stream(local_settings.tagged_stream, 1)
+    scorer = PostScorer(KeywordScorer(), policy=load_policy(fixed_thresholds()))
+    runtime = ScoringRuntime(
+        local_settings, stream, ObjectStore.from_settings(local_settings), RecordingMetrics(), scorer
+    )
+    scam = profile(SCAMMER, "Rec", "Account recovery expert, WhatsApp +1 (555) 201-3344")
+    bad = {"kind": "follow", "did": "not-a-did", "time_us": T0}
+    records = [
+        InputRecord("1", scam.to_json()),
+        InputRecord("2", reply(SCAMMER, HELPER, "hi, check my profile", T0 + MINUTE, 1).to_json()),
+        InputRecord("3", orjson.dumps(bad)),
+    ]
+    assert runtime.score_batch(records) == []
+    assert (runtime.stats.account_events, runtime.stats.undecodable, runtime.stats.tagged) == (1, 1, 1)
+    reader = stream.shard_reader(
+        local_settings.tagged_stream, stream.describe(local_settings.tagged_stream).shard_ids[0], None
+    )
+    (tagged,) = [orjson.loads(r.data) for r in reader.read(10)]
+    assert tagged["is_fraud"] and "flagged_account" in tagged["rule_hits"]
+    errors = read_errors(ObjectStore.from_settings(local_settings), local_settings.errors_prefix)
+    assert [e["errorMessage"] for e in errors] == ["account event field 'did' must be a DID"]

@@ -89,6 +89,20 @@ class AccountEvent:
 _FIELDS: tuple[str, ...] = tuple(AccountEvent.__dataclass_fields__)
 
 
+def account_event_from_json(data: bytes | str) -> AccountEvent | None:
+    """The account event a stream record holds, or None when it is not one (a post, garbage).
+
+    Raises RecordError when the record says it is an account event but is not a valid one.
+    """
+    try:
+        payload = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    if type(payload) is not dict or "uri" in payload or payload.get("kind") not in ACCOUNT_EVENT_KINDS:
+        return None
+    return AccountEvent.from_dict(payload)
+
+
 @dataclass(slots=True, frozen=True)
 class AccountNormalized:
     """What became of one event: an AccountEvent, or skipped / malformed with a reason."""

@@ -54,6 +54,11 @@ DEFAULT_TEXTS = bundled_path("data/labeled/train.jsonl")
     default=None,
     help="Jetstream's zstd dictionary file (needed with --compress on the public hosts).",
 )
+@click.option(
+    "--accounts/--no-accounts",
+    default=False,
+    help="Also put profile, follow, identity and account events on the stream (account verdicts).",
+)
 @settings_options
 def ingest(
     settings: Settings,
@@ -65,13 +70,14 @@ def ingest(
     max_events: int | None,
     compress: bool,
     zstd_dictionary: Path | None,
+    accounts: bool,
 ) -> None:
     """Read events from SOURCE, normalize them and put the posts on the untagged stream."""
     from fraud_pipeline.ingest.session import IngestSession, NoCapture, SourceOptions
     from fraud_pipeline.streams import StreamError
 
     try:
-        session = IngestSession(settings)
+        session = IngestSession(settings, accounts=accounts)
     except StreamError as exc:
         raise click.ClickException(str(exc)) from exc
     options = SourceOptions(source, url, capture, speed or None, rebase, 0, compress, zstd_dictionary)

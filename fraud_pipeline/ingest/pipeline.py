@@ -15,10 +15,20 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from fraud_pipeline.ingest.normalize import FLAG_BAD_FIELD, FLAG_TRUNCATED, FLAG_UNKNOWN_EMBED, normalize
+from fraud_pipeline.accounts.events import normalize_account_event
+from fraud_pipeline.ingest.normalize import (
+    FLAG_BAD_FIELD,
+    FLAG_TRUNCATED,
+    FLAG_UNKNOWN_EMBED,
+    decode_event,
+    normalize,
+)
 from fraud_pipeline.records import Post
 
 log = logging.getLogger(__name__)
+
+# The normalizer's skip reasons that may hide an account event (accounts/events.py).
+ACCOUNT_SKIP_REASONS = frozenset({"identity", "account", "other_collection"})
 
 # How much of a malformed event's raw bytes travels to the errors sink.
 MAX_ERROR_BYTES = 64 * 1024
@@ -44,6 +54,7 @@ class IngestStats:
     malformed: int = 0
     malformed_by_reason: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> count
+    account_events: dict[str, int] = field(default_factory=dict)  # profile/follow/identity/account
     truncated: int = 0
     unknown_embeds: int = 0
     bad_fields: int = 0
@@ -92,8 +103,14 @@ def run_ingest(
     max_events: int | None = None,
     flush_at_end: bool = True,
     clock_us: Callable[[], int] = lambda: time.time_ns() // 1000,
+    accounts: bool = False,
 ) -> IngestStats:
-    """Normalize and produce until the source ends, `max_events` is reached or `stop` is set."""
+    """Normalize and produce until the source ends, `max_events` is reached or `stop` is set.
+
+    With `accounts`, profile, follow, identity and account events travel too (as account
+    events on the same stream, keyed by their account; the producer needs `put_account_event`).
+    """
+    put_account = getattr(producer, "put_account_event", None) if accounts else None
     stats = stats if stats is not None else IngestStats()
     stop = stop if stop is not None else threading.Event()
     skipped = stats.skipped
@@ -117,7 +134,10 @@ def run_ingest(
                 else:
                     stats.deletes += 1
         elif result.kind == "skipped":
-            skipped[result.reason] = skipped.get(result.reason, 0) + 1
+            if put_account is not None and result.reason in ACCOUNT_SKIP_REASONS:
+                _account_event(raw, result.reason, stats, put_account, on_malformed, clock_us)
+            else:
+                skipped[result.reason] = skipped.get(result.reason, 0) + 1
         else:
             stats.add_malformed(result.reason)
             on_malformed(_as_bytes(raw), result.reason)
@@ -133,6 +153,37 @@ def run_ingest(
     if put is not None:
         stats.put = put
     return stats
+
+
+def _account_event(
+    raw: bytes | str,
+    reason: str,
+    stats: IngestStats,
+    put_account: Callable[[Any], None],
+    on_malformed: MalformedSink,
+    clock_us: Callable[[], int],
+) -> None:
+    """Normalize and produce one event the post normalizer skipped; count what became of it."""
+    result = normalize_account_event(decode_event(raw))  # valid JSON: normalize parsed it
+    event = result.event
+    if event is None:
+        if result.outcome == "malformed":
+            why = f"account:{result.reason}"
+            stats.add_malformed(why)
+            on_malformed(_as_bytes(raw), why)
+        else:
+            stats.skipped[reason] = stats.skipped.get(reason, 0) + 1
+        return
+    if result.flags:
+        _count_flags(stats, result.flags)
+    event.ingested_at_us = clock_us()
+    try:
+        put_account(event)
+    except ValueError as exc:  # larger than a stream record may be (capped fields: not expected)
+        stats.add_malformed("too_large")
+        on_malformed(_as_bytes(raw), f"too_large: {exc}")
+    else:
+        stats.account_events[event.kind] = stats.account_events.get(event.kind, 0) + 1
 
 
 def _count_flags(stats: IngestStats, flags: tuple[str, ...]) -> None:

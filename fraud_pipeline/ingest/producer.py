@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from fraud_pipeline.accounts.events import AccountEvent
 from fraud_pipeline.records import Post
 from fraud_pipeline.streams.base import (
     MAX_PARTITION_KEY_CHARS,
@@ -107,6 +108,10 @@ class Producer:
     def put_post(self, post: Post) -> None:
         """Queue one post, keyed by its author; blocks while the queue is full."""
         self.put(PutEntry(partition_key(post.did), post.to_json()))
+
+    def put_account_event(self, event: AccountEvent) -> None:
+        """Queue one account event (profile, follow, identity, status), keyed by its account."""
+        self.put(PutEntry(partition_key(event.did), event.to_json()))
 
     def put(self, entry: PutEntry) -> None:
         if self._error is not None:

@@ -47,8 +47,9 @@ class SourceOptions:
 
 
 class IngestSession:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, accounts: bool = False) -> None:
         self.settings = settings
+        self.accounts = accounts  # also put profile/follow/identity/account events on the stream
         self.stream = open_stream(settings)
         self.stream.describe(settings.untagged_stream)  # StreamNotFound before anything starts
         self.state = open_state(settings)
@@ -114,6 +115,7 @@ class IngestSession:
                 self.stop,
                 on_malformed=self._on_malformed,
                 max_events=max_events,
+                accounts=self.accounts,
             )
         except BaseException as exc:  # reported by the caller, never lost in a thread
             self.failure = exc

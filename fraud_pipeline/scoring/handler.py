@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from fraud_pipeline.accounts.events import AccountEvent, account_event_from_json
 from fraud_pipeline.lake.errors import ErrorRecord, ErrorSink
 from fraud_pipeline.logs import log_context, setup_logging
 from fraud_pipeline.metrics import MetricsError
@@ -73,6 +74,7 @@ class HandlerStats:
     records_in: int = 0
     undecodable: int = 0
     tagged: int = 0
+    account_events: int = 0  # profiles, follows, identity and status events (no tagged output)
     failed: int = 0
     store_unavailable: int = 0  # batches a store failure stopped (retried, records not blamed)
     metrics_failures: int = 0  # batches whose metrics could not be published (logged, not retried)
@@ -167,6 +169,7 @@ class ScoringRuntime:
         started = time.perf_counter()
 
         posts: list[Post] = []
+        account_events: list[AccountEvent] = []
         sequence_of_post: list[str | None] = []  # None: a record without one (still tagged)
         errors: list[ErrorRecord] = []
         error_sequences: list[str | None] = []
@@ -174,8 +177,16 @@ class ScoringRuntime:
             try:
                 post = Post.from_json(record.data)
             except RecordError as exc:
+                why = str(exc)
+                try:
+                    account = account_event_from_json(record.data)
+                except RecordError as account_exc:
+                    why, account = str(account_exc), None
+                if account is not None:  # counts toward its account's verdict; no tagged record
+                    account_events.append(account)
+                    continue
                 source = {"sequenceNumber": record.sequence_number, "partitionKey": record.partition_key}
-                errors.append(ErrorRecord("NotAPost", str(exc), record.data, source))
+                errors.append(ErrorRecord("NotAPost", why, record.data, source))
                 error_sequences.append(record.sequence_number)
                 continue
             posts.append(post)
@@ -193,7 +204,7 @@ class ScoringRuntime:
             unavailable.update(s for s in error_sequences if s is not None)
             outage.append(f"errors prefix: {exc}")
 
-        tagged, counts = self.scorer.score(posts)
+        tagged, counts = self.scorer.score(posts, account_events)
         entries = [PutEntry(partition_key(t.did), t.to_json()) for t in tagged]
         results, _ = put_with_retries(self.stream, self.settings.tagged_stream, entries)
         for sequence, result in zip(sequence_of_post, results[: len(posts)], strict=True):
@@ -233,6 +244,7 @@ class ScoringRuntime:
 
         self.stats.records_in += len(records) + len(rejected)
         self.stats.undecodable += len(errors)
+        self.stats.account_events += len(account_events)
         self.stats.tagged += sum(1 for r in results if r.ok)
         self.stats.counts.add(counts)
         first = records[0].sequence_number if records else (rejected[0][0] if rejected else None)

@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from fraud_pipeline.accounts.events import AccountEvent
 from fraud_pipeline.accounts.tracker import AccountTracker
 from fraud_pipeline.policy import Policy
 from fraud_pipeline.policy.runtime import ActivePolicy, PolicyHolder
@@ -126,14 +127,18 @@ class PostScorer:
         return self._accounts[1]
 
     def _with_account_evidence(
-        self, active: ActivePolicy, live: Sequence[Post], signals_by_post: dict[int, PostSignals]
+        self,
+        active: ActivePolicy,
+        live: Sequence[Post],
+        signals_by_post: dict[int, PostSignals],
+        account_events: Sequence[AccountEvent],
     ) -> None:
         """A flagged account's bland reply is not bland: each post carries its author's verdict."""
         accounts = self.account_tracker(active)
-        if accounts is None or not live:
+        if accounts is None or not (live or account_events):
             return
         weights = accounts.spec.post_weight
-        verdicts = {v.did: v for v in accounts.observe(live)}
+        verdicts = {v.did: v for v in accounts.observe(live, account_events)}
         for post in live:
             verdict = verdicts.get(post.did)
             if verdict is not None and verdict.action != "none":
@@ -156,9 +161,12 @@ class PostScorer:
             return None, f"model returned {len(scores)} scores for {len(texts)} texts"
         return scores, None
 
-    def score(self, posts: Sequence[Post]) -> tuple[list[TaggedRecord], ScoreCounts]:
+    def score(
+        self, posts: Sequence[Post], account_events: Sequence[AccountEvent] = ()
+    ) -> tuple[list[TaggedRecord], ScoreCounts]:
         """Tag every post (deletes pass through unscored), in input order, with one policy;
-        verdict updates for campaigns that crossed the bar follow."""
+        verdict updates for campaigns that crossed the bar follow. Account events (profiles,
+        follows, identity, status) of the batch count toward their accounts' verdicts first."""
         active = self.policy.current()
         counts = ScoreCounts()
         live = [p for p in posts if p.operation != "delete"]
@@ -181,7 +189,7 @@ class PostScorer:
             counts.unavailable_reasons.append(f"media model: {media_error}")
 
         signals_by_post = dict(zip(map(id, live), self.tracker.observe_batch(live), strict=True))
-        self._with_account_evidence(active, live, signals_by_post)
+        self._with_account_evidence(active, live, signals_by_post, account_events)
         tagged: list[TaggedRecord] = []
         crossings: list[tuple[TaggedRecord, PostSignals]] = []
         for post in posts:
