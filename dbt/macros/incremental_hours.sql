@@ -38,12 +38,14 @@
 {#- Pre-hooks of a per-hour intermediate: record the keys the affected hours held, then forget them. -#}
 {% macro record_touched_and_delete(key, key_type) -%}
   {%- set touched = this.incorporate(path={"identifier": this.identifier ~ "__touched"}) -%}
-  {%- if is_incremental() -%}
-    create or replace table {{ touched }} as
-      select distinct {{ key }} from {{ this }} where {{ affected_hours('arrival_hour') }};
+  {%- if not execute -%}
+    select 1
+  {%- elif is_incremental() -%}
+    {%- do fp_replace_table(touched, "select distinct " ~ key ~ " from " ~ this ~ " where " ~ affected_hours('arrival_hour')) -%}
     delete from {{ this }} where {{ affected_hours('arrival_hour') }}
   {%- else -%}
-    create or replace table {{ touched }} as select null::{{ key_type }} as {{ key }} where false
+    {%- do fp_replace_table(touched, "select cast(null as " ~ key_type ~ ") as " ~ key ~ " where false") -%}
+    select 1
   {%- endif -%}
 {%- endmacro %}
 
@@ -74,7 +76,7 @@
   {%- if hours is none -%} true
   {%- elif hours | length == 0 -%} false
   {%- else -%}
-    ({%- for h in hours %}(dt = date '{{ h[:10] }}' and hour = {{ h[11:13] | int }}){% if not loop.last %} or {% endif %}{% endfor -%})
+    ({%- for h in hours %}{{ fp_partition(h) }}{% if not loop.last %} or {% endif %}{% endfor -%})
   {%- endif -%}
 {%- endmacro %}
 

@@ -3,7 +3,12 @@
   first partition exists, the same columns with no rows (from the zero-row schema file), so a
   fresh install builds green.
 #}
-{% macro lake_posts() %}
+{% macro lake_posts() %}{{ return(adapter.dispatch('lake_posts', 'fraud_pipeline')()) }}{% endmacro %}
+
+{#- Athena: the Glue table Dagster keeps partitioned (dt, hour as strings). -#}
+{% macro athena__lake_posts() %}{{ source('lake', 'compacted_posts') }}{% endmacro %}
+
+{% macro default__lake_posts() %}
   {%- set glob = env_var('FRAUD_PIPELINE_COMPACTED_GLOB', '../.fraud-pipeline/lake/fraud-detect-dev-lake/compacted/dt=*/hour=*/*.parquet') -%}
   {%- set found = 1 -%}
   {%- if execute -%}

@@ -24,12 +24,14 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 from fraud_pipeline.analytics.lake_sql import compacted_glob
 from fraud_pipeline.lake.compaction import compacted_key
 from fraud_pipeline.orchestration.dbt_project import (
+    athena_environment,
     build_artifacts_dir,
     dbt_environment,
     dbt_project,
     ensure_manifest,
     incremental_build_args,
     publish_warehouse,
+    uses_athena,
 )
 from fraud_pipeline.orchestration.partitions import HOURLY, hour_of
 from fraud_pipeline.orchestration.resources import LakeDuckDBResource, ObjectStoreResource, PipelineResource
@@ -84,6 +86,14 @@ def dashboard_tables(
     they recompute the run's hours and the older hours its compactions rewrote."""
     settings = pipeline.settings()
     hours = run_hours(context)
+    if uses_athena(settings):  # the same models, built by Athena from the Glue tables
+        with athena_environment(settings, hours), build_artifacts_dir(settings) as artifacts:
+            context.log.info(f"dbt build --target athena for hours {hours if hours is not None else 'all'}")
+            args = ["build", "--target", "athena", "--exclude", "resource_type:unit_test"]
+            invocation = dbt.cli(args, context=context, target_path=artifacts)
+            yield from invocation.stream()
+            invocation.wait()
+        return
     with dbt_environment(settings, hours) as built, build_artifacts_dir(settings) as artifacts:
         args = incremental_build_args(built)
         context.log.info(f"dbt build {' '.join(args)} for hours {hours if hours is not None else 'all'}")

@@ -224,11 +224,29 @@ def _dbt_environment(settings: Settings, hours: list[datetime] | None) -> Iterat
         shutil.copyfile(settings.warehouse_path, target)
     else:
         target.unlink(missing_ok=True)
-    variables = {**dbt_env(settings, target), **hours_env(hours)}
+    with process_environment({**dbt_env(settings, target), **hours_env(hours)}):
+        yield target
+
+
+def uses_athena(settings: Settings) -> bool:
+    """Whether the marts are built by Athena (aws backend, FRAUD_PIPELINE_ANALYTICS_ENGINE=athena)."""
+    return settings.backend == "aws" and settings.analytics_engine == "athena"
+
+
+@contextmanager
+def athena_environment(settings: Settings, hours: list[datetime] | None = None) -> Iterator[None]:
+    """The environment of a dbt build on the athena target (no DuckDB warehouse to copy)."""
+    with process_environment({**dbt_env(settings), **hours_env(hours)}):
+        yield
+
+
+@contextmanager
+def process_environment(variables: dict[str, str]) -> Iterator[None]:
+    """Set variables for the duration (dagster-dbt passes the process environment to dbt)."""
     saved = {k: os.environ.get(k) for k in variables}
     os.environ.update(variables)
     try:
-        yield target
+        yield
     finally:
         for key, value in saved.items():
             if value is None:

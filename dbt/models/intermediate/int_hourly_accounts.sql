@@ -12,8 +12,8 @@ select
     max(fraud_score) as max_fraud_score,
     min(event_at) as first_seen,
     max(event_at) as last_seen,
-    list_sort(list_distinct(flatten(list(domains) filter (where is_fraud)))) as fraud_domains,
-    list_sort(list_distinct(flatten(list(rule_hits) filter (where is_fraud)))) as rule_hits
+    {{ fp_flat_distinct('domains', 'is_fraud') }} as fraud_domains,
+    {{ fp_flat_distinct('rule_hits', 'is_fraud') }} as rule_hits
 from {{ ref('stg_posts') }}
 where {{ affected_partitions() }}
 group by 1, 2

@@ -5,16 +5,17 @@
     pre_hook="{{ delete_affected_hours() }}"
 ) }}
 with fraud_domains as (
-    select arrival_hour, did, event_at, unnest(domains) as domain
-    from {{ ref('stg_posts') }}
-    where {{ affected_partitions() }} and is_fraud and len(coalesce(domains, [])) > 0
+    select p.arrival_hour, p.did, p.event_at, d.domain
+    from {{ ref('stg_posts') }} p
+    cross join unnest(p.domains) as d(domain)
+    where {{ affected_partitions() }} and p.is_fraud
 )
 
 select
     arrival_hour,
     domain,
     count(*) as fraud_posts,
-    list_sort(list_distinct(list(did))) as dids,
+    {{ fp_list_distinct('did') }} as dids,
     min(event_at) as first_seen,
     max(event_at) as last_seen
 from fraud_domains

@@ -10,12 +10,12 @@ select
     count(*) as posts,
     count(end_to_end_ms) as end_to_end_n,
     count(scoring_ms) as scoring_n,
-    quantile_cont(end_to_end_ms, 0.5) as end_to_end_p50_ms,
-    quantile_cont(end_to_end_ms, 0.95) as end_to_end_p95_ms,
-    quantile_cont(end_to_end_ms, 0.99) as end_to_end_p99_ms,
-    quantile_cont(scoring_ms, 0.5) as scoring_p50_ms,
-    quantile_cont(scoring_ms, 0.95) as scoring_p95_ms,
-    quantile_cont(scoring_ms, 0.99) as scoring_p99_ms
+    {{ fp_quantile('end_to_end_ms', 0.5) }} as end_to_end_p50_ms,
+    {{ fp_quantile('end_to_end_ms', 0.95) }} as end_to_end_p95_ms,
+    {{ fp_quantile('end_to_end_ms', 0.99) }} as end_to_end_p99_ms,
+    {{ fp_quantile('scoring_ms', 0.5) }} as scoring_p50_ms,
+    {{ fp_quantile('scoring_ms', 0.95) }} as scoring_p95_ms,
+    {{ fp_quantile('scoring_ms', 0.99) }} as scoring_p99_ms
 from {{ ref('stg_posts') }}
 where {{ affected_partitions() }}
 group by 1, 2

@@ -12,10 +12,10 @@ select
     min(text) filter (where length(trim(text)) > 0) as sample_text,
     count(*) as posts,
     count(*) filter (where is_fraud) as fraud_posts,
-    list_sort(list_distinct(list(did))) as dids,
+    {{ fp_list_distinct('did') }} as dids,
     min(event_at) as first_seen,
     max(event_at) as last_seen,
-    list_sort(list_distinct(flatten(list(domains)))) as domains
+    {{ fp_flat_distinct('domains') }} as domains
 from {{ ref('stg_posts') }}
 where {{ affected_partitions() }} and campaign_id is not null
 group by 1, 2

@@ -6,14 +6,14 @@
 ) }}
 select
     did,
-    sum(posts)::bigint as posts,
-    sum(fraud_posts)::bigint as fraud_posts,
-    round(sum(fraud_posts) / sum(posts), 4) as fraud_share,
+    cast(sum(posts) as bigint) as posts,
+    cast(sum(fraud_posts) as bigint) as fraud_posts,
+    round(cast(sum(fraud_posts) as double) / sum(posts), 4) as fraud_share,
     max(max_fraud_score) as max_fraud_score,
     min(first_seen) as first_seen,
     max(last_seen) as last_seen,
-    list_sort(list_distinct(flatten(list(fraud_domains)))) as fraud_domains,
-    list_sort(list_distinct(flatten(list(rule_hits)))) as rule_hits
+    {{ fp_flat_distinct('fraud_domains') }} as fraud_domains,
+    {{ fp_flat_distinct('rule_hits') }} as rule_hits
 from {{ ref('int_hourly_accounts') }}
 {% if is_incremental() %}where did in ({{ touched_keys('int_hourly_accounts', 'did') }}){% endif %}
 group by did

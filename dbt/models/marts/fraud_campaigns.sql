@@ -11,12 +11,12 @@ with grouped as (
     select
         campaign_id,
         min(sample_text) as sample_text,
-        sum(posts)::bigint as posts,
-        len(list_distinct(flatten(list(dids)))) as accounts,
-        sum(fraud_posts)::bigint as fraud_posts,
+        cast(sum(posts) as bigint) as posts,
+        {{ fp_len(fp_flat_distinct('dids')) }} as accounts,
+        cast(sum(fraud_posts) as bigint) as fraud_posts,
         min(first_seen) as first_seen,
         max(last_seen) as last_seen,
-        list_sort(list_distinct(flatten(list(domains)))) as domains
+        {{ fp_flat_distinct('domains') }} as domains
     from {{ ref('int_hourly_texts') }}
     {% if is_incremental() %}where campaign_id in ({{ touched_keys('int_hourly_texts', 'campaign_id') }}){% endif %}
     group by campaign_id
@@ -24,6 +24,6 @@ with grouped as (
 
 select
     *,
-    round(fraud_posts / posts, 4) as fraud_share,
+    round(cast(fraud_posts as double) / posts, 4) as fraud_share,
     date_diff('second', first_seen, last_seen) as active_seconds
 from grouped

@@ -8,7 +8,7 @@ select
     arrival_hour,
     count(*) as posts,
     count(*) filter (where is_fraud) as fraud_posts,
-    round(count(*) filter (where is_fraud) / count(*), 6) as fraud_rate,
+    round(cast(count(*) filter (where is_fraud) as double) / count(*), 6) as fraud_rate,
     count(distinct did) as accounts,
     count(distinct did) filter (where is_fraud) as fraud_accounts,
     count(*) filter (where has_media) as media_posts,

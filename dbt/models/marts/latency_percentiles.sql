@@ -8,7 +8,7 @@
 ) }}
 select
     ts,
-    sum(posts)::bigint as posts,
+    cast(sum(posts) as bigint) as posts,
     sum(end_to_end_p50_ms * end_to_end_n) / nullif(sum(end_to_end_n), 0) as end_to_end_p50_ms,
     sum(end_to_end_p95_ms * end_to_end_n) / nullif(sum(end_to_end_n), 0) as end_to_end_p95_ms,
     sum(end_to_end_p99_ms * end_to_end_n) / nullif(sum(end_to_end_n), 0) as end_to_end_p99_ms,

@@ -7,7 +7,7 @@
 with counted as (
     select
         arrival_hour,
-        least(floor(fraud_score * 10), 9)::integer as bucket,
+        cast(least(floor(fraud_score * 10), 9) as integer) as bucket,
         count(*) as posts
     from {{ ref('stg_posts') }}
     where {{ affected_partitions() }} and fraud_score is not null
@@ -18,5 +18,5 @@ select
     arrival_hour,
     bucket,
     posts,
-    round(posts / sum(posts) over (partition by arrival_hour), 6) as share
+    round(cast(posts as double) / sum(posts) over (partition by arrival_hour), 6) as share
 from counted

@@ -8,7 +8,7 @@
 with buckets as (
     select arrival_hour, b.bucket, coalesce(d.posts, 0) as posts
     from (select distinct arrival_hour from {{ ref('score_distribution') }}) h
-    cross join range(10) b(bucket)
+    cross join {{ fp_buckets() }}
     left join {{ ref('score_distribution') }} d using (arrival_hour, bucket)
 ),
 
@@ -19,7 +19,7 @@ baseline as (
         posts,
         sum(posts) over (
             partition by bucket order by arrival_hour
-            range between interval {{ window }} hours preceding and interval 1 microsecond preceding
+            {{ fp_trailing_hours(window) }}
         ) as baseline_posts
     from buckets
 ),
@@ -28,8 +28,8 @@ shares as (
     select
         arrival_hour,
         bucket,
-        posts / nullif(sum(posts) over (partition by arrival_hour), 0) as p,
-        baseline_posts / nullif(sum(baseline_posts) over (partition by arrival_hour), 0) as q
+        cast(posts as double) / nullif(sum(posts) over (partition by arrival_hour), 0) as p,
+        cast(baseline_posts as double) / nullif(sum(baseline_posts) over (partition by arrival_hour), 0) as q
     from baseline
 ),
 
@@ -54,7 +54,7 @@ hourly as (
     from {{ ref('fraud_summary') }}
     window w_prev as (
         order by arrival_hour
-        range between interval {{ window }} hours preceding and interval 1 microsecond preceding
+        {{ fp_trailing_hours(window) }}
     )
 )
 

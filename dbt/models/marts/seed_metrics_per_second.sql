@@ -8,12 +8,12 @@
 with counters as (
     select
         ts,
-        sum(post_processed)::bigint as post_processed,
-        sum(post_text_only)::bigint as post_text_only,
-        sum(post_is_fraud)::bigint as post_is_fraud,
-        sum(post_fraud_both)::bigint as post_fraud_both,
-        sum(post_fraud_media)::bigint as post_fraud_media,
-        sum(post_fraud_text)::bigint as post_fraud_text
+        cast(sum(post_processed) as bigint) as post_processed,
+        cast(sum(post_text_only) as bigint) as post_text_only,
+        cast(sum(post_is_fraud) as bigint) as post_is_fraud,
+        cast(sum(post_fraud_both) as bigint) as post_fraud_both,
+        cast(sum(post_fraud_media) as bigint) as post_fraud_media,
+        cast(sum(post_fraud_text) as bigint) as post_fraud_text
     from {{ ref('int_hourly_seconds') }}
     {% if is_incremental() %}where ts in ({{ touched_keys('int_hourly_seconds', 'ts') }}){% endif %}
     group by 1

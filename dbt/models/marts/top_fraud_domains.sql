@@ -2,8 +2,8 @@
 with totals as (
     select
         domain,
-        sum(fraud_posts)::bigint as fraud_posts,
-        len(list_distinct(flatten(list(dids)))) as accounts,
+        cast(sum(fraud_posts) as bigint) as fraud_posts,
+        {{ fp_len(fp_flat_distinct('dids')) }} as accounts,
         min(first_seen) as first_seen,
         max(last_seen) as last_seen
     from {{ ref('int_hourly_fraud_domains') }}

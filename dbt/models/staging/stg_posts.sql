@@ -21,15 +21,15 @@ select
     embed_kind,
     media_paths,
     media_kinds,
-    len(coalesce(media_paths, [])) > 0 as has_media,
-    make_timestamp(time_us) as event_at,
-    coalesce(make_timestamp(scored_at_us), make_timestamp(time_us)) as scored_at,
+    {{ fp_len('media_paths') }} > 0 as has_media,
+    {{ fp_timestamp_us('time_us') }} as event_at,
+    coalesce({{ fp_timestamp_us('scored_at_us') }}, {{ fp_timestamp_us('time_us') }}) as scored_at,
     fraud_text_likelihood,
     fraud_media_likelihood,
     fraud_score,
     coalesce(is_fraud, false) as is_fraud,
-    coalesce(list_contains(labels, 'fraud-text'), false) as is_fraud_text,
-    coalesce(len(coalesce(media_paths, [])) > 0 and list_contains(labels, 'fraud-media'), false)
+    coalesce({{ fp_contains('labels', "'fraud-text'") }}, false) as is_fraud_text,
+    coalesce({{ fp_len('media_paths') }} > 0 and {{ fp_contains('labels', "'fraud-media'") }}, false)
         as is_fraud_media,
     coalesce(action, case when is_fraud then 'review' else 'none' end) as action,
     policy_version,
@@ -45,5 +45,5 @@ select
         as scoring_ms,
     dt,
     hour,
-    make_timestamp(year(dt), month(dt), day(dt), hour, 0, 0) as arrival_hour
+    {{ fp_arrival_hour() }} as arrival_hour
 from posts
