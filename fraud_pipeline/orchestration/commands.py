@@ -64,16 +64,31 @@ def backfill(settings: Settings, start: str | None, end: str | None, no_dbt: boo
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
 )
-def query(settings: Settings, sql: str, fmt: str) -> None:
+@click.option(
+    "--engine",
+    type=click.Choice(["duckdb", "athena"]),
+    default=None,
+    help="duckdb (default; in this process) or athena (aws backend; Trino SQL over the Glue tables "
+    "and the marts built on Athena). Default: FRAUD_PIPELINE_ANALYTICS_ENGINE on the aws backend.",
+)
+def query(settings: Settings, sql: str, fmt: str, engine: str | None) -> None:
     """Run read-only SQL over the lake (`posts`) and the dashboard tables (dbt model names)."""
     import duckdb
 
     from fraud_pipeline.analytics.query import QueryRefused, render, run_query
 
+    engine = engine or (settings.analytics_engine if settings.backend == "aws" else "duckdb")
     try:
-        result = run_query(settings, sql)
+        if engine == "athena":
+            from fraud_pipeline.analytics.athena_query import run_athena_query
+
+            result = run_athena_query(settings, sql)
+        else:
+            result = run_query(settings, sql)
     except QueryRefused as exc:
         raise click.ClickException(str(exc)) from exc
     except duckdb.Error as exc:
         raise click.ClickException(f"query failed: {exc}") from exc
+    except RuntimeError as exc:  # AthenaQueryFailed
+        raise click.ClickException(str(exc)) from exc
     click.echo(render(result, fmt))
