@@ -291,3 +291,17 @@ def test_the_worker_follows_policy_pushes_and_keeps_its_labeler_section(tmp_path
     assert live.current().published_values(["wallet-drainer"]) == {"scam"}  # now the default value
     (folder / "labeler.yaml").unlink()  # a push without the labeler section
     assert live.current().published_values(["wallet-drainer"]) == {"scam"}  # the last one holds
+
+
+def test_shared_checkpoints_are_written_once_caught_up_even_inside_the_busy_interval(
+    local_settings: Settings,
+) -> None:
+    """The worker batches its shared checkpoints while busy; `up`/`replay` must still see it drained."""
+    put_tagged(local_settings, [verdict(i) for i in range(3)], shards=1)
+    worker = worker_for(local_settings)
+    assert worker.step() == 3
+    state, stream = open_state(local_settings), open_stream(local_settings)
+    name = local_settings.tagged_stream
+    (shard,) = stream.describe(name).shard_ids
+    assert worker.step() == 0  # caught up: the checkpoint is written now, not a second later
+    assert state.get_checkpoint(checkpoint_key(name, shard)) == stream.latest_sequence(name, shard)

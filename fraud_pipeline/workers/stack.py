@@ -223,9 +223,10 @@ def _labels_process(settings: Settings, stop: Any, reports: Any) -> None:
     worker = build_labels_worker(settings)
     send = lambda: reports.put(("labels", asdict(LabelsReport.of(worker))))  # noqa: E731
     send()  # the first report says the worker is ready
-    _report_loop(worker.step, send, stop, 0.02)
+    _report_loop(worker.step, send, stop, labels_module.IDLE_S)
     while worker.poll_once():
         pass
+    worker.write_checkpoints()
     worker.export_safely()
     send()
 
