@@ -7,8 +7,9 @@ in-memory store beside it). Prints one JSON object:
 
 - recall per scam kind and overall (an account counts as caught when its verdict reaches
   review or label at any point), honest accounts flagged (any point), by kind of honest;
-- the scam accounts' replies: flagged by the post-only scorer (text model, signals, rules)
-  and flagged once the account verdict's evidence (`accounts.post_weight`) is added;
+- every post through the post-only scorer (text model, signals, rules; account verdicts off)
+  and through the pipeline's scorer (posts and account events together): the scam accounts'
+  replies flagged, honest posts flagged and the rules that fired on them;
 - throughput of the account signals in events per CPU second on one core (median of runs).
 
     python benchmarks/bench_accounts.py [--honest 2000] [--runs 3]
@@ -140,31 +141,39 @@ def main() -> None:
 def _post_scorer_beside(
     batches: list[tuple[list[Post], list[AccountEvent]]], scam_posts: list[Post], post_action: dict[str, str]
 ) -> dict[str, object]:
-    """The scam accounts' replies through the post-only scorer, then with the account's evidence."""
+    """Every post through the post-only scorer (account verdicts switched off) and through the
+    pipeline's scorer (posts and account events together), in the same time-ordered batches."""
     from fraud_pipeline.scoring.handler import build_post_scorer
     from fraud_pipeline.settings import load_settings
 
-    scorer = build_post_scorer(load_settings(environ={}))
-    spec = load_default_policy().spec
-    assert spec.accounts is not None
-    review = spec.thresholds.combined.review
-    tagged = []
-    for posts, _ in batches:
-        tagged.extend(t for t in scorer.score(posts)[0] if t.operation != "verdict")
+    settings = load_settings(environ={})
+    post_only = build_post_scorer(settings)
+    post_only.account_tracker = lambda active: None  # type: ignore[method-assign]
+    pipeline = build_post_scorer(settings)
+    only: dict[str, tuple[bool, list[str]]] = {}
+    both: dict[str, tuple[bool, list[str]]] = {}
+    for posts, events in batches:
+        for t in post_only.score(posts)[0]:
+            if t.operation != "verdict":
+                only[t.uri] = (t.is_fraud, t.rule_hits)
+        for t in pipeline.score(posts, events)[0]:
+            if t.operation != "verdict":
+                both[t.uri] = (t.is_fraud, t.rule_hits)
     scam_uris = {p.uri for p in scam_posts}
-    scam_tagged = [t for t in tagged if t.uri in scam_uris]
-    honest_tagged = [t for t in tagged if t.uri not in scam_uris]
-    with_account = 0
-    for t in scam_tagged:
-        action = post_action.get(t.uri, "none")
-        weight = spec.accounts.post_weight.get(action, 0.0)  # type: ignore[call-overload]
-        score = 1 - (1 - (t.fraud_score or 0.0)) * (1 - weight)
-        with_account += t.is_fraud or score >= review
+    honest_uris = [u for u in both if u not in scam_uris]
+
+    def honest_rules(verdicts: dict[str, tuple[bool, list[str]]]) -> dict[str, int]:
+        hits = Counter(r for u in honest_uris if verdicts[u][0] for r in (verdicts[u][1] or ["model"]))
+        return dict(hits.most_common())
+
     return {
-        "post_only_scam_replies_flagged": sum(t.is_fraud for t in scam_tagged),
-        "with_account_evidence_scam_replies_flagged": with_account,
-        "post_only_honest_posts_flagged": sum(t.is_fraud for t in honest_tagged),
-        "honest_posts": len(honest_tagged),
+        "post_only_scam_replies_flagged": sum(only[u][0] for u in scam_uris),
+        "pipeline_scam_replies_flagged": sum(both[u][0] for u in scam_uris),
+        "honest_posts": len(honest_uris),
+        "post_only_honest_posts_flagged": sum(only[u][0] for u in honest_uris),
+        "pipeline_honest_posts_flagged": sum(both[u][0] for u in honest_uris),
+        "post_only_rules_on_honest_flagged": honest_rules(only),
+        "pipeline_rules_on_honest_flagged": honest_rules(both),
     }
 
 

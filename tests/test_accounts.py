@@ -222,13 +222,19 @@ def test_impersonation_needs_the_name_and_a_handle_that_is_not_theirs(tracker: A
 
 
 def test_reply_flood_of_one_bland_text_from_a_new_account(tracker: AccountTracker) -> None:
+    """A flood alone stays below review (an honest desk new to the stream looks the same);
+    with a profile naming a contact route it is a scam account's flood."""
     posts = [
         reply(SCAMMER, f"did:plc:victim{i:020d}", "hi, check my profile", T0 + i * MINUTE, i)
         for i in range(20)
     ]
     v = verdict(tracker.observe(posts=posts), SCAMMER)
     assert "reply_flood:20" in v.reasons and "repeated_text:20" in v.reasons and "new_account" in v.reasons
-    assert v.action == "review"
+    assert v.action == "none"
+    bland = profile(SCAMMER, "Jo", "just vibes", T0 + 20 * MINUTE)
+    assert verdict(tracker.observe(events=[bland]), SCAMMER).action == "none"
+    dm = profile(SCAMMER, "Jo", "DM me on telegram", T0 + 21 * MINUTE)
+    assert verdict(tracker.observe(events=[dm]), SCAMMER).action == "review"
 
 
 def test_replies_outside_the_window_do_not_count(tracker: AccountTracker) -> None:
@@ -384,14 +390,18 @@ def test_post_scorer_reply_flood_flags_the_account_then_its_posts() -> None:
     from tests.policy_fixtures import fixed_thresholds
     from tests.scoring_fixtures import KeywordScorer
 
-    scorer = PostScorer(KeywordScorer(), policy=load_policy(fixed_thresholds()))
+    policy = load_policy(fixed_thresholds())
+    store = MemoryStateStore()
+    scorer = PostScorer(KeywordScorer(), policy=policy, behaviour_state=store)
+    AccountTracker(policy.spec, store).observe(events=[profile(SCAMMER, "Jo", "DM me on telegram", T0 - 1)])
     posts = [
         reply(SCAMMER, f"did:plc:victim{i:020d}", "hi, check my profile", T0 + i * MINUTE, i)
         for i in range(30)
     ]
-    tagged = [t for start in range(0, 30, 5) for t in scorer.score(posts[start : start + 5])[0]]
+    tagged = [t for start in range(0, 30, 3) for t in scorer.score(posts[start : start + 3])[0]]
     flagged = [t.is_fraud for t in tagged if t.did == SCAMMER]
-    # The first replies are bland; once the flood is visible the account is, and so its replies.
+    # A profile naming a contact route is not enough alone; once the flood is visible the
+    # account is flagged, and so are its bland replies.
     assert not flagged[0] and all(flagged[-10:])
 
 
@@ -476,3 +486,63 @@ def test_scoring_core_takes_account_events_beside_posts(local_settings: Any) -> 
     assert tagged["is_fraud"] and "flagged_account" in tagged["rule_hits"]
     errors = read_errors(ObjectStore.from_settings(local_settings), local_settings.errors_prefix)
     assert [e["errorMessage"] for e in errors] == ["account event field 'did' must be a DID"]
+
+
+def test_ingest_command_with_accounts_replays_and_asks_jetstream_for_them(
+    local_settings: Any, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from fraud_pipeline.accounts.events import account_event_from_json
+    from fraud_pipeline.accounts.synth import synth_accounts
+    from fraud_pipeline.cli import main
+    from fraud_pipeline.provision import provision
+    from fraud_pipeline.streams import open_stream
+    from tests.test_jetstream import FakeJetstream
+
+    provision(local_settings)
+    capture = synth_accounts(honest=20, support_desks=1, friendly=1, scams_per_kind=2)
+    path = tmp_path / "accounts.jsonl"
+    path.write_bytes(b"\n".join(capture.events) + b"\n")
+    home = ["--home", str(local_settings.home)]
+    result = CliRunner().invoke(
+        main, ["ingest", "--file", str(path), "--accounts", *home], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    summary = orjson.loads(result.output[result.output.index("{") :])
+    kinds = summary["account_events"]
+    assert (
+        sum(kinds.values()) + summary["posts"]
+        == summary["events_read"]
+        == len(capture.events)
+        == summary["put"]
+    )
+    stream = open_stream(local_settings)
+    on_stream = 0
+    for shard in stream.describe(local_settings.untagged_stream).shard_ids:
+        reader = stream.shard_reader(local_settings.untagged_stream, shard, None)
+        while records := reader.read(10_000):
+            on_stream += sum(account_event_from_json(r.data) is not None for r in records)
+    assert on_stream == sum(kinds.values())
+
+    server = FakeJetstream()
+    try:
+        args = [
+            "ingest",
+            "--source",
+            "jetstream",
+            "--url",
+            server.url,
+            "--max-events",
+            "3",
+            "--accounts",
+            *home,
+        ]
+        assert CliRunner().invoke(main, args, catch_exceptions=False).exit_code == 0
+    finally:
+        server.close()
+    assert server.requests[0]["wantedCollections"] == [
+        "app.bsky.feed.post",
+        "app.bsky.actor.profile",
+        "app.bsky.graph.follow",
+    ]

@@ -286,12 +286,14 @@ def firehose_events(
     stop: threading.Event | None = None,
     on_malformed: Callable[[bytes, str], None] | None = None,
     before_checkpoint: Callable[[], object] | None = None,
+    collections: tuple[str, ...] = (POST_COLLECTION,),
 ) -> FirehoseSource:
     """The firehose source as `fraud-pipeline ingest --source firehose` uses it."""
     return FirehoseSource(
         url or DEFAULT_BASE_URI,
         state,
         stop=stop,
+        collections=collections,
         on_malformed=on_malformed,
         before_checkpoint=before_checkpoint,
     )

@@ -236,9 +236,13 @@ def jetstream_events(
     zstd_dictionary: Path | None = None,
     on_malformed: Callable[[bytes, str], None] | None = None,
     before_checkpoint: Callable[[], object] | None = None,
+    collections: tuple[str, ...] = (POST_COLLECTION,),
 ) -> JetstreamSource:
-    """The Jetstream source as `up --live` and `ingest` use it (settings reserved for names)."""
-    config = JetstreamConfig(url=url or DEFAULT_URL, compress=compress, zstd_dictionary=zstd_dictionary)
+    """The Jetstream source as `up --live` and `ingest` use it (settings reserved for names).
+    Identity and account events come whatever `collections` asks for (Jetstream sends them)."""
+    config = JetstreamConfig(
+        url=url or DEFAULT_URL, collections=collections, compress=compress, zstd_dictionary=zstd_dictionary
+    )
     return JetstreamSource(
         config, state, stop=stop, on_malformed=on_malformed, before_checkpoint=before_checkpoint
     )

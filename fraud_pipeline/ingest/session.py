@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fraud_pipeline.accounts.events import ACCOUNT_COLLECTIONS
 from fraud_pipeline.bundled import bundled_path
 from fraud_pipeline.ingest.pipeline import IngestStats, run_ingest
 from fraud_pipeline.ingest.producer import Producer
 from fraud_pipeline.lake.errors import BatchingErrorSink, ErrorRecord, ErrorSink
 from fraud_pipeline.objects import ObjectStore
+from fraud_pipeline.records import POST_COLLECTION
 from fraud_pipeline.settings import Settings
 from fraud_pipeline.state import open_state
 from fraud_pipeline.streams import open_stream
@@ -62,6 +64,11 @@ class IngestSession:
         self.done = threading.Event()
         self.failure: BaseException | None = None
 
+    @property
+    def collections(self) -> tuple[str, ...]:
+        """The record collections to ask the live sources for."""
+        return (POST_COLLECTION, *sorted(ACCOUNT_COLLECTIONS)) if self.accounts else (POST_COLLECTION,)
+
     def _on_malformed(self, raw: bytes, reason: str) -> None:
         self.errors.add(ErrorRecord("MalformedEvent", reason, raw))
 
@@ -92,6 +99,7 @@ class IngestSession:
                 zstd_dictionary=options.zstd_dictionary,
                 on_malformed=self._on_malformed,
                 before_checkpoint=self.producer.flush,
+                collections=self.collections,
             )
         if options.source == "firehose":
             from fraud_pipeline.ingest.firehose import firehose_events
@@ -102,6 +110,7 @@ class IngestSession:
                 stop=self.stop,
                 on_malformed=self._on_malformed,
                 before_checkpoint=self.producer.flush,
+                collections=self.collections,
             )
         raise ValueError(f"unknown source {options.source!r} (replay, jetstream or firehose)")
 
