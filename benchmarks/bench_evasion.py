@@ -15,7 +15,9 @@ Prints one JSON object. Both models are trained here on the same stratified 80% 
   repeats, on 20,000 held-out-like posts as written, and with every post obfuscated (the
   slow path of the canonical view for every post).
 With --quality also 5-fold CV of the current procedure with the rewrites (several minutes).
-Run: `.venv/bin/python benchmarks/bench_evasion.py [--quality]`.
+With --before-model/--after-model two artifacts are compared instead of training (speed and
+`benign_scripts` only: artifacts trained on every row have no held-out scams).
+Run: `.venv/bin/python benchmarks/bench_evasion.py [--quality] [--before-model A --after-model B]`.
 """
 
 from __future__ import annotations
@@ -109,15 +111,53 @@ def speed(model: LinearTextModel, texts: list[str], repeats: int) -> float:
     return round(throughput(model.probabilities, texts, 1000, repeats)["posts_per_s_median"])
 
 
+def speed_report(
+    models: dict[str, LinearTextModel], texts: list[str], args: argparse.Namespace
+) -> dict[str, Any]:
+    core = pin_one_core()
+    rng = np.random.default_rng(args.seed)
+    posts = [texts[i] for i in rng.integers(0, len(texts), args.posts)]
+    obfuscated = [rewrite(t, REWRITES[i % len(REWRITES)], args.seed, i) for i, t in enumerate(posts)]
+    return {
+        "core": core,
+        "batch": 1000,
+        "posts": args.posts,
+        "non_ascii_share": round(float(np.mean([not t.isascii() for t in posts])), 3),
+        "before_posts_per_s": speed(models["before"], posts, args.repeats),
+        "after_posts_per_s": speed(models["after"], posts, args.repeats),
+        "after_all_obfuscated_posts_per_s": speed(models["after"], obfuscated, args.repeats),
+        "canonical_views_per_s": round(
+            throughput(model_views, posts, 1000, args.repeats)["posts_per_s_median"]
+        ),
+        "target_posts_per_s": 20_000,
+    }
+
+
+def compare_artifacts(args: argparse.Namespace, data: LabeledData, test_idx: np.ndarray) -> int:
+    models = {
+        "before": LinearTextModel.load(args.before_model),
+        "after": LinearTextModel.load(args.after_model),
+    }
+    report: dict[str, Any] = {name: {"version": model.version} for name, model in models.items()}
+    report["benign_scripts"] = benign_scripts(models)
+    report["speed"] = speed_report(models, [data.texts[i] for i in test_idx], args)
+    print(json.dumps(report, indent=1))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--posts", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quality", action="store_true", help="also 5-fold CV with the rewrites")
+    parser.add_argument("--before-model", type=Path, help="compare this artifact (no training)...")
+    parser.add_argument("--after-model", type=Path, help="...with this one")
     args = parser.parse_args()
     data = load_labeled(DATA)
     train_idx, test_idx = stratified_split(data.labels, data.sources, 0.2, args.seed)
+    if args.before_model and args.after_model:
+        return compare_artifacts(args, data, test_idx)
 
     def subset(idx: np.ndarray) -> LabeledData:
         return LabeledData([data.texts[i] for i in idx], data.labels[idx], [data.sources[i] for i in idx])
@@ -142,23 +182,7 @@ def main() -> int:
         report[name]["held_out_plain"] = {k: round(plain[k], 4) for k in ("pr_auc", "roc_auc", "f1")}
     report["benign_scripts"] = benign_scripts(models)
 
-    core = pin_one_core()
-    rng = np.random.default_rng(args.seed)
-    posts = [held_out.texts[i] for i in rng.integers(0, len(held_out.texts), args.posts)]
-    obfuscated = [rewrite(t, REWRITES[i % len(REWRITES)], args.seed, i) for i, t in enumerate(posts)]
-    report["speed"] = {
-        "core": core,
-        "batch": 1000,
-        "posts": args.posts,
-        "non_ascii_share": round(float(np.mean([not t.isascii() for t in posts])), 3),
-        "before_posts_per_s": speed(models["before"], posts, args.repeats),
-        "after_posts_per_s": speed(models["after"], posts, args.repeats),
-        "after_all_obfuscated_posts_per_s": speed(models["after"], obfuscated, args.repeats),
-        "canonical_views_per_s": round(
-            throughput(model_views, posts, 1000, args.repeats)["posts_per_s_median"]
-        ),
-        "target_posts_per_s": 20_000,
-    }
+    report["speed"] = speed_report(models, held_out.texts, args)
     if args.quality:
         cv = cross_validate(data, hashed_procedure(current), 5, args.seed, REWRITES)
         report["cv_after"] = {

@@ -201,11 +201,11 @@ def test_cyrillic_lookalikes_come_from_the_uts39_data() -> None:
     assert all("\u0400" <= ch <= "\u052f" for ch in table.values())
 
 
-def test_training_augments_only_scam_rows_and_is_seeded() -> None:
+def test_training_augmentation_is_seeded_and_picks_the_rows_asked_for() -> None:
     texts = [PLAIN, "hi mum, dinner at 7?", "Send your seed phrase to verify the wallet", "see you soon"]
     labels = np.array([1, 0, 1, 0], dtype=np.int8)
     weights = np.array([2.0, 1.0, 1.0, 1.0])
-    params = TrainParams(seed=5)
+    params = TrainParams(seed=5, augment_per_row=0, augment_benign=False, augment_weight=0.2)
     copies, copy_labels, copy_weights = augmented_rows(texts, labels, weights, params)
     assert len(copies) == 2 * len(REWRITES) and set(copy_labels.tolist()) == {1}
     assert copies == [rewrite(texts[row], kind, 5, row) for row in (0, 2) for kind in REWRITES]
@@ -213,9 +213,26 @@ def test_training_augments_only_scam_rows_and_is_seeded() -> None:
     again = augmented_rows(texts, labels, weights, params)
     assert again[0] == copies and np.array_equal(again[2], copy_weights)
     assert not any("mum" in copy or "soon" in copy for copy in copies)
-    # One seeded rewrite per row, benign rows too.
-    both = TrainParams(seed=5, augment_per_row=1, augment_benign=True, augment_weight=0.5)
+    # The default: one seeded rewrite per row, benign rows too.
+    both = TrainParams(seed=5)
     copies, copy_labels, copy_weights = augmented_rows(texts, labels, weights, both)
     assert len(copies) == 4 and copy_labels.tolist() == [1, 0, 1, 0]
     assert copies == augmented_rows(texts, labels, weights, both)[0]
     np.testing.assert_allclose(copy_weights, weights * 0.5)
+
+
+def test_hand_written_benign_posts_in_other_and_mixed_scripts_show_no_evasion() -> None:
+    path = REPO / "data" / "evaluation" / "benign_scripts.jsonl"
+    rows = path.read_text(encoding="utf-8").splitlines()
+    texts = [json.loads(line)["text"] for line in rows if line]
+    assert len(texts) == 40
+    zero = evasion_evidence("plain ascii")
+    for i, text in enumerate(texts):
+        assert evasion_evidence(text) == zero, text
+        hits = {hit.rule for hit in evaluate_rules(make_post(i, text), QUIET)}
+        assert not hits & {
+            "mixed_script_words",
+            "invisible_in_words",
+            "fullwidth_latin",
+            "brand_lookalike_text",
+        }

@@ -66,6 +66,8 @@ _CJK = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}\p{Bopomofo}]")
 # Three or more single letters, each followed by the same separator: `f r e e`, `f.r.e.e`.
 _SPACED = regex.compile(r"(?<![\w'’])\p{L}( {1,3}|[._*·-])(?:\p{L}\1)+\p{L}(?!\w)")
 _SEPARATORS = regex.compile(r"[ ._*·-]+")
+# A cheap superset of `_SPACED` (stdlib `re`, no look-behind): three one-character words in a row.
+_SPACED_HINT = re.compile(r"(?<!\w)\w(?: {1,3}|[._*·-])\w(?: {1,3}|[._*·-])\w(?!\w)")
 _SPACED_MAX_GAP = 4  # letter + up to 3 separator characters: the batch pre-check's bound
 
 # Leetspeak: digits and symbols that stand for letters. The mapping is the common one
@@ -74,7 +76,7 @@ _SPACED_MAX_GAP = 4  # letter + up to 3 separator characters: the batch pre-chec
 _LEET = str.maketrans("013457@$", "oieastas")
 _LEET_CHARS = frozenset("013457@$")
 _LEET_CANDIDATE = re.compile(r"[A-Za-z][013457@$]|[013457@$][A-Za-z]")
-_LEET_TOKEN = re.compile(r"[A-Za-z0-9@$]+")
+_LEET_WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789@$")
 _LEET_INSIDE = re.compile(r"[A-Za-z][013457@$]+[A-Za-z]")
 _NUMBER_SUFFIX = re.compile(r"[0-9]{3,}$")  # `Vegas113`: a number after a name, not letters
 # A leet character in front of three letters or more (`4irdrop`), but not an ordinal or a
@@ -242,19 +244,17 @@ def _only_lookalikes_beside_latin(text: str, t: _Tables, has_mixed: bool) -> boo
     """Is the post Latin writing whose other-script letters are all lookalikes? Then a word
     made of lookalikes alone (`ВТС`) is disguised Latin. A post that writes another script
     for real (a Greek `μου` beside `Το Spotify`) keeps its words, unless words mixing both
-    already show the trick and Latin letters are the majority."""
-    latin = genuine = other = 0
+    already show the trick and its Latin letters outnumber the real other-script ones."""
+    latin = genuine = 0
     for ch in text:
         if ch.isalpha():
             if is_latin(ch):
                 latin += 1
-            elif ch in t.foreign:
-                other += 1
-            else:
+            elif ch not in t.foreign:
                 genuine += 1
     if not latin:
         return False
-    return genuine == 0 or (has_mixed and latin > genuine + other)
+    return genuine == 0 or (has_mixed and latin > genuine)
 
 
 def _rejoin_spaced(text: str) -> tuple[str, int]:
@@ -281,7 +281,7 @@ def _analyse(text: str) -> tuple[str, int, int]:
         if not t.lookalikes.keys().isdisjoint(text):
             text, mixed = _fold_lookalikes(text, t)
     spaced = 0
-    if _SPACED.search(text):
+    if _SPACED_HINT.search(text) and _SPACED.search(text):
         text, spaced = _rejoin_spaced(text)
     return text, mixed, spaced
 
@@ -292,33 +292,55 @@ def canonical(text: str) -> str:
 
 
 def _leet(text: str) -> tuple[str, list[str]]:
-    """(leet view, the words it changed, as read)."""
-    if not _LEET_CANDIDATE.search(text):
-        return text, []
+    """(leet view, the words it changed, as read). Only the words around a letter-digit
+    contact are looked at (most texts have none), each as its whole run of letters, digits,
+    `@` and `$`."""
     changed: list[str] = []
+    parts: list[str] = []
+    last = 0
+    for match in _LEET_CANDIDATE.finditer(text):
+        start = match.start()
+        if start < last:
+            continue  # inside a word already read
+        while start > 0 and text[start - 1] in _LEET_WORD_CHARS:
+            start -= 1
+        end = match.end()
+        while end < len(text) and text[end] in _LEET_WORD_CHARS:
+            end += 1
+        read_as = _read_leet_word(text[start:end])
+        if read_as is not None:
+            parts.append(text[last:start])
+            parts.append(read_as[0])
+            changed.append(read_as[1])
+            last = end
+        else:
+            parts.append(text[last:end])
+            last = end
+    if not changed:
+        return text, []
+    parts.append(text[last:])
+    return "".join(parts), changed
 
-    def read(match: re.Match[str]) -> str:
-        token = match.group()
-        # A leading @ or $ is a mention or a cashtag; a trailing one is punctuation.
-        head = len(token) - len(token.lstrip("@$"))
-        core_end = len(token.rstrip("@$"))
-        core = token[head:core_end]
-        n_leet = sum(ch in _LEET_CHARS for ch in core)
-        n_letters = sum(ch.isalpha() for ch in core)
-        if (
-            n_letters < 2
-            or len(core) > _LEET_MAX_WORD
-            or n_letters < len(core) - n_letters
-            or _NUMBER_SUFFIX.search(core)
-            or any(ch in "2689" for ch in core)
-            or not (n_leet >= 2 or _LEET_INSIDE.search(core) or _LEET_LEADING.search(core))
-        ):
-            return token
-        read_as = core.translate(_LEET)
-        changed.append(read_as)
-        return token[:head] + read_as + token[core_end:]
 
-    return _LEET_TOKEN.sub(read, text), changed
+def _read_leet_word(token: str) -> tuple[str, str] | None:
+    """(the token with its leet read as letters, the word read) or None when it is not leet."""
+    # A leading @ or $ is a mention or a cashtag; a trailing one is punctuation.
+    head = len(token) - len(token.lstrip("@$"))
+    core_end = len(token.rstrip("@$"))
+    core = token[head:core_end]
+    n_leet = sum(ch in _LEET_CHARS for ch in core)
+    n_letters = sum(ch.isalpha() for ch in core)
+    if (
+        n_letters < 2
+        or len(core) > _LEET_MAX_WORD
+        or n_letters < len(core) - n_letters
+        or _NUMBER_SUFFIX.search(core)
+        or any(ch in "2689" for ch in core)
+        or not (n_leet >= 2 or _LEET_INSIDE.search(core) or _LEET_LEADING.search(core))
+    ):
+        return None
+    read_as = core.translate(_LEET)
+    return token[:head] + read_as + token[core_end:], read_as
 
 
 def leet_view(canonical_text: str) -> str:

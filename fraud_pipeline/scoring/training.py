@@ -99,16 +99,16 @@ class TrainParams:
     # Training-time weight of each row by its `source` (inference never sees the source).
     source_weights: tuple[tuple[str, float], ...] = (("janitr_x", 2.0),)
     features: FeatureConfig = field(default_factory=lambda: FeatureConfig(canonical=True))
-    # Seeded augmentation: every scam row of a fit also enters it once per rewrite
-    # (`rewrites.REWRITES`), each copy at `augment_weight` times the row's weight. Only rows
-    # the fit trains on are rewritten; calibration rows never are (no leak, same base rate).
+    # Seeded augmentation (`rewrites.py`): every row also enters the fit once more,
+    # rewritten by one rewrite of `augment` drawn per row (`augment_per_row`; 0: all of
+    # them), at `augment_weight` of its weight. Benign rows too (`augment_benign`): with
+    # scams alone the model learned "obfuscated means scam" from what canonicalisation leaves
+    # of leetspeak (85% of held-out benign texts flagged once rewritten, docs/model.md). Only
+    # the rows a fit trains on are rewritten; calibration rows never are.
     augment: tuple[str, ...] = REWRITES
-    augment_weight: float = 0.2
-    # Rewrites per augmented row, drawn (seeded) from `augment`; 0: every one of them.
-    augment_per_row: int = 0
-    # Benign rows too: then a rewrite says nothing about the label, so the model cannot
-    # learn "obfuscated means scam" from what canonicalisation leaves behind.
-    augment_benign: bool = False
+    augment_weight: float = 0.5
+    augment_per_row: int = 1
+    augment_benign: bool = True
     # Nearest-neighbour component (see `NeighbourIndex`): k neighbours in the vote, and the
     # largest number of training texts an indexed bucket may occur in. k = 0: linear model only.
     # Off by default: +0.003 PR-AUC in CV, but ~16k posts/s on unseen texts (docs/model.md).
