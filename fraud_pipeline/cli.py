@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "labeler": ("fraud_pipeline.labeler.commands", "labeler"),
     "labels": ("fraud_pipeline.labeler.commands", "labels"),
     "status": ("fraud_pipeline.status_command", "status"),
+    "media": ("fraud_pipeline.media.commands", "media"),
 }
 
 

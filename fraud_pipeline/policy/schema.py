@@ -218,6 +218,30 @@ class AccountsSpec(_Strict):
     name_role_words: list[str] = Field(default_factory=list)
 
 
+class MediaSpec(_Strict):
+    """How images are read and judged (policy/media.yaml; fraud_pipeline/media/)."""
+
+    max_bytes: Annotated[int, Field(gt=0, le=100_000_000)]  # larger blobs are rejected unread
+    max_pixels: Annotated[int, Field(gt=0, le=500_000_000)]  # width x height (per frame)
+    max_frames: Annotated[int, Field(ge=1, le=100)]  # frames read of an animation
+    ocr_max_side: Annotated[int, Field(ge=64, le=4096)]  # images are shrunk to this for OCR
+    prescreen_side: Annotated[int, Field(ge=32, le=1024)]  # thumbnail the prescreen looks at
+    prescreen_min_text_edges: Probability  # share of strong-edge pixels below which OCR is skipped
+    ocr_min_confidence: Probability  # OCR lines below it are dropped
+    text_weight: Probability  # how much the text model's score of what is read counts
+    blocklist_weight: Probability  # evidence of a known scam image
+    blocklist_max_distance: Annotated[int, Field(ge=0, le=32)]  # perceptual-hash bits that may differ
+    flag_at: Probability  # fraud_media_likelihood at or above it: is_fraud
+    excerpt_chars: Annotated[int, Field(ge=10, le=1000)]  # OCR text quoted in a reason
+
+
+class BlockedImage(_Strict):
+    """A known scam image: its perceptual hash (imagehash pHash, hex) and why it is listed."""
+
+    phash: Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
+    note: str = ""
+
+
 class PolicySpec(_Strict):
     thresholds: Thresholds
     quotas: Quotas
@@ -231,6 +255,8 @@ class PolicySpec(_Strict):
     fraud_rate_jump: FraudRateJump
     labeler: LabelerSpec | None = None
     accounts: AccountsSpec | None = None
+    media: MediaSpec | None = None
+    media_blocklist: list[BlockedImage] = Field(default_factory=list)
 
     def rule(self, name: str) -> RuleSpec | None:
         return next((r for r in self.rules if r.name == name), None)

@@ -1,0 +1,1 @@
+"""Media fraud scoring that reads the pixels: decode guard, prescreen, OCR, QR codes, known images."""

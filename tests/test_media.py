@@ -1,0 +1,207 @@
+"""Image scoring on local bytes: decode guard, OCR, QR codes, blocklist, the `media` CLI."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+import zxingcpp
+from click.testing import CliRunner
+from PIL import Image, ImageDraw, ImageFont
+
+from fraud_pipeline.cli import main
+from fraud_pipeline.media.decode import MediaRejected, decode_image
+from fraud_pipeline.media.reading import respace
+from fraud_pipeline.media.scorer import ImageScorer
+from fraud_pipeline.policy import load_default_policy
+from fraud_pipeline.policy.loader import load_policy
+from fraud_pipeline.scoring.text_model import load_text_model
+from tests.policy_fixtures import edited, write_policy
+
+
+def _png(image: Image.Image, fmt: str = "PNG", **kwargs: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **kwargs)
+    return buffer.getvalue()
+
+
+def scam_card(text: str, qr_url: str | None = None, size: tuple[int, int] = (820, 420)) -> Image.Image:
+    image = Image.new("RGB", size, (250, 246, 235))
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=34)
+    for row, line in enumerate(text.split("\n")):
+        draw.text((24, 30 + 56 * row), line, fill=(20, 20, 30), font=font)
+    if qr_url:
+        code = zxingcpp.create_barcode(qr_url, zxingcpp.BarcodeFormat.QRCode)
+        image.paste(
+            Image.fromarray(np.asarray(code.to_image(scale=4))).convert("RGB"), (size[0] - 200, size[1] - 200)
+        )
+    return image
+
+
+def photo_like(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
+    """Smooth colour noise: a photo's texture without text or hard edges."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 255, (12, 16, 3), dtype=np.uint8)
+    return Image.fromarray(small).resize(size, Image.Resampling.BICUBIC)
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG that declares a huge size (a decompression bomb) with almost no data."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest.fixture(scope="module")
+def scorer() -> ImageScorer:
+    return ImageScorer(load_default_policy(), load_text_model())
+
+
+@pytest.fixture(scope="module")
+def spec():  # type: ignore[no-untyped-def]
+    media = load_default_policy().spec.media
+    assert media is not None
+    return media
+
+
+# --- bad input ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "empty blob"),
+        (b"<html><body>404</body></html>", "unknown magic bytes"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00garbage" * 10, "unreadable PNG"),
+        (png_header_only(20_000, 20_000), "decompression bomb"),
+        (png_header_only(8_000, 8_000), "exceeds the 40000000-pixel cap"),
+    ],
+    ids=["empty", "html-as-image", "corrupt-png", "20000x20000-png", "over-policy-pixel-cap"],
+)
+def test_hostile_bytes_are_rejected_with_a_reason(scorer: ImageScorer, data: bytes, reason: str) -> None:
+    verdict = scorer.score_bytes(data)
+    assert verdict.fraud_media_likelihood is None and not verdict.is_fraud
+    assert verdict.unavailable is not None and reason in verdict.unavailable
+    assert verdict.reasons == [f"media unavailable: {verdict.unavailable}"]
+
+
+def test_truncated_jpeg_is_rejected(scorer: ImageScorer) -> None:
+    whole = _png(photo_like(1), "JPEG", quality=90)
+    verdict = scorer.score_bytes(whole[: len(whole) // 2])
+    assert verdict.unavailable is not None and "JPEG" in verdict.unavailable
+
+
+def test_oversized_blob_is_refused_before_decoding(spec) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(MediaRejected, match="byte cap"):
+        decode_image(b"\xff\xd8\xff" + b"\x00" * spec.max_bytes, spec)
+
+
+def test_animated_gif_reads_only_the_frame_cap(spec) -> None:  # type: ignore[no-untyped-def]
+    frames = []
+    for i in range(300):  # each frame differs, so the encoder keeps all of them
+        frame = Image.new("RGB", (32, 32), "white")
+        ImageDraw.Draw(frame).rectangle((i % 30, 0, i % 30 + 2, (i // 30) + 2), fill="black")
+        frames.append(frame)
+    data = _png(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=10)
+    decoded = decode_image(data, spec)
+    assert decoded.total_frames == 300
+    assert len(decoded.frames) == spec.max_frames
+
+
+# --- reading and judging -----------------------------------------------------------------
+
+
+def test_ocr_reads_a_painted_scam_and_flags_it(scorer: ImageScorer) -> None:
+    card = scam_card("SEND 1 ETH AND GET 2 ETH BACK\nGiveaway ends today, connect wallet")
+    verdict = scorer.score_bytes(_png(card, "JPEG", quality=80))
+    assert "GET 2 ETH" in verdict.ocr_text.upper() and "CONNECT WALLET" in verdict.ocr_text.upper()
+    assert verdict.is_fraud, verdict
+    assert any("text model" in r or "rule" in r for r in verdict.reasons)
+
+
+def test_respace_splits_run_together_words_but_not_links() -> None:
+    assert respace("SEND1ETHANDGET2ETHBACK") == "SEND 1 ETH AND GET 2 ETH BACK"
+    assert (
+        respace("today,connectwallet at metamask-verify.xyz") == "today,connect wallet at metamask-verify.xyz"
+    )
+
+
+def test_photo_is_prescreened_and_not_flagged(scorer: ImageScorer) -> None:
+    verdict = scorer.score_bytes(_png(photo_like(7), "JPEG", quality=85))
+    assert verdict.ocr_skipped and verdict.ocr_text == ""
+    assert verdict.fraud_media_likelihood == 0.0 and not verdict.is_fraud
+
+
+def test_harmless_caption_is_not_flagged(scorer: ImageScorer) -> None:
+    card = scam_card("Sunday hike with the dogs\nthe view from the top was worth it")
+    verdict = scorer.score_bytes(_png(card))
+    assert not verdict.ocr_skipped and "dogs" in verdict.ocr_text.lower()
+    assert not verdict.is_fraud, verdict
+
+
+def test_qr_code_to_a_listed_domain_is_flagged(tmp_path: Path) -> None:
+    files = edited("lists.yaml", "scam_domains: []", "scam_domains: [claim-bonus-now.com]")
+    scorer = ImageScorer(load_policy(files), load_text_model())
+    image = Image.new("RGB", (400, 400), "white")
+    code = zxingcpp.create_barcode("https://claim-bonus-now.com/r/77", zxingcpp.BarcodeFormat.QRCode)
+    image.paste(Image.fromarray(np.asarray(code.to_image(scale=5))).convert("RGB"), (80, 80))
+    verdict = scorer.score_bytes(_png(image))
+    assert verdict.qr_urls == ["https://claim-bonus-now.com/r/77"]
+    assert verdict.is_fraud
+    assert any("scam_domain (QR code)" in r for r in verdict.reasons), verdict.reasons
+    # the same code to an ordinary site is not
+    clean = ImageScorer(load_default_policy(), load_text_model()).score_bytes(_png(image))
+    assert not clean.is_fraud
+
+
+def test_blocklisted_image_matches_after_resize_and_recompression(tmp_path: Path) -> None:
+    folder = write_policy(tmp_path / "policy", load_default_policy().files)
+    original = photo_like(42, (800, 600))
+    source = tmp_path / "scam.png"
+    original.save(source)
+    result = CliRunner().invoke(
+        main, ["media", "blocklist", "add", str(source), "--policy", str(folder), "--note", "fake giveaway"]
+    )
+    assert result.exit_code == 0, result.output
+    assert orjson.loads(result.output)["added"] is True
+    again = CliRunner().invoke(main, ["media", "blocklist", "add", str(source), "--policy", str(folder)])
+    assert orjson.loads(again.output)["added"] is False
+
+    scorer = ImageScorer(
+        load_policy({p.name: p.read_bytes() for p in folder.glob("*.yaml")}), load_text_model()
+    )
+    copy = _png(original.resize((431, 323)), "JPEG", quality=55)
+    hit = scorer.score_bytes(copy)
+    assert hit.is_fraud and hit.blocklist_distance is not None
+    assert any("known scam image" in r and "fake giveaway" in r for r in hit.reasons)
+    unrelated = scorer.score_bytes(_png(photo_like(43, (800, 600)), "JPEG", quality=80))
+    assert unrelated.blocklist_distance is None and not unrelated.is_fraud
+
+
+def test_cli_scores_files_as_json_lines(tmp_path: Path) -> None:
+    scam = tmp_path / "scam.jpg"
+    scam_card("Wallet support: verify your seed phrase\nat metamask-verify.xyz").save(scam, "JPEG")
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image at all")
+    result = CliRunner().invoke(main, ["media", "score", str(scam), str(broken), "--json"])
+    assert result.exit_code == 0, result.output
+    rows = [orjson.loads(line) for line in result.output.splitlines()]
+    assert [r["path"] for r in rows] == [str(scam), str(broken)]
+    assert {"path", "fraud_media_likelihood", "is_fraud", "reasons"} <= set(rows[0])
+    assert rows[0]["is_fraud"] is True
+    assert rows[1]["fraud_media_likelihood"] is None and rows[1]["is_fraud"] is False
+    assert "unknown magic bytes" in rows[1]["reasons"][0]
