@@ -76,7 +76,7 @@ def _check(settings: Settings, summary: dict[str, int], capture: Path) -> None:
     # Counts in equal counts out: every post and delete was tagged and is in the lake.
     assert summary["tagged"] == summary["posts"] + summary["deletes"]
     assert summary["scored"] == summary["posts"]
-    assert summary["lake_rows"] == summary["tagged"]
+    assert summary["lake_rows"] == summary["tagged"] + summary["verdict_updates"]
     assert 0 < summary["fraud"] < summary["scored"]
     uris = _lake_uris(settings)
     assert len(uris) == summary["lake_rows"]

@@ -73,7 +73,8 @@ class HandlerStats:
 
     records_in: int = 0
     undecodable: int = 0
-    tagged: int = 0
+    tagged: int = 0  # post and delete records put on the tagged stream
+    verdict_updates: int = 0  # re-labelled earlier posts put on the tagged stream
     account_events: int = 0  # profiles, follows, identity and status events (no tagged output)
     failed: int = 0
     store_unavailable: int = 0  # batches a store failure stopped (retried, records not blamed)
@@ -245,7 +246,8 @@ class ScoringRuntime:
         self.stats.records_in += len(records) + len(rejected)
         self.stats.undecodable += len(errors)
         self.stats.account_events += len(account_events)
-        self.stats.tagged += sum(1 for r in results if r.ok)
+        self.stats.tagged += sum(1 for r in results[: len(posts)] if r.ok)
+        self.stats.verdict_updates += sum(1 for r in results[len(posts) :] if r.ok)
         self.stats.counts.add(counts)
         first = records[0].sequence_number if records else (rejected[0][0] if rejected else None)
         self._log_batch(

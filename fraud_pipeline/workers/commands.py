@@ -51,6 +51,7 @@ def _lake_summary(stack: Any, ingest: IngestSession) -> dict[str, Any]:
         "scored": poller.scored,
         "fraud": poller.fraud,
         "tagged": poller.tagged,
+        "verdict_updates": poller.verdict_updates,
         "lake_rows": delivery.rows_written,
         "lake_files": delivery.files_written,
         "labels_published": stack.labels_report().labels,

@@ -59,6 +59,7 @@ class ScoringShards:
             total.records_in += stats.records_in
             total.undecodable += stats.undecodable
             total.tagged += stats.tagged
+            total.verdict_updates += stats.verdict_updates
             total.failed += stats.failed
             total.counts.add(stats.counts)
         return total

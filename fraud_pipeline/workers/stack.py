@@ -53,6 +53,7 @@ class PollerReport:
     records_in: int = 0
     undecodable: int = 0
     tagged: int = 0
+    verdict_updates: int = 0  # re-labelled earlier posts (lake rows beside the tagged ones)
     scored: int = 0
     fraud: int = 0
     handler_errors: int = 0
@@ -66,6 +67,7 @@ class PollerReport:
             records_in=stats.records_in,
             undecodable=stats.undecodable,
             tagged=stats.tagged,
+            verdict_updates=stats.verdict_updates,
             scored=stats.counts.processed,
             fraud=stats.counts.is_fraud,
             handler_errors=poller.stats.handler_errors,
