@@ -54,7 +54,13 @@ class OcrLine:
 def _engine() -> Any:
     from rapidocr_onnxruntime import RapidOCR  # type: ignore[import-untyped,unused-ignore]
 
-    return RapidOCR()
+    # One thread per session: a scoring runtime owns one core (one runtime per shard).
+    one = {
+        f"{part}_{kind}_op_num_threads": 1 for part in ("det", "cls", "rec") for kind in ("intra", "inter")
+    }
+    # The image is already shrunk to the policy's `ocr_max_side`: the detector must not
+    # enlarge it again (its default grows the short side to 736 px, several times the cost).
+    return RapidOCR(det_limit_type="max", det_limit_side_len=4096, **one)
 
 
 _ENGINE_LOCK = threading.Lock()  # one onnxruntime session; calls are serialized
