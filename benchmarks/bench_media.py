@@ -5,7 +5,8 @@ captions, photo-like textures), scores each with `media.scorer.ImageScorer` (dec
 prescreen, OCR on one onnxruntime thread, QR, blocklist, text model and rules) and prints
 one JSON object:
 
-- per kind: median CPU seconds per image (OCR runs on one thread), share skipped by the prescreen, share flagged;
+- per kind: median CPU seconds per image (OCR runs on one thread), share skipped by the
+  prescreen, share flagged;
 - images/s end to end on a mix with `--photo-share` photos (most images people post are
   photos), computed from the per-kind medians and measured directly over the mix;
 - precision/recall of `is_fraud` on these images. They are few and drawn by the same code
