@@ -191,6 +191,18 @@ def test_member_sets_in_large_batches(store: StateStore) -> None:
     assert len(got["fp:big"]) == 150 and got["fp:big"]["did:plc:0149"] == "149"
 
 
+@pytest.mark.moto
+def test_dynamodb_member_sets_one_update_per_set_for_emulators(aws_settings: Settings) -> None:
+    client = dynamodb_client(aws_settings.aws_region, aws_settings.endpoint_url)
+    ensure_table(client, aws_settings.state_table)
+    store = open_state(aws_settings)  # an endpoint URL: moto
+    assert isinstance(store, DynamoDbStateStore) and store.set_writes == "update"
+    store.add_members([Sighting("fp:a", "did:plc:1", "1"), Sighting("fp:a", "did:plc:2", "2")], ttl_s=60)
+    store.add_members([Sighting("fp:a", "did:plc:1", "9")], ttl_s=60)
+    assert store.get_members(["fp:a"]) == {"fp:a": {"did:plc:1": "1", "did:plc:2": "2"}}
+    assert store.calls["update_item"] == 2 and "transact_write_items" not in store.calls
+
+
 def test_member_sets_reject_bad_input(store: StateStore) -> None:
     with pytest.raises(StateError):
         store.add_members([Sighting("fp:a", "", "1")], ttl_s=60)

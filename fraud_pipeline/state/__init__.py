@@ -21,8 +21,12 @@ def open_state(settings: Settings) -> StateStore:
     if settings.backend == "aws":
         from fraud_pipeline.state.dynamodb import DynamoDbStateStore, dynamodb_client
 
+        # An endpoint URL is an emulator (moto, LocalStack): sets are written one UpdateItem at
+        # a time there (see DynamoDbStateStore); AWS itself gets batched transactions.
         return DynamoDbStateStore(
-            dynamodb_client(settings.aws_region, settings.endpoint_url), settings.state_table
+            dynamodb_client(settings.aws_region, settings.endpoint_url),
+            settings.state_table,
+            set_writes="update" if settings.endpoint_url else "transact",
         )
     from fraud_pipeline.state.sqlite import SqliteStateStore
 

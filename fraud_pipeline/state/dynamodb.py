@@ -90,10 +90,23 @@ def ensure_table(client: Any, table: str, timeout_s: float = 120.0) -> dict[str,
 
 
 class DynamoDbStateStore:
-    def __init__(self, client: Any, table: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        client: Any,
+        table: str,
+        clock: Callable[[], float] = time.time,
+        set_writes: str = "transact",
+    ) -> None:
+        """`set_writes`: "transact" (up to 100 sets per TransactWriteItems, what AWS gets) or
+        "update" (one UpdateItem per set, for emulators: moto 5.2.5 deep-copies the whole table
+        on every transaction and restores that copy on any error, which is slow and, with
+        concurrent writers, loses their items)."""
+        if set_writes not in ("transact", "update"):
+            raise StateError(f"set_writes must be 'transact' or 'update', got {set_writes!r}")
         self.client = client
         self.table = table
         self._clock = clock
+        self.set_writes = set_writes
         self.calls: Counter[str] = Counter()
 
     def _call(self, what: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
@@ -231,7 +244,11 @@ class DynamoDbStateStore:
                 transactions[slot].append(update)
                 keys_in[slot].add(key)
         for actions in transactions:
-            self._transact(actions)
+            if self.set_writes == "update":
+                for action in actions:
+                    self._call("update_item", self.client.update_item, **action["Update"])
+            else:
+                self._transact(actions)
 
     def _transact(self, actions: list[dict[str, Any]]) -> None:
         """One TransactWriteItems, retried whole while concurrent writers cancel it."""
