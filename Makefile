@@ -18,10 +18,13 @@ install: $(STAMP)
 run: install
 	$(BIN)/fraud-pipeline up
 
-## Debian packages the browser test needs (chromium); needs root, skipped when present.
+## Debian packages the tests need: chromium (browser test), PostgreSQL (the labeler's Postgres
+## store runs against a throw-away cluster); needs root, skipped when present.
 system-deps:
 	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+	@command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 
 lint: install
 	$(BIN)/ruff check fraud_pipeline tests benchmarks

@@ -6,6 +6,7 @@ machine's `initdb`/`pg_ctl` on a free 127.0.0.1 port; without those binaries the
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import subprocess
@@ -30,7 +31,9 @@ def _as_postgres(argv: list[str]) -> list[str]:
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
+    # Debian keeps the server binaries off PATH, under /usr/lib/postgresql/<version>/bin.
+    search = os.pathsep.join([os.environ.get("PATH", ""), *sorted(glob.glob("/usr/lib/postgresql/*/bin"))])
+    initdb, pg_ctl = shutil.which("initdb", path=search), shutil.which("pg_ctl", path=search)
     if not initdb or not pg_ctl:
         pytest.skip("no PostgreSQL binaries (initdb, pg_ctl) on this machine")
     # Not under pytest's tmp folders: those are private to root, and the cluster runs as `postgres`.
