@@ -76,9 +76,13 @@ def _wait(driver: object, css: str) -> object:
 
 
 def _wait_for(driver: object, predicate: object) -> object:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, WAIT_S).until(predicate)  # type: ignore[arg-type]
+    # A refresh re-renders the cards: an element found just before it is stale when read, so
+    # the predicate is simply asked again.
+    wait = WebDriverWait(driver, WAIT_S, ignored_exceptions=(StaleElementReferenceException,))  # type: ignore[arg-type]
+    return wait.until(predicate)  # type: ignore[arg-type]
 
 
 def test_page_shows_the_stores_numbers_and_tables(local_settings: Settings, browser: object) -> None:
