@@ -10,6 +10,7 @@ ignored while it drains (an orchestrator escalates to SIGKILL when its grace per
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -76,4 +77,18 @@ def exit_without_teardown(code: int = 0) -> None:
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
+    _stop_resource_tracker()
     os._exit(code)
+
+
+def _stop_resource_tracker() -> None:
+    """multiprocessing's resource tracker (a helper process started with the first spawned
+    worker) exits by itself once we are gone, a moment after us: stop and reap it first, so
+    that nothing this process started outlives it. A private stdlib call, hence the guards."""
+    from multiprocessing import resource_tracker
+
+    tracker = getattr(resource_tracker, "_resource_tracker", None)
+    if getattr(tracker, "_pid", None) is None:
+        return  # never started here (or a child sharing its parent's tracker)
+    with contextlib.suppress(Exception):
+        tracker._stop()  # type: ignore[union-attr]

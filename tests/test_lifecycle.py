@@ -46,6 +46,16 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _cmdline(pid: int) -> str:
+    """What a process is, for a failure message: its command line, or its name and state
+    (a process that is exiting has no command line any more)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")[:200]
+        return cmdline or Path(f"/proc/{pid}/stat").read_text()[:60]
+    except OSError:
+        return f"pid {pid} (gone)"
+
+
 def _descendants(pid: int) -> set[int]:
     """Every process below `pid`, from /proc (Linux)."""
     parents: dict[int, list[int]] = {}
@@ -199,7 +209,8 @@ def test_sigterm_stops_up_with_dagster_within_5_s(local_settings: Settings, tmp_
     assert process.returncode == 0, rest[-3000:]
     assert "stopping (SIGTERM): draining" in rest
     assert took < STOP_BUDGET_S, f"`up` took {took:.1f} s to stop"
-    assert not any(_alive(pid) for pid in below), "a child of `up` outlived it"
+    outlived = [_cmdline(pid) for pid in below if _alive(pid)]
+    assert not outlived, f"children of `up` outlived it: {outlived}"
     assert not _port_open(dagster_port) and not _port_open(dashboard_port)
 
 

@@ -44,8 +44,11 @@ from types import FrameType
 # webserver, daemon and code servers down in about 2-3 s on an idle machine; `up`
 # must be gone within 5 s (Docker gives 10 s), and the stack drains meanwhile.
 STOP_GRACE_S = 2.5
+# After SIGKILL: how long the supervisor waits for its group's processes to be gone (they
+# usually are within milliseconds; orphaned zombies are init's to reap).
+GROUP_EXIT_S = 1.0
 # Beyond the grace: how long `up` waits for a supervisor that has SIGKILLed its group to exit.
-EXIT_MARGIN_S = 2.0
+EXIT_MARGIN_S = GROUP_EXIT_S + 1.0
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
@@ -86,10 +89,23 @@ def supervise(argv: Sequence[str], lifeline_fd: int, grace_s: float = STOP_GRACE
         deadline = time.monotonic() + grace_s
         while service.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
-    # Whatever is left in the group (the service, or children it left behind) goes now. No
-    # waiting for them: SIGKILL cannot be refused, and their orphans are reaped by init.
+    # Whatever is left in the group (the service, or children it left behind) goes now.
     _kill_group(pgid, signal.SIGKILL)
-    return service.wait()
+    code = service.wait()
+    _wait_until_group_gone(pgid, GROUP_EXIT_S)
+    return code
+
+
+def _wait_until_group_gone(pgid: int, timeout_s: float) -> None:
+    """SIGKILL is delivered asynchronously: wait (bounded) until the group has no process left,
+    so that when this supervisor exits, nothing the service started is still running."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.02)
 
 
 @dataclass
