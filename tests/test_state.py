@@ -63,6 +63,20 @@ def test_put_checkpoints_in_batches(store: StateStore) -> None:
     assert store.get_checkpoint("poller/untagged/shardId-000000000007") == f"{7:020d}"
 
 
+def test_get_checkpoints_reads_many_at_once(store: StateStore) -> None:
+    values = {
+        f"acct:verdict:did:plc:{i:04d}": f'{{"action": "{i}"}}' for i in range(130)
+    }  # > a DynamoDB page
+    store.put_checkpoints(values)
+    asked = [*values, "acct:verdict:did:plc:missing", "acct:verdict:did:plc:0003"]
+    assert store.get_checkpoints(asked) == values
+    assert store.get_checkpoints([]) == {}
+    store.increment("acct:verdict:did:plc:counter")  # a counter of the same name is not a checkpoint
+    assert store.get_checkpoints(["acct:verdict:did:plc:counter"]) == {}
+    with pytest.raises(StateError):
+        store.get_checkpoints([""])
+
+
 def test_counters_add_and_checkpoints_do_not_collide(store: StateStore) -> None:
     assert store.get_counter("posts/did:plc:a") == 0
     assert store.increment("posts/did:plc:a") == 1

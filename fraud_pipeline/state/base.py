@@ -32,6 +32,11 @@ class Sighting:
 class StateStore(Protocol):
     def get_checkpoint(self, key: str) -> str | None: ...
 
+    def get_checkpoints(self, keys: Collection[str]) -> dict[str, str]:
+        """The checkpoints among `keys` that exist, in one round trip per backend page (a
+        scoring batch reads its accounts' last verdicts this way, not one call per account)."""
+        ...
+
     def put_checkpoint(self, key: str, value: str) -> None: ...
 
     def put_checkpoints(self, values: dict[str, str]) -> None:

@@ -134,6 +134,35 @@ class DynamoDbStateStore:
         item = response.get("Item")
         return str(item["value"]["S"]) if item and "value" in item else None
 
+    def get_checkpoints(self, keys: Collection[str]) -> dict[str, str]:
+        """BatchGetItem (strongly consistent), 100 keys per call."""
+        prefix = "checkpoint#"
+        out: dict[str, str] = {}
+        for item in self._batch_get([{"pk": {"S": prefix + check_key(k)}} for k in dict.fromkeys(keys)]):
+            if "value" in item:
+                out[item["pk"]["S"][len(prefix) :]] = str(item["value"]["S"])
+        return out
+
+    def _batch_get(self, wanted: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Every item among `wanted` keys, BatchGetItem by 100, unprocessed keys retried."""
+        items: list[dict[str, Any]] = []
+        for start in range(0, len(wanted), BATCH_GET_ITEMS):
+            pending: dict[str, Any] = {
+                self.table: {"Keys": wanted[start : start + BATCH_GET_ITEMS], "ConsistentRead": True}
+            }
+            delay = 0.02
+            for _ in range(10):
+                response = self._call("batch_get_item", self.client.batch_get_item, RequestItems=pending)
+                items.extend(response.get("Responses", {}).get(self.table, []))
+                pending = response.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+            if pending:
+                raise StateError(f"DynamoDB kept {len(pending[self.table]['Keys'])} items unprocessed")
+        return items
+
     def put_checkpoint(self, key: str, value: str) -> None:
         self.put_checkpoints({key: value})
 
@@ -275,31 +304,16 @@ class DynamoDbStateStore:
     def get_members(self, keys: Collection[str]) -> dict[str, dict[str, str]]:
         out: dict[str, dict[str, str]] = {}
         now = int(self._clock())
-        wanted = [{"pk": {"S": "set#" + check_key(k)}} for k in dict.fromkeys(keys)]
-        for start in range(0, len(wanted), BATCH_GET_ITEMS):
-            pending: dict[str, Any] = {
-                self.table: {"Keys": wanted[start : start + BATCH_GET_ITEMS], "ConsistentRead": True}
+        for item in self._batch_get([{"pk": {"S": "set#" + check_key(k)}} for k in dict.fromkeys(keys)]):
+            if TTL_ATTRIBUTE in item and int(item[TTL_ATTRIBUTE]["N"]) <= now:
+                continue
+            members = {
+                name[len(MEMBER_PREFIX) :]: value["S"]
+                for name, value in item.items()
+                if name.startswith(MEMBER_PREFIX)
             }
-            delay = 0.02
-            for _ in range(10):
-                response = self._call("batch_get_item", self.client.batch_get_item, RequestItems=pending)
-                for item in response.get("Responses", {}).get(self.table, []):
-                    if TTL_ATTRIBUTE in item and int(item[TTL_ATTRIBUTE]["N"]) <= now:
-                        continue
-                    members = {
-                        name[len(MEMBER_PREFIX) :]: value["S"]
-                        for name, value in item.items()
-                        if name.startswith(MEMBER_PREFIX)
-                    }
-                    if members:
-                        out[item["pk"]["S"][len("set#") :]] = members
-                pending = response.get("UnprocessedKeys") or {}
-                if not pending:
-                    break
-                time.sleep(delay)
-                delay = min(delay * 2, 1.0)
-            if pending:
-                raise StateError(f"DynamoDB kept {len(pending[self.table]['Keys'])} sets unprocessed")
+            if members:
+                out[item["pk"]["S"][len("set#") :]] = members
         return out
 
     def close(self) -> None:

@@ -23,6 +23,10 @@ class MemoryStateStore:
     def get_checkpoint(self, key: str) -> str | None:
         return self._checkpoints.get(check_key(key))
 
+    def get_checkpoints(self, keys: Collection[str]) -> dict[str, str]:
+        with self._lock:
+            return {k: self._checkpoints[k] for k in keys if check_key(k) in self._checkpoints}
+
     def put_checkpoint(self, key: str, value: str) -> None:
         self.put_checkpoints({key: value})
 

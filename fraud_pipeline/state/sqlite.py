@@ -84,6 +84,20 @@ class SqliteStateStore:
         )
         return str(row[0]) if row else None
 
+    def get_checkpoints(self, keys: Collection[str]) -> dict[str, str]:
+        wanted = [check_key(k) for k in keys]
+        if not wanted:
+            return {}
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT key, value FROM checkpoints WHERE key IN (SELECT value FROM json_each(?))",
+                (orjson.dumps(wanted).decode(),),
+            )
+            .fetchall()
+        )
+        return {str(k): str(v) for k, v in rows}
+
     def put_checkpoint(self, key: str, value: str) -> None:
         self.put_checkpoints({key: value})
 
