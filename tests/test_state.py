@@ -346,3 +346,31 @@ def test_dynamodb_member_sets_retry_a_cancelled_transaction(aws_settings: Settin
     store.add_members([Sighting("fp:a", "did:plc:1", "1"), Sighting("fp:b", "did:plc:1", "2")], ttl_s=60)
     assert conflicted.cancelled == 1
     assert store.get_members(["fp:a", "fp:b"]) == {"fp:a": {"did:plc:1": "1"}, "fp:b": {"did:plc:1": "2"}}
+
+
+def test_cache_roundtrip_overwrite_and_expiry(store: StateStore, clock: FakeClock) -> None:
+    assert store.get_cached(["media:bafyA"]) == {}
+    store.put_cached({"media:bafyA": '{"p": 0.9}', "media:bafyB": "{}"}, ttl_s=60)
+    assert store.get_cached(["media:bafyA", "media:bafyB", "media:none"]) == {
+        "media:bafyA": '{"p": 0.9}',
+        "media:bafyB": "{}",
+    }
+    clock.now += 30
+    store.put_cached({"media:bafyB": '{"p": 0.1}'}, ttl_s=60)  # rewritten: a new value, a new expiry
+    clock.now += 31
+    assert store.get_cached(["media:bafyA", "media:bafyB"]) == {"media:bafyB": '{"p": 0.1}'}
+    # Cache keys live apart from checkpoints, counters and member sets of the same name.
+    store.put_checkpoint("media:bafyB", "checkpoint")
+    assert store.get_cached(["media:bafyB"]) == {"media:bafyB": '{"p": 0.1}'}
+
+
+def test_cache_in_large_batches_and_bad_input(store: StateStore) -> None:
+    values = {f"media:cid{i:04d}": f"v{i}" for i in range(230)}  # > 9 DynamoDB write batches, > 2 reads
+    store.put_cached(values, ttl_s=3600)
+    assert store.get_cached([*values, "media:absent"]) == values
+    store.put_cached({}, ttl_s=60)
+    assert store.get_cached([]) == {}
+    with pytest.raises(StateError):
+        store.put_cached({"": "x"}, ttl_s=60)
+    with pytest.raises(StateError):
+        store.put_cached({"k": "x" * 70_000}, ttl_s=60)

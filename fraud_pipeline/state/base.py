@@ -7,16 +7,19 @@ counter store. Member sets are what behaviour is counted with, once for all shar
 sets of members (accounts, posts) each with the value of its first sighting, added and read
 in batches so a scoring batch costs a bounded number of round trips, not one per post.
 Adding a member is idempotent, so a batch scored twice (at-least-once delivery, Lambda
-retries) counts nothing twice.
+retries) counts nothing twice. The cache is named string values with a time-to-live, read
+and written in batches: what is costly to recompute and the same for every shard (an image's
+verdict by blob CID, so a campaign's reused image is fetched and read once).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 MAX_MEMBER_CHARS = 512
+MAX_CACHE_VALUE_CHARS = 64_000  # far under DynamoDB's 400 KB item limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +59,15 @@ class StateStore(Protocol):
 
     def get_members(self, keys: Collection[str]) -> dict[str, dict[str, str]]:
         """member -> value of each live, non-empty set among `keys` (others are left out)."""
+        ...
+
+    def get_cached(self, keys: Collection[str]) -> dict[str, str]:
+        """key -> value of each live cache entry among `keys` (missing or expired ones left out)."""
+        ...
+
+    def put_cached(self, values: Mapping[str, str], ttl_s: int) -> None:
+        """Store cache entries (a later write replaces a value); each is forgotten `ttl_s`
+        seconds after it was written."""
         ...
 
     def close(self) -> None: ...

@@ -18,6 +18,9 @@ transaction is only a carrier for 100 independent upserts; one cancelled by a co
 writer is retried whole, which is safe because every upsert is idempotent. A set written
 again after it expired but before DynamoDB swept it keeps its old members; behaviour keys
 carry their time bucket, so that happens only when old event times are replayed.
+Cache entries are items `cache#<key>` with a string `value` and `expires_at`, written with
+`BatchWriteItem` (25 per call) and read with `BatchGetItem` (100 per call); an entry past its
+expiry that the sweeper has not removed yet reads as missing.
 `calls` counts the round trips per operation (the state benchmark reports them).
 """
 
@@ -26,7 +29,7 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -34,7 +37,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fraud_pipeline.aws import aws_client
 from fraud_pipeline.state import StateError
 from fraud_pipeline.state.base import Sighting
-from fraud_pipeline.state.sqlite import check_key, check_sightings
+from fraud_pipeline.state.sqlite import check_cache_values, check_key, check_sightings
 
 BATCH_WRITE_ITEMS = 25
 BATCH_GET_ITEMS = 100  # BatchGetItem's limit
@@ -172,6 +175,9 @@ class DynamoDbStateStore:
             {"PutRequest": {"Item": {"pk": {"S": "checkpoint#" + check_key(k)}, "value": {"S": str(v)}}}}
             for k, v in values.items()
         ]
+        self._batch_write(requests, "checkpoints")
+
+    def _batch_write(self, requests: list[dict[str, Any]], what: str) -> None:
         for start in range(0, len(requests), BATCH_WRITE_ITEMS):
             pending: dict[str, Any] = {self.table: requests[start : start + BATCH_WRITE_ITEMS]}
             delay = 0.05
@@ -183,7 +189,7 @@ class DynamoDbStateStore:
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
             if pending:
-                raise StateError(f"DynamoDB kept {len(pending[self.table])} checkpoints unprocessed")
+                raise StateError(f"DynamoDB kept {len(pending[self.table])} {what} unprocessed")
 
     # -- counters -------------------------------------------------------------------
     def increment(self, key: str, by: int = 1, ttl_s: int | None = None) -> int:
@@ -314,6 +320,42 @@ class DynamoDbStateStore:
             }
             if members:
                 out[item["pk"]["S"][len("set#") :]] = members
+        return out
+
+    # -- cache ----------------------------------------------------------------------
+    def put_cached(self, values: Mapping[str, str], ttl_s: int) -> None:
+        check_cache_values(values)
+        expires = str(int(self._clock()) + ttl_s)
+        requests = [
+            {
+                "PutRequest": {
+                    "Item": {"pk": {"S": "cache#" + k}, "value": {"S": v}, TTL_ATTRIBUTE: {"N": expires}}
+                }
+            }
+            for k, v in values.items()
+        ]
+        self._batch_write(requests, "cache entries")
+
+    def get_cached(self, keys: Collection[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        now = int(self._clock())
+        wanted = [{"pk": {"S": "cache#" + check_key(k)}} for k in dict.fromkeys(keys)]
+        for start in range(0, len(wanted), BATCH_GET_ITEMS):
+            pending: dict[str, Any] = {self.table: {"Keys": wanted[start : start + BATCH_GET_ITEMS]}}
+            delay = 0.02
+            for _ in range(10):
+                response = self._call("batch_get_item", self.client.batch_get_item, RequestItems=pending)
+                for item in response.get("Responses", {}).get(self.table, []):
+                    if TTL_ATTRIBUTE in item and int(item[TTL_ATTRIBUTE]["N"]) <= now:
+                        continue
+                    out[item["pk"]["S"][len("cache#") :]] = item["value"]["S"]
+                pending = response.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+            if pending:
+                raise StateError(f"DynamoDB kept {len(pending[self.table]['Keys'])} cache keys unprocessed")
         return out
 
     def close(self) -> None:

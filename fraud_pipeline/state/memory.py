@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 from fraud_pipeline.state.base import Sighting
-from fraud_pipeline.state.sqlite import check_key, check_sightings
+from fraud_pipeline.state.sqlite import check_cache_values, check_key, check_sightings
 
 
 class MemoryStateStore:
@@ -19,6 +19,7 @@ class MemoryStateStore:
         self._checkpoints: dict[str, str] = {}
         self._counters: dict[str, tuple[int, int | None]] = {}  # key -> (value, expires_at epoch s)
         self._sets: dict[str, tuple[dict[str, str], int]] = {}  # key -> (member -> value, expires_at)
+        self._cache: dict[str, tuple[str, int]] = {}  # key -> (value, expires_at)
 
     def get_checkpoint(self, key: str) -> str | None:
         return self._checkpoints.get(check_key(key))
@@ -77,6 +78,22 @@ class MemoryStateStore:
                 if entry is not None and entry[1] > now and entry[0]:
                     out[key] = dict(entry[0])
             return out
+
+    def get_cached(self, keys: Collection[str]) -> dict[str, str]:
+        with self._lock:
+            now = int(self._clock())
+            out = {}
+            for key in keys:
+                entry = self._cache.get(key)
+                if entry is not None and entry[1] > now:
+                    out[key] = entry[0]
+            return out
+
+    def put_cached(self, values: Mapping[str, str], ttl_s: int) -> None:
+        check_cache_values(values)
+        with self._lock:
+            expires = int(self._clock()) + ttl_s
+            self._cache.update({key: (value, expires) for key, value in values.items()})
 
     def close(self) -> None:
         """Nothing to release."""

@@ -7,6 +7,8 @@ read-modify-write inside `BEGIN IMMEDIATE`.
 Member sets are one row per (set, member), keeping the first value (`INSERT OR IGNORE`), and
 a row per set with its expiry, refreshed by every write; reads join the members of live sets.
 
+Cache entries are one row each with their expiry; an expired one reads as missing.
+
 Counter TTL is a fixed window, as with DynamoDB TTL: `expires_at` (epoch seconds) is set
 when a counter starts (or restarts after expiring) and later increments keep it; an
 expired counter reads as 0 and the next increment starts it again.
@@ -15,14 +17,14 @@ expired counter reads as 0 and the next increment starts it again.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 
 import orjson
 
 from fraud_pipeline.sqlite_files import ThreadLocalSqlite
 from fraud_pipeline.state import StateError
-from fraud_pipeline.state.base import MAX_MEMBER_CHARS, Sighting
+from fraud_pipeline.state.base import MAX_CACHE_VALUE_CHARS, MAX_MEMBER_CHARS, Sighting
 
 MAX_KEY_CHARS = 1024
 
@@ -47,6 +49,11 @@ CREATE TABLE IF NOT EXISTS set_members (
     value  TEXT NOT NULL,
     PRIMARY KEY (key, member)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS cache (
+    key        TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
 """
 
 
@@ -68,6 +75,14 @@ def check_sightings(sightings: Sequence[Sighting]) -> None:
             )
         if not isinstance(value, str) or len(value) > MAX_MEMBER_CHARS:
             raise StateError(f"set member value must be a string of at most {MAX_MEMBER_CHARS} characters")
+
+
+def check_cache_values(values: Mapping[str, str]) -> None:
+    """Cache keys are valid keys, values strings of bounded length."""
+    for key, value in values.items():
+        check_key(key)
+        if not isinstance(value, str) or len(value) > MAX_CACHE_VALUE_CHARS:
+            raise StateError(f"cache value must be a string of at most {MAX_CACHE_VALUE_CHARS} characters")
 
 
 class SqliteStateStore:
@@ -196,6 +211,38 @@ class SqliteStateStore:
             out.setdefault(key, {})[member] = value
         return out
 
+    def get_cached(self, keys: Collection[str]) -> dict[str, str]:
+        if not keys:
+            return {}
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT key, value FROM cache "
+                "WHERE expires_at > ? AND key IN (SELECT value FROM json_each(?))",
+                (int(self._clock()), orjson.dumps(list(keys)).decode()),
+            )
+            .fetchall()
+        )
+        return {str(key): str(value) for key, value in rows}
+
+    def put_cached(self, values: Mapping[str, str], ttl_s: int) -> None:
+        check_cache_values(values)
+        if not values:
+            return
+        expires = int(self._clock()) + ttl_s
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(
+                "INSERT INTO cache (key, value, expires_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE "
+                "SET value = excluded.value, expires_at = excluded.expires_at",
+                [(key, value, expires) for key, value in values.items()],
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
     def purge_expired(self) -> int:
         """Delete expired counters and member sets (DynamoDB's TTL sweeper does this on AWS);
         returns how many."""
@@ -212,6 +259,7 @@ class SqliteStateStore:
                 (now,),
             )
             removed += conn.execute("DELETE FROM member_sets WHERE expires_at <= ?", (now,)).rowcount
+            removed += conn.execute("DELETE FROM cache WHERE expires_at <= ?", (now,)).rowcount
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
