@@ -140,6 +140,43 @@ def test_a_tombstone_a_week_late_finds_its_hour(local_settings: Settings) -> Non
     assert _uris(store, settings, H0) == {keep.uri}
 
 
+def test_an_hour_compacted_first_a_week_after_its_delete_loses_the_post(local_settings: Settings) -> None:
+    """The reverse order: the delete's hour is compacted a week after the post's hour, but the
+    post's hour is compacted for the first time only after that (a late run, an out-of-order
+    backfill), beyond the 24 h of later tombstones a compaction reads by default."""
+    settings = local_settings
+    store = ObjectStore.from_settings(settings)
+    rng = random.Random(6)
+    t0 = int(H0.timestamp() * 1e6) + 60_000_000
+    keep = make_record(rng, t0, fraud=False, text="stays", did="did:plc:a")
+    gone = make_record(rng, t0 + 1, fraud=True, text="deleted a week later", did="did:plc:b")
+    write_raw_file(store, settings, H0 + timedelta(minutes=2), [keep, gone])
+    week = H0 + timedelta(days=7)
+    write_raw_file(
+        store, settings, week + timedelta(minutes=1), [deletion_of(gone, int(week.timestamp() * 1e6))]
+    )
+    first = compact_hour(store, settings, week)  # H0 has no partition (nor index) yet
+    assert first.partitions_rewritten == []
+    result = compact_hour(store, settings, H0)
+    assert _uris(store, settings, H0) == {keep.uri}
+    assert result.deletes_applied == 1
+    # A post that reaches an already compacted hour in a late raw file, after its delete was
+    # compacted more than 24 h later, stays out too.
+    late = make_record(rng, t0 + 2, fraud=True, text="late and deleted", did="did:plc:c")
+    later = week + timedelta(hours=1)
+    write_raw_file(
+        store, settings, later + timedelta(minutes=1), [deletion_of(late, int(later.timestamp() * 1e6))]
+    )
+    compact_hour(store, settings, later)
+    write_raw_file(store, settings, H0 + timedelta(minutes=59), [late])
+    compact_hour(store, settings, H0)
+    assert _uris(store, settings, H0) == {keep.uri}
+    # Recompacting is still byte-identical.
+    before = store.get_bytes(compacted_key(settings, H0))
+    compact_hour(store, settings, H0)
+    assert store.get_bytes(compacted_key(settings, H0)) == before
+
+
 @pytest.mark.parametrize("backend", ["local", "aws"])
 def test_conditional_writes(backend: str, request: pytest.FixtureRequest) -> None:
     settings = _settings(backend, request)

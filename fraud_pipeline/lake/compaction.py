@@ -15,10 +15,11 @@ Deletes and updates may arrive in a later hour than the version they replace, so
 hour's newest deletes and updates are kept as tombstones in
 `compacted_meta/deletes/YYYY-MM-DD-HH.parquet` (beside, not under, the compacted table's
 location, so no catalog or glob reads them). Compacting hour H (a) drops rows that a later
-hour's tombstone supersedes (the tombstones of the next `delete_lookback_hours` hours, and
-every tombstone already applied to H), and (b) rewrites the earlier compacted partitions that
-hold rows H's tombstones supersede, at any age: a small index (`compacted_meta/uri_index/`,
-one file of 64-bit uri hashes per hour) says which hours hold a uri, so a delete that arrives
+hour's tombstone supersedes (the tombstones of the next `delete_lookback_hours` hours, those
+of H's own uris from any hour after that, and every tombstone already applied to H), and
+(b) rewrites the earlier compacted partitions that hold rows H's tombstones supersede, at
+any age: a small index (`compacted_meta/uri_index/`, one file of 64-bit uri hashes per hour)
+says which hours hold a uri, so a delete that arrives
 a week after its post finds the post's hour without reading the lake. The tombstones applied to
 an hour are recorded under `compacted_meta/applied/<hour>/`, so recompacting that hour later
 (a late raw file) does not bring the deleted post back. Together these make the result
@@ -227,18 +228,40 @@ def read_raw(store: ObjectStore, files: list[ObjectInfo]) -> tuple[pa.Table, lis
     return pa.concat_tables(tables), rejected
 
 
-def read_tombstones(store: ObjectStore, settings: Settings, after: datetime, hours: int) -> pa.Table:
+def read_tombstones(
+    store: ObjectStore,
+    settings: Settings,
+    after: datetime,
+    hours: int,
+    uris: pa.Array | pa.ChunkedArray | None = None,
+) -> pa.Table:
     """Tombstones that supersede rows of hour `after`: those written by the compactions of the
-    `hours` hours after it, and every one a later hour (of any age) has applied to it."""
+    `hours` hours after it, every one a later hour (of any age) has applied to it, and, from
+    the hours beyond that window, those of `uris` (the hour's own uris).
+
+    The last part closes the reverse order of a late delete: a delete compacted more than
+    `hours` after its post's hour, before that hour held the post (its first compaction runs
+    late, or the post came in a late raw file), found no index entry to apply itself to. Only
+    an hour compacted late pays for it: a current hour has no tombstones beyond its window.
+    """
     prefix = f"{meta_prefix(settings)}{TOMBSTONE_DIR}"
     end = after + timedelta(hours=hours)
-    keys = []
+    keys, beyond = [], []
     for info in store.list_objects(prefix, recursive=False):
         when = _tombstone_hour(info.key)
         if when is not None and after < when <= end:
             keys.append(info.key)
+        elif when is not None and when > end:
+            beyond.append(store.path(info.key))
     keys += [i.key for i in store.list_objects(applied_prefix(settings, after), recursive=False)]
     tables = [pq.read_table(store.path(k), filesystem=store.fs, schema=TOMBSTONE_SCHEMA) for k in keys]
+    if beyond and uris is not None and len(uris):
+        wanted = pc.unique(uris.combine_chunks() if isinstance(uris, pa.ChunkedArray) else uris)
+        tables.append(
+            ds.dataset(
+                sorted(beyond), filesystem=store.fs, format="parquet", schema=TOMBSTONE_SCHEMA
+            ).to_table(filter=ds.field("uri").isin(wanted))
+        )
     if not tables:
         return TOMBSTONE_SCHEMA.empty_table()
     return pa.concat_tables(tables).group_by(["uri", "time_us", "operation"]).aggregate([])
@@ -516,7 +539,8 @@ def _compact_once(
 
     raw, hour_verdicts = verdicts.split_verdicts(raw)  # re-labelling, applied after the dedupe
     verdicts.publish_verdicts(store, settings, hour, hour_verdicts)
-    later = read_tombstones(store, settings, hour, lookback_hours)
+    own_uris = raw.column("uri")  # beyond the lookback, only tombstones of these are read
+    later = read_tombstones(store, settings, hour, lookback_hours, own_uris)
 
     con = duckdb.connect()
     try:
@@ -550,7 +574,7 @@ def _compact_once(
         return result, None
     # A later hour that published its tombstones after we read them and looked for our rows
     # before we published them: recompute with its tombstones.
-    if not _same_tombstones(later, read_tombstones(store, settings, hour, lookback_hours)):
+    if not _same_tombstones(later, read_tombstones(store, settings, hour, lookback_hours, own_uris)):
         return result, None
     return result, tombstones
 
