@@ -161,3 +161,44 @@ def test_the_runtime_publishes_rule_hits_quota_trips_and_refused_versions_that_t
     }
     assert alarms["label_quota_exceeded"]["metric_name"] == "Label-Quota-Exceeded"
     assert alarms["policy_reload_rejected"]["metric_name"] == "Policy-Reload-Rejected"
+
+
+def test_hot_reload_retunes_the_behaviour_tracker_between_batches(tmp_path: Path) -> None:
+    """The tracker's windows and bars follow a reload at a batch boundary: counts already in
+    the store are read with the new numbers, and every post is tagged exactly once."""
+    folder = write_policy(tmp_path / "policy", FIXED)
+    clock = _Clock()
+    holder = PolicyHolder(FolderPolicySource(folder), check_every_s=5.0, clock=clock)
+    state = MemoryStateStore()
+    scorer = PostScorer(KeywordScorer(), None, policy=holder, behaviour_state=state)
+    did = "did:plc:reloadedaccount0000000000"
+    t0 = 1_764_000_000_000_000
+    minute = 60_000_000
+    sent = [make_post(1, "a calm day", did=did, time_us=t0)]
+    first = scorer.score(sent)[0]
+    assert first[0].policy_version == holder.version
+
+    # 900 s of "new account" by default: two minutes later the account is still new.
+    sent.append(make_post(2, "a calm day again", did=did, time_us=t0 + 2 * minute))
+    assert scorer.tracker.observe(sent[-1]).account_is_new  # (observing twice counts nothing twice)
+    second = scorer.score([sent[-1]])[0]
+
+    write_policy(folder, edited("behaviour.yaml", "new_account_s: 900", "new_account_s: 60", FIXED))
+    clock.now = 5.0
+    sent.append(make_post(3, "a calm day once more", did=did, time_us=t0 + 3 * minute))
+    third = scorer.score([sent[-1]])[0]
+    assert third[0].policy_version != first[0].policy_version
+    assert scorer.tracker.params.new_account_s == 60
+    # The account's first sighting (three minutes ago, in the store) is read with the new bar.
+    assert not scorer.tracker.observe(sent[-1]).account_is_new
+
+    # A policy that fails validation leaves the tracker as it was.
+    write_policy(folder, edited("behaviour.yaml", "new_account_s: 900", "new_account_s: -5", FIXED))
+    clock.now = 10.0
+    sent.append(make_post(4, "calm", did=did, time_us=t0 + 4 * minute))
+    fourth = scorer.score([sent[-1]])[0]
+    assert holder.rejections == 1 and scorer.tracker.params.new_account_s == 60
+    assert fourth[0].policy_version == third[0].policy_version
+
+    tagged = first + second + third + fourth
+    assert [t.uri for t in tagged] == [p.uri for p in sent]  # none lost, none twice

@@ -113,10 +113,23 @@ class PostScorer:
         if policy is None:
             policy = load_default_policy()
         self.policy = policy if isinstance(policy, PolicyHolder) else PolicyHolder.fixed(policy)
-        spec = self.policy.current().policy.spec
-        self.tracker = tracker or BehaviorTracker(behaviour_state, BehaviourParams.from_policy(spec))
+        active = self.policy.current()
+        # A tracker the scorer builds follows the policy (hot reload: `_follow_policy`); one
+        # passed in keeps the parameters its caller gave it.
+        self._tracker_follows_policy = tracker is None
+        self._tracker_version = active.version
+        self.tracker = tracker or BehaviorTracker(
+            behaviour_state, BehaviourParams.from_policy(active.policy.spec)
+        )
         self.quotas = QuotaBreaker(quota_state or MemoryStateStore())
         self._accounts: tuple[str, AccountTracker | None] | None = None
+
+    def _follow_policy(self, active: ActivePolicy) -> None:
+        """A new policy version retunes the behaviour tracker before the batch is observed, so
+        the whole batch is judged by one version's windows and bars, as by its rules."""
+        if self._tracker_follows_policy and active.version != self._tracker_version:
+            self.tracker.retune(BehaviourParams.from_policy(active.policy.spec))
+            self._tracker_version = active.version
 
     def account_tracker(self, active: ActivePolicy) -> AccountTracker | None:
         """Account verdicts in the behaviour store, under the policy's accounts section (if any)."""
@@ -168,6 +181,7 @@ class PostScorer:
         verdict updates for campaigns that crossed the bar follow. Account events (profiles,
         follows, identity, status) of the batch count toward their accounts' verdicts first."""
         active = self.policy.current()
+        self._follow_policy(active)
         counts = ScoreCounts()
         live = [p for p in posts if p.operation != "delete"]
         text_scores, text_error = self._model_scores(

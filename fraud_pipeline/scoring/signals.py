@@ -324,6 +324,28 @@ class BehaviorTracker:
     def sketch(self) -> NearDuplicateSketch:
         return NearDuplicateSketch(self.params)
 
+    def retune(self, params: BehaviourParams) -> None:
+        """Follow a new policy version between batches (hot reload): windows, bars and weights
+        apply to the counts already in the store at once; a new `window_s` buckets keys anew,
+        so the windowed counts start afresh from the switch (the old buckets expire)."""
+        if params == self.params:
+            return
+        sketch_changed = (
+            params.num_perm,
+            params.near_duplicate_jaccard,
+            params.shingle_chars,
+            params.minhash_seed,
+        ) != (
+            self.params.num_perm,
+            self.params.near_duplicate_jaccard,
+            self.params.shingle_chars,
+            self.params.minhash_seed,
+        )
+        self.params = params
+        self.window_us = int(params.window_s * 1_000_000)
+        if sketch_changed:
+            self.__dict__.pop("sketch", None)
+
     def observe(self, post: Post) -> PostSignals:
         return self.observe_batch([post])[0]
 
