@@ -72,7 +72,7 @@ def test_api_serves_live_numbers_and_tables(served: tuple[str, Settings]) -> Non
     assert status == 200 and health["status"] == "ok" and health["warehouse"]["exists"] is True
 
     status, spec = get(url + "/api/widgets")
-    assert status == 200 and spec["widgets"][0]["key"] == "posts"
+    assert status == 200 and spec["widgets"][0]["key"] == "raw_metrics"
 
     status, summary = get(f"{url}/api/summary?range=300&end={now_ms}")
     cards = {c["id"]: c for c in summary["cards"]}
@@ -80,7 +80,7 @@ def test_api_serves_live_numbers_and_tables(served: tuple[str, Settings]) -> Non
     assert cards["processed"]["range_value"] == truth.total("Post-Processed", now_ms - 300_000, now_ms)
     assert cards["is_fraud"]["last_minute_value"] == truth.total("Post-Is-Fraud", now_ms - 60_000, now_ms)
 
-    status, series = get(f"{url}/api/series?widget=verdicts&range=120&end={now_ms}")
+    status, series = get(f"{url}/api/series?widget=raw_metrics&range=120&end={now_ms}")
     assert status == 200 and series["period_s"] == 1
     by_id = {s["id"]: s for s in series["series"]}
     for i, ts in enumerate(series["timestamps"]):
@@ -108,12 +108,12 @@ def test_api_serves_live_numbers_and_tables(served: tuple[str, Settings]) -> Non
     ("path", "status", "message"),
     [
         ("/api/series", 400, "missing query parameter 'widget'"),
-        ("/api/series?widget=posts&range=abc", 400, "range must be an integer"),
-        ("/api/series?widget=posts&range=5", 400, "range must be between"),
+        ("/api/series?widget=raw_metrics&range=abc", 400, "range must be an integer"),
+        ("/api/series?widget=raw_metrics&range=5", 400, "range must be between"),
         ("/api/series?widget=nope", 404, "unknown widget 'nope'"),
         ("/api/summary?range=99999999", 400, "range must be between"),
         ("/api/summary?end=99999999999999999999999999", 400, "end must be epoch milliseconds"),
-        ("/api/series?widget=posts&end=-5", 400, "end must be epoch milliseconds"),
+        ("/api/series?widget=raw_metrics&end=-5", 400, "end must be epoch milliseconds"),
         ("/api/tables/nope", 404, "unknown table 'nope'"),
         ("/api/tables/top_fraud_domains?limit=0", 400, "limit must be between"),
         ("/api/tables/recent_fraud_posts?limit=x", 400, "limit must be an integer"),
@@ -143,7 +143,7 @@ def test_broken_metrics_store_fails_one_endpoint_not_the_server(local_settings: 
     Path(local_settings.metrics_path).mkdir(parents=True)  # a folder where the SQLite file should be
     state = DashboardState(local_settings)
     with running(state, free_port()) as url:
-        status, body = get(url + "/api/series?widget=posts")
+        status, body = get(url + "/api/series?widget=raw_metrics")
         assert status == 502 and "metrics" in body["error"]
         assert get(url + "/api/summary")[0] == 502
         assert get(url + "/healthz")[0] == 200

@@ -117,19 +117,19 @@ def test_page_shows_the_stores_numbers_and_tables(local_settings: Settings, brow
         assert pct_text == f"{100 * fraud / processed:.1f}%"
 
         # The 1-second widgets: the newest point of each line, derived ones included.
-        _wait(driver, '[data-widget="posts"][data-state="ready"]')
+        _wait(driver, '[data-widget="raw_metrics"][data-state="ready"]')
         newest = max(truth.per_second["Post-Processed"])
         legend = {
             li.get_attribute("data-series"): li.get_attribute("data-latest")
-            for li in driver.find_elements(By.CSS_SELECTOR, '[data-widget="posts"] .legend li')
+            for li in driver.find_elements(By.CSS_SELECTOR, '[data-widget="raw_metrics"] .legend li')
         }
         assert float(legend["processed"] or "nan") == truth.per_second["Post-Processed"][newest]
         assert float(legend["with_media"] or "nan") == (
             truth.per_second["Post-Processed"][newest] - truth.per_second["Post-Text-Only"][newest]
         )
-        paths = driver.find_elements(By.CSS_SELECTOR, '[data-widget="posts"] svg path')
-        assert len(paths) == 3  # one line per visible series
-        _wait(driver, '[data-widget="percentages"][data-state="ready"]')
+        paths = driver.find_elements(By.CSS_SELECTOR, '[data-widget="raw_metrics"] svg path')
+        assert len(paths) == 10  # one line per visible series
+        _wait(driver, '[data-widget="fraud_ratio"][data-state="ready"]')
         # The stand-in publishes no Lambda metrics in this fixture: the widget says so plainly.
         _wait(driver, '[data-widget="stream_lag"][data-state="empty"]')
         note = driver.find_element(By.CSS_SELECTOR, '[data-widget="stream_lag"] .note').text

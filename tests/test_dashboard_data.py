@@ -44,7 +44,7 @@ def test_one_second_widget_matches_the_store_and_derives_with_media(
     truth: MetricsTruth, sink: MetricsSink, local_settings: Settings, end_ms: int
 ) -> None:
     payload = data.widget_series(
-        data.widget_by_key("posts"), sink, local_settings, range_s=300, now_ms=end_ms
+        data.widget_by_key("raw_metrics"), sink, local_settings, range_s=300, now_ms=end_ms
     )
     assert payload["period_s"] == 1
     stamps = payload["timestamps"]
@@ -62,32 +62,70 @@ def test_one_second_widget_matches_the_store_and_derives_with_media(
     assert sum(v is not None for v in series["processed"]["values"]) == 150  # type: ignore[attr-defined]
 
 
-def test_percentages_are_ratios_of_per_minute_sums(
+def test_fraud_ratio_percentages_are_shares_of_posts_per_second(
     truth: MetricsTruth, sink: MetricsSink, local_settings: Settings, end_ms: int
 ) -> None:
-    widget = data.widget_by_key("percentages")
-    payload = data.widget_series(widget, sink, local_settings, range_s=600, now_ms=end_ms)
-    assert payload["period_s"] == 60
+    """FraudRatio: % Fraud-Both / -Media-Only / -Text-Only of all posts (they add up to % Fraud)."""
+    widget = data.widget_by_key("fraud_ratio")
+    payload = data.widget_series(widget, sink, local_settings, range_s=300, now_ms=end_ms)
+    assert payload["period_s"] == 1
     series = _by_id(payload)
     assert series["processed"]["visible"] is False  # hidden inputs travel, flagged
+    assert [s["id"] for s in payload["series"] if s["visible"]] == [  # type: ignore[union-attr]
+        "fraud_both_pct",
+        "fraud_media_only_pct",
+        "fraud_text_only_pct",
+        "fraud_pct",
+    ]
     checked = 0
-    for i, ts in enumerate(payload["timestamps"]):
-        processed = truth.total("Post-Processed", ts, ts + MINUTE)
-        fraud = truth.total("Post-Is-Fraud", ts, ts + MINUTE)
-        text_only = truth.total("Post-Text-Only", ts, ts + MINUTE)
-        both = truth.total("Post-Fraud-Both", ts, ts + MINUTE)
-        media = truth.total("Post-Fraud-Media", ts, ts + MINUTE)
+    for i, ts in enumerate(payload["timestamps"]):  # type: ignore[arg-type]
         got = {k: series[k]["values"][i] for k in series}  # type: ignore[index]
-        if processed == 0:
+        if ts not in truth.per_second["Post-Processed"]:
             assert got["fraud_pct"] is None
             continue
+        at = {name: truth.per_second[name][ts] for name in truth.per_second}
+        processed, fraud, both = at["Post-Processed"], at["Post-Is-Fraud"], at["Post-Fraud-Both"]
         checked += 1
         assert got["fraud_pct"] == pytest.approx(100 * fraud / processed)
-        assert got["media_pct"] == pytest.approx(100 * (processed - text_only) / processed)
-        if fraud:
-            assert got["fraud_both_pct"] == pytest.approx(100 * both / fraud)
-            assert got["fraud_media_only_pct"] == pytest.approx(100 * (media - both) / fraud)
-    assert checked >= 3
+        assert got["fraud_both_pct"] == pytest.approx(100 * both / processed)
+        assert got["fraud_media_only_pct"] == pytest.approx(100 * (at["Post-Fraud-Media"] - both) / processed)
+        assert got["fraud_text_only_pct"] == pytest.approx(100 * (at["Post-Fraud-Text"] - both) / processed)
+        shares = got["fraud_both_pct"] + got["fraud_media_only_pct"] + got["fraud_text_only_pct"]
+        assert shares == pytest.approx(got["fraud_pct"])  # the stacked chart tops out at % Fraud
+    assert checked == 150
+
+
+def test_whole_range_widgets_total_the_range_like_set_period_to_time_range(
+    truth: MetricsTruth, sink: MetricsSink, local_settings: Settings, end_ms: int
+) -> None:
+    """Pies and single values: one value per series over the range, ratios of the totals."""
+    start = end_ms - 300_000
+    total = {name: truth.total(name, start, end_ms) for name in truth.per_second}
+    pie = data.widget_series(
+        data.widget_by_key("fraud_posts_pie"), sink, local_settings, range_s=300, now_ms=end_ms
+    )
+    assert pie["view"] == "pie" and pie["timestamps"] == [start] and pie["period_s"] == 300
+    slices = {s["id"]: s["values"][0] for s in pie["series"] if s["visible"]}  # type: ignore[union-attr,index]
+    both = total["Post-Fraud-Both"]
+    assert slices == {
+        "fraud_both": both,
+        "fraud_media_only": total["Post-Fraud-Media"] - both,
+        "fraud_text_only": total["Post-Fraud-Text"] - both,
+        "not_fraud": total["Post-Processed"] - total["Post-Is-Fraud"],
+    }
+    ratios = data.widget_series(
+        data.widget_by_key("fraud_ratio_values"), sink, local_settings, range_s=300, now_ms=end_ms
+    )
+    values = {s["id"]: s["values"][0] for s in ratios["series"]}  # type: ignore[union-attr,index]
+    assert values["fraud_both_pct"] == pytest.approx(100 * both / total["Post-Processed"])
+    text = data.widget_series(
+        data.widget_by_key("text_only_ratio"), sink, local_settings, range_s=300, now_ms=end_ms
+    )
+    donut = {s["id"]: s["values"][0] for s in text["series"] if s["visible"]}  # type: ignore[union-attr,index]
+    assert donut == {
+        "with_media": total["Post-Processed"] - total["Post-Text-Only"],
+        "text_only": total["Post-Text-Only"],
+    }
 
 
 def test_derived_series_leave_gaps_like_metric_math(sink: MetricsSink, local_settings: Settings) -> None:
@@ -107,12 +145,12 @@ def test_derived_series_leave_gaps_like_metric_math(sink: MetricsSink, local_set
         ],
     )
     payload = data.widget_series(
-        data.widget_by_key("percentages"), sink, local_settings, range_s=600, now_ms=base + 4 * MINUTE
+        data.widget_by_key("fraud_ratio"), sink, local_settings, range_s=600, now_ms=base + 4 * MINUTE
     )
     pct = dict(zip(payload["timestamps"], _by_id(payload)["fraud_pct"]["values"], strict=True))  # type: ignore[arg-type]
     assert pct[base] is None and pct[base + MINUTE] is None and pct[base + 2 * MINUTE] == 25.0
     verdicts = data.widget_series(
-        data.widget_by_key("verdicts"), sink, local_settings, range_s=600, now_ms=base + 4 * MINUTE
+        data.widget_by_key("raw_metrics"), sink, local_settings, range_s=600, now_ms=base + 4 * MINUTE
     )
     not_fraud = dict(zip(verdicts["timestamps"], _by_id(verdicts)["not_fraud"]["values"], strict=True))  # type: ignore[arg-type]
     assert not_fraud[base] == 0.0 and not_fraud[base + MINUTE] is None and not_fraud[base + 2 * MINUTE] == 3.0
@@ -224,5 +262,6 @@ def test_bad_requests_raise_request_errors() -> None:
 def test_spec_json_lists_every_widget_with_resolved_namespaces(local_settings: Settings) -> None:
     spec = data.spec_json(local_settings)
     assert [w["key"] for w in spec] == [w.key for w in WIDGETS]
-    posts = spec[0]["series"]
-    assert posts[0]["namespace"] == local_settings.metric_namespace and posts[2]["namespace"] is None
+    raw = {s["id"]: s for s in spec[0]["series"]}
+    assert raw["processed"]["namespace"] == local_settings.metric_namespace
+    assert raw["with_media"]["namespace"] is None and raw["with_media"]["derived"] is True

@@ -15,6 +15,7 @@ from fraud_pipeline.dashboard.widgets import (
     WidgetSpecError,
     cloudwatch_dashboard_body,
     evaluate,
+    evaluation_order,
     expression_ids,
     missing_metrics,
     validate,
@@ -49,7 +50,10 @@ def test_seed_derived_series_are_metric_math(body: dict) -> None:
     assert expressions["Post-Not-Fraud"] == "processed - is_fraud"
     assert expressions["Post-Fraud-Media-Only"] == "fraud_media - fraud_both"
     assert expressions["Post-Fraud-Text-Only"] == "fraud_text - fraud_both"
-    assert expressions["Fraud % of posts"] == "100 * is_fraud / processed"
+    assert expressions["% Fraud"] == "100 * is_fraud / processed"
+    assert expressions["% Fraud-Both"] == "100 * fraud_both / processed"
+    assert expressions["% Fraud-Media-Only"] == "100 * fraud_media_only / processed"
+    assert expressions["% Fraud-Text-Only"] == "100 * fraud_text_only / processed"
 
 
 def test_body_is_a_valid_cloudwatch_layout(body: dict) -> None:
@@ -59,7 +63,7 @@ def test_body_is_a_valid_cloudwatch_layout(body: dict) -> None:
         assert widget["type"] == "metric"
         assert widget["x"] >= 0 and widget["x"] + widget["width"] <= 24
         props = widget["properties"]
-        assert props["region"] == "us-east-1" and props["view"] in {"timeSeries", "singleValue"}
+        assert props["region"] == "us-east-1" and props["view"] in {"timeSeries", "singleValue", "pie"}
         ids = set()
         for row in props["metrics"]:
             options = row[-1]
@@ -102,16 +106,20 @@ def test_derived_series_evaluate_like_metric_math() -> None:
         "fraud_media": 5.0,
         "fraud_text": 7.0,
     }
-    derived = {
-        s.label: evaluate(s.expression, point) for w in WIDGETS for s in w.derived_series if s.expression
-    }
+    derived: dict[str, float | None] = {}
+    for widget in WIDGETS:
+        values: dict[str, float | None] = {s.id: point.get(s.id) for s in widget.base_series}
+        for series in evaluation_order(widget):  # an expression may read another expression
+            assert series.expression is not None
+            values[series.id] = derived[series.label] = evaluate(series.expression, values)
     assert derived["Post-With-Media"] == 50.0
     assert derived["Post-Not-Fraud"] == 190.0
     assert derived["Post-Fraud-Media-Only"] == 3.0
     assert derived["Post-Fraud-Text-Only"] == 5.0
-    assert derived["Fraud % of posts"] == 5.0
-    assert derived["Media % of posts"] == 25.0
-    assert derived["Both models % of fraud"] == 20.0
+    assert derived["% Fraud"] == 5.0
+    assert derived["% Fraud-Both"] == 1.0
+    assert derived["% Fraud-Media-Only"] == 1.5
+    assert derived["% Fraud-Text-Only"] == 2.5
 
 
 def test_evaluate_gaps_where_cloudwatch_has_none() -> None:
@@ -153,3 +161,124 @@ def test_cli_prints_the_body(capsys: pytest.CaptureFixture[str]) -> None:
     result = CliRunner().invoke(widgets.main, ["--env", "prod"])
     assert result.exit_code == 0
     assert json.loads(result.output) == cloudwatch_dashboard_body(Settings(env="prod", backend="aws"))
+
+
+# The seed's eight widgets as its users know them: title, view, stacked, and the series drawn
+# (labels, in order). Written out here, not read from the spec, so a spec edit that loses one fails.
+SEED_EIGHT = [
+    (
+        "RawMetrics",
+        "timeSeries",
+        False,
+        [
+            "Post-Processed",
+            "Post-Text-Only",
+            "Post-Is-Fraud",
+            "Post-Fraud-Both",
+            "Post-Fraud-Media",
+            "Post-Fraud-Text",
+            "Post-With-Media",
+            "Post-Not-Fraud",
+            "Post-Fraud-Media-Only",
+            "Post-Fraud-Text-Only",
+        ],
+    ),
+    ("FraudRatioStacked", "timeSeries", True, ["% Fraud-Both", "% Fraud-Media-Only", "% Fraud-Text-Only"]),
+    ("FraudRatioValues", "singleValue", None, ["% Fraud-Both", "% Fraud-Media-Only", "% Fraud-Text-Only"]),
+    (
+        "FraudPostsPie",
+        "pie",
+        None,
+        ["Post-Fraud-Both", "Post-Fraud-Media-Only", "Post-Fraud-Text-Only", "Post-Not-Fraud"],
+    ),
+    (
+        "AllStacked",
+        "timeSeries",
+        True,
+        ["Post-Fraud-Both", "Post-Fraud-Media-Only", "Post-Fraud-Text-Only", "Post-Not-Fraud"],
+    ),
+    (
+        "Values",
+        "singleValue",
+        None,
+        [
+            "Post-Processed",
+            "Post-Not-Fraud",
+            "Post-Fraud-Both",
+            "Post-Fraud-Media-Only",
+            "Post-Fraud-Text-Only",
+        ],
+    ),
+    (
+        "FraudRatio",
+        "timeSeries",
+        False,
+        ["% Fraud-Both", "% Fraud-Media-Only", "% Fraud-Text-Only", "% Fraud"],
+    ),
+    ("TextOnlyRatio", "pie", None, ["Post-With-Media", "Post-Text-Only"]),
+]
+
+
+def _drawn_labels(props: dict) -> list[str]:
+    labels = []
+    for row in props["metrics"]:
+        options = row[-1]
+        if options.get("visible", True):
+            labels.append(options["label"])
+    return labels
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_deployed_body_starts_with_the_seeds_eight_widgets(env: str) -> None:
+    """The committed body Terraform deploys (not only the spec): the eight, in order, by name and kind."""
+    from tests.infra_fixtures import LIVE
+
+    body = json.loads((LIVE / env / "cloudwatch" / "dashboard.json").read_text(encoding="utf-8"))
+    first = [w["properties"] for w in body["widgets"][: len(SEED_EIGHT)]]
+    assert [p["title"] for p in first] == [title for title, *_ in SEED_EIGHT]
+    for props, (title, view, stacked, labels) in zip(first, SEED_EIGHT, strict=True):
+        assert props["view"] == view, title
+        assert props.get("stacked") == stacked, title
+        assert _drawn_labels(props) == labels, title
+        assert props["stat"] == "Sum" and props["period"] == 1, f"{title}: the seed's 1-second sums"
+        if view in {"pie", "singleValue"}:
+            assert props["setPeriodToTimeRange"] is True, f"{title}: one value over the dashboard's range"
+    titles = [w["properties"]["title"] for w in body["widgets"]]
+    assert len(titles) == len(set(titles)) and len(titles) > len(SEED_EIGHT)  # our own widgets follow
+
+
+def test_seed_percentages_are_shares_of_all_posts(body: dict) -> None:
+    """% Fraud-Both + % Fraud-Media-Only + % Fraud-Text-Only = % Fraud (each over Post-Processed)."""
+    ratio = next(w["properties"] for w in body["widgets"] if w["properties"]["title"] == "FraudRatio")
+    rows = {row[-1]["id"]: row for row in ratio["metrics"]}
+    assert rows["processed"][:2] == ["fraud-detect-dev", "Post-Processed"]
+    for pct in ("fraud_both_pct", "fraud_media_only_pct", "fraud_text_only_pct", "fraud_pct"):
+        assert rows[pct][0]["expression"].endswith("/ processed")
+
+
+def test_validate_rejects_stacking_and_headlines_where_they_mean_nothing() -> None:
+    base = (Series(id="x", label="x", metric="M"),)
+    with pytest.raises(WidgetSpecError, match="only timeSeries widgets stack"):
+        validate((Widget(key="w", title="t", series=base, view="pie", stacked=True),))
+    with pytest.raises(WidgetSpecError, match="headline"):
+        validate((Widget(key="w", title="t", series=base, headline=True),))
+    cycle = (
+        Series(id="a", label="a", expression="b + 1"),
+        Series(id="b", label="b", expression="a + 1"),
+    )
+    with pytest.raises(WidgetSpecError, match="cycle"):
+        validate((Widget(key="w", title="t", series=cycle),))
+
+
+def test_expressions_may_read_expressions_listed_after_them() -> None:
+    widget = Widget(
+        key="w",
+        title="t",
+        series=(
+            Series(id="share", label="share", expression="100 * part / total"),
+            Series(id="total", label="total", metric="T", visible=False),
+            Series(id="part", label="part", expression="total - 1", visible=False),
+        ),
+    )
+    validate((widget,))
+    assert [s.id for s in evaluation_order(widget)] == ["part", "share"]

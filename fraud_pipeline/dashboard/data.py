@@ -26,6 +26,7 @@ from fraud_pipeline.dashboard.widgets import (
     Widget,
     WidgetSpecError,
     evaluate,
+    evaluation_order,
     resource_names,
     validate,
 )
@@ -168,9 +169,9 @@ def _series_meta(series: Series, widget: Widget, settings: Settings) -> dict[str
 def _derive(
     widget: Widget, base: Mapping[str, list[float | None]], length: int
 ) -> dict[str, list[float | None]]:
-    """Derived series in spec order (an expression may read an earlier derived series)."""
+    """Derived series, each after the series it reads (an expression may read another)."""
     values: dict[str, list[float | None]] = dict(base)
-    for series in widget.derived_series:
+    for series in evaluation_order(widget):
         assert series.expression is not None
         column: list[float | None] = []
         for i in range(length):
@@ -190,8 +191,12 @@ def widget_series(
     """A time-series widget's data: one shared timestamp axis, one value list per series.
 
     Hidden series are included (flagged `visible: false`) so a reader can check the arithmetic.
+    Whole-range widgets (single values, pies) get one bucket spanning the range, as CloudWatch's
+    `setPeriodToTimeRange` gives them.
     """
     check_range(range_s)
+    if widget.whole_range:
+        return _whole_range_series(widget, metrics, settings, range_s=range_s, now_ms=now_ms)
     period = effective_period(widget.period, range_s)
     window = time_window(range_s, now_ms, period)
     stamps = window.timestamps
@@ -209,6 +214,7 @@ def widget_series(
         "key": widget.key,
         "title": widget.title,
         "view": widget.view,
+        "stacked": widget.stacked,
         "y_label": widget.y_label,
         "period_s": period,
         "start_ms": window.start_ms,
@@ -218,6 +224,25 @@ def widget_series(
             _series_meta(s, widget, settings) | {"values": [_finite(v) for v in values[s.id]]}
             for s in widget.series
         ],
+    }
+
+
+def _whole_range_series(
+    widget: Widget, metrics: MetricsSink, settings: Settings, *, range_s: int, now_ms: int
+) -> dict[str, Any]:
+    start_ms = now_ms - range_s * 1000
+    totals = widget_totals(widget, metrics, settings, start_ms=start_ms, end_ms=now_ms)
+    return {
+        "key": widget.key,
+        "title": widget.title,
+        "view": widget.view,
+        "stacked": widget.stacked,
+        "y_label": widget.y_label,
+        "period_s": range_s,
+        "start_ms": start_ms,
+        "end_ms": now_ms,
+        "timestamps": [start_ms],
+        "series": [_series_meta(s, widget, settings) | {"values": [totals[s.id]]} for s in widget.series],
     }
 
 
@@ -264,14 +289,14 @@ def headline(
     now_ms: int,
     widgets: Iterable[Widget] = WIDGETS,
 ) -> dict[str, Any]:
-    """Headline numbers: each singleValue widget over the chosen range and over the last minute.
+    """Headline numbers: each headline widget over the chosen range and over the last minute.
 
     `per_second` holds the last minute's Sum-based base series divided by 60 (posts/s, fraud/s).
     """
     check_range(range_s)
     cards: list[dict[str, Any]] = []
     for widget in widgets:
-        if widget.view != "singleValue":
+        if not widget.headline:
             continue
         over_range = widget_totals(widget, metrics, settings, start_ms=now_ms - range_s * 1000, end_ms=now_ms)
         last_minute = widget_totals(
@@ -305,6 +330,9 @@ def spec_json(settings: Settings, widgets: tuple[Widget, ...] = WIDGETS) -> list
             "key": w.key,
             "title": w.title,
             "view": w.view,
+            "stacked": w.stacked,
+            "whole_range": w.whole_range,
+            "headline": w.headline,
             "stat": w.stat,
             "period_s": w.period,
             "y_label": w.y_label,

@@ -31,7 +31,10 @@ import click
 from fraud_pipeline.metrics.base import PIPELINE_METRICS, SEED_METRICS
 from fraud_pipeline.settings import Settings, load_settings
 
-View = Literal["timeSeries", "singleValue"]
+View = Literal["timeSeries", "singleValue", "pie"]
+# Views that show one value per series over the whole chosen range (CloudWatch
+# `setPeriodToTimeRange`), not a line over time.
+WHOLE_RANGE_VIEWS: frozenset[str] = frozenset({"singleValue", "pie"})
 # Base series whose namespace is None live in the pipeline's own namespace (= the settings prefix).
 OWN_NAMESPACE: None = None
 SERIES_ID = re.compile(r"^[a-z][a-zA-Z0-9_]*$")
@@ -79,6 +82,13 @@ class Widget:
     y_label: str = "Count"
     width: int = 12
     height: int = 6
+    stacked: bool = False  # timeSeries only: visible series drawn stacked (areas)
+    headline: bool = False  # singleValue only: also the page's headline numbers
+
+    @property
+    def whole_range(self) -> bool:
+        """One value per series over the chosen range (single values, pies), not a line."""
+        return self.view in WHOLE_RANGE_VIEWS
 
     @property
     def base_series(self) -> tuple[Series, ...]:
@@ -89,6 +99,82 @@ class Widget:
         return tuple(s for s in self.series if s.derived)
 
 
+# -- derived-series arithmetic (shared with the web dashboard) -----------------------------
+
+_ALLOWED_OPS = {ast.Add, ast.Sub, ast.Mult, ast.Div}
+_ALLOWED_NODES = (
+    ast.Expression,
+    ast.BinOp,
+    ast.UnaryOp,
+    ast.Name,
+    ast.Constant,
+    ast.Load,
+    ast.Add,
+    ast.Sub,
+    ast.Mult,
+    ast.Div,
+    ast.USub,
+    ast.UAdd,
+)
+
+
+def expression_ids(expression: str) -> set[str]:
+    """The series ids an expression reads."""
+    return {node.id for node in ast.walk(_parse(expression)) if isinstance(node, ast.Name)}
+
+
+def _parse(expression: str) -> ast.expr:
+    try:
+        tree = ast.parse(expression, mode="eval")
+    except SyntaxError as exc:
+        raise WidgetSpecError(f"not an expression: {expression!r}") from exc
+    for node in ast.walk(tree):
+        if isinstance(node, ast.BinOp) and type(node.op) not in _ALLOWED_OPS:
+            raise WidgetSpecError(f"operator {type(node.op).__name__} not allowed in {expression!r}")
+        if not isinstance(node, _ALLOWED_NODES):
+            raise WidgetSpecError(f"{type(node).__name__} not allowed in {expression!r}")
+        if isinstance(node, ast.Constant) and (
+            isinstance(node.value, bool) or not isinstance(node.value, int | float)
+        ):
+            raise WidgetSpecError(f"only numbers allowed as constants in {expression!r}")
+    return tree.body
+
+
+def evaluate(expression: str, values: Mapping[str, float | None]) -> float | None:
+    """Value of a derived series at one point; None where an input is missing or a divisor is 0.
+
+    CloudWatch metric math drops such points too, so both dashboards show the same gaps.
+    """
+
+    def walk(node: ast.expr) -> float | None:
+        if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+            return float(node.value)
+        if isinstance(node, ast.Name):
+            if node.id not in values:
+                raise WidgetSpecError(f"expression {expression!r} reads unknown series {node.id!r}")
+            value = values[node.id]
+            return None if value is None or math.isnan(value) else float(value)
+        if isinstance(node, ast.UnaryOp):
+            operand = walk(node.operand)
+            if operand is None:
+                return None
+            return -operand if isinstance(node.op, ast.USub) else operand
+        if isinstance(node, ast.BinOp):
+            left, right = walk(node.left), walk(node.right)
+            if left is None or right is None:
+                return None
+            if isinstance(node.op, ast.Add):
+                return left + right
+            if isinstance(node.op, ast.Sub):
+                return left - right
+            if isinstance(node.op, ast.Mult):
+                return left * right
+            return None if right == 0 else left / right
+        raise WidgetSpecError(f"{type(node).__name__} not allowed in {expression!r}")
+
+    return walk(_parse(expression))
+
+
 def _own(series_id: str, metric: str, label: str, *, visible: bool = True, stat: str | None = None) -> Series:
     return Series(id=series_id, label=label, metric=metric, visible=visible, stat=stat)
 
@@ -97,72 +183,151 @@ def _expr(series_id: str, expression: str, label: str) -> Series:
     return Series(id=series_id, label=label, expression=expression)
 
 
-_PROCESSED = "processed"
 _FUNCTION = (("FunctionName", "{scoring_function}"),)
+
+# The seed's six base metrics, with the ids every widget uses for them.
+_SEED_IDS: tuple[tuple[str, str], ...] = (
+    ("processed", "Post-Processed"),
+    ("text_only", "Post-Text-Only"),
+    ("is_fraud", "Post-Is-Fraud"),
+    ("fraud_both", "Post-Fraud-Both"),
+    ("fraud_media", "Post-Fraud-Media"),
+    ("fraud_text", "Post-Fraud-Text"),
+)
+# The seed's derived series (CloudWatch metric math), by id: expression and label. Later entries
+# may read earlier ones, as metric math may.
+_SEED_DERIVED: dict[str, tuple[str, str]] = {
+    "with_media": ("processed - text_only", "Post-With-Media"),
+    "not_fraud": ("processed - is_fraud", "Post-Not-Fraud"),
+    "fraud_media_only": ("fraud_media - fraud_both", "Post-Fraud-Media-Only"),
+    "fraud_text_only": ("fraud_text - fraud_both", "Post-Fraud-Text-Only"),
+    "fraud_both_pct": ("100 * fraud_both / processed", "% Fraud-Both"),
+    "fraud_media_only_pct": ("100 * fraud_media_only / processed", "% Fraud-Media-Only"),
+    "fraud_text_only_pct": ("100 * fraud_text_only / processed", "% Fraud-Text-Only"),
+    "fraud_pct": ("100 * is_fraud / processed", "% Fraud"),
+}
+_PERCENTAGES = ("fraud_both_pct", "fraud_media_only_pct", "fraud_text_only_pct")
+
+
+def _seed(*shown: str, derived: tuple[str, ...] = ()) -> tuple[Series, ...]:
+    """The seed series a widget needs: `shown` ids drawn (in that order), their inputs hidden.
+
+    Base metrics come first and derived series after them in `_SEED_DERIVED` order (so every
+    expression reads only ids defined before it); `derived` adds hidden derived inputs.
+    """
+    wanted: set[str] = set(shown) | set(derived)
+    changed = True
+    while changed:  # close over what the expressions read
+        changed = False
+        for sid in list(wanted):
+            if sid in _SEED_DERIVED:
+                more = expression_ids(_SEED_DERIVED[sid][0]) - wanted
+                if more:
+                    wanted |= more
+                    changed = True
+    base = [_own(sid, metric, metric, visible=sid in shown) for sid, metric in _SEED_IDS if sid in wanted]
+    math_ = [
+        Series(id=sid, label=label, expression=expression, visible=sid in shown)
+        for sid, (expression, label) in _SEED_DERIVED.items()
+        if sid in wanted
+    ]
+    by_id = {s.id: s for s in (*base, *math_)}
+    unknown = set(shown) - set(by_id)
+    if unknown:
+        raise WidgetSpecError(f"unknown seed series {sorted(unknown)}")
+    # Drawn series in the order asked (legend, stacking and slice order), then hidden inputs.
+    ordered = [by_id[sid] for sid in shown]
+    ordered += [s for s in (*base, *math_) if s.id not in shown]
+    return tuple(ordered)
+
+
+# The seed's eight widgets, by the names its users know, first; then the project's own.
+SEED_WIDGET_TITLES: tuple[str, ...] = (
+    "RawMetrics",
+    "FraudRatioStacked",
+    "FraudRatioValues",
+    "FraudPostsPie",
+    "AllStacked",
+    "Values",
+    "FraudRatio",
+    "TextOnlyRatio",
+)
+_FRAUD_KINDS = ("fraud_both", "fraud_media_only", "fraud_text_only")
 
 WIDGETS: tuple[Widget, ...] = (
     Widget(
-        key="posts",
-        title="Posts processed",
-        series=(
-            _own(_PROCESSED, "Post-Processed", "Post-Processed"),
-            _own("text_only", "Post-Text-Only", "Post-Text-Only"),
-            _expr("with_media", "processed - text_only", "Post-With-Media"),
+        key="raw_metrics",
+        title="RawMetrics",
+        y_label="1 second sum",
+        width=24,
+        series=_seed(
+            *(sid for sid, _ in _SEED_IDS),
+            "with_media",
+            "not_fraud",
+            "fraud_media_only",
+            "fraud_text_only",
         ),
     ),
     Widget(
-        key="verdicts",
-        title="Fraud verdicts",
-        series=(
-            _own(_PROCESSED, "Post-Processed", "Post-Processed", visible=False),
-            _own("is_fraud", "Post-Is-Fraud", "Post-Is-Fraud"),
-            _expr("not_fraud", "processed - is_fraud", "Post-Not-Fraud"),
-        ),
+        key="fraud_ratio_stacked",
+        title="FraudRatioStacked",
+        y_label="Percentage",
+        stacked=True,
+        width=9,
+        series=_seed(*_PERCENTAGES),
     ),
     Widget(
-        key="fraud_by_modality",
-        title="Fraud by modality",
-        series=(
-            _own("fraud_both", "Post-Fraud-Both", "Post-Fraud-Both"),
-            _own("fraud_media", "Post-Fraud-Media", "Post-Fraud-Media"),
-            _own("fraud_text", "Post-Fraud-Text", "Post-Fraud-Text"),
-            _expr("fraud_media_only", "fraud_media - fraud_both", "Post-Fraud-Media-Only"),
-            _expr("fraud_text_only", "fraud_text - fraud_both", "Post-Fraud-Text-Only"),
-        ),
+        key="fraud_ratio_values",
+        title="FraudRatioValues",
+        view="singleValue",
+        width=4,
+        series=_seed(*_PERCENTAGES),
     ),
     Widget(
-        key="percentages",
-        title="Fraud and media share (%)",
-        period=60,
-        y_label="Percent",
-        series=(
-            _own(_PROCESSED, "Post-Processed", "Post-Processed", visible=False),
-            _own("text_only", "Post-Text-Only", "Post-Text-Only", visible=False),
-            _own("is_fraud", "Post-Is-Fraud", "Post-Is-Fraud", visible=False),
-            _own("fraud_both", "Post-Fraud-Both", "Post-Fraud-Both", visible=False),
-            _own("fraud_media", "Post-Fraud-Media", "Post-Fraud-Media", visible=False),
-            _own("fraud_text", "Post-Fraud-Text", "Post-Fraud-Text", visible=False),
-            _expr("fraud_pct", "100 * is_fraud / processed", "Fraud % of posts"),
-            _expr("media_pct", "100 * (processed - text_only) / processed", "Media % of posts"),
-            _expr("fraud_both_pct", "100 * fraud_both / is_fraud", "Both models % of fraud"),
-            _expr(
-                "fraud_media_only_pct", "100 * (fraud_media - fraud_both) / is_fraud", "Media-only % of fraud"
-            ),
-            _expr(
-                "fraud_text_only_pct", "100 * (fraud_text - fraud_both) / is_fraud", "Text-only % of fraud"
-            ),
-        ),
+        key="fraud_posts_pie",
+        title="FraudPostsPie",
+        view="pie",
+        width=5,
+        series=_seed(*_FRAUD_KINDS, "not_fraud"),
     ),
+    Widget(
+        key="all_stacked",
+        title="AllStacked",
+        y_label="1 second sum",
+        stacked=True,
+        width=9,
+        series=_seed(*_FRAUD_KINDS, "not_fraud"),
+    ),
+    Widget(
+        key="values",
+        title="Values",
+        view="singleValue",
+        width=8,
+        series=_seed("processed", "not_fraud", *_FRAUD_KINDS),
+    ),
+    Widget(
+        key="fraud_ratio",
+        title="FraudRatio",
+        y_label="Percentage",
+        width=9,
+        series=_seed(*_PERCENTAGES, "fraud_pct"),
+    ),
+    Widget(
+        key="text_only_ratio",
+        title="TextOnlyRatio",
+        view="pie",
+        width=6,
+        series=_seed("with_media", "text_only"),
+    ),
+    # -- the project's own widgets -------------------------------------------------------
     Widget(
         key="totals",
         title="Totals (selected range)",
         view="singleValue",
-        period=86400,
-        series=(
-            _own(_PROCESSED, "Post-Processed", "Posts processed"),
-            _own("is_fraud", "Post-Is-Fraud", "Fraud posts"),
-            _expr("fraud_pct", "100 * is_fraud / processed", "Fraud %"),
-        ),
+        headline=True,
+        width=24,
+        height=4,
+        series=_seed("processed", "is_fraud", "fraud_pct"),
     ),
     Widget(
         key="pipeline_errors",
@@ -258,80 +423,34 @@ def resource_names(settings: Settings) -> dict[str, str]:
     return names | {"scoring_function": settings.scoring_function, "scoring_dlq": settings.scoring_dlq}
 
 
-# -- derived-series arithmetic (shared with the web dashboard) -----------------------------
+def evaluation_order(widget: Widget) -> tuple[Series, ...]:
+    """The widget's derived series ordered so each is computed after the series it reads.
 
-_ALLOWED_OPS = {ast.Add, ast.Sub, ast.Mult, ast.Div}
-_ALLOWED_NODES = (
-    ast.Expression,
-    ast.BinOp,
-    ast.UnaryOp,
-    ast.Name,
-    ast.Constant,
-    ast.Load,
-    ast.Add,
-    ast.Sub,
-    ast.Mult,
-    ast.Div,
-    ast.USub,
-    ast.UAdd,
-)
-
-
-def expression_ids(expression: str) -> set[str]:
-    """The series ids an expression reads."""
-    return {node.id for node in ast.walk(_parse(expression)) if isinstance(node, ast.Name)}
-
-
-def _parse(expression: str) -> ast.expr:
-    try:
-        tree = ast.parse(expression, mode="eval")
-    except SyntaxError as exc:
-        raise WidgetSpecError(f"not an expression: {expression!r}") from exc
-    for node in ast.walk(tree):
-        if isinstance(node, ast.BinOp) and type(node.op) not in _ALLOWED_OPS:
-            raise WidgetSpecError(f"operator {type(node.op).__name__} not allowed in {expression!r}")
-        if not isinstance(node, _ALLOWED_NODES):
-            raise WidgetSpecError(f"{type(node).__name__} not allowed in {expression!r}")
-        if isinstance(node, ast.Constant) and (
-            isinstance(node.value, bool) or not isinstance(node.value, int | float)
-        ):
-            raise WidgetSpecError(f"only numbers allowed as constants in {expression!r}")
-    return tree.body
-
-
-def evaluate(expression: str, values: Mapping[str, float | None]) -> float | None:
-    """Value of a derived series at one point; None where an input is missing or a divisor is 0.
-
-    CloudWatch metric math drops such points too, so both dashboards show the same gaps.
+    Metric math lets an expression read another expression wherever it sits in the list (the
+    spec lists drawn series first, for legend and stacking order); a cycle is an error.
     """
+    derived = {s.id: s for s in widget.derived_series}
+    done: list[Series] = []
+    placed: set[str] = set()
+    visiting: set[str] = set()
 
-    def walk(node: ast.expr) -> float | None:
-        if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
-            return float(node.value)
-        if isinstance(node, ast.Name):
-            if node.id not in values:
-                raise WidgetSpecError(f"expression {expression!r} reads unknown series {node.id!r}")
-            value = values[node.id]
-            return None if value is None or math.isnan(value) else float(value)
-        if isinstance(node, ast.UnaryOp):
-            operand = walk(node.operand)
-            if operand is None:
-                return None
-            return -operand if isinstance(node.op, ast.USub) else operand
-        if isinstance(node, ast.BinOp):
-            left, right = walk(node.left), walk(node.right)
-            if left is None or right is None:
-                return None
-            if isinstance(node.op, ast.Add):
-                return left + right
-            if isinstance(node.op, ast.Sub):
-                return left - right
-            if isinstance(node.op, ast.Mult):
-                return left * right
-            return None if right == 0 else left / right
-        raise WidgetSpecError(f"{type(node).__name__} not allowed in {expression!r}")
+    def place(series: Series) -> None:
+        if series.id in placed:
+            return
+        if series.id in visiting:
+            raise WidgetSpecError(f"widget {widget.key!r}: expressions in a cycle at {series.id!r}")
+        visiting.add(series.id)
+        assert series.expression is not None
+        for dep in sorted(expression_ids(series.expression)):
+            if dep in derived:
+                place(derived[dep])
+        visiting.discard(series.id)
+        placed.add(series.id)
+        done.append(series)
 
-    return walk(_parse(expression))
+    for series in derived.values():
+        place(series)
+    return tuple(done)
 
 
 def validate(widgets: tuple[Widget, ...] = WIDGETS) -> None:
@@ -343,6 +462,12 @@ def validate(widgets: tuple[Widget, ...] = WIDGETS) -> None:
         ids = [s.id for s in widget.series]
         if len(ids) != len(set(ids)):
             raise WidgetSpecError(f"widget {widget.key!r} has duplicate series ids {ids}")
+        if widget.stacked and widget.view != "timeSeries":
+            raise WidgetSpecError(f"widget {widget.key!r}: only timeSeries widgets stack")
+        if widget.headline and widget.view != "singleValue":
+            raise WidgetSpecError(f"widget {widget.key!r}: only singleValue widgets are headline numbers")
+        if not 1 <= widget.width <= GRID_WIDTH:
+            raise WidgetSpecError(f"widget {widget.key!r}: width must be 1..{GRID_WIDTH}")
         for series in widget.series:
             if not SERIES_ID.match(series.id):
                 raise WidgetSpecError(f"series id {series.id!r} is not a metric-math id")
@@ -352,6 +477,7 @@ def validate(widgets: tuple[Widget, ...] = WIDGETS) -> None:
                 unknown = expression_ids(series.expression) - set(ids)
                 if unknown:
                     raise WidgetSpecError(f"series {series.id!r} reads unknown ids {sorted(unknown)}")
+        evaluation_order(widget)
 
 
 # -- CloudWatch rendering ------------------------------------------------------------------
@@ -390,8 +516,12 @@ def cloudwatch_dashboard_body(settings: Settings, widgets: tuple[Widget, ...] = 
             "metrics": [_metric_row(s, widget, settings, names) for s in widget.series],
         }
         if widget.view == "timeSeries":
-            properties["stacked"] = False
+            properties["stacked"] = widget.stacked
             properties["yAxis"] = {"left": {"label": widget.y_label, "showUnits": False, "min": 0}}
+        if widget.whole_range:  # one value per series over the dashboard's time range
+            properties["setPeriodToTimeRange"] = True
+        if widget.view == "pie":
+            properties["labels"] = {"visible": True}
         body_widgets.append(
             {
                 "type": "metric",

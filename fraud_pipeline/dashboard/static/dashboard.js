@@ -64,7 +64,7 @@
       });
       card.append(
         h("header", { class: "card-head" }, h("h3", { text: widget.title }), h("span", { class: "meta" })),
-        h("div", { class: widget.view === "singleValue" ? "single-values" : "chart-box" }),
+        h("div", { class: widget.whole_range ? "single-values" : "chart-box" }),
         h("ul", { class: "legend" }),
         h("p", { class: "note" }),
       );
@@ -129,18 +129,19 @@
     card.dataset.state = hasData ? "ready" : "empty";
   }
 
-  function renderSingle(card, widget, summary) {
+  // Whole-range widgets (single values, pies): one value per visible series over the range.
+  function renderSingle(card, widget, payload) {
     const box = card.querySelector(".single-values");
-    const cards = summary.cards.filter((c) => c.widget === widget.key);
+    const shown = payload.series.filter((s) => s.visible);
     box.replaceChildren(
-      ...cards.map((c) =>
-        h("div", { class: "single", "data-series": c.id },
-          h("div", { class: "big", text: c.derived && c.id.endsWith("pct") ? pct(c.range_value) : fmt(c.range_value) }),
-          h("div", { class: "small", text: c.label })),
+      ...shown.map((s) =>
+        h("div", { class: "single", "data-series": s.id, "data-value": s.values[0] === null ? "" : String(s.values[0]) },
+          h("div", { class: "big", text: s.derived && s.id.endsWith("pct") ? pct(s.values[0]) : fmt(s.values[0]) }),
+          h("div", { class: "small", text: s.label })),
       ),
     );
-    card.querySelector(".meta").textContent = "total over " + rangeText(summary.range_s);
-    card.dataset.state = cards.some((c) => c.range_value !== null) ? "ready" : "empty";
+    card.querySelector(".meta").textContent = "total over " + rangeText(payload.period_s);
+    card.dataset.state = shown.some((s) => s.values[0] !== null) ? "ready" : "empty";
   }
 
   function pct(value) {
@@ -254,7 +255,7 @@
     try {
       const summaryPromise = getJSON(`/api/summary?range=${range}`);
       const seriesPromises = state.widgets.map((w) =>
-        w.view === "singleValue" ? summaryPromise : getJSON(`/api/series?widget=${encodeURIComponent(w.key)}&range=${range}`),
+        getJSON(`/api/series?widget=${encodeURIComponent(w.key)}&range=${range}`),
       );
       const results = await Promise.allSettled([summaryPromise, ...seriesPromises]);
       const [summaryResult, ...widgetResults] = results;
@@ -269,7 +270,7 @@
           card.querySelector(".note").textContent = "Error: " + result.reason.message;
           return;
         }
-        if (w.view === "singleValue") renderSingle(card, w, result.value);
+        if (w.whole_range) renderSingle(card, w, result.value);
         else renderSeries(card, w, result.value);
       });
       await loadTable();
