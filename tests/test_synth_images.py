@@ -12,12 +12,12 @@ from PIL import Image
 
 from fraud_pipeline.media.synth_images import (
     BENIGN_KINDS,
+    CAPTIONS,
+    CHART_TITLES,
     FONTS,
+    POSTERS,
     SCAM_KINDS,
-    _CAPTIONS,
-    _CHART_TITLES,
-    _POSTERS,
-    _TEMPLATES,
+    TEMPLATES,
     available_fonts,
     benign_image,
     draw_benign_image,
@@ -79,9 +79,9 @@ def test_tune_and_eval_share_no_text_template_caption_or_font() -> None:
     for label in (0, 1):
         tune, held = set(source_texts(label, "tune")), set(source_texts(label, "eval"))
         assert len(tune) > 100 and len(held) > 100 and not tune & held
-    for kind in _TEMPLATES["tune"]:
-        assert not set(_TEMPLATES["tune"][kind]) & set(_TEMPLATES["eval"][kind])
-    for table in (_CAPTIONS, _POSTERS, _CHART_TITLES):
+    for kind in TEMPLATES["tune"]:
+        assert not set(TEMPLATES["tune"][kind]) & set(TEMPLATES["eval"][kind])
+    for table in (CAPTIONS, POSTERS, CHART_TITLES):
         assert not set(table["tune"]) & set(table["eval"])  # type: ignore[operator]
     assert not set(FONTS["tune"]) & set(FONTS["eval"])
     assert available_fonts("tune") and available_fonts("eval"), "make system-deps installs the fonts"

@@ -72,7 +72,7 @@ FONTS: dict[Split, tuple[str, ...]] = {
 
 # Scam card templates per kind and split. Slots: {coin} {amount} {double} {brand} {celeb}
 # {phone} {domain} {handle}. The two splits share no template.
-_TEMPLATES: dict[Split, dict[str, tuple[str, ...]]] = {
+TEMPLATES: dict[Split, dict[str, tuple[str, ...]]] = {
     "tune": {
         "giveaway": (
             "OFFICIAL {coin} GIVEAWAY\n{amount} {coin} for our community\nClaim at {domain}",
@@ -152,7 +152,7 @@ _BENIGN_HOSTS = (
     "www.eventbrite.com",
 )
 # Harmless meme captions (top, bottom) and poster texts, per split.
-_CAPTIONS: dict[Split, tuple[tuple[str, str], ...]] = {
+CAPTIONS: dict[Split, tuple[tuple[str, str], ...]] = {
     "tune": (
         ("when the build passes", "on the first try"),
         ("me explaining my weekend plans", "to my cat"),
@@ -168,7 +168,7 @@ _CAPTIONS: dict[Split, tuple[tuple[str, str], ...]] = {
         ("the group chat", "at 2 am"),
     ),
 }
-_POSTERS: dict[Split, tuple[str, ...]] = {
+POSTERS: dict[Split, tuple[str, ...]] = {
     "tune": (
         "SPRING BOOK FAIR\nSaturday 10am - 4pm\nCity Library, Main Hall",
         "Community Cleanup Day\nmeet at the park gate\ngloves provided",
@@ -178,7 +178,7 @@ _POSTERS: dict[Split, tuple[str, ...]] = {
         "Farmers Market\nfresh bread, cheese and flowers\nevery Sunday morning",
     ),
 }
-_CHART_TITLES: dict[Split, tuple[str, ...]] = {
+CHART_TITLES: dict[Split, tuple[str, ...]] = {
     "tune": ("Monthly rainfall (mm)", "Bike trips per day", "Visitors by weekday"),
     "eval": ("Average temperature", "Books read per month", "Garden harvest (kg)"),
 }
@@ -240,7 +240,7 @@ def source_texts(label: int, split: Split) -> tuple[str, ...]:
 
 
 def template_texts(kind: str, split: Split) -> tuple[str, ...]:
-    return _TEMPLATES[split][kind]
+    return TEMPLATES[split][kind]
 
 
 def _pick(rng: np.random.Generator, options: Sequence[str]) -> str:
@@ -643,17 +643,17 @@ def _benign(
         image = _urban_photo(rng, size) if rng.random() < 0.3 else photo_texture(rng, size)
         return _encode(rng, image), "", None, None
     if kind == "chart":
-        title = _pick(rng, _CHART_TITLES[split])
+        title = _pick(rng, CHART_TITLES[split])
         return _encode(rng, _chart(rng, title, font_name)), title, font_name, None
     if kind == "meme":
-        captions = _CAPTIONS[split]
+        captions = CAPTIONS[split]
         caption = captions[int(rng.integers(len(captions)))]
         return _encode(rng, _meme(rng, caption, font_name)), "\n".join(caption), font_name, None
     if kind == "screenshot":
         post = text if text is not None else _pick(rng, source_texts(0, split))
         return _encode(rng, _screenshot(rng, drawable(post), font_name)), post, font_name, None
     if kind == "poster":
-        words = text if text is not None else _pick(rng, _POSTERS[split])
+        words = text if text is not None else _pick(rng, POSTERS[split])
         url = benign_url(rng)
         return _encode(rng, _poster(rng, words, url, font_name)), words, font_name, url
     raise ValueError(f"unknown benign kind {kind!r}; one of {BENIGN_KINDS}")
@@ -670,7 +670,7 @@ def scam_image(
     kind = kind or _pick(rng, SCAM_KINDS)
     if kind == "data_text":
         text = _pick(rng, source_texts(1, split))
-    elif kind in _TEMPLATES[split]:
+    elif kind in TEMPLATES[split]:
         text = fill_template(rng, _pick(rng, template_texts(kind, split)))
     else:
         raise ValueError(f"unknown scam kind {kind!r}; one of {SCAM_KINDS}")
