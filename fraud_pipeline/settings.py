@@ -74,6 +74,21 @@ class Settings:
     media_model_mode: ModelMode = "inprocess"
     media_model_url: str = "http://127.0.0.1:8081"
     model_timeout_s: float = 2.0
+    # Reading the pixels of posts' images in the stream (docs/media.md): "on" fetches every image
+    # and video thumbnail from the CDN (these base URLs; `up` points them at its local blob
+    # server), copies it to `media_prefix` and scores it with `media_model_mode`'s image scorer;
+    # "off" scores only alt texts and link cards. Operating parameters, not judgement (that is
+    # policy/media.yaml): a batch waits at most `media_batch_budget_s` for its images (the
+    # stream's latency bound; an image not read by then is tagged unavailable), each fetch at
+    # most `media_fetch_timeout_s`, `media_fetch_workers` at once; verdicts are cached by blob
+    # CID for `media_cache_ttl_s`.
+    media_images: str = "off"
+    cdn_base_url: str = "https://cdn.bsky.app"
+    video_cdn_base_url: str = "https://video.bsky.app"
+    media_batch_budget_s: float = 2.0
+    media_fetch_timeout_s: float = 5.0
+    media_fetch_workers: int = 8
+    media_cache_ttl_s: int = 7 * 86400
     fraud_threshold: float = 0.5
     # The detection policy: a folder on the local backend (empty: the project's own policy/),
     # checked for a new version at most every `policy_reload_seconds` by each scoring runtime.
@@ -125,6 +140,12 @@ class Settings:
         if self.scoring_runtimes not in ("per-shard", "shared"):
             raise SettingsError(
                 f"scoring_runtimes must be 'per-shard' or 'shared', got {self.scoring_runtimes!r}"
+            )
+        if self.media_images not in ("on", "off"):
+            raise SettingsError(f"media_images must be 'on' or 'off', got {self.media_images!r}")
+        if self.media_batch_budget_s <= 0 or self.media_fetch_timeout_s <= 0 or self.media_fetch_workers < 1:
+            raise SettingsError(
+                "media_batch_budget_s and media_fetch_timeout_s must be > 0, media_fetch_workers >= 1"
             )
         if self.log_to not in ("", "stdout", "file"):
             raise SettingsError(f"log_to must be stdout, file or empty (automatic), got {self.log_to!r}")

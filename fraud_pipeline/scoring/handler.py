@@ -116,6 +116,13 @@ def _policy_metrics(counts: ScoreCounts, scorer: PostScorer, timestamp_ms: int) 
         name = rule.removeprefix(SHADOW_PREFIX)
         dimensions = {"Rule": name, "Mode": "shadow" if shadow else "active"}
         data.append(MetricDatum("Rule-Hits", float(hits), "Count", timestamp_ms, dimensions))
+    if scorer.images is not None:  # the pixels are read: how many, from the cache, and what failed
+        data.append(MetricDatum("Media-Images-Read", float(counts.images_read), "Count", timestamp_ms))
+        data.append(MetricDatum("Media-Cache-Hits", float(counts.image_cache_hits), "Count", timestamp_ms))
+    for reason, images in sorted(counts.image_unavailable.items()):
+        data.append(
+            MetricDatum("Media-Unavailable", float(images), "Count", timestamp_ms, {"Reason": reason})
+        )
     for label, trips in sorted(counts.quota_exceeded.items()):
         data.append(
             MetricDatum("Label-Quota-Exceeded", float(trips), "Count", timestamp_ms, {"Label": label})
@@ -314,6 +321,8 @@ class ScoringRuntime:
 
     def close(self) -> None:
         """A clean stop: release the behaviour store (the counts live on in it, for every shard)."""
+        if self.scorer.images is not None:
+            self.scorer.images.close()
         self.scorer.tracker.store.close()
 
 
@@ -395,11 +404,24 @@ def build_post_scorer(settings: Settings, state: StateStore | None = None) -> Po
         text_model_url=settings.media_model_url,
         text_endpoint=settings.media_endpoint,
     )
-    media = MediaScorer(
-        open_text_scorer(media_settings) if settings.media_model_mode != "inprocess" else text
-    )
+    images = None
+    if settings.media_images == "on":
+        from fraud_pipeline.media.stream import open_stream_images
+        from fraud_pipeline.state.memory import MemoryStateStore
+
+        # The media model is the image scorer (in-process or the media endpoint); the alt texts
+        # and link cards are read by the text model.
+        images = open_stream_images(settings, state or MemoryStateStore(), text)
+        descriptions = text
+    else:
+        descriptions = open_text_scorer(media_settings) if settings.media_model_mode != "inprocess" else text
     return PostScorer(
-        text, media, policy=open_policy_holder(settings), quota_state=state, behaviour_state=state
+        text,
+        MediaScorer(descriptions),
+        policy=open_policy_holder(settings),
+        quota_state=state,
+        behaviour_state=state,
+        images=images,
     )
 
 

@@ -22,6 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from fraud_pipeline.accounts.events import AccountEvent
 from fraud_pipeline.accounts.tracker import AccountTracker
@@ -34,6 +35,9 @@ from fraud_pipeline.scoring.relabel import verdict_updates
 from fraud_pipeline.scoring.rules import SHADOW_PREFIX, RuleHit
 from fraud_pipeline.scoring.signals import BehaviorTracker, BehaviourParams, PostSignals
 from fraud_pipeline.state.base import StateStore
+
+if TYPE_CHECKING:
+    from fraud_pipeline.media.stream import PostImages, StreamImages
 
 MAX_SCORED_TEXT_CHARS = 10_000  # the model sees at most this much of a post
 
@@ -50,6 +54,21 @@ def media_description(post: Post) -> str:
 
 def has_media(post: Post) -> bool:
     return bool(post.media_paths)
+
+
+def with_image_evidence(
+    description_p: float | None, images: PostImages, post: Post, reasons: list[str]
+) -> float | None:
+    """The media score once the pixels are read: a noisy-OR of the alt-text/link-card score and
+    the most suspicious image; with no image read, the descriptive text alone when there is
+    any, else unknown (None: an unread image is not evidence of innocence)."""
+    reasons.extend(images.reasons)
+    reasons.extend(f"media score unavailable: {why}" for _code, why in images.unavailable)
+    if images.likelihood is None:
+        return description_p if media_description(post).strip() else None
+    if description_p is None:
+        return images.likelihood
+    return 1 - (1 - description_p) * (1 - images.likelihood)
 
 
 @dataclass
@@ -69,6 +88,9 @@ class ScoreCounts:
     action_label: int = 0
     action_review: int = 0
     unavailable_reasons: list[str] = field(default_factory=list)
+    images_read: int = 0  # blobs fetched and scored within the batch's budget
+    image_cache_hits: int = 0  # blobs whose verdict came from the CID cache
+    image_unavailable: Counter[str] = field(default_factory=Counter)  # per reason code, per post image
     rule_hits: Counter[str] = field(default_factory=Counter)  # per rule; shadow ones as shadow:<name>
     quota_exceeded: Counter[str] = field(default_factory=Counter)  # per label
 
@@ -86,11 +108,14 @@ class ScoreCounts:
             "media_unavailable",
             "action_label",
             "action_review",
+            "images_read",
+            "image_cache_hits",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.unavailable_reasons.extend(other.unavailable_reasons)
         self.rule_hits.update(other.rule_hits)
         self.quota_exceeded.update(other.quota_exceeded)
+        self.image_unavailable.update(other.image_unavailable)
 
 
 class PostScorer:
@@ -104,12 +129,14 @@ class PostScorer:
         policy: PolicyHolder | Policy | None = None,
         quota_state: StateStore | None = None,
         behaviour_state: StateStore | None = None,
+        images: StreamImages | None = None,
     ) -> None:
         from fraud_pipeline.policy import load_default_policy
         from fraud_pipeline.state.memory import MemoryStateStore
 
         self.text_scorer = text_scorer
         self.media_scorer = media_scorer
+        self.images = images  # reads the pixels of posts' images (None: descriptive text only)
         if policy is None:
             policy = load_default_policy()
         self.policy = policy if isinstance(policy, PolicyHolder) else PolicyHolder.fixed(policy)
@@ -201,6 +228,12 @@ class PostScorer:
             counts.unavailable_reasons.append(f"text model: {text_error}")
         if media_error:
             counts.unavailable_reasons.append(f"media model: {media_error}")
+        images_by_post: dict[int, PostImages] = {}
+        if self.images is not None and media_posts:
+            images_by_post, image_stats = self.images.read(media_posts, active.policy, active.version)
+            counts.images_read += image_stats.fetched
+            counts.image_cache_hits += image_stats.cache_hits
+            counts.image_unavailable.update(image_stats.unavailable)
 
         signals_by_post = dict(zip(map(id, live), self.tracker.observe_batch(live), strict=True))
         self._with_account_evidence(active, live, signals_by_post, account_events)
@@ -221,6 +254,7 @@ class PostScorer:
                 text_error,
                 media_error,
                 counts,
+                images_by_post.get(id(post)),
             )
             tagged.append(record)
             if signals.relabel:
@@ -266,10 +300,13 @@ class PostScorer:
         text_error: str | None,
         media_error: str | None,
         counts: ScoreCounts,
+        images: PostImages | None = None,
     ) -> TaggedRecord:
         thresholds = active.policy.spec.thresholds
         media = has_media(post)
         reasons: list[str] = []
+        if media and images is not None:
+            media_p = with_image_evidence(media_p, images, post, reasons)
         if media and media_p is not None and signals.media_reuse_accounts >= 3:
             # An image reused by several accounts is evidence the model cannot see (memes are
             # reused too, so it only ever adds up to half).
@@ -277,9 +314,10 @@ class PostScorer:
         if text_p is None:
             counts.text_unavailable += 1
             reasons.append(f"text score unavailable: {text_error or 'no score'}")
-        if media and media_p is None and self.media_scorer is not None:
+        if media and media_p is None and (self.media_scorer is not None or images is not None):
             counts.media_unavailable += 1
-            reasons.append(f"media score unavailable: {media_error or 'no score'}")
+            if images is None or not images.unavailable:
+                reasons.append(f"media score unavailable: {media_error or 'no score'}")
 
         rules = active.rules
         hits = rules.evaluate(rules.context(post, signals, text_p, media_p if media else None))
@@ -336,7 +374,7 @@ class PostScorer:
         counts.fraud_both += int(text_fraud and media_fraud)
         counts.action_label += int(action == "label")
         counts.action_review += int(action == "review")
-        return TaggedRecord.from_post(
+        record = TaggedRecord.from_post(
             post,
             fraud_text_likelihood=text_p,
             fraud_media_likelihood=media_p if media else None,
@@ -352,6 +390,15 @@ class PostScorer:
             policy_version=active.version,
             campaign_id=signals.campaign_id,
         )
+        if images is not None and images.object_uris:
+            # The copies in the bucket's media/ prefix, where the CDN URL was.
+            record.media_paths = [
+                images.object_uris.get(cid, path)
+                for cid, path in zip(post.media_cids, post.media_paths, strict=False)
+            ] + post.media_paths[len(post.media_cids) :]
+        if images is not None and record.media_model_version:
+            record.media_model_version += "+images"
+        return record
 
     def _tag_delete(self, post: Post) -> TaggedRecord:
         return TaggedRecord.from_post(

@@ -1,0 +1,106 @@
+"""A local stand-in for Bluesky's image and video CDNs, on 127.0.0.1.
+
+Offline runs (`fraud-pipeline up` on a synth capture, the tests) need the CDN's URL layout
+served from blobs on disk: `GET /img/<kind>/plain/<did>/<cid>@<format>` and
+`GET /watch/<did>/<cid>/thumbnail.jpg` answer the blob whose file name is the CID, from a
+folder (`<cid>` files, as `fraud-pipeline synth` writes them beside the capture). Blobs are
+served as they are, with the content type their magic bytes announce; anything else is 404.
+Standard library only (`ThreadingHTTPServer`, a thread per connection), like the model server.
+Every request path is kept in `requests` so tests can count fetches.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from fraud_pipeline.media.decode import sniff_format
+
+_IMAGE = re.compile(
+    r"^/img/[a-z_]+/plain/(?P<did>did:[a-z0-9]+:[A-Za-z0-9._:%-]+)/(?P<cid>[a-z0-9]+)@[a-z]+$"
+)
+_VIDEO = re.compile(r"^/watch/(?P<did>did:[a-z0-9]+:[A-Za-z0-9._:%-]+)/(?P<cid>[a-z0-9]+)/thumbnail\.jpg$")
+_CID = re.compile(r"^[a-z0-9]{8,128}$")
+_CONTENT_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "GIF": "image/gif", "WEBP": "image/webp"}
+
+
+def blob_path(match_path: str) -> str | None:
+    """The CID a CDN path asks for, or None when the path is not one of the CDN's layouts."""
+    for pattern in (_IMAGE, _VIDEO):
+        found = pattern.match(match_path)
+        if found:
+            return found.group("cid")
+    return None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: BlobServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: `requests` keeps what was asked."""
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        self.server.note(path)
+        cid = blob_path(path)
+        data = self.server.blob(cid) if cid else None
+        if data is None:
+            self._reply(HTTPStatus.NOT_FOUND, b"not found", "text/plain")
+            return
+        self._reply(
+            HTTPStatus.OK, data, _CONTENT_TYPES.get(sniff_format(data) or "", "application/octet-stream")
+        )
+
+    def _reply(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "public, max-age=86400")
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class BlobServer(ThreadingHTTPServer):
+    """Serves the blobs of `folder` (files named by CID) and of `blobs` in the CDN's layout."""
+
+    daemon_threads = True
+
+    def __init__(
+        self, folder: Path | None = None, blobs: dict[str, bytes] | None = None, port: int = 0
+    ) -> None:
+        self.folder = folder
+        self.blobs = dict(blobs or {})
+        self.requests: list[str] = []
+        self._lock = threading.Lock()
+        super().__init__(("127.0.0.1", port), _Handler)
+
+    def note(self, path: str) -> None:
+        with self._lock:
+            self.requests.append(path)
+
+    def blob(self, cid: str) -> bytes | None:
+        if cid in self.blobs:
+            return self.blobs[cid]
+        if self.folder is None or not _CID.match(cid):
+            return None
+        path = self.folder / cid
+        return path.read_bytes() if path.is_file() else None
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start_background(self) -> threading.Thread:
+        thread = threading.Thread(target=self.serve_forever, name="blob-server", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()

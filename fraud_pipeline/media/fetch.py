@@ -1,0 +1,155 @@
+"""Fetch image blobs from the CDN without trusting the CDN, the bytes or the time they take.
+
+A post names its images by blob CID; the CDN serves them at a URL built from the author's
+DID and the CID (`blob_url`): `<cdn>/img/feed_thumbnail/plain/<did>/<cid>@jpeg` for images
+(the thumbnail is enough to read: OCR shrinks to the policy's `ocr_max_side` anyway) and
+`<video cdn>/watch/<did>/<cid>/thumbnail.jpg` for a video's poster frame. Both base URLs are
+settings, so a local blob server can stand in for the CDN.
+
+What a fetch refuses, each as a `FetchFailed` with a short `code` (a metric dimension) and
+a reason for the record: a request to any host but the CDN's (a redirect elsewhere is not
+followed: nothing leaves the CDN host), more than `max_redirects` same-host redirects (a
+loop), a status other than 200, a content type that is not an image, a body over the byte
+cap (the body is streamed and the read stops at the cap, whatever Content-Length claimed),
+bytes whose magic is not an image format, and a fetch that has not finished within
+`timeout_s` in all (a server trickling bytes is cut off, not waited for). The pixels are
+not decoded here: the scorer's decode guard (`decode.py`) does that with its own limits.
+
+httpx is the client: connection pooling across the fetches of a batch, streaming bodies,
+and redirects left to us.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from fraud_pipeline.media.decode import sniff_format
+
+IMAGE_PATH = "/img/feed_thumbnail/plain/{did}/{cid}@jpeg"
+VIDEO_THUMBNAIL_PATH = "/watch/{did}/{cid}/thumbnail.jpg"
+IMAGE_CONTENT_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+CHUNK_BYTES = 64 * 1024
+# Failures a later try may not repeat: not cached, so the image is fetched again next time.
+TRANSIENT_CODES = frozenset({"timeout", "network", "http_5xx", "http_429", "budget", "backlog", "endpoint"})
+
+
+class FetchFailed(Exception):
+    """The blob could not be fetched as an image; `code` names the kind, `reason` the detail."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(f"{code}: {reason}")
+        self.code = code
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class BlobRef:
+    """One media item of a post: whose blob, which CID, an image or a video (its thumbnail)."""
+
+    did: str
+    cid: str
+    kind: str  # "image" | "video"
+
+
+@dataclass(frozen=True, slots=True)
+class FetchLimits:
+    timeout_s: float  # the whole fetch, redirects and body included
+    max_redirects: int = 2  # same-host hops followed; one more is a loop
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80 if parts.scheme == "http" else None)
+    return parts.scheme, (parts.hostname or "").lower(), port
+
+
+class BlobFetcher:
+    """Fetches blobs from one image CDN and one video CDN, with `limits`, over pooled connections."""
+
+    def __init__(
+        self,
+        image_base_url: str,
+        video_base_url: str,
+        limits: FetchLimits,
+        max_connections: int = 8,
+    ) -> None:
+        self.image_base_url = image_base_url.rstrip("/")
+        self.video_base_url = video_base_url.rstrip("/")
+        self.limits = limits
+        self.allowed = {_origin(self.image_base_url), _origin(self.video_base_url)}
+        self.client = httpx.Client(
+            follow_redirects=False,
+            trust_env=False,  # no proxy from the environment: the request goes to the CDN or nowhere
+            timeout=httpx.Timeout(limits.timeout_s),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            headers={"Accept": ", ".join(sorted(IMAGE_CONTENT_TYPES)), "User-Agent": "fraud-pipeline-media"},
+        )
+
+    def url_of(self, ref: BlobRef) -> str:
+        if ref.kind == "video":
+            return self.video_base_url + VIDEO_THUMBNAIL_PATH.format(did=ref.did, cid=ref.cid)
+        return self.image_base_url + IMAGE_PATH.format(did=ref.did, cid=ref.cid)
+
+    def fetch(self, ref: BlobRef, max_bytes: int) -> bytes:
+        """The blob's bytes (at most `max_bytes`: the policy's cap), or FetchFailed saying why not."""
+        deadline = time.monotonic() + self.limits.timeout_s
+        url = self.url_of(ref)
+        for _hop in range(self.limits.max_redirects + 1):
+            if _origin(url) not in self.allowed:
+                raise FetchFailed(
+                    "off_cdn", f"refused to request {urlsplit(url).hostname!r}: not the CDN host"
+                )
+            try:
+                result = self._get(url, deadline, max_bytes)
+            except httpx.TimeoutException as exc:
+                raise FetchFailed("timeout", f"no complete reply within {self.limits.timeout_s:g} s") from exc
+            except httpx.HTTPError as exc:
+                raise FetchFailed("network", f"{exc.__class__.__name__}: {exc}"[:300]) from exc
+            if isinstance(result, bytes):
+                return result
+            url = result
+        raise FetchFailed("redirect_loop", f"more than {self.limits.max_redirects} redirects")
+
+    def _get(self, url: str, deadline: float, max_bytes: int) -> bytes | str:
+        """The body, or the next URL when the reply is a redirect."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise httpx.ReadTimeout("deadline passed")
+        with self.client.stream("GET", url, timeout=httpx.Timeout(remaining)) as reply:
+            if reply.is_redirect:
+                location = reply.headers.get("location")
+                if not location:
+                    raise FetchFailed("bad_redirect", f"HTTP {reply.status_code} without a Location")
+                return urljoin(url, location)
+            if reply.status_code != 200:
+                status = reply.status_code
+                code = "http_5xx" if status >= 500 else "http_429" if status == 429 else f"http_{status}"
+                raise FetchFailed(code, f"the CDN answered HTTP {status}")
+            content_type = reply.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+            if content_type not in IMAGE_CONTENT_TYPES:
+                raise FetchFailed(
+                    "content_type", f"content type {content_type or 'missing'!r} is not an image"
+                )
+            declared = reply.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > max_bytes:
+                raise FetchFailed("too_large", f"{declared} bytes announced, over the {max_bytes} cap")
+            body = bytearray()
+            for chunk in reply.iter_bytes(CHUNK_BYTES):
+                body += chunk
+                if len(body) > max_bytes:
+                    raise FetchFailed("too_large", f"body over the {max_bytes}-byte cap")
+                if time.monotonic() > deadline:
+                    raise httpx.ReadTimeout("deadline passed while reading the body")
+        data = bytes(body)
+        if sniff_format(data) is None:
+            raise FetchFailed(
+                "not_image", f"{len(data)} bytes with no image magic (served as {content_type})"
+            )
+        return data
+
+    def close(self) -> None:
+        self.client.close()
