@@ -42,7 +42,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fraud_pipeline.dashboard import data, tables
+from fraud_pipeline.dashboard import analyst_api, data, tables
 from fraud_pipeline.dashboard.warehouse import WarehouseReader
 from fraud_pipeline.metrics import MetricsError, MetricsSink, open_metrics
 from fraud_pipeline.objects import ObjectStore
@@ -295,6 +295,7 @@ def create_app(state: DashboardState) -> Starlette:
             Route("/api/summary", summary),
             Route("/api/tables", table_index),
             Route("/api/tables/{key}", table),
+            *analyst_api.ROUTES,  # the analyst views' API (review queue, campaigns, labels, rules, health)
             Mount("/static", StaticFiles(directory=PACKAGE_DIR / "static"), name="static"),
         ],
         exception_handlers={

@@ -205,6 +205,7 @@
     if (last < text.length) node.append(text.slice(last));
     return node;
   }
+  window.FraudText = { isolatedText }; // shared with the analyst views (static/analyst.js)
 
   function renderTable(payload) {
     const table = document.getElementById("drill-table");
