@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint typecheck bench clean system-deps
+.PHONY: run test install lint typecheck bench clean system-deps vendor-echarts
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -28,6 +28,18 @@ system-deps:
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 	@dpkg -s fonts-dejavu-core fonts-dejavu-extra fonts-liberation fonts-freefont-ttf fonts-lato fonts-open-sans >/dev/null 2>&1 || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-dejavu-core fonts-dejavu-extra fonts-liberation fonts-freefont-ttf fonts-lato fonts-open-sans >/dev/null; }
+
+## Re-vendor Apache ECharts (the dashboard's charts) from the npm registry at the version pinned in
+## $(ECHARTS_DIR)/VERSION: edit that file, run this, commit the folder (the page loads nothing from
+## the internet; the wheel ships the folder).
+ECHARTS_DIR := fraud_pipeline/dashboard/static/vendor/echarts
+vendor-echarts:
+	@version=$$(cat $(ECHARTS_DIR)/VERSION) && tmp=$$(mktemp -d) && \
+	  (cd $$tmp && npm pack --silent echarts@$$version >/dev/null && tar xzf echarts-$$version.tgz) && \
+	  cp $$tmp/package/dist/echarts.common.min.js $(ECHARTS_DIR)/ && \
+	  cp $$tmp/package/LICENSE $$tmp/package/NOTICE $$tmp/package/licenses/LICENSE-d3 $(ECHARTS_DIR)/ && \
+	  rm -rf $$tmp && grep -q "version=\"$$version\"" $(ECHARTS_DIR)/echarts.common.min.js && \
+	  echo "vendored echarts $$version into $(ECHARTS_DIR)"
 
 lint: install
 	$(BIN)/ruff check fraud_pipeline tests benchmarks

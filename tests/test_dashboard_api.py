@@ -53,6 +53,8 @@ def test_page_and_static_files_load_nothing_from_the_internet(served: tuple[str,
         if ref.startswith("/static/"):
             assert get(url + ref)[0] == 200
     for path in (PACKAGE_DIR / "static").iterdir():
+        if not path.is_file():  # static/vendor/: third-party libraries, served as published
+            continue
         text = path.read_text(encoding="utf-8")
         # The one URL allowed: the analyst views' links to a post or account on Bluesky (a
         # navigation the analyst chooses, in a new tab; nothing is loaded from there).
@@ -272,3 +274,17 @@ def test_every_response_carries_csp_and_nosniff(served: tuple[str, Settings]) ->
         csp = headers["content-security-policy"]
         assert "default-src 'none'" in csp and "script-src 'self'" in csp, path
         assert "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp, path
+
+
+def test_the_vendored_chart_library_is_served_from_the_package(served: tuple[str, Settings]) -> None:
+    """The page works offline: ECharts comes from the dashboard itself, as JavaScript, with its licence."""
+    url, _ = served
+    port = url.rsplit(":", 1)[1]
+    version = (PACKAGE_DIR / "static" / "vendor" / "echarts" / "VERSION").read_text().strip()
+    status, headers, body = _raw_get(url, "/static/vendor/echarts/echarts.common.min.js", f"127.0.0.1:{port}")
+    assert status == 200 and "javascript" in headers["content-type"]
+    assert f'version="{version}"'.encode() in body and b"Apache" in body[:2000]
+    status, _, licence = _raw_get(url, "/static/vendor/echarts/LICENSE", f"127.0.0.1:{port}")
+    assert status == 200 and b"Apache License" in licence
+    _, _, page = _raw_get(url, "/", f"127.0.0.1:{port}")
+    assert b'src="/static/vendor/echarts/echarts.common.min.js"' in page

@@ -85,6 +85,38 @@ def _wait_for(driver: object, predicate: object) -> object:
     return wait.until(predicate)  # type: ignore[arg-type]
 
 
+# Each widget card as the page drew it: ECharts' own option (series type, stack, radius, data)
+# for charts, the numbers shown for single values.
+_CHARTS_JS = """
+const out = {};
+for (const card of document.querySelectorAll('#widgets .card')) {
+  const box = card.querySelector('.chart-box');
+  const chart = box ? echarts.getInstanceByDom(box) : null;
+  const option = chart ? chart.getOption() : null;
+  out[card.dataset.widget] = {
+    title: card.querySelector('h3').textContent,
+    view: card.dataset.view,
+    state: card.dataset.state,
+    series: option ? option.series.map((s) => ({
+      id: s.id, name: s.name, type: s.type, stack: s.stack || null, area: !!s.areaStyle,
+      radius: s.radius || null,
+      data: s.type === 'pie' ? s.data.map((d) => [d.name, d.value]) : s.data,
+    })) : null,
+    x_max: option && option.xAxis && option.xAxis.length ? option.xAxis[0].max : null,
+    legend: option && option.legend && option.legend.length ? option.legend[0].selected : null,
+    zoom: option && option.dataZoom && option.dataZoom.length
+      ? [option.dataZoom[0].start, option.dataZoom[0].end] : null,
+    singles: [...card.querySelectorAll('.single')].map((e) => [e.dataset.series, e.dataset.value]),
+  };
+}
+return out;
+"""
+
+
+def _charts(driver: object) -> dict[str, dict]:
+    return driver.execute_script(_CHARTS_JS)  # type: ignore[attr-defined,no-any-return]
+
+
 def test_page_shows_the_stores_numbers_and_tables(local_settings: Settings, browser: object) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.remote.webdriver import WebDriver
@@ -116,19 +148,15 @@ def test_page_shows_the_stores_numbers_and_tables(local_settings: Settings, brow
         pct_text = driver.find_element(By.CSS_SELECTOR, '[data-card="fraud_pct"] .kpi-value').text
         assert pct_text == f"{100 * fraud / processed:.1f}%"
 
-        # The 1-second widgets: the newest point of each line, derived ones included.
+        # The 1-second widgets: the newest point of each line, derived ones included (in the chart).
         _wait(driver, '[data-widget="raw_metrics"][data-state="ready"]')
         newest = max(truth.per_second["Post-Processed"])
-        legend = {
-            li.get_attribute("data-series"): li.get_attribute("data-latest")
-            for li in driver.find_elements(By.CSS_SELECTOR, '[data-widget="raw_metrics"] .legend li')
-        }
-        assert float(legend["processed"] or "nan") == truth.per_second["Post-Processed"][newest]
-        assert float(legend["with_media"] or "nan") == (
+        lines = {s["id"]: dict(s["data"]) for s in _charts(driver)["raw_metrics"]["series"]}
+        assert len(lines) == 10  # one line per visible series
+        assert lines["processed"][newest] == truth.per_second["Post-Processed"][newest]
+        assert lines["with_media"][newest] == (
             truth.per_second["Post-Processed"][newest] - truth.per_second["Post-Text-Only"][newest]
         )
-        paths = driver.find_elements(By.CSS_SELECTOR, '[data-widget="raw_metrics"] svg path')
-        assert len(paths) == 10  # one line per visible series
         _wait(driver, '[data-widget="fraud_ratio"][data-state="ready"]')
         # The stand-in publishes no Lambda metrics in this fixture: the widget says so plainly.
         _wait(driver, '[data-widget="stream_lag"][data-state="empty"]')
@@ -208,4 +236,121 @@ def test_direction_overrides_are_isolated_and_shown(local_settings: Settings, br
         assert [m.get_attribute("title") for m in markers][:1] == ["U+202E (hidden character)"]
         errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         assert errors == []  # the page works under its Content-Security-Policy
+    state.close()
+
+
+SEED_EIGHT = [  # title, key, how it is drawn
+    ("RawMetrics", "raw_metrics", "lines"),
+    ("FraudRatioStacked", "fraud_ratio_stacked", "stacked"),
+    ("FraudRatioValues", "fraud_ratio_values", "single"),
+    ("FraudPostsPie", "fraud_posts_pie", "donut"),
+    ("AllStacked", "all_stacked", "stacked"),
+    ("Values", "values", "single"),
+    ("FraudRatio", "fraud_ratio", "lines"),
+    ("TextOnlyRatio", "text_only_ratio", "donut"),
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"  # git-ignored; CI keeps it
+
+
+def _api(url: str) -> dict:
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=WAIT_S) as response:
+        return json.loads(response.read())  # type: ignore[no-any-return]
+
+
+def _visible(payload: dict) -> list[dict]:
+    return [s for s in payload["series"] if s["visible"]]
+
+
+def test_seed_widgets_by_name_and_kind_show_the_apis_numbers(
+    local_settings: Settings, browser: object
+) -> None:
+    """The original eight first, in order; donuts are pies with a hole, stacked series share a stack;
+    every chart's data and every single value equal the JSON API's answer for the same window."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.remote.webdriver import WebDriver
+
+    driver: WebDriver = browser  # type: ignore[assignment]
+    fill_metrics(local_settings, int(time.time() * 1000), seconds=90)
+    state = DashboardState(local_settings)
+    with running(state, free_port()) as url:
+        driver.get(url + "/")
+        for _, key, _ in SEED_EIGHT:
+            _wait(driver, f'[data-widget="{key}"][data-state="ready"]')
+        titles = [h.text for h in driver.find_elements(By.CSS_SELECTOR, "#widgets .card h3")]
+        assert titles[: len(SEED_EIGHT)] == [title for title, _, _ in SEED_EIGHT]
+        assert len(titles) > len(SEED_EIGHT)  # the project's own widgets follow
+        assert (
+            driver.execute_script("return echarts.version")
+            == (
+                Path(__file__).resolve().parent.parent
+                / "fraud_pipeline/dashboard/static/vendor/echarts/VERSION"
+            )
+            .read_text()
+            .strip()
+        )
+
+        charts = _charts(driver)
+        now_ms = int(time.time() * 1000)
+        for title, key, kind in SEED_EIGHT:
+            drawn = charts[key]
+            assert drawn["title"] == title and drawn["state"] == "ready", drawn
+            if kind in {"lines", "stacked"}:
+                api = _api(f"{url}/api/series?widget={key}&range=900&end={int(drawn['x_max'])}")
+                assert api["end_ms"] == drawn["x_max"]
+                expected = {s["label"]: s["values"] for s in _visible(api)}
+                assert [s["name"] for s in drawn["series"]] == list(expected), title
+                for series in drawn["series"]:
+                    assert series["type"] == "line", title
+                    assert [v for _, v in series["data"]] == expected[series["name"]], (title, series["name"])
+                    assert [t for t, _ in series["data"]] == api["timestamps"]
+                stacks = {s["stack"] for s in drawn["series"]}
+                if kind == "stacked":
+                    assert len(stacks) == 1 and None not in stacks, f"{title}: one shared stack"
+                    assert all(s["area"] for s in drawn["series"]), f"{title}: stacked areas"
+                else:
+                    assert stacks == {None}, f"{title} is not stacked"
+            elif kind == "donut":
+                (pie,) = drawn["series"]
+                inner, outer = (float(r.rstrip("%")) for r in pie["radius"])
+                assert pie["type"] == "pie" and 0 < inner < outer, f"{title}: a pie with a hole"
+                api = _api(f"{url}/api/series?widget={key}&range=900&end={now_ms}")
+                assert pie["data"] == [[s["label"], s["values"][0]] for s in _visible(api)], title
+                assert sum(v for _, v in pie["data"]) > 0
+            else:
+                assert drawn["series"] is None  # numbers, not a chart
+                api = _api(f"{url}/api/series?widget={key}&range=900&end={now_ms}")
+                expected_values = [[s["id"], str(s["values"][0])] for s in _visible(api)]
+                assert [[sid, str(float(v))] for sid, v in drawn["singles"]] == [
+                    [sid, str(float(v))] for sid, v in expected_values
+                ], title
+
+        # A tooltip on every chart kind, under the page's Content-Security-Policy (the default HTML
+        # tooltip's inline styles would be refused and logged as SEVERE).
+        for key in ("fraud_posts_pie", "all_stacked", "raw_metrics"):
+            driver.execute_script(
+                "const c = echarts.getInstanceByDom(document.querySelector(arguments[0]));"
+                "const last = c.getOption().series[0].data.length - 1;"
+                "c.dispatchAction({type: 'showTip', seriesIndex: 0, dataIndex: last});",
+                f'[data-widget="{key}"] .chart-box',
+            )
+        # The analyst's choices survive the live refresh: a series toggled off, a zoomed window.
+        driver.execute_script(
+            "const box = document.querySelector('[data-widget=all_stacked] .chart-box');"
+            "const c = echarts.getInstanceByDom(box);"
+            "c.dispatchAction({type: 'legendToggleSelect', name: 'Post-Not-Fraud'});"
+            "c.dispatchAction({type: 'dataZoom', start: 50, end: 100});"
+        )
+        before = driver.find_element(By.ID, "status").text
+        _wait_for(driver, lambda d: d.find_element(By.ID, "status").text != before)
+        after = _charts(driver)["all_stacked"]
+        assert after["legend"]["Post-Not-Fraud"] is False and after["legend"]["Post-Fraud-Both"] is True
+        assert after["zoom"] == [50, 100]
+
+        ARTIFACTS.mkdir(exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / "dashboard.png"))
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert errors == []
     state.close()

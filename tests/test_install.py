@@ -127,6 +127,15 @@ def test_the_installed_package_carries_its_files(installed: Path, tmp_path: Path
     assert not found["manifest"].startswith(venv), "dbt must not write into the installed package"
     assert (Path(found["dbt"]) / "models" / "marts").is_dir()
     assert not (Path(found["dbt"]) / "target").exists()
+    # The dashboard's page, scripts and the vendored chart library with its licence (package-data).
+    package = Path(found["package"]).parent
+    for folder in ("static", "templates"):
+        for path in (ROOT / "fraud_pipeline" / "dashboard" / folder).rglob("*"):
+            if path.is_file() and "__pycache__" not in path.parts:
+                shipped = path.relative_to(ROOT / "fraud_pipeline")
+                assert (package / shipped).is_file(), (
+                    f"{shipped} is not in the wheel (pyproject package-data)"
+                )
 
 
 @pytest.mark.slow

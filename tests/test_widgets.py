@@ -282,3 +282,19 @@ def test_expressions_may_read_expressions_listed_after_them() -> None:
     )
     validate((widget,))
     assert [s.id for s in evaluation_order(widget)] == ["part", "share"]
+
+
+def test_seed_colours_are_the_same_in_every_widget(body: dict) -> None:
+    """A fraud kind has one colour wherever it is drawn, on CloudWatch as on the page."""
+    colours: dict[str, set[str]] = {}
+    for widget in body["widgets"]:
+        for row in widget["properties"]["metrics"]:
+            options = row[-1]
+            if "color" in options:
+                colours.setdefault(options["label"], set()).add(options["color"])
+    assert colours["Post-Fraud-Both"] == colours["% Fraud-Both"] == {"#7f7f7f"}
+    assert colours["Post-Not-Fraud"] == {"#2ca02c"}
+    assert all(len(c) == 1 for c in colours.values()), colours
+    bad = Widget(key="w", title="t", series=(Series(id="x", label="x", metric="M", color="red"),))
+    with pytest.raises(WidgetSpecError, match="colour"):
+        validate((bad,))

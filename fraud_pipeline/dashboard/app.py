@@ -1,7 +1,7 @@
 """The dashboard web app: one HTML page and the JSON API behind it (Starlette, served by uvicorn).
 
 Endpoints (all GET):
-- `/`                              the page (vanilla JS, inline SVG charts, nothing from the internet)
+- `/`                              the page (vanilla JS, vendored Apache ECharts, nothing from the internet)
 - `/healthz`                       liveness plus what the dashboard can reach
 - `/api/widgets`                   the widget spec (the one that renders the CloudWatch dashboard)
 - `/api/series?widget=K&range=S`   one widget's series over the last S seconds (derived ones computed)

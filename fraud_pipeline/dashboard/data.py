@@ -156,6 +156,7 @@ def _series_meta(series: Series, widget: Widget, settings: Settings) -> dict[str
         "id": series.id,
         "label": series.label,
         "visible": series.visible,
+        "color": series.color,
         "derived": series.derived,
         "expression": series.expression,
         "metric": series.metric,

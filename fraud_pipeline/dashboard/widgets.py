@@ -63,6 +63,7 @@ class Series:
     dimensions: tuple[tuple[str, str], ...] = ()
     stat: str | None = None
     visible: bool = True
+    color: str | None = None  # "#rrggbb"; the same colour on CloudWatch and the page
 
     @property
     def derived(self) -> bool:
@@ -207,6 +208,19 @@ _SEED_DERIVED: dict[str, tuple[str, str]] = {
     "fraud_pct": ("100 * is_fraud / processed", "% Fraud"),
 }
 _PERCENTAGES = ("fraud_both_pct", "fraud_media_only_pct", "fraud_text_only_pct")
+# The seed's colours for its fraud kinds, counts and shares alike, so a kind looks the same in
+# every widget (the others take the chart's palette).
+_SEED_COLORS: dict[str, str] = {
+    "fraud_both": "#7f7f7f",
+    "fraud_both_pct": "#7f7f7f",
+    "fraud_media_only": "#ff7f0e",
+    "fraud_media_only_pct": "#ff7f0e",
+    "fraud_text_only": "#d62728",
+    "fraud_text_only_pct": "#d62728",
+    "not_fraud": "#2ca02c",
+    "with_media": "#8c564b",
+    "fraud_pct": "#ffbb78",
+}
 
 
 def _seed(*shown: str, derived: tuple[str, ...] = ()) -> tuple[Series, ...]:
@@ -225,9 +239,13 @@ def _seed(*shown: str, derived: tuple[str, ...] = ()) -> tuple[Series, ...]:
                 if more:
                     wanted |= more
                     changed = True
-    base = [_own(sid, metric, metric, visible=sid in shown) for sid, metric in _SEED_IDS if sid in wanted]
+    base = [
+        Series(id=sid, label=metric, metric=metric, visible=sid in shown, color=_SEED_COLORS.get(sid))
+        for sid, metric in _SEED_IDS
+        if sid in wanted
+    ]
     math_ = [
-        Series(id=sid, label=label, expression=expression, visible=sid in shown)
+        Series(id=sid, label=label, expression=expression, visible=sid in shown, color=_SEED_COLORS.get(sid))
         for sid, (expression, label) in _SEED_DERIVED.items()
         if sid in wanted
     ]
@@ -280,14 +298,14 @@ WIDGETS: tuple[Widget, ...] = (
         key="fraud_ratio_values",
         title="FraudRatioValues",
         view="singleValue",
-        width=4,
+        width=6,
         series=_seed(*_PERCENTAGES),
     ),
     Widget(
         key="fraud_posts_pie",
         title="FraudPostsPie",
         view="pie",
-        width=5,
+        width=9,
         series=_seed(*_FRAUD_KINDS, "not_fraud"),
     ),
     Widget(
@@ -295,28 +313,28 @@ WIDGETS: tuple[Widget, ...] = (
         title="AllStacked",
         y_label="1 second sum",
         stacked=True,
-        width=9,
+        width=12,
         series=_seed(*_FRAUD_KINDS, "not_fraud"),
     ),
     Widget(
         key="values",
         title="Values",
         view="singleValue",
-        width=8,
+        width=12,
         series=_seed("processed", "not_fraud", *_FRAUD_KINDS),
     ),
     Widget(
         key="fraud_ratio",
         title="FraudRatio",
         y_label="Percentage",
-        width=9,
+        width=15,
         series=_seed(*_PERCENTAGES, "fraud_pct"),
     ),
     Widget(
         key="text_only_ratio",
         title="TextOnlyRatio",
         view="pie",
-        width=6,
+        width=9,
         series=_seed("with_media", "text_only"),
     ),
     # -- the project's own widgets -------------------------------------------------------
@@ -469,6 +487,8 @@ def validate(widgets: tuple[Widget, ...] = WIDGETS) -> None:
         if not 1 <= widget.width <= GRID_WIDTH:
             raise WidgetSpecError(f"widget {widget.key!r}: width must be 1..{GRID_WIDTH}")
         for series in widget.series:
+            if series.color is not None and not re.fullmatch(r"#[0-9a-f]{6}", series.color):
+                raise WidgetSpecError(f"series {series.id!r}: colour must be #rrggbb, got {series.color!r}")
             if not SERIES_ID.match(series.id):
                 raise WidgetSpecError(f"series id {series.id!r} is not a metric-math id")
             if (series.metric is None) == (series.expression is None):
@@ -487,6 +507,8 @@ def _metric_row(series: Series, widget: Widget, settings: Settings, names: Mappi
     options: dict[str, Any] = {"id": series.id, "label": series.label}
     if not series.visible:
         options["visible"] = False
+    if series.color is not None:
+        options["color"] = series.color
     if series.expression is not None:
         return [{"expression": series.expression, **options}]
     if series.stat and series.stat != widget.stat:

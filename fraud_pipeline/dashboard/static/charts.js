@@ -1,26 +1,23 @@
-// Small inline-SVG line charts for the dashboard: no library, nothing loaded from the network.
-// FraudCharts.line(container, data, options) draws one chart; data = {timestamps, series:[{label,
-// values, color}]}, values aligned to timestamps, null = no data point (lines join across gaps,
-// as CloudWatch line charts do).
+// The dashboard's charts, drawn by Apache ECharts (vendored under static/vendor/echarts/, served by
+// the dashboard itself: nothing loads from the internet). ECharts gives the page what the seed's
+// CloudWatch widgets had and more: stacked areas, pies (drawn as donuts here), tooltips, zoom
+// (mouse wheel / drag, and the slider under each time chart) and a legend whose entries toggle their
+// series.
+//
+// FraudCharts.timeSeries(box, widget, payload) and FraudCharts.donut(box, widget, payload) draw one
+// widget from its /api/series answer; a second call on the same box updates the data and keeps what
+// the analyst chose (zoom window, series toggled off in the legend).
+//
+// Content-Security-Policy: ECharts draws on a canvas and positions its own elements through the
+// CSSOM (element.style), which `style-src 'self'` allows. Its default HTML tooltip would set inline
+// `style="..."` attributes through HTML markup, which that policy refuses, so the tooltip is rendered
+// as rich text on the canvas (`renderMode: "richText"`) and the CSP stays as strict as it was.
 (function () {
   "use strict";
-  const SVG = "http://www.w3.org/2000/svg";
   const PALETTE = ["#3b82f6", "#ef4444", "#10b981", "#f59e0b", "#8b5cf6", "#ec4899", "#14b8a6", "#64748b"];
-
-  function el(name, attrs, parent) {
-    const node = document.createElementNS(SVG, name);
-    for (const [key, value] of Object.entries(attrs || {})) node.setAttribute(key, String(value));
-    if (parent) parent.appendChild(node);
-    return node;
-  }
-
-  function niceStep(span, ticks) {
-    const raw = span / Math.max(1, ticks);
-    const mag = Math.pow(10, Math.floor(Math.log10(raw)));
-    const norm = raw / mag;
-    const nice = norm <= 1 ? 1 : norm <= 2 ? 2 : norm <= 2.5 ? 2.5 : norm <= 5 ? 5 : 10;
-    return nice * mag;
-  }
+  const TEXT = "#e2e8f0";
+  const MUTED = "#94a3b8";
+  const LINE = "#23324f";
 
   function formatNumber(value) {
     if (value === null || value === undefined || Number.isNaN(value)) return "–";
@@ -33,118 +30,170 @@
     return value.toFixed(2);
   }
 
-  function formatTime(ms, spanMs) {
-    const d = new Date(ms);
-    const pad = (n) => String(n).padStart(2, "0");
-    const hm = pad(d.getHours()) + ":" + pad(d.getMinutes());
-    if (spanMs <= 10 * 60 * 1000) return hm + ":" + pad(d.getSeconds());
-    if (spanMs <= 36 * 3600 * 1000) return hm;
-    return pad(d.getMonth() + 1) + "/" + pad(d.getDate()) + " " + hm;
+  function formatValue(value, percent) {
+    if (!percent) return formatNumber(value);
+    return value === null || value === undefined ? "–" : value.toFixed(value >= 10 ? 1 : 2) + "%";
   }
 
-  function line(container, data, options) {
-    const opts = Object.assign({ height: 190, yLabel: "" }, options || {});
-    const width = Math.max(280, container.clientWidth || 560);
-    const height = opts.height;
-    const margin = { top: 10, right: 14, bottom: 24, left: 48 };
-    const innerW = width - margin.left - margin.right;
-    const innerH = height - margin.top - margin.bottom;
-    const ts = data.timestamps;
-    const series = data.series;
-
-    let yMax = 0;
-    let yMin = 0;
-    for (const s of series) {
-      for (const v of s.values) {
-        if (v === null) continue;
-        if (v > yMax) yMax = v;
-        if (v < yMin) yMin = v;
-      }
-    }
-    if (yMax === yMin) yMax = yMin + 1;
-    const step = niceStep(yMax - yMin, 4);
-    yMax = Math.ceil(yMax / step) * step;
-    yMin = Math.floor(yMin / step) * step;
-
-    const t0 = ts.length ? ts[0] : 0;
-    const t1 = ts.length > 1 ? ts[ts.length - 1] : t0 + 1;
-    const x = (t) => margin.left + ((t - t0) / (t1 - t0 || 1)) * innerW;
-    const y = (v) => margin.top + innerH - ((v - yMin) / (yMax - yMin)) * innerH;
-
-    const svg = el("svg", { viewBox: `0 0 ${width} ${height}`, width, height, role: "img", class: "chart" });
-    const title = el("title", {}, svg);
-    title.textContent = opts.title || "chart";
-
-    const grid = el("g", { class: "grid-lines" }, svg);
-    for (let v = yMin; v <= yMax + step / 2; v += step) {
-      el("line", { x1: margin.left, x2: width - margin.right, y1: y(v), y2: y(v) }, grid);
-      const label = el("text", { x: margin.left - 6, y: y(v) + 4, "text-anchor": "end", class: "tick" }, svg);
-      label.textContent = formatNumber(v);
-    }
-    const xTicks = Math.min(6, Math.max(2, Math.floor(innerW / 110)));
-    for (let i = 0; i <= xTicks; i++) {
-      const t = t0 + ((t1 - t0) * i) / xTicks;
-      const label = el("text", { x: x(t), y: height - 6, "text-anchor": "middle", class: "tick" }, svg);
-      label.textContent = formatTime(t, t1 - t0);
-    }
-
-    series.forEach((s, index) => {
-      const color = s.color || PALETTE[index % PALETTE.length];
-      let d = "";
-      let points = 0;
-      s.values.forEach((v, i) => {
-        if (v === null) return;
-        d += (points === 0 ? "M" : "L") + x(ts[i]).toFixed(1) + "," + y(v).toFixed(1);
-        points += 1;
-      });
-      if (points === 1) {
-        const i = s.values.findIndex((v) => v !== null);
-        el("circle", { cx: x(ts[i]), cy: y(s.values[i]), r: 2.5, fill: color }, svg);
-      } else if (points > 1) {
-        el("path", { d, fill: "none", stroke: color, "stroke-width": 1.8, "stroke-linejoin": "round" }, svg);
-      }
-    });
-
-    // Hover: a crosshair and the values at the nearest timestamp.
-    const cursor = el("line", { y1: margin.top, y2: margin.top + innerH, class: "cursor", visibility: "hidden" }, svg);
-    const hit = el("rect", { x: margin.left, y: margin.top, width: innerW, height: innerH, fill: "transparent" }, svg);
-    const tip = document.createElement("div");
-    tip.className = "tooltip";
-    tip.hidden = true;
-    hit.addEventListener("mousemove", (event) => {
-      const box = svg.getBoundingClientRect();
-      const px = ((event.clientX - box.left) / box.width) * width;
-      const frac = Math.min(1, Math.max(0, (px - margin.left) / innerW));
-      const i = Math.round(frac * (ts.length - 1));
-      if (i < 0 || i >= ts.length) return;
-      cursor.setAttribute("x1", x(ts[i]));
-      cursor.setAttribute("x2", x(ts[i]));
-      cursor.setAttribute("visibility", "visible");
-      tip.replaceChildren();
-      const head = document.createElement("div");
-      head.className = "tooltip-time";
-      head.textContent = new Date(ts[i]).toLocaleString();
-      tip.appendChild(head);
-      series.forEach((s, index) => {
-        const row = document.createElement("div");
-        const swatch = document.createElement("span");
-        swatch.className = "swatch";
-        swatch.style.background = s.color || PALETTE[index % PALETTE.length];
-        row.appendChild(swatch);
-        row.appendChild(document.createTextNode(s.label + ": " + formatNumber(s.values[i])));
-        tip.appendChild(row);
-      });
-      tip.hidden = false;
-      tip.style.left = Math.min(box.width - 180, Math.max(0, event.clientX - box.left + 12)) + "px";
-      tip.style.top = "8px";
-    });
-    hit.addEventListener("mouseleave", () => {
-      tip.hidden = true;
-      cursor.setAttribute("visibility", "hidden");
-    });
-
-    container.replaceChildren(svg, tip);
+  function lastValue(values) {
+    for (let i = values.length - 1; i >= 0; i--) if (values[i] !== null) return values[i];
+    return null;
   }
 
-  window.FraudCharts = { line, formatNumber, formatTime, PALETTE };
+  function colorOf(series, index) {
+    return series.color || PALETTE[index % PALETTE.length];
+  }
+
+  // One ECharts instance per box, made on first use and reused by every refresh.
+  function chartFor(box) {
+    const existing = window.echarts.getInstanceByDom(box);
+    if (existing) return existing;
+    const chart = window.echarts.init(box, null, { renderer: "canvas" });
+    new ResizeObserver(() => chart.resize()).observe(box);
+    return chart;
+  }
+
+  const TOOLTIP_BASE = {
+    renderMode: "richText",
+    confine: true,
+    backgroundColor: "#020617",
+    borderColor: LINE,
+    textStyle: { color: TEXT, fontSize: 12 },
+  };
+
+  function legendOption(names) {
+    return {
+      type: "scroll",
+      top: 0,
+      data: names,
+      textStyle: { color: TEXT, fontSize: 11 },
+      pageTextStyle: { color: MUTED },
+      inactiveColor: "#475569",
+      itemWidth: 14,
+      itemHeight: 8,
+    };
+  }
+
+  // A time-series widget: one line per visible series, or stacked areas when the spec says so.
+  function timeSeries(box, widget, payload) {
+    const chart = chartFor(box);
+    const shown = payload.series.filter((s) => s.visible);
+    const percent = widget.y_label === "Percentage";
+    const latest = new Map(shown.map((s) => [s.label, lastValue(s.values)]));
+    const series = shown.map((s, i) => {
+      const item = {
+        id: s.id,
+        name: s.label,
+        type: "line",
+        showSymbol: false,
+        symbolSize: 4,
+        connectNulls: !widget.stacked, // lines join across gaps as CloudWatch draws them
+        color: colorOf(s, i),
+        lineStyle: { width: widget.stacked ? 1 : 1.6 },
+        emphasis: { focus: "series" },
+        data: payload.timestamps.map((ts, j) => [ts, s.values[j]]),
+      };
+      if (widget.stacked) {
+        item.stack = widget.key; // every visible series of the widget on one stack
+        item.areaStyle = { opacity: 0.55 };
+      }
+      return item;
+    });
+    chart.setOption(
+      {
+        animation: false,
+        backgroundColor: "transparent",
+        textStyle: { color: TEXT },
+        aria: { enabled: true },
+        grid: { left: 62, right: 16, top: 34, bottom: 52 },
+        legend: Object.assign(legendOption(shown.map((s) => s.label)), {
+          formatter: (name) => name + "  " + formatValue(latest.get(name), percent),
+        }),
+        tooltip: Object.assign({}, TOOLTIP_BASE, {
+          trigger: "axis",
+          valueFormatter: (value) => formatValue(value, percent),
+        }),
+        xAxis: {
+          type: "time",
+          min: payload.start_ms,
+          max: payload.end_ms,
+          axisLabel: { color: MUTED, fontSize: 10, hideOverlap: true },
+          axisLine: { lineStyle: { color: LINE } },
+          splitLine: { show: false },
+        },
+        yAxis: {
+          type: "value",
+          min: 0,
+          name: widget.y_label,
+          nameLocation: "middle",
+          nameGap: 44,
+          nameTextStyle: { color: MUTED, fontSize: 10 },
+          axisLabel: { color: MUTED, fontSize: 10, formatter: (v) => formatNumber(v) },
+          splitLine: { lineStyle: { color: LINE } },
+        },
+        dataZoom: [
+          { type: "inside", filterMode: "none" },
+          {
+            type: "slider",
+            height: 14,
+            bottom: 6,
+            filterMode: "none",
+            borderColor: LINE,
+            textStyle: { color: MUTED, fontSize: 10 },
+            showDataShadow: false,
+          },
+        ],
+        series,
+      },
+      { replaceMerge: ["series"] }, // keeps zoom and legend choices, replaces the data
+    );
+    return chart;
+  }
+
+  // A pie widget, drawn as a donut: one slice per visible series, its value over the whole range.
+  function donut(box, widget, payload) {
+    const chart = chartFor(box);
+    const shown = payload.series.filter((s) => s.visible);
+    const data = shown.map((s, i) => ({
+      name: s.label,
+      value: s.values[0] === null ? 0 : s.values[0],
+      itemStyle: { color: colorOf(s, i) },
+    }));
+    const values = new Map(data.map((d) => [d.name, d.value]));
+    chart.setOption(
+      {
+        animation: false,
+        backgroundColor: "transparent",
+        textStyle: { color: TEXT },
+        aria: { enabled: true },
+        legend: Object.assign(legendOption(data.map((d) => d.name)), {
+          type: "plain", // a few slices: wrap onto lines rather than page
+          top: "auto",
+          bottom: 0,
+          formatter: (name) => name + "  " + formatNumber(values.get(name)),
+        }),
+        tooltip: Object.assign({}, TOOLTIP_BASE, {
+          trigger: "item",
+          formatter: (p) => `${p.name}\n${formatNumber(p.value)} (${p.percent}%)`,
+        }),
+        series: [
+          {
+            id: widget.key,
+            name: widget.title,
+            type: "pie",
+            radius: ["42%", "66%"],
+            center: ["50%", "42%"],
+            avoidLabelOverlap: true,
+            label: { color: TEXT, fontSize: 11, formatter: "{d}%" },
+            labelLine: { length: 6, length2: 6 },
+            data,
+          },
+        ],
+      },
+      { replaceMerge: ["series"] },
+    );
+    return chart;
+  }
+
+  window.FraudCharts = { timeSeries, donut, formatNumber, formatValue, lastValue, PALETTE };
 })();

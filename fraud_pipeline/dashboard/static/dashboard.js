@@ -53,19 +53,23 @@
   }
 
   // -- layout ------------------------------------------------------------------------
+  // Cards follow the spec's order and its CloudWatch grid widths (24 columns): a row of the page is
+  // a row of the CloudWatch dashboard.
   function buildWidgets(widgets) {
     const grid = document.getElementById("widgets");
     grid.replaceChildren();
     widgets.forEach((widget) => {
+      const kind = widget.view === "pie" ? "donut" : widget.view === "singleValue" ? "single" : widget.stacked ? "stacked" : "lines";
       const card = h("article", {
-        class: "card widget " + (widget.width >= 24 ? "wide" : "half"),
+        class: `card widget span-${widget.width} view-${kind}`,
         "data-widget": widget.key,
+        "data-view": widget.view,
+        "data-stacked": String(widget.stacked),
         "data-state": "loading",
       });
       card.append(
         h("header", { class: "card-head" }, h("h3", { text: widget.title }), h("span", { class: "meta" })),
-        h("div", { class: widget.whole_range ? "single-values" : "chart-box" }),
-        h("ul", { class: "legend" }),
+        h("div", { class: widget.view === "singleValue" ? "single-values" : "chart-box" }),
         h("p", { class: "note" }),
       );
       grid.append(card);
@@ -94,54 +98,47 @@
   }
 
   // -- rendering ---------------------------------------------------------------------
-  function lastValue(values) {
-    for (let i = values.length - 1; i >= 0; i--) if (values[i] !== null) return values[i];
-    return null;
+  function hasData(payload) {
+    return payload.series.some((s) => s.visible && s.values.some((v) => v !== null));
+  }
+
+  function markState(card, payload) {
+    const ready = hasData(payload);
+    card.querySelector(".note").textContent = ready ? "" : "No data points in this range yet.";
+    card.dataset.state = ready ? "ready" : "empty";
   }
 
   function renderSeries(card, widget, payload) {
     const visible = payload.series.filter((s) => s.visible);
-    const colored = visible.map((s, i) => Object.assign({}, s, { color: window.FraudCharts.PALETTE[i % 8] }));
-    const meta = card.querySelector(".meta");
     const stats = [...new Set(visible.filter((s) => s.stat).map((s) => s.stat))].join(", ") || "math";
-    meta.textContent = `${stats} per ${periodText(payload.period_s)}`;
-    const box = card.querySelector(".chart-box");
-    window.FraudCharts.line(box, { timestamps: payload.timestamps, series: colored }, {
-      title: widget.title,
-      yLabel: widget.y_label,
-    });
-    const legend = card.querySelector(".legend");
-    legend.replaceChildren(
-      ...colored.map((s) => {
-        const latest = lastValue(s.values);
-        const item = h("li", { "data-series": s.id, "data-latest": latest === null ? "" : String(latest) });
-        const swatch = h("span", { class: "swatch" });
-        swatch.style.background = s.color;
-        item.append(swatch, h("span", { class: "label", text: s.label }), h("span", { class: "value", text: fmt(latest) }));
-        if (s.derived) item.title = "= " + s.expression;
-        return item;
-      }),
-    );
-    const hasData = payload.series.some((s) => s.values.some((v) => v !== null));
-    const note = card.querySelector(".note");
-    if (!hasData) note.textContent = "No data points in this range yet.";
-    else note.textContent = "";
-    card.dataset.state = hasData ? "ready" : "empty";
+    card.querySelector(".meta").textContent =
+      `${stats} per ${periodText(payload.period_s)}` + (widget.stacked ? " · stacked" : "");
+    window.FraudCharts.timeSeries(card.querySelector(".chart-box"), widget, payload);
+    markState(card, payload);
   }
 
-  // Whole-range widgets (single values, pies): one value per visible series over the range.
+  function renderDonut(card, widget, payload) {
+    card.querySelector(".meta").textContent = "sum over " + rangeText(payload.period_s);
+    window.FraudCharts.donut(card.querySelector(".chart-box"), widget, payload);
+    markState(card, payload);
+  }
+
+  // Single values: one number per visible series over the range.
   function renderSingle(card, widget, payload) {
     const box = card.querySelector(".single-values");
     const shown = payload.series.filter((s) => s.visible);
     box.replaceChildren(
-      ...shown.map((s) =>
-        h("div", { class: "single", "data-series": s.id, "data-value": s.values[0] === null ? "" : String(s.values[0]) },
-          h("div", { class: "big", text: s.derived && s.id.endsWith("pct") ? pct(s.values[0]) : fmt(s.values[0]) }),
-          h("div", { class: "small", text: s.label })),
-      ),
+      ...shown.map((s) => {
+        const value = s.values[0];
+        const single = h("div", { class: "single", "data-series": s.id, "data-value": value === null ? "" : String(value) },
+          h("div", { class: "big", text: s.label.startsWith("%") ? pct(value) : fmt(value) }),
+          h("div", { class: "small", text: s.label }));
+        if (s.color) single.querySelector(".big").style.color = s.color;
+        return single;
+      }),
     );
-    card.querySelector(".meta").textContent = "total over " + rangeText(payload.period_s);
-    card.dataset.state = shown.some((s) => s.values[0] !== null) ? "ready" : "empty";
+    card.querySelector(".meta").textContent = "sum over " + rangeText(payload.period_s);
+    markState(card, payload);
   }
 
   function pct(value) {
@@ -271,7 +268,8 @@
           card.querySelector(".note").textContent = "Error: " + result.reason.message;
           return;
         }
-        if (w.whole_range) renderSingle(card, w, result.value);
+        if (w.view === "singleValue") renderSingle(card, w, result.value);
+        else if (w.view === "pie") renderDonut(card, w, result.value);
         else renderSeries(card, w, result.value);
       });
       await loadTable();
