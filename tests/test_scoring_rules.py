@@ -150,3 +150,50 @@ def test_doubling_giveaway_is_caught_where_the_text_model_is_weak() -> None:
     assert "doubling_giveaway" not in {h.rule for h in evaluate_rules(chat, QUIET)}
     tagged, _ = PostScorer(KeywordScorer(), None).score([scam])
     assert tagged[0].is_fraud and "crypto-scam" in tagged[0].labels
+
+
+def test_skipping_rules_by_precondition_never_changes_the_hits() -> None:
+    """Rules that cannot fire on a post (no trigger word, no domain, no rewritten text) are
+    skipped; the hits equal running every rule, on real texts and their obfuscated copies."""
+    import json
+    from pathlib import Path
+
+    from fraud_pipeline.scoring.rewrites import REWRITES, rewrite
+
+    rules = default_rule_set()
+    labeled = Path(__file__).resolve().parents[1] / "data" / "labeled" / "train.jsonl"
+    texts = [json.loads(line)["text"] for line in labeled.read_text().splitlines()][:1500]
+    skipped = fired = 0
+    for index, text in enumerate(texts):
+        for variant in (text, rewrite(text, REWRITES[index % len(REWRITES)], row=index)):
+            domains = ["phantom-claim.xyz"] if index % 5 == 0 else ["bsky.app"] if index % 5 == 1 else []
+            post = make_post(index, variant, domains=domains)
+            ctx = rules.context(post, QUIET)
+            hits = rules.evaluate(ctx)
+            assert hits == rules.evaluate_every_rule(rules.context(post, QUIET)), variant
+            skipped += bool(ctx.missing())
+            fired += bool(hits)
+    assert skipped > 1000 and fired > 300  # both paths are exercised
+
+
+def test_every_declared_precondition_holds_on_real_texts() -> None:
+    """A signal that `requires` a precondition is its type's zero on every post lacking it."""
+    import json
+    from pathlib import Path
+
+    from fraud_pipeline.scoring.rewrites import REWRITES, rewrite
+    from fraud_pipeline.scoring.signal_registry import SIGNALS, ZERO_OF_TYPE
+
+    rules = default_rule_set()
+    labeled = Path(__file__).resolve().parents[1] / "data" / "labeled" / "train.jsonl"
+    texts = [json.loads(line)["text"] for line in labeled.read_text().splitlines()][:1500]
+    checked = 0
+    for index, text in enumerate(texts):
+        for variant in (text, rewrite(text, REWRITES[index % len(REWRITES)], row=index)):
+            ctx = rules.context(make_post(index, variant, domains=[] if index % 2 else ["x.com"]), QUIET)
+            lacking = ctx.missing()
+            for spec in SIGNALS.values():
+                if spec.requires in lacking:
+                    assert ctx.get(spec.name) == ZERO_OF_TYPE[spec.type], (spec.name, variant)
+                    checked += 1
+    assert checked > 10_000

@@ -374,3 +374,42 @@ def test_cache_in_large_batches_and_bad_input(store: StateStore) -> None:
         store.put_cached({"": "x"}, ttl_s=60)
     with pytest.raises(StateError):
         store.put_cached({"k": "x" * 70_000}, ttl_s=60)
+
+
+def test_sqlite_set_mirror_sees_other_writers_and_keeps_the_files_semantics(
+    local_settings: Settings, clock: FakeClock
+) -> None:
+    """The SQLite store mirrors the sets it read or wrote; another connection's commit (another
+    store on the file, or the same store from another thread) empties the mirror, so every
+    read is what the file holds."""
+    mine = SqliteStateStore(local_settings.state_path, clock=clock)
+    other = SqliteStateStore(local_settings.state_path, clock=clock)
+    mine.add_members([Sighting("fp:a", "did:1", "1")], ttl_s=60)
+    assert mine.get_members(["fp:a", "fp:b"]) == {"fp:a": {"did:1": "1"}}  # fp:b mirrored as absent
+    assert "fp:b" in mine._mirror.sets
+
+    other.add_members([Sighting("fp:a", "did:2", "2"), Sighting("fp:b", "did:3", "3")], ttl_s=60)
+    assert mine.get_members(["fp:a", "fp:b"]) == {
+        "fp:a": {"did:1": "1", "did:2": "2"},
+        "fp:b": {"did:3": "3"},
+    }
+
+    worker = threading.Thread(target=mine.add_members, args=([Sighting("fp:a", "did:4", "4")], 60))
+    worker.start()
+    worker.join()
+    assert mine.get_members(["fp:a"])["fp:a"].keys() == {"did:1", "did:2", "did:4"}
+
+    # Written through: the mirror's own writes keep the first value and push the expiry on.
+    mine.add_members([Sighting("fp:a", "did:1", "changed"), Sighting("fp:a", "did:5", "5")], ttl_s=60)
+    assert mine.get_members(["fp:a"])["fp:a"]["did:1"] == "1"
+    clock.now += 61
+    assert mine.get_members(["fp:a"]) == {} == other.get_members(["fp:a"])
+    # Expired but not purged: written again, it keeps its old members (as the file and DynamoDB do).
+    mine.add_members([Sighting("fp:a", "did:6", "6")], ttl_s=60)
+    fresh = SqliteStateStore(local_settings.state_path, clock=clock)
+    assert mine.get_members(["fp:a"]) == fresh.get_members(["fp:a"]) == other.get_members(["fp:a"])
+    assert len(mine.get_members(["fp:a"])["fp:a"]) == 5
+    mine.purge_expired()
+    assert mine.get_members(["fp:b"]) == {} == fresh.get_members(["fp:b"])
+    for store in (mine, other, fresh):
+        store.close()

@@ -7,8 +7,16 @@ Signals are computed lazily per post (`SignalContext.get`) and cached, so a rule
 never looks at a signal never pays for it, and the expensive text patterns are skipped for
 the many posts without a trigger word.
 
+A signal may declare a *precondition* (`requires`): a cheap fact about the post without
+which the signal is always its type's zero (False, 0, ''). Three exist: `trigger_words` (the
+text has a trigger word: the gated text patterns), `domains` (the post links a domain) and
+`rewritten` (the canonical or leet view differs from the raw text: every evasion count).
+The rule compiler (`rules.py`) uses them to skip, per post, the rules that cannot fire;
+a test checks every declared precondition on real texts.
+
 To add a signal: write a function of a `SignalContext` and decorate it with `@signal(name,
-type, description)`; then rules can name it (docs/detection.md).
+type, description)` (and `requires=` when one of the preconditions holds for it); then
+rules can name it (docs/detection.md).
 """
 
 from __future__ import annotations
@@ -28,6 +36,9 @@ if TYPE_CHECKING:
 SignalType = Literal["bool", "int", "float", "str"]
 SIGNAL_TYPES: tuple[str, ...] = ("bool", "int", "float", "str")
 NUMERIC_TYPES = frozenset({"int", "float"})
+ZERO_OF_TYPE: dict[str, Any] = {"bool": False, "int": 0, "float": 0.0, "str": ""}
+Precondition = Literal["trigger_words", "domains", "rewritten"]
+PRECONDITIONS: tuple[Precondition, ...] = ("trigger_words", "domains", "rewritten")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,12 +47,15 @@ class SignalSpec:
     type: SignalType
     description: str
     compute: Callable[[SignalContext], Any]
+    requires: Precondition | None = None  # without it the value is ZERO_OF_TYPE[type]
 
 
 SIGNALS: dict[str, SignalSpec] = {}
 
 
-def signal(name: str, type_: SignalType, description: str) -> Callable[[Callable[[SignalContext], Any]], Any]:
+def signal(
+    name: str, type_: SignalType, description: str, requires: Precondition | None = None
+) -> Callable[[Callable[[SignalContext], Any]], Any]:
     """Register a signal under `name` (once); the decorated function computes it."""
 
     def register(compute: Callable[[SignalContext], Any]) -> Callable[[SignalContext], Any]:
@@ -49,7 +63,9 @@ def signal(name: str, type_: SignalType, description: str) -> Callable[[Callable
             raise ValueError(f"signal {name!r} is registered twice")
         if type_ not in SIGNAL_TYPES:
             raise ValueError(f"signal {name!r} has type {type_!r}, not one of {SIGNAL_TYPES}")
-        SIGNALS[name] = SignalSpec(name, type_, description, compute)
+        if requires is not None and requires not in PRECONDITIONS:
+            raise ValueError(f"signal {name!r} requires {requires!r}, not one of {PRECONDITIONS}")
+        SIGNALS[name] = SignalSpec(name, type_, description, compute, requires)
         return compute
 
     return register
@@ -70,6 +86,9 @@ class CompiledLists:
         self.high_abuse_tlds = frozenset(lists.high_abuse_tlds)
         self.scam_domains = frozenset(lists.scam_domains)
         self.brands = {brand: frozenset(real) for brand, real in lists.impersonated_brands.items()}
+
+
+_MISSING = object()
 
 
 class SignalContext:
@@ -108,11 +127,23 @@ class SignalContext:
         self._triggers: bool | None = None
 
     def get(self, name: str) -> Any:
-        try:
-            return self._values[name]
-        except KeyError:
-            value = self._values[name] = SIGNALS[name].compute(self)
-            return value
+        values = self._values
+        value = values.get(name, _MISSING)
+        if value is _MISSING:
+            value = values[name] = SIGNALS[name].compute(self)
+        return value
+
+    def missing(self) -> frozenset[str]:
+        """The preconditions (`PRECONDITIONS`) this post lacks: signals requiring them are zero."""
+        lacking = []
+        if not self.has_trigger_words:
+            lacking.append("trigger_words")
+        if not self.post.domains:
+            lacking.append("domains")
+        views = self.views
+        if views.canonical == views.original and views.leet == views.canonical:
+            lacking.append("rewritten")
+        return frozenset(lacking)
 
     @property
     def views(self) -> TextViews:
@@ -155,7 +186,9 @@ def _gated(ctx: SignalContext, pattern: Any) -> bool:
 
 
 # -- text -------------------------------------------------------------------------------
-@signal("giveaway_language", "bool", "giveaway, airdrop, free crypto or 'claim your'")
+@signal(
+    "giveaway_language", "bool", "giveaway, airdrop, free crypto or 'claim your'", requires="trigger_words"
+)
 def _giveaway(ctx: SignalContext) -> bool:
     return _gated(ctx, tp.GIVEAWAY)
 
@@ -165,32 +198,47 @@ def _crypto(ctx: SignalContext) -> bool:
     return ctx.search(tp.CRYPTO)
 
 
-@signal("wallet_request_language", "bool", "asks people to drop, connect or verify a wallet")
+@signal(
+    "wallet_request_language",
+    "bool",
+    "asks people to drop, connect or verify a wallet",
+    requires="trigger_words",
+)
 def _wallet_request(ctx: SignalContext) -> bool:
     return _gated(ctx, tp.SEND_WALLET)
 
 
-@signal("seed_phrase_language", "bool", "mentions a seed phrase, recovery phrase or private key")
+@signal(
+    "seed_phrase_language",
+    "bool",
+    "mentions a seed phrase, recovery phrase or private key",
+    requires="trigger_words",
+)
 def _seed_phrase(ctx: SignalContext) -> bool:
     return _gated(ctx, tp.SEED_PHRASE)
 
 
-@signal("doubling_language", "bool", "'send X, get 2X back'")
+@signal("doubling_language", "bool", "'send X, get 2X back'", requires="trigger_words")
 def _doubling(ctx: SignalContext) -> bool:
     return _gated(ctx, tp.DOUBLING)
 
 
-@signal("recovery_language", "bool", "offers to recover lost or stolen funds")
+@signal("recovery_language", "bool", "offers to recover lost or stolen funds", requires="trigger_words")
 def _recovery(ctx: SignalContext) -> bool:
     return _gated(ctx, tp.RECOVERY)
 
 
-@signal("support_language", "bool", "support-desk language (support team, help desk, dm us for)")
+@signal(
+    "support_language",
+    "bool",
+    "support-desk language (support team, help desk, dm us for)",
+    requires="trigger_words",
+)
 def _support(ctx: SignalContext) -> bool:
     return _gated(ctx, tp.SUPPORT)
 
 
-@signal("prize_language", "bool", "you've won, winner, prize, claim now")
+@signal("prize_language", "bool", "you've won, winner, prize, claim now", requires="trigger_words")
 def _prize(ctx: SignalContext) -> bool:
     return _gated(ctx, tp.PRIZE)
 
@@ -206,32 +254,54 @@ def _phone(ctx: SignalContext) -> bool:
 
 
 # -- evasion: writing around filters is evidence too (canonical.EvasionEvidence) -------------
-@signal("mixed_script_words", "int", "words spelled with lookalike letters of another script ('frее')")
+@signal(
+    "mixed_script_words",
+    "int",
+    "words spelled with lookalike letters of another script ('frее')",
+    requires="rewritten",
+)
 def _mixed_script_words(ctx: SignalContext) -> int:
     return ctx.views.evidence.mixed_script_words
 
 
-@signal("invisible_in_words", "int", "invisible characters (zero-width, soft hyphen) inside Latin words")
+@signal(
+    "invisible_in_words",
+    "int",
+    "invisible characters (zero-width, soft hyphen) inside Latin words",
+    requires="rewritten",
+)
 def _invisible_in_words(ctx: SignalContext) -> int:
     return ctx.views.evidence.invisible_in_words
 
 
-@signal("fullwidth_latin", "int", "full-width Latin letters outside Chinese, Japanese or Korean writing")
+@signal(
+    "fullwidth_latin",
+    "int",
+    "full-width Latin letters outside Chinese, Japanese or Korean writing",
+    requires="rewritten",
+)
 def _fullwidth_latin(ctx: SignalContext) -> int:
     return ctx.views.evidence.fullwidth_latin
 
 
-@signal("spaced_out_words", "int", "words written letter by letter ('f r e e')")
+@signal("spaced_out_words", "int", "words written letter by letter ('f r e e')", requires="rewritten")
 def _spaced_out_words(ctx: SignalContext) -> int:
     return ctx.views.evidence.spaced_out_words
 
 
-@signal("leet_words", "int", "words with digits or symbols for letters ('fr33', '4irdr0p')")
+@signal(
+    "leet_words", "int", "words with digits or symbols for letters ('fr33', '4irdr0p')", requires="rewritten"
+)
 def _leet_words(ctx: SignalContext) -> int:
     return ctx.views.evidence.leet_words
 
 
-@signal("brand_lookalike_text", "str", "an impersonated brand the text spells with lookalikes ('' if none)")
+@signal(
+    "brand_lookalike_text",
+    "str",
+    "an impersonated brand the text spells with lookalikes ('' if none)",
+    requires="rewritten",
+)
 def _brand_lookalike_text(ctx: SignalContext) -> str:
     return lookalike_brand(ctx.views, ctx.lists.brands)
 
@@ -263,33 +333,42 @@ def _lookalike(ctx: SignalContext) -> tuple[str, str]:
     return "", ""
 
 
-@signal("lookalike_domain", "str", "a linked domain imitating an impersonated brand ('' if none)")
+@signal(
+    "lookalike_domain",
+    "str",
+    "a linked domain imitating an impersonated brand ('' if none)",
+    requires="domains",
+)
 def _lookalike_domain(ctx: SignalContext) -> str:
     return _lookalike(ctx)[0]
 
 
-@signal("lookalike_brand", "str", "the brand the lookalike domain imitates ('' if none)")
+@signal("lookalike_brand", "str", "the brand the lookalike domain imitates ('' if none)", requires="domains")
 def _lookalike_brand(ctx: SignalContext) -> str:
     return _lookalike(ctx)[1]
 
 
-@signal("punycode_domain", "str", "a linked punycode (xn--) domain ('' if none)")
+@signal("punycode_domain", "str", "a linked punycode (xn--) domain ('' if none)", requires="domains")
 def _punycode(ctx: SignalContext) -> str:
     return next((d for d in ctx.post.domains if d.startswith("xn--") or ".xn--" in d), "")
 
 
-@signal("shortener_domain", "str", "a linked URL shortener ('' if none)")
+@signal("shortener_domain", "str", "a linked URL shortener ('' if none)", requires="domains")
 def _shortener(ctx: SignalContext) -> str:
     return next((d for d in ctx.post.domains if d in ctx.lists.url_shorteners), "")
 
 
-@signal("high_abuse_tld_domain", "str", "a linked domain on a high-abuse TLD ('' if none)")
+@signal(
+    "high_abuse_tld_domain", "str", "a linked domain on a high-abuse TLD ('' if none)", requires="domains"
+)
 def _high_abuse_tld(ctx: SignalContext) -> str:
     tlds = ctx.lists.high_abuse_tlds
     return next((d for d in ctx.post.domains if d.rsplit(".", 1)[-1] in tlds), "")
 
 
-@signal("scam_domain", "str", "a linked known scam domain or a subdomain of one ('' if none)")
+@signal(
+    "scam_domain", "str", "a linked known scam domain or a subdomain of one ('' if none)", requires="domains"
+)
 def _scam_domain(ctx: SignalContext) -> str:
     scam = ctx.lists.scam_domains
     if not scam:

@@ -248,25 +248,22 @@ class PostSignals:
     account_evidence: float = 0.0
 
 
-@dataclass(slots=True)
-class _Member:
-    time_us: int
-    new: bool
-    domain: str
-    rkey: str
+# A member's first sighting in a set, decoded: (event time µs, new account, link domain, rkey).
+_Sighted = tuple[int, bool, str, str]
 
-    def encode(self) -> str:
-        return f"{self.time_us}|{int(self.new)}|{self.domain}|{self.rkey}"
 
-    @classmethod
-    def decode(cls, value: str) -> _Member | None:
-        parts = value.split("|", 3)
-        if len(parts) != 4:
-            return None
-        try:
-            return cls(int(parts[0]), parts[1] == "1", parts[2], parts[3])
-        except ValueError:
-            return None
+def _encode_member(time_us: int, new: bool, domain: str, rkey: str) -> str:
+    return f"{time_us}|{int(new)}|{domain}|{rkey}"
+
+
+def _decode_member(value: str) -> _Sighted | None:
+    parts = value.split("|", 3)
+    if len(parts) != 4:
+        return None
+    try:
+        return int(parts[0]), parts[1] == "1", parts[2], parts[3]
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -274,28 +271,31 @@ class _Group:
     """A campaign candidate as of one post: the members seen in the window ending at it."""
 
     group_id: str
-    members: dict[str, _Member] = field(default_factory=dict)  # did -> first sighting in range
+    members: dict[str, _Sighted] = field(default_factory=dict)  # did -> first sighting in range
 
 
 class _BatchSets:
     """The sets one batch read, each decoded once and sorted by time (posts then bisect)."""
 
+    __slots__ = ("_members", "_times", "sets")
+
     def __init__(self, sets: dict[str, dict[str, str]]) -> None:
         self.sets = sets
-        self._members: dict[str, tuple[list[int], list[tuple[str, _Member]]]] = {}
+        self._members: dict[str, tuple[list[int], list[tuple[str, _Sighted]]]] = {}
         self._times: dict[str, list[int]] = {}
 
-    def members(self, key: str) -> tuple[list[int], list[tuple[str, _Member]]]:
-        """(sorted sighting times, [(did, member)] in that order) of a member set."""
+    def members(self, key: str) -> tuple[list[int], list[tuple[str, _Sighted]]]:
+        """(sorted sighting times, [(did, sighting)] in that order) of a member set."""
         cached = self._members.get(key)
         if cached is None:
             rows = []
-            for did, value in self.sets.get(key, {}).items():
-                member = _Member.decode(value)
+            for did, value in self.sets.get(key, _EMPTY).items():
+                member = _decode_member(value)
                 if member is not None:
                     rows.append((did, member))
-            rows.sort(key=lambda row: row[1].time_us)
-            cached = ([member.time_us for _, member in rows], rows)
+            if len(rows) > 1:
+                rows.sort(key=_sighting_time)
+            cached = ([member[0] for _, member in rows], rows)
             self._members[key] = cached
         return cached
 
@@ -303,9 +303,16 @@ class _BatchSets:
         """Sorted sighting times of a set whose values are plain event times (an account's posts)."""
         cached = self._times.get(key)
         if cached is None:
-            cached = sorted(int(v) for v in self.sets.get(key, {}).values() if v.isdigit())
+            cached = sorted(int(v) for v in self.sets.get(key, _EMPTY).values() if v.isdigit())
             self._times[key] = cached
         return cached
+
+
+_EMPTY: dict[str, str] = {}
+
+
+def _sighting_time(row: tuple[str, _Sighted]) -> int:
+    return row[1][0]
 
 
 def _bucket(time_us: int, window_s: float) -> int:
@@ -378,12 +385,12 @@ class BehaviorTracker:
             fp_keys: list[str] = []
             lsh_keys: list[str] = []
             media_keys: list[str] = []
-            member = _Member(
+            member = _encode_member(
                 post.time_us,
                 post.time_us - first_seen[post.did] <= p.new_account_s * 1_000_000,
                 _site(post.domains[0]) if post.domains else "",
                 post.rkey,
-            ).encode()
+            )
             if i in folded:
                 fp = _digest(folded[i].encode("utf-8", "replace"))
                 fp_keys = [f"fp:{fp}#{b}" for b in buckets]
@@ -434,25 +441,27 @@ class BehaviorTracker:
         members = group.members
         for key in keys:
             times, rows = sets.members(key)
+            if not times or times[0] > high or times[-1] <= low:
+                continue
             for did, member in rows[bisect_right(times, low) : bisect_right(times, high)]:
                 known = members.get(did)
-                if known is None or member.time_us < known.time_us:
+                if known is None or member[0] < known[0]:
                     members[did] = member
         return group
 
-    def _evidence(self, members: Sequence[_Member]) -> tuple[float, int, float, bool]:
+    def _evidence(self, members: Sequence[_Sighted]) -> tuple[float, int, float, bool]:
         """(evidence, new accounts, span in seconds, shared domain) of a group's members."""
         p = self.params
         n = len(members)
+        new = sum(m[1] for m in members)
         if n < p.min_accounts:
-            return 0.0, sum(m.new for m in members), 0.0, False
-        new = sum(m.new for m in members)
-        times = [m.time_us for m in members]
+            return 0.0, new, 0.0, False
+        times = [m[0] for m in members]
         span_s = (max(times) - min(times)) / 1_000_000
         domains: dict[str, int] = {}
         for m in members:
-            if m.domain:
-                domains[m.domain] = domains.get(m.domain, 0) + 1
+            if m[2]:
+                domains[m[2]] = domains.get(m[2], 0) + 1
         top = max(domains.values(), default=0)
         shared = top >= p.min_accounts and top >= p.shared_domain_share * n
         size = 1 - math.exp(-(n - p.min_accounts + 1) / p.size_scale)
@@ -478,6 +487,15 @@ class BehaviorTracker:
         for key in acct_keys:  # a post's rkey lives in the bucket of its own time: no overlap
             times = sets.times(key)
             account_posts += bisect_right(times, high) - bisect_right(times, low)
+        is_new = post.time_us - first_seen_us <= self.params.new_account_s * 1_000_000
+        if not (fp_keys or lsh_keys or media_keys):  # most posts: no group to weigh
+            return PostSignals(
+                account_posts_window=max(1, account_posts),
+                account_is_new=is_new,
+                campaign_id=None,
+                campaign_accounts=0,
+                media_reuse_accounts=0,
+            )
 
         groups: list[_Group] = []
         fp_group = self._window(fp_keys, sets, post) if fp_keys else None
@@ -491,11 +509,12 @@ class BehaviorTracker:
                 self._window(lsh_keys[start : start + 2], sets, post) for start in range(0, len(lsh_keys), 2)
             ]
             near_group = _Group(max(bands, key=lambda band: len(band.members)).group_id)
+            merged = near_group.members
             for band in bands:
                 for did, member in band.members.items():
-                    known = near_group.members.get(did)
-                    if known is None or member.time_us < known.time_us:
-                        near_group.members[did] = member
+                    known = merged.get(did)
+                    if known is None or member[0] < known[0]:
+                        merged[did] = member
             groups.append(near_group)
         media_group = None
         for start in range(0, len(media_keys), 2):
@@ -508,20 +527,21 @@ class BehaviorTracker:
         best: tuple[float, int, float, bool] = (0.0, 0, 0.0, False)
         best_group: _Group | None = None
         relabel: dict[str, RelabelTarget] = {}
+        bar = self.params.campaign_bar
         for group in groups:
             scored = self._evidence(list(group.members.values()))
             if best_group is None or scored[0] > best[0]:
                 best, best_group = scored, group
-            if scored[0] >= self.params.campaign_bar:
+            if scored[0] >= bar:
                 self._crossing(post, group, relabel)
 
         evidence, new, span_s, shared = best
         campaign_id = None
-        if best_group is not None and evidence >= self.params.campaign_bar:
+        if best_group is not None and evidence >= bar:
             campaign_id = best_group.group_id.removeprefix("fp:")
         return PostSignals(
             account_posts_window=max(1, account_posts),
-            account_is_new=post.time_us - first_seen_us <= self.params.new_account_s * 1_000_000,
+            account_is_new=is_new,
             campaign_id=campaign_id,
             campaign_accounts=len(fp_group.members) if fp_group else 0,
             media_reuse_accounts=len(media_group.members) if media_group else 0,
@@ -540,10 +560,10 @@ class BehaviorTracker:
         one post of a campaign is the crossing one, whichever shard scores it.
         """
         mine = (post.time_us, post.did)
-        earlier = [(did, m) for did, m in group.members.items() if (m.time_us, did) < mine]
+        earlier = [(did, m) for did, m in group.members.items() if (m[0], did) < mine]
         before = self._evidence([m for _, m in earlier])[0]
         if before >= self.params.campaign_bar:
             return
         for did, m in earlier:
-            uri = f"at://{did}/{POST_COLLECTION}/{m.rkey}"
-            relabel.setdefault(uri, RelabelTarget(uri, did, m.rkey, m.time_us))
+            uri = f"at://{did}/{POST_COLLECTION}/{m[3]}"
+            relabel.setdefault(uri, RelabelTarget(uri, did, m[3], m[0]))

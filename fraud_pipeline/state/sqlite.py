@@ -7,6 +7,16 @@ read-modify-write inside `BEGIN IMMEDIATE`.
 Member sets are one row per (set, member), keeping the first value (`INSERT OR IGNORE`), and
 a row per set with its expiry, refreshed by every write; reads join the members of live sets.
 
+Member sets are also mirrored in memory (`_SetMirror`): the sets this store read or wrote,
+exactly as the file holds them (members, expiry, or "no such set"), so reading them again
+costs no query. The mirror is only trusted while nobody else writes the file: SQLite's
+`PRAGMA data_version` changes for a connection when another connection commits, and any
+change empties the mirror (checked on every call, and again inside the write transaction);
+it serves one thread (another thread's call empties it first) and is bounded in size. A
+scorer that is the file's only writer (one process scoring, the throughput benchmark) reads
+its sets from memory; scorers sharing the file (one runtime per shard) mostly read SQLite,
+as before. Either way every read returns what the file holds.
+
 Cache entries are one row each with their expiry; an expired one reads as missing.
 
 Counter TTL is a fixed window, as with DynamoDB TTL: `expires_at` (epoch seconds) is set
@@ -16,6 +26,8 @@ expired counter reads as 0 and the next increment starts it again.
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
@@ -27,6 +39,7 @@ from fraud_pipeline.state import StateError
 from fraud_pipeline.state.base import MAX_CACHE_VALUE_CHARS, MAX_MEMBER_CHARS, Sighting
 
 MAX_KEY_CHARS = 1024
+MIRROR_MAX_SETS = 500_000  # the in-memory mirror of member sets is emptied beyond this
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS checkpoints (
@@ -67,8 +80,17 @@ def check_key(key: str) -> str:
 def check_sightings(sightings: Sequence[Sighting]) -> None:
     """Every set key is a valid key, every member a non-empty bounded string, every value a string."""
     for sighting in sightings:
-        check_key(sighting.key)
-        member, value = sighting.member, sighting.value
+        key, member, value = sighting.key, sighting.member, sighting.value
+        if (  # one test per sighting on the common path; the precise error below
+            type(key) is str
+            and type(member) is str
+            and type(value) is str
+            and 0 < len(key) <= MAX_KEY_CHARS
+            and 0 < len(member) <= MAX_MEMBER_CHARS
+            and len(value) <= MAX_MEMBER_CHARS
+        ):
+            continue
+        check_key(key)
         if not isinstance(member, str) or not member or len(member) > MAX_MEMBER_CHARS:
             raise StateError(
                 f"set member must be a string of 1..{MAX_MEMBER_CHARS} characters, got {member!r:.80}"
@@ -85,6 +107,27 @@ def check_cache_values(values: Mapping[str, str]) -> None:
             raise StateError(f"cache value must be a string of at most {MAX_CACHE_VALUE_CHARS} characters")
 
 
+class _SetMirror:
+    """Member sets as the file holds them, for one connection: key -> (members, expires_at),
+    or None for a set the file does not have. Valid while the connection's `data_version`
+    is the one it was filled under (no other connection committed since)."""
+
+    __slots__ = ("conn", "sets", "version")
+
+    def __init__(self) -> None:
+        self.conn: sqlite3.Connection | None = None
+        self.version: int | None = None
+        self.sets: dict[str, tuple[dict[str, str], int] | None] = {}
+
+    def validate(self, conn: sqlite3.Connection) -> None:
+        """Empty the mirror unless `conn` is its connection and nobody else wrote since."""
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        if conn is not self.conn or version != self.version or len(self.sets) > MIRROR_MAX_SETS:
+            self.sets.clear()
+            self.conn = conn
+            self.version = version
+
+
 class SqliteStateStore:
     def __init__(self, path: Path | str, clock: Callable[[], float] = time.time) -> None:
         self.path = Path(path)
@@ -92,6 +135,8 @@ class SqliteStateStore:
         self._clock = clock
         self._db = ThreadLocalSqlite(self.path, _SCHEMA)
         self._conn = self._db.conn
+        self._mirror = _SetMirror()
+        self._mirror_lock = threading.Lock()
 
     def get_checkpoint(self, key: str) -> str | None:
         row = (
@@ -177,38 +222,73 @@ class SqliteStateStore:
         if not sightings:
             return
         expires = int(self._clock()) + ttl_s
+        rows = [(s.key, s.member, s.value) for s in sightings]
+        keys = dict.fromkeys([row[0] for row in rows])
         conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.executemany(
-                "INSERT INTO member_sets (key, expires_at) VALUES (?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at",
-                [(key, expires) for key in {s.key for s in sightings}],
-            )
-            conn.executemany(
-                "INSERT OR IGNORE INTO set_members (key, member, value) VALUES (?, ?, ?)",
-                [(s.key, s.member, s.value) for s in sightings],
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+        with self._mirror_lock:
+            mirror = self._mirror
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                mirror.validate(conn)  # under the write lock: nobody else can commit until we do
+                known = mirror.sets
+                if known:  # members the file already has need no insert
+                    rows = [row for row in rows if (e := known.get(row[0])) is None or row[1] not in e[0]]
+                conn.executemany(
+                    "INSERT INTO member_sets (key, expires_at) VALUES (?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at",
+                    [(key, expires) for key in keys],
+                )
+                conn.executemany(
+                    "INSERT OR IGNORE INTO set_members (key, member, value) VALUES (?, ?, ?)", rows
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                mirror.sets.clear()
+                raise
+            if known:  # the same change in the mirror, for the sets it holds
+                for key, member, value in rows:
+                    if key in known:
+                        entry = known[key]
+                        if entry is None:
+                            known[key] = ({member: value}, expires)
+                        else:
+                            entry[0].setdefault(member, value)
+                for key in keys:
+                    entry = known.get(key)
+                    if entry is not None:
+                        known[key] = (entry[0], expires)
 
     def get_members(self, keys: Collection[str]) -> dict[str, dict[str, str]]:
         out: dict[str, dict[str, str]] = {}
         if not keys:
             return out
-        rows = (
-            self._conn()
-            .execute(
-                "SELECT m.key, m.member, m.value FROM member_sets s JOIN set_members m ON m.key = s.key "
-                "WHERE s.expires_at > ? AND s.key IN (SELECT value FROM json_each(?))",
-                (int(self._clock()), orjson.dumps(list(keys)).decode()),
-            )
-            .fetchall()
-        )
-        for key, member, value in rows:
-            out.setdefault(key, {})[member] = value
+        now = int(self._clock())
+        conn = self._conn()
+        with self._mirror_lock:
+            mirror = self._mirror
+            mirror.validate(conn)
+            known = mirror.sets
+            unknown = [key for key in dict.fromkeys(keys) if key not in known]
+            if unknown:
+                # Expired sets too (and their expiry): the mirror must hold what the file holds.
+                rows = conn.execute(
+                    "SELECT s.key, s.expires_at, m.member, m.value FROM member_sets s "
+                    "JOIN set_members m ON m.key = s.key "
+                    "WHERE s.key IN (SELECT value FROM json_each(?))",
+                    (orjson.dumps(unknown).decode(),),
+                ).fetchall()
+                for key in unknown:
+                    known[key] = None
+                for key, expires_at, member, value in rows:
+                    entry = known[key]
+                    if entry is None:
+                        entry = known[key] = ({}, expires_at)
+                    entry[0][member] = value
+            for key in keys:
+                entry = known.get(key)
+                if entry is not None and entry[1] > now and entry[0]:
+                    out[key] = dict(entry[0])
         return out
 
     def get_cached(self, keys: Collection[str]) -> dict[str, str]:
@@ -264,6 +344,9 @@ class SqliteStateStore:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        finally:
+            with self._mirror_lock:
+                self._mirror.sets.clear()
         return removed
 
     def close(self) -> None:
