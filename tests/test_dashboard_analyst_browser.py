@@ -33,7 +33,7 @@ from tests.test_dashboard_browser import (  # the same browser, waits and artifa
 
 LABELED = Path(__file__).resolve().parents[1] / "data" / "labeled" / "train.jsonl"
 HOSTILE_TEXT = (
-    "Send 1 ETH and we double it, 2 ETH back guaranteed! <script>alert('xss')</script>"
+    "Send 0.1 ETH and get 0.2 ETH back, guaranteed! <script>alert('xss')</script>"
     "<img src=x onerror=\"document.title='pwned'\"> invoice\u202efdp.exe"
 )
 HOSTILE_DID = "did:plc:hostilehostilehostile00"

@@ -17,7 +17,16 @@
     expanded: new Set(), // texts unfolded by the analyst (kept across refreshes)
     labelsBefore: null,
     inFlight: false,
+    shown: {}, // what each view last rendered: an unchanged answer leaves the DOM (and selection) alone
   };
+
+  // True when `data` differs from what view `key` shows now (and remembers it).
+  function changed(key, data) {
+    const text = JSON.stringify(data);
+    if (state.shown[key] === text) return false;
+    state.shown[key] = text;
+    return true;
+  }
 
   function h(tag, attrs, ...children) {
     const node = document.createElement(tag);
@@ -132,7 +141,7 @@
     state.review.next = payload.next;
     const list = document.getElementById("an-review-list");
     list.dataset.status = payload.status;
-    list.replaceChildren(...state.review.rows.map(postCard));
+    if (changed("review", state.review.rows)) list.replaceChildren(...state.review.rows.map(postCard));
     const w = payload.window;
     setStatus("an-review-status",
       `${payload.total_in_window} posts waiting for review in the newest ${w.hours.length} lake hours (${w.files} files)` +
@@ -148,7 +157,7 @@
     const payload = await getJSON("/api/analyst/campaigns?limit=100");
     const body = document.querySelector("#an-campaigns tbody");
     document.getElementById("an-campaigns").dataset.status = payload.status;
-    body.replaceChildren(...payload.rows.map((c) => {
+    if (changed("campaigns", payload.rows)) body.replaceChildren(...payload.rows.map((c) => {
       const open = h("button", { type: "button", class: "an-linkish", "data-campaign": c.campaign_id }, txt(c.campaign_id));
       open.addEventListener("click", () => openCampaign(c.campaign_id));
       const labelled = c.labelled ? `${c.labelled.published} labelled · ${c.labelled.negated} negated` : "open for details";
@@ -193,8 +202,15 @@
       box.replaceChildren(h("p", { class: "an-status an-status-error" }, txt("Campaign " + id + ": " + err.message)));
       return;
     }
+    if (!changed("campaign", c) && box.dataset.campaign === c.campaign_id) return;
     const close = h("button", { type: "button", class: "an-more", text: "Close" });
-    close.addEventListener("click", () => { state.campaign = null; box.replaceChildren(); box.hidden = true; });
+    close.addEventListener("click", () => {
+      state.campaign = null;
+      state.shown.campaign = null;
+      box.dataset.campaign = "";
+      box.replaceChildren();
+      box.hidden = true;
+    });
     const lab = c.labelled;
     box.hidden = false;
     box.dataset.campaign = c.campaign_id;
@@ -222,7 +238,7 @@
     const payload = await getJSON("/api/analyst/labels?limit=100" + before);
     const table = document.getElementById("an-labels");
     table.dataset.status = payload.status;
-    table.querySelector("tbody").replaceChildren(...payload.rows.map((l) => h("tr", { "data-seq": String(l.seq) },
+    if (changed("labels", [payload.rows, payload.overrides])) table.querySelector("tbody").replaceChildren(...payload.rows.map((l) => h("tr", { "data-seq": String(l.seq) },
       h("td", { class: "an-num", text: String(l.seq) }),
       h("td", { text: when(l.cts) }),
       h("td", {}, h("span", { class: "an-badge " + (l.neg ? "an-negated" : "an-published"), text: l.neg ? "negated" : "published" })),
