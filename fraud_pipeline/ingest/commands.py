@@ -139,6 +139,14 @@ def ingest(
     required=True,
     help="Output JSONL, zstd-compressed when it ends in .zst; labels go beside it.",
 )
+@click.option(
+    "--images",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Draw this many scam and benign images for the image posts (written to <out>.blobs/, "
+    "served by `up` and `replay` as the CDN); 0 = made-up blob CIDs.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 def synth(
     count: int,
@@ -147,6 +155,7 @@ def synth(
     rate: float,
     start_us: int | None,
     out: Path,
+    images: int,
     as_json: bool,
 ) -> None:
     """Generate a synthetic Jetstream capture (with labels) from labeled texts."""
@@ -165,6 +174,7 @@ def synth(
                 rate=rate,
                 start_us=start_us if start_us is not None else DEFAULT_START_US,
                 progress=advance,
+                images=images,
             )
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -184,6 +194,8 @@ def synth(
             "benign_groups": summary.benign_groups,
             "out": str(summary.out),
             "labels": str(summary.labels),
+            "blobs": str(summary.blobs) if summary.blobs else None,
+            "images": summary.images,
             "seconds": round(time.monotonic() - started, 2),
         }
     )

@@ -12,6 +12,14 @@ domains, near-duplicate wording, and one image reused. Benign repetition comes t
 accounts with a history (`BENIGN_SHAPES`): a greeting, song lyrics, a meme image, a viral
 quote with the article's link. A label file records uri -> label, campaign id, shape and
 group. The same seed gives byte-identical output.
+
+With `images=N` the image posts carry real pictures: N scam images and N benign ones drawn
+by `fraud_pipeline.media.synth_images` (its `tune` half), shared by the posts as images are
+on Bluesky (a campaign reuses one), each blob named by its real CID (CIDv1, raw codec,
+sha2-256, as Bluesky's `bafkrei...`), and written beside the capture (`<name>.blobs/<cid>`)
+for a local CDN stand-in (`media/blob_server.py`) to serve; a video's thumbnail is a benign
+image under the video's CID. Then a share of lone scams are image-only (shape `image_only`):
+an ordinary caption, no alt text, the scam painted on the picture.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ import io
 import random
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +98,9 @@ VIRAL_QUOTES = (
     "Be the change that you wish to see in the world. Words to live by this week",
     "The best time to plant a tree was 20 years ago, the second best time is now",
 )
+
+
+IMAGE_ONLY_SHARE = 0.01  # of organic posts, with `images`: an image-only scam
 
 
 @dataclass(frozen=True)
@@ -225,6 +236,7 @@ class Synthesizer:
         campaign_every: int = 1500,
         benign_every: int = 2000,
         benign_after_s: float = 1200.0,
+        images: int = 0,
     ) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive (events per second)")
@@ -248,6 +260,30 @@ class Synthesizer:
         self.due: list[_Due] = []
         self.campaigns = 0
         self.order = 0
+        # Drawn images: CID -> bytes, and the blob refs of each pool (empty: made-up CIDs).
+        self.blobs: dict[str, bytes] = {}
+        self.image_pools: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
+        if images > 0:
+            self._draw_images(images, seed)
+
+    def _draw_images(self, count: int, seed: int) -> None:
+        from fraud_pipeline.media.decode import sniff_format
+        from fraud_pipeline.media.synth_images import benign_image, scam_image
+
+        for index in range(count):
+            scam = scam_image(seed * 10_007 + index, split="tune")
+            # Mostly photos among ordinary pictures, as on Bluesky; every third of any kind.
+            benign = benign_image(
+                seed * 10_007 + index, split="tune", kind=None if index % 3 == 2 else "photo"
+            )
+            for is_scam, drawn in ((True, scam), (False, benign)):
+                mime = "image/png" if sniff_format(drawn.data) == "PNG" else "image/jpeg"
+                self.image_pools[is_scam].append(self._blob_of(drawn.data, mime))
+
+    def _blob_of(self, data: bytes, mime: str) -> dict[str, Any]:
+        cid = blob_cid(data)
+        self.blobs[cid] = data
+        return {"$type": "blob", "ref": {"$link": cid}, "mimeType": mime, "size": len(data)}
 
     def _new_account(self) -> _Account:
         did = random_did(self.rng)
@@ -273,6 +309,8 @@ class Synthesizer:
         roll = self.rng.random()
         account = self.rng.choice(self.accounts)
         if roll < 0.45 or not self.recent_posts:
+            if self.blobs and self.rng.random() < IMAGE_ONLY_SHARE:
+                return self._image_only_scam(account)
             lone_scam = self.rng.random() < 0.03
             text = self.rng.choice(self.fraud if lone_scam else self.benign)
             return self._post(account, text, label=1 if lone_scam else 0, campaign_id=None)
@@ -289,6 +327,13 @@ class Synthesizer:
         if roll < 0.97:
             return self._identity(account), None
         return self._account_event(account, active=self.rng.random() < 0.8), None
+
+    def _image_only_scam(self, account: _Account) -> tuple[dict[str, Any], Labeled]:
+        """A scam painted on a picture under an ordinary caption, with no alt text."""
+        image = {"alt": "", "image": self.rng.choice(self.image_pools[True])}
+        embed = {"$type": "app.bsky.embed.images", "images": [image]}
+        event, labeled = self._post(account, self.rng.choice(IMAGE_CAPTIONS), 1, None, embed=embed)
+        return event, replace(labeled, shape="image_only")
 
     def _envelope(self, did: str, collection: str, operation: str, rkey: str, record: Any) -> dict[str, Any]:
         commit: dict[str, Any] = {
@@ -317,6 +362,7 @@ class Synthesizer:
         label: int,
         campaign_id: str | None,
         due: _Due | None = None,
+        embed: dict[str, Any] | None = None,
     ) -> tuple[dict[str, Any], Labeled]:
         created_at, client_us = self._created_at()
         record: dict[str, Any] = {
@@ -328,8 +374,10 @@ class Synthesizer:
         facets = facets_for(text, self.handles)
         if facets:
             record["facets"] = facets
-        if due is not None and due.image is not None:
-            embed: dict[str, Any] | None = {"$type": "app.bsky.embed.images", "images": [due.image]}
+        if embed is not None:
+            pass  # the caller's
+        elif due is not None and due.image is not None:
+            embed = {"$type": "app.bsky.embed.images", "images": [due.image]}
         elif due is not None and due.link_card:
             embed = {
                 "$type": "app.bsky.embed.external",
@@ -365,10 +413,29 @@ class Synthesizer:
         data = self.rng.randbytes(32)
         return {"$type": "blob", "ref": {"$link": blob_cid(data)}, "mimeType": mime, "size": size}
 
+    def _image_blob(self, scam: bool) -> dict[str, Any]:
+        """A scam image from the pool (scams reuse them), or an ordinary picture of its own: a
+        pool image with a few bytes after its end marker (decoders ignore them), so a new CID;
+        only campaigns and meme groups show one blob from many accounts."""
+        pool = self.image_pools[scam]
+        if not pool:
+            return self._blob("image/jpeg")
+        chosen = self.rng.choice(pool)
+        if scam:
+            return chosen
+        return self._blob_of(self.blobs[chosen["ref"]["$link"]] + self.rng.randbytes(8), chosen["mimeType"])
+
+    def _video_blob(self) -> dict[str, Any]:
+        blob = self._blob("video/mp4")
+        if self.image_pools[False]:  # the CDN's thumbnail of this video
+            thumbnail = self.rng.choice(self.image_pools[False])["ref"]["$link"]
+            self.blobs[blob["ref"]["$link"]] = self.blobs[thumbnail]
+        return blob
+
     def _images(self, scam: bool) -> dict[str, Any]:
         images = []
         for _ in range(1 if scam else self.rng.choice([1, 1, 1, 2, 3, 4])):
-            image: dict[str, Any] = {"alt": "", "image": self._blob("image/jpeg")}
+            image: dict[str, Any] = {"alt": "", "image": self._image_blob(scam)}
             if self.rng.random() < 0.4:
                 image["alt"] = self.rng.choice(["screenshot", "photo of the view", "a cat", "wallet balance"])
             image["aspectRatio"] = {"width": 1200, "height": self.rng.choice([675, 900, 1200, 1600])}
@@ -382,7 +449,7 @@ class Synthesizer:
         if roll < 0.085:
             return {
                 "$type": "app.bsky.embed.video",
-                "video": self._blob("video/mp4"),
+                "video": self._video_blob(),
                 "aspectRatio": {"width": 1080, "height": 1920},
             }
         urls = URL_RE.findall(text)
@@ -581,6 +648,12 @@ def labels_path_for(out: Path) -> Path:
     return out.with_name(name + ".labels.jsonl")
 
 
+def blobs_path_for(capture: Path) -> Path:
+    """capture.jsonl[.zst] -> capture.blobs/, the folder of its drawn image blobs (by CID)."""
+    labels = labels_path_for(capture)
+    return labels.with_name(labels.name.removesuffix(".labels.jsonl") + ".blobs")
+
+
 @dataclass
 class SynthSummary:
     events: int
@@ -590,6 +663,8 @@ class SynthSummary:
     out: Path
     labels: Path
     benign_groups: int = 0
+    blobs: Path | None = None  # the drawn images, when asked for
+    images: int = 0  # blobs written there
 
 
 PROGRESS_EVERY = 1000
@@ -604,14 +679,16 @@ def write_capture(
     rate: float = 50.0,
     start_us: int = DEFAULT_START_US,
     progress: Callable[[int], object] | None = None,
+    images: int = 0,
 ) -> SynthSummary:
     """Write `count` events as JSONL (zstd-compressed when `out` ends in .zst) plus labels.
 
-    `progress(n)` is told every PROGRESS_EVERY events written (for a progress bar)."""
+    `progress(n)` is told every PROGRESS_EVERY events written (for a progress bar). With
+    `images`, that many scam and benign images are drawn and written to `blobs_path_for(out)`."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     labels_out = labels_path_for(out)
-    synth = Synthesizer(texts, seed=seed, rate=rate, start_us=start_us)
+    synth = Synthesizer(texts, seed=seed, rate=rate, start_us=start_us, images=images)
     posts = fraud = 0
     buffer = io.BytesIO()
     with open(labels_out, "wb") as labels_file:
@@ -635,4 +712,12 @@ def write_capture(
         # Fixed level and no threads, so the bytes are identical for a seed.
         data = zstandard.ZstdCompressor(level=19).compress(data)
     out.write_bytes(data)
-    return SynthSummary(count, posts, fraud, synth.campaigns, out, labels_out, synth.benign_groups)
+    blobs = None
+    if synth.blobs:
+        blobs = blobs_path_for(out)
+        blobs.mkdir(exist_ok=True)
+        for cid, blob in synth.blobs.items():
+            (blobs / cid).write_bytes(blob)
+    return SynthSummary(
+        count, posts, fraud, synth.campaigns, out, labels_out, synth.benign_groups, blobs, len(synth.blobs)
+    )

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from fraud_pipeline.media.decode import sniff_format
+from fraud_pipeline.settings import Settings
 
 _IMAGE = re.compile(
     r"^/img/[a-z_]+/plain/(?P<did>did:[a-z0-9]+:[A-Za-z0-9._:%-]+)/(?P<cid>[a-z0-9]+)@[a-z]+$"
@@ -104,3 +105,18 @@ class BlobServer(ThreadingHTTPServer):
     def stop(self) -> None:
         self.shutdown()
         self.server_close()
+
+
+def serve_capture_blobs(settings: Settings, capture: Path) -> tuple[Settings, BlobServer | None]:
+    """Serve a synth capture's drawn images (`<capture>.blobs/`, if any) as the CDN on a free
+    loopback port; the settings returned read the pixels of image posts from it."""
+    from fraud_pipeline.ingest.synth import blobs_path_for
+
+    folder = blobs_path_for(capture)
+    if not folder.is_dir():
+        return settings, None
+    server = BlobServer(folder=folder)
+    server.start_background()
+    return settings.with_overrides(
+        media_images="on", cdn_base_url=server.url, video_cdn_base_url=server.url
+    ), server

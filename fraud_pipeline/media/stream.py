@@ -6,9 +6,10 @@ read once), else a task on a bounded thread pool fetches the blob from the CDN (
 copies it to the bucket's `media/` prefix keyed by CID, and scores it (`ImageScorer`, or the
 media endpoint). The batch waits for those tasks at most `budget_s` in all: an image not
 read by then is "unavailable (budget)" for this post, while its task runs on and caches its
-verdict for the next post that shows the image. Past `max_pending` tasks in flight, new
-images are not queued at all ("backlog"): a slow CDN can cost the stream the budget per
-batch, never more, and never an unbounded queue.
+verdict for the next post that shows the image. At most `max_pending` tasks are in flight:
+more images of the batch are submitted as earlier ones finish, and those still unsubmitted
+when the budget ends are "unavailable (backlog)". A slow CDN can cost the stream the budget
+per batch, never more, and never an unbounded queue.
 
 A verdict is cached under the policy version that judged it (a new blocklist entry or rule
 re-reads the image), for `cache_ttl_s`. Failures that a later try may not repeat (timeouts,
@@ -20,6 +21,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
@@ -163,30 +165,42 @@ class StreamImages:
                 results[cid] = hit
                 stats.cache_hits += 1
         judge = self._judge(policy, policy_version)
-        waiting: dict[str, concurrent.futures.Future[ImageResult]] = {}
-        for cid, ref in wanted.items():
-            if cid in results:
-                continue
-            if judge is None or policy.spec.media is None:
+        media = policy.spec.media
+        queue = [cid for cid in wanted if cid not in results]
+        if judge is None or media is None:
+            for cid in queue:
                 results[cid] = ImageResult.missing(
                     "no_policy", "the detection policy has no media section (policy/media.yaml)"
                 )
-                continue
-            future = self._submit(ref, keys[cid], judge, policy.spec.media.max_bytes)
-            if future is None:
-                results[cid] = ImageResult.missing("backlog", f"{self.max_pending} images already in flight")
-            else:
-                waiting[cid] = future
-        if waiting:
-            done, _ = concurrent.futures.wait(waiting.values(), timeout=self.budget_s)
-            for cid, future in waiting.items():
-                if future in done:
-                    results[cid] = future.result()
-                    stats.fetched += 1
+            queue = []
+        # Submit what the pool's bound allows, then more as tasks finish, until the budget ends.
+        deadline = time.monotonic() + self.budget_s
+        waiting: dict[str, concurrent.futures.Future[ImageResult]] = {}
+        while queue or waiting:
+            left = []
+            for cid in queue:
+                assert judge is not None and media is not None
+                future = self._submit(wanted[cid], keys[cid], judge, media.max_bytes)
+                if future is None:
+                    left.append(cid)
                 else:
-                    results[cid] = ImageResult.missing(
-                        "budget", f"not read within the batch's {self.budget_s:g} s budget (still fetching)"
-                    )
+                    waiting[cid] = future
+            queue = left
+            remaining = deadline - time.monotonic()
+            if not waiting or remaining <= 0:
+                break
+            done, _ = concurrent.futures.wait(
+                waiting.values(), timeout=remaining, return_when=concurrent.futures.FIRST_COMPLETED
+            )
+            for cid in [c for c, f in waiting.items() if f in done]:
+                results[cid] = waiting.pop(cid).result()
+                stats.fetched += 1
+        for cid in queue:
+            results[cid] = ImageResult.missing("backlog", f"{self.max_pending} images already in flight")
+        for cid in waiting:
+            results[cid] = ImageResult.missing(
+                "budget", f"not read within the batch's {self.budget_s:g} s budget (still fetching)"
+            )
         out: dict[int, PostImages] = {}
         for post in posts:
             refs = refs_of[id(post)]

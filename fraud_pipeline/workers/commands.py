@@ -87,10 +87,12 @@ def replay(
     workers: str | None,
 ) -> None:
     """Replay a Jetstream capture (JSONL or JSONL.zst) through the whole path into the lake."""
+    from fraud_pipeline.media.blob_server import serve_capture_blobs
     from fraud_pipeline.provision import provision as run_provision
     from fraud_pipeline.workers.stack import Stack, default_mode
 
     run_provision(settings)
+    settings, blob_server = serve_capture_blobs(settings, file)  # a synth capture's images: the CDN
     stack = Stack(settings, mode=workers or default_mode(), delivery_buffer_seconds=1.0)  # type: ignore[arg-type]
     stack.start()
     if not stack.wait_ready():
@@ -116,6 +118,8 @@ def replay(
                 raise click.ClickException("the pipeline did not drain within an hour")
     finally:
         stack.stop()
+        if blob_server is not None:
+            blob_server.stop()
     summary = _lake_summary(stack, ingest)
     summary["elapsed_s"] = round(time.monotonic() - started, 3)
     stack.close()
@@ -208,6 +212,13 @@ def up(
         f"provisioning on the {settings.backend} backend (home {Path(settings.home).resolve()})", err=True
     )
     run_provision(settings)
+    blob_server = None
+    if not live:  # a synth capture's drawn images, served as the CDN (docs/media.md)
+        from fraud_pipeline.media.blob_server import serve_capture_blobs
+
+        settings, blob_server = serve_capture_blobs(settings, capture or BUNDLED_CAPTURE)
+        if blob_server is not None:
+            click.echo(f"blob server (the CDN of {capture or BUNDLED_CAPTURE}): {blob_server.url}", err=True)
     stack = Stack(
         settings,
         mode=workers or default_mode(),  # type: ignore[arg-type]
@@ -269,6 +280,8 @@ def up(
                 state.put_checkpoint(replay_key, str(previous + ingest.stats.events_read))
             stack.wait_scored(timeout=60)
             stack.stop()  # the delivery and the labels worker flush what the poller wrote last
+            if blob_server is not None:
+                blob_server.stop()
             stop_services(services)
             summary = _lake_summary(stack, ingest)
             stack.close()
