@@ -183,3 +183,28 @@ def _as_dict(record: TaggedRecord) -> dict[str, object]:
 
 def utc(us: int) -> datetime:
     return datetime.fromtimestamp(us / 1_000_000, tz=UTC)
+
+
+def build_seed_minutes(path: Path, minutes: dict[int, dict[str, float]]) -> None:
+    """A warehouse holding `seed_metrics_per_minute` (dbt/models/marts) with the given counters,
+    keyed by minute start (ms) then seed metric name."""
+    from fraud_pipeline.dashboard.history import MART_COLUMNS
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path))
+    try:
+        columns = ", ".join(f"{c} BIGINT" for c in MART_COLUMNS.values())
+        con.execute(f"CREATE TABLE seed_metrics_per_minute (ts TIMESTAMP, {columns}, pct_fraud DOUBLE)")
+        rows = [
+            (
+                datetime.fromtimestamp(ts / 1000, tz=UTC).replace(tzinfo=None),
+                *(int(counts[m]) for m in MART_COLUMNS),
+                100.0 * counts["Post-Is-Fraud"] / counts["Post-Processed"],
+            )
+            for ts, counts in minutes.items()
+        ]
+        con.executemany(
+            f"INSERT INTO seed_metrics_per_minute VALUES (?{', ?' * (len(MART_COLUMNS) + 1)})", rows
+        )
+    finally:
+        con.close()

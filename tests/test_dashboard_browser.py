@@ -19,7 +19,15 @@ import pytest
 from fraud_pipeline.dashboard.app import DashboardState, running
 from fraud_pipeline.settings import Settings
 from tests.conftest import free_port
-from tests.dashboard_fixtures import TOP_DOMAINS, build_warehouse, fill_metrics, tagged, utc, write_lake_file
+from tests.dashboard_fixtures import (
+    TOP_DOMAINS,
+    build_seed_minutes,
+    build_warehouse,
+    fill_metrics,
+    tagged,
+    utc,
+    write_lake_file,
+)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -351,6 +359,44 @@ def test_seed_widgets_by_name_and_kind_show_the_apis_numbers(
 
         ARTIFACTS.mkdir(exist_ok=True)
         driver.save_screenshot(str(ARTIFACTS / "dashboard.png"))
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert errors == []
+    state.close()
+
+
+def test_a_day_reads_the_mart_for_what_the_live_metrics_no_longer_keep(
+    local_settings: Settings, browser: object
+) -> None:
+    """24 hours: the seed widgets say where their older part comes from and show the API's numbers."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.remote.webdriver import WebDriver
+    from selenium.webdriver.support.ui import Select
+
+    driver: WebDriver = browser  # type: ignore[assignment]
+    now_ms = int(time.time() * 1000)
+    fill_metrics(local_settings, now_ms, seconds=30)
+    first = now_ms - now_ms % 60_000 - 20 * 3_600_000  # minutes 20 h to 4 h ago: away from both edges
+    minutes = {
+        first + i * 60_000: {"Post-Processed": 50.0 + i % 7, "Post-Text-Only": 20.0, "Post-Is-Fraud": 9.0,
+                             "Post-Fraud-Both": 2.0, "Post-Fraud-Media": 5.0, "Post-Fraud-Text": 6.0}
+        for i in range(16 * 60)
+    }  # fmt: skip
+    build_seed_minutes(Path(local_settings.warehouse_path), minutes)
+    state = DashboardState(local_settings)
+    with running(state, free_port()) as url:
+        driver.get(url + "/")
+        _wait(driver, '[data-widget="fraud_posts_pie"][data-state="ready"][data-source="metrics"]')
+        Select(driver.find_element(By.ID, "range")).select_by_value("86400")
+        for _, key, _ in SEED_EIGHT:
+            _wait(driver, f'[data-widget="{key}"][data-state="ready"][data-source="marts"]')
+        meta = driver.find_element(By.CSS_SELECTOR, '[data-widget="raw_metrics"] .meta').text
+        assert "from seed_metrics_per_minute" in meta and "per 5 min" in meta, meta
+        _wait(driver, '[data-widget="latency"][data-source="metrics"]')  # not a seed counter
+        (pie,) = _charts(driver)["fraud_posts_pie"]["series"]
+        api = _api(f"{url}/api/series?widget=fraud_posts_pie&range=86400&end={int(time.time() * 1000)}")
+        assert pie["data"] == [[s["label"], s["values"][0]] for s in _visible(api)]
+        from_mart = sum(m["Post-Fraud-Both"] for m in minutes.values())
+        assert dict(pie["data"])["Post-Fraud-Both"] >= from_mart > 0
         errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         assert errors == []
     state.close()

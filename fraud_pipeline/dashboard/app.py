@@ -203,14 +203,26 @@ def series(request: Request) -> JSONResponse:
     if "end" in request.query_params:  # a pinned window: computed as asked, never cached
         end_ms = data.check_end(_int_param(request, "end", 0))
         return JSONResponse(
-            data.widget_series(widget, state.metrics, state.settings, range_s=range_s, now_ms=end_ms)
+            data.widget_series(
+                widget,
+                state.metrics,
+                state.settings,
+                range_s=range_s,
+                now_ms=end_ms,
+                warehouse=state.warehouse,
+            )
         )
     data.check_range(range_s)
     return JSONResponse(
         state.cached(
             ("series", key, range_s),
             lambda: data.widget_series(
-                widget, state.metrics, state.settings, range_s=range_s, now_ms=state.now_ms()
+                widget,
+                state.metrics,
+                state.settings,
+                range_s=range_s,
+                now_ms=state.now_ms(),
+                warehouse=state.warehouse,
             ),
         )
     )
@@ -221,12 +233,22 @@ def summary(request: Request) -> JSONResponse:
     range_s = _int_param(request, "range", data.DEFAULT_RANGE_S)
     if "end" in request.query_params:
         end_ms = data.check_end(_int_param(request, "end", 0))
-        return JSONResponse(data.headline(state.metrics, state.settings, range_s=range_s, now_ms=end_ms))
+        return JSONResponse(
+            data.headline(
+                state.metrics, state.settings, range_s=range_s, now_ms=end_ms, warehouse=state.warehouse
+            )
+        )
     data.check_range(range_s)
     return JSONResponse(
         state.cached(
             ("summary", range_s),
-            lambda: data.headline(state.metrics, state.settings, range_s=range_s, now_ms=state.now_ms()),
+            lambda: data.headline(
+                state.metrics,
+                state.settings,
+                range_s=range_s,
+                now_ms=state.now_ms(),
+                warehouse=state.warehouse,
+            ),
         )
     )
 

@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from fraud_pipeline.dashboard import history
+from fraud_pipeline.dashboard.warehouse import WarehouseReader
 from fraud_pipeline.dashboard.widgets import (
     WIDGETS,
     Series,
@@ -187,29 +189,60 @@ def _known_ids(widget: Widget) -> set[str]:
 
 
 def widget_series(
-    widget: Widget, metrics: MetricsSink, settings: Settings, *, range_s: int, now_ms: int
+    widget: Widget,
+    metrics: MetricsSink,
+    settings: Settings,
+    *,
+    range_s: int,
+    now_ms: int,
+    warehouse: WarehouseReader | None = None,
 ) -> dict[str, Any]:
     """A time-series widget's data: one shared timestamp axis, one value list per series.
 
     Hidden series are included (flagged `visible: false`) so a reader can check the arithmetic.
     Whole-range widgets (single values, pies) get one bucket spanning the range, as CloudWatch's
-    `setPeriodToTimeRange` gives them.
+    `setPeriodToTimeRange` gives them. With a `warehouse`, a seed widget's range longer than the
+    live metrics keep reads its older part from the dbt marts (`history`), in periods of at
+    least a minute; `history` in the answer says up to when, `note` why it could not.
     """
     check_range(range_s)
     if widget.whole_range:
-        return _whole_range_series(widget, metrics, settings, range_s=range_s, now_ms=now_ms)
-    period = effective_period(widget.period, range_s)
+        return _whole_range_series(
+            widget, metrics, settings, range_s=range_s, now_ms=now_ms, warehouse=warehouse
+        )
+    from_marts = warehouse is not None and history.reads_marts(widget, range_s)
+    period = effective_period(
+        max(widget.period, history.MART_PERIOD_S) if from_marts else widget.period, range_s
+    )
     window = time_window(range_s, now_ms, period)
     stamps = window.timestamps
     index = {ts: i for i, ts in enumerate(stamps)}
-    base: dict[str, list[float | None]] = {}
-    for series in widget.base_series:
-        column: list[float | None] = [None] * len(stamps)
-        for point in _query(metrics, settings, series, widget, window):
-            slot = index.get(point.timestamp_ms)
-            if slot is not None:
-                column[slot] = point.value
-        base[series.id] = column
+    base: dict[str, list[float | None]] = {s.id: [None] * len(stamps) for s in widget.base_series}
+    live = window
+    source: dict[str, Any] | None = None
+    note: str | None = None
+    if from_marts:
+        assert warehouse is not None
+        boundary = min(window.end_ms, max(window.start_ms, history.live_boundary_ms(now_ms, period)))
+        try:
+            mart = history.mart_sums(warehouse, _base_metrics(widget), window.start_ms, boundary, period)
+        except history.MartUnavailable as exc:
+            note = str(exc)
+        else:
+            for series in widget.base_series:
+                assert series.metric is not None
+                for point in mart.points[series.metric]:
+                    slot = index.get(point.timestamp_ms)
+                    if slot is not None:
+                        base[series.id][slot] = point.value
+            live = TimeWindow(boundary, window.end_ms, period)
+            source = _history_meta(boundary, mart)
+    if live.end_ms > live.start_ms:
+        for series in widget.base_series:
+            for point in _query(metrics, settings, series, widget, live):
+                slot = index.get(point.timestamp_ms)
+                if slot is not None and point.timestamp_ms >= live.start_ms:
+                    base[series.id][slot] = point.value
     values = _derive(widget, base, len(stamps))
     return {
         "key": widget.key,
@@ -221,6 +254,8 @@ def widget_series(
         "start_ms": window.start_ms,
         "end_ms": window.end_ms,
         "timestamps": stamps,
+        "history": source,
+        "note": note,
         "series": [
             _series_meta(s, widget, settings) | {"values": [_finite(v) for v in values[s.id]]}
             for s in widget.series
@@ -228,11 +263,28 @@ def widget_series(
     }
 
 
+def _base_metrics(widget: Widget) -> list[str]:
+    return list(dict.fromkeys(s.metric for s in widget.base_series if s.metric is not None))
+
+
+def _history_meta(until_ms: int, mart: history.MartPoints) -> dict[str, Any]:
+    """Where the older part of an answer came from (the page says so beside the chart)."""
+    return {"relation": history.MART, "until_ms": until_ms, "as_of_ms": mart.as_of_ms, "stale": mart.stale}
+
+
 def _whole_range_series(
-    widget: Widget, metrics: MetricsSink, settings: Settings, *, range_s: int, now_ms: int
+    widget: Widget,
+    metrics: MetricsSink,
+    settings: Settings,
+    *,
+    range_s: int,
+    now_ms: int,
+    warehouse: WarehouseReader | None = None,
 ) -> dict[str, Any]:
     start_ms = now_ms - range_s * 1000
-    totals = widget_totals(widget, metrics, settings, start_ms=start_ms, end_ms=now_ms)
+    totals, source, note = _totals(
+        widget, metrics, settings, start_ms=start_ms, end_ms=now_ms, warehouse=warehouse
+    )
     return {
         "key": widget.key,
         "title": widget.title,
@@ -243,6 +295,8 @@ def _whole_range_series(
         "start_ms": start_ms,
         "end_ms": now_ms,
         "timestamps": [start_ms],
+        "history": source,
+        "note": note,
         "series": [_series_meta(s, widget, settings) | {"values": [totals[s.id]]} for s in widget.series],
     }
 
@@ -262,24 +316,66 @@ def _total(points: list[MetricPoint], stat: str) -> float | None:
 
 
 def widget_totals(
-    widget: Widget, metrics: MetricsSink, settings: Settings, *, start_ms: int, end_ms: int
+    widget: Widget,
+    metrics: MetricsSink,
+    settings: Settings,
+    *,
+    start_ms: int,
+    end_ms: int,
+    warehouse: WarehouseReader | None = None,
 ) -> dict[str, float | None]:
     """Every series of a widget reduced to one value over [start_ms, end_ms) (singleValue view).
 
     Base series are queried with one period covering the range (rounded up to a whole minute,
     which CloudWatch requires for data older than three hours) and their buckets combined;
     derived series are evaluated on those totals, so a fraud % is total fraud / total posts,
-    not an average of per-second percentages.
+    not an average of per-second percentages. With a `warehouse`, a seed widget's range longer
+    than the live metrics keep adds the mart's minutes before the live part (to the minute).
     """
-    period = max(60, -(-(end_ms - start_ms) // 60_000) * 60)
-    window = TimeWindow(start_ms, end_ms, period)
+    return _totals(widget, metrics, settings, start_ms=start_ms, end_ms=end_ms, warehouse=warehouse)[0]
+
+
+def _totals(
+    widget: Widget,
+    metrics: MetricsSink,
+    settings: Settings,
+    *,
+    start_ms: int,
+    end_ms: int,
+    warehouse: WarehouseReader | None,
+) -> tuple[dict[str, float | None], dict[str, Any] | None, str | None]:
+    live_start = start_ms
+    older: dict[str, float] = {}
+    source: dict[str, Any] | None = None
+    note: str | None = None
+    range_s = (end_ms - start_ms) // 1000
+    if warehouse is not None and history.reads_marts(widget, range_s):
+        boundary = max(start_ms, history.live_boundary_ms(end_ms, history.MART_PERIOD_S))
+        try:
+            span_s = max(1, -(-(boundary - start_ms) // 1000))
+            mart = history.mart_sums(warehouse, _base_metrics(widget), start_ms, boundary, span_s)
+        except history.MartUnavailable as exc:
+            note = str(exc)
+        else:
+            older = {m: sum(p.value for p in points) for m, points in mart.points.items() if points}
+            live_start = boundary
+            source = _history_meta(boundary, mart)
     base: dict[str, float | None] = {}
-    for series in widget.base_series:
-        points = _query(metrics, settings, series, widget, window)
-        base[series.id] = _total(points, series.stat or widget.stat)
+    if end_ms > live_start:
+        period = max(60, -(-(end_ms - live_start) // 60_000) * 60)
+        window = TimeWindow(live_start, end_ms, period)
+        for series in widget.base_series:
+            points = _query(metrics, settings, series, widget, window)
+            base[series.id] = _total(points, series.stat or widget.stat)
+    for series in widget.base_series:  # only Sum counters come from the mart: they add up
+        assert series.metric is not None
+        if series.metric in older:
+            live_value = base.get(series.id)
+            base[series.id] = older[series.metric] + (live_value or 0.0)
+        base.setdefault(series.id, None)
     totals = {sid: [value] for sid, value in base.items()}
     derived = _derive(widget, totals, 1)
-    return {sid: _finite(derived[sid][0]) for sid in _known_ids(widget)}
+    return {sid: _finite(derived[sid][0]) for sid in _known_ids(widget)}, source, note
 
 
 def headline(
@@ -289,6 +385,7 @@ def headline(
     range_s: int,
     now_ms: int,
     widgets: Iterable[Widget] = WIDGETS,
+    warehouse: WarehouseReader | None = None,
 ) -> dict[str, Any]:
     """Headline numbers: each headline widget over the chosen range and over the last minute.
 
@@ -299,7 +396,9 @@ def headline(
     for widget in widgets:
         if not widget.headline:
             continue
-        over_range = widget_totals(widget, metrics, settings, start_ms=now_ms - range_s * 1000, end_ms=now_ms)
+        over_range = widget_totals(
+            widget, metrics, settings, start_ms=now_ms - range_s * 1000, end_ms=now_ms, warehouse=warehouse
+        )
         last_minute = widget_totals(
             widget, metrics, settings, start_ms=now_ms - LAST_MINUTE_S * 1000, end_ms=now_ms
         )

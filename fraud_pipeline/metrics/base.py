@@ -19,6 +19,12 @@ SEED_METRICS: tuple[str, ...] = (
     "Post-Fraud-Media",
     "Post-Fraud-Text",
 )
+# How long the metrics port promises data points at the seed's 1-second resolution. CloudWatch
+# keeps high-resolution points for 3 hours (then 1-minute roll-ups for 15 days, 5-minute for 63,
+# 1-hour for 455); the local table keeps every point it is given (LocalMetricsSink.purge exists,
+# nothing calls it) but promises no more than CloudWatch. The dashboard reads ranges longer than
+# this from the dbt marts (fraud_pipeline/dashboard/history.py).
+HIGH_RESOLUTION_RETENTION_S = 3 * 3600
 # Added by this project beside the seed's metrics.
 PIPELINE_METRICS: tuple[str, ...] = (
     "Post-Deleted",

@@ -102,10 +102,23 @@
     return payload.series.some((s) => s.visible && s.values.some((v) => v !== null));
   }
 
+  // A range longer than the live metrics keep: its older part comes from a dbt mart.
+  function sourceText(payload) {
+    if (!payload.history) return "";
+    const until = new Date(payload.history.until_ms);
+    const hm = String(until.getHours()).padStart(2, "0") + ":" + String(until.getMinutes()).padStart(2, "0");
+    return ` · before ${hm} from ${payload.history.relation}` + (payload.history.stale ? " (previous build)" : "");
+  }
+
   function markState(card, payload) {
     const ready = hasData(payload);
-    card.querySelector(".note").textContent = ready ? "" : "No data points in this range yet.";
+    const notes = [];
+    if (!ready) notes.push("No data points in this range yet.");
+    if (payload.note) notes.push(payload.note);
+    card.querySelector(".note").textContent = notes.join(" ");
     card.dataset.state = ready ? "ready" : "empty";
+    card.dataset.source = payload.history ? "marts" : "metrics";
+    card.querySelector(".meta").textContent += sourceText(payload);
   }
 
   function renderSeries(card, widget, payload) {
