@@ -11,6 +11,7 @@ import re
 import pytest
 
 from fraud_pipeline.dashboard.widgets import dashboard_json, resource_names
+from fraud_pipeline.serving.commands import serve
 from fraud_pipeline.settings import Settings, env_var_names, load_settings
 from tests.infra_fixtures import (
     ENVCOMMON,
@@ -153,7 +154,8 @@ def test_dependencies_exist_and_mock_real_outputs(component) -> None:  # type: i
 
 @pytest.mark.parametrize("env", ENVS)
 def test_environment_variables_are_read_by_settings(env: str) -> None:
-    known = set(env_var_names().values()) | AWS_RESERVED_ENV_VARS
+    serve_options = {str(p.envvar) for p in serve.params if p.envvar}  # the model servers' own
+    known = set(env_var_names().values()) | AWS_RESERVED_ENV_VARS | serve_options
     maps = environment_maps(env)
     assert {"lambda", "ingest", "dagster"} <= set(maps)
     for component, environment in maps.items():

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 import orjson
 
+from fraud_pipeline.cli_options import settings_options
 from fraud_pipeline.policy.loader import Policy, PolicyError, load_policy
 from fraud_pipeline.policy.source import FolderPolicySource, PolicySourceError, default_policy_dir
+from fraud_pipeline.serving.commands import SERVE_ENV_PREFIX
+from fraud_pipeline.settings import Settings
 
 POLICY_OPTION = click.option(
     "--policy",
@@ -62,6 +66,65 @@ def score(
             click.echo(
                 f"{path}\t{likelihood}\t{'FRAUD' if verdict.is_fraud else 'ok'}\t{'; '.join(verdict.reasons)}"
             )
+
+
+@media.command("serve")
+@settings_options
+@click.option("--port", type=int, default=8081, show_default=True, envvar=SERVE_ENV_PREFIX + "PORT")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    envvar=SERVE_ENV_PREFIX + "HOST",
+    help="Interface to bind (loopback by default; the inference image binds 0.0.0.0).",
+)
+@click.option(
+    "--model-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    envvar=SERVE_ENV_PREFIX + "MODEL_DIR",
+    help="Unpacked model.tar.gz whose text model reads what the images say (default: the pipeline's).",
+)
+def serve(settings: Settings, port: int, host: str, model_dir: Path | None) -> None:
+    """The media endpoint: POST /invocations (image bytes, or JSON s3_uri / cid+did), GET /ping."""
+    run_media_server(settings, host, port, model_dir)
+
+
+def run_media_server(settings: Settings, host: str, port: int, model_dir: Path | None, **limits: Any) -> None:
+    """Serve images on the container contract until interrupted (`media serve`, or `serve` in the
+    inference image when FRAUD_PIPELINE_SERVE_KIND=media)."""
+    from fraud_pipeline.media.fetch import BlobFetcher, FetchLimits
+    from fraud_pipeline.media.serving import MediaHTTPServer
+    from fraud_pipeline.objects import ObjectStore
+    from fraud_pipeline.policy.runtime import open_policy_holder
+    from fraud_pipeline.scoring.text_model import ArtifactError
+    from fraud_pipeline.serving.clients import InProcessTextScorer
+    from fraud_pipeline.serving.commands import load_served_model
+
+    try:
+        model = load_served_model(None, model_dir, settings)
+        server = MediaHTTPServer(
+            open_policy_holder(settings),
+            InProcessTextScorer(model),
+            objects=ObjectStore.from_settings(settings),
+            fetcher=BlobFetcher(
+                settings.cdn_base_url,
+                settings.video_cdn_base_url,
+                FetchLimits(settings.media_fetch_timeout_s),
+            ),
+            host=host,
+            port=port,
+            **limits,
+        )
+    except (ArtifactError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"serving {server.version} on {server.url} (GET /ping, POST /invocations)", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
 
 
 @media.group()

@@ -93,6 +93,14 @@ def load_served_model(model_path: Path | None, model_dir: Path | None, settings:
     envvar=SERVE_ENV_PREFIX + "MAX_CONNECTIONS",
     help="Open connections served at once; more are answered 503.",
 )
+@click.option(
+    "--kind",
+    type=click.Choice(["text", "media"]),
+    default="text",
+    show_default=True,
+    envvar=SERVE_ENV_PREFIX + "KIND",
+    help="The text model, or the image scorer (the media endpoint; `fraud-pipeline media serve`).",
+)
 def serve(
     settings: Settings,
     port: int,
@@ -102,11 +110,25 @@ def serve(
     idle_timeout_s: float,
     request_timeout_s: float,
     max_connections: int,
+    kind: str,
 ) -> None:
     """Serve GET /ping and POST /invocations until interrupted."""
     from fraud_pipeline.serving.server import ModelHTTPServer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if kind == "media":
+        from fraud_pipeline.media.commands import run_media_server
+
+        run_media_server(
+            settings,
+            host,
+            port,
+            model_dir,
+            idle_timeout_s=idle_timeout_s,
+            request_timeout_s=request_timeout_s,
+            max_connections=max_connections,
+        )
+        return
     try:
         loaded = load_served_model(model_path, model_dir, settings)
     except ArtifactError as exc:

@@ -73,7 +73,7 @@ class _DeadlineReader(io.RawIOBase):
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: ModelHTTPServer
+    server: ContractHTTPServer
     protocol_version = "HTTP/1.1"
 
     def setup(self) -> None:
@@ -96,7 +96,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
-        self.send_header(CUSTOM_ATTRIBUTES_HEADER, custom_attributes(self.server.model))
+        self.send_header(CUSTOM_ATTRIBUTES_HEADER, self.server.attributes())
         if close:
             self.send_header("Connection", "close")
             self.close_connection = True
@@ -110,14 +110,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.split("?", 1)[0] != "/ping":
             self._error(HTTPStatus.NOT_FOUND, f"no such path {self.path}; use GET /ping or POST /invocations")
             return
-        body = json.dumps(
-            {
-                "status": "healthy",
-                "version": self.server.model.version,
-                "threshold": self.server.model.threshold,
-            }
-        )
-        self._reply(HTTPStatus.OK, body.encode())
+        self._reply(HTTPStatus.OK, json.dumps(self.server.ping_body()).encode())
 
     def do_POST(self) -> None:
         if self.path.split("?", 1)[0] != "/invocations":
@@ -151,9 +144,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # the client closed before sending all it announced
             return
         try:
-            texts = input_fn(body, self.headers.get("Content-Type"))
-            prediction = predict_fn(texts, self.server.model)
-            payload = output_fn(prediction, self.headers.get("Accept") or "application/json")
+            payload = self.server.invoke(
+                body, self.headers.get("Content-Type"), self.headers.get("Accept") or "application/json"
+            )
         except InvalidInput as exc:
             self._error(HTTPStatus.BAD_REQUEST, str(exc))
             return
@@ -167,14 +160,24 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(HTTPStatus.OK, payload)
 
 
-class ModelHTTPServer(ThreadingHTTPServer):
-    """One loaded model behind the container contract."""
+class ContractHTTPServer(ThreadingHTTPServer):
+    """The container contract's bounded HTTP side; subclasses say what `/invocations` does
+    (`invoke`), what `/ping` answers and the custom attributes of every reply."""
 
     daemon_threads = True
 
+    def invoke(self, body: bytes, content_type: str | None, accept: str) -> bytes:
+        """The reply body of one invocation; InvalidInput -> 400, UnsupportedMediaType -> 415."""
+        raise NotImplementedError
+
+    def ping_body(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def attributes(self) -> str:
+        raise NotImplementedError
+
     def __init__(
         self,
-        model: LinearTextModel,
         host: str = "127.0.0.1",
         port: int = 8080,
         max_body_bytes: int = MAX_BODY_BYTES,
@@ -184,7 +187,6 @@ class ModelHTTPServer(ThreadingHTTPServer):
     ) -> None:
         if idle_timeout_s <= 0 or request_timeout_s <= 0 or max_connections < 1:
             raise ValueError("idle_timeout_s and request_timeout_s must be > 0, max_connections >= 1")
-        self.model = model
         self.max_body_bytes = max_body_bytes
         self.idle_timeout_s = idle_timeout_s
         self.request_timeout_s = request_timeout_s
@@ -230,3 +232,23 @@ class ModelHTTPServer(ThreadingHTTPServer):
     def stop(self) -> None:
         self.shutdown()
         self.server_close()
+
+
+class ModelHTTPServer(ContractHTTPServer):
+    """The text model behind the container contract (`inference.py`'s handler functions)."""
+
+    def __init__(
+        self, model: LinearTextModel, host: str = "127.0.0.1", port: int = 8080, **kwargs: Any
+    ) -> None:
+        self.model = model
+        super().__init__(host, port, **kwargs)
+
+    def invoke(self, body: bytes, content_type: str | None, accept: str) -> bytes:
+        texts = input_fn(body, content_type)
+        return output_fn(predict_fn(texts, self.model), accept)
+
+    def ping_body(self) -> dict[str, Any]:
+        return {"status": "healthy", "version": self.model.version, "threshold": self.model.threshold}
+
+    def attributes(self) -> str:
+        return custom_attributes(self.model)

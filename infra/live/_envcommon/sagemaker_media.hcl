@@ -34,12 +34,14 @@ dependency "ecr" {
   mock_outputs_allowed_terraform_commands = local.mocks.allowed_commands
 }
 
+# The container serves the image scorer (`serve --kind media`): the stream posts image bytes
+# (application/x-image) when media_images is on.
 inputs = {
   endpoint_name      = local.env.names.media_endpoint
   image_uri          = "${dependency.ecr.outputs.repository_urls["inference"]}:${local.env.image_tag}"
   ecr_repository_arn = dependency.ecr.outputs.repository_arns["inference"]
   model_data_url     = local.env.media_model_data
-  environment        = { FRAUD_PIPELINE_ENV = local.env.env }
+  environment        = { FRAUD_PIPELINE_ENV = local.env.env, FRAUD_PIPELINE_SERVE_KIND = "media" }
   bucket_arn         = dependency.s3.outputs.bucket_arn
   models_prefix      = local.env.prefixes.models_prefix
   instance_type      = local.env.endpoint_instance_type
