@@ -298,3 +298,25 @@ def test_seed_colours_are_the_same_in_every_widget(body: dict) -> None:
     bad = Widget(key="w", title="t", series=(Series(id="x", label="x", metric="M", color="red"),))
     with pytest.raises(WidgetSpecError, match="colour"):
         validate((bad,))
+
+
+def test_columns_evaluate_exactly_like_points() -> None:
+    """The dashboard derives whole columns at once; each value equals the point-by-point answer."""
+    import random
+
+    from fraud_pipeline.dashboard.widgets import evaluate_columns
+
+    rng = random.Random(4)
+    ids = ["processed", "text_only", "is_fraud", "fraud_both", "fraud_media", "fraud_text"]
+    length = 400
+    columns: dict[str, list[float | None]] = {
+        sid: [rng.choice([None, 0.0, float("nan"), float(rng.randint(0, 50))]) for _ in range(length)]
+        for sid in ids
+    }
+    for expression in ("100 * (fraud_media - fraud_both) / processed", "-(text_only) + 2 * is_fraud", "3"):
+        got = evaluate_columns(expression, columns, length)
+        want = [evaluate(expression, {sid: columns[sid][i] for sid in ids}) for i in range(length)]
+        assert got == want, expression
+        assert (None in got) is (expression != "3")  # gaps where an input is missing or a divisor 0
+    with pytest.raises(WidgetSpecError, match="points"):
+        evaluate_columns("a + 1", {"a": [1.0]}, 2)

@@ -2,7 +2,7 @@
 
 The same `WIDGETS` spec that renders the CloudWatch dashboard drives the web dashboard, so the
 two cannot drift: base series are read with `MetricsSink.query` (local SQLite table or
-CloudWatch), derived series are computed point by point with `widgets.evaluate`, CloudWatch's
+CloudWatch), derived series are computed point by point with `widgets.evaluate_columns`, CloudWatch's
 metric-math arithmetic (a missing input or a zero divisor gives a gap, not a made-up value).
 
 Time handling mirrors CloudWatch's `periodOverride: auto`: a widget keeps its own period
@@ -27,7 +27,7 @@ from fraud_pipeline.dashboard.widgets import (
     Series,
     Widget,
     WidgetSpecError,
-    evaluate,
+    evaluate_columns,
     evaluation_order,
     resource_names,
     validate,
@@ -176,11 +176,7 @@ def _derive(
     values: dict[str, list[float | None]] = dict(base)
     for series in evaluation_order(widget):
         assert series.expression is not None
-        column: list[float | None] = []
-        for i in range(length):
-            point = {sid: vals[i] for sid, vals in values.items()}
-            column.append(evaluate(series.expression, point))
-        values[series.id] = column
+        values[series.id] = evaluate_columns(series.expression, values, length)
     return values
 
 

@@ -19,10 +19,11 @@ stays free of environment-specific names.
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -124,6 +125,7 @@ def expression_ids(expression: str) -> set[str]:
     return {node.id for node in ast.walk(_parse(expression)) if isinstance(node, ast.Name)}
 
 
+@functools.lru_cache(maxsize=1024)
 def _parse(expression: str) -> ast.expr:
     try:
         tree = ast.parse(expression, mode="eval")
@@ -146,31 +148,43 @@ def evaluate(expression: str, values: Mapping[str, float | None]) -> float | Non
 
     CloudWatch metric math drops such points too, so both dashboards show the same gaps.
     """
+    return evaluate_columns(expression, {name: [value] for name, value in values.items()}, 1)[0]
 
-    def walk(node: ast.expr) -> float | None:
+
+def evaluate_columns(
+    expression: str, columns: Mapping[str, Sequence[float | None]], length: int
+) -> list[float | None]:
+    """A derived series over whole columns (one value per timestamp), point by point as `evaluate`.
+
+    The expression is parsed once (cached) and each operator runs over the columns at once: a
+    widget's derived series cost a list comprehension per operator, not a parse per point.
+    """
+
+    def walk(node: ast.expr) -> list[float | None]:
         if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
-            return float(node.value)
+            return [float(node.value)] * length
         if isinstance(node, ast.Name):
-            if node.id not in values:
+            if node.id not in columns:
                 raise WidgetSpecError(f"expression {expression!r} reads unknown series {node.id!r}")
-            value = values[node.id]
-            return None if value is None or math.isnan(value) else float(value)
+            column = columns[node.id]
+            if len(column) != length:
+                raise WidgetSpecError(f"series {node.id!r} has {len(column)} points, expected {length}")
+            return [None if v is None or math.isnan(v) else float(v) for v in column]
         if isinstance(node, ast.UnaryOp):
             operand = walk(node.operand)
-            if operand is None:
-                return None
-            return -operand if isinstance(node.op, ast.USub) else operand
+            if isinstance(node.op, ast.USub):
+                return [None if v is None else -v for v in operand]
+            return operand
         if isinstance(node, ast.BinOp):
             left, right = walk(node.left), walk(node.right)
-            if left is None or right is None:
-                return None
+            pairs = zip(left, right, strict=True)
             if isinstance(node.op, ast.Add):
-                return left + right
+                return [None if a is None or b is None else a + b for a, b in pairs]
             if isinstance(node.op, ast.Sub):
-                return left - right
+                return [None if a is None or b is None else a - b for a, b in pairs]
             if isinstance(node.op, ast.Mult):
-                return left * right
-            return None if right == 0 else left / right
+                return [None if a is None or b is None else a * b for a, b in pairs]
+            return [None if a is None or b is None or b == 0 else a / b for a, b in pairs]
         raise WidgetSpecError(f"{type(node).__name__} not allowed in {expression!r}")
 
     return walk(_parse(expression))
