@@ -21,6 +21,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -39,6 +40,7 @@ from fraud_pipeline.state.base import StateStore
 
 HEALTH_TTL_S = 10.0  # status.py reads every port: the panel does not need it every 5 s
 INGEST_RATE_WINDOW_S = 60
+MEMO_ENTRIES = 64
 
 
 class BackendUnavailable(RuntimeError):
@@ -59,6 +61,31 @@ class AnalystState:
         self._health: tuple[float, dict[str, Any]] | None = None
         self._health_lock = threading.Lock()
         self._health_thread: threading.Thread | None = None
+        self._memo: dict[tuple[object, ...], Any] = {}
+        self._memo_lock = threading.Lock()
+
+    def memo(self, key: tuple[object, ...], compute: Callable[[], Any]) -> Any:
+        """`compute()` once per key: keys name the exact inputs (the index picture, the label
+        store's head, the warehouse file), so an unchanged answer costs a few stat calls."""
+        with self._memo_lock:
+            if key in self._memo:
+                return self._memo[key]
+        value = compute()
+        with self._memo_lock:
+            if len(self._memo) >= MEMO_ENTRIES:
+                self._memo.clear()
+            self._memo[key] = value
+        return value
+
+    def inputs(self, view: IndexView) -> tuple[object, ...]:
+        """What a campaign answer depends on besides its parameters."""
+        labels = self.labels()
+        return (
+            id(view),
+            view.built_at_ms,
+            labels.head() if labels is not None else 0,
+            self.dashboard.warehouse.signature(),
+        )
 
     def view(self) -> IndexView:
         try:
@@ -127,16 +154,20 @@ class AnalystState:
 
 
 _STATE_LOCK = threading.Lock()
+_STATES: weakref.WeakKeyDictionary[Any, AnalystState] = weakref.WeakKeyDictionary()
+
+
+def state_for(dashboard: Any) -> AnalystState:
+    """The analyst state of a dashboard (one per `DashboardState`, made on first use)."""
+    with _STATE_LOCK:
+        found = _STATES.get(dashboard)
+        if found is None:
+            found = _STATES[dashboard] = AnalystState(dashboard)
+        return found
 
 
 def analyst_state(request: Request) -> AnalystState:
-    app_state = request.app.state
-    with _STATE_LOCK:
-        found = getattr(app_state, "analyst", None)
-        if found is None:
-            found = AnalystState(app_state.dashboard)
-            app_state.analyst = found
-        return found
+    return state_for(request.app.state.dashboard)
 
 
 def _int(request: Request, name: str, default: int | None) -> int | None:
@@ -188,15 +219,25 @@ def review(request: Request) -> Any:
 def campaign_list(request: Request) -> Any:
     state = analyst_state(request)
     limit = _limit(request)
-    return _json(analyst.campaigns(state.view(), state.dashboard.warehouse, state.labels(), limit=limit))
+    view = state.view()
+    return _json(
+        state.memo(
+            ("campaigns", limit, *state.inputs(view)),
+            lambda: analyst.campaigns(view, state.dashboard.warehouse, state.labels(), limit=limit),
+        )
+    )
 
 
 @_guarded
 def campaign(request: Request) -> Any:
     state = analyst_state(request)
     campaign_id = request.path_params["campaign_id"]
+    view = state.view()
     return _json(
-        analyst.campaign_detail(state.view(), state.dashboard.warehouse, state.labels(), campaign_id)
+        state.memo(
+            ("campaign", campaign_id, *state.inputs(view)),
+            lambda: analyst.campaign_detail(view, state.dashboard.warehouse, state.labels(), campaign_id),
+        )
     )
 
 
