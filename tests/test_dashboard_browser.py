@@ -272,16 +272,48 @@ def _visible(payload: dict) -> list[dict]:
     return [s for s in payload["series"] if s["visible"]]
 
 
+def _replay_synthetic_capture(settings: Settings, folder: Path, events: int = 1200) -> dict:
+    """A synthetic capture through the real pipeline (`fraud-pipeline replay --until-drained`): the
+    scoring handler publishes the seed metrics the widgets read. Returns the replay's summary."""
+    import json
+
+    import orjson
+    from click.testing import CliRunner
+
+    from fraud_pipeline.cli import main
+    from fraud_pipeline.ingest.synth import Synthesizer, load_texts
+
+    labeled = Path(__file__).resolve().parents[1] / "data" / "labeled" / "train.jsonl"
+    synth = Synthesizer(load_texts([labeled]), seed=3, rate=5.0, campaign_every=300)
+    capture = folder / "capture.jsonl"
+    capture.write_bytes(b"\n".join(orjson.dumps(event) for event, _ in synth.events(events)) + b"\n")
+    args = [
+        "replay",
+        str(capture),
+        "--until-drained",
+        "--json",
+        "--backend",
+        "local",
+        "--home",
+        str(settings.home),
+    ]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)  # type: ignore[no-any-return]
+
+
 def test_seed_widgets_by_name_and_kind_show_the_apis_numbers(
-    local_settings: Settings, browser: object
+    local_settings: Settings, browser: object, tmp_path: Path
 ) -> None:
-    """The original eight first, in order; donuts are pies with a hole, stacked series share a stack;
-    every chart's data and every single value equal the JSON API's answer for the same window."""
+    """After a replay: the original eight first, in order; donuts are pies with a hole, stacked
+    series share a stack; every chart's data and every single value equal the JSON API's answer for
+    the same window, and the Values widget equals what the replay scored."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.remote.webdriver import WebDriver
 
     driver: WebDriver = browser  # type: ignore[assignment]
-    fill_metrics(local_settings, int(time.time() * 1000), seconds=90)
+    replayed = _replay_synthetic_capture(local_settings, tmp_path)
+    assert replayed["scored"] > 100 and replayed["fraud"] > 0
     state = DashboardState(local_settings)
     with running(state, free_port()) as url:
         driver.get(url + "/")
@@ -334,6 +366,10 @@ def test_seed_widgets_by_name_and_kind_show_the_apis_numbers(
                 assert [[sid, str(float(v))] for sid, v in drawn["singles"]] == [
                     [sid, str(float(v))] for sid, v in expected_values
                 ], title
+
+        values = dict(charts["values"]["singles"])
+        assert float(values["processed"]) == replayed["scored"]
+        assert float(values["not_fraud"]) == replayed["scored"] - replayed["fraud"]
 
         # A tooltip on every chart kind, under the page's Content-Security-Policy (the default HTML
         # tooltip's inline styles would be refused and logged as SEVERE).

@@ -81,11 +81,12 @@
     const percent = widget.y_label === "Percentage";
     const latest = new Map(shown.map((s) => [s.label, lastValue(s.values)]));
     const series = shown.map((s, i) => {
+      const points = s.values.filter((v) => v !== null).length;
       const item = {
         id: s.id,
         name: s.label,
         type: "line",
-        showSymbol: false,
+        showSymbol: points <= 60, // a few points (a short replay): draw them, a line alone is invisible
         symbolSize: 4,
         connectNulls: !widget.stacked, // lines join across gaps as CloudWatch draws them
         color: colorOf(s, i),
