@@ -91,3 +91,23 @@ def test_an_image_only_scam_is_caught_end_to_end(local_settings: Settings, captu
     benign = [r for r in rows if labels[r["uri"]]["label"] == 0]
     assert benign and sum("fraud-media" in r["labels"] for r in benign) <= len(benign) // 10
     assert all(r["fraud_media_likelihood"] is not None for r in rows), "every image was read"
+
+
+def test_up_serves_a_captures_images_as_the_cdn(
+    local_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.test_up import _summary, _up_until_replayed
+
+    monkeypatch.setenv("FRAUD_PIPELINE_MEDIA_BATCH_BUDGET_S", "300")  # every image read, however loaded
+
+    capture = tmp_path / "up.jsonl"
+    write_capture(capture, load_texts([LABELED]), 600, seed=3, rate=100.0, images=2)
+    output = _up_until_replayed(local_settings, capture)
+    assert "blob server (the CDN of" in output
+    assert _summary(output)["lake_rows"] > 0
+    objects = ObjectStore.from_settings(local_settings)
+    copies = [o.key for o in objects.list_objects(local_settings.media_prefix)]
+    assert copies and all(c.removeprefix(local_settings.media_prefix).startswith("bafkrei") for c in copies)
+    dataset = ds.dataset(objects.path(local_settings.posts_prefix), filesystem=objects.fs, format="parquet")
+    paths = [p for row in dataset.to_table(columns=["media_paths"]).column(0).to_pylist() for p in row or []]
+    assert any(p.startswith(objects.uri(local_settings.media_prefix)) for p in paths)
