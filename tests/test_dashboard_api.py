@@ -288,3 +288,31 @@ def test_the_vendored_chart_library_is_served_from_the_package(served: tuple[str
     assert status == 200 and b"Apache License" in licence
     _, _, page = _raw_get(url, "/", f"127.0.0.1:{port}")
     assert b'src="/static/vendor/echarts/echarts.common.min.js"' in page
+
+
+def test_the_widgets_of_one_refresh_share_their_metric_queries(local_settings: Settings) -> None:
+    """A page refresh asks for every widget at once; each distinct metric question reaches the
+    backend once (Post-Processed is in eight widgets), and every answer equals a pinned one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fraud_pipeline.dashboard.widgets import WIDGETS
+
+    now_ms = (int(time.time() * 1000) // 1000) * 1000
+    fill_metrics(local_settings, now_ms, seconds=60)
+    state = DashboardState(local_settings, clock=lambda: now_ms / 1000, cache_ttl_s=300)
+    paths = ["/api/summary?range=900", *(f"/api/series?widget={w.key}&range=900" for w in WIDGETS)]
+    with running(state, free_port()) as url, ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda p: get(url + p), paths))
+        pinned = [get(f"{url}{p}&end={now_ms}") for p in paths]
+    shared = state.live_metrics
+    state.close()
+    assert [status for status, _ in answers] == [200] * len(paths)
+    for (_, live), (_, fixed), path in zip(answers, pinned, paths, strict=True):
+        assert live == fixed, path
+    asked = sum(len(w.base_series) for w in WIDGETS) + 2 * 2  # the headline: range and last minute
+    distinct = {
+        (s.metric, s.stat or w.stat, s.dimensions, w.whole_range, w.period)
+        for w in WIDGETS
+        for s in w.base_series
+    }
+    assert shared.backend_queries <= len(distinct) + 2 <= asked / 2  # type: ignore[attr-defined]

@@ -43,6 +43,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fraud_pipeline.dashboard import analyst_api, data, tables
+from fraud_pipeline.dashboard.shared_queries import SharedQueries
 from fraud_pipeline.dashboard.warehouse import WarehouseReader
 from fraud_pipeline.metrics import MetricsError, MetricsSink, open_metrics
 from fraud_pipeline.objects import ObjectStore
@@ -100,6 +101,7 @@ class DashboardState:
         self.cache_ttl_s = cache_ttl_s
         self._cache: dict[tuple[object, ...], tuple[float, Any]] = {}
         self._cache_lock = threading.Lock()
+        self._shared: SharedQueries | None = None
 
     @property
     def metrics(self) -> MetricsSink:
@@ -112,6 +114,15 @@ class DashboardState:
             return self._metrics
 
     @property
+    def live_metrics(self) -> MetricsSink:
+        """The metrics port for live (unpinned) answers: the widgets of one refresh share queries."""
+        inner = self.metrics
+        with self._lock:
+            if self._shared is None or self._shared.inner is not inner:
+                self._shared = SharedQueries(inner, self.cache_ttl_s)
+            return self._shared
+
+    @property
     def store(self) -> ObjectStore:
         with self._lock:
             if self._store is None:
@@ -120,6 +131,10 @@ class DashboardState:
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
+
+    def live_now_ms(self) -> int:
+        """ "Now" for live answers, whole seconds: the widgets of one refresh ask the same windows."""
+        return self.now_ms() // 1000 * 1000
 
     def cached(self, key: tuple[object, ...], compute: Callable[[], Any]) -> Any:
         """`compute()`, shared for `cache_ttl_s` between requests asking the same thing.
@@ -218,10 +233,10 @@ def series(request: Request) -> JSONResponse:
             ("series", key, range_s),
             lambda: data.widget_series(
                 widget,
-                state.metrics,
+                state.live_metrics,
                 state.settings,
                 range_s=range_s,
-                now_ms=state.now_ms(),
+                now_ms=state.live_now_ms(),
                 warehouse=state.warehouse,
             ),
         )
@@ -243,10 +258,10 @@ def summary(request: Request) -> JSONResponse:
         state.cached(
             ("summary", range_s),
             lambda: data.headline(
-                state.metrics,
+                state.live_metrics,
                 state.settings,
                 range_s=range_s,
-                now_ms=state.now_ms(),
+                now_ms=state.live_now_ms(),
                 warehouse=state.warehouse,
             ),
         )
