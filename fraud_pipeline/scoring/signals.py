@@ -227,9 +227,12 @@ class RelabelTarget:
     time_us: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PostSignals:
-    """Signals for one post, as of its event time (field names are the policy's signal names)."""
+    """Signals for one post, as of its event time (field names are the policy's signal names).
+
+    Read-only by convention (`dataclasses.replace` makes a changed copy): not frozen, because
+    a frozen dataclass costs three times as much to build, once per post."""
 
     account_posts_window: int  # posts by this DID in the window, this one included
     account_is_new: bool  # the account was first seen in the stream within `new_account_s`
@@ -365,7 +368,7 @@ class BehaviorTracker:
 
         sightings: list[Sighting] = []
         post_keys: list[tuple[list[str], list[str], list[str], list[str]]] = []  # acct, fp, lsh, media
-        eligible = [i for i, post in enumerate(posts) if (post.links or post.mentions or post.media_cids)]
+        eligible = {i for i, post in enumerate(posts) if (post.links or post.mentions or post.media_cids)}
         folded: dict[int, str] = {}
         for i in eligible:
             text = fold_text(posts[i].text)
@@ -435,18 +438,59 @@ class BehaviorTracker:
 
     # -- signals of one post ------------------------------------------------------------
     def _window(self, keys: list[str], sets: _BatchSets, post: Post) -> _Group:
-        """Members of the sets under `keys` first seen in (t - window, t], earliest sighting kept."""
+        """Members of the sets under `keys` first seen in (t - window, t], earliest sighting kept.
+
+        `keys` are one set's previous and current bucket: every sighting in the previous one
+        is earlier than any in the current one, so dict merges (in C) keep the earliest."""
         group = _Group(keys[-1].split("#", 1)[0] if keys else "")
         low, high = post.time_us - self.window_us, post.time_us
-        members = group.members
+        slices = []
         for key in keys:
             times, rows = sets.members(key)
-            if not times or times[0] > high or times[-1] <= low:
-                continue
-            for did, member in rows[bisect_right(times, low) : bisect_right(times, high)]:
-                known = members.get(did)
-                if known is None or member[0] < known[0]:
-                    members[did] = member
+            if times and times[0] <= high and times[-1] > low:
+                slices.append(rows[bisect_right(times, low) : bisect_right(times, high)])
+        if len(slices) == 1:
+            group.members = dict(slices[0])
+        elif slices:
+            members = group.members = dict(slices[0])
+            for rows in slices[1:]:
+                members.update(rows)  # adds the later buckets' new accounts, in time order...
+                members.update(slices[0])  # ... and puts back the earlier sightings
+        return group
+
+    def _near_group(self, lsh_keys: list[str], sets: _BatchSets, post: Post) -> _Group:
+        """The accounts sharing any LSH band with the post in the window (earliest sighting
+        kept), named after its fullest band, the one a campaign's posts most often share.
+        `lsh_keys` are (previous, current) bucket pairs, one per band; as `_window`, inlined:
+        a post has ten bands."""
+        low, high = post.time_us - self.window_us, post.time_us
+        members_of = sets.members
+        best_key, best_n = lsh_keys[1], -1
+        merged: dict[str, _Sighted] | None = None
+        for start in range(0, len(lsh_keys), 2):
+            band: dict[str, _Sighted] = {}
+            first: list[tuple[str, _Sighted]] | None = None
+            for key in (lsh_keys[start], lsh_keys[start + 1]):
+                times, rows = members_of(key)
+                if times and times[0] <= high and times[-1] > low:
+                    window = rows[bisect_right(times, low) : bisect_right(times, high)]
+                    if first is None:
+                        first = window
+                        band = dict(window)
+                    else:
+                        band.update(window)
+                        band.update(first)
+            if len(band) > best_n:
+                best_key, best_n = lsh_keys[start + 1], len(band)
+            if merged is None:
+                merged = band
+            elif band != merged:  # the bands of a repeated text often hold the same accounts
+                for did, member in band.items():
+                    known = merged.get(did)
+                    if known is None or member[0] < known[0]:
+                        merged[did] = member
+        group = _Group(best_key.split("#", 1)[0])
+        group.members = dict(merged) if merged else {}
         return group
 
     def _evidence(self, members: Sequence[_Sighted]) -> tuple[float, int, float, bool]:
@@ -501,20 +545,8 @@ class BehaviorTracker:
         fp_group = self._window(fp_keys, sets, post) if fp_keys else None
         if fp_group is not None:
             groups.append(fp_group)
-        near_group = None
-        if lsh_keys:
-            # LSH candidates are the accounts sharing any band with the post (named after its
-            # fullest band, the one a campaign's posts most often share).
-            bands = [
-                self._window(lsh_keys[start : start + 2], sets, post) for start in range(0, len(lsh_keys), 2)
-            ]
-            near_group = _Group(max(bands, key=lambda band: len(band.members)).group_id)
-            merged = near_group.members
-            for band in bands:
-                for did, member in band.members.items():
-                    known = merged.get(did)
-                    if known is None or member[0] < known[0]:
-                        merged[did] = member
+        near_group = self._near_group(lsh_keys, sets, post) if lsh_keys else None
+        if near_group is not None:
             groups.append(near_group)
         media_group = None
         for start in range(0, len(media_keys), 2):
