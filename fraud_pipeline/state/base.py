@@ -15,16 +15,17 @@ verdict by blob CID, so a campaign's reused image is fetched and read once).
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 MAX_MEMBER_CHARS = 512
 MAX_CACHE_VALUE_CHARS = 64_000  # far under DynamoDB's 400 KB item limit
 
 
-@dataclass(frozen=True, slots=True)
-class Sighting:
-    """One member seen in one set; the set keeps the value of the member's first sighting."""
+class Sighting(NamedTuple):
+    """One member seen in one set; the set keeps the value of the member's first sighting.
+
+    A named tuple: a scoring batch makes thousands, and a tuple is built three times faster
+    than a frozen dataclass."""
 
     key: str  # the set, e.g. "fp:<fingerprint>#<bucket>"
     member: str  # e.g. an account DID

@@ -79,8 +79,7 @@ def check_key(key: str) -> str:
 
 def check_sightings(sightings: Sequence[Sighting]) -> None:
     """Every set key is a valid key, every member a non-empty bounded string, every value a string."""
-    for sighting in sightings:
-        key, member, value = sighting.key, sighting.member, sighting.value
+    for key, member, value in sightings:
         if (  # one test per sighting on the common path; the precise error below
             type(key) is str
             and type(member) is str
@@ -222,7 +221,7 @@ class SqliteStateStore:
         if not sightings:
             return
         expires = int(self._clock()) + ttl_s
-        rows = [(s.key, s.member, s.value) for s in sightings]
+        rows: list[tuple[str, str, str]] = list(sightings)  # Sighting is a (key, member, value) tuple
         keys = dict.fromkeys([row[0] for row in rows])
         conn = self._conn()
         with self._mirror_lock:
