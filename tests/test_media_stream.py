@@ -318,7 +318,17 @@ def test_a_scam_image_is_read_copied_and_its_cid_cached(local_settings: Settings
     assert second[0].media_paths == record.media_paths
     assert cdn.fetches("bafkscam") == 1
     assert other.stats.counts.image_cache_hits == 1
-    # A failure a retry cannot fix is cached too; a transient one is not.
+    # A new policy version misses the cache: the image is read again from its copy, not the CDN.
+    third = _runtime(settings)
+    holder = third.scorer.policy
+    active = holder.current()
+    images = third.scorer.images
+    assert images is not None
+    out, stats = images.read([again], active.policy, active.version + "-next")
+    assert stats.cache_hits == 0 and stats.fetched == 1
+    assert out[id(again)].likelihood == record.fraud_media_likelihood
+    assert cdn.fetches("bafkscam") == 1
+    third.close()
     state = SqliteStateStore(settings.state_path)
     version = runtime.scorer.policy.current().version
     cached = state.get_cached([f"media:{version}:bafkscam"])

@@ -11,9 +11,10 @@ more images of the batch are submitted as earlier ones finish, and those still u
 when the budget ends are "unavailable (backlog)". A slow CDN can cost the stream the budget
 per batch, never more, and never an unbounded queue.
 
-A verdict is cached under the policy version that judged it (a new blocklist entry or rule
-re-reads the image), for `cache_ttl_s`. Failures that a later try may not repeat (timeouts,
-network errors, 5xx, budget) are not cached; a 404, a bomb or a corrupt file is.
+A verdict is cached under the policy version that judged it, for `cache_ttl_s`: a new
+blocklist entry or rule re-reads the image, from its copy in the bucket rather than the CDN.
+Failures that a later try may not repeat (timeouts, network errors, 5xx, budget) are not
+cached; a 404, a bomb or a corrupt file is.
 """
 
 from __future__ import annotations
@@ -242,19 +243,35 @@ class StreamImages:
                 log.warning("media verdict of %s not cached: %s", ref.cid, exc)
         return result
 
-    def _fetch_and_score(self, ref: BlobRef, judge: ImageJudge, max_bytes: int) -> ImageResult:
+    def _copy_in_bucket(self, cid: str, max_bytes: int) -> bytes | None:
+        """The blob's copy in media/, if an earlier read made one (a policy push re-reads every
+        image: from the bucket, not the CDN)."""
+        if self.objects is None:
+            return None
         try:
-            data = self.fetcher.fetch(ref, max_bytes)
-        except FetchFailed as exc:
-            return ImageResult.missing(exc.code, exc.reason)
+            data = self.objects.get_bytes(f"{self.media_prefix}{cid}")
+        except (FileNotFoundError, ObjectStoreError, OSError):
+            return None
+        return data if 0 < len(data) <= max_bytes else None
+
+    def _fetch_and_score(self, ref: BlobRef, judge: ImageJudge, max_bytes: int) -> ImageResult:
         object_uri = None
-        if self.objects is not None:
-            key = f"{self.media_prefix}{ref.cid}"
+        data = self._copy_in_bucket(ref.cid, max_bytes)
+        if data is not None:
+            assert self.objects is not None
+            object_uri = self.objects.uri(f"{self.media_prefix}{ref.cid}")
+        else:
             try:
-                self.objects.put_bytes(key, data)
-                object_uri = self.objects.uri(key)
-            except ObjectStoreError as exc:  # scored all the same; the copy is for later review
-                log.warning("image %s not copied to the bucket: %s", ref.cid, exc)
+                data = self.fetcher.fetch(ref, max_bytes)
+            except FetchFailed as exc:
+                return ImageResult.missing(exc.code, exc.reason)
+            if self.objects is not None:
+                key = f"{self.media_prefix}{ref.cid}"
+                try:
+                    self.objects.put_bytes(key, data)
+                    object_uri = self.objects.uri(key)
+                except ObjectStoreError as exc:  # scored all the same; the copy is for later review
+                    log.warning("image %s not copied to the bucket: %s", ref.cid, exc)
         try:
             verdict = judge.score_bytes(data)
         except ModelUnavailable as exc:  # the media endpoint: try again later
