@@ -3,7 +3,10 @@ built incrementally equal a full rebuild of the same lake, table by table."""
 
 from __future__ import annotations
 
+import os
 import random
+import shutil
+import subprocess
 from datetime import timedelta
 from pathlib import Path
 
@@ -91,3 +94,53 @@ def test_a_warehouse_from_before_the_incremental_marts_is_rebuilt_in_full(tmp_pa
     assert not needs_full_refresh(tmp_path / "missing.duckdb")  # dbt builds a new one in full anyway
     assert hours_env([recent_hours(1)[0]])["DBT_MART_HOURS"].startswith('["')
     assert hours_env(None) == {"DBT_MART_HOURS": ""}
+
+
+def test_the_next_hourly_build_skips_parsing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As the Dagster asset runs dbt: each build in a fresh folder, seeded by dagster-dbt with the
+    kept parse state. The second build, for another hour, finds nothing to re-parse (before: the
+    hour list, read while parsing, changed a test file each time, and the kept state came from
+    `dbt parse` with another warehouse path, so every build parsed the whole project)."""
+    from fraud_pipeline.analytics.lake_sql import dbt_env
+    from fraud_pipeline.orchestration import dbt_project
+
+    monkeypatch.setattr(dbt_project, "TARGET_DIR", tmp_path / "target")
+    settings = load_settings(environ={}, backend="local", home=tmp_path / "home")
+    store = ObjectStore.from_settings(settings)
+    hours = recent_hours(2)
+    build_lake(store, settings, hours, posts_per_hour=20)
+    outputs = []
+    for n, hour in enumerate(hours):
+        compact_hour(store, settings, hour)
+        artifacts = tmp_path / f"build-{n}"
+        kept = dbt_project.TARGET_DIR / dbt_project.PARTIAL_PARSE
+        if kept.exists():  # what dagster-dbt does before each build
+            artifacts.mkdir()
+            shutil.copyfile(kept, artifacts / dbt_project.PARTIAL_PARSE)
+        done = subprocess.run(
+            [
+                dbt_project.DBT_EXECUTABLE,
+                "--debug",
+                "build",
+                *dbt_project.HOURLY_BUILD_ARGS,
+                "--project-dir",
+                str(dbt_project.DBT_DIR),
+                "--profiles-dir",
+                str(dbt_project.DBT_DIR),
+                "--target-path",
+                str(artifacts),
+                "--log-path",
+                str(artifacts),
+            ],
+            env={**os.environ, **dbt_env(settings, dbt_project.build_path(settings)), **hours_env([hour])},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout[-3000:]
+        assert not (artifacts / "run_results.json").exists(), "the build wrote artifacts nobody reads"
+        assert not (artifacts / "manifest.json").exists()
+        dbt_project.keep_partial_parse(artifacts)
+        outputs.append(done.stdout)
+    assert "no changes found, skipping parsing" not in outputs[0]
+    assert "no changes found, skipping parsing" in outputs[1], outputs[1][-3000:]

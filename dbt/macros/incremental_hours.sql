@@ -11,6 +11,15 @@
   those keys plus the new ones from the intermediate.
 #}
 
+{#- The posts an incremental model reads (stg_posts' columns): only the affected hours' files
+    (macros/lake_posts.sql), or all of stg_posts in a full build. -#}
+{% macro affected_posts() -%}
+  {%- set hours = recompute_hours() if is_incremental() else none -%}
+  {%- if hours is none -%} {{ ref('stg_posts') }}
+  {%- else -%} ({{ stg_posts_select(lake_posts(hours)) }})
+  {%- endif -%}
+{%- endmacro %}
+
 {#- Filter on the lake's hive partition columns (dt, hour): DuckDB prunes the files. -#}
 {% macro affected_partitions() -%}
   {%- if not is_incremental() -%} true {%- else -%} {{ lake_hours_filter() }} {%- endif -%}
@@ -99,6 +108,10 @@
     An environment variable, not a --vars value: dbt re-parses the whole project whenever
     --vars change, which alone costs more than refreshing one hour of marts. -#}
 {% macro recompute_hours() -%}
+  {#- Parsing never reads it: dbt re-parses every file that read an env var whose value changed. -#}
+  {%- if not execute -%}
+    {{ return(none) }}
+  {%- endif -%}
   {%- set raw = env_var('DBT_MART_HOURS', '') -%}
   {%- if raw | trim == '' -%}
     {{ return(none) }}

@@ -24,12 +24,14 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 from fraud_pipeline.analytics.lake_sql import compacted_glob
 from fraud_pipeline.lake.compaction import compacted_key
 from fraud_pipeline.orchestration.dbt_project import (
+    HOURLY_BUILD_ARGS,
     athena_environment,
     build_artifacts_dir,
     dbt_environment,
     dbt_project,
     ensure_manifest,
     incremental_build_args,
+    keep_partial_parse,
     publish_warehouse,
     uses_athena,
 )
@@ -89,18 +91,20 @@ def dashboard_tables(
     if uses_athena(settings):  # the same models, built by Athena from the Glue tables
         with athena_environment(settings, hours), build_artifacts_dir(settings) as artifacts:
             context.log.info(f"dbt build --target athena for hours {hours if hours is not None else 'all'}")
-            args = ["build", "--target", "athena", "--exclude", "resource_type:unit_test"]
+            args = ["build", "--target", "athena", *HOURLY_BUILD_ARGS]
             invocation = dbt.cli(args, context=context, target_path=artifacts)
             yield from invocation.stream()
             invocation.wait()
+            keep_partial_parse(artifacts)
         return
     with dbt_environment(settings, hours) as built, build_artifacts_dir(settings) as artifacts:
         args = incremental_build_args(built)
         context.log.info(f"dbt build {' '.join(args)} for hours {hours if hours is not None else 'all'}")
-        invocation = dbt.cli(["build", *args], context=context, target_path=artifacts)
+        invocation = dbt.cli(["build", *HOURLY_BUILD_ARGS, *args], context=context, target_path=artifacts)
         yield from invocation.stream()
         invocation.wait()
         publish_warehouse(settings, built)
+        keep_partial_parse(artifacts)
 
 
 # multi_asset, not asset: its backfill_policy is supported API (asset's is beta and warns).

@@ -14,6 +14,6 @@ select
     max(event_at) as last_seen,
     {{ fp_flat_distinct('domains', 'is_fraud') }} as fraud_domains,
     {{ fp_flat_distinct('rule_hits', 'is_fraud') }} as rule_hits
-from {{ ref('stg_posts') }}
+from {{ affected_posts() }}
 where {{ affected_partitions() }}
 group by 1, 2

@@ -6,7 +6,7 @@
 ) }}
 with fraud_domains as (
     select p.arrival_hour, p.did, p.event_at, d.domain
-    from {{ ref('stg_posts') }} p
+    from {{ affected_posts() }} p
     cross join unnest(p.domains) as d(domain)
     where {{ affected_partitions() }} and p.is_fraud
 )

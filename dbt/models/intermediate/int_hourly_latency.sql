@@ -16,6 +16,6 @@ select
     {{ fp_quantile('scoring_ms', 0.5) }} as scoring_p50_ms,
     {{ fp_quantile('scoring_ms', 0.95) }} as scoring_p95_ms,
     {{ fp_quantile('scoring_ms', 0.99) }} as scoring_p99_ms
-from {{ ref('stg_posts') }}
+from {{ affected_posts() }}
 where {{ affected_partitions() }}
 group by 1, 2

@@ -8,6 +8,6 @@ select
     arrival_hour,
     date_trunc('second', scored_at) as ts,
     {{ seed_counters() }}
-from {{ ref('stg_posts') }}
+from {{ affected_posts() }}
 where {{ affected_partitions() }}
 group by 1, 2

@@ -16,6 +16,6 @@ select
     min(event_at) as first_seen,
     max(event_at) as last_seen,
     {{ fp_flat_distinct('domains') }} as domains
-from {{ ref('stg_posts') }}
+from {{ affected_posts() }}
 where {{ affected_partitions() }} and campaign_id is not null
 group by 1, 2

@@ -17,6 +17,6 @@ select
     round(avg(fraud_score), 6) as avg_fraud_score,
     min(event_at) as first_event_at,
     max(event_at) as last_event_at
-from {{ ref('stg_posts') }}
+from {{ affected_posts() }}
 where {{ affected_partitions() }}
 group by arrival_hour

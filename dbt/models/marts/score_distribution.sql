@@ -9,7 +9,7 @@ with counted as (
         arrival_hour,
         cast(least(floor(fraud_score * 10), 9) as integer) as bucket,
         count(*) as posts
-    from {{ ref('stg_posts') }}
+    from {{ affected_posts() }}
     where {{ affected_partitions() }} and fraud_score is not null
     group by 1, 2
 )
