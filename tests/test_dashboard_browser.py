@@ -175,6 +175,11 @@ def test_page_shows_the_stores_numbers_and_tables(local_settings: Settings, brow
         _wait(driver, 'table[data-table="recent_fraud_posts"][data-status="ok"]')
         texts = [td.text for td in driver.find_elements(By.CSS_SELECTOR, "#drill-table td.col-text")]
         assert texts == expected_fraud_texts
+        # Readable, not squeezed: the text column keeps room for sentences beside a dozen others.
+        widths = [
+            td.size["width"] for td in driver.find_elements(By.CSS_SELECTOR, "#drill-table td.col-text")
+        ]
+        assert min(widths) >= 320, widths
         assert driver.title != "pwned" and not driver.find_elements(By.CSS_SELECTOR, "#drill-table img")
 
         # A dbt mart, in rank order, and a mart not built yet.
