@@ -19,15 +19,15 @@ run: install
 	$(BIN)/fraud-pipeline up
 
 ## Debian packages the tests need: chromium (browser test), PostgreSQL (the labeler's Postgres
-## store runs against a throw-away cluster), the fonts synthetic images are drawn with
-## (media/synth_images.py); needs root, skipped when present.
+## store runs against a throw-away cluster), Tesseract's English model (media OCR) and the
+## fonts synthetic images are drawn with (media/synth_images.py); needs root, skipped when present.
 system-deps:
 	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
 	@command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
-	@dpkg -s fonts-dejavu-core fonts-dejavu-extra fonts-liberation fonts-freefont-ttf fonts-lato fonts-open-sans >/dev/null 2>&1 || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-dejavu-core fonts-dejavu-extra fonts-liberation fonts-freefont-ttf fonts-lato fonts-open-sans >/dev/null; }
+	@dpkg -s tesseract-ocr-eng fonts-dejavu-core fonts-dejavu-extra fonts-liberation fonts-freefont-ttf fonts-lato fonts-open-sans >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr-eng fonts-dejavu-core fonts-dejavu-extra fonts-liberation fonts-freefont-ttf fonts-lato fonts-open-sans >/dev/null; }
 
 ## Re-vendor Apache ECharts (the dashboard's charts) from the npm registry at the version pinned in
 ## $(ECHARTS_DIR)/VERSION: edit that file, run this, commit the folder (the page loads nothing from

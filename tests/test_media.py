@@ -205,3 +205,64 @@ def test_cli_scores_files_as_json_lines(tmp_path: Path) -> None:
     assert rows[0]["is_fraud"] is True
     assert rows[1]["fraud_media_likelihood"] is None and rows[1]["is_fraud"] is False
     assert "unknown magic bytes" in rows[1]["reasons"][0]
+
+
+# --- engines and cost ----------------------------------------------------------------------
+
+
+def test_frames_are_shrunk_to_the_decode_side(spec) -> None:  # type: ignore[no-untyped-def]
+    big = _png(photo_like(3, (3000, 1500)), "JPEG", quality=85)
+    decoded = decode_image(big, spec)
+    assert (decoded.width, decoded.height) == (3000, 1500)  # as declared
+    assert max(decoded.frames[0].size) <= spec.decode_max_side
+    assert decoded.frames[0].size[0] == 2 * decoded.frames[0].size[1]
+
+
+def test_each_ocr_engine_reads_a_painted_scam(spec) -> None:  # type: ignore[no-untyped-def]
+    from fraud_pipeline.media.reading import ocr_engines_here, ocr_lines
+
+    assert ocr_engines_here(("tesseract", "rapidocr")) == ("tesseract", "rapidocr")
+    card = scam_card("SEND 1 ETH AND GET 2 ETH BACK\nGiveaway ends today")
+    for engine in ("tesseract", "rapidocr"):
+        only = spec.model_copy(update={"ocr_engines": [engine], "ocr_fallback_below_chars": 0})
+        text = " ".join(line.text for line in ocr_lines(card, only)).upper()
+        assert "GET 2 ETH" in text, (engine, text)
+
+
+def test_second_engine_reads_only_when_the_first_reads_too_little(
+    spec,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from fraud_pipeline.media import reading
+
+    calls: list[str] = []
+    monkeypatch.setattr(reading, "_read_tesseract", lambda image: calls.append("t") or [("hi", 0.9)])
+    monkeypatch.setattr(
+        reading, "_read_rapidocr", lambda image: calls.append("r") or [("SEND 1 ETH GET 2 ETH BACK", 0.9)]
+    )
+    image = photo_like(1)
+    both = spec.model_copy(update={"ocr_engines": ["tesseract", "rapidocr"], "ocr_fallback_below_chars": 10})
+    assert [line.text for line in reading.ocr_lines(image, both)] == ["SEND 1 ETH GET 2 ETH BACK"]
+    assert calls == ["t", "r"]
+    calls.clear()
+    enough = both.model_copy(update={"ocr_fallback_below_chars": 2})
+    assert [line.text for line in reading.ocr_lines(image, enough)] == ["hi"]
+    assert calls == ["t"]
+
+
+def test_missing_ocr_engine_is_a_reason_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fraud_pipeline.media import reading
+
+    def unavailable() -> None:
+        raise reading.OcrUnavailable("no Tesseract English model")
+
+    monkeypatch.setattr(reading, "_tesseract", unavailable)
+    reading.ocr_engines_here.cache_clear()
+    try:
+        files = edited("media.yaml", "ocr_engines: [tesseract, rapidocr]", "ocr_engines: [tesseract]")
+        scorer = ImageScorer(load_policy(files), load_text_model())
+        verdict = scorer.score_bytes(_png(scam_card("Wallet support: verify your seed phrase")))
+        assert verdict.fraud_media_likelihood is not None and verdict.ocr_text == ""
+        assert any(r.startswith("OCR unavailable") for r in verdict.reasons), verdict.reasons
+    finally:
+        reading.ocr_engines_here.cache_clear()

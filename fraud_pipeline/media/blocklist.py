@@ -20,8 +20,13 @@ BLOCKLIST_FILE = "media_blocklist.yaml"
 _HEADER = "# Known scam images by perceptual hash (written by `fraud-pipeline media blocklist add`).\n"
 
 
+_HASH_SOURCE_SIDE = 128  # pHash looks at 32 x 32 pixels: box-reduce first, then its own resize
+
+
 def perceptual_hash(image: Image.Image) -> imagehash.ImageHash:
-    return imagehash.phash(image)
+    """pHash of the image, box-reduced first (the same way when listing and when matching)."""
+    factor = max(1, min(image.size) // _HASH_SOURCE_SIDE)
+    return imagehash.phash(image.reduce(factor) if factor > 1 else image)
 
 
 def closest_match(

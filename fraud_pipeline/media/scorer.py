@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from fraud_pipeline.ingest.links import link_host, registrable_domain
 from fraud_pipeline.media.blocklist import closest_match, perceptual_hash
 from fraud_pipeline.media.decode import MediaRejected, decode_image
-from fraud_pipeline.media.reading import ocr_lines, qr_texts, text_edge_share
+from fraud_pipeline.media.reading import OcrUnavailable, ocr_lines, qr_texts, text_edge_share
 from fraud_pipeline.policy import Policy
 from fraud_pipeline.records import Post
 from fraud_pipeline.scoring.base import ModelUnavailable, TextScorer
@@ -93,15 +93,23 @@ class ImageScorer:
         lines: list[str] = []
         qr_urls: list[str] = []
         ocr_skipped = True
+        ocr_problem: str | None = None
         for frame in image.frames:
             for text in qr_texts(frame):
                 if text not in qr_urls:
                     qr_urls.append(text)
             if text_edge_share(frame, spec.prescreen_side) >= spec.prescreen_min_text_edges:
                 ocr_skipped = False
-                lines.extend(line.text for line in ocr_lines(frame, spec) if line.text not in lines)
+                try:
+                    read = ocr_lines(frame, spec)
+                except OcrUnavailable as exc:
+                    ocr_problem = str(exc)
+                    break
+                lines.extend(line.text for line in read if line.text not in lines)
         ocr_text = "\n".join(lines)
         verdict = MediaVerdict(0.0, False, ocr_text=ocr_text, qr_urls=qr_urls, ocr_skipped=ocr_skipped)
+        if ocr_problem:
+            verdict.reasons.append(f"OCR unavailable: {ocr_problem}")
         keep = 1.0
 
         match = closest_match(perceptual_hash(image.frames[0]), self.blocklist, spec.blocklist_max_distance)

@@ -224,6 +224,10 @@ class MediaSpec(_Strict):
     max_bytes: Annotated[int, Field(gt=0, le=100_000_000)]  # larger blobs are rejected unread
     max_pixels: Annotated[int, Field(gt=0, le=500_000_000)]  # width x height (per frame)
     max_frames: Annotated[int, Field(ge=1, le=100)]  # frames read of an animation
+    decode_max_side: Annotated[int, Field(ge=256, le=8192)]  # frames are shrunk to this once decoded
+    # OCR engines by preference; the first installed one reads (media/reading.py)
+    ocr_engines: Annotated[list[Literal["tesseract", "rapidocr"]], Field(min_length=1)]
+    ocr_fallback_below_chars: Annotated[int, Field(ge=0, le=10_000)]  # fewer letters read: next engine too
     ocr_max_side: Annotated[int, Field(ge=64, le=4096)]  # images are shrunk to this for OCR
     prescreen_side: Annotated[int, Field(ge=32, le=1024)]  # thumbnail the prescreen looks at
     prescreen_min_text_edges: Probability  # share of strong-edge pixels below which OCR is skipped

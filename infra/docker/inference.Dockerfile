@@ -15,7 +15,10 @@ COPY fraud_pipeline ./fraud_pipeline
 COPY dbt ./dbt
 COPY policy ./policy
 COPY data ./data
-RUN pip install --no-cache-dir . \
+# Tesseract's English model for the media endpoint's OCR (the `ocr` extra brings the library).
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends tesseract-ocr-eng \
+    && rm -rf /var/lib/apt/lists/*
+RUN pip install --no-cache-dir ".[ocr]" \
     && rm -rf pyproject.toml setup.py README.md workspace.yaml fraud_pipeline dbt policy data build \
     && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin app
 
