@@ -182,7 +182,7 @@ def respace(line: str) -> str:
 
 
 # Scams point phones at QR codes; looking for every 1D/2D format costs about 30x more.
-_QR_FORMATS = (zxingcpp.BarcodeFormat.QRCode, zxingcpp.BarcodeFormat.MicroQRCode)
+_QR_FORMATS = zxingcpp.BarcodeFormats([zxingcpp.BarcodeFormat.QRCode, zxingcpp.BarcodeFormat.MicroQRCode])
 
 
 def qr_texts(image: Image.Image) -> list[str]:
