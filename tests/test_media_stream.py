@@ -233,6 +233,8 @@ BAD = {
     "bafkslow": "budget",
     "bafkloop": "redirect_loop",
     "bafkoffhost": "off_cdn",
+    "../../../outside/secret": "bad_ref",  # never a URL path, a cache key or an object key
+    "bafk?x=1&cid=../evil": "bad_ref",
 }
 
 
@@ -271,6 +273,8 @@ def test_every_bad_blob_is_tagged_unavailable_with_its_reason_and_counted(
         assert sum(p.value for p in points) == expected, code
     # No request left the CDN host, and the loop was cut after the redirect cap.
     assert cdn.evil_log.paths == []
+    assert not any("secret" in p or "evil" in p for p in cdn.log.paths)
+    assert not (local_settings.home / "lake" / "outside").exists()
     assert cdn.fetches("bafkloop") == 3
     runtime.close()
 

@@ -21,6 +21,7 @@ and redirects left to us.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
@@ -35,6 +36,23 @@ IMAGE_CONTENT_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/
 CHUNK_BYTES = 64 * 1024
 # Failures a later try may not repeat: not cached, so the image is fetched again next time.
 TRANSIENT_CODES = frozenset({"timeout", "network", "http_5xx", "http_429", "budget", "backlog", "endpoint"})
+
+
+# What a post may name: a CIDv1 in base32 (Bluesky's `bafkrei...`) or a CIDv0 (`Qm...`), and a
+# DID. Anything else (a path, a query, another host) never reaches a URL, a key or the bucket.
+_CID = re.compile(r"^(?:b[a-z2-7]{7,200}|Qm[1-9A-HJ-NP-Za-km-z]{44})$")
+_DID = re.compile(r"^did:[a-z]{1,16}:[A-Za-z0-9._:%-]{1,200}$")
+
+
+def blob_ref_problem(ref: BlobRef) -> str | None:
+    """Why the ref cannot be fetched (a malformed CID or DID, an unknown kind), or None."""
+    if not _CID.match(ref.cid):
+        return f"malformed blob CID {ref.cid[:80]!r}"
+    if not _DID.match(ref.did) or ".." in ref.did:
+        return f"malformed DID {ref.did[:80]!r}"
+    if ref.kind not in ("image", "video"):
+        return f"unknown media kind {ref.kind[:20]!r}"
+    return None
 
 
 class FetchFailed(Exception):
@@ -96,6 +114,9 @@ class BlobFetcher:
 
     def fetch(self, ref: BlobRef, max_bytes: int) -> bytes:
         """The blob's bytes (at most `max_bytes`: the policy's cap), or FetchFailed saying why not."""
+        problem = blob_ref_problem(ref)
+        if problem is not None:
+            raise FetchFailed("bad_ref", problem)
         deadline = time.monotonic() + self.limits.timeout_s
         url = self.url_of(ref)
         for _hop in range(self.limits.max_redirects + 1):

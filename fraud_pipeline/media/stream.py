@@ -29,7 +29,14 @@ from typing import Protocol
 
 import orjson
 
-from fraud_pipeline.media.fetch import TRANSIENT_CODES, BlobFetcher, BlobRef, FetchFailed, FetchLimits
+from fraud_pipeline.media.fetch import (
+    TRANSIENT_CODES,
+    BlobFetcher,
+    BlobRef,
+    FetchFailed,
+    FetchLimits,
+    blob_ref_problem,
+)
 from fraud_pipeline.media.scorer import MediaVerdict
 from fraud_pipeline.objects import ObjectStore, ObjectStoreError
 from fraud_pipeline.policy import Policy
@@ -153,8 +160,13 @@ class StreamImages:
         if not wanted:
             return {}, stats
         stats.images = len(wanted)
-        keys = {cid: f"{CACHE_PREFIX}{policy_version}:{cid}" for cid in wanted}
         results: dict[str, ImageResult] = {}
+        for cid, ref in list(wanted.items()):
+            problem = blob_ref_problem(ref)
+            if problem is not None:  # never a URL, a cache key or an object key
+                results[cid] = ImageResult.missing("bad_ref", problem)
+                del wanted[cid]
+        keys = {cid: f"{CACHE_PREFIX}{policy_version}:{cid}" for cid in wanted}
         try:
             cached = self.store.get_cached(list(keys.values()))
         except StateError as exc:  # the cache is an optimisation: read the images instead
