@@ -27,6 +27,7 @@ from typing import Any
 
 import duckdb
 
+from fraud_pipeline.dashboard import tables
 from fraud_pipeline.dashboard.bluesky_links import account_url, post_url, subject_did
 from fraud_pipeline.dashboard.data import DashboardRequestError
 from fraud_pipeline.dashboard.tables import jsonable
@@ -151,6 +152,36 @@ def review_queue(
         "rows": rows,
         "next": f"{last['time_us']}:{last['uri']}" if more and last is not None else None,
         "window": _window(view),
+    }
+
+
+# -- recent fraud posts (the drill-down table) -------------------------------------------
+
+
+def recent_fraud_posts(view: IndexView, *, limit: int) -> dict[str, Any]:
+    """The "Recent fraud posts" table from the index: the same rows and shape as
+    `tables.recent_fraud_posts`, which reads the newest files on every request instead."""
+    base = {
+        "key": tables.RECENT_FRAUD,
+        "title": "Recent fraud posts",
+        "description": "Newest fraud verdicts straight from the raw lake (Parquet as delivered).",
+        "source": "lake",
+        "columns": list(tables.RECENT_COLUMNS),
+    }
+    if not view.files and not view.skipped:
+        return base | {"status": "empty", "message": "no Parquet files in the raw lake yet", "rows": []}
+    rows = []
+    for post in view.posts:
+        if not post["is_fraud"]:
+            continue
+        rows.append([tables.recent_cell(c, post[c]) for c in tables.RECENT_COLUMNS])
+        if len(rows) >= limit:
+            break
+    return base | {
+        "status": "ok",
+        "files_scanned": view.files,
+        "files_skipped": view.skipped,
+        "rows": rows,
     }
 
 

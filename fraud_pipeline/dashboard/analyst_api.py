@@ -276,6 +276,21 @@ def rules(request: Request) -> Any:
     return _json(state.dashboard.cached(("analyst-rules", range_s, active.version), compute))
 
 
+def recent_fraud_table(dashboard: Any, limit: int) -> dict[str, Any]:
+    """The drill-down table "Recent fraud posts" from the verdict index (`app.table` serves it)."""
+    try:
+        view = state_for(dashboard).view()
+    except BackendUnavailable as exc:
+        return {
+            "key": "recent_fraud_posts",
+            "status": "error",
+            "message": str(exc),
+            "columns": [],
+            "rows": [],
+        }
+    return analyst.recent_fraud_posts(view, limit=limit)
+
+
 def _health_report(state: AnalystState) -> dict[str, Any]:
     from fraud_pipeline.status import pipeline_status
 

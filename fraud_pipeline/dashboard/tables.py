@@ -295,11 +295,11 @@ def recent_fraud_posts(
         "files_scanned": len(keys) - len(skipped),
         "files_skipped": skipped,
         "columns": list(RECENT_COLUMNS),
-        "rows": [[_cell(c, row[c]) for c in RECENT_COLUMNS] for row in rows],
+        "rows": [[recent_cell(c, row[c]) for c in RECENT_COLUMNS] for row in rows],
     }
 
 
-def _cell(column: str, value: Any) -> Any:
+def recent_cell(column: str, value: Any) -> Any:
     if column == "text" and isinstance(value, str) and len(value) > MAX_TEXT_CHARS:
         value = value[:MAX_TEXT_CHARS] + "…"
     return jsonable(value)

@@ -1,13 +1,14 @@
 """An in-memory index of the newest verdicts in the raw lake, so the analyst views never scan it.
 
-The review queue and the live campaign view need the newest posts that carry a verdict
-(`action` review or label) or a campaign, with the verdict updates a campaign sent for its
-earlier posts applied and deletes removed. The raw lake (`posts/YYYY/MM/DD/HH/*.parquet`) is
-the freshest place that has them, but it holds every post: with millions of posts a scan per
-page refresh would cost seconds. Delivered files never change once written (delivery writes
-new objects; compaction writes elsewhere), so each file is read once, only its few actionable
-rows are kept, and a refresh only lists the newest hour folders and reads the files it has not
-seen. Files older than the window (`hours` newest hour folders) fall out of the index.
+The review queue, the live campaign view and "Recent fraud posts" need the newest posts that
+carry a verdict (`action` review or label, or `is_fraud`) or a campaign, with the verdict
+updates a campaign sent for its earlier posts applied and deletes removed. The raw lake
+(`posts/YYYY/MM/DD/HH/*.parquet`) is the freshest place that has them, but it holds every post:
+with millions of posts a scan per page refresh would cost seconds. Delivered files never change
+once written (delivery writes new objects; compaction writes elsewhere), so each file is read
+once, only its few actionable rows are kept, and a refresh only lists the newest hour folders
+and reads the files it has not seen. Files older than the window (`hours` newest hour folders)
+fall out of the index.
 
 Per post the newest version wins (highest `time_us`); a verdict update (`operation =
 "verdict"`) sets `action`, `is_fraud`, `fraud_score` and `campaign_id` and adds its labels,
@@ -59,6 +60,7 @@ POST_COLUMNS: tuple[str, ...] = (
 )
 _REPLACED = ("is_fraud", "action", "fraud_score", "campaign_id")
 _ADDED = ("labels", "reasons", "rule_hits")
+_ACTED = pa.array(["review", "label"])
 _LIST_COLUMNS = frozenset({"labels", "reasons", "rule_hits", "domains"})
 
 
@@ -105,10 +107,13 @@ def _read_file(store: ObjectStore, key: str, size: int) -> FileRows:
     operation = table["operation"] if "operation" in columns else pa.nulls(rows_read, pa.string())
     is_post = pc.is_in(operation, value_set=pa.array(["create", "update"]))
     actionable = pc.is_valid(table["campaign_id"]) if "campaign_id" in columns else None
-    if "action" in columns:
-        acted = pc.is_in(table["action"], value_set=pa.array(["review", "label"]))
-        actionable = acted if actionable is None else pc.or_(actionable, acted)
-    if actionable is None:  # a file from before the policy: no action, no campaign
+    for name, flagged in (("action", _ACTED), ("is_fraud", None)):
+        if name in columns:  # older files may lack the newer columns
+            hit = pc.fill_null(
+                table[name] if flagged is None else pc.is_in(table[name], value_set=flagged), False
+            )
+            actionable = hit if actionable is None else pc.or_(actionable, hit)
+    if actionable is None:  # a file without any verdict column
         wanted_posts = table.slice(0, 0)
     else:
         wanted_posts = table.filter(pc.fill_null(pc.and_(is_post, actionable), False))
