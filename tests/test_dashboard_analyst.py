@@ -420,3 +420,58 @@ def test_account_links() -> None:
         "did:plc:" + "a" * 3000,
     ):
         assert bluesky_links.account_url(bad) is None, bad
+
+
+def test_incremental_picture_equals_a_fresh_one(
+    lake: dict[str, Any], local_settings: Settings, now_us: int
+) -> None:
+    """A file added to a built index (new posts, a delete, a verdict update) gives the same
+    picture as reading everything from scratch."""
+    store = ObjectStore.from_settings(local_settings)
+    index = VerdictIndex(store, local_settings, refresh_every_s=0)
+    index.view()
+    rng = random.Random(5)
+    review = lake["reviews"][3]
+    newer = [
+        post(rng, now_us + 1_000_000, "review", text="newest"),
+        follow_up(review, "delete", now_us + 2_000_000, action="none"),
+        follow_up(lake["campaign"][0], "verdict", now_us + 3_000_000, action="review", labels=["x"]),
+    ]
+    time.sleep(0.01)
+    write_lake_file(local_settings, newer, datetime.now(UTC) + timedelta(seconds=1))
+    incremental = index.view()
+    fresh = VerdictIndex(store, local_settings).view()
+    assert [(p["uri"], p["action"], p["labels"]) for p in incremental.posts] == [
+        (p["uri"], p["action"], p["labels"]) for p in fresh.posts
+    ]
+    assert review.uri not in {p["uri"] for p in incremental.posts}
+    assert incremental.posts[0]["text"] == "newest"
+
+
+def test_first_picture_is_read_in_the_background(
+    local_settings: Settings, now_us: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With millions of posts the first read takes seconds: a request does not wait for it."""
+    import threading
+
+    from fraud_pipeline.dashboard import verdict_index
+
+    write_lake_file(local_settings, [post(random.Random(1), now_us, "review")], datetime.now(UTC))
+    gate = threading.Event()
+    read_file = verdict_index._read_file
+
+    def slow_read(*args: Any) -> Any:
+        gate.wait(30)
+        return read_file(*args)
+
+    monkeypatch.setattr(verdict_index, "_read_file", slow_read)
+    monkeypatch.setattr(verdict_index, "SMALL_WINDOW_FILES", 0)  # as a big lake would be answered
+    index = VerdictIndex(ObjectStore.from_settings(local_settings), local_settings, first_wait_s=0.05)
+    started = time.monotonic()
+    first = index.view()
+    assert first.building and first.posts == [] and time.monotonic() - started < 5
+    gate.set()
+    deadline = time.monotonic() + 30
+    while index.view().building and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert [p["action"] for p in index.view().posts] == ["review"]

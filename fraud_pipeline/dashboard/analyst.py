@@ -120,7 +120,17 @@ def _window(view: IndexView) -> dict[str, Any]:
         "rows_read": view.rows_read,
         "files_skipped": view.skipped,
         "built_at_ms": view.built_at_ms,
+        "building": view.building,
     }
+
+
+BUILDING = "reading the newest lake hours for the first time; this view fills in a few seconds"
+
+
+def _status(view: IndexView, rows: Sequence[object], cursor: object = None) -> str:
+    if view.building:
+        return "building"
+    return "ok" if rows or cursor else "empty"
 
 
 # -- review queue --------------------------------------------------------------------------
@@ -147,7 +157,8 @@ def review_queue(
     rows = [post_row(p, active) for p in page]
     last = page[-1] if page else None
     return {
-        "status": "ok" if rows or cursor else "empty",
+        "status": _status(view, rows, cursor),
+        "message": BUILDING if view.building else None,
         "total_in_window": total,
         "rows": rows,
         "next": f"{last['time_us']}:{last['uri']}" if more and last is not None else None,
@@ -168,6 +179,8 @@ def recent_fraud_posts(view: IndexView, *, limit: int) -> dict[str, Any]:
         "source": "lake",
         "columns": list(tables.RECENT_COLUMNS),
     }
+    if view.building:
+        return base | {"status": "busy", "message": BUILDING, "rows": []}
     if not view.files and not view.skipped:
         return base | {"status": "empty", "message": "no Parquet files in the raw lake yet", "rows": []}
     rows = []
@@ -285,7 +298,8 @@ def campaigns(
         }
     rows = sorted(found.values(), key=lambda c: (c["last_seen"] or "", c["campaign_id"]), reverse=True)
     return {
-        "status": "ok" if rows else "empty",
+        "status": _status(view, rows),
+        "message": BUILDING if view.building else None,
         "rows": rows[:limit],
         "marts_note": why,
         "window": _window(view),

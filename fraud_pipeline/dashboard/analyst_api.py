@@ -166,6 +166,14 @@ def state_for(dashboard: Any) -> AnalystState:
         return found
 
 
+def warm(dashboard: Any) -> None:
+    """Start the verdict index's first read and the first health check in the background (the
+    dashboard's start calls it), so the first page finds them ready or nearly."""
+    state = state_for(dashboard)
+    state.index.start()
+    state.health(lambda: _health_report(state))
+
+
 def analyst_state(request: Request) -> AnalystState:
     return state_for(request.app.state.dashboard)
 

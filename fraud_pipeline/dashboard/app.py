@@ -369,6 +369,7 @@ def serve(settings: Settings, port: int) -> None:
     turns it into an exception, so the cleanup runs and the command exits 0 (a requested stop).
     """
     state = DashboardState(settings)
+    analyst_api.warm(state)  # start reading the lake's newest hours before the first page asks
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _stop_on_sigterm) if main_thread else None
     try:

@@ -37,6 +37,8 @@ from fraud_pipeline.settings import Settings
 INDEX_HOURS = 6  # newest hour folders of the raw lake kept in the index
 MAX_FILE_BYTES = 256 * 1024 * 1024
 REFRESH_EVERY_S = 2.0
+FIRST_WAIT_S = 1.0  # how long a request waits for the first picture before answering "building"
+SMALL_WINDOW_FILES = 24  # a first read of at most this many files is always waited for
 POST_COLUMNS: tuple[str, ...] = (
     "uri",
     "did",
@@ -89,6 +91,7 @@ class IndexView:
     skipped: list[dict[str, str]] = field(default_factory=list)
     hours: list[str] = field(default_factory=list)  # hour prefixes covered, newest first
     built_at_ms: int = 0
+    building: bool = False  # the first picture is still being read: nothing to show yet
     _keys: list[tuple[int, str]] = field(default_factory=list)  # ascending (-time_us, uri) of posts
 
     def after(self, cursor: tuple[int, str] | None) -> int:
@@ -174,30 +177,76 @@ def _apply_verdict(post: dict[str, Any], verdict: dict[str, Any]) -> dict[str, A
     return post
 
 
-def merge(files: list[FileRows]) -> list[dict[str, Any]]:
-    """The window's actionable posts, newest version per uri, verdicts applied, deletes removed."""
-    posts: dict[str, dict[str, Any]] = {}
-    deleted: dict[str, int] = {}
-    latest_verdict: dict[str, dict[str, Any]] = {}
-    for rows in files:
+class Merged:
+    """The window's actionable posts, newest version per uri, verdicts applied, deletes removed,
+    kept sorted newest first. A new file updates only the posts it touches; a file leaving the
+    window (once an hour) rebuilds it all."""
+
+    def __init__(self) -> None:
+        self.posts: dict[str, dict[str, Any]] = {}  # uri -> newest version of the post
+        self.deleted: dict[str, int] = {}  # uri -> newest delete's time_us
+        self.verdicts: dict[str, dict[str, Any]] = {}  # uri -> latest verdict update
+        self.shown: dict[str, tuple[tuple[int, str], dict[str, Any]]] = {}  # uri -> (key, row)
+        self.keys: list[tuple[int, str]] = []  # ascending (-time_us, uri)
+        self.rows: list[dict[str, Any]] = []  # aligned with keys: newest first
+
+    def add(self, rows: FileRows) -> set[str]:
+        """Take in one file's rows; the uris whose shown row may have changed."""
+        touched: set[str] = set()
         for post in rows.posts:
-            known = posts.get(post["uri"])
-            if known is None or (post["time_us"] or 0) >= (known["time_us"] or 0):
-                posts[post["uri"]] = post
+            touched.add(self.add_post(post))
         for uri, time_us in rows.deletes:
-            deleted[uri] = max(deleted.get(uri, 0), time_us or 0)
+            self.deleted[uri] = max(self.deleted.get(uri, 0), time_us or 0)
+            touched.add(uri)
         for verdict in rows.verdicts:
-            known = latest_verdict.get(verdict["uri"])
+            known = self.verdicts.get(verdict["uri"])
             if known is None or (verdict["scored_at_us"] or 0) >= (known["scored_at_us"] or 0):
-                latest_verdict[verdict["uri"]] = verdict
-    out: list[dict[str, Any]] = []
-    for uri, post in posts.items():
-        if uri in deleted and deleted[uri] >= (post["time_us"] or 0):
-            continue
-        update = latest_verdict.get(uri)
-        out.append(_apply_verdict(post, update) if update is not None else post)
-    out.sort(key=lambda p: (-(p["time_us"] or 0), p["uri"]))
-    return out
+                self.verdicts[verdict["uri"]] = verdict
+            touched.add(verdict["uri"])
+        return touched
+
+    def add_post(self, post: dict[str, Any]) -> str:
+        known = self.posts.get(post["uri"])
+        if known is None or (post["time_us"] or 0) >= (known["time_us"] or 0):
+            self.posts[post["uri"]] = post
+        return str(post["uri"])
+
+    def _row(self, uri: str) -> dict[str, Any] | None:
+        post = self.posts.get(uri)
+        if post is None or (uri in self.deleted and self.deleted[uri] >= (post["time_us"] or 0)):
+            return None
+        update = self.verdicts.get(uri)
+        return _apply_verdict(post, update) if update is not None else post
+
+    def settle(self, touched: set[str]) -> None:
+        """Re-place the touched posts in the sorted lists (new lists: readers keep the old)."""
+        keys, rows = list(self.keys), list(self.rows)
+        for uri in touched:
+            old = self.shown.pop(uri, None)
+            if old is not None:
+                at = bisect.bisect_left(keys, old[0])
+                del keys[at]
+                del rows[at]
+            row = self._row(uri)
+            if row is not None:
+                key = (-(row["time_us"] or 0), uri)
+                at = bisect.bisect_left(keys, key)
+                keys.insert(at, key)
+                rows.insert(at, row)
+                self.shown[uri] = (key, row)
+        self.keys, self.rows = keys, rows
+
+    def rebuild(self) -> None:
+        """Everything sorted again from the raw dicts (after files left the window)."""
+        shown = {}
+        for uri in self.posts:
+            row = self._row(uri)
+            if row is not None:
+                shown[uri] = ((-(row["time_us"] or 0), uri), row)
+        ordered = sorted(shown.values(), key=lambda item: item[0])
+        self.shown = shown
+        self.keys = [key for key, _ in ordered]
+        self.rows = [row for _, row in ordered]
 
 
 class VerdictIndex:
@@ -210,6 +259,7 @@ class VerdictIndex:
         *,
         hours: int = INDEX_HOURS,
         refresh_every_s: float = REFRESH_EVERY_S,
+        first_wait_s: float = FIRST_WAIT_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
@@ -222,6 +272,12 @@ class VerdictIndex:
         self._skipped: dict[str, dict[str, str]] = {}
         self._view: IndexView | None = None
         self._checked_at = float("-inf")
+        self._merged = Merged()
+        self._searched: set[str] = set()  # verdict uris whose post was looked for
+        self.first_wait_s = first_wait_s
+        self._builder: threading.Thread | None = None
+        self._failure: Exception | None = None
+        self._planned: int | None = None  # files the first read found to read
         self.files_read = 0  # for tests and the benchmark: files parsed since start
 
     def _hour_prefixes(self) -> list[str]:
@@ -239,15 +295,17 @@ class VerdictIndex:
         walk(self.settings.posts_prefix, 0)
         return found
 
-    def _fill_relabelled(self, files: list[FileRows]) -> None:
+    def _fill_relabelled(self) -> set[str]:
         """Bring in the posts a verdict update re-labelled that the index left out when it read
-        their file (they had no verdict then): each such file is re-read once, for those posts."""
-        indexed = {p["uri"] for f in files for p in f.posts}
-        missing = {v["uri"] for f in files for v in f.verdicts} - indexed
+        their file (they had no verdict then): each such file is re-read once, for those posts.
+        Each verdict's post is looked for once; the uris brought in are returned."""
+        missing = {uri for uri in self._merged.verdicts if uri not in self._merged.posts} - self._searched
         if not missing:
-            return
+            return set()
+        self._searched |= missing
         wanted = pa.array(sorted(missing), pa.string())
-        for position, rows in enumerate(files):
+        found_uris: set[str] = set()
+        for key, rows in list(self._files.items()):
             if not len(rows.other_uris):
                 continue
             hit = pc.is_in(rows.other_uris, value_set=wanted)
@@ -258,7 +316,7 @@ class VerdictIndex:
             except (OSError, pa.ArrowException, ObjectStoreError) as exc:
                 self._skipped[rows.key] = {"key": rows.key, "error": str(exc)[:300]}
                 continue
-            updated = FileRows(
+            self._files[key] = FileRows(
                 rows.key,
                 rows.size,
                 rows.posts + found,
@@ -267,15 +325,54 @@ class VerdictIndex:
                 rows.rows_read,
                 rows.other_uris.filter(pc.invert(hit)),
             )
-            self._files[rows.key] = files[position] = updated
+            found_uris |= {self._merged.add_post(post) for post in found}
+        return found_uris
 
     def view(self) -> IndexView:
-        """The current picture, refreshed from the lake when `refresh_every_s` has passed."""
+        """The current picture, refreshed from the lake when `refresh_every_s` has passed.
+
+        The first picture reads every file of the window (seconds with millions of posts), so it
+        is read in the background: a request waits for it at most `first_wait_s`, then gets an
+        empty picture marked `building` (the page says so and asks again on its next refresh).
+        Later refreshes read only new files, in the request.
+        """
         with self._lock:
-            if self._view is None or self.clock() - self._checked_at >= self.refresh_every_s:
-                self._refresh()
-            assert self._view is not None
-            return self._view
+            if self._view is not None:
+                if self.clock() - self._checked_at >= self.refresh_every_s:
+                    self._refresh()
+                return self._view
+            builder = self._start_locked()
+        builder.join(self.first_wait_s)
+        while builder.is_alive() and (self._planned is None or self._planned <= SMALL_WINDOW_FILES):
+            # Still listing, or only a few files to read: the answer is moments away, whatever
+            # the machine's load; only a big window is answered with "building".
+            builder.join(0.05)
+        with self._lock:
+            if self._view is not None:
+                return self._view
+            if self._failure is not None:
+                raise self._failure
+        return IndexView(building=True)
+
+    def start(self) -> None:
+        """Begin the first picture in the background now, without waiting for it."""
+        with self._lock:
+            if self._view is None:
+                self._start_locked()
+
+    def _start_locked(self) -> threading.Thread:
+        if self._builder is None or not self._builder.is_alive():
+            self._failure = None
+            self._builder = threading.Thread(target=self._first_build, name="verdict-index", daemon=True)
+            self._builder.start()
+        return self._builder
+
+    def _first_build(self) -> None:
+        # Alone: nobody else refreshes while there is no picture (they wait on this thread).
+        try:
+            self._refresh()
+        except (ObjectStoreError, OSError) as exc:
+            self._failure = exc
 
     def _refresh(self) -> None:
         self._checked_at = self.clock()
@@ -285,33 +382,45 @@ class VerdictIndex:
             for obj in self.store.list_objects(hour, recursive=False):
                 if obj.key.endswith(".parquet") and obj.size <= MAX_FILE_BYTES:
                     listed[obj.key] = obj.size
-        changed = self._view is None
-        for key in [k for k in self._files if k not in listed]:
+        self._planned = len(listed)
+        removed = [k for k in self._files if k not in listed]
+        for key in removed:
             del self._files[key]
-            changed = True
         for key in [k for k in self._skipped if k not in listed]:
             del self._skipped[key]
-        for key, size in listed.items():
+        added: list[FileRows] = []
+        for key, size in sorted(listed.items()):
             known = self._files.get(key)
             if (known is not None and known.size == size) or key in self._skipped:
                 continue
             try:
                 self._files[key] = _read_file(self.store, key, size)
-                self.files_read += 1
-                changed = True
             except (OSError, pa.ArrowException, ObjectStoreError, KeyError) as exc:
                 self._skipped[key] = {"key": key, "error": str(exc)[:300]}
-        if not changed and self._view is not None:
+                continue
+            self.files_read += 1
+            added.append(self._files[key])
+        if self._view is not None and not removed and not added:
             return
-        files = [self._files[k] for k in sorted(self._files)]
-        self._fill_relabelled(files)
-        posts = merge(files)
+        if removed or self._view is None:  # files left the window (or the first picture): all again
+            self._merged = Merged()
+            self._searched = set()
+            added = [self._files[k] for k in sorted(self._files)]
+        touched: set[str] = set()
+        for rows in added:
+            touched |= self._merged.add(rows)
+        touched |= self._fill_relabelled()
+        if removed or self._view is None:
+            self._merged.rebuild()
+        else:
+            self._merged.settle(touched)
+        files = list(self._files.values())
         self._view = IndexView(
-            posts=posts,
+            posts=self._merged.rows,
             files=len(files),
             rows_read=sum(f.rows_read for f in files),
             skipped=list(self._skipped.values()),
             hours=hours,
             built_at_ms=int(time.time() * 1000),
-            _keys=[(-(p["time_us"] or 0), p["uri"]) for p in posts],
+            _keys=self._merged.keys,
         )

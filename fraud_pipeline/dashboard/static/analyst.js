@@ -143,6 +143,10 @@
     list.dataset.status = payload.status;
     if (changed("review", state.review.rows)) list.replaceChildren(...state.review.rows.map(postCard));
     const w = payload.window;
+    if (payload.status === "building") {
+      setStatus("an-review-status", payload.message, "empty");
+      return;
+    }
     setStatus("an-review-status",
       `${payload.total_in_window} posts waiting for review in the newest ${w.hours.length} lake hours (${w.files} files)` +
       (w.files_skipped.length ? ` · ${w.files_skipped.length} unreadable files skipped` : "") +
@@ -173,7 +177,7 @@
         h("td", { text: c.source }));
     }));
     setStatus("an-campaigns-status",
-      payload.rows.length + " campaigns" + (payload.marts_note ? " · history: " + payload.marts_note : ""),
+      (payload.status === "building" ? payload.message + " · " : "") + payload.rows.length + " campaigns" + (payload.marts_note ? " · history: " + payload.marts_note : ""),
       payload.status === "ok" ? "" : "empty");
     if (state.campaign) await loadCampaign(state.campaign);
   }
