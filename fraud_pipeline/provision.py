@@ -141,6 +141,9 @@ def _provision_catalog(settings: Settings) -> dict[str, str]:
         from fraud_pipeline.labeler.lake_table import ensure_labels_table
 
         ensure_labels_table(catalog, settings)
+        from fraud_pipeline.accounts.lake_table import ensure_accounts_table
+
+        ensure_accounts_table(catalog, settings)
     finally:
         catalog.close()
     return {

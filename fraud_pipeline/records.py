@@ -25,6 +25,9 @@ OPERATIONS: tuple[str, ...] = ("create", "update", "delete")
 # On the tagged stream only: a new verdict for an earlier post (a campaign re-labelling it,
 # scoring/relabel.py); compaction applies it to the post (lake/verdicts.py).
 VERDICT_OPERATION = "verdict"
+# On the tagged stream only: an account's verdict changed (accounts/lake_table.py). `uri` is the
+# account's DID; the delivery lands these in the accounts table's prefix, not among the posts.
+ACCOUNT_OPERATION = "account"
 # What the verdict asks for: `label` (automatic, very precise), `review` (a human looks: the
 # wider band), `none`. `is_fraud` is `action != "none"`. The policy sets the operating points.
 Action = Literal["label", "review", "none"]
@@ -177,6 +180,7 @@ class TaggedRecord:
     action: str = "none"  # one of ACTIONS
     policy_version: str | None = None  # the detection policy that judged it (None: deletes, old rows)
     campaign_id: str | None = None  # the campaign the post belongs to (joins `fraud_campaigns`)
+    account_signals: str | None = None  # account records: the signals of the verdict, a JSON object
 
     def to_json(self) -> bytes:
         return orjson.dumps(self)
@@ -286,6 +290,7 @@ TAGGED_ARROW_SCHEMA = pa.schema(
         pa.field("action", pa.string()),
         pa.field("policy_version", pa.string()),
         pa.field("campaign_id", pa.string()),
+        pa.field("account_signals", pa.string()),
     ]
 )
 

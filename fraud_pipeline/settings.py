@@ -61,6 +61,7 @@ class Settings:
     errors_prefix: str = "errors/"
     models_prefix: str = "models/"
     labels_prefix: str = "labels/"  # published atproto labels, for analytics to join
+    accounts_prefix: str = "accounts/"  # account verdict records (the lake's accounts table)
     policy_prefix: str = "policy/"  # the detection policy on the aws backend (`policy push` writes it)
     athena_results_prefix: str = "athena-results/"  # Athena query results (the workgroup's location)
     marts_prefix: str = "marts/"  # data of the marts dbt builds on Athena
@@ -161,6 +162,7 @@ class Settings:
             "errors_prefix",
             "models_prefix",
             "labels_prefix",
+            "accounts_prefix",
             "policy_prefix",
             "athena_results_prefix",
             "marts_prefix",

@@ -454,7 +454,8 @@ def test_ingest_puts_account_events_on_the_stream_and_counts_everything() -> Non
 
 def test_scoring_core_takes_account_events_beside_posts(local_settings: Any) -> None:
     """A profile and a bland reply in one batch: the event counts toward the account (no tagged
-    record, no error), the reply carries the account's verdict; a bad account record is an error."""
+    record of its own, no error), the reply carries the account's verdict, and the account's
+    changed verdict follows as an account record; a bad account record is an error."""
     from fraud_pipeline.lake.errors import read_errors
     from fraud_pipeline.objects import ObjectStore
     from fraud_pipeline.policy.loader import load_policy
@@ -478,12 +479,19 @@ def test_scoring_core_takes_account_events_beside_posts(local_settings: Any) -> 
         InputRecord("3", orjson.dumps(bad)),
     ]
     assert runtime.score_batch(records) == []
-    assert (runtime.stats.account_events, runtime.stats.undecodable, runtime.stats.tagged) == (1, 1, 1)
+    stats = runtime.stats
+    assert (stats.account_events, stats.undecodable, stats.tagged, stats.account_records) == (1, 1, 1, 1)
+    assert stats.verdict_updates == 0
     reader = stream.shard_reader(
         local_settings.tagged_stream, stream.describe(local_settings.tagged_stream).shard_ids[0], None
     )
-    (tagged,) = [orjson.loads(r.data) for r in reader.read(10)]
+    tagged, account = [orjson.loads(r.data) for r in reader.read(10)]
     assert tagged["is_fraud"] and "flagged_account" in tagged["rule_hits"]
+    assert (account["operation"], account["uri"], account["did"]) == ("account", SCAMMER, SCAMMER)
+    assert account["action"] == "label" and account["labels"] == ["scam-account"]
+    assert {"profile_contact", "profile_phone", "profile_services"} <= set(account["rule_hits"])
+    signals = orjson.loads(account["account_signals"])
+    assert signals["profile_contact"] and signals["previous_action"] is None
     errors = read_errors(ObjectStore.from_settings(local_settings), local_settings.errors_prefix)
     assert [e["errorMessage"] for e in errors] == ["account event field 'did' must be a DID"]
 
@@ -546,3 +554,118 @@ def test_ingest_command_with_accounts_replays_and_asks_jetstream_for_them(
         "app.bsky.actor.profile",
         "app.bsky.graph.follow",
     ]
+
+
+# -- account records: the lake's accounts table and the labeler's input -------------------
+
+
+def test_a_verdict_is_marked_changed_only_when_its_action_or_signals_change(tracker: AccountTracker) -> None:
+    seasoned(tracker, SCAMMER)
+    first = verdict(tracker.observe(events=[profile(SCAMMER, "Ann", "I like cats", T0)]), SCAMMER)
+    assert first.action == "none" and not first.changed  # cleared and never flagged: no record
+    scam = profile(SCAMMER, "Ann", "Account recovery expert, WhatsApp +1 (555) 201-3344", T0 + MINUTE)
+    flagged = verdict(tracker.observe(events=[scam]), SCAMMER)
+    assert flagged.changed and flagged.action == "review" and flagged.previous_action == "none"
+    # The same batch again (a retried stream batch): changed again, so its record is not lost.
+    again = verdict(tracker.observe(events=[scam]), SCAMMER)
+    assert again.changed and again.action == "review"
+    # A later event that changes nothing the verdict is made of: no record.
+    same = profile(SCAMMER, "Ann", "Account recovery expert, WhatsApp +1 (555) 201-3344", T0 + 2 * MINUTE)
+    steady = verdict(tracker.observe(events=[same]), SCAMMER)
+    assert not steady.changed and steady.previous_action == "review"
+    cleared = verdict(tracker.observe(events=[profile(SCAMMER, "Ann", "cats", T0 + 3 * MINUTE)]), SCAMMER)
+    assert cleared.changed and cleared.action == "none" and cleared.previous_action == "review"
+    assert cleared.signals["profile_services"] is False and cleared.signals["age_s"] > 86_400
+
+
+class ProfileAwareScorer:
+    """A stand-in model that reads 'guaranteed' as a scam (0.97), anything else as benign."""
+
+    version = "profile-test"
+    threshold = 0.5
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def score(self, texts: list[str]) -> list[float]:
+        self.texts.extend(texts)
+        return [0.97 if "guaranteed" in t.lower() else 0.02 for t in texts]
+
+
+def test_profile_text_is_scored_by_the_text_model_and_a_profile_update_changes_the_verdict() -> None:
+    """The profile (display name + description) goes through the text model in one call per
+    batch; a model-read scam profile fires `profile_text`; updating the profile changes the
+    verdict, and each change is an account record on the scorer's output."""
+    from fraud_pipeline.policy.loader import load_policy
+    from fraud_pipeline.scoring.pipeline_scorer import PostScorer
+    from tests.policy_fixtures import fixed_thresholds
+
+    policy = load_policy(fixed_thresholds())
+    store = MemoryStateStore()
+    model = ProfileAwareScorer()
+    scorer = PostScorer(model, policy=policy, behaviour_state=store, quota_state=store)
+    seasoned(AccountTracker(policy.spec, store, policy.version), SCAMMER)
+    # No rule term in it: only the model reads it as a scam. With a contact route it reaches review.
+    pitch = profile(SCAMMER, "Max", "Guaranteed daily income, ask me on telegram", T0)
+    out, counts = scorer.score([], [pitch])
+    (record,) = out
+    assert model.texts == ["Max\nGuaranteed daily income, ask me on telegram"]
+    assert record.operation == "account" and record.uri == SCAMMER and record.fraud_text_likelihood == 0.97
+    assert {"profile_text", "profile_contact"} <= set(record.rule_hits) and record.action == "review"
+    assert counts.account_records == 1
+    honest = profile(SCAMMER, "Max", "ask me on telegram about my cat", T0 + MINUTE)
+    (cleared,) = scorer.score([], [honest])[0]
+    assert cleared.action == "none" and "profile_text" not in cleared.rule_hits
+    assert orjson.loads(cleared.account_signals or "{}")["previous_action"] == "review"
+    # Nothing changed: no record.
+    assert (
+        scorer.score([], [profile(SCAMMER, "Max", "ask me on telegram about my cat", T0 + 2 * MINUTE)])[0]
+        == []
+    )
+
+
+def test_delivery_lands_account_records_in_the_accounts_prefix(local_settings: Any) -> None:
+    import pyarrow.parquet as pq
+
+    from fraud_pipeline.accounts.lake_table import account_record
+    from fraud_pipeline.objects import ObjectStore
+    from fraud_pipeline.records import TAGGED_ARROW_SCHEMA
+    from fraud_pipeline.state import open_state
+    from fraud_pipeline.streams import PutEntry, open_stream
+    from fraud_pipeline.workers.delivery import FirehoseDelivery
+
+    stream = open_stream(local_settings)
+    stream.create_stream(local_settings.tagged_stream, 1)
+    verdict_ = AccountVerdict(
+        SCAMMER, T0, 0.8, "label", ("profile_services", "reply_flood:20"), "x.bsky.social"
+    )
+    account = account_record(verdict_, T0 + 5, ["scam-account"])
+    post = {"uri": "at://did:plc:a/app.bsky.feed.post/1", "time_utc": "2026-11-29T10:00:00.000000Z"}
+    post |= {"did": "did:plc:a", "operation": "create", "text": "ok", "is_fraud": False}
+    payloads = [
+        account.to_json(),
+        orjson.dumps(post),
+        orjson.dumps(dict(orjson.loads(account.to_json()), fraud_score="x")),
+    ]
+    stream.put_records(local_settings.tagged_stream, [PutEntry("k", p) for p in payloads])
+    objects = ObjectStore.from_settings(local_settings)
+    delivery = FirehoseDelivery(local_settings, stream, open_state(local_settings), objects, buffer_seconds=0)
+    delivery.poll_once()
+    delivery.flush()
+    assert (delivery.stats.rows_written, delivery.stats.account_rows_written) == (2, 1)
+    assert delivery.stats.conversion_errors == 1  # a broken account record is an error, not a row
+    (account_file,) = objects.list_objects(local_settings.accounts_prefix)
+    (post_file,) = objects.list_objects(local_settings.posts_prefix)
+    table = pq.read_table(objects.path(account_file.key), filesystem=objects.fs)
+    assert table.schema.equals(TAGGED_ARROW_SCHEMA)
+    row = table.to_pylist()[0]
+    assert (row["did"], row["action"], row["labels"], row["rule_hits"]) == (
+        SCAMMER,
+        "label",
+        ["scam-account"],
+        ["profile_services", "reply_flood"],
+    )
+    assert orjson.loads(row["account_signals"])["handle"] == "x.bsky.social"
+    assert pq.read_table(objects.path(post_file.key), filesystem=objects.fs).column(
+        "operation"
+    ).to_pylist() == ["create"]

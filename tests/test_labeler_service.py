@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import libipld
+import orjson
 import pytest
 from atproto_client import models as atproto_models
 from atproto_core.cbor import decode_dag_multi
@@ -239,3 +240,48 @@ def test_a_client_leaving_mid_replay_ends_only_its_own_stream(tmp_path) -> None:
         while service.subscribers and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not service.subscribers and service.stats.subscribers == 4
+
+
+def test_account_labels_reach_a_subscribe_labels_client(local_settings: Settings) -> None:
+    """An account record with `action = label` becomes a label whose subject is the DID (no cid),
+    served by subscribeLabels and queryLabels; the account cleared later becomes a negation. A
+    record calling itself an account record without a DID goes to errors."""
+    from fraud_pipeline.accounts.lake_table import account_record
+    from fraud_pipeline.accounts.tracker import AccountVerdict
+
+    scammer, other = "did:plc:scammeraccount000000000", "did:plc:reviewedaccount00000000"
+
+    def record(did: str, action: str, t: int) -> bytes:
+        verdict_ = AccountVerdict(did, t, 0.8, action, ("profile_services", "reply_flood:20"), None)
+        return account_record(verdict_, t + 1, ["scam-account"]).to_json()
+
+    t0 = 1_764_000_000_000_000
+    bad = orjson.dumps(
+        {"uri": "at://did:plc:x/app.bsky.feed.post/1", "operation": "account", "action": "label"}
+    )
+    put_tagged(local_settings, [record(scammer, "label", t0), record(other, "review", t0), bad])
+    worker = worker_for(local_settings)
+    drain(worker)
+    assert worker.stats.bad_records == 1 and worker.stats.labels == 1
+    multikey = worker.store.get_meta(SIGNING_KEY_META)
+    assert multikey is not None
+    with running_service(worker.store, multikey) as (_service, port):
+        _, document = http_get(port, "/.well-known/did.json")
+        (first,) = _collect(port, 0, 1)
+        (label,) = first["labels"]
+        assert (label["uri"], label["val"], label.get("neg", False)) == (scammer, "scam", False)
+        assert "cid" not in label and _verifies(document, label)
+        live: list[dict[str, Any]] = []
+        thread = threading.Thread(target=lambda: live.extend(_collect(port, first["seq"], 1)), daemon=True)
+        thread.start()
+        time.sleep(0.5)
+        put_tagged(local_settings, [record(scammer, "none", t0 + 60_000_000)])
+        drain(worker)
+        thread.join(30)
+        (negation,) = live[0]["labels"]
+        assert (negation["uri"], negation["val"], negation["neg"]) == (scammer, "scam", True)
+        assert _verifies(document, negation)
+        status, page = http_get(port, f"/xrpc/com.atproto.label.queryLabels?uriPatterns={scammer}")
+        assert status == 200 and [(x["uri"], x.get("neg", False)) for x in page["labels"]] == [
+            (scammer, True)
+        ]

@@ -29,6 +29,7 @@ class ProfileFindings:
     phone: bool = False
     services: bool = False
     impersonates: str | None = None  # the brand or account whose name it borrows
+    text_likelihood: float | None = None  # the text model's score of the profile text (if read)
 
 
 def _words(text: str) -> list[str]:

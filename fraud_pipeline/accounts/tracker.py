@@ -7,7 +7,10 @@ identity, account status), records what they say in member sets of the shared st
 (DynamoDB on AWS, SQLite or memory locally), reads back each touched account's sets and
 returns one `AccountVerdict` per account: a score, an action (label / review / none) and
 the reasons. The latest verdict of each account is kept as a checkpoint
-(`acct:verdict:<did>`) so a post scorer on any shard can read it.
+(`acct:verdict:<did>`, written when it changes) so a post scorer on any shard can read it.
+A verdict whose action or fired signals differ from the stored one is marked `changed`:
+the scorer puts it on the tagged stream as an account record (the lake's accounts table,
+the labeler's labels on the DID, accounts/lake_table.py).
 
 Sets (each member keeps the value of its first sighting, so a batch scored twice counts
 nothing twice):
@@ -26,8 +29,8 @@ batch: a batch costs four store calls, however many events it holds.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 import orjson
@@ -77,9 +80,28 @@ class AccountVerdict:
     reasons: tuple[str, ...]
     handle: str | None
     policy_version: str | None = None
+    # What the score was made of (the accounts table's `account_signals`).
+    signals: dict[str, object] = field(default_factory=dict)
+    previous_action: str | None = None  # the stored verdict's action before this one (None: first)
+    changed: bool = False  # action or fired signals differ from the stored verdict: an account record
 
     def to_json(self) -> bytes:
         return orjson.dumps(self)
+
+    @property
+    def signature(self) -> tuple[str, tuple[str, ...]]:
+        """What a change is measured on: the action and the names of the signals that fired
+        (not their counts: a flood growing from 16 to 17 targets is no new verdict)."""
+        return self.action, tuple(sorted(r.partition(":")[0] for r in self.reasons))
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> AccountVerdict:
+        data = orjson.loads(raw)
+        data["reasons"] = tuple(data["reasons"])
+        return cls(**{k: v for k, v in data.items() if k in _VERDICT_FIELDS})
+
+
+_VERDICT_FIELDS: Final = frozenset(AccountVerdict.__dataclass_fields__)
 
 
 def _bucket(time_us: int, window_s: float) -> int:
@@ -115,6 +137,9 @@ class AccountTracker:
         self.policy_version = policy_version
         self.window_us = int(self.spec.window_s * 1_000_000)
         self.follow_window_us = int(self.spec.follow_window_s * 1_000_000)
+        # A profile text the model reads at its review point fires `profile_text`, the same
+        # bar a post's text meets to be reviewed.
+        self.profile_text_at = policy.thresholds.text_model.review
         self.memory_ttl_s = self.spec.memory_days * _DAY_S
         self.window_ttl_s = int(3 * max(self.spec.window_s, self.spec.follow_window_s)) + 60
         self._findings: dict[tuple[str, str | None], ProfileFindings] = {}
@@ -122,9 +147,16 @@ class AccountTracker:
     # -- recording -----------------------------------------------------------------------
 
     def observe(
-        self, posts: Sequence[Post] = (), events: Sequence[AccountEvent] = ()
+        self,
+        posts: Sequence[Post] = (),
+        events: Sequence[AccountEvent] = (),
+        profile_text_p: Mapping[int, float] | None = None,
     ) -> list[AccountVerdict]:
         """Record a batch and return the verdict of every account it may have changed.
+
+        `profile_text_p`: the text model's score of profile events' texts, by `id(event)`
+        (the scorer reads them in one model call); a profile without one is judged by the
+        policy's profile rules alone.
 
         An account whose only events in the batch are follows, still below the burst bar, is
         not re-judged: follows alone cannot raise its verdict, and follows are most of the
@@ -177,7 +209,7 @@ class AccountTracker:
             if latest.get(did, -1) < t:
                 latest[did] = t
             if kind == "profile":
-                said = self._profile_said(event)
+                said = self._profile_said(event, (profile_text_p or {}).get(id(event)))
                 lasting.append(Sighting(f"acct:profile:{did}", f"{t:020d}", said))
             elif kind == "identity":
                 if event.handle:
@@ -198,9 +230,37 @@ class AccountTracker:
         if not latest:
             return []
         signals = self.read_signals(latest)
-        verdicts = [self.judge(s) for s in signals]
-        self.store.put_checkpoints({VERDICT_PREFIX + v.did: v.to_json().decode() for v in verdicts})
-        return verdicts
+        return self._against_stored([self.judge(s) for s in signals])
+
+    def _against_stored(self, verdicts: list[AccountVerdict]) -> list[AccountVerdict]:
+        """Mark each verdict `changed` against the stored one: its action changed, or it is
+        flagged and the signals that fired changed (one read; a write only for verdicts whose
+        action or signals differ). An account first judged `none` is stored, not changed.
+        The same batch scored again (a retried stream batch: the stored verdict is this one,
+        same event time) is marked as it was, so its account record is put again rather than
+        lost; the accounts table and the labeler take the repeat as a no-op."""
+        stored = self.store.get_checkpoints([VERDICT_PREFIX + v.did for v in verdicts])
+        out: list[AccountVerdict] = []
+        writes: dict[str, str] = {}
+        for v in verdicts:
+            raw = stored.get(VERDICT_PREFIX + v.did)
+            before = AccountVerdict.from_json(raw) if raw is not None else None
+            if before is None:
+                v = replace(v, changed=v.action != "none")
+            elif before.time_us == v.time_us and before.signature == v.signature:
+                v = replace(v, changed=before.changed, previous_action=before.previous_action)
+            else:
+                differs = before.signature != v.signature
+                changed = before.action != v.action or (v.action != "none" and differs)
+                v = replace(v, changed=changed, previous_action=before.action)
+                if not differs:
+                    out.append(v)
+                    continue
+            out.append(v)
+            writes[VERDICT_PREFIX + v.did] = v.to_json().decode()
+        if writes:
+            self.store.put_checkpoints(writes)
+        return out
 
     def _follow_bursts(self, follow_only: dict[str, int]) -> dict[str, int]:
         """The follow-only accounts now at or past the burst bar (one get_members call)."""
@@ -222,9 +282,10 @@ class AccountTracker:
                 out[did] = t
         return out
 
-    def _profile_said(self, event: AccountEvent) -> str:
-        """What a profile says that outlives it: the rule findings and the display name
-        (impersonation is judged against the handle at verdict time: it may change)."""
+    def _profile_said(self, event: AccountEvent, text_p: float | None) -> str:
+        """What a profile says that outlives it: the rule findings, the text model's score and
+        the display name (impersonation is judged against the handle at verdict time: it may
+        change)."""
         if event.operation == "delete":
             return "{}"
         found = self.rules.findings(event.display_name, event.description, None)
@@ -233,6 +294,7 @@ class AccountTracker:
                 "contact": found.contact,
                 "phone": found.phone,
                 "services": found.services,
+                "p": None if text_p is None else round(text_p, 4),
                 "name": (event.display_name or "")[:200],
             }
         ).decode()
@@ -316,6 +378,7 @@ class AccountTracker:
             phone=bool(said.get("phone")),
             services=bool(said.get("services")),
             impersonates=self.rules.impersonated(said.get("name"), handle),
+            text_likelihood=said.get("p"),
         )
 
     # -- judging -------------------------------------------------------------------------
@@ -330,6 +393,8 @@ class AccountTracker:
             fired.append(("profile_phone", w.profile_phone))
         if s.profile.services:
             fired.append(("profile_services", w.profile_services))
+        if s.profile.text_likelihood is not None and s.profile.text_likelihood >= self.profile_text_at:
+            fired.append(("profile_text", w.profile_text))
         if s.profile.impersonates:
             fired.append((f"impersonation:{s.profile.impersonates}", w.impersonation))
         if s.reply_targets >= spec.reply_targets:
@@ -357,18 +422,25 @@ class AccountTracker:
             reasons=tuple(name for name, _ in fired),
             handle=s.handle,
             policy_version=self.policy_version,
+            signals={
+                "reply_targets": s.reply_targets,
+                "repeated_text": s.repeated_text,
+                "follows": s.follows,
+                "age_s": round(s.age_s, 3),
+                "handle_changes": s.handle_changes,
+                "profile_contact": s.profile.contact,
+                "profile_phone": s.profile.phone,
+                "profile_services": s.profile.services,
+                "impersonates": s.profile.impersonates,
+                "profile_text_likelihood": s.profile.text_likelihood,
+                "active": s.active,
+            },
         )
 
     def verdicts_of(self, dids: Iterable[str]) -> dict[str, AccountVerdict]:
         """The latest stored verdict of each account that has one."""
-        out = {}
-        for did in dids:
-            raw = self.store.get_checkpoint(VERDICT_PREFIX + did)
-            if raw:
-                data = orjson.loads(raw)
-                data["reasons"] = tuple(data["reasons"])
-                out[did] = AccountVerdict(**data)
-        return out
+        stored = self.store.get_checkpoints([VERDICT_PREFIX + did for did in dids])
+        return {key[len(VERDICT_PREFIX) :]: AccountVerdict.from_json(raw) for key, raw in stored.items()}
 
 
 def _in_window(sets: Iterable[dict[str, str]], since_us: int, until_us: int) -> set[str]:

@@ -93,6 +93,7 @@ def dbt_env(settings: Settings, warehouse_path: Path | None = None) -> dict[str,
     env |= {
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
         "FRAUD_PIPELINE_COMPACTED_GLOB": compacted_glob(settings),
+        "FRAUD_PIPELINE_ACCOUNTS_GLOB": lake_uri(settings, f"{settings.accounts_prefix}*/*/*/*/*.parquet"),
         "FRAUD_PIPELINE_POSTS_SCHEMA_FILE": schema_file_uri(settings),
         "FRAUD_PIPELINE_WAREHOUSE_PATH": str((warehouse_path or settings.warehouse_path).resolve()),
         "FRAUD_PIPELINE_POLICY_VARS": policy_dbt_vars(settings),

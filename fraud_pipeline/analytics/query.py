@@ -119,13 +119,20 @@ def _labels_view(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     create_labels_view(con, settings)
 
 
+def _accounts_view(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    from fraud_pipeline.accounts.lake_table import create_accounts_view
+
+    create_accounts_view(con, settings)
+
+
 def open_session(settings: Settings) -> tuple[duckdb.DuckDBPyConnection, list[str]]:
     """An in-memory DuckDB with `posts` and the dashboard tables; returns it and the table names."""
     con = duckdb.connect()
     register_lake_filesystem(con, settings)
     create_posts_view(con, settings)
     _labels_view(con, settings)
-    tables = ["posts", "labels"]
+    _accounts_view(con, settings)
+    tables = ["posts", "labels", "accounts"]
     warehouse = settings.warehouse_path
     if warehouse.exists():
         path = str(warehouse.resolve()).replace("'", "''")

@@ -89,9 +89,9 @@ MARTS: tuple[MartSpec, ...] = (
     MartSpec(
         "flagged_accounts",
         "Flagged accounts",
-        "Accounts with at least one fraud verdict, most fraud posts first.",
+        "Accounts whose own verdict is label or review (profile, replies, follows), highest score first.",
         "flagged_accounts",
-        (("fraud_posts", "DESC"), ("did", "ASC")),
+        (("score", "DESC"), ("fraud_posts", "DESC"), ("did", "ASC")),
     ),
     MartSpec(
         "latency_percentiles",

@@ -1,9 +1,10 @@
 """The labels worker: the tagged stream's second consumer (beside the Firehose delivery).
 
-For each verdict on the tagged stream (a scored post, or a verdict update re-labelling an
-earlier post of a campaign, `operation == "verdict"`) it works out which labels the post
-should carry on Bluesky: the policy's published values for an `action = label` verdict,
-nothing otherwise; as in the lake, the latest verdict for a post wins.
+For each verdict on the tagged stream (a scored post, a verdict update re-labelling an
+earlier post of a campaign, `operation == "verdict"`, or an account record, `operation ==
+"account"`, whose subject is the account's DID: atproto labels a DID with no cid) it works out
+which labels the post or account should carry on Bluesky: the policy's published values
+for an `action = label` verdict, nothing otherwise; as in the lake, the latest verdict wins.
 What differs from the label store's current state becomes a new signed label or, for a
 value that is active but no longer wanted (a campaign re-label, a policy change), a
 negation (`neg: true`). Values a human negated (`fraud-pipeline labels negate`) are never
@@ -14,7 +15,8 @@ then is the shared checkpoint written (it tells `up`/`replay` the worker is drai
 label store's own positions are the ones the worker resumes from: a crash re-reads nothing
 it already stored, so a restart publishes no duplicate and skips nothing.
 
-Bad records (not JSON, not an object, no at:// uri, an unknown action) go to
+Bad records (not JSON, not an object, no at:// uri or, for an account record, no DID, an
+unknown action) go to
 `errors/labels/` with the reason; they never stop the stream. Stored labels are then
 copied to the lake (`labels/YYYY/MM/DD/HH/`, named by their sequence range) so analytics
 can join them; that copy keeps its own position and is retried when the lake is down.
@@ -39,7 +41,7 @@ from fraud_pipeline.lake.errors import ErrorRecord, ErrorSink
 from fraud_pipeline.lake.paths import hour_path
 from fraud_pipeline.metrics.base import MetricDatum, MetricsSink
 from fraud_pipeline.objects import ObjectStore, ObjectStoreError
-from fraud_pipeline.records import ACTIONS
+from fraud_pipeline.records import ACCOUNT_OPERATION, ACTIONS
 from fraud_pipeline.settings import Settings
 from fraud_pipeline.state.base import StateStore
 from fraud_pipeline.streams.base import ShardReader, Stream, StreamRecord
@@ -102,7 +104,11 @@ def parse_verdict(data: bytes) -> Verdict:
     if not isinstance(row, dict):
         raise BadVerdict(f"not a JSON object: {type(row).__name__}")
     uri = row.get("uri")
-    if not isinstance(uri, str) or not uri.startswith("at://") or len(uri) > 8192:
+    operation = str(row.get("operation") or "update")
+    if operation == ACCOUNT_OPERATION:  # an account's verdict: the label's subject is its DID
+        if not isinstance(uri, str) or not uri.startswith("did:") or len(uri) > 2048 or "/" in uri:
+            raise BadVerdict(f"an account record's uri must be a DID, got {uri!r:.120}")
+    elif not isinstance(uri, str) or not uri.startswith("at://") or len(uri) > 8192:
         raise BadVerdict(f"uri must be an at:// URI, got {uri!r:.120}")
     action = row.get("action", "none")  # records from before the policy carried no action
     if action not in ACTIONS:
@@ -113,7 +119,9 @@ def parse_verdict(data: bytes) -> Verdict:
     cid = row.get("cid")
     if cid is not None and not isinstance(cid, str):
         raise BadVerdict("cid must be a string")
-    return Verdict(uri, cid, action, labels, str(row.get("operation") or "update"))
+    if operation == ACCOUNT_OPERATION:
+        cid = None  # a label on an account names no record version
+    return Verdict(uri, cid, action, labels, operation)
 
 
 class LabelsWorker:

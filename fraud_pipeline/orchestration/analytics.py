@@ -62,11 +62,13 @@ def run_hours(context: AssetExecutionContext) -> list[datetime] | None:
 
 
 class Translator(DagsterDbtTranslator):
-    """dbt models in the `analytics` group; the lake source is the `compacted_posts` asset."""
+    """dbt models in the `analytics` group; a lake source is the asset its `meta.dagster.asset_key`
+    names (`compacted_posts`, `raw_accounts`), `compacted_posts` when it names none."""
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
         if dbt_resource_props.get("resource_type") == "source":
-            return AssetKey("compacted_posts")
+            named = ((dbt_resource_props.get("meta") or {}).get("dagster") or {}).get("asset_key")
+            return AssetKey(named) if named else AssetKey("compacted_posts")
         return super().get_asset_key(dbt_resource_props)
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:

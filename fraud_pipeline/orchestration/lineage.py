@@ -42,6 +42,7 @@ MEDIA_ENDPOINT = AssetKey("media_model_endpoint")
 TAGGED_STREAM = AssetKey("tagged_stream")
 RAW_POSTS = AssetKey("raw_posts")  # declared by the lake domain (lake.py), downstream of TAGGED_STREAM
 LABELS = AssetKey("published_labels")
+RAW_ACCOUNTS = AssetKey("raw_accounts")  # account verdict records, the `accounts` table
 GROUP = "streaming"
 RECENT_S = 300  # the window the observations' rates are computed over
 VERSION_COLUMNS = ("text_model_version", "media_model_version", "policy_version")
@@ -109,6 +110,16 @@ streaming_assets = [
             "Signed atproto labels the labels worker derives from the tagged stream (the verdict's "
             "`action`); served by `fraud-pipeline labeler` (subscribeLabels, queryLabels) and copied "
             "to labels/YYYY/MM/DD/HH/ in the lake."
+        ),
+    ),
+    AssetSpec(
+        RAW_ACCOUNTS,
+        group_name=GROUP,
+        kinds={"s3", "parquet"},
+        deps=[TAGGED_STREAM],
+        description=(
+            "Account verdict records (an account's verdict changed) the delivery lands under "
+            "accounts/YYYY/MM/DD/HH/: the `accounts` table the flagged_accounts mart reads."
         ),
     ),
 ]

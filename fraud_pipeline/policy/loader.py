@@ -304,6 +304,12 @@ def _check_labels(spec: PolicySpec, locator: _Locator) -> list[PolicyProblem]:
                     ("rules", index, "label"), f"label {rule.label!r} is not declared under `labels`"
                 )
             )
+    if spec.accounts is not None and spec.accounts.label not in spec.labels:
+        problems.append(
+            locator.problem(
+                ("accounts", "label"), f"label {spec.accounts.label!r} is not declared under `labels`"
+            )
+        )
     for label in spec.quotas.per_label:
         if label not in spec.labels:
             problems.append(

@@ -190,6 +190,7 @@ class AccountWeights(_Strict):
     follow_burst: Probability
     new_account: Probability
     handle_changes: Probability
+    profile_text: Probability = 0.0  # the text model reads the profile as a scam
 
 
 class AccountsSpec(_Strict):
@@ -204,6 +205,9 @@ class AccountsSpec(_Strict):
     follows_per_window: Annotated[int, Field(ge=2)]
     handle_changes: Annotated[int, Field(ge=1)]
     min_text_chars: Annotated[int, Field(ge=1, le=10_000)]
+    # The verdict label an account's `label` action carries (declared under `labels`; the
+    # labeler's values map it to what is published on the DID).
+    label: LabelValue = "scam-account"
     weights: AccountWeights
     tiers: Tier
     # Evidence a post inherits from its account's verdict (added to the post's rule weights).

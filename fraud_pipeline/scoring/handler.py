@@ -34,7 +34,7 @@ from fraud_pipeline.logs import log_context, setup_logging
 from fraud_pipeline.metrics import MetricsError
 from fraud_pipeline.metrics.base import MetricDatum, MetricsSink
 from fraud_pipeline.objects import ObjectStore, ObjectStoreError
-from fraud_pipeline.records import Post, RecordError
+from fraud_pipeline.records import ACCOUNT_OPERATION, Post, RecordError
 from fraud_pipeline.scoring.base import TextScorer
 from fraud_pipeline.scoring.pipeline_scorer import PostScorer, ScoreCounts
 from fraud_pipeline.scoring.rules import SHADOW_PREFIX
@@ -75,7 +75,8 @@ class HandlerStats:
     undecodable: int = 0
     tagged: int = 0  # post and delete records put on the tagged stream
     verdict_updates: int = 0  # re-labelled earlier posts put on the tagged stream
-    account_events: int = 0  # profiles, follows, identity and status events (no tagged output)
+    account_events: int = 0  # profiles, follows, identity and status events (in: no tagged record each)
+    account_records: int = 0  # account verdicts that changed, put on the tagged stream
     failed: int = 0
     store_unavailable: int = 0  # batches a store failure stopped (retried, records not blamed)
     metrics_failures: int = 0  # batches whose metrics could not be published (logged, not retried)
@@ -225,8 +226,9 @@ class ScoringRuntime:
                 failures.add(sequence)
         refused_updates = [r for r in results[len(posts) :] if not r.ok]
         if refused_updates:
-            # A verdict update was refused: re-scoring the batch finds the same crossing again
-            # (counts are as of each post's event time) and re-emits it.
+            # A verdict update or account record was refused: re-scoring the batch finds the same
+            # crossing (counts are as of each post's event time) or the same changed account
+            # verdict (accounts/tracker.py) again and re-emits it.
             head = [s for s in sequence_of_post[:1] if s is not None]
             if any(is_stream_failure(r) for r in refused_updates):
                 unavailable.update(head)
@@ -254,7 +256,10 @@ class ScoringRuntime:
         self.stats.undecodable += len(errors)
         self.stats.account_events += len(account_events)
         self.stats.tagged += sum(1 for r in results[: len(posts)] if r.ok)
-        self.stats.verdict_updates += sum(1 for r in results[len(posts) :] if r.ok)
+        after_posts = list(zip(tagged[len(posts) :], results[len(posts) :], strict=True))
+        accounts_ok = sum(1 for t, r in after_posts if r.ok and t.operation == ACCOUNT_OPERATION)
+        self.stats.account_records += accounts_ok
+        self.stats.verdict_updates += sum(1 for _, r in after_posts if r.ok) - accounts_ok
         self.stats.counts.add(counts)
         first = records[0].sequence_number if records else (rejected[0][0] if rejected else None)
         self._log_batch(

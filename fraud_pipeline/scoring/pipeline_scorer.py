@@ -13,7 +13,9 @@ unavailable contributes nothing but a reason, so the post is still tagged (and c
 Behaviour is observed for the whole batch at once (`BehaviorTracker.observe_batch`: three
 state-store calls per batch, in the store every shard shares). When a post takes a campaign
 over the bar and is flagged, the campaign's earlier posts get verdict updates (`relabel.py`),
-appended after the batch's tagged records.
+appended after the batch's tagged records. Account verdicts that changed in the batch follow
+them as account records (`operation = "account"`, accounts/lake_table.py); profile texts in
+the batch are read by the text model first (one call), as evidence for their accounts.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from fraud_pipeline.accounts.events import AccountEvent
+from fraud_pipeline.accounts.lake_table import account_record
 from fraud_pipeline.accounts.tracker import AccountTracker
 from fraud_pipeline.policy import Policy
 from fraud_pipeline.policy.runtime import ActivePolicy, PolicyHolder
@@ -83,6 +86,7 @@ class ScoreCounts:
     fraud_text: int = 0
     deleted: int = 0
     relabelled: int = 0  # verdict updates for earlier posts of a campaign
+    account_records: int = 0  # account verdicts that changed (account records on the tagged stream)
     text_unavailable: int = 0
     media_unavailable: int = 0
     action_label: int = 0
@@ -104,6 +108,7 @@ class ScoreCounts:
             "fraud_text",
             "deleted",
             "relabelled",
+            "account_records",
             "text_unavailable",
             "media_unavailable",
             "action_label",
@@ -172,13 +177,17 @@ class PostScorer:
         live: Sequence[Post],
         signals_by_post: dict[int, PostSignals],
         account_events: Sequence[AccountEvent],
-    ) -> None:
-        """A flagged account's bland reply is not bland: each post carries its author's verdict."""
+        counts: ScoreCounts,
+    ) -> list[TaggedRecord]:
+        """A flagged account's bland reply is not bland: each post carries its author's verdict.
+        Returns the account records of the verdicts that changed."""
         accounts = self.account_tracker(active)
         if accounts is None or not (live or account_events):
-            return
+            return []
         weights = accounts.spec.post_weight
-        verdicts = {v.did: v for v in accounts.observe(live, account_events)}
+        profile_p = self._profile_text_scores(account_events, counts)
+        judged = accounts.observe(live, account_events, profile_p)
+        verdicts = {v.did: v for v in judged}
         for post in live:
             verdict = verdicts.get(post.did)
             if verdict is not None and verdict.action != "none":
@@ -187,6 +196,27 @@ class PostScorer:
                     account_action=verdict.action,
                     account_evidence=weights.get(verdict.action, 0.0),  # type: ignore[call-overload]
                 )
+        now_us = time.time_ns() // 1000
+        label = [accounts.spec.label]
+        records = [account_record(v, now_us, label, self.text_scorer.version) for v in judged if v.changed]
+        counts.account_records += len(records)
+        return records
+
+    def _profile_text_scores(
+        self, account_events: Sequence[AccountEvent], counts: ScoreCounts
+    ) -> dict[int, float]:
+        """The text model's score of each profile text in the batch (by id of the event), one
+        call; nothing when the model is unavailable (the profile rules still judge it)."""
+        profiles = [e for e in account_events if e.kind == "profile" and e.operation != "delete"]
+        profiles = [e for e in profiles if e.profile_text]
+        scores, error = self._model_scores(
+            self.text_scorer, [e.profile_text[:MAX_SCORED_TEXT_CHARS] for e in profiles]
+        )
+        if error:
+            counts.unavailable_reasons.append(f"text model (profiles): {error}")
+        if scores is None:
+            return {}
+        return {id(e): p for e, p in zip(profiles, scores, strict=True)}
 
     def _model_scores(
         self, scorer: TextScorer | None, texts: Sequence[str]
@@ -236,7 +266,7 @@ class PostScorer:
             counts.image_unavailable.update(image_stats.unavailable)
 
         signals_by_post = dict(zip(map(id, live), self.tracker.observe_batch(live), strict=True))
-        self._with_account_evidence(active, live, signals_by_post, account_events)
+        account_records = self._with_account_evidence(active, live, signals_by_post, account_events, counts)
         tagged: list[TaggedRecord] = []
         crossings: list[tuple[TaggedRecord, PostSignals]] = []
         for post in posts:
@@ -262,7 +292,7 @@ class PostScorer:
         self._apply_quotas(active, tagged, counts)
         updates = [u for record, signals in crossings for u in verdict_updates(record, signals)]
         counts.relabelled += len(updates)
-        return tagged + updates, counts
+        return tagged + updates + account_records, counts
 
     def _apply_quotas(self, active: ActivePolicy, tagged: list[TaggedRecord], counts: ScoreCounts) -> None:
         """Past a label's daily quota, its automatic `label` action becomes `review`."""

@@ -52,6 +52,7 @@ def _lake_summary(stack: Any, ingest: IngestSession) -> dict[str, Any]:
         "fraud": poller.fraud,
         "tagged": poller.tagged,
         "verdict_updates": poller.verdict_updates,
+        "account_records": poller.account_records,  # lake_rows = tagged + verdict_updates + these
         "lake_rows": delivery.rows_written,
         "lake_files": delivery.files_written,
         "labels_published": stack.labels_report().labels,

@@ -2,11 +2,12 @@
 
 It keeps the delivery stream's contract: buffer by size and time (`BufferingHints`),
 convert JSON to Parquet with the Glue table's schema (`records.TAGGED_ARROW_SCHEMA`, Snappy
-compressed), write to `posts/YYYY/MM/DD/HH/` by arrival hour with Firehose's object names,
-and send records that fail conversion to the errors prefix
-(`errors/delivery/...`, errorCode `DataFormatConversion.*`). Each shard's sequence number is
-checkpointed only after the file holding its records is written, so a crash re-delivers
-(duplicates the compaction removes) and never loses a record.
+compressed), write to `posts/YYYY/MM/DD/HH/` by arrival hour with Firehose's object names
+(account records, `operation == "account"`, to `accounts/YYYY/MM/DD/HH/` instead: Firehose's
+dynamic partitioning on `operation` does the same on AWS), and send records that fail
+conversion to the errors prefix (`errors/delivery/...`, errorCode `DataFormatConversion.*`).
+Each shard's sequence number is checkpointed only after the file holding its records is
+written, so a crash re-delivers (duplicates the compaction removes) and never loses a record.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import pyarrow.parquet as pq
 from fraud_pipeline.lake.errors import ErrorRecord, ErrorSink
 from fraud_pipeline.lake.paths import firehose_object_key
 from fraud_pipeline.objects import ObjectStore, ObjectStoreError
-from fraud_pipeline.records import RecordError, tagged_rows_to_table
+from fraud_pipeline.records import ACCOUNT_OPERATION, RecordError, tagged_rows_to_table
 from fraud_pipeline.settings import Settings
 from fraud_pipeline.state.base import StateStore
 from fraud_pipeline.streams.base import ShardReader, Stream, StreamRecord
@@ -42,6 +43,7 @@ def checkpoint_key(stream_name: str, shard_id: str) -> str:
 class DeliveryStats:
     records_in: int = 0
     rows_written: int = 0
+    account_rows_written: int = 0  # of rows_written: account records (the accounts prefix)
     files_written: int = 0
     bytes_written: int = 0
     conversion_errors: int = 0
@@ -137,38 +139,53 @@ class FirehoseDelivery:
         return written
 
     def _write_hour(self, records: list[StreamRecord]) -> int:
-        rows: list[dict[str, Any]] = []
-        row_records: list[StreamRecord] = []
+        rows: dict[str, list[dict[str, Any]]] = {}  # prefix -> rows (posts, accounts)
+        row_records: dict[str, list[StreamRecord]] = {}
         errors: list[ErrorRecord] = []
         for record in records:
             try:
                 row = orjson.loads(record.data)
                 if not isinstance(row, dict):
                     raise RecordError(f"not a JSON object: {type(row).__name__}")
-                rows.append(row)
-                row_records.append(record)
+                prefix = self._prefix_of(row)
+                rows.setdefault(prefix, []).append(row)
+                row_records.setdefault(prefix, []).append(record)
             except (orjson.JSONDecodeError, RecordError) as exc:
                 errors.append(self._conversion_error(record, f"DataFormatConversion.MalformedData: {exc}"))
-        try:
-            table = tagged_rows_to_table(rows)
-        except RecordError:
-            table, bad = self._convert_row_by_row(rows, row_records)
-            errors.extend(bad)
+        tables: list[tuple[str, pa.Table]] = []
+        for prefix, prefix_rows in rows.items():
+            try:
+                table = tagged_rows_to_table(prefix_rows)
+            except RecordError:
+                table, bad = self._convert_row_by_row(prefix_rows, row_records[prefix])
+                errors.extend(bad)
+            tables.append((prefix, table))
         if errors:
             self.errors.write(errors)
             self.stats.conversion_errors += len(errors)
-        if table.num_rows == 0:
-            return 0
         # Named by the newest arrival in it, which lies inside `hour` (records were grouped by it).
         newest = datetime.fromtimestamp(max(r.approximate_arrival_ms for r in records) / 1000, tz=UTC)
-        key = firehose_object_key(self.settings.posts_prefix, self.settings.delivery_stream, newest)
-        body = parquet_bytes(table)
-        self.objects.put_bytes(key, body)
-        self.stats.rows_written += table.num_rows
-        self.stats.files_written += 1
-        self.stats.bytes_written += len(body)
-        self.stats.keys.append(key)
-        return int(table.num_rows)
+        written = 0
+        for prefix, table in tables:
+            if table.num_rows == 0:
+                continue
+            key = firehose_object_key(prefix, self.settings.delivery_stream, newest)
+            body = parquet_bytes(table)
+            self.objects.put_bytes(key, body)
+            self.stats.rows_written += table.num_rows
+            if prefix == self.settings.accounts_prefix:
+                self.stats.account_rows_written += table.num_rows
+            self.stats.files_written += 1
+            self.stats.bytes_written += len(body)
+            self.stats.keys.append(key)
+            written += int(table.num_rows)
+        return written
+
+    def _prefix_of(self, row: dict[str, Any]) -> str:
+        """Where a row lands: account records in the accounts table, everything else with the posts."""
+        if row.get("operation") == ACCOUNT_OPERATION:
+            return self.settings.accounts_prefix
+        return self.settings.posts_prefix
 
     def _convert_row_by_row(
         self, rows: list[dict[str, Any]], records: list[StreamRecord]

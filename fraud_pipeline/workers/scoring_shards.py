@@ -60,6 +60,8 @@ class ScoringShards:
             total.undecodable += stats.undecodable
             total.tagged += stats.tagged
             total.verdict_updates += stats.verdict_updates
+            total.account_events += stats.account_events
+            total.account_records += stats.account_records
             total.failed += stats.failed
             total.counts.add(stats.counts)
         return total

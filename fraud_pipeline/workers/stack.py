@@ -54,6 +54,7 @@ class PollerReport:
     undecodable: int = 0
     tagged: int = 0
     verdict_updates: int = 0  # re-labelled earlier posts (lake rows beside the tagged ones)
+    account_records: int = 0  # account verdicts that changed (rows of the lake's accounts table)
     scored: int = 0
     fraud: int = 0
     handler_errors: int = 0
@@ -68,6 +69,7 @@ class PollerReport:
             undecodable=stats.undecodable,
             tagged=stats.tagged,
             verdict_updates=stats.verdict_updates,
+            account_records=stats.account_records,
             scored=stats.counts.processed,
             fraud=stats.counts.is_fraud,
             handler_errors=poller.stats.handler_errors,

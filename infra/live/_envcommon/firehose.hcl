@@ -39,6 +39,7 @@ inputs = {
   source_stream_arn = dependency.kinesis_tagged.outputs.stream_arn
   bucket_arn        = dependency.s3.outputs.bucket_arn
   posts_prefix      = local.env.prefixes.posts_prefix
+  accounts_prefix   = local.env.prefixes.accounts_prefix
   errors_prefix     = local.env.prefixes.errors_prefix
   glue_database     = dependency.glue.outputs.database_name
   glue_table        = dependency.glue.outputs.raw_table_name

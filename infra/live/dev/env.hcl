@@ -31,6 +31,7 @@ locals {
     models_prefix         = "models/"
     policy_prefix         = "policy/"
     labels_prefix         = "labels/"
+    accounts_prefix       = "accounts/"
     athena_results_prefix = "athena-results/"
     marts_prefix          = "marts/"
   }

@@ -1,7 +1,10 @@
 # Tagged stream -> Parquet in the lake. The JSON records are converted with the Glue table's schema
 # (so the lake has exactly the columns records.py defines); files land under
 # posts/YYYY/MM/DD/HH/ (UTC arrival hour) and failed records under errors/delivery-<type>/YYYY/MM/DD/HH/,
-# the layout fraud_pipeline/lake/paths.py reads.
+# the layout fraud_pipeline/lake/paths.py reads. Account records (operation "account": an
+# account's verdict changed, fraud_pipeline/accounts/lake_table.py) share the schema and land
+# under accounts/YYYY/MM/DD/HH/ instead: dynamic partitioning picks the prefix from `operation`,
+# as the local delivery (workers/delivery.py) does.
 data "aws_caller_identity" "current" {}
 data "aws_region" "current" {}
 data "aws_partition" "current" {}
@@ -9,6 +12,10 @@ data "aws_partition" "current" {}
 locals {
   glue_arn_prefix = "arn:${data.aws_partition.current.partition}:glue:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}"
   time_path       = "!{timestamp:yyyy}/!{timestamp:MM}/!{timestamp:dd}/!{timestamp:HH}/"
+  # The prefix of each record, without its slash (a partition key value).
+  posts_dir    = trimsuffix(var.posts_prefix, "/")
+  accounts_dir = trimsuffix(var.accounts_prefix, "/")
+  prefix_query = "{table: (if .operation == \"account\" then \"${local.accounts_dir}\" else \"${local.posts_dir}\" end)}"
 }
 
 resource "aws_cloudwatch_log_group" "this" {
@@ -58,9 +65,13 @@ data "aws_iam_policy_document" "this" {
   }
 
   statement {
-    sid       = "WritePostsAndErrors"
-    actions   = ["s3:PutObject", "s3:AbortMultipartUpload", "s3:GetObject"]
-    resources = ["${var.bucket_arn}/${var.posts_prefix}*", "${var.bucket_arn}/${var.errors_prefix}*"]
+    sid     = "WritePostsAccountsAndErrors"
+    actions = ["s3:PutObject", "s3:AbortMultipartUpload", "s3:GetObject"]
+    resources = [
+      "${var.bucket_arn}/${var.posts_prefix}*",
+      "${var.bucket_arn}/${var.accounts_prefix}*",
+      "${var.bucket_arn}/${var.errors_prefix}*",
+    ]
   }
 
   statement {
@@ -92,13 +103,33 @@ resource "aws_kinesis_firehose_delivery_stream" "this" {
   extended_s3_configuration {
     role_arn            = module.role.arn
     bucket_arn          = var.bucket_arn
-    prefix              = "${var.posts_prefix}${local.time_path}"
+    prefix              = "!{partitionKeyFromQuery:table}/${local.time_path}"
     error_output_prefix = "${var.errors_prefix}delivery-!{firehose:error-output-type}/${local.time_path}"
     buffering_size      = var.buffering_size_mb
     buffering_interval  = var.buffering_interval_s
     kms_key_arn         = var.kms_key_arn
     # Parquet conversion requires UNCOMPRESSED here; the Parquet serializer compresses.
     compression_format = "UNCOMPRESSED"
+
+    # posts/ or accounts/ by the record's operation (needs a buffer of at least 64 MB).
+    dynamic_partitioning_configuration {
+      enabled = true
+    }
+
+    processing_configuration {
+      enabled = true
+      processors {
+        type = "MetadataExtraction"
+        parameters {
+          parameter_name  = "MetadataExtractionQuery"
+          parameter_value = local.prefix_query
+        }
+        parameters {
+          parameter_name  = "JsonParsingEngine"
+          parameter_value = "JQ-1.6"
+        }
+      }
+    }
 
     cloudwatch_logging_options {
       enabled         = true

@@ -19,6 +19,12 @@ variable "posts_prefix" {
   default     = "posts/"
 }
 
+variable "accounts_prefix" {
+  description = "Key prefix of account records (operation \"account\"): the accounts table"
+  type        = string
+  default     = "accounts/"
+}
+
 variable "errors_prefix" {
   description = "Prefix of records that failed conversion or delivery."
   type        = string
