@@ -10,16 +10,23 @@ in-memory store beside it). Prints one JSON object:
 - every post through the post-only scorer (text model, signals, rules; account verdicts off)
   and through the pipeline's scorer (posts and account events together): the scam accounts'
   replies flagged, honest posts flagged and the rules that fired on them;
-- throughput of the account signals in events per CPU second on one core (median of runs).
+- throughput of the account signals in events per CPU second on one core (median of runs),
+  and with `--baseline REV` the same measure of the tracker at git revision REV beside it
+  (that revision's package is extracted with `git archive` and timed in a child process on
+  the same batches: before/after side by side in one run).
 
-    python benchmarks/bench_accounts.py [--honest 2000] [--runs 3]
+    python benchmarks/bench_accounts.py [--honest 2000] [--runs 3] [--baseline 9aeb0cd]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import pickle
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -93,12 +100,68 @@ def _run(batches: list[Batch], store: StateStore) -> tuple[float, dict[str, str]
     return cpu, worst, post_account_action
 
 
+# Run in a child process with another revision's package first on the path: time its tracker
+# on the pickled batches (posts and events only: an older tracker takes no profile scores).
+_BASELINE_CHILD = """
+import pickle, statistics, sys, tempfile, time, json
+from pathlib import Path
+from fraud_pipeline.accounts.tracker import AccountTracker
+from fraud_pipeline.policy import load_default_policy
+from fraud_pipeline.state.memory import MemoryStateStore
+from fraud_pipeline.state.sqlite import SqliteStateStore
+batches, runs = pickle.load(open(sys.argv[1], "rb"))
+policy = load_default_policy()
+def run(store):
+    tracker = AccountTracker(policy.spec, store, policy.version)
+    cpu = 0.0
+    for posts, events in batches:
+        started = time.process_time()
+        tracker.observe(posts, events)
+        cpu += time.process_time() - started
+    return cpu
+sqlite, memory = [], []
+for _ in range(runs):
+    with tempfile.TemporaryDirectory() as tmp:
+        store = SqliteStateStore(Path(tmp) / "state.db")
+        sqlite.append(run(store))
+        store.close()
+    memory.append(run(MemoryStateStore()))
+print(json.dumps({"sqlite": statistics.median(sqlite), "memory": statistics.median(memory)}))
+"""
+
+
+def _baseline_cpu(
+    rev: str, batches: list[tuple[list[Post], list[AccountEvent]]], runs: int
+) -> dict[str, float]:
+    """Median CPU seconds of the tracker at `rev` on these batches (SQLite and memory stores)."""
+    root = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = subprocess.run(
+            ["git", "-C", str(root), "archive", rev, "fraud_pipeline", "policy"],
+            check=True,
+            capture_output=True,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+        pickled = Path(tmp) / "batches.pickle"
+        pickled.write_bytes(pickle.dumps((batches, runs)))
+        env = dict(os.environ, PYTHONPATH=tmp)
+        out = subprocess.run(
+            [sys.executable, "-c", _BASELINE_CHILD, str(pickled)],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    return dict(json.loads(out))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--honest", type=int, default=2_000)
     parser.add_argument("--scams-per-kind", type=int, default=30)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-post-scorer", action="store_true", help="skip the text-model comparison")
+    parser.add_argument("--baseline", metavar="REV", help="also time the tracker at this git revision")
     args = parser.parse_args()
 
     capture = synth_accounts(honest=args.honest, scams_per_kind=args.scams_per_kind)
@@ -150,6 +213,14 @@ def main() -> None:
         "scam_replies": len(scam_posts),
         "scam_replies_account_flagged": sum(post_action.get(p.uri, "none") != "none" for p in scam_posts),
     }
+    if args.baseline:
+        before = _baseline_cpu(args.baseline, plain, args.runs)
+        events = n_posts + n_account_events
+        result["baseline"] = {
+            "revision": args.baseline,
+            "events_per_cpu_s_sqlite_median": round(events / before["sqlite"]),
+            "events_per_cpu_s_memory_median": round(events / before["memory"]),
+        }
     if not args.no_post_scorer:
         result.update(_post_scorer_beside(plain, scam_posts, post_action))
     print(json.dumps(result, indent=2))

@@ -184,6 +184,26 @@ def test_member_sets_keep_the_first_value_and_are_idempotent(store: StateStore) 
     store.add_members([], ttl_s=600)
 
 
+def test_count_members_counts_distinct_members_in_a_window_across_sets(
+    store: StateStore, clock: FakeClock
+) -> None:
+    t = 1_764_000_000_000_000
+    sightings = [Sighting("fo:a#1", f"did:plc:{i}", str(t + i)) for i in range(10)]
+    sightings += [Sighting("fo:a#2", f"did:plc:{i}", str(t + 100 + i)) for i in range(5, 15)]  # 5 again
+    sightings += [Sighting("fo:b#2", "did:plc:x", str(t))]
+    store.add_members(sightings, ttl_s=60)
+    groups = {
+        "a": (["fo:a#1", "fo:a#2"], str(t + 3)),  # 3..9 in #1, 5..14 in #2: 12 distinct
+        "a-late": (["fo:a#1", "fo:a#2"], str(t + 105)),  # only #2 (5..14): each set keeps its own value
+        "b": (["fo:b#2", "fo:missing"], str(t + 1)),  # nothing at or after the bound: left out
+        "none": (["fo:missing"], "0"),
+    }
+    assert store.count_members(groups) == {"a": 12, "a-late": 10}
+    assert store.count_members({}) == {}
+    clock.now += 61
+    assert store.count_members(groups) == {}  # expired sets count nothing
+
+
 def test_member_sets_expire_after_their_last_write(store: StateStore, clock: FakeClock) -> None:
     store.add_members([Sighting("acct:x#1", "r1", "1")], ttl_s=60)
     clock.now += 50

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Final
 
 import orjson
@@ -47,6 +47,7 @@ VERDICT_PREFIX: Final = "acct:verdict:"
 _FINDINGS_CACHE: Final = 65_536  # (profile, handle) pairs judged; cleared when full
 _NO_FINDINGS: Final = ProfileFindings()
 _DAY_S: Final = 86_400
+_SEEN_CACHE: Final = 1_000_000  # accounts whose first sighting this process wrote
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +70,7 @@ class AccountSignals:
         return (self.time_us - self.first_seen_us) / 1_000_000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AccountVerdict:
     """An account's score, action and reasons (what the lake's accounts table holds)."""
 
@@ -116,6 +117,11 @@ def _parent_did(uri: str | None) -> str | None:
     return uri[5:end] if end > 0 else uri[5:]
 
 
+def _time_value(time_us: int) -> str:
+    """An event time as a set member's value: fixed width, so values compare as strings."""
+    return f"{time_us:016d}"
+
+
 def _digest(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=8).hexdigest()
 
@@ -143,6 +149,7 @@ class AccountTracker:
         self.memory_ttl_s = self.spec.memory_days * _DAY_S
         self.window_ttl_s = int(3 * max(self.spec.window_s, self.spec.follow_window_s)) + 60
         self._findings: dict[tuple[str, str | None], ProfileFindings] = {}
+        self._seen_written: set[str] = set()
 
     # -- recording -----------------------------------------------------------------------
 
@@ -161,21 +168,22 @@ class AccountTracker:
         An account whose only events in the batch are follows, still below the burst bar, is
         not re-judged: follows alone cannot raise its verdict, and follows are most of the
         stream. (Verdicts only fall with time, as windows pass; that is seen on its next post
-        or profile.) This keeps the account signals well above the stream's event rate.
+        or profile.) The batch is aggregated in memory first, then costs two writes (lasting
+        and windowed sets), one count of the windows (counted where the members are), one
+        read of the lasting sets and stored verdicts each, and one write of changed verdicts.
         """
-        spec = self.spec
         latest: dict[str, int] = {}  # accounts to judge -> time of their latest event
         follow_only: dict[str, int] = {}  # accounts with only follows in this batch
         first: dict[str, int] = {}
         lasting: list[Sighting] = []
-        windowed: list[Sighting] = []
-        window_us = int(spec.window_s * 1_000_000)
-        follow_window_us = int(spec.follow_window_s * 1_000_000)
+        windowed: dict[tuple[str, str], str] = {}  # (set, member) -> value: first in the batch wins
+        digests: dict[str, set[str]] = {}  # account -> its folded texts' digests in this batch
+        window_us, follow_window_us = self.window_us, self.follow_window_us
         for post in posts:
             if post.operation == "delete":
                 continue
             did, t = post.did, post.time_us
-            value = str(t)
+            value = _time_value(t)
             if latest.get(did, -1) < t:
                 latest[did] = t
             if first.get(did, t + 1) > t:
@@ -188,15 +196,15 @@ class AccountTracker:
             bucket = t // window_us
             if targets:
                 rt_key = f"acct:rt:{did}#{bucket}"
-                windowed.extend(Sighting(rt_key, target[:512], value) for target in targets)
+                for target in targets:
+                    windowed.setdefault((rt_key, target[:512]), value)
             folded = fold_text(post.text)
-            if len(folded) >= spec.min_text_chars:
-                windowed.append(
-                    Sighting(f"acct:tx:{did}#{bucket}", f"{_digest(folded)}|{post.rkey[:64]}", value)
-                )
+            if len(folded) >= self.spec.min_text_chars:
+                digest = _digest(folded)
+                digests.setdefault(did, set()).add(digest)
+                windowed.setdefault((f"acct:tx:{did}:{digest}#{bucket}", post.rkey[:512] or "-"), value)
         for event in events:
             did, t = event.did, event.time_us
-            value = str(t)
             if first.get(did, t + 1) > t:
                 first[did] = t
             kind = event.kind
@@ -204,7 +212,8 @@ class AccountTracker:
                 if follow_only.get(did, -1) < t:
                     follow_only[did] = t
                 if event.operation != "delete" and event.subject:
-                    windowed.append(Sighting(f"acct:fo:{did}#{t // follow_window_us}", event.subject, value))
+                    key = f"acct:fo:{did}#{t // follow_window_us}"
+                    windowed.setdefault((key, event.subject), _time_value(t))
                 continue
             if latest.get(did, -1) < t:
                 latest[did] = t
@@ -213,73 +222,97 @@ class AccountTracker:
                 lasting.append(Sighting(f"acct:profile:{did}", f"{t:020d}", said))
             elif kind == "identity":
                 if event.handle:
-                    lasting.append(Sighting(f"acct:handle:{did}", event.handle, value))
+                    lasting.append(Sighting(f"acct:handle:{did}", event.handle, str(t)))
             elif kind == "account" and event.active is not None:
                 lasting.append(Sighting(f"acct:status:{did}", f"{t:020d}", "1" if event.active else "0"))
         if not latest and not follow_only:
             return []
-        lasting.extend(Sighting(f"acct:seen:{did}", "first", str(t)) for did, t in first.items())
-        self.store.add_members(lasting, self.memory_ttl_s)
+        lasting.extend(self._first_sightings(first))
+        if lasting:
+            self.store.add_members(lasting, self.memory_ttl_s)
         if windowed:
-            self.store.add_members(windowed, self.window_ttl_s)
+            self.store.add_members([Sighting(k, m, v) for (k, m), v in windowed.items()], self.window_ttl_s)
         for did, t in follow_only.items():
             if did in latest:
                 latest[did] = max(latest[did], t)
-        bursts = self._follow_bursts({d: t for d, t in follow_only.items() if d not in latest})
-        latest.update(bursts)
+        candidates = {d: t for d, t in follow_only.items() if d not in latest}
+        counts = self.store.count_members(self._window_groups(latest, candidates, digests))
+        bar = self.spec.follows_per_window
+        latest.update({d: t for d, t in candidates.items() if counts.get(f"fo {d}", 0) >= bar})
         if not latest:
             return []
-        signals = self.read_signals(latest)
-        return self._against_stored([self.judge(s) for s in signals])
+        stored = self._stored_verdicts(latest)
+        signals = self.read_signals(latest, counts, digests, stored)
+        return self._against_stored([self.judge(s) for s in signals], stored)
 
-    def _against_stored(self, verdicts: list[AccountVerdict]) -> list[AccountVerdict]:
+    def _first_sightings(self, first: dict[str, int]) -> list[Sighting]:
+        """Each account's first sighting, written once per process: the set keeps the first
+        value written anyway, so writing it again each batch (most accounts are seen again
+        and again) would only cost rows. The memory is bounded and forgets all when full."""
+        out = []
+        for did, t in first.items():
+            if did not in self._seen_written:
+                out.append(Sighting(f"acct:seen:{did}", "first", str(t)))
+                self._seen_written.add(did)
+        if len(self._seen_written) > _SEEN_CACHE:
+            self._seen_written.clear()
+        return out
+
+    def _window_groups(
+        self, latest: dict[str, int], candidates: dict[str, int], digests: dict[str, set[str]]
+    ) -> dict[str, tuple[list[str], str]]:
+        """The windowed counts one `count_members` call answers: the distinct accounts each
+        judged account replied to, its posts of each text it posted in this batch, and the
+        follows of every account judged or following in this batch."""
+        groups: dict[str, tuple[list[str], str]] = {}
+        fw = self.follow_window_us
+        for did, t in (*latest.items(), *candidates.items()):
+            fb = t // fw
+            since = _time_value(t - fw + 1)
+            groups[f"fo {did}"] = ([f"acct:fo:{did}#{fb}", f"acct:fo:{did}#{fb - 1}"], since)
+        w = self.window_us
+        for did, t in latest.items():
+            b = t // w
+            since = _time_value(t - w + 1)
+            groups[f"rt {did}"] = ([f"acct:rt:{did}#{b}", f"acct:rt:{did}#{b - 1}"], since)
+            for digest in digests.get(did, ()):
+                keys = [f"acct:tx:{did}:{digest}#{b}", f"acct:tx:{did}:{digest}#{b - 1}"]
+                groups[f"tx {did} {digest}"] = (keys, since)
+        return groups
+
+    def _stored_verdicts(self, latest: dict[str, int]) -> dict[str, AccountVerdict]:
+        stored = self.store.get_checkpoints([VERDICT_PREFIX + did for did in latest])
+        return {key[len(VERDICT_PREFIX) :]: AccountVerdict.from_json(raw) for key, raw in stored.items()}
+
+    def _against_stored(
+        self, verdicts: list[AccountVerdict], stored: dict[str, AccountVerdict]
+    ) -> list[AccountVerdict]:
         """Mark each verdict `changed` against the stored one: its action changed, or it is
         flagged and the signals that fired changed (one read; a write only for verdicts whose
         action or signals differ). An account first judged `none` is stored, not changed.
         The same batch scored again (a retried stream batch: the stored verdict is this one,
         same event time) is marked as it was, so its account record is put again rather than
         lost; the accounts table and the labeler take the repeat as a no-op."""
-        stored = self.store.get_checkpoints([VERDICT_PREFIX + v.did for v in verdicts])
         out: list[AccountVerdict] = []
         writes: dict[str, str] = {}
-        for v in verdicts:
-            raw = stored.get(VERDICT_PREFIX + v.did)
-            before = AccountVerdict.from_json(raw) if raw is not None else None
+        for v in verdicts:  # fresh verdicts of this batch: marked in place
+            before = stored.get(v.did)
             if before is None:
-                v = replace(v, changed=v.action != "none")
-            elif before.time_us == v.time_us and before.signature == v.signature:
-                v = replace(v, changed=before.changed, previous_action=before.previous_action)
+                v.changed = v.action != "none"
             else:
-                differs = before.signature != v.signature
-                changed = before.action != v.action or (v.action != "none" and differs)
-                v = replace(v, changed=changed, previous_action=before.action)
-                if not differs:
-                    out.append(v)
-                    continue
+                same = before.signature == v.signature
+                if before.time_us == v.time_us and same:
+                    v.changed, v.previous_action = before.changed, before.previous_action
+                else:
+                    v.changed = before.action != v.action or (v.action != "none" and not same)
+                    v.previous_action = before.action
+                    if same:
+                        out.append(v)
+                        continue
             out.append(v)
             writes[VERDICT_PREFIX + v.did] = v.to_json().decode()
         if writes:
             self.store.put_checkpoints(writes)
-        return out
-
-    def _follow_bursts(self, follow_only: dict[str, int]) -> dict[str, int]:
-        """The follow-only accounts now at or past the burst bar (one get_members call)."""
-        if not follow_only:
-            return {}
-        fw = int(self.spec.follow_window_s * 1_000_000)
-        keys: list[str] = []
-        for did, t in follow_only.items():
-            keys += (f"acct:fo:{did}#{t // fw}", f"acct:fo:{did}#{t // fw - 1}")
-        sets = self.store.get_members(keys)
-        bar = self.spec.follows_per_window
-        out = {}
-        for did, t in follow_only.items():
-            now = sets.get(f"acct:fo:{did}#{t // fw}")
-            before = sets.get(f"acct:fo:{did}#{t // fw - 1}")
-            if len(now or ()) + len(before or ()) < bar:
-                continue  # cannot reach the bar, whatever the window keeps
-            if len(_in_window((now or {}, before or {}), t - self.follow_window_us, t)) >= bar:
-                out[did] = t
         return out
 
     def _profile_said(self, event: AccountEvent, text_p: float | None) -> str:
@@ -301,43 +334,34 @@ class AccountTracker:
 
     # -- reading -------------------------------------------------------------------------
 
-    def read_signals(self, latest: dict[str, int]) -> list[AccountSignals]:
-        """Each account's signals at its latest event time (one get_members call)."""
-        spec = self.spec
+    def read_signals(
+        self,
+        latest: dict[str, int],
+        counts: Mapping[str, int],
+        digests: Mapping[str, set[str]],
+        stored: Mapping[str, AccountVerdict],
+    ) -> list[AccountSignals]:
+        """Each account's signals at its latest event time: the windowed counts, and its
+        lasting sets (first sighting, handles, profiles, status) in one `get_members` call.
+
+        The most repeated text is counted for the texts the account posted in this batch; an
+        account judged on other events keeps the count its stored verdict measured while that
+        is inside the window (its texts are not re-read)."""
         keys: list[str] = []
-        for did, t in latest.items():
+        for did in latest:
             keys += (f"acct:seen:{did}", f"acct:handle:{did}", f"acct:profile:{did}", f"acct:status:{did}")
-            b = _bucket(t, spec.window_s)
-            fb = _bucket(t, spec.follow_window_s)
-            keys += (
-                f"acct:rt:{did}#{b}",
-                f"acct:rt:{did}#{b - 1}",
-                f"acct:tx:{did}#{b}",
-                f"acct:tx:{did}#{b - 1}",
-            )
-            keys += (f"acct:fo:{did}#{fb}", f"acct:fo:{did}#{fb - 1}")
         sets = self.store.get_members(keys)
         empty: dict[str, str] = {}
         out = []
         for did, t in latest.items():
-            b = _bucket(t, spec.window_s)
-            fb = _bucket(t, spec.follow_window_s)
-            since = t - self.window_us
-            targets = _in_window(
-                (sets.get(f"acct:rt:{did}#{b - 1}", empty), sets.get(f"acct:rt:{did}#{b}", empty)), since, t
-            )
-            texts = _in_window(
-                (sets.get(f"acct:tx:{did}#{b - 1}", empty), sets.get(f"acct:tx:{did}#{b}", empty)), since, t
-            )
-            counts: dict[str, int] = {}
-            for member in texts:
-                digest = member.partition("|")[0]
-                counts[digest] = counts.get(digest, 0) + 1
-            follows = _in_window(
-                (sets.get(f"acct:fo:{did}#{fb - 1}", empty), sets.get(f"acct:fo:{did}#{fb}", empty)),
-                t - self.follow_window_us,
-                t,
-            )
+            texts = digests.get(did)
+            if texts:
+                repeated = max(counts.get(f"tx {did} {d}", 0) for d in texts)
+            else:
+                before = stored.get(did)
+                was = before.signals.get("repeated_text") if before is not None else None
+                recent = before is not None and before.time_us > t - self.window_us
+                repeated = was if recent and isinstance(was, int) else 0
             first = sets.get(f"acct:seen:{did}", empty).get("first")
             handles = sets.get(f"acct:handle:{did}", empty)
             handle = max(handles, key=lambda h: int(handles[h])) if handles else None
@@ -346,10 +370,10 @@ class AccountTracker:
                 AccountSignals(
                     did=did,
                     time_us=t,
-                    reply_targets=len(targets),
-                    repeated_text=max(counts.values(), default=0),
-                    follows=len(follows),
-                    first_seen_us=int(first) if first else t,
+                    reply_targets=counts.get(f"rt {did}", 0),
+                    repeated_text=repeated,
+                    follows=counts.get(f"fo {did}", 0),
+                    first_seen_us=min(int(first), t) if first else t,
                     handle=handle,
                     handle_changes=max(0, len(handles) - 1),
                     profile=self._latest_profile(sets.get(f"acct:profile:{did}", empty), handle),
@@ -441,13 +465,3 @@ class AccountTracker:
         """The latest stored verdict of each account that has one."""
         stored = self.store.get_checkpoints([VERDICT_PREFIX + did for did in dids])
         return {key[len(VERDICT_PREFIX) :]: AccountVerdict.from_json(raw) for key, raw in stored.items()}
-
-
-def _in_window(sets: Iterable[dict[str, str]], since_us: int, until_us: int) -> set[str]:
-    """Members of the sets first seen within (since, until]."""
-    out: set[str] = set()
-    for members in sets:
-        for member, value in members.items():
-            if value.isdigit() and since_us < int(value) <= until_us:
-                out.add(member)
-    return out

@@ -71,4 +71,11 @@ class StateStore(Protocol):
         seconds after it was written."""
         ...
 
+    def count_members(self, groups: Mapping[str, tuple[Collection[str], str]]) -> dict[str, int]:
+        """For each named group of sets: how many distinct members the group's live sets hold
+        whose value is at least the group's lower bound (compared as strings: values such as
+        fixed-width event times). A count is computed where the members are (SQLite), so a
+        window over a big set costs one number, not its rows; groups with none are left out."""
+        ...
+
     def close(self) -> None: ...

@@ -37,7 +37,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fraud_pipeline.aws import aws_client
 from fraud_pipeline.state import StateError
 from fraud_pipeline.state.base import Sighting
-from fraud_pipeline.state.sqlite import check_cache_values, check_key, check_sightings
+from fraud_pipeline.state.sqlite import check_cache_values, check_key, check_sightings, count_in_window
 
 BATCH_WRITE_ITEMS = 25
 BATCH_GET_ITEMS = 100  # BatchGetItem's limit
@@ -357,6 +357,11 @@ class DynamoDbStateStore:
             if pending:
                 raise StateError(f"DynamoDB kept {len(pending[self.table]['Keys'])} cache keys unprocessed")
         return out
+
+    def count_members(self, groups: Mapping[str, tuple[Collection[str], str]]) -> dict[str, int]:
+        """Counted here from the sets' items (DynamoDB has no server-side count of attributes)."""
+        keys = {key for set_keys, _ in groups.values() for key in set_keys}
+        return count_in_window(self.get_members(keys), groups)
 
     def close(self) -> None:
         self.client.close()

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 
 from fraud_pipeline.state.base import Sighting
-from fraud_pipeline.state.sqlite import check_cache_values, check_key, check_sightings
+from fraud_pipeline.state.sqlite import check_cache_values, check_key, check_sightings, count_in_window
 
 
 class MemoryStateStore:
@@ -94,6 +94,10 @@ class MemoryStateStore:
         with self._lock:
             expires = int(self._clock()) + ttl_s
             self._cache.update({key: (value, expires) for key, value in values.items()})
+
+    def count_members(self, groups: Mapping[str, tuple[Collection[str], str]]) -> dict[str, int]:
+        keys = {key for set_keys, _ in groups.values() for key in set_keys}
+        return count_in_window(self.get_members(keys), groups)
 
     def close(self) -> None:
         """Nothing to release."""

@@ -127,6 +127,18 @@ class _SetMirror:
             self.version = version
 
 
+def count_in_window(
+    sets: Mapping[str, Mapping[str, str]], groups: Mapping[str, tuple[Collection[str], str]]
+) -> dict[str, int]:
+    """`count_members` from sets already read: distinct members per group at or above its bound."""
+    out: dict[str, int] = {}
+    for name, (keys, since) in groups.items():
+        members = {m for key in keys for m, value in sets.get(key, {}).items() if value >= since}
+        if members:
+            out[name] = len(members)
+    return out
+
+
 class SqliteStateStore:
     def __init__(self, path: Path | str, clock: Callable[[], float] = time.time) -> None:
         self.path = Path(path)
@@ -321,6 +333,25 @@ class SqliteStateStore:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+    def count_members(self, groups: Mapping[str, tuple[Collection[str], str]]) -> dict[str, int]:
+        """One query: the groups as JSON rows (group, set key, bound), joined to the live sets'
+        members and counted in SQLite; no member row leaves the database."""
+        rows = [[name, check_key(key), since] for name, (keys, since) in groups.items() for key in keys]
+        if not rows:
+            return {}
+        found = (
+            self._conn()
+            .execute(
+                "SELECT q.value ->> 0, count(DISTINCT m.member) FROM json_each(?) q "
+                "JOIN member_sets s ON s.key = q.value ->> 1 AND s.expires_at > ? "
+                "JOIN set_members m ON m.key = s.key AND m.value >= q.value ->> 2 "
+                "GROUP BY 1",
+                (orjson.dumps(rows).decode(), int(self._clock())),
+            )
+            .fetchall()
+        )
+        return {str(name): int(count) for name, count in found}
 
     def purge_expired(self) -> int:
         """Delete expired counters and member sets (DynamoDB's TTL sweeper does this on AWS);
