@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -220,3 +221,62 @@ def test_api_answers_long_ranges_from_the_mart(
     assert payload["history"]["relation"] == "seed_metrics_per_minute"
     first = payload["timestamps"][0]
     assert _by_id(payload)["fraud_both"]["values"][0] == mart[first]["Post-Fraud-Both"]
+
+
+@pytest.fixture(scope="module")
+def dbt_built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, list]]:
+    """The real mart: a raw lake compacted and `dbt build` run over it (as Dagster does)."""
+    from fraud_pipeline.lake.compaction import compact_hour
+    from fraud_pipeline.objects import ObjectStore
+    from fraud_pipeline.orchestration.dbt_project import run_dbt_build
+    from fraud_pipeline.settings import load_settings
+    from tests.lake_fixtures import build_lake, recent_hours
+
+    settings = load_settings(environ={}, backend="local", home=tmp_path_factory.mktemp("history") / "home")
+    store = ObjectStore.from_settings(settings)
+    hours = recent_hours(2)
+    truth = build_lake(store, settings, hours, posts_per_hour=80)
+    for hour in hours:
+        compact_hour(store, settings, hour)
+    # The mart and the models it is built from (data tests beside it read other marts too).
+    done = run_dbt_build(settings, "--select", "+seed_metrics_per_minute", "--resource-type", "model")
+    output = done.stdout + done.stderr
+    assert re.search(r"OK created .*seed_metrics_per_minute", output), output[-2000:]
+    live = [record for by_uri in truth.live.values() for record in by_uri.values()]
+    yield settings, live
+
+
+@pytest.mark.slow
+def test_the_real_mart_counts_the_lakes_posts_per_minute_in_utc(dbt_built: tuple[Settings, list]) -> None:
+    """The dbt model, not a stand-in: its minutes (UTC, by scoring time) hold the lake's posts."""
+    settings, live = dbt_built
+    expected: dict[int, list[float]] = {}
+    for record in live:
+        minute = record.scored_at_us // 60_000_000 * 60_000
+        counts = expected.setdefault(minute, [0.0, 0.0])
+        counts[0] += 1
+        counts[1] += record.is_fraud
+    start, end = min(expected), max(expected) + MINUTE
+    reader = WarehouseReader(Path(settings.warehouse_path))
+    try:
+        mart = history.mart_sums(reader, ["Post-Processed", "Post-Is-Fraud"], start, end, 60)
+        got = {p.timestamp_ms: [p.value] for p in mart.points["Post-Processed"]}
+        for p in mart.points["Post-Is-Fraud"]:
+            got[p.timestamp_ms].append(p.value)
+        assert got == {m: c for m, c in expected.items()}
+        # A day later the whole of it is older than the live metrics keep: Values is the mart's sums.
+        sink = open_metrics(settings)
+        values = data.widget_series(
+            data.widget_by_key("values"),
+            sink,
+            settings,
+            range_s=86400,
+            now_ms=end + 4 * HOUR,
+            warehouse=reader,
+        )
+        sink.close()
+    finally:
+        reader.close()
+    shown = {s["id"]: s["values"][0] for s in values["series"] if s["visible"]}
+    assert shown["processed"] == len(live)
+    assert shown["not_fraud"] == sum(not r.is_fraud for r in live)
