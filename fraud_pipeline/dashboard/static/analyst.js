@@ -17,6 +17,7 @@
     expanded: new Set(), // texts unfolded by the analyst (kept across refreshes)
     labelsBefore: null,
     inFlight: false,
+    again: false,
     shown: {}, // what each view last rendered: an unchanged answer leaves the DOM (and selection) alone
   };
 
@@ -197,6 +198,22 @@
     }));
   }
 
+  // The campaign's posts and accounts over time, drawn by the page's chart library (ECharts, via
+  // static/charts.js); the bars below it say the same in text. Labels are ours, never post text.
+  function sizeChart(points, key, name) {
+    const box = h("div", { class: "chart-box an-chart", "data-chart": name });
+    if (!window.FraudCharts.timeSeries || !window.echarts || points.length < 2) return null;
+    const payload = {
+      timestamps: points.map((p) => Date.parse(p[key])),
+      series: [
+        { id: "posts", label: "posts", visible: true, values: points.map((p) => p.posts) },
+        { id: "accounts", label: "accounts", visible: true, values: points.map((p) => p.accounts) },
+      ],
+    };
+    requestAnimationFrame(() => window.FraudCharts.timeSeries(box, { key: "campaign-" + name, stacked: false, y_label: "Posts" }, payload));
+    return box;
+  }
+
   async function loadCampaign(id) {
     const box = document.getElementById("an-campaign");
     let c;
@@ -221,8 +238,9 @@
     const parts = [
       h("header", { class: "an-post-head" }, h("h3", {}, "Campaign ", txt(c.campaign_id)), close),
       h("p", { class: "an-muted", text: `${c.posts_in_window} posts and ${c.accounts_count} accounts · ${lab.published} posts labelled, ${lab.negated} negated` }),
-      h("h4", { text: "Size over time (10-minute buckets, live window)" }), bars(c.size_over_time.window, "start"),
+      h("h4", { text: "Size over time (10-minute buckets, live window)" }), sizeChart(c.size_over_time.window, "start", "window"), bars(c.size_over_time.window, "start"),
       c.size_over_time.hourly.length ? h("h4", { text: "Size over time (hourly, marts)" }) : null,
+      c.size_over_time.hourly.length ? sizeChart(c.size_over_time.hourly, "hour", "hourly") : null,
       c.size_over_time.hourly.length ? bars(c.size_over_time.hourly, "hour") : null,
       h("h4", { text: "Domains" }), chips(c.domains.map((d) => d.domain + " (" + d.posts_in_window + ")")),
       h("h4", { text: "Accounts, first seen first" }),
@@ -316,14 +334,19 @@
   }
 
   async function refresh() {
-    if (state.inFlight) return;
+    if (state.inFlight) {
+      state.again = true; // a tab switch during a refresh: load it right after
+      return;
+    }
     state.inFlight = true;
+    state.again = false;
     try {
       await Promise.allSettled([loadHealth(), Promise.resolve().then(() => LOADERS[state.tab]()).catch((err) => {
         setStatus("an-" + state.tab + "-status", "Could not load: " + err.message, "error");
       })]);
     } finally {
       state.inFlight = false;
+      if (state.again) refresh();
     }
   }
 
