@@ -61,7 +61,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from starlette.routing import Route, request_response
 
-from fraud_pipeline.dashboard import analyst_api, data
+from fraud_pipeline.dashboard import analyst_api, data, tables
 from fraud_pipeline.dashboard import app as app_module
 from fraud_pipeline.dashboard.app import DashboardState, running
 from fraud_pipeline.dashboard.tables import table_keys
@@ -521,6 +521,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             endpoints["/api/analyst/review?limit=25 (after a new delivery)"] = measure(
                 base, "/api/analyst/review?limit=25", args.repeat, deliver
             )
+            # Before/after, side by side: the drill-down table as it was read before the index
+            # (the 24 newest files on every refresh), timed the same way.
+            before = []
+            for _ in range(args.repeat):
+                t0 = time.thread_time()
+                tables.recent_fraud_posts(state.store, settings, limit=50)
+                before.append((time.thread_time() - t0) * 1000)
+            result["recent_fraud_posts_before_index_cpu_ms_median"] = round(statistics.median(before), 2)
             c0 = _cpu_s()
             analyst_api._health_report(analyst)
             result["health_check_background_cpu_ms"] = round((_cpu_s() - c0) * 1000, 1)
