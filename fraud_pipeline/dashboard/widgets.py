@@ -8,8 +8,14 @@ renderers read it:
   deploys the committed output of `python -m fraud_pipeline.dashboard.widgets --env <env>`
   (`infra/live/<env>/cloudwatch/dashboard.json`, kept equal to this module by a test);
 - the project's web dashboard queries the base series through the metrics port and computes
-  the derived ones with `evaluate(series.expression, values)`, the same arithmetic CloudWatch's
-  metric math does (`+ - * /`, numbers, parentheses, series ids).
+  the derived ones with `evaluate_columns(series.expression, columns, length)`, the same
+  arithmetic CloudWatch's metric math does (`+ - * /`, numbers, parentheses, series ids).
+
+The original system's eight widgets (RawMetrics ... TextOnlyRatio; tests/test_widgets.py holds
+the deployed body to them) come first, by the names and views its users know: time series
+(stacked or not), single values and pies (`view="pie"`; CloudWatch has no donut, the web page
+draws it as one). Single values and pies hold one value per series over the whole range
+(`setPeriodToTimeRange`). The project's own widgets follow.
 
 Series are named by `id` (a metric-math id: lower-case first letter, then letters, digits, `_`).
 Dimension values may hold `{placeholders}` filled from `resource_names(settings)`, so the spec
@@ -194,10 +200,6 @@ def _own(series_id: str, metric: str, label: str, *, visible: bool = True, stat:
     return Series(id=series_id, label=label, metric=metric, visible=visible, stat=stat)
 
 
-def _expr(series_id: str, expression: str, label: str) -> Series:
-    return Series(id=series_id, label=label, expression=expression)
-
-
 _FUNCTION = (("FunctionName", "{scoring_function}"),)
 
 # The seed's six base metrics, with the ids every widget uses for them.
@@ -274,16 +276,6 @@ def _seed(*shown: str, derived: tuple[str, ...] = ()) -> tuple[Series, ...]:
 
 
 # The seed's eight widgets, by the names its users know, first; then the project's own.
-SEED_WIDGET_TITLES: tuple[str, ...] = (
-    "RawMetrics",
-    "FraudRatioStacked",
-    "FraudRatioValues",
-    "FraudPostsPie",
-    "AllStacked",
-    "Values",
-    "FraudRatio",
-    "TextOnlyRatio",
-)
 _FRAUD_KINDS = ("fraud_both", "fraud_media_only", "fraud_text_only")
 
 WIDGETS: tuple[Widget, ...] = (
