@@ -16,17 +16,25 @@ Three measurements, one JSON object:
    median of `--repeats` runs, posts per CPU second of this process (SQLite runs in it; CPU
    time, because the benchmark box is shared); the tracker alone on SQLite and on the
    in-memory store beside it.
+   With `--baseline REV` the same throughput of the code at git revision REV beside it, in
+   the same run: that revision's package and policy are extracted with `git archive` and
+   timed in a child process on the same posts, alternating with this code's repeats.
 3. `dynamodb_calls`: the tracker over DynamoDB on moto's server: store round trips per batch
    of 500 (median and max), by operation.
 
     python benchmarks/bench_behaviour.py [--events 60000] [--shards 16] [--skip-dynamodb]
+    python benchmarks/bench_behaviour.py --skip-detection --skip-dynamodb --baseline 9aeb0cd
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import pickle
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
@@ -206,40 +214,90 @@ def detection(events: int, shards: int, seed: int, rate: float) -> dict[str, Any
     }
 
 
-def throughput(events: int, seed: int, rate: float, repeats: int) -> dict[str, Any]:
+def _rates_once(posts: list[Any]) -> tuple[float, float, float]:
+    """Posts per CPU second: the scorer (signals + rules + state, SQLite), the tracker alone on
+    SQLite and on the in-memory store. Imports whatever `fraud_pipeline` is on the path (the
+    baseline child runs this same function against an older package)."""
     from fraud_pipeline.scoring.pipeline_scorer import PostScorer
     from fraud_pipeline.scoring.signals import BehaviorTracker
     from fraud_pipeline.state.memory import MemoryStateStore
     from fraud_pipeline.state.sqlite import SqliteStateStore
 
-    posts = [p for p in _capture(events, seed, rate)[0] if p.operation != "delete"]
-    scorer_rates, tracker_rates, memory_rates = [], [], []
-    for _ in range(repeats):
-        tracker = BehaviorTracker(MemoryStateStore())
+    tracker = BehaviorTracker(MemoryStateStore())
+    started = time.process_time()
+    for start in range(0, len(posts), 500):
+        tracker.observe_batch(posts[start : start + 500])
+    memory = len(posts) / (time.process_time() - started)
+    with tempfile.TemporaryDirectory() as tmp:
+        scorer = PostScorer(ZeroModel(), None, behaviour_state=SqliteStateStore(Path(tmp) / "a.db"))
+        started = time.process_time()
+        for start in range(0, len(posts), 500):
+            scorer.score(posts[start : start + 500])
+        scored = len(posts) / (time.process_time() - started)
+        tracker = BehaviorTracker(SqliteStateStore(Path(tmp) / "b.db"))
         started = time.process_time()
         for start in range(0, len(posts), 500):
             tracker.observe_batch(posts[start : start + 500])
-        memory_rates.append(len(posts) / (time.process_time() - started))
-        with tempfile.TemporaryDirectory() as tmp:
-            scorer = PostScorer(ZeroModel(), None, behaviour_state=SqliteStateStore(Path(tmp) / "a.db"))
-            started = time.process_time()
-            for start in range(0, len(posts), 500):
-                scorer.score(posts[start : start + 500])
-            scorer_rates.append(len(posts) / (time.process_time() - started))
-            tracker = BehaviorTracker(SqliteStateStore(Path(tmp) / "b.db"))
-            started = time.process_time()
-            for start in range(0, len(posts), 500):
-                tracker.observe_batch(posts[start : start + 500])
-            tracker_rates.append(len(posts) / (time.process_time() - started))
+        tracked = len(posts) / (time.process_time() - started)
+    return scored, tracked, memory
+
+
+def _baseline_child(posts_file: str) -> None:
+    """Entry point of the baseline child: one repeat of `_rates_once`, as JSON on stdout."""
+    posts = pickle.loads(Path(posts_file).read_bytes())
+    print(json.dumps(_rates_once(posts)))
+
+
+def _medians(rates: list[tuple[float, float, float]]) -> dict[str, int]:
     return {
-        "posts": len(posts),
-        "batch": 500,
-        "repeats": repeats,
-        "signals_rules_state_posts_per_s_median": round(statistics.median(scorer_rates)),
-        "tracker_state_only_posts_per_s_median": round(statistics.median(tracker_rates)),
-        "tracker_memory_store_posts_per_s_median": round(statistics.median(memory_rates)),
-        "target_posts_per_s": 25_000,
+        "signals_rules_state_posts_per_s_median": round(statistics.median(r[0] for r in rates)),
+        "tracker_state_only_posts_per_s_median": round(statistics.median(r[1] for r in rates)),
+        "tracker_memory_store_posts_per_s_median": round(statistics.median(r[2] for r in rates)),
     }
+
+
+def throughput(
+    events: int, seed: int, rate: float, repeats: int, baseline: str | None = None
+) -> dict[str, Any]:
+    posts = [p for p in _capture(events, seed, rate)[0] if p.operation != "delete"]
+    mine: list[tuple[float, float, float]] = []
+    theirs: list[tuple[float, float, float]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        if baseline:
+            archive = subprocess.run(
+                ["git", "-C", str(ROOT), "archive", baseline, "fraud_pipeline", "policy"],
+                check=True,
+                capture_output=True,
+            ).stdout
+            subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+            posts_file = Path(tmp) / "posts.pickle"
+            posts_file.write_bytes(pickle.dumps(posts))
+        for _ in range(repeats):
+            mine.append(_rates_once(posts))
+            if baseline:
+                child = subprocess.run(
+                    [sys.executable, "-c", CHILD, str(Path(__file__).resolve()), str(posts_file)],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                    env={**os.environ, "PYTHONPATH": tmp},
+                    cwd=tmp,
+                )
+                theirs.append(tuple(json.loads(child.stdout.strip().splitlines()[-1])))  # type: ignore[arg-type]
+    result: dict[str, Any] = {"posts": len(posts), "batch": 500, "repeats": repeats, **_medians(mine)}
+    result["target_posts_per_s"] = 25_000
+    if baseline:
+        result["baseline"] = {"revision": baseline, **_medians(theirs)}
+    return result
+
+
+# The baseline child: this file's `_baseline_child`, loaded by path, with the older package first.
+CHILD = (
+    "import importlib.util, sys; "
+    "spec = importlib.util.spec_from_file_location('bench_behaviour', sys.argv[1]); "
+    "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module); "
+    "module._baseline_child(sys.argv[2])"
+)
 
 
 def dynamodb_calls(events: int, seed: int, rate: float, batches: int) -> dict[str, Any]:
@@ -300,12 +358,15 @@ def main() -> None:
     parser.add_argument("--skip-detection", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-dynamodb", action="store_true")
+    parser.add_argument("--baseline", metavar="REV", help="also time the throughput of this git revision")
     args = parser.parse_args()
     result: dict[str, Any] = {"benchmark": "behaviour_across_shards"}
     if not args.skip_detection:
         result["detection"] = detection(args.events, args.shards, args.seed, args.rate)
     if not args.skip_throughput:
-        result["throughput"] = throughput(min(args.events, 20_000), args.seed, args.rate, args.repeats)
+        result["throughput"] = throughput(
+            min(args.events, 20_000), args.seed, args.rate, args.repeats, args.baseline
+        )
     if not args.skip_dynamodb:
         result["dynamodb_calls"] = dynamodb_calls(
             min(args.events, 20_000), args.seed, args.rate, args.dynamodb_batches

@@ -34,6 +34,7 @@ campaign (`relabel`), so the scorer can re-label them with a verdict update.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import string
@@ -135,13 +136,18 @@ def _is_link_token(token: str) -> bool:
     return "/" in token or "." in token.strip(".,!?;:)(\"'")
 
 
+@functools.lru_cache(maxsize=16_384)
 def fold_text(text: str) -> str:
     """Lower case, links dropped, punctuation to space, digits to 0, spaces collapsed; read
     through `canonical.fingerprint_text`, so an obfuscated copy (lookalike letters, invisible
-    characters, full-width or spaced-out letters, leetspeak) folds like the original."""
+    characters, full-width or spaced-out letters, leetspeak) folds like the original.
+
+    Cached for the last few thousand texts: the behaviour and account trackers fold the same
+    posts, and campaigns repeat their text. Only tokens holding a `.` or `/` are looked at
+    as links (most tokens hold neither)."""
     lowered = fingerprint_text(text)
     if "/" in lowered or "." in lowered:
-        lowered = " ".join(t for t in lowered.split() if not _is_link_token(t))
+        lowered = " ".join([t for t in lowered.split() if not (("/" in t or "." in t) and _is_link_token(t))])
     return " ".join(lowered.translate(_FOLD).split())
 
 
