@@ -191,3 +191,29 @@ def test_query_reads_the_lake_on_s3_with_the_session_locked(aws_settings: Settin
     )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == [{"n": len(truth.live_uris)}]
+
+
+def test_query_sees_the_accounts_table(lake) -> None:
+    """`accounts`: the account records the delivery landed, or no rows (same columns) before any."""
+    import orjson
+
+    from fraud_pipeline.accounts.lake_table import account_record
+    from fraud_pipeline.accounts.tracker import AccountVerdict
+    from fraud_pipeline.lake.paths import firehose_object_key
+    from fraud_pipeline.records import tagged_rows_to_table
+    from fraud_pipeline.workers.delivery import parquet_bytes
+
+    settings, _ = lake
+    empty = _run(
+        settings, "SELECT count(*) AS n, count(account_signals) AS s FROM accounts", "--format", "json"
+    )
+    assert empty.exit_code == 0, empty.output
+    assert json.loads(empty.output) == [{"n": 0, "s": 0}]
+    did = "did:plc:scammer00000000000000000"
+    verdict = AccountVerdict(did, 1_764_000_000_000_000, 0.8, "label", ("profile_services",), "x.bsky.social")
+    row = orjson.loads(account_record(verdict, 1_764_000_000_000_001, ["scam-account"]).to_json())
+    store = ObjectStore.from_settings(settings)
+    key = firehose_object_key(settings.accounts_prefix, settings.delivery_stream, recent_hours(1)[0])
+    store.put_bytes(key, parquet_bytes(tagged_rows_to_table([row])))
+    found = _run(settings, "SELECT did, action, labels FROM accounts", "--format", "json")
+    assert json.loads(found.output) == [{"did": did, "action": "label", "labels": ["scam-account"]}]

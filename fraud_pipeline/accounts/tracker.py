@@ -18,12 +18,15 @@ nothing twice):
   acct:handle:<did>          handle -> time first seen (handle changes)
   acct:profile:<did>         profile event time -> what that profile said (latest wins)
   acct:rt:<did>#<bucket>     accounts replied to or mentioned -> time (reply floods)
-  acct:tx:<did>#<bucket>     "<folded text digest>|<rkey>" -> time (repeated texts)
+  acct:tx:<did>:<digest>#<bucket>  posts (rkey) of one folded text -> time (repeated texts)
   acct:fo:<did>#<bucket>     followed accounts -> time (follow bursts)
   acct:status:<did>          account event time -> "1" active / "0" not (latest wins)
-Windowed sets are bucketed by the window; a count reads the current and previous bucket
-and keeps members inside the window. One `add_members` per TTL and one `get_members` per
-batch: a batch costs four store calls, however many events it holds.
+Windowed sets are bucketed by the window, their values fixed-width times; a windowed count
+is the distinct members of the current and previous bucket at or after the window's start,
+counted by the store (`count_members`: in SQLite itself) so no member row is read back.
+A batch is aggregated in memory first and costs a bounded number of store calls however
+many events it holds: one `add_members` per TTL, one `count_members`, one `get_members`
+(lasting sets), one `get_checkpoints` and at most one `put_checkpoints` (stored verdicts).
 """
 
 from __future__ import annotations
