@@ -240,12 +240,15 @@ def _post_scorer_beside(
     pipeline = build_post_scorer(settings)
     only: dict[str, tuple[bool, list[str]]] = {}
     both: dict[str, tuple[bool, list[str]]] = {}
+    account_records: Counter[str] = Counter()  # the pipeline's account records, by action
     for posts, events in batches:
         for t in post_only.score(posts)[0]:
-            if t.operation != "verdict":
+            if t.operation not in ("verdict", "account"):
                 only[t.uri] = (t.is_fraud, t.rule_hits)
         for t in pipeline.score(posts, events)[0]:
-            if t.operation != "verdict":
+            if t.operation == "account":
+                account_records[t.action] += 1
+            elif t.operation != "verdict":
                 both[t.uri] = (t.is_fraud, t.rule_hits)
     scam_uris = {p.uri for p in scam_posts}
     honest_uris = [u for u in both if u not in scam_uris]
@@ -262,6 +265,7 @@ def _post_scorer_beside(
         "pipeline_honest_posts_flagged": sum(both[u][0] for u in honest_uris),
         "post_only_rules_on_honest_flagged": honest_rules(only),
         "pipeline_rules_on_honest_flagged": honest_rules(both),
+        "pipeline_account_records_by_action": dict(account_records),
     }
 
 
