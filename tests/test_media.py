@@ -238,7 +238,9 @@ def test_second_engine_reads_only_when_the_first_reads_too_little(
     calls: list[str] = []
     monkeypatch.setattr(reading, "_read_tesseract", lambda image: calls.append("t") or [("hi", 0.9)])
     monkeypatch.setattr(
-        reading, "_read_rapidocr", lambda image: calls.append("r") or [("SEND 1 ETH GET 2 ETH BACK", 0.9)]
+        reading,
+        "_read_rapidocr",
+        lambda image, side, lines: calls.append("r") or [("SEND 1 ETH GET 2 ETH BACK", 0.9)],
     )
     image = photo_like(1)
     both = spec.model_copy(update={"ocr_engines": ["tesseract", "rapidocr"], "ocr_fallback_below_chars": 10})

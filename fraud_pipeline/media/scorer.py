@@ -98,7 +98,8 @@ class ImageScorer:
             for text in qr_texts(frame):
                 if text not in qr_urls:
                     qr_urls.append(text)
-            if text_edge_share(frame, spec.prescreen_side) >= spec.prescreen_min_text_edges:
+            share = text_edge_share(frame, spec.prescreen_side, spec.prescreen_step_of_range)
+            if share >= spec.prescreen_min_text_edges:
                 ocr_skipped = False
                 try:
                     read = ocr_lines(frame, spec)

@@ -233,8 +233,11 @@ class MediaSpec(_Strict):
     ocr_engines: Annotated[list[Literal["tesseract", "rapidocr"]], Field(min_length=1)]
     ocr_fallback_below_chars: Annotated[int, Field(ge=0, le=10_000)]  # fewer letters read: next engine too
     ocr_max_side: Annotated[int, Field(ge=64, le=4096)]  # images are shrunk to this for OCR
+    ocr_detect_side: Annotated[int, Field(ge=64, le=4096)]  # RapidOCR finds text lines at this size
+    ocr_max_lines: Annotated[int, Field(ge=1, le=1000)]  # RapidOCR reads at most this many (largest first)
     prescreen_side: Annotated[int, Field(ge=32, le=1024)]  # thumbnail the prescreen looks at
-    prescreen_min_text_edges: Probability  # share of strong-edge pixels below which OCR is skipped
+    prescreen_step_of_range: Probability  # a text edge: a step this share of the image's grey range
+    prescreen_min_text_edges: Probability  # share of text-edge pixels below which OCR is skipped
     ocr_min_confidence: Probability  # OCR lines below it are dropped
     text_weight: Probability  # how much the text model's score of what is read counts
     blocklist_weight: Probability  # evidence of a known scam image
