@@ -260,25 +260,3 @@ def test_campaign_crossing_relabels_earlier_posts_once() -> None:
         u.is_fraud and "spam-campaign" in u.labels and u.rule_hits == ["campaign_relabel"] for u in updates
     )
     assert all(u.scored_at_us > min(t.scored_at_us for t in scored) for u in updates)
-
-
-def test_decoded_sets_are_reused_between_batches_only_while_they_grow() -> None:
-    """The tracker keeps decoded sets between batches and decodes only new members; a set that
-    changed otherwise (forgotten and written anew) is decoded afresh."""
-    from fraud_pipeline.scoring.signals import _BatchSets, _encode_member
-
-    def value(t: int, rkey: str) -> str:
-        return _encode_member(t, False, "x.com", rkey)
-
-    carry: dict = {}
-    first = {"a": value(20, "r1"), "b": value(30, "r2")}
-    assert _BatchSets({"k": first}, carry).members("k")[0] == [20, 30]
-    grown = {**first, "c": value(10, "r3")}
-    times, rows = _BatchSets({"k": grown}, carry).members("k")
-    assert times == [10, 20, 30] and [did for did, _ in rows] == ["c", "a", "b"]
-    same_size_other_values = {"a": value(5, "r9"), "b": value(30, "r2"), "c": value(10, "r3")}
-    times, rows = _BatchSets({"k": same_size_other_values}, carry).members("k")
-    assert times == [5, 10, 30] and rows[0] == ("a", (5, False, "x.com", "r9"))
-    recreated = {"z": value(50, "r7")}
-    assert _BatchSets({"k": recreated}, carry).members("k") == ([50], [("z", (50, False, "x.com", "r7"))])
-    assert _BatchSets({}, carry).members("k") == ([], [])

@@ -283,23 +283,13 @@ class _Group:
     members: dict[str, _Sighted] = field(default_factory=dict)  # did -> first sighting in range
 
 
-_Decoded = tuple[dict[str, str], list[int], list[tuple[str, _Sighted]]]  # raw set, sorted times, rows
-DECODED_CACHE_SETS = 200_000  # decoded sets kept between batches (emptied beyond)
-
-
 class _BatchSets:
-    """The sets one batch read, each decoded once and sorted by time (posts then bisect).
+    """The sets one batch read, each decoded once and sorted by time (posts then bisect)."""
 
-    Decoded sets are kept between batches (`carry`): a set read again usually only grew (its
-    members keep their first value), so only the new members are decoded. Reuse is checked,
-    not assumed: the previous members must all be in the new read with the same values (a
-    C-level comparison of the items views), else the set is decoded afresh."""
+    __slots__ = ("_members", "_times", "sets")
 
-    __slots__ = ("_carry", "_members", "_times", "sets")
-
-    def __init__(self, sets: dict[str, dict[str, str]], carry: dict[str, _Decoded] | None = None) -> None:
+    def __init__(self, sets: dict[str, dict[str, str]]) -> None:
         self.sets = sets
-        self._carry: dict[str, _Decoded] = carry if carry is not None else {}
         self._members: dict[str, tuple[list[int], list[tuple[str, _Sighted]]]] = {}
         self._times: dict[str, list[int]] = {}
 
@@ -307,31 +297,15 @@ class _BatchSets:
         """(sorted sighting times, [(did, sighting)] in that order) of a member set."""
         cached = self._members.get(key)
         if cached is None:
-            raw = self.sets.get(key, _EMPTY)
-            before = self._carry.get(key)
-            if before is not None and before[0].items() <= raw.items():
-                if len(before[0]) == len(raw):
-                    cached = (before[1], before[2])
-                else:
-                    rows = list(before[2])
-                    for did in raw.keys() - before[0].keys():
-                        member = _decode_member(raw[did])
-                        if member is not None:
-                            rows.append((did, member))
-                    rows.sort(key=_sighting_time)  # stable: equal times keep their order
-                    cached = ([member[0] for _, member in rows], rows)
-            else:
-                rows = []
-                for did, value in raw.items():
-                    member = _decode_member(value)
-                    if member is not None:
-                        rows.append((did, member))
-                if len(rows) > 1:
-                    rows.sort(key=_sighting_time)
-                cached = ([member[0] for _, member in rows], rows)
+            rows = []
+            for did, value in self.sets.get(key, _EMPTY).items():
+                member = _decode_member(value)
+                if member is not None:
+                    rows.append((did, member))
+            if len(rows) > 1:
+                rows.sort(key=_sighting_time)
+            cached = ([member[0] for _, member in rows], rows)
             self._members[key] = cached
-            if raw:
-                self._carry[key] = (raw, cached[0], cached[1])
         return cached
 
     def times(self, key: str) -> list[int]:
@@ -361,7 +335,6 @@ class BehaviorTracker:
         self.store: StateStore = store if store is not None else MemoryStateStore()
         self.params = params or BehaviourParams.default()
         self.window_us = int(self.params.window_s * 1_000_000)
-        self._decoded: dict[str, _Decoded] = {}  # decoded member sets, reused while they only grow
 
     @cached_property
     def sketch(self) -> NearDuplicateSketch:
@@ -442,9 +415,7 @@ class BehaviorTracker:
 
         self.store.add_members(sightings, ttl_s=p.set_ttl_s)
         wanted = {key for keys in post_keys for group in keys for key in group}
-        if len(self._decoded) > DECODED_CACHE_SETS:
-            self._decoded.clear()
-        sets = _BatchSets(self.store.get_members(wanted), self._decoded)
+        sets = _BatchSets(self.store.get_members(wanted))
         return [
             self._signals(post, first_seen[post.did], keys, sets)
             for post, keys in zip(posts, post_keys, strict=True)
