@@ -669,3 +669,44 @@ def test_delivery_lands_account_records_in_the_accounts_prefix(local_settings: A
     assert pq.read_table(objects.path(post_file.key), filesystem=objects.fs).column(
         "operation"
     ).to_pylist() == ["create"]
+
+
+def test_replay_with_accounts_lands_account_records_and_labels_dids(
+    local_settings: Any, tmp_path: Path
+) -> None:
+    """The whole local path with account events: counts in equal counts out (posts' tagged
+    records, verdict updates and account records are the lake's rows), the account records
+    are the accounts table's rows, and the labels worker labels DIDs."""
+    import pyarrow.dataset as ds
+    from click.testing import CliRunner
+
+    from fraud_pipeline.accounts.synth import synth_accounts
+    from fraud_pipeline.cli import main
+    from fraud_pipeline.labeler.store import open_label_store
+    from fraud_pipeline.objects import ObjectStore
+
+    capture = synth_accounts(honest=30, support_desks=2, friendly=2, scams_per_kind=3)
+    path = tmp_path / "accounts.jsonl"
+    path.write_bytes(b"\n".join(capture.events) + b"\n")
+    args = ["replay", str(path), "--until-drained", "--json", "--accounts", "--workers", "threads"]
+    result = CliRunner().invoke(main, [*args, "--home", str(local_settings.home)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    summary = orjson.loads(result.output[result.output.index("{") :])
+    assert summary["account_records"] > 0
+    assert summary["lake_rows"] == summary["tagged"] + summary["verdict_updates"] + summary["account_records"]
+    objects = ObjectStore.from_settings(local_settings)
+    table = ds.dataset(
+        objects.path(local_settings.accounts_prefix), filesystem=objects.fs, format="parquet"
+    ).to_table()
+    assert table.num_rows == summary["account_records"]
+    assert set(table.column("operation").to_pylist()) == {"account"}
+    rows = table.select(["did", "action"]).to_pylist()
+    flagged = {r["did"] for r in rows if r["action"] != "none"}
+    assert flagged and flagged <= {d for d, kind in capture.labels.items() if kind}  # no honest account
+    store = open_label_store(local_settings)
+    try:
+        labelled = {label.label.uri for label in store.after(0, 10_000) if label.label.uri.startswith("did:")}
+    finally:
+        store.close()
+    labelled_dids = {r["did"] for r in rows if r["action"] == "label"}
+    assert labelled_dids and labelled == labelled_dids

@@ -76,6 +76,12 @@ WORKERS_OPTION = click.option(
     "--speed", type=float, default=None, help="Recorded speed x this factor (default: as fast as possible)."
 )
 @click.option("--max-events", type=int, default=None, help="Stop after this many events.")
+@click.option(
+    "--accounts/--no-accounts",
+    default=False,
+    show_default=True,
+    help="Also replay profile, follow, identity and account events (as `ingest --accounts`).",
+)
 @WORKERS_OPTION
 @settings_options
 def replay(
@@ -85,6 +91,7 @@ def replay(
     as_json: bool,
     speed: float | None,
     max_events: int | None,
+    accounts: bool,
     workers: str | None,
 ) -> None:
     """Replay a Jetstream capture (JSONL or JSONL.zst) through the whole path into the lake."""
@@ -98,7 +105,7 @@ def replay(
     stack.start()
     if not stack.wait_ready():
         raise click.ClickException("the poller or the delivery did not start (see the log above)")
-    ingest = IngestSession(settings)
+    ingest = IngestSession(settings, accounts=accounts)
     started = time.monotonic()
 
     def describe() -> str:
