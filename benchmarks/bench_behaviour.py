@@ -153,7 +153,9 @@ def detection(events: int, shards: int, seed: int, rate: float) -> dict[str, Any
 
     review_point = load_default_policy().spec.thresholds.text_model.review
     campaigns: dict[str, list[str]] = defaultdict(list)
-    time_of = {p.uri: p.time_us for p in posts}
+    time_of: dict[str, int] = {}
+    for p in posts:  # a post's time is its creation's: a later edit or delete does not move it
+        time_of.setdefault(p.uri, p.time_us)
     for uri, truth in labels.items():
         if truth["campaign_id"] and uri in final:
             campaigns[truth["campaign_id"]].append(uri)

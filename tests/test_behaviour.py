@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import random
 import zlib
 from collections.abc import Callable
@@ -12,9 +13,15 @@ from datasketch import MinHash
 
 from fraud_pipeline.records import VERDICT_OPERATION, Post
 from fraud_pipeline.scoring.pipeline_scorer import PostScorer
-from fraud_pipeline.scoring.signals import BehaviorTracker, BehaviourParams, NearDuplicateSketch, PostSignals
+from fraud_pipeline.scoring.signals import (
+    BehaviorTracker,
+    BehaviourParams,
+    NearDuplicateSketch,
+    PostSignals,
+    fold_text,
+)
 from fraud_pipeline.settings import Settings
-from fraud_pipeline.state.base import StateStore
+from fraud_pipeline.state.base import Sighting, StateStore
 from fraud_pipeline.state.memory import MemoryStateStore
 from fraud_pipeline.state.sqlite import SqliteStateStore
 from tests.scoring_fixtures import KeywordScorer, make_post
@@ -180,7 +187,63 @@ def test_batch_signatures_equal_datasketch_minhash() -> None:
         reference = MinHash(num_perm=32, seed=1, hashfunc=zlib.crc32)
         reference.update_batch(items)
         assert np.array_equal(row, reference.hashvalues)
-    assert len(sketch.hashranges) == 10  # datasketch's optimum for Jaccard 0.4 with 32 permutations
+    assert len(sketch.hashranges) == 16  # datasketch's optimum for Jaccard 0.2 with 32 permutations
+
+
+# A spun campaign: every account picks its own words in one template (thousands of variants),
+# so two posts share only about a third of their 4-character shingles.
+SPUN = (
+    "{greet} folks, {verb} this {thing} full of {adj} advice for {topic}, {ask}",
+    {
+        "greet": ["Hello", "Hi there", "Hey", "Good day"],
+        "verb": ["just found", "came upon", "ran into", "bookmarked"],
+        "thing": ["blog", "guide", "resource", "webpage"],
+        "adj": ["practical", "solid", "clever", "brilliant"],
+        "topic": ["saving money", "daily budgeting", "your finances"],
+        "ask": ["see for yourself", "give it a read", "dont miss it"],
+    },
+)
+
+
+def _spun(rng: random.Random) -> str:
+    template, words = SPUN
+    return template.format(**{slot: rng.choice(options) for slot, options in words.items()})
+
+
+def test_spun_wording_from_new_accounts_is_a_campaign_after_a_few_posts() -> None:
+    """Each post of a spun campaign finds most earlier ones (LSH tuned for recall, verified)."""
+    rng = random.Random(11)
+    posts = [_linked(i, _spun(rng), T0 + i * 8_000_000) for i in range(25)]
+    tracker = BehaviorTracker()
+    signals = [tracker.observe_batch([post])[0] for post in posts]
+    assert max(s.campaign_accounts for s in signals) < 5  # the exact fingerprint is split by the spin
+    assert signals[-1].near_duplicate_accounts >= 15  # of 25 (bands tuned for 0.4, unverified, found 6)
+    assert all(s.campaign_id is not None for s in signals[12:])
+
+
+def test_a_band_candidate_that_is_not_a_near_duplicate_is_not_counted() -> None:
+    """Bands tuned for recall also collide unrelated posts: the stored signature rejects them."""
+    store = MemoryStateStore()
+    tracker = BehaviorTracker(store)
+    text = "Hey everyone, I found a site with great tips for everyday life, have a look"
+    post = _linked(1, text, T0)
+    sketch = tracker.sketch
+    folded = fold_text(post.text)
+    signature = sketch.signatures([sketch.shingles(folded)])[0]
+    unrelated_text = fold_text("the quarterly report is due on friday, thanks all")
+    other = sketch.signatures([sketch.shingles(unrelated_text)])[0]
+    bucket = int(T0 // int(tracker.params.window_s * 1_000_000))
+    stored = base64.urlsafe_b64encode(sketch.compact(other)).rstrip(b"=").decode()
+    unrelated = f"{T0 - 1_000_000}|1|tips-site.xyz|3kabc|{stored}"  # time|new|domain|rkey|signature
+    legacy = f"{T0 - 2_000_000}|1|tips-site.xyz|3kdef"  # written before sets carried signatures
+    store.add_members(
+        [Sighting(f"{band}#{bucket}", "did:plc:unrelated", unrelated) for band in sketch.band_keys(signature)]
+        + [Sighting(f"{band}#{bucket}", "did:plc:legacy", legacy) for band in sketch.band_keys(signature)],
+        ttl_s=3600,
+    )
+    assert sketch.similarity(sketch.compact(signature), sketch.compact(signature)) == 1.0
+    assert sketch.similarity(sketch.compact(signature), sketch.compact(other)) < 0.25
+    assert tracker.observe(post).near_duplicate_accounts == 2  # itself and the legacy member
 
 
 def test_benign_repetition_is_not_flagged() -> None:

@@ -14,7 +14,8 @@ event-time bucket of `window_s` so sets stay small and expire on their own:
   first:<did>               the account's first sighting in the stream (kept `account_memory_s`)
   acct:<did>#<bucket>       the account's posts (burst signal)
   fp:<fingerprint>#<bucket> accounts posting one folded text (exact campaign)
-  lsh<i>:<band>#<bucket>    accounts whose MinHash band i matches (near-duplicate wording)
+  lsh<i>:<band>#<bucket>    accounts whose MinHash band i matches (near-duplicate candidates;
+                            each value also carries the post's compact signature)
   media:<cid>#<bucket>      accounts posting one image blob (image reuse)
 
 A member's value records its first sighting in the set: event time, whether the account was
@@ -23,6 +24,11 @@ seen in the window ending at it), so they do not depend on how posts were batche
 adding a member is idempotent, so a re-delivered batch counts nothing twice. A batch of posts
 costs three store calls (read first-sightings, add everything, read the sets), each carrying
 the whole batch.
+
+Near-duplicates are found in two steps, as LSH is meant to be used: the bands (tuned by
+datasketch for `near_duplicate_jaccard`, so spun wording still shares a band) give candidates,
+and each candidate's stored signature confirms the estimated Jaccard, so a band that two
+unrelated posts happen to share adds nobody to a group.
 
 Campaign evidence (0..1) grows with the distinct accounts, the share of new ones, how
 concentrated in time they are, and whether they share a link domain (`campaign_evidence`).
@@ -34,6 +40,8 @@ campaign (`relabel`), so the scorer can re-label them with a verdict update.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import hashlib
 import math
@@ -172,7 +180,9 @@ class NearDuplicateSketch:
 
     datasketch defines the permutations and, through `MinHashLSH`, the bands and rows
     optimal for the Jaccard threshold; the band keys go to the state store as distinct-account
-    sets, which makes near-duplicates global across shards. Signatures of a whole batch are
+    sets, which makes near-duplicates global across shards. Bands tuned for a low threshold
+    also collide unrelated posts now and then, so each member carries a compact signature
+    (`compact`) that verifies the candidate (`similarity`). Signatures of a whole batch are
     computed in one numpy pass (datasketch's `update_batch` costs ~0.3 ms per post in numpy
     call overhead); a test keeps them equal to `MinHash.update_batch`.
     """
@@ -206,6 +216,21 @@ class NearDuplicateSketch:
         permuted = hv * a + b  # uint32 wraparound is the modulo 2^32 of the affine32 scheme
         starts = np.cumsum([0, *lengths[:-1]])
         return np.minimum.reduceat(permuted, starts, axis=0)
+
+    @staticmethod
+    def compact(signature: np.ndarray) -> bytes:
+        """The low byte of each permutation's minimum (b-bit minwise hashing, b = 8): what a
+        near-duplicate set stores beside each member so candidates can be verified."""
+        return signature.astype(np.uint8).tobytes()
+
+    @staticmethod
+    def similarity(a: bytes, b: bytes) -> float:
+        """Estimated Jaccard of two compact signatures: the share of equal bytes, less the
+        1/256 chance that two different minima agree on their low byte."""
+        if not a or len(a) != len(b):
+            return 0.0
+        agree = sum(x == y for x, y in zip(a, b, strict=True)) / len(a)
+        return max(0.0, (agree - 1 / 256) / (1 - 1 / 256))
 
     def band_keys(self, signature: np.ndarray) -> list[str]:
         return [
@@ -257,8 +282,9 @@ class PostSignals:
     account_evidence: float = 0.0
 
 
-# A member's first sighting in a set, decoded: (event time µs, new account, link domain, rkey).
-_Sighted = tuple[int, bool, str, str]
+# A member's first sighting in a set, decoded: (event time µs, new account, link domain, rkey,
+# compact MinHash signature: near-duplicate sets only, else b"").
+_Sighted = tuple[int, bool, str, str, bytes]
 
 
 def _encode_member(time_us: int, new: bool, domain: str, rkey: str) -> str:
@@ -266,13 +292,22 @@ def _encode_member(time_us: int, new: bool, domain: str, rkey: str) -> str:
 
 
 def _decode_member(value: str) -> _Sighted | None:
-    parts = value.split("|", 3)
-    if len(parts) != 4:
+    parts = value.split("|", 4)
+    if len(parts) < 4:
         return None
     try:
-        return int(parts[0]), parts[1] == "1", parts[2], parts[3]
-    except ValueError:
+        sketch = _unb64(parts[4]) if len(parts) == 5 else b""
+        return int(parts[0]), parts[1] == "1", parts[2], parts[3], sketch
+    except (ValueError, binascii.Error):
         return None
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 @dataclass
@@ -386,6 +421,7 @@ class BehaviorTracker:
             sigs = self.sketch.signatures([self.sketch.shingles(folded[i]) for i in order])
             signatures = dict(zip(order, sigs, strict=True))
 
+        compact: dict[int, bytes] = {}
         for i, post in enumerate(posts):
             bucket = _bucket(post.time_us, p.window_s)
             buckets = (bucket - 1, bucket)
@@ -404,9 +440,11 @@ class BehaviorTracker:
                 fp = _digest(folded[i].encode("utf-8", "replace"))
                 fp_keys = [f"fp:{fp}#{b}" for b in buckets]
                 sightings.append(Sighting(fp_keys[1], post.did, member))
+                compact[i] = self.sketch.compact(signatures[i])
+                near_member = f"{member}|{_b64(compact[i])}"
                 for band in self.sketch.band_keys(signatures[i]):
                     lsh_keys += [f"{band}#{b}" for b in buckets]
-                    sightings.append(Sighting(f"{band}#{bucket}", post.did, member))
+                    sightings.append(Sighting(f"{band}#{bucket}", post.did, near_member))
             if i in eligible:
                 for cid in dict.fromkeys(post.media_cids):
                     media_keys += [f"media:{cid}#{b}" for b in buckets]
@@ -417,8 +455,8 @@ class BehaviorTracker:
         wanted = {key for keys in post_keys for group in keys for key in group}
         sets = _BatchSets(self.store.get_members(wanted))
         return [
-            self._signals(post, first_seen[post.did], keys, sets)
-            for post, keys in zip(posts, post_keys, strict=True)
+            self._signals(post, first_seen[post.did], keys, sets, compact.get(i, b""))
+            for i, (post, keys) in enumerate(zip(posts, post_keys, strict=True))
         ]
 
     def _first_seen(self, posts: Sequence[Post]) -> dict[str, int]:
@@ -464,9 +502,11 @@ class BehaviorTracker:
                 members.update(slices[0])  # ... and puts back the earlier sightings
         return group
 
-    def _near_group(self, lsh_keys: list[str], sets: _BatchSets, post: Post) -> _Group:
+    def _near_group(self, lsh_keys: list[str], sets: _BatchSets, post: Post, sketch: bytes = b"") -> _Group:
         """The accounts sharing any LSH band with the post in the window (earliest sighting
-        kept), named after its fullest band, the one a campaign's posts most often share.
+        kept) whose stored signature confirms the similarity (estimated Jaccard at least
+        `near_duplicate_jaccard`: bands tuned for recall also collide unrelated posts), named
+        after its fullest band, the one a campaign's posts most often share.
         `lsh_keys` are (previous, current) bucket pairs, one per band; as `_window`, inlined:
         a post has ten bands."""
         low, high = post.time_us - self.window_us, post.time_us
@@ -496,7 +536,12 @@ class BehaviorTracker:
                     if known is None or member[0] < known[0]:
                         merged[did] = member
         group = _Group(best_key.split("#", 1)[0])
-        group.members = dict(merged) if merged else {}
+        if merged:
+            near, bar = self.sketch.similarity, self.params.near_duplicate_jaccard
+            # A member written before sets carried signatures cannot be checked: it counts, as then.
+            group.members = {
+                did: m for did, m in merged.items() if not (sketch and m[4]) or near(sketch, m[4]) >= bar
+            }
         return group
 
     def _evidence(self, members: Sequence[_Sighted]) -> tuple[float, int, float, bool]:
@@ -530,6 +575,7 @@ class BehaviorTracker:
         first_seen_us: int,
         keys: tuple[list[str], list[str], list[str], list[str]],
         sets: _BatchSets,
+        sketch: bytes = b"",
     ) -> PostSignals:
         acct_keys, fp_keys, lsh_keys, media_keys = keys
         low, high = post.time_us - self.window_us, post.time_us
@@ -551,7 +597,7 @@ class BehaviorTracker:
         fp_group = self._window(fp_keys, sets, post) if fp_keys else None
         if fp_group is not None:
             groups.append(fp_group)
-        near_group = self._near_group(lsh_keys, sets, post) if lsh_keys else None
+        near_group = self._near_group(lsh_keys, sets, post, sketch) if lsh_keys else None
         if near_group is not None:
             groups.append(near_group)
         media_group = None
