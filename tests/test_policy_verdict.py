@@ -82,6 +82,58 @@ def test_past_its_daily_quota_a_label_is_recorded_but_sent_to_review(
     assert sum("ALERT label quota" in r.getMessage() for r in caplog.records) == 1
 
 
+def test_verdict_updates_of_a_campaign_count_against_the_daily_label_quota(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A campaign's retroactive re-labelling is automatic action too: past the quota it is review."""
+    import random
+
+    from fraud_pipeline.records import VERDICT_OPERATION
+
+    campaign_labels = edited(
+        "rules.yaml",
+        "    action: review\n    when:\n      all: [in_campaign]",
+        "    action: label\n    when:\n      all: [in_campaign]",
+        FIXED,
+    )
+    quota = edited("verdict.yaml", "per_label: {}", "per_label: {spam-campaign: 4}", campaign_labels)
+    policy = load_policy(quota)
+    state = MemoryStateStore()
+    scorer = PostScorer(KeywordScorer(), None, policy=policy, quota_state=state)
+    rng = random.Random(2)
+    text = "Hey everyone, I found a site with great tips for everyday life, have a look"
+    posts = sorted(
+        (
+            make_post(
+                i,
+                f"{text} https://tips-site.xyz/a{i}",
+                time_us=1_764_000_000_000_000 + rng.randrange(240_000_000),
+                links=[f"https://tips-site.xyz/a{i}"],
+                domains=["tips-site.xyz"],
+            )
+            for i in range(40)
+        ),
+        key=lambda p: p.time_us,
+    )
+    records, quota_exceeded = [], 0
+    with caplog.at_level(logging.ERROR):
+        for start in range(0, 40, 10):
+            tagged, counts = scorer.score(posts[start : start + 10])
+            records.extend(tagged)
+            quota_exceeded += counts.quota_exceeded["spam-campaign"]
+    updates = [t for t in records if t.operation == VERDICT_OPERATION]
+    campaign = [t for t in records if "spam-campaign" in t.labels]
+    assert len(updates) >= 4  # the crossing re-labelled the campaign's first posts
+    assert sum(t.action == "label" for t in campaign) == 4  # the quota, updates included
+    over = [t for t in updates if t.action == "review"]
+    assert over and all("daily quota reached for spam-campaign" in t.reasons[-1] for t in over)
+    assert all(t.is_fraud for t in updates)
+    assert quota_exceeded == sum(t.action == "review" for t in campaign)
+    day = records[0].time_utc[:10]
+    assert state.get_counter(quota_key("spam-campaign", day)) == len(campaign)
+    assert sum("ALERT label quota" in r.getMessage() for r in caplog.records) == 1
+
+
 class _Clock:
     def __init__(self) -> None:
         self.now = 0.0

@@ -291,11 +291,16 @@ class PostScorer:
                 crossings.append((record, signals))
         self._apply_quotas(active, tagged, counts)
         updates = [u for record, signals in crossings for u in verdict_updates(record, signals)]
+        # Re-labelling a campaign's earlier posts is automatic action too: the same quota.
+        self._apply_quotas(active, updates, counts, scored=False)
         counts.relabelled += len(updates)
         return tagged + updates + account_records, counts
 
-    def _apply_quotas(self, active: ActivePolicy, tagged: list[TaggedRecord], counts: ScoreCounts) -> None:
-        """Past a label's daily quota, its automatic `label` action becomes `review`."""
+    def _apply_quotas(
+        self, active: ActivePolicy, tagged: list[TaggedRecord], counts: ScoreCounts, scored: bool = True
+    ) -> None:
+        """Past a label's daily quota (by the post's UTC day), its automatic `label` action
+        becomes `review`. `scored=False` for verdict updates, which the action counts leave out."""
         labelled = [t for t in tagged if t.action == "label"]
         if not labelled:
             return
@@ -312,8 +317,9 @@ class PostScorer:
             ]
             if over:
                 record.action = "review"
-                counts.action_label -= 1
-                counts.action_review += 1
+                if scored:
+                    counts.action_label -= 1
+                    counts.action_review += 1
                 for label in over:
                     counts.quota_exceeded[label] += 1
                 record.reasons.append(

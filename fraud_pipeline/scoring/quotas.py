@@ -5,7 +5,8 @@ label value may be automatically actioned at most `quotas.per_label[label]` (els
 `quotas.default_per_day`) times per UTC day, counted in the state store so every shard and
 Lambda container shares the count. Past the quota the label is still recorded, but the
 post's `label` action becomes `review`; `Label-Quota-Exceeded` counts it and a log line
-raises the alert. One state-store call per label per batch, not per post.
+raises the alert. A campaign's verdict updates (re-labelled earlier posts) are automatic
+actions too and draw on the same quota. One state-store call per label per batch, not per post.
 """
 
 from __future__ import annotations
