@@ -90,7 +90,7 @@ class Settings:
     media_fetch_timeout_s: float = 5.0
     media_fetch_workers: int = 8
     media_cache_ttl_s: int = 7 * 86400
-    fraud_threshold: float = 0.5
+    # No threshold lives here: every operating point is the detection policy's (policy/verdict.yaml).
     # The detection policy: a folder on the local backend (empty: the project's own policy/),
     # checked for a new version at most every `policy_reload_seconds` by each scoring runtime.
     policy_dir: str = ""

@@ -88,6 +88,12 @@ def test_names_derive_from_the_environment() -> None:
     assert dev.with_overrides(env="prod").bucket == "fraud-detect-prod-lake"
 
 
+def test_settings_hold_no_threshold_the_policy_owns_them() -> None:
+    """Operating points live in the detection policy only (one number, one place)."""
+    assert not [f.name for f in dataclasses.fields(Settings) if "threshold" in f.name]
+    assert "FRAUD_PIPELINE_FRAUD_THRESHOLD" not in env_var_names().values()
+
+
 def test_environment_variables_override_and_are_checked() -> None:
     names = env_var_names()
     assert names["tagged_stream"] == "FRAUD_PIPELINE_TAGGED_STREAM"

@@ -218,15 +218,12 @@ def open_text_scorer(settings: Settings) -> TextScorer:
         except ArtifactError as exc:
             raise ModelUnavailable(str(exc)) from exc
     if mode == "http":
-        return HttpTextScorer(
-            settings.text_model_url, timeout_s=settings.model_timeout_s, threshold=settings.fraud_threshold
-        )
+        return HttpTextScorer(settings.text_model_url, timeout_s=settings.model_timeout_s)
     if mode == "sagemaker":
         return SageMakerTextScorer(
             settings.text_endpoint,
             region=settings.aws_region,
             timeout_s=settings.model_timeout_s,
             endpoint_url=settings.endpoint_url,
-            threshold=settings.fraud_threshold,
         )
     raise ValueError(f"unknown text_model_mode {mode!r}")
