@@ -288,18 +288,20 @@ def test_labels_published_negated_and_overrides_newest_first(local_settings: Set
     store.append([_label(u, "scam") for u in uris])
     store.append(
         [_label(uris[2], "scam", neg=True)],
-        overrides=[Override(uris[2], "scam", "a news report about scams", "2026-11-30T10:05:00.000Z")],
+        overrides=[Override(uris[2], "scam", "a news report about scams", "2026-11-30T10:05:00.000Z", "ana")],
     )
     store.close()
     status, body = get(served + "/api/analyst/labels?limit=3")
     assert status == 200 and body["head_seq"] == 6
     assert [r["seq"] for r in body["rows"]] == [6, 5, 4]
     negation = body["rows"][0]
-    assert negation["neg"] and negation["made_by"] == "override"
+    assert negation["neg"] and negation["override"] and negation["made_by"] == "ana"
     assert negation["override_reason"] == "a news report about scams"
     assert body["rows"][1]["made_by"] == "labeler" and body["rows"][1]["src"] == LABELER_DID
+    assert not body["rows"][1]["override"]
     assert body["rows"][1]["post_url"] == "https://bsky.app/profile/did:plc:author4/post/3k4"
     assert body["overrides"][0]["reason"] == "a news report about scams"
+    assert body["overrides"][0]["made_by"] == "ana"
     _, older = get(served + f"/api/analyst/labels?limit=3&before={body['next_before_seq']}")
     assert [r["seq"] for r in older["rows"]] == [3, 2, 1] and older["next_before_seq"] is None
 

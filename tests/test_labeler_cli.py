@@ -3,6 +3,7 @@ duplicate; `labels negate` publishes a negation and holds; `labeler key show`; `
 
 from __future__ import annotations
 
+import getpass
 import os
 import signal
 import stat
@@ -103,6 +104,7 @@ def test_negate_publishes_a_negation_and_the_worker_does_not_relabel(local_setti
         "negated": True,
         "seq": 3,
         "override": True,
+        "made_by": getpass.getuser(),  # no --by: the OS user
     }
     put_tagged(local_settings, [verdict(1, labels=["crypto-scam"])])  # a re-score says label again
     worker = worker_for(local_settings)
@@ -113,7 +115,19 @@ def test_negate_publishes_a_negation_and_the_worker_does_not_relabel(local_setti
     everything = orjson.loads(_run("labels", "list", "--home", home).output)["labels"]
     assert [row["seq"] for row in everything] == [1, 2, 3]
     overrides = orjson.loads(_run("labels", "list", "--overrides", "--home", home).output)["overrides"]
-    assert [(o["uri"], o["reason"]) for o in overrides] == [(post_uri(1), "support ticket 42")]
+    assert [(o["uri"], o["reason"], o["made_by"]) for o in overrides] == [
+        (post_uri(1), "support ticket 42", getpass.getuser())
+    ]
+    by = _run(
+        "labels", "negate", post_uri(2), "--val", "scam", "--reason", "t 43", "--by", "ana", "--home", home
+    )
+    assert orjson.loads(by.output)["made_by"] == "ana"
+    overrides = orjson.loads(_run("labels", "list", "--overrides", "--home", home).output)["overrides"]
+    assert {o["uri"]: o["made_by"] for o in overrides}[post_uri(2)] == "ana"
+    blank = CliRunner().invoke(
+        main, ["labels", "negate", post_uri(2), "--val", "scam", "--reason", "x", "--by", " ", "--home", home]
+    )
+    assert blank.exit_code == 2 and "give a name" in blank.output
     bad = CliRunner().invoke(
         main, ["labels", "negate", post_uri(2), "--val", "nope", "--reason", "x", "--home", home]
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import sqlite3
 import subprocess
 import tempfile
 import threading
@@ -19,7 +20,7 @@ import pytest
 
 from fraud_pipeline.labeler.keys import SigningKey
 from fraud_pipeline.labeler.labels import Label
-from fraud_pipeline.labeler.store import LabelStore, Override, SqliteLabelStore
+from fraud_pipeline.labeler.store import UNKNOWN_ACTOR, LabelStore, Override, SqliteLabelStore
 from tests.conftest import free_port
 from tests.labeler_fixtures import post_uri
 
@@ -130,6 +131,64 @@ def test_overrides_block_labels_but_not_negations(store: LabelStore) -> None:
     assert store.append([_label(1), _label(1, neg=True), _label(2)]) == [1, 2]
     assert store.overrides([post_uri(1), post_uri(2)]) == {(post_uri(1), "scam")}
     assert [o.reason for o in store.list_overrides()] == ["checked"]
+
+
+def test_overrides_keep_who_made_them(store: LabelStore) -> None:
+    store.append([], overrides=[Override(post_uri(1), "scam", "checked", "2026-11-30T07:00:00.000Z", "ana")])
+    store.append([], overrides=[Override(post_uri(2), "scam", "checked", "2026-11-30T07:01:00.000Z")])
+    assert [(o.uri, o.made_by) for o in store.list_overrides()] == [
+        (post_uri(1), "ana"),
+        (post_uri(2), UNKNOWN_ACTOR),
+    ]
+    # a second override of the same (uri, value) takes the new person with the new reason
+    store.append([], overrides=[Override(post_uri(1), "scam", "again", "2026-11-30T07:02:00.000Z", "bo")])
+    assert {o.uri: (o.reason, o.made_by) for o in store.list_overrides()}[post_uri(1)] == ("again", "bo")
+
+
+_OLD_OVERRIDES = """CREATE TABLE {table} (
+    uri TEXT NOT NULL, val TEXT NOT NULL, reason TEXT NOT NULL, created_at TEXT NOT NULL,
+    PRIMARY KEY (uri, val))"""
+
+
+def test_sqlite_store_made_before_made_by_gains_the_column(tmp_path: Path) -> None:
+    path = tmp_path / "labels.sqlite"
+    with sqlite3.connect(path) as old:  # the overrides table as the first release made it
+        old.execute(_OLD_OVERRIDES.format(table="overrides"))
+        old.execute(
+            "INSERT INTO overrides VALUES (?, 'scam', 'old', '2026-11-01T00:00:00.000Z')", (post_uri(1),)
+        )
+    store = SqliteLabelStore(path)
+    assert [(o.reason, o.made_by) for o in store.list_overrides()] == [("old", UNKNOWN_ACTOR)]
+    store.append([], overrides=[Override(post_uri(2), "scam", "new", "2026-11-30T07:00:00.000Z", "ana")])
+    store.close()
+    reopened = SqliteLabelStore(path)  # opening again finds the column and leaves it
+    assert [o.made_by for o in reopened.list_overrides()] == [UNKNOWN_ACTOR, "ana"]
+    reopened.close()
+
+
+def test_postgres_store_made_before_made_by_gains_the_column(postgres_url: str) -> None:
+    import psycopg
+
+    from fraud_pipeline.labeler.postgres_store import PostgresLabelStore
+
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute("DROP DATABASE IF EXISTS labels_old_release")
+        admin.execute("CREATE DATABASE labels_old_release")
+    url = postgres_url.rsplit("/", 1)[0] + "/labels_old_release"
+    with psycopg.connect(url, autocommit=True) as old:
+        old.execute("CREATE SCHEMA labeler")
+        old.execute(_OLD_OVERRIDES.format(table="labeler.label_overrides"))
+        old.execute(
+            "INSERT INTO labeler.label_overrides VALUES (%s, 'scam', 'old', '2026-11-01T00:00:00.000Z')",
+            (post_uri(1),),
+        )
+    store = PostgresLabelStore(url)
+    assert [(o.reason, o.made_by) for o in store.list_overrides()] == [("old", UNKNOWN_ACTOR)]
+    store.append([], overrides=[Override(post_uri(2), "scam", "new", "2026-11-30T07:00:00.000Z", "ana")])
+    store.close()
+    reopened = PostgresLabelStore(url)
+    assert [o.made_by for o in reopened.list_overrides()] == [UNKNOWN_ACTOR, "ana"]
+    reopened.close()
 
 
 def test_concurrent_writers_commit_in_sequence_order(store: LabelStore) -> None:

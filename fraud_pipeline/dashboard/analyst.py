@@ -414,8 +414,9 @@ def labels_view(
                 "exp": label.exp,
                 "src": label.src,
                 # Labels come from the verdicts (the labels worker signs them as the labeler's
-                # DID); a negation an analyst asked for carries the override's reason.
-                "made_by": "override" if override is not None else "labeler",
+                # DID); a negation an analyst asked for carries the override's person and reason.
+                "override": override is not None,
+                "made_by": override.made_by if override is not None else "labeler",
                 "override_reason": override.reason if override is not None else None,
                 "post_url": post_url(item.uri),
                 "account_url": account_url(subject_did(item.uri)),
@@ -436,6 +437,7 @@ def _override(override: Override) -> dict[str, Any]:
         "val": override.val,
         "reason": override.reason,
         "created_at": override.created_at,
+        "made_by": override.made_by,
         "post_url": post_url(override.uri),
     }
 

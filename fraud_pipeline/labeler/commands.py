@@ -153,8 +153,15 @@ def work(settings: Settings) -> None:
 @click.argument("uri")
 @click.option("--val", required=True, help="The published label value to take back.")
 @click.option("--reason", required=True, help="Why (kept with the override).")
+@click.option(
+    "--by",
+    "made_by",
+    default=None,
+    help="Who is making the override (kept with it, shown on the dashboard); default: your OS user "
+    "name (getpass.getuser()).",
+)
 @settings_options
-def negate(settings: Settings, uri: str, val: str, reason: str) -> None:
+def negate(settings: Settings, uri: str, val: str, reason: str, made_by: str | None) -> None:
     """Publish a negation of URI's label VAL and keep the worker from labelling it again."""
     from fraud_pipeline.labeler.definitions import load_label_policy
     from fraud_pipeline.labeler.keys import open_key_store
@@ -168,6 +175,9 @@ def negate(settings: Settings, uri: str, val: str, reason: str) -> None:
         raise click.BadParameter(f"not a published value; one of {sorted(published)}", param_hint="--val")
     if not reason.strip():
         raise click.BadParameter("give a reason", param_hint="--reason")
+    actor = (made_by if made_by is not None else _os_user()).strip()
+    if not actor:
+        raise click.BadParameter("give a name", param_hint="--by")
     store = open_label_store(settings)
     now = datetime.now(UTC)
     current = store.active([uri]).get((uri, val))
@@ -176,11 +186,30 @@ def negate(settings: Settings, uri: str, val: str, reason: str) -> None:
         signer = open_key_store(settings).load_or_create()
         label = Label(settings.labeler_did, uri, val, atproto_datetime(now), current.cid, neg=True)
         negations.append(label.signed(signer))
-    seqs = store.append(negations, overrides=[Override(uri, val, reason.strip(), atproto_datetime(now))])
+    seqs = store.append(
+        negations, overrides=[Override(uri, val, reason.strip(), atproto_datetime(now), actor)]
+    )
     store.close()
     echo_json(
-        {"uri": uri, "val": val, "negated": bool(seqs), "seq": seqs[0] if seqs else None, "override": True}
+        {
+            "uri": uri,
+            "val": val,
+            "negated": bool(seqs),
+            "seq": seqs[0] if seqs else None,
+            "override": True,
+            "made_by": actor,
+        }
     )
+
+
+def _os_user() -> str:
+    """The OS user running the command: who made an override when `--by` is not given."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name and no passwd entry (a bare container)
+        return ""
 
 
 @labels.command("list")

@@ -23,6 +23,7 @@ import psycopg
 from fraud_pipeline.labeler.labels import Label
 from fraud_pipeline.labeler.store import (
     MAX_PAGE,
+    UNKNOWN_ACTOR,
     ActiveLabel,
     LabelStoreError,
     Override,
@@ -33,7 +34,8 @@ from fraud_pipeline.labeler.store import (
 _WRITE_LOCK = 0x6C6162656C73  # advisory lock id ("labels")
 
 # Its own schema in the shared database: nothing of Dagster's is touched.
-_SCHEMA = """
+_SCHEMA = (
+    """
 CREATE SCHEMA IF NOT EXISTS labeler;
 SET search_path TO labeler;
 CREATE TABLE IF NOT EXISTS labels (
@@ -63,6 +65,12 @@ CREATE TABLE IF NOT EXISTS label_overrides (
 CREATE TABLE IF NOT EXISTS label_positions (shard TEXT PRIMARY KEY, sequence TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS label_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+    + (
+        # Columns added after the first release: stores made before them gain them on open.
+        "ALTER TABLE label_overrides ADD COLUMN IF NOT EXISTS made_by TEXT NOT NULL "
+        f"DEFAULT '{UNKNOWN_ACTOR}';"
+    )
+)
 
 _COLUMNS = "l.seq, l.uri, l.val, l.neg, l.cid, l.cbor"
 
@@ -103,11 +111,11 @@ class PostgresLabelStore:
                     conn.execute(f"SELECT pg_advisory_xact_lock({_WRITE_LOCK})")
                     for o in overrides or []:
                         conn.execute(
-                            "INSERT INTO label_overrides (uri, val, reason, created_at) "
-                            "VALUES (%s, %s, %s, %s) "
+                            "INSERT INTO label_overrides (uri, val, reason, created_at, made_by) "
+                            "VALUES (%s, %s, %s, %s, %s) "
                             "ON CONFLICT (uri, val) DO UPDATE SET reason = excluded.reason, "
-                            "created_at = excluded.created_at",
-                            (o.uri, o.val, o.reason, o.created_at),
+                            "created_at = excluded.created_at, made_by = excluded.made_by",
+                            (o.uri, o.val, o.reason, o.created_at, o.made_by),
                         )
                     for label in labels:
                         if (
@@ -181,7 +189,9 @@ class PostgresLabelStore:
         return {(uri, val) for uri, val in rows}
 
     def list_overrides(self) -> list[Override]:
-        rows = self._rows("SELECT uri, val, reason, created_at FROM label_overrides ORDER BY created_at")
+        rows = self._rows(
+            "SELECT uri, val, reason, created_at, made_by FROM label_overrides ORDER BY created_at"
+        )
         return [Override(*row) for row in rows]
 
     def query(

@@ -7,7 +7,9 @@ in the same transaction:
   and a re-delivered verdict publishes nothing twice;
 - the stream position per shard the labels were made from, so "stored" and "checkpointed"
   can never disagree (a crash between them re-reads nothing already stored);
-- human overrides: (uri, value) pairs the worker must never label again.
+- human overrides: (uri, value) pairs the worker must never label again, with who made
+  each (`made_by`; a store made before that column existed gains it on open, its old
+  overrides reading "unknown").
 
 A port with two adapters: SQLite under the home folder locally (this module), and on AWS
 the Postgres the Dagster deployment already runs (`postgres_store`), whose sequence is
@@ -31,6 +33,9 @@ log = logging.getLogger(__name__)
 
 # queryLabels: pages of at most this many labels (the lexicon's limit maximum).
 MAX_PAGE = 250
+
+# Who made an override stored before the store recorded a person.
+UNKNOWN_ACTOR = "unknown"
 
 
 class LabelStoreError(RuntimeError):
@@ -64,6 +69,7 @@ class Override:
     val: str
     reason: str
     created_at: str
+    made_by: str = UNKNOWN_ACTOR  # the person who made it (`labels negate --by`)
 
 
 def prefix_bounds(prefix: str) -> tuple[str, str]:
@@ -176,6 +182,21 @@ class SqliteLabelStore:
         self.path = Path(path)
         self._db = ThreadLocalSqlite(self.path, _SCHEMA)
         self._conn = self._db.conn
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Columns added after the first release, added on open to new and old stores alike
+        (SQLite has no `ADD COLUMN IF NOT EXISTS`: look first; a concurrent opener may win)."""
+        conn = self._conn()
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(overrides)")}
+        if "made_by" not in columns:
+            try:
+                conn.execute(
+                    f"ALTER TABLE overrides ADD COLUMN made_by TEXT NOT NULL DEFAULT '{UNKNOWN_ACTOR}'"
+                )
+            except sqlite3.OperationalError as exc:
+                if "duplicate column" not in str(exc):
+                    raise LabelStoreError(f"cannot upgrade the label store: {exc}") from exc
 
     def append(
         self,
@@ -189,10 +210,10 @@ class SqliteLabelStore:
             conn.execute("BEGIN IMMEDIATE")  # one writer at a time: seqs commit in order
             for override in overrides or []:
                 conn.execute(
-                    "INSERT INTO overrides (uri, val, reason, created_at) VALUES (?, ?, ?, ?) "
+                    "INSERT INTO overrides (uri, val, reason, created_at, made_by) VALUES (?, ?, ?, ?, ?) "
                     "ON CONFLICT (uri, val) DO UPDATE SET reason = excluded.reason, "
-                    "created_at = excluded.created_at",
-                    (override.uri, override.val, override.reason, override.created_at),
+                    "created_at = excluded.created_at, made_by = excluded.made_by",
+                    (override.uri, override.val, override.reason, override.created_at, override.made_by),
                 )
             for label in labels:
                 if (
@@ -262,7 +283,9 @@ class SqliteLabelStore:
         return found
 
     def list_overrides(self) -> list[Override]:
-        rows = self._conn().execute("SELECT uri, val, reason, created_at FROM overrides ORDER BY created_at")
+        rows = self._conn().execute(
+            "SELECT uri, val, reason, created_at, made_by FROM overrides ORDER BY created_at"
+        )
         return [Override(*row) for row in rows]
 
     def query(

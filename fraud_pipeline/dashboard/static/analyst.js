@@ -265,11 +265,11 @@
       h("td", { text: when(l.cts) }),
       h("td", {}, h("span", { class: "an-badge " + (l.neg ? "an-negated" : "an-published"), text: l.neg ? "negated" : "published" })),
       h("td", {}, txt(l.val)),
-      h("td", {}, l.made_by === "override" ? h("span", {}, h("strong", { text: "human override: " }), txt(l.override_reason)) : h("span", {}, "labeler ", txt(l.src))),
+      h("td", {}, l.override ? h("span", {}, h("strong", { text: "override by " }), txt(l.made_by), ": ", txt(l.override_reason)) : h("span", {}, "labeler ", txt(l.src))),
       h("td", { class: "an-mono" }, txt(l.uri)),
       h("td", {}, link(l.post_url, "Post ↗", "post"), " ", link(l.account_url, "Account ↗", "account")))));
     document.querySelector("#an-overrides tbody").replaceChildren(...(payload.overrides || []).map((o) => h("tr", {},
-      h("td", { text: when(o.created_at) }), h("td", {}, txt(o.val)), h("td", {}, txt(o.reason)), h("td", { class: "an-mono" }, txt(o.uri)), h("td", {}, link(o.post_url, "Post ↗", "post")))));
+      h("td", { text: when(o.created_at) }), h("td", {}, txt(o.val)), h("td", {}, txt(o.made_by)), h("td", {}, txt(o.reason)), h("td", { class: "an-mono" }, txt(o.uri)), h("td", {}, link(o.post_url, "Post ↗", "post")))));
     setStatus("an-labels-status", payload.status === "ok"
       ? `newest label seq ${payload.head_seq} · ${payload.rows.length} shown · ${payload.overrides.length} overrides`
       : payload.message || "no labels yet", payload.status === "ok" ? "" : "empty");
