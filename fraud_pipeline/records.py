@@ -327,6 +327,35 @@ def parse_time_utc(value: str) -> datetime:
         raise RecordError(f"time_utc is not ISO 8601: {value!r}") from exc
 
 
+def contentless_fields() -> dict[str, Any]:
+    """The post-content columns of a record that judges something other than a new post.
+
+    Verdict updates (`operation = "verdict"`) and account verdicts (`"account"`) travel in the
+    tagged schema but carry no post of their own: no text, media, links or reply context.
+    """
+    return {
+        "text": "",
+        "media_paths": [],
+        "fraud_media_likelihood": None,
+        "cid": None,
+        "created_at": None,
+        "langs": [],
+        "links": [],
+        "domains": [],
+        "mentions": [],
+        "tags": [],
+        "reply_root": None,
+        "reply_parent": None,
+        "embed_kind": None,
+        "media_kinds": [],
+        "media_cids": [],
+        "media_alts": [],
+        "quote_uri": None,
+        "external_uri": None,
+        "media_model_version": None,
+    }
+
+
 def tagged_rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
     """Tagged-record dicts (decoded JSON) -> an Arrow table with the lake schema.
 

@@ -32,7 +32,7 @@ import orjson
 
 from fraud_pipeline.accounts.tracker import AccountVerdict
 from fraud_pipeline.catalog.base import Catalog, Column, lake_columns
-from fraud_pipeline.records import ACCOUNT_OPERATION, TaggedRecord, iso_from_us
+from fraud_pipeline.records import ACCOUNT_OPERATION, TaggedRecord, contentless_fields, iso_from_us
 from fraud_pipeline.settings import Settings
 
 ACCOUNTS_TABLE: Final = "accounts"
@@ -48,38 +48,20 @@ def account_record(
     signals = verdict.signals
     profile_p = signals.get("profile_text_likelihood")
     return TaggedRecord(
+        **contentless_fields(),
         uri=verdict.did,
         time_utc=iso_from_us(verdict.time_us),
-        text="",
-        media_paths=[],
         fraud_text_likelihood=profile_p if isinstance(profile_p, float) else None,
-        fraud_media_likelihood=None,
         did=verdict.did,
         rkey="",
-        cid=None,
         operation=ACCOUNT_OPERATION,
         time_us=verdict.time_us,
-        created_at=None,
-        langs=[],
-        links=[],
-        domains=[],
-        mentions=[],
-        tags=[],
-        reply_root=None,
-        reply_parent=None,
-        embed_kind=None,
-        media_kinds=[],
-        media_cids=[],
-        media_alts=[],
-        quote_uri=None,
-        external_uri=None,
         fraud_score=verdict.score,
         is_fraud=verdict.action != "none",
         labels=list(labels) if verdict.action == "label" else [],
         reasons=list(verdict.reasons),
         rule_hits=sorted({r.partition(":")[0] for r in verdict.reasons}),
         text_model_version=text_model_version if profile_p is not None else None,
-        media_model_version=None,
         ingested_at_us=0,
         scored_at_us=scored_at_us,
         action=verdict.action,

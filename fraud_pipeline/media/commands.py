@@ -11,7 +11,7 @@ import orjson
 from fraud_pipeline.cli_options import settings_options
 from fraud_pipeline.policy.loader import Policy, PolicyError, load_policy
 from fraud_pipeline.policy.source import FolderPolicySource, PolicySourceError, default_policy_dir
-from fraud_pipeline.serving.commands import SERVE_ENV_PREFIX
+from fraud_pipeline.serving.commands import SERVE_ENV_PREFIX, serve_host_option
 from fraud_pipeline.settings import Settings
 
 POLICY_OPTION = click.option(
@@ -71,13 +71,7 @@ def score(
 @media.command("serve")
 @settings_options
 @click.option("--port", type=int, default=8081, show_default=True, envvar=SERVE_ENV_PREFIX + "PORT")
-@click.option(
-    "--host",
-    default="127.0.0.1",
-    show_default=True,
-    envvar=SERVE_ENV_PREFIX + "HOST",
-    help="Interface to bind (loopback by default; the inference image binds 0.0.0.0).",
-)
+@serve_host_option
 @click.option(
     "--model-dir",
     type=click.Path(path_type=Path, file_okay=False),

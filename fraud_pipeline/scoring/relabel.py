@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 
-from fraud_pipeline.records import VERDICT_OPERATION, TaggedRecord, iso_from_us
+from fraud_pipeline.records import VERDICT_OPERATION, TaggedRecord, contentless_fields, iso_from_us
 from fraud_pipeline.scoring.signals import PostSignals
 
 RELABEL_RULE = "campaign_relabel"
@@ -34,38 +34,20 @@ def verdict_updates(crossing: TaggedRecord, signals: PostSignals) -> list[Tagged
     updates = []
     for target in signals.relabel:
         record = TaggedRecord(
+            **contentless_fields(),
             uri=target.uri,
             time_utc=iso_from_us(target.time_us),
-            text="",
-            media_paths=[],
             fraud_text_likelihood=None,
-            fraud_media_likelihood=None,
             did=target.did,
             rkey=target.rkey,
-            cid=None,
             operation=VERDICT_OPERATION,
             time_us=target.time_us,
-            created_at=None,
-            langs=[],
-            links=[],
-            domains=[],
-            mentions=[],
-            tags=[],
-            reply_root=None,
-            reply_parent=None,
-            embed_kind=None,
-            media_kinds=[],
-            media_cids=[],
-            media_alts=[],
-            quote_uri=None,
-            external_uri=None,
             fraud_score=crossing.fraud_score,
             is_fraud=True,
             labels=labels,
             reasons=[reason],
             rule_hits=[RELABEL_RULE],
             text_model_version=None,
-            media_model_version=None,
             ingested_at_us=crossing.ingested_at_us,
             scored_at_us=scored_at_us,
             action=crossing.action,

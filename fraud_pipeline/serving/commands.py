@@ -21,6 +21,14 @@ from fraud_pipeline.settings import Settings
 log = logging.getLogger(__name__)
 
 SERVE_ENV_PREFIX = "FRAUD_PIPELINE_SERVE_"
+# Both endpoints (text and media) bind the same way: loopback unless the container says so.
+serve_host_option = click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    envvar=SERVE_ENV_PREFIX + "HOST",
+    help="Interface to bind (loopback by default; the inference image binds 0.0.0.0).",
+)
 
 
 def load_served_model(model_path: Path | None, model_dir: Path | None, settings: Settings) -> LinearTextModel:
@@ -46,13 +54,7 @@ def load_served_model(model_path: Path | None, model_dir: Path | None, settings:
 @click.command()
 @settings_options
 @click.option("--port", type=int, default=8080, show_default=True, envvar=SERVE_ENV_PREFIX + "PORT")
-@click.option(
-    "--host",
-    default="127.0.0.1",
-    show_default=True,
-    envvar=SERVE_ENV_PREFIX + "HOST",
-    help="Interface to bind (loopback by default; the inference image binds 0.0.0.0).",
-)
+@serve_host_option
 @click.option(
     "--model",
     "model_path",
