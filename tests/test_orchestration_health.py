@@ -91,6 +91,20 @@ def test_health_sensor_reports_lag_and_fraud_rate(backend: str, request: pytest.
     rate = checks[("tagged_stream", "fraud_rate_stable")]
     assert not rate.passed and "jumped" in rate.description
     assert checks[("text_model_endpoint", "endpoint_in_service")].passed  # in-process model
+    # The sensor published the judgement the infra alarm watches: 0.5 - max(3 x 0.05, 0.05 + 0.15).
+    metrics = open_metrics(settings)
+    try:
+        jump = metrics.query(
+            settings.metric_namespace,
+            "Fraud-Rate-Jump",
+            now_ms - 600_000,
+            int(time.time() * 1000) + 60_000,
+            period_s=60,
+            stat="Maximum",
+        )
+    finally:
+        metrics.close()
+    assert [p.value for p in jump if p.value] == [pytest.approx(0.3)]
 
     # The poller catches up: the checkpoint moves to the shard's tip and lag clears.
     stream, state = open_stream(settings), open_state(settings)

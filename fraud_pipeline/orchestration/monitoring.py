@@ -55,6 +55,7 @@ from fraud_pipeline.orchestration.resources import (
     StateResource,
     StreamsResource,
 )
+from fraud_pipeline.policy.alarm import jump_datum
 from fraud_pipeline.policy.runtime import current_policy
 from fraud_pipeline.settings import Settings
 
@@ -199,6 +200,16 @@ def health_events(
     return events
 
 
+def publish_rate_jump(sink: MetricsSink, namespace: str, rate: FraudRate, now_ms: int) -> bool:
+    """Publish the policy's rate-jump judgement as `Fraud-Rate-Jump` (the infra alarm watches
+    it); nothing when the rule does not judge. True when a point was published."""
+    datum = jump_datum(rate.rule, rate.recent_rate, rate.trailing_rate, rate.recent_posts, now_ms)
+    if datum is None:
+        return False
+    sink.put(namespace, [datum])
+    return True
+
+
 @sensor(minimum_interval_seconds=60, default_status=DefaultSensorStatus.RUNNING)
 def stream_health_sensor(
     context: SensorEvaluationContext,
@@ -218,6 +229,7 @@ def stream_health_sensor(
         rate = fraud_rate(
             sink, settings.metric_namespace, current_policy(settings).spec.fraud_rate_jump, now_ms
         )
+        publish_rate_jump(sink, settings.metric_namespace, rate, now_ms)
         path = list(observations(settings, sink, lake.store(), store, now_ms))
     events = [*path, *health_events(settings, healths, rate, endpoints.status())]
     cursor = {h.name: cursor_entry(h, previous.get(h.name), now_ms) for h in healths}

@@ -135,10 +135,19 @@ class FraudRateJump(_Strict):
     stream_recent_s: Annotated[int, Field(ge=60, le=86400)] = 300
     stream_baseline_s: Annotated[int, Field(ge=60, le=7 * 86400)] = 3600
 
-    def jumped(self, recent_rate: float | None, trailing_rate: float | None, recent_posts: int) -> bool:
+    def excess(
+        self, recent_rate: float | None, trailing_rate: float | None, recent_posts: int
+    ) -> float | None:
+        """How far the recent rate is above the jump bar (> 0: jumped); None when not judged
+        (too few recent posts, or no rate). The stream-health sensor publishes this as the
+        `Fraud-Rate-Jump` metric the infra alarm watches (fraud_pipeline/policy/alarm.py)."""
         if recent_rate is None or trailing_rate is None or recent_posts < self.min_posts:
-            return False
-        return recent_rate > max(trailing_rate * self.factor, trailing_rate + self.absolute)
+            return None
+        return recent_rate - max(trailing_rate * self.factor, trailing_rate + self.absolute)
+
+    def jumped(self, recent_rate: float | None, trailing_rate: float | None, recent_posts: int) -> bool:
+        excess = self.excess(recent_rate, trailing_rate, recent_posts)
+        return excess is not None and excess > 0
 
 
 class LabelLocale(_Strict):

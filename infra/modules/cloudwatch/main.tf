@@ -105,40 +105,21 @@ resource "aws_cloudwatch_metric_alarm" "policy_reload_rejected" {
 }
 
 # A scam campaign (or a broken model) shows up as a jump in the share of posts flagged as fraud.
+# The rule is the detection policy's `fraud_rate_jump` (policy/behaviour.yaml), judged by the
+# Dagster stream-health sensor, which publishes Fraud-Rate-Jump = recent rate - jump bar (> 0:
+# jumped). The settings come from fraud_rate_alarm.json, generated from the policy
+# (`python -m fraud_pipeline.policy.alarm`); no threshold is written here.
 resource "aws_cloudwatch_metric_alarm" "fraud_rate_spike" {
   alarm_name          = "${var.metric_namespace}-fraud-rate-spike"
-  alarm_description   = "More than ${var.max_fraud_rate_pct}% of posts flagged as fraud (min ${var.min_posts_for_rate} posts per 5 min)."
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = var.max_fraud_rate_pct
-  evaluation_periods  = 2
+  alarm_description   = var.fraud_rate_alarm.description
+  namespace           = var.metric_namespace
+  metric_name         = var.fraud_rate_alarm.metric_name
+  statistic           = var.fraud_rate_alarm.statistic
+  period              = var.fraud_rate_alarm.period
+  evaluation_periods  = var.fraud_rate_alarm.evaluation_periods
+  threshold           = var.fraud_rate_alarm.threshold
+  comparison_operator = var.fraud_rate_alarm.comparison_operator
   treat_missing_data  = "notBreaching"
   alarm_actions       = local.actions
   ok_actions          = local.actions
-
-  metric_query {
-    id          = "fraud_pct"
-    expression  = "IF(processed >= ${var.min_posts_for_rate}, 100 * is_fraud / processed, 0)"
-    label       = "Fraud % of posts"
-    return_data = true
-  }
-
-  metric_query {
-    id = "processed"
-    metric {
-      namespace   = var.metric_namespace
-      metric_name = "Post-Processed"
-      stat        = "Sum"
-      period      = 300
-    }
-  }
-
-  metric_query {
-    id = "is_fraud"
-    metric {
-      namespace   = var.metric_namespace
-      metric_name = "Post-Is-Fraud"
-      stat        = "Sum"
-      period      = 300
-    }
-  }
 }

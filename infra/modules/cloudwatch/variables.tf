@@ -46,14 +46,15 @@ variable "max_lambda_errors" {
   default     = 5
 }
 
-variable "max_fraud_rate_pct" {
-  description = "Alarm when the share of fraud posts exceeds this percentage."
-  type        = number
-  default     = 10
-}
-
-variable "min_posts_for_rate" {
-  description = "Posts per 5 minutes below which the fraud rate is not judged (too noisy)."
-  type        = number
-  default     = 200
+variable "fraud_rate_alarm" {
+  description = "The fraud_rate_spike alarm's settings, generated from the detection policy's fraud_rate_jump rule (`python -m fraud_pipeline.policy.alarm`, committed as live/<env>/cloudwatch/fraud_rate_alarm.json)."
+  type = object({
+    metric_name         = string
+    statistic           = string
+    period              = number
+    evaluation_periods  = number
+    threshold           = number
+    comparison_operator = string
+    description         = string
+  })
 }
