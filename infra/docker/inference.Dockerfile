@@ -15,8 +15,9 @@ COPY fraud_pipeline ./fraud_pipeline
 COPY dbt ./dbt
 COPY policy ./policy
 COPY data ./data
-# Tesseract's English model for the media endpoint's OCR (the `ocr` extra brings the library).
-RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends tesseract-ocr-eng \
+# Tesseract's English model for the media endpoint's OCR (the `ocr` extra brings the library),
+# pinned to bookworm's version like the base image.
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends tesseract-ocr-eng=1:4.1.0-2 \
     && rm -rf /var/lib/apt/lists/*
 RUN pip install --no-cache-dir ".[ocr]" \
     && rm -rf pyproject.toml setup.py README.md workspace.yaml fraud_pipeline dbt policy data build \
