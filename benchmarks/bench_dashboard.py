@@ -22,7 +22,8 @@ background threads), with wall time and the whole process's CPU beside it.
 The page load is the document, its static files, then the first answers the page asks for,
 fetched six at a time as a browser does: cold (the first page, the moment the dashboard has
 started: the verdict index's first read and the first health check are still running in the
-background) and warm (the median of three later loads).
+background; `--cold N` starts N dashboards one after the other, each read to the end before the
+next, and reports the median) and warm (the median of three later loads).
 
     python benchmarks/bench_dashboard.py                 # 10M posts (generation takes minutes)
     python benchmarks/bench_dashboard.py --posts 200000  # a quick look
@@ -447,6 +448,30 @@ def page_load(base: str) -> float:
     return time.perf_counter() - started
 
 
+def wait_for_index(state: DashboardState, deadline_s: float = 600) -> None:
+    """Until the verdict index's first picture is whole (read in the background)."""
+    analyst = analyst_api.state_for(state)
+    deadline = time.monotonic() + deadline_s
+    while analyst.index.view().building and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+
+def cold_load(settings: Settings) -> tuple[float, float]:
+    """A dashboard started now: its first page load (s) and the index's first read (s)."""
+    from tests.conftest import free_port
+
+    state = DashboardState(settings, cache_ttl_s=0.0)
+    started = time.monotonic()
+    try:
+        analyst_api.warm(state)  # as `serve` does before it listens
+        with running(state, free_port()) as base:
+            cold = page_load(base)
+            wait_for_index(state)
+            return cold, round(time.monotonic() - started, 1)
+    finally:
+        state.close()
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     home = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-dashboard-"))
     settings = load_settings(environ={}, backend="local", home=home)
@@ -469,6 +494,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "targets": {"page_load_s": PAGE_LOAD_TARGET_S, "live_update_cpu_ms": LIVE_UPDATE_TARGET_MS},
     }
     instrument()
+    colds, first_reads = [], []
+    for _ in range(max(0, args.cold - 1)):  # extra cold starts, each read to the end
+        cold, first_read = cold_load(settings)
+        colds.append(cold)
+        first_reads.append(first_read)
     state = DashboardState(settings, cache_ttl_s=0.0)
     started = time.monotonic()
     from tests.conftest import free_port  # a free 127.0.0.1 port, as the tests pick one
@@ -476,15 +506,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         analyst_api.warm(state)  # as `serve` does before it listens
         with running(state, free_port()) as base:
-            cold = page_load(base)  # the first page, right after the start
+            colds.append(page_load(base))  # the first page, right after the start
             analyst = analyst_api.state_for(state)
-            deadline = time.monotonic() + 600
-            while analyst.index.view().building and time.monotonic() < deadline:
-                time.sleep(0.5)  # the first read of the window, in the background
-            result["index_first_read_s"] = round(time.monotonic() - started, 1)
+            wait_for_index(state)  # the first read of the window, in the background
+            first_reads.append(round(time.monotonic() - started, 1))
+            result["index_first_read_s"] = first_reads[-1] if len(first_reads) == 1 else first_reads
             analyst.index.refresh_every_s = 0.0  # every request checks the lake, as a 5-s poll would
             warm = [page_load(base) for _ in range(3)]
-            result["page_load_s"] = {"cold": round(cold, 3), "warm_median": round(statistics.median(warm), 3)}
+            result["page_load_s"] = {
+                "cold": round(statistics.median(colds), 3),
+                "cold_each": [round(c, 3) for c in colds],
+                "warm_median": round(statistics.median(warm), 3),
+                "warm_each": [round(w, 3) for w in warm],
+            }
             _, polled = page_requests(base)
             other_views = [
                 "/api/analyst/campaigns?limit=100",
@@ -543,7 +577,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             shutil.rmtree(home, ignore_errors=True)
     polled_cpu = {p: e["cpu_ms_median"] for p, e in result["endpoints"].items()}
     result["over_target"] = sorted(p for p, ms in polled_cpu.items() if ms >= LIVE_UPDATE_TARGET_MS)
-    result["page_load_met"] = result["page_load_s"]["warm_median"] < PAGE_LOAD_TARGET_S
+    result["page_load_met"] = max(result["page_load_s"]["warm_median"], result["page_load_s"]["cold"]) < (
+        PAGE_LOAD_TARGET_S
+    )
     result["load_average"] = os.getloadavg()
     return result
 
@@ -557,6 +593,7 @@ def main() -> None:
     parser.add_argument("--labels", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--seed", type=int, default=14)
+    parser.add_argument("--cold", type=int, default=1, help="dashboard starts to time the first page of")
     parser.add_argument("--keep", help="home folder to generate into and reuse (kept afterwards)")
     print(json.dumps(run(parser.parse_args()), indent=2))
 

@@ -450,30 +450,46 @@ def test_incremental_picture_equals_a_fresh_one(
     assert incremental.posts[0]["text"] == "newest"
 
 
-def test_first_picture_is_read_in_the_background(
+def test_first_picture_is_read_in_the_background_newest_hour_first(
     local_settings: Settings, now_us: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With millions of posts the first read takes seconds: a request does not wait for it."""
+    """With millions of posts the first read takes seconds: a request never waits for it, and
+    the picture fills hour by hour from the newest while the older hours are read."""
     import threading
 
     from fraud_pipeline.dashboard import verdict_index
 
-    write_lake_file(local_settings, [post(random.Random(1), now_us, "review")], datetime.now(UTC))
-    gate = threading.Event()
+    rng = random.Random(1)
+    now = datetime.now(UTC)
+    older = write_lake_file(
+        local_settings, [post(rng, now_us - 3_600_000_000, "label")], now - timedelta(hours=1)
+    )
+    write_lake_file(local_settings, [post(rng, now_us, "review")], now)
+    newest_read, gate = threading.Event(), threading.Event()
     read_file = verdict_index._read_file
 
-    def slow_read(*args: Any) -> Any:
-        gate.wait(30)
-        return read_file(*args)
+    def slow_read(store: Any, key: str, size: int) -> Any:
+        if key == older:
+            gate.wait(30)  # the older hour is slow to read
+        else:
+            newest_read.wait(30)  # ... and so is the newest, until the test has asked once
+        return read_file(store, key, size)
 
     monkeypatch.setattr(verdict_index, "_read_file", slow_read)
     monkeypatch.setattr(verdict_index, "SMALL_WINDOW_FILES", 0)  # as a big lake would be answered
-    index = VerdictIndex(ObjectStore.from_settings(local_settings), local_settings, first_wait_s=0.05)
+    index = VerdictIndex(ObjectStore.from_settings(local_settings), local_settings)
     started = time.monotonic()
     first = index.view()
     assert first.building and first.posts == [] and time.monotonic() - started < 5
-    gate.set()
+    newest_read.set()
     deadline = time.monotonic() + 30
+    while not index.view().hours and time.monotonic() < deadline:
+        time.sleep(0.02)
+    partial = index.view()  # the newest hour read, the older one not yet
+    assert partial.building and len(partial.hours) == 1 and partial.hours_total == 2
+    assert [p["action"] for p in partial.posts] == ["review"]
+    gate.set()
     while index.view().building and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert [p["action"] for p in index.view().posts] == ["review"]
+    assert [p["action"] for p in index.view().posts] == ["review", "label"]
+    assert index.files_read == 2  # each file read once, the final merge included

@@ -121,10 +121,20 @@ def _window(view: IndexView) -> dict[str, Any]:
         "files_skipped": view.skipped,
         "built_at_ms": view.built_at_ms,
         "building": view.building,
+        "hours_total": view.hours_total,
     }
 
 
 BUILDING = "reading the newest lake hours for the first time; this view fills in a few seconds"
+
+
+def building_message(view: IndexView) -> str | None:
+    """What the views say while the index's first picture is read (None once it is whole)."""
+    if not view.building:
+        return None
+    if not view.hours:
+        return BUILDING
+    return f"{BUILDING} (newest {len(view.hours)} of {view.hours_total} hours read so far)"
 
 
 def _status(view: IndexView, rows: Sequence[object], cursor: object = None) -> str:
@@ -158,7 +168,7 @@ def review_queue(
     last = page[-1] if page else None
     return {
         "status": _status(view, rows, cursor),
-        "message": BUILDING if view.building else None,
+        "message": building_message(view),
         "total_in_window": total,
         "rows": rows,
         "next": f"{last['time_us']}:{last['uri']}" if more and last is not None else None,
@@ -180,7 +190,7 @@ def recent_fraud_posts(view: IndexView, *, limit: int) -> dict[str, Any]:
         "columns": list(tables.RECENT_COLUMNS),
     }
     if view.building:
-        return base | {"status": "busy", "message": BUILDING, "rows": []}
+        return base | {"status": "busy", "message": building_message(view), "rows": []}
     if not view.files and not view.skipped:
         return base | {"status": "empty", "message": "no Parquet files in the raw lake yet", "rows": []}
     rows = []
@@ -299,7 +309,7 @@ def campaigns(
     rows = sorted(found.values(), key=lambda c: (c["last_seen"] or "", c["campaign_id"]), reverse=True)
     return {
         "status": _status(view, rows),
-        "message": BUILDING if view.building else None,
+        "message": building_message(view),
         "rows": rows[:limit],
         "marts_note": why,
         "window": _window(view),

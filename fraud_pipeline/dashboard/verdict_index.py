@@ -37,8 +37,10 @@ from fraud_pipeline.settings import Settings
 INDEX_HOURS = 6  # newest hour folders of the raw lake kept in the index
 MAX_FILE_BYTES = 256 * 1024 * 1024
 REFRESH_EVERY_S = 2.0
-FIRST_WAIT_S = 1.0  # how long a request waits for the first picture before answering "building"
-SMALL_WINDOW_FILES = 24  # a first read of at most this many files is always waited for
+SMALL_WINDOW_FILES = 24  # a first read of at most this many files is waited for (moments)
+# The first read pauses this share of each file's read time after it: the requests it shares the
+# interpreter (GIL) and the cores with run in between, for a first picture that much later.
+FIRST_READ_PAUSE_SHARE = 0.5
 POST_COLUMNS: tuple[str, ...] = (
     "uri",
     "did",
@@ -91,7 +93,8 @@ class IndexView:
     skipped: list[dict[str, str]] = field(default_factory=list)
     hours: list[str] = field(default_factory=list)  # hour prefixes covered, newest first
     built_at_ms: int = 0
-    building: bool = False  # the first picture is still being read: nothing to show yet
+    building: bool = False  # the first picture is still being read: `hours` holds those read so far
+    hours_total: int = 0  # hour folders in the window (of which `hours` are read)
     _keys: list[tuple[int, str]] = field(default_factory=list)  # ascending (-time_us, uri) of posts
 
     def after(self, cursor: tuple[int, str] | None) -> int:
@@ -259,7 +262,6 @@ class VerdictIndex:
         *,
         hours: int = INDEX_HOURS,
         refresh_every_s: float = REFRESH_EVERY_S,
-        first_wait_s: float = FIRST_WAIT_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
@@ -274,7 +276,7 @@ class VerdictIndex:
         self._checked_at = float("-inf")
         self._merged = Merged()
         self._searched: set[str] = set()  # verdict uris whose post was looked for
-        self.first_wait_s = first_wait_s
+        self._partial: IndexView | None = None  # the first picture so far, newest hours first
         self._builder: threading.Thread | None = None
         self._failure: Exception | None = None
         self._planned: int | None = None  # files the first read found to read
@@ -332,27 +334,31 @@ class VerdictIndex:
         """The current picture, refreshed from the lake when `refresh_every_s` has passed.
 
         The first picture reads every file of the window (seconds with millions of posts), so it
-        is read in the background: a request waits for it at most `first_wait_s`, then gets an
-        empty picture marked `building` (the page says so and asks again on its next refresh).
-        Later refreshes read only new files, in the request.
+        is read in the background, newest hour first: a request never waits for a big window;
+        it gets the picture so far (the hours read, possibly none) marked `building`, and the
+        page says so and asks again on its next refresh. Only a window of a few files (at most
+        `SMALL_WINDOW_FILES`: moments of work) is waited for. Later refreshes read only new
+        files, in the request.
         """
         with self._lock:
             if self._view is not None:
                 if self.clock() - self._checked_at >= self.refresh_every_s:
                     self._refresh()
                 return self._view
+            if self._failure is not None and (self._builder is None or not self._builder.is_alive()):
+                failure, self._failure = self._failure, None  # the next request tries again
+                raise failure
             builder = self._start_locked()
-        builder.join(self.first_wait_s)
         while builder.is_alive() and (self._planned is None or self._planned <= SMALL_WINDOW_FILES):
-            # Still listing, or only a few files to read: the answer is moments away, whatever
-            # the machine's load; only a big window is answered with "building".
+            # Still listing, or only a few files to read: the answer is moments away.
             builder.join(0.05)
         with self._lock:
             if self._view is not None:
                 return self._view
-            if self._failure is not None:
-                raise self._failure
-        return IndexView(building=True)
+            if self._failure is not None and not builder.is_alive():
+                failure, self._failure = self._failure, None
+                raise failure
+            return self._partial or IndexView(building=True)
 
     def start(self) -> None:
         """Begin the first picture in the background now, without waiting for it."""
@@ -368,20 +374,72 @@ class VerdictIndex:
         return self._builder
 
     def _first_build(self) -> None:
-        # Alone: nobody else refreshes while there is no picture (they wait on this thread).
+        # Alone: nobody else refreshes while there is no picture (requests read `_partial`).
         try:
-            self._refresh()
+            self._read_newest_first()
+            self._refresh()  # lists again, reads what landed meanwhile, merges it all as always
         except (ObjectStoreError, OSError) as exc:
             self._failure = exc
+
+    def _read_newest_first(self) -> None:
+        """Read the window's files hour by hour, newest first, publishing the picture so far after
+        each hour, so the review queue fills from the top while older hours are read. After each
+        file it pauses (`FIRST_READ_PAUSE_SHARE` of that file's read time), so the requests it
+        shares the interpreter with are not held up behind it."""
+        hours = self._hour_prefixes()
+        listed = [self._listed(hour) for hour in hours]
+        self._planned = sum(len(files) for files in listed)
+        if self._planned <= SMALL_WINDOW_FILES:
+            return  # small: `_refresh` reads it at once, and requests wait for that
+        merged = Merged()
+        for done, files in enumerate(listed, start=1):
+            for key, size in sorted(files.items()):
+                started = time.monotonic()
+                rows = self._read(key, size)
+                if rows is not None:
+                    merged.add(rows)
+                time.sleep((time.monotonic() - started) * FIRST_READ_PAUSE_SHARE)  # requests go first
+            merged.rebuild()
+            read = [self._files[k] for files_ in listed[:done] for k in files_ if k in self._files]
+            partial = IndexView(
+                posts=merged.rows,
+                files=len(read),
+                rows_read=sum(f.rows_read for f in read),
+                skipped=list(self._skipped.values()),
+                hours=hours[:done],
+                hours_total=len(hours),
+                built_at_ms=int(time.time() * 1000),
+                building=True,
+                _keys=merged.keys,
+            )
+            with self._lock:
+                self._partial = partial
+
+    def _listed(self, hour: str) -> dict[str, int]:
+        """The Parquet files of one hour folder the index reads (key -> size)."""
+        return {
+            obj.key: obj.size
+            for obj in self.store.list_objects(hour, recursive=False)
+            if obj.key.endswith(".parquet") and obj.size <= MAX_FILE_BYTES
+        }
+
+    def _read(self, key: str, size: int) -> FileRows | None:
+        """One file's rows, kept in `_files`; None (and the file recorded as skipped) if unreadable."""
+        try:
+            rows = _read_file(self.store, key, size)
+        except (OSError, pa.ArrowException, ObjectStoreError, KeyError) as exc:
+            self._skipped[key] = {"key": key, "error": str(exc)[:300]}
+            return None
+        self._files[key] = rows
+        self.files_read += 1
+        return rows
 
     def _refresh(self) -> None:
         self._checked_at = self.clock()
         hours = self._hour_prefixes()
         listed: dict[str, int] = {}
         for hour in hours:
-            for obj in self.store.list_objects(hour, recursive=False):
-                if obj.key.endswith(".parquet") and obj.size <= MAX_FILE_BYTES:
-                    listed[obj.key] = obj.size
+            listed.update(self._listed(hour))
         self._planned = len(listed)
         removed = [k for k in self._files if k not in listed]
         for key in removed:
@@ -393,13 +451,9 @@ class VerdictIndex:
             known = self._files.get(key)
             if (known is not None and known.size == size) or key in self._skipped:
                 continue
-            try:
-                self._files[key] = _read_file(self.store, key, size)
-            except (OSError, pa.ArrowException, ObjectStoreError, KeyError) as exc:
-                self._skipped[key] = {"key": key, "error": str(exc)[:300]}
-                continue
-            self.files_read += 1
-            added.append(self._files[key])
+            rows = self._read(key, size)
+            if rows is not None:
+                added.append(rows)
         if self._view is not None and not removed and not added:
             return
         if removed or self._view is None:  # files left the window (or the first picture): all again
@@ -421,6 +475,8 @@ class VerdictIndex:
             rows_read=sum(f.rows_read for f in files),
             skipped=list(self._skipped.values()),
             hours=hours,
+            hours_total=len(hours),
             built_at_ms=int(time.time() * 1000),
             _keys=self._merged.keys,
         )
+        self._partial = None
