@@ -197,3 +197,50 @@ def test_every_declared_precondition_holds_on_real_texts() -> None:
                     assert ctx.get(spec.name) == ZERO_OF_TYPE[spec.type], (spec.name, variant)
                     checked += 1
     assert checked > 10_000
+
+
+def _rules_fired(text: str) -> set[str]:
+    return {hit.rule for hit in evaluate_rules(make_post(1, text), QUIET)}
+
+
+def test_support_desk_wording_with_a_number_is_fake_support() -> None:
+    """Desk wording the first patterns missed ('call <brand> support', 'support line'), and
+    ordinary talk of calling or supporting someone that must stay quiet."""
+    for scam in (
+        "Locked out of your exchange? Call Kraken support right away: +1 (888) 555-0142",
+        "Official support line +44 20 7946 0958, open all night for wallet problems",
+        "Refund pending. Customer service desk: 1-877-555-0199",
+    ):
+        assert "fake_support" in _rules_fired(scam), scam
+    for chat in (
+        "Call me when you land, I'll support you whatever happens. 555 0101 2020",
+        "Called the crisis hotline 1-800-273-8255 last night, they were kind",
+    ):
+        assert "fake_support" not in _rules_fired(chat), chat
+
+
+def test_multiplier_giveaway_wording_is_doubling() -> None:
+    """The doubling promise said as a multiplier or as 'pay you back double', without a
+    'send X' half; ordinary uses of the words stay quiet."""
+    for scam in (
+        "Every wallet that joins the pool gets 3x back within the hour",
+        "We pay you back double whatever lands in the vault",
+        "Double your ETH today, the foundation matches every deposit",
+    ):
+        assert "doubling_giveaway" in _rules_fired(scam), scam
+    for chat in (
+        "I'll give you back the book tomorrow, promise",
+        "Won 2x back to back games tonight",
+        "Double your chances: bring a friend to the raffle",
+    ):
+        assert "doubling_giveaway" not in _rules_fired(chat), chat
+
+
+def test_recovery_agents_hacked_wallets_and_coin_multipliers_are_named() -> None:
+    """Recovery-desk and giveaway wording met on drawn scam cards, in fresh phrasings."""
+    assert "recovery_scam" in _rules_fired("Our licensed recovery specialists trace every stolen coin")
+    assert "recovery_scam" in _rules_fired("Hacked wallets are our daily work, message us today")
+    assert "doubling_giveaway" in _rules_fired("Founders week: join at sol-2x.example and watch it grow")
+    assert "crypto_giveaway" in _rules_fired("BTC holders, claim rewards before the snapshot")
+    for chat in ("The doubles tennis final was great", "Our team of recovery nurses says hi"):
+        assert not _rules_fired(chat) & {"recovery_scam", "doubling_giveaway", "crypto_giveaway"}, chat

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 
-GIVEAWAY = re.compile(r"\b(giveaway|airdrop|free\s+(?:crypto|btc|eth|sol|tokens?|nft)|claim\s+your)\b")
+GIVEAWAY = re.compile(
+    r"\b(giveaway|airdrop|free\s+(?:crypto|btc|eth|sol|tokens?|nft)|claim\s+your|claim[-\s]rewards?)\b"
+)
 CRYPTO = re.compile(r"(\$[a-z]{2,10}\b|\b(?:btc|eth|sol|usdt|usdc|crypto|token|wallet|nft)s?\b)")
 # Imperatives aimed at the reader's wallet ("drop your SOL wallet", "connect wallet").
 SEND_WALLET = re.compile(
@@ -22,16 +24,28 @@ SEND_WALLET = re.compile(
 DOUBLING = re.compile(
     r"\b(?:send|deposit|transfer)\s+(?:any(?:\s+amount)?|[\d.,]+\s*\$?(?:btc|eth|sol|usdt|usdc|bnb|doge|xrp)?)"
     r".{0,60}?\b(?:get|receive|return|send you)\b.{0,30}?"
-    r"(?:\b2x\b|double|twice|back\s+[\d.,]+|[\d.,]+\s*(?:btc|eth|sol|usdt|usdc)?\s*back)",
+    r"(?:\b2x\b|double|twice|back\s+[\d.,]+|[\d.,]+\s*(?:btc|eth|sol|usdt|usdc)?\s*back)"
+    # The multiplier said without the sender's half: "2x back", "send you back double",
+    # "double your btc", "we return 3x".
+    r"|\b(?:[2-9]|10)x\s+back\b(?!\s+to\s+back)|\bx[2-9]\s+back\b"
+    r"|\b(?:send|give|pay|return)(?:s|ing)?\s+(?:you\s+|it\s+)?back\s+(?:\S+\s+){0,2}?"
+    r"(?:double|twice|triple|[2-9]x)\b"
+    r"|\b(?:double|triple)\s+(?:your|ur|yr)\s+(?:\S+\s+)?"
+    r"(?:crypto|btc|eth|sol|usdt|usdc|bnb|doge|xrp|coins?|tokens?|deposits?|investment)\b"
+    # A coin and a multiplier run together, as campaign domains and hashtags write it ("eth-double").
+    r"|\b(?:btc|eth|sol|bnb|doge|xrp|crypto)[-_]?(?:double|x2|2x)\b",
     re.S,
 )
 SEED_PHRASE = re.compile(r"\b(seed\s*phrase|recovery\s*phrase|private\s*key|12[- ]word|24[- ]word)\b")
 RECOVERY = re.compile(
     r"\b(recover(?:y|ed)?\s+(?:your\s+)?(?:lost|stolen|scammed)|lost\s+funds|funds?\s+recovery|"
-    r"recovery\s+experts?|hacked\s+account|get\s+your\s+money\s+back)\b",
+    r"recovery\s+(?:experts?|agents?|agency|specialists?)|hacked\s+(?:account|wallet)s?|get\s+your\s+money\s+back)\b",
 )
 SUPPORT = re.compile(
-    r"\b(support\s+team|customer\s+(?:care|support)|help\s*desk|contact\s+(?:us|support)|dm\s+(?:us|me)\s+for)\b",
+    r"\b(support\s+team|customer\s+(?:care|support|service)|help\s*desk|contact\s+(?:us|support)|dm\s+(?:us|me)\s+for"
+    # A desk to call: "call <brand> support now", "support line", "support number". Public
+    # helplines and hotlines (crisis lines post their numbers) are left out on purpose.
+    r"|call\s+(?:\S+\s+){0,2}?support|support\s*(?:line|number|hotline)s?)\b",
 )
 PHONE = re.compile(r"(?:\+?\d[\d\s().-]{8,}\d)")
 URGENCY = re.compile(
@@ -48,5 +62,7 @@ PRIZE = re.compile(r"\b(you(?:'ve| have)?\s+won|winner|prize|claim\s+(?:now|your
 TEXT_TRIGGERS = re.compile(
     r"\b(?:giveaway|airdrop|free|claim|wallet|address|seed|phrase|private|word|recover|funds|hacked|money|"
     r"send|deposit|transfer|"
-    r"support|care|help|desk|contact|dm\b|won|winner|prize|cash)"
+    r"support|care|help|desk|contact|dm\b|won|winner|prize|cash|"
+    r"customer|[2-9]x|10x|x[2-9]|(?:give|pay|return)\w*\s+(?:you\s+|it\s+)?back|"
+    r"(?:double|triple)\s+(?:your|ur|yr)|(?:btc|eth|sol|bnb|doge|xrp|crypto)[-_]?(?:double|x2|2x))"
 )
