@@ -242,5 +242,6 @@ def test_recovery_agents_hacked_wallets_and_coin_multipliers_are_named() -> None
     assert "recovery_scam" in _rules_fired("Hacked wallets are our daily work, message us today")
     assert "doubling_giveaway" in _rules_fired("Founders week: join at sol-2x.example and watch it grow")
     assert "crypto_giveaway" in _rules_fired("BTC holders, claim rewards before the snapshot")
+    assert "doubling_giveaway" in _rules_fired("Send 5 DOGE to the pool, get 10 DOGE back")
     for chat in ("The doubles tennis final was great", "Our team of recovery nurses says hi"):
         assert not _rules_fired(chat) & {"recovery_scam", "doubling_giveaway", "crypto_giveaway"}, chat

@@ -22,9 +22,9 @@ SEND_WALLET = re.compile(
 )
 # "Send 0.1 BTC, get 0.2 back": the doubling giveaway the text model misses (too few examples).
 DOUBLING = re.compile(
-    r"\b(?:send|deposit|transfer)\s+(?:any(?:\s+amount)?|[\d.,]+\s*\$?(?:btc|eth|sol|usdt|usdc|bnb|doge|xrp)?)"
+    r"\b(?:send|deposit|transfer)\s+(?:any(?:\s+amount)?|[\d.,]+\s*\$?(?:btc|eth|sol|usdt|usdc|bnb|doge|xrp|ada|ltc)?)"
     r".{0,60}?\b(?:get|receive|return|send you)\b.{0,30}?"
-    r"(?:\b2x\b|double|twice|back\s+[\d.,]+|[\d.,]+\s*(?:btc|eth|sol|usdt|usdc)?\s*back)"
+    r"(?:\b2x\b|double|twice|back\s+[\d.,]+|[\d.,]+\s*(?:btc|eth|sol|usdt|usdc|bnb|doge|xrp|ada|ltc)?\s*back)"
     # The multiplier said without the sender's half: "2x back", "send you back double",
     # "double your btc", "we return 3x".
     r"|\b(?:[2-9]|10)x\s+back\b(?!\s+to\s+back)|\bx[2-9]\s+back\b"
