@@ -16,9 +16,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from click.testing import CliRunner
 
-from fraud_pipeline.cli import main
 from fraud_pipeline.dashboard.app import DashboardState, running
 from fraud_pipeline.ingest.synth import Synthesizer, load_texts
 from fraud_pipeline.settings import Settings
@@ -29,6 +27,7 @@ from tests.test_dashboard_browser import (  # the same browser, waits and artifa
     _wait_for,
     browser,  # noqa: F401 (a fixture)
     pytestmark,  # noqa: F401 (browser marker, skip without chromium)
+    replay_until_drained,
 )
 
 LABELED = Path(__file__).resolve().parents[1] / "data" / "labeled" / "train.jsonl"
@@ -68,21 +67,6 @@ def _capture(path: Path) -> None:
     path.write_bytes(b"\n".join(lines) + b"\n")
 
 
-def _replay(settings: Settings, capture: Path) -> None:
-    args = [
-        "replay",
-        str(capture),
-        "--until-drained",
-        "--json",
-        "--backend",
-        "local",
-        "--home",
-        str(settings.home),
-    ]
-    result = CliRunner().invoke(main, args, catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-
-
 def test_review_queue_and_campaigns_after_a_replay_with_hostile_text(
     local_settings: Settings,
     browser: object,  # noqa: F811 (the fixture imported above)
@@ -95,7 +79,7 @@ def test_review_queue_and_campaigns_after_a_replay_with_hostile_text(
     driver: WebDriver = browser
     capture = tmp_path / "capture.jsonl"
     _capture(capture)
-    _replay(local_settings, capture)
+    replay_until_drained(local_settings, capture)
 
     state = DashboardState(local_settings)
     with running(state, free_port()) as url:

@@ -280,28 +280,27 @@ def _visible(payload: dict) -> list[dict]:
 def _replay_synthetic_capture(settings: Settings, folder: Path, events: int = 1200) -> dict:
     """A synthetic capture through the real pipeline (`fraud-pipeline replay --until-drained`): the
     scoring handler publishes the seed metrics the widgets read. Returns the replay's summary."""
-    import json
-
     import orjson
-    from click.testing import CliRunner
 
-    from fraud_pipeline.cli import main
     from fraud_pipeline.ingest.synth import Synthesizer, load_texts
 
     labeled = Path(__file__).resolve().parents[1] / "data" / "labeled" / "train.jsonl"
     synth = Synthesizer(load_texts([labeled]), seed=3, rate=5.0, campaign_every=300)
     capture = folder / "capture.jsonl"
     capture.write_bytes(b"\n".join(orjson.dumps(event) for event, _ in synth.events(events)) + b"\n")
-    args = [
-        "replay",
-        str(capture),
-        "--until-drained",
-        "--json",
-        "--backend",
-        "local",
-        "--home",
-        str(settings.home),
-    ]
+    return replay_until_drained(settings, capture)
+
+
+def replay_until_drained(settings: Settings, capture: Path) -> dict:
+    """`fraud-pipeline replay CAPTURE --until-drained --json` on the local backend; its summary."""
+    import json
+
+    from click.testing import CliRunner
+
+    from fraud_pipeline.cli import main
+
+    args = ["replay", str(capture), "--until-drained", "--json"]
+    args += ["--backend", "local", "--home", str(settings.home)]
     result = CliRunner().invoke(main, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return json.loads(result.output)  # type: ignore[no-any-return]
