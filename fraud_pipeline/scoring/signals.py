@@ -48,7 +48,7 @@ import math
 import string
 import zlib
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -226,17 +226,18 @@ class NearDuplicateSketch:
     @staticmethod
     def similarity(a: bytes, b: bytes) -> float:
         """Estimated Jaccard of two compact signatures: the share of equal bytes, less the
-        1/256 chance that two different minima agree on their low byte."""
-        if not a or len(a) != len(b):
+        1/256 chance that two different minima agree on their low byte. The equal bytes are
+        counted in C: the zero bytes of the two signatures XORed as integers."""
+        n = len(a)
+        if not n or n != len(b):
             return 0.0
-        agree = sum(x == y for x, y in zip(a, b, strict=True)) / len(a)
+        agree = (int.from_bytes(a, "little") ^ int.from_bytes(b, "little")).to_bytes(n, "little").count(0) / n
         return max(0.0, (agree - 1 / 256) / (1 - 1 / 256))
 
     def band_keys(self, signature: np.ndarray) -> list[str]:
-        return [
-            f"lsh{i}:{_digest(signature[start:end].tobytes())}"
-            for i, (start, end) in enumerate(self.hashranges)
-        ]
+        """One key per LSH band: the band's minima as hex (they are already hashes)."""
+        raw = signature.astype(np.uint32).tobytes()
+        return [f"lsh{i}:{raw[4 * start : 4 * end].hex()}" for i, (start, end) in enumerate(self.hashranges)]
 
 
 def _fmix32(hv: np.ndarray) -> np.ndarray:
@@ -286,36 +287,68 @@ class PostSignals:
 # compact MinHash signature: near-duplicate sets only, else b"").
 _Sighted = tuple[int, bool, str, str, bytes]
 
+# Decoded member values, shared by every tracker of the process: a value never changes once
+# written (the first sighting is kept), the sixteen band sets of a post hold one value, and a
+# set is read again by every batch that touches it, so most values decode once. Bounded.
+_DECODED: dict[str, _Sighted | None] = {}
+DECODED_MAX = 200_000
+
 
 def _encode_member(time_us: int, new: bool, domain: str, rkey: str) -> str:
     return f"{time_us}|{int(new)}|{domain}|{rkey}"
 
 
 def _decode_member(value: str) -> _Sighted | None:
+    """A stored member value, decoded once per process (see `_DECODED`)."""
+    try:
+        return _DECODED[value]
+    except KeyError:
+        pass
+    if len(_DECODED) >= DECODED_MAX:
+        _DECODED.clear()
+    decoded = _DECODED[value] = _parse_member(value)
+    return decoded
+
+
+def _parse_member(value: str) -> _Sighted | None:
     parts = value.split("|", 4)
     if len(parts) < 4:
         return None
     try:
-        sketch = _unb64(parts[4]) if len(parts) == 5 else b""
+        sketch = _unhex(parts[4]) if len(parts) == 5 else b""
         return int(parts[0]), parts[1] == "1", parts[2], parts[3], sketch
     except (ValueError, binascii.Error):
         return None
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+def _unhex(text: str) -> bytes:
+    """A signature as stored: hex (what is written now, decoded in C), or the URL-safe base64
+    written before (a base64 signature of 32 bytes has an odd length, so it is never hex)."""
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 @dataclass
 class _Group:
-    """A campaign candidate as of one post: the members seen in the window ending at it."""
+    """A campaign candidate as of one post: the members seen in the window ending at it.
 
-    group_id: str
+    A near-duplicate group is named after its fullest band, worked out only when it is needed
+    (the group became a campaign): `namer`."""
+
+    _group_id: str
     members: dict[str, _Sighted] = field(default_factory=dict)  # did -> first sighting in range
+    namer: Callable[[], str] | None = None
+
+    @property
+    def group_id(self) -> str:
+        if self.namer is not None:
+            self._group_id, self.namer = self.namer(), None
+        return self._group_id
+
+
+_NO_ROWS: tuple[list[int], list[tuple[str, _Sighted]]] = ([], [])
 
 
 class _BatchSets:
@@ -332,14 +365,19 @@ class _BatchSets:
         """(sorted sighting times, [(did, sighting)] in that order) of a member set."""
         cached = self._members.get(key)
         if cached is None:
-            rows = []
-            for did, value in self.sets.get(key, _EMPTY).items():
-                member = _decode_member(value)
-                if member is not None:
-                    rows.append((did, member))
-            if len(rows) > 1:
-                rows.sort(key=_sighting_time)
-            cached = ([member[0] for _, member in rows], rows)
+            values = self.sets.get(key)
+            if not values:
+                cached = _NO_ROWS
+            else:
+                decoded = _DECODED
+                rows = []
+                for did, value in values.items():
+                    member = decoded.get(value) or _decode_member(value)
+                    if member is not None:
+                        rows.append((did, member))
+                if len(rows) > 1:
+                    rows.sort(key=_sighting_time)
+                cached = ([member[0] for _, member in rows], rows)
             self._members[key] = cached
         return cached
 
@@ -357,10 +395,6 @@ _EMPTY: dict[str, str] = {}
 
 def _sighting_time(row: tuple[str, _Sighted]) -> int:
     return row[1][0]
-
-
-def _bucket(time_us: int, window_s: float) -> int:
-    return int(time_us // int(window_s * 1_000_000))
 
 
 class BehaviorTracker:
@@ -422,33 +456,42 @@ class BehaviorTracker:
             signatures = dict(zip(order, sigs, strict=True))
 
         compact: dict[int, bytes] = {}
+        window_us, new_us = self.window_us, p.new_account_s * 1_000_000
+        no_keys: list[str] = []  # shared by the posts that join no group (most): never mutated
         for i, post in enumerate(posts):
-            bucket = _bucket(post.time_us, p.window_s)
-            buckets = (bucket - 1, bucket)
-            acct = [f"acct:{post.did}#{b}" for b in buckets]
+            bucket = post.time_us // window_us
+            previous = bucket - 1
+            acct = [f"acct:{post.did}#{previous}", f"acct:{post.did}#{bucket}"]
             sightings.append(Sighting(acct[1], post.rkey, str(post.time_us)))
-            fp_keys: list[str] = []
-            lsh_keys: list[str] = []
-            media_keys: list[str] = []
+            if i not in eligible:
+                post_keys.append((acct, no_keys, no_keys, no_keys))
+                continue
+            fp_keys: list[str] = no_keys
+            lsh_keys: list[str] = no_keys
+            media_keys: list[str] = no_keys
             member = _encode_member(
                 post.time_us,
-                post.time_us - first_seen[post.did] <= p.new_account_s * 1_000_000,
+                post.time_us - first_seen[post.did] <= new_us,
                 _site(post.domains[0]) if post.domains else "",
                 post.rkey,
             )
             if i in folded:
                 fp = _digest(folded[i].encode("utf-8", "replace"))
-                fp_keys = [f"fp:{fp}#{b}" for b in buckets]
+                fp_keys = [f"fp:{fp}#{previous}", f"fp:{fp}#{bucket}"]
                 sightings.append(Sighting(fp_keys[1], post.did, member))
                 compact[i] = self.sketch.compact(signatures[i])
-                near_member = f"{member}|{_b64(compact[i])}"
+                near_member = f"{member}|{compact[i].hex()}"
+                lsh_keys = []
                 for band in self.sketch.band_keys(signatures[i]):
-                    lsh_keys += [f"{band}#{b}" for b in buckets]
-                    sightings.append(Sighting(f"{band}#{bucket}", post.did, near_member))
-            if i in eligible:
+                    current = f"{band}#{bucket}"
+                    lsh_keys += (f"{band}#{previous}", current)
+                    sightings.append(Sighting(current, post.did, near_member))
+            if post.media_cids:
+                media_keys = []
                 for cid in dict.fromkeys(post.media_cids):
-                    media_keys += [f"media:{cid}#{b}" for b in buckets]
-                    sightings.append(Sighting(f"media:{cid}#{bucket}", post.did, member))
+                    current = f"media:{cid}#{bucket}"
+                    media_keys += (f"media:{cid}#{previous}", current)
+                    sightings.append(Sighting(current, post.did, member))
             post_keys.append((acct, fp_keys, lsh_keys, media_keys))
 
         self.store.add_members(sightings, ttl_s=p.set_ttl_s)
@@ -507,42 +550,48 @@ class BehaviorTracker:
         kept) whose stored signature confirms the similarity (estimated Jaccard at least
         `near_duplicate_jaccard`: bands tuned for recall also collide unrelated posts), named
         after its fullest band, the one a campaign's posts most often share.
-        `lsh_keys` are (previous, current) bucket pairs, one per band; as `_window`, inlined:
-        a post has ten bands."""
+        `lsh_keys` are (previous, current) bucket pairs, one per band."""
         low, high = post.time_us - self.window_us, post.time_us
         members_of = sets.members
-        best_key, best_n = lsh_keys[1], -1
-        merged: dict[str, _Sighted] | None = None
-        for start in range(0, len(lsh_keys), 2):
-            band: dict[str, _Sighted] = {}
-            first: list[tuple[str, _Sighted]] | None = None
-            for key in (lsh_keys[start], lsh_keys[start + 1]):
-                times, rows = members_of(key)
-                if times and times[0] <= high and times[-1] > low:
-                    window = rows[bisect_right(times, low) : bisect_right(times, high)]
-                    if first is None:
-                        first = window
-                        band = dict(window)
-                    else:
-                        band.update(window)
-                        band.update(first)
-            if len(band) > best_n:
-                best_key, best_n = lsh_keys[start + 1], len(band)
-            if merged is None:
-                merged = band
-            elif band != merged:  # the bands of a repeated text often hold the same accounts
-                for did, member in band.items():
-                    known = merged.get(did)
-                    if known is None or member[0] < known[0]:
-                        merged[did] = member
-        group = _Group(best_key.split("#", 1)[0])
-        if merged:
-            near, bar = self.sketch.similarity, self.params.near_duplicate_jaccard
+        windows: list[list[tuple[str, _Sighted]]] = []
+        for key in lsh_keys:
+            times, rows = members_of(key)
+            if times and times[0] <= high and times[-1] > low:
+                windows.append(rows[bisect_right(times, low) : bisect_right(times, high)])
+        group = _Group(lsh_keys[1].split("#", 1)[0], namer=lambda: self._fullest_band(lsh_keys, sets, post))
+        if not windows:
+            return group
+        if len(windows) == 1:
+            merged = dict(windows[0])
+        else:  # earliest sighting of each account: sorted by time, the earliest written last
+            rows = [row for window in windows for row in window]
+            rows.sort(key=_sighting_time)
+            rows.reverse()
+            merged = dict(rows)
+        if sketch:
+            near, bar, own = self.sketch.similarity, self.params.near_duplicate_jaccard, post.did
             # A member written before sets carried signatures cannot be checked: it counts, as then.
             group.members = {
-                did: m for did, m in merged.items() if not (sketch and m[4]) or near(sketch, m[4]) >= bar
+                did: m
+                for did, m in merged.items()
+                if (did == own and m[4] == sketch) or not m[4] or near(sketch, m[4]) >= bar
             }
+        else:
+            group.members = merged
         return group
+
+    def _fullest_band(self, lsh_keys: list[str], sets: _BatchSets, post: Post) -> str:
+        """The band holding the most accounts in the post's window (its near-duplicate group's name)."""
+        low, high = post.time_us - self.window_us, post.time_us
+        best_key, best_n = lsh_keys[1], -1
+        for start in range(0, len(lsh_keys), 2):
+            accounts: set[str] = set()
+            for key in (lsh_keys[start], lsh_keys[start + 1]):
+                times, rows = sets.members(key)
+                accounts.update(did for did, _ in rows[bisect_right(times, low) : bisect_right(times, high)])
+            if len(accounts) > best_n:
+                best_key, best_n = lsh_keys[start + 1], len(accounts)
+        return best_key.split("#", 1)[0]
 
     def _evidence(self, members: Sequence[_Sighted]) -> tuple[float, int, float, bool]:
         """(evidence, new accounts, span in seconds, shared domain) of a group's members."""
