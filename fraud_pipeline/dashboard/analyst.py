@@ -37,7 +37,7 @@ from fraud_pipeline.labeler.store import ActiveLabel, LabelStore, Override
 from fraud_pipeline.metrics import MetricsSink
 from fraud_pipeline.policy.loader import Policy
 from fraud_pipeline.records import iso_from_us
-from fraud_pipeline.scoring.quotas import quota_key
+from fraud_pipeline.scoring.quotas import account_quota_key, quota_key
 from fraud_pipeline.scoring.rules import SHADOW_PREFIX
 from fraud_pipeline.state.base import StateStore
 
@@ -487,15 +487,24 @@ def rule_hits(
 
 
 def quota_status(policy: Policy, state: StateStore | None, *, day: str) -> list[dict[str, Any]]:
-    """Each label's automatic actions today against its daily quota (the scorer's counters)."""
+    """Each label's automatic actions today against its daily quota (the scorer's counters):
+    post labels (`subject: post`), and the account label on DIDs (`subject: account`,
+    `accounts.quota_per_day`) when the policy judges accounts."""
     quotas = policy.spec.quotas
+    counters = [
+        (label, "post", quota_key(label, day), quotas.limit(label)) for label in sorted(policy.spec.labels)
+    ]
+    accounts = policy.spec.accounts
+    if accounts is not None:
+        key = account_quota_key(accounts.label, day)
+        counters.append((accounts.label, "account", key, accounts.quota_per_day))
     rows: list[dict[str, Any]] = []
-    for label in sorted(policy.spec.labels):
-        used = state.get_counter(quota_key(label, day)) if state is not None else 0
-        limit = quotas.limit(label)
+    for label, subject, key, limit in counters:
+        used = state.get_counter(key) if state is not None else 0
         rows.append(
             {
                 "label": label,
+                "subject": subject,
                 "day": day,
                 "used": used,
                 "limit": limit,
@@ -504,5 +513,5 @@ def quota_status(policy: Policy, state: StateStore | None, *, day: str) -> list[
                 "share": round(used / limit, 4) if limit else None,
             }
         )
-    rows.sort(key=lambda r: (-(r["share"] or 0), r["label"]))
+    rows.sort(key=lambda r: (-(r["share"] or 0), r["label"], r["subject"]))
     return rows

@@ -223,7 +223,14 @@ def _known_keys(merged: dict[str, Any], loc: Path_) -> set[Any]:
     # Field names that may be missing from the document but are real places.
     from fraud_pipeline.policy import schema
 
-    for model in (schema.RuleSpec, schema.When, schema.Tier, schema.Quotas, schema.Campaign):
+    for model in (
+        schema.RuleSpec,
+        schema.When,
+        schema.Tier,
+        schema.Quotas,
+        schema.Campaign,
+        schema.AccountsSpec,
+    ):
         keys.update(model.model_fields)
     return keys
 

@@ -217,6 +217,9 @@ class AccountsSpec(_Strict):
     # The verdict label an account's `label` action carries (declared under `labels`; the
     # labeler's values map it to what is published on the DID).
     label: LabelValue = "scam-account"
+    # New `label` actions on accounts per UTC day, for all shards (the account circuit breaker:
+    # past it an account's label is recorded but the action is `review`; scoring/quotas.py).
+    quota_per_day: Annotated[int, Field(ge=0)]
     weights: AccountWeights
     tiers: Tier
     # Evidence a post inherits from its account's verdict (added to the post's rule weights).

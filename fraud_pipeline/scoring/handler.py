@@ -102,14 +102,24 @@ def _seed_metrics(counts: ScoreCounts, errors: int, timestamp_ms: int) -> list[M
 
 def _policy_metrics(counts: ScoreCounts, scorer: PostScorer, timestamp_ms: int) -> list[MetricDatum]:
     """Actions by tier, hits per rule (shadow ones under Mode=shadow), quota trips (in all and
-    per label), and the policy versions this runtime refused since the last batch."""
+    per label; account labels also apart), and the policy versions this runtime refused since
+    the last batch."""
     data = [
         MetricDatum("Post-Action-Label", float(counts.action_label), "Count", timestamp_ms),
         MetricDatum("Post-Action-Review", float(counts.action_review), "Count", timestamp_ms),
         MetricDatum("Policy-Reload-Rejected", float(scorer.policy.take_rejections()), "Count", timestamp_ms),
-        # All labels together (the alarm's metric), then per label.
+        # All labels together, on posts and on accounts (the alarm's metric), then per label.
         MetricDatum(
-            "Label-Quota-Exceeded", float(sum(counts.quota_exceeded.values())), "Count", timestamp_ms
+            "Label-Quota-Exceeded",
+            float(sum(counts.quota_exceeded.values()) + sum(counts.account_quota_exceeded.values())),
+            "Count",
+            timestamp_ms,
+        ),
+        MetricDatum(
+            "Account-Label-Quota-Exceeded",
+            float(sum(counts.account_quota_exceeded.values())),
+            "Count",
+            timestamp_ms,
         ),
     ]
     for rule, hits in sorted(counts.rule_hits.items()):
@@ -127,6 +137,10 @@ def _policy_metrics(counts: ScoreCounts, scorer: PostScorer, timestamp_ms: int) 
     for label, trips in sorted(counts.quota_exceeded.items()):
         data.append(
             MetricDatum("Label-Quota-Exceeded", float(trips), "Count", timestamp_ms, {"Label": label})
+        )
+    for label, trips in sorted(counts.account_quota_exceeded.items()):
+        data.append(
+            MetricDatum("Account-Label-Quota-Exceeded", float(trips), "Count", timestamp_ms, {"Label": label})
         )
     return data
 

@@ -7,7 +7,8 @@ evidence: `score = 1 - (1 - text) * (1 - media) * prod(1 - rule weight)` over th
 (non-shadow) rules that fired. Two tiers of action: `label` when a model alone, the combined
 score or a rule reaches the policy's `label` point (chosen for a very low benign rate),
 `review` at the wider `review` points, else `none`; `is_fraud` is `action != "none"`. A daily
-quota per label turns further `label` actions into `review` (`quotas.py`). A model that is
+quota per label turns further `label` actions into `review` (`quotas.py`; new labels on
+accounts have their own quota there). A model that is
 unavailable contributes nothing but a reason, so the post is still tagged (and counted).
 
 Behaviour is observed for the whole batch at once (`BehaviorTracker.observe_batch`: three
@@ -33,7 +34,7 @@ from fraud_pipeline.policy import Policy
 from fraud_pipeline.policy.runtime import ActivePolicy, PolicyHolder
 from fraud_pipeline.records import Post, TaggedRecord
 from fraud_pipeline.scoring.base import ModelUnavailable, TextScorer
-from fraud_pipeline.scoring.quotas import QuotaBreaker, utc_day
+from fraud_pipeline.scoring.quotas import QuotaBreaker, apply_account_quota, utc_day
 from fraud_pipeline.scoring.relabel import verdict_updates
 from fraud_pipeline.scoring.rules import SHADOW_PREFIX, RuleHit
 from fraud_pipeline.scoring.signals import BehaviorTracker, BehaviourParams, PostSignals
@@ -97,6 +98,7 @@ class ScoreCounts:
     image_unavailable: Counter[str] = field(default_factory=Counter)  # per reason code, per post image
     rule_hits: Counter[str] = field(default_factory=Counter)  # per rule; shadow ones as shadow:<name>
     quota_exceeded: Counter[str] = field(default_factory=Counter)  # per label
+    account_quota_exceeded: Counter[str] = field(default_factory=Counter)  # per label, on accounts
 
     def add(self, other: ScoreCounts) -> None:
         for name in (
@@ -120,6 +122,7 @@ class ScoreCounts:
         self.unavailable_reasons.extend(other.unavailable_reasons)
         self.rule_hits.update(other.rule_hits)
         self.quota_exceeded.update(other.quota_exceeded)
+        self.account_quota_exceeded.update(other.account_quota_exceeded)
         self.image_unavailable.update(other.image_unavailable)
 
 
@@ -294,6 +297,9 @@ class PostScorer:
         # Re-labelling a campaign's earlier posts is automatic action too: the same quota.
         self._apply_quotas(active, updates, counts, scored=False)
         counts.relabelled += len(updates)
+        if account_records and active.policy.spec.accounts is not None:  # labels on DIDs: their own quota
+            trips = apply_account_quota(self.quotas, account_records, active.policy.spec.accounts)
+            counts.account_quota_exceeded.update(trips)
         return tagged + updates + account_records, counts
 
     def _apply_quotas(

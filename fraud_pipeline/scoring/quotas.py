@@ -7,15 +7,28 @@ Lambda container shares the count. Past the quota the label is still recorded, b
 post's `label` action becomes `review`; `Label-Quota-Exceeded` counts it and a log line
 raises the alert. A campaign's verdict updates (re-labelled earlier posts) are automatic
 actions too and draw on the same quota. One state-store call per label per batch, not per post.
+
+Labels on accounts (a DID: everything the account posts) have their own, smaller quota,
+`accounts.quota_per_day` (`apply_account_quota`): each new `label` action on an account
+draws on it, counted under its own key; past it the account record goes out as `review`
+with its label still recorded (the labeler publishes nothing for it), and
+`Account-Label-Quota-Exceeded` and an `ALERT account label quota` line say so. An account
+already labelled keeps its label when its signals change (the breaker never negates a
+published label); one that was held back is remembered (`acct:quota-held:<did>`, in the
+store's cache) so it draws on the quota when it is labelled later.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 
-from fraud_pipeline.policy.schema import Quotas
+import orjson
+
+from fraud_pipeline.policy.schema import AccountsSpec, Quotas
+from fraud_pipeline.records import ACCOUNT_OPERATION, TaggedRecord
 from fraud_pipeline.state.base import StateStore
 
 log = logging.getLogger(__name__)
@@ -24,6 +37,15 @@ QUOTA_TTL_S = 2 * 86400  # a day's counters outlive the day a little, then expir
 
 def quota_key(label: str, day: str) -> str:
     return f"quota/{day}/{label}"
+
+
+def account_quota_key(label: str, day: str) -> str:
+    """The counter of new account labels (on DIDs), apart from the same value's post labels."""
+    return f"quota/{day}/account/{label}"
+
+
+def held_key(did: str) -> str:
+    return f"acct:quota-held:{did}"
 
 
 def utc_day(time_us: int) -> str:
@@ -35,26 +57,91 @@ class QuotaBreaker:
 
     def __init__(self, state: StateStore) -> None:
         self.state = state
-        self._alerted: set[tuple[str, str]] = set()
+        self._alerted: set[tuple[str, str, str]] = set()
 
     def grant(self, requests: list[tuple[str, str]], quotas: Quotas) -> list[bool]:
         """For each (label, day) request in order: may it still be auto-actioned?"""
+        return self._grant(requests, quotas.limit, quota_key, "label quota", "posts")
+
+    def grant_accounts(self, requests: list[tuple[str, str]], limit: int) -> list[bool]:
+        """The same for new labels on accounts, against `accounts.quota_per_day`."""
+        return self._grant(
+            requests, lambda _label: limit, account_quota_key, "account label quota", "accounts"
+        )
+
+    def _grant(
+        self,
+        requests: list[tuple[str, str]],
+        limit_of: Callable[[str], int],
+        key_of: Callable[[str, str], str],
+        what: str,
+        subjects: str,
+    ) -> list[bool]:
         wanted = Counter(requests)
         allowed: dict[tuple[str, str], int] = {}
         for (label, day), count in wanted.items():
-            total = self.state.increment(quota_key(label, day), count, ttl_s=QUOTA_TTL_S)
-            limit = quotas.limit(label)
+            total = self.state.increment(key_of(label, day), count, ttl_s=QUOTA_TTL_S)
+            limit = limit_of(label)
             allowed[(label, day)] = max(0, min(count, limit - (total - count)))
-            if total > limit and (label, day) not in self._alerted:
-                self._alerted.add((label, day))
+            if total > limit and (what, label, day) not in self._alerted:
+                self._alerted.add((what, label, day))
                 log.error(
-                    "ALERT label quota: %r reached its daily quota of %d on %s; further posts go to review",
+                    "ALERT %s: %r reached its daily quota of %d on %s; further %s go to review",
+                    what,
                     label,
                     limit,
                     day,
+                    subjects,
                 )
         granted = []
         for request in requests:
             granted.append(allowed[request] > 0)
             allowed[request] -= 1
         return granted
+
+
+def _previous_action(record: TaggedRecord) -> str | None:
+    """The action of the account's verdict before this record (kept in `account_signals`)."""
+    try:
+        signals = orjson.loads(record.account_signals or "{}")
+    except orjson.JSONDecodeError:
+        return None
+    previous = signals.get("previous_action") if isinstance(signals, dict) else None
+    return previous if isinstance(previous, str) else None
+
+
+def apply_account_quota(
+    breaker: QuotaBreaker, records: list[TaggedRecord], spec: AccountsSpec
+) -> Counter[str]:
+    """Past `spec.quota_per_day` new account labels in the account's UTC day (all shards), an
+    account record's `label` action becomes `review`, its labels kept; trips per label.
+
+    New: the account's previous action was not `label`, or it was but the breaker held that
+    label back (then nothing was published; a held account is remembered for `memory_days`).
+    A labelled account whose signals changed keeps its label and draws nothing. Two
+    state-store calls per batch with labelled accounts (held marks read, and written when any
+    changed) besides one counter increment per (label, day)."""
+    labelled = [r for r in records if r.operation == ACCOUNT_OPERATION and r.action == "label"]
+    trips: Counter[str] = Counter()
+    if not labelled:
+        return trips
+    marked = breaker.state.get_cached([held_key(r.did) for r in labelled])
+    held = {key for key, day in marked.items() if day}
+    new = [r for r in labelled if _previous_action(r) != "label" or held_key(r.did) in held]
+    requests = [(label, utc_day(r.time_us)) for r in new for label in r.labels]
+    granted = iter(breaker.grant_accounts(requests, spec.quota_per_day))
+    marks: dict[str, str] = {}
+    for record in new:
+        over = [label for label in record.labels if not next(granted)]
+        if over:
+            record.action = "review"
+            trips.update(over)
+            record.reasons.append(
+                f"daily account label quota reached for {', '.join(over)}: sent to review, not labelled"
+            )
+            marks[held_key(record.did)] = utc_day(record.time_us)
+        elif held_key(record.did) in held:
+            marks[held_key(record.did)] = ""  # labelled now: no longer held
+    if marks:
+        breaker.state.put_cached(marks, spec.memory_days * 86_400)
+    return trips

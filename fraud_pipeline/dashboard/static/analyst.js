@@ -292,8 +292,8 @@
         h("td", { class: "an-num", text: fmt(r.hits) }), h("td", { class: "an-bar-cell" }, h("div", { class: "an-bar-track" }, bar)),
         h("td", {}, txt(r.reason)));
     }));
-    document.querySelector("#an-quotas tbody").replaceChildren(...payload.quotas.map((q) => h("tr", { "data-label": q.label, class: q.tripped ? "an-tripped" : "" },
-      h("td", {}, txt(q.label)), h("td", { class: "an-num", text: fmt(q.used) }), h("td", { class: "an-num", text: fmt(q.limit) }),
+    document.querySelector("#an-quotas tbody").replaceChildren(...payload.quotas.map((q) => h("tr", { "data-label": q.label, "data-subject": q.subject, class: q.tripped ? "an-tripped" : "" },
+      h("td", {}, txt(q.subject === "account" ? q.label + " (on accounts)" : q.label)), h("td", { class: "an-num", text: fmt(q.used) }), h("td", { class: "an-num", text: fmt(q.limit) }),
       h("td", { class: "an-num", text: fmt(q.remaining) }), h("td", { text: q.tripped ? "TRIPPED: label → review" : "ok" }))));
     setStatus("an-rules-status", `policy ${payload.policy_version} · hits over the selected range · quotas for ${payload.quotas.length ? payload.quotas[0].day : "today"} (UTC)`, "");
   }
