@@ -433,3 +433,90 @@ def test_sqlite_set_mirror_sees_other_writers_and_keeps_the_files_semantics(
     assert mine.get_members(["fp:b"]) == {} == fresh.get_members(["fp:b"])
     for store in (mine, other, fresh):
         store.close()
+
+
+# -- the SQLite set log: short-lived sets are one appended row per batch ------------------------
+def _log_rows(store: SqliteStateStore) -> list[int]:
+    return [seq for (seq,) in store._conn().execute("SELECT seq FROM set_log ORDER BY seq")]
+
+
+def _replayed(store: SqliteStateStore) -> dict[str, dict[str, str]]:
+    """What a reader that never saw the file (another process) builds from the log."""
+    from fraud_pipeline.state.sqlite import _SetLog
+
+    fresh = _SetLog()
+    fresh.catch_up(store._conn())
+    return {key: entry[0] for key, entry in fresh.sets.items()}
+
+
+def test_sqlite_short_lived_sets_are_one_log_row_per_batch(
+    local_settings: Settings, clock: FakeClock
+) -> None:
+    store = SqliteStateStore(local_settings.state_path, clock=clock)
+    batch = [
+        Sighting(f"lsh{b}:{i}#7", f"did:plc:{i}", f"{i}|1|x.com|r{i}") for i in range(50) for b in range(16)
+    ]
+    store.add_members(batch, ttl_s=600)
+    store.add_members([Sighting("first:did:plc:1", "t", "5")], ttl_s=30 * 86400)  # lasting: the tables
+    assert len(_log_rows(store)) == 1
+    assert store._conn().execute("SELECT count(*) FROM set_members").fetchone() == (1,)
+    got = store.get_members(["lsh3:7#7", "first:did:plc:1", "lsh0:absent#7"])
+    assert got == {"lsh3:7#7": {"did:plc:7": "7|1|x.com|r7"}, "first:did:plc:1": {"t": "5"}}
+    assert _replayed(store)["lsh15:49#7"] == {"did:plc:49": "49|1|x.com|r49"}
+    store.close()
+
+
+def test_sqlite_set_log_purge_keeps_every_row_of_a_live_set(
+    local_settings: Settings, clock: FakeClock
+) -> None:
+    store = SqliteStateStore(local_settings.state_path, clock=clock)
+    store.add_members([Sighting("fp:x", "a", "1"), Sighting("fp:y", "b", "2")], ttl_s=60)
+    clock.now += 50
+    store.add_members([Sighting("fp:x", "c", "3")], ttl_s=60)  # fp:x lives on; fp:y expires at 60
+    clock.now += 20
+    assert store.purge_expired() == 0  # row 1 also holds fp:x's first member: kept
+    assert _replayed(store)["fp:x"] == {"a": "1", "c": "3"} == store.get_members(["fp:x"])["fp:x"]
+    assert store.get_members(["fp:y"]) == {}
+    assert "fp:y" not in store._log.sets  # forgotten in memory
+    clock.now += 41
+    assert store.purge_expired() == 2 and _log_rows(store) == [] and _replayed(store) == {}
+    assert store.get_members(["fp:x"]) == {}
+    store.close()
+
+
+def test_sqlite_set_log_purges_itself_as_batches_are_added(
+    local_settings: Settings, clock: FakeClock
+) -> None:
+    from fraud_pipeline.state.sqlite import LOG_PURGE_EVERY_S
+
+    store = SqliteStateStore(local_settings.state_path, clock=clock)
+    for minute in range(30):
+        store.add_members([Sighting(f"acct:x#{minute}", f"r{minute}", str(minute))], ttl_s=120)
+        clock.now += 60
+    # Every LOG_PURGE_EVERY_S the dead rows go: what is left is the last few minutes' sets.
+    assert len(_log_rows(store)) <= LOG_PURGE_EVERY_S // 60 + 2
+    assert len(store._log.sets) <= LOG_PURGE_EVERY_S // 60 + 2
+    assert store.get_members([f"acct:x#{m}" for m in range(30)]) == {"acct:x#29": {"r29": "29"}}
+    store.close()
+
+
+def test_sqlite_set_log_reads_what_another_process_appended(local_settings: Settings) -> None:
+    import subprocess
+    import sys
+
+    store = SqliteStateStore(local_settings.state_path)
+    store.add_members([Sighting("fp:hot", "did:plc:here", "1")], ttl_s=600)
+    assert store.get_members(["fp:hot"]) == {"fp:hot": {"did:plc:here": "1"}}
+    code = (
+        "import sys; from fraud_pipeline.state.sqlite import SqliteStateStore; "
+        "from fraud_pipeline.state.base import Sighting; s = SqliteStateStore(sys.argv[1]); "
+        "s.add_members([Sighting('fp:hot', 'did:plc:here', 'later'), "
+        "Sighting('fp:hot', 'did:plc:there', '2'), Sighting('fp:new', 'did:plc:there', '3')], ttl_s=600)"
+    )
+    subprocess.run([sys.executable, "-c", code, str(local_settings.state_path)], check=True)
+    store.add_members([Sighting("fp:new", "did:plc:here", "4")], ttl_s=600)  # after theirs: caught up
+    assert store.get_members(["fp:hot", "fp:new"]) == {
+        "fp:hot": {"did:plc:here": "1", "did:plc:there": "2"},  # the first value kept across processes
+        "fp:new": {"did:plc:there": "3", "did:plc:here": "4"},
+    }
+    store.close()
