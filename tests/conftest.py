@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,10 +22,25 @@ for _name in list(os.environ):
         del os.environ[_name]
 
 
+# Ports handed to servers a test starts come from below the kernel's ephemeral range
+# (/proc/sys/net/ipv4/ip_local_port_range starts at 32768 on Linux, 49152 on macOS). A port
+# the kernel picks for `bind(0)` is an ephemeral one, and between the test closing its probe
+# and the server binding it, any outgoing connection on the machine may take it.
+LISTEN_PORTS = range(20_000, 32_768)
+_port_picker = random.SystemRandom()  # not the global generator, which tests may seed
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port on 127.0.0.1 that is free now and that no outgoing connection will be given."""
+    for _ in range(200):
+        port = _port_picker.choice(LISTEN_PORTS)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {LISTEN_PORTS} after 200 tries")
 
 
 @pytest.fixture()

@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -18,6 +20,7 @@ import pytest
 
 from fraud_pipeline.ingest.synth import load_texts, write_capture
 from fraud_pipeline.settings import Settings
+from fraud_pipeline.workers.services import MAX_RESTARTS, _spawn, restart_exited, stop_services
 from fraud_pipeline.workers.supervisor import STOP_GRACE_S, start_supervised
 from tests.conftest import free_port
 
@@ -153,7 +156,75 @@ def test_the_service_stops_when_its_starter_is_killed_outright(tmp_path: Path) -
     assert _wait_until(lambda: not any(_alive(pid) for pid in below), 10), "a process outlived its starter"
 
 
+def test_up_restarts_a_service_that_exits_and_says_why(
+    local_settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A service that dies on its own is reported with its last log line and started again,
+    up to MAX_RESTARTS times; then `up` says it gave up (and the stack keeps running)."""
+    dying = [sys.executable, "-c", "import sys; print('cannot bind: port taken', flush=True); sys.exit(3)"]
+    services = [_spawn("flaky", dying, local_settings, "")]
+    first = services[0]
+    exits = 0
+    deadline = time.monotonic() + 60
+    while not services[0].given_up and time.monotonic() < deadline:
+        exits += restart_exited(services, local_settings)
+        time.sleep(0.1)
+    stop_services(services)
+    said = capsys.readouterr().err
+    assert services[0] is not first and services[0].restarts == MAX_RESTARTS and services[0].given_up
+    assert exits == MAX_RESTARTS + 1
+    assert said.count("flaky exited with code 3: cannot bind: port taken; restarting") == MAX_RESTARTS
+    assert f"not restarted after {MAX_RESTARTS} restarts" in said
+
+
+def test_a_running_service_is_left_alone(local_settings: Settings) -> None:
+    services = [_spawn("steady", [sys.executable, "-c", "import time; time.sleep(600)"], local_settings, "")]
+    first = services[0]
+    try:
+        time.sleep(0.5)
+        assert restart_exited(services, local_settings) == 0 and services[0] is first
+    finally:
+        stop_services(services)
+
+
+def test_dagster_storages_are_created_once_before_the_services_start(local_settings: Settings) -> None:
+    """The webserver and the daemon, started together on a new home, both created the SQLite
+    storages and both stamped alembic: two heads, and the code location failed to load for good.
+    `up` now creates them first, each stamped once."""
+    from fraud_pipeline.orchestration.backfill import ensure_instance_storage
+
+    home = ensure_instance_storage(local_settings)
+    databases = sorted(home.rglob("*.db"))
+    assert {db.name for db in databases} >= {"runs.db", "schedules.db", "index.db"}
+    for database in databases:
+        with sqlite3.connect(database) as connection:
+            heads = connection.execute("SELECT version_num FROM alembic_version").fetchall()
+        assert len(heads) == 1, (database, heads)
+    assert ensure_instance_storage(local_settings) == home  # again on an existing home: no change
+
+
 # -- `up` with Dagster on --------------------------------------------------------------------
+class _Drained:
+    """`up`'s stderr read to the end in a thread: `up` never blocks on a full pipe, and a
+    failure can show what it said."""
+
+    def __init__(self, stream) -> None:  # type: ignore[no-untyped-def]
+        self.text = ""
+        self.thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self.thread.start()
+
+    def _read(self, stream) -> None:  # type: ignore[no-untyped-def]
+        for chunk in iter(lambda: stream.read(256), ""):
+            self.text += chunk
+
+
+def _logs_tail(settings: Settings) -> str:
+    logs = Path(settings.home) / "logs"
+    return "\n".join(
+        f"--- {log.name}:\n{log.read_text(errors='replace')[-1500:]}" for log in sorted(logs.glob("*.log"))
+    )
+
+
 def _start_up(settings: Settings, tmp_path: Path, dagster_port: int, dashboard_port: int):  # type: ignore[no-untyped-def]
     capture = tmp_path / "capture.jsonl"
     write_capture(capture, load_texts([ROOT / "data" / "labeled" / "train.jsonl"]), 200, seed=3, rate=100.0)
@@ -182,30 +253,28 @@ def _start_up(settings: Settings, tmp_path: Path, dagster_port: int, dashboard_p
         # SIGTERM to its SIGINT handler, so it used to ignore SIGTERM too and `up` took 16 s.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
-    assert process.stderr is not None
-    seen = ""
-    deadline = time.monotonic() + 240
-    while "replay finished" not in seen and time.monotonic() < deadline:
-        line = process.stderr.readline()
-        if not line and process.poll() is not None:
-            break
-        seen += line
-    assert "replay finished" in seen, seen[-3000:]
-    assert _wait_until(lambda: _port_open(dagster_port) and _port_open(dashboard_port), 240, 0.5), (
-        "Dagster or the dashboard never listened"
+    stderr = _Drained(process.stderr)
+    finished = _wait_until(lambda: "replay finished" in stderr.text or process.poll() is not None, 240, 0.2)
+    assert finished and "replay finished" in stderr.text, stderr.text[-3000:]
+    listening = _wait_until(lambda: _port_open(dagster_port) and _port_open(dashboard_port), 240, 0.5)
+    assert listening, (
+        f"Dagster listening: {_port_open(dagster_port)}, the dashboard: {_port_open(dashboard_port)}\n"
+        f"`up` said:\n{stderr.text[-2000:]}\n{_logs_tail(settings)}"
     )
-    return process
+    return process, stderr
 
 
 @pytest.mark.slow
 def test_sigterm_stops_up_with_dagster_within_5_s(local_settings: Settings, tmp_path: Path) -> None:
     dagster_port, dashboard_port = free_port(), free_port()
-    process = _start_up(local_settings, tmp_path, dagster_port, dashboard_port)
+    process, stderr = _start_up(local_settings, tmp_path, dagster_port, dashboard_port)
     below = _descendants(process.pid)
     started = time.monotonic()
     process.send_signal(signal.SIGTERM)
-    _, rest = process.communicate(timeout=60)
+    process.wait(timeout=60)
     took = time.monotonic() - started
+    stderr.thread.join(10)
+    rest = stderr.text
     assert process.returncode == 0, rest[-3000:]
     assert "stopping (SIGTERM): draining" in rest
     assert took < STOP_BUDGET_S, f"`up` took {took:.1f} s to stop"
@@ -217,11 +286,11 @@ def test_sigterm_stops_up_with_dagster_within_5_s(local_settings: Settings, tmp_
 @pytest.mark.slow
 def test_sigkill_of_up_leaves_no_process_and_no_port(local_settings: Settings, tmp_path: Path) -> None:
     dagster_port, dashboard_port = free_port(), free_port()
-    process = _start_up(local_settings, tmp_path, dagster_port, dashboard_port)
+    process, _ = _start_up(local_settings, tmp_path, dagster_port, dashboard_port)
     below = _descendants(process.pid)
     assert len(below) >= 6, below  # 2 workers, 2 supervisors, dagster dev + its children, dashboard
     process.kill()
-    process.communicate(timeout=30)
+    process.wait(timeout=30)
     assert _wait_until(lambda: not any(_alive(pid) for pid in below), 15, 0.2), [
         Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")[:200] for pid in below if _alive(pid)
     ]

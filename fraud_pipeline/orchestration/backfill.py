@@ -69,6 +69,18 @@ def ensure_instance_home(settings: Settings) -> Path:
     return home
 
 
+def ensure_instance_storage(settings: Settings) -> Path:
+    """The Dagster home of `settings`, with its SQLite storages created, before the webserver
+    and the daemon start. Started together on a new home, both create the storages at the same
+    moment and both stamp alembic's version table: it then holds two heads ("more than one head
+    present"), the code location fails to load in both, and every later start on that home
+    fails the same way. One process creating them first leaves nothing to race for."""
+    home = ensure_instance_home(settings)
+    with DagsterInstance.from_config(str(home)) as instance:
+        instance.get_runs_count()  # the run, event-log and schedule storages exist from here
+    return home
+
+
 def instance_for(settings: Settings) -> DagsterInstance:
     return DagsterInstance.from_config(str(ensure_instance_home(settings)))
 

@@ -213,7 +213,7 @@ def up(
     checkpoints (the replay position included) and the lake is still there.
     """
     from fraud_pipeline.provision import provision as run_provision
-    from fraud_pipeline.workers.services import request_stop, start_services, stop_services
+    from fraud_pipeline.workers.services import request_stop, restart_exited, start_services, stop_services
     from fraud_pipeline.workers.stack import Stack, default_mode
 
     click.echo(
@@ -274,6 +274,7 @@ def up(
                     raise click.ClickException(f"ingest failed: {ingest.failure}")
                 if not stack.alive():
                     raise click.ClickException("the poller or the delivery died (see the log above)")
+                restart_exited(services, settings)
                 if ingest.done.is_set() and not replay_done_said:
                     replay_done_said = True
                     click.echo("\nreplay finished; the stack keeps running (Ctrl-C to stop)", err=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
@@ -23,6 +23,11 @@ from fraud_pipeline.bundled import bundled_path
 from fraud_pipeline.settings import Settings, env_var_names
 from fraud_pipeline.workers.supervisor import Supervised, start_supervised
 
+# How often `up` restarts a service that exited on its own before giving up on it. A service
+# can die of a passing cause (a port taken in the instant before it bound, a lock held by a
+# neighbour while it started); `up` says so and starts it again rather than leave it dead.
+MAX_RESTARTS = 3
+
 
 @dataclass
 class Service:
@@ -30,6 +35,9 @@ class Service:
     supervised: Supervised
     url: str
     log_path: Path
+    argv: list[str] = field(default_factory=list)
+    restarts: int = 0
+    given_up: bool = False
 
 
 def child_environment(settings: Settings) -> dict[str, str]:
@@ -53,7 +61,42 @@ def _spawn(name: str, argv: list[str], settings: Settings, url: str) -> Service:
     home = Path(settings.home).resolve()
     supervised = start_supervised(argv, cwd=home, env=child_environment(settings), log_path=log_path)
     click.echo(f"{name}: {url + ' ' if url else ''}(log {log_path})", err=True)
-    return Service(name, supervised, url, log_path)
+    return Service(name, supervised, url, log_path, list(argv))
+
+
+def _last_line(log_path: Path) -> str:
+    """The last non-empty line of a service's log (what it said as it died), shortened."""
+    try:
+        with open(log_path, "rb") as log:
+            log.seek(max(0, log.seek(0, os.SEEK_END) - 4096))
+            lines = [line for line in log.read().decode("utf-8", "replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return lines[-1][:300] if lines else ""
+
+
+def restart_exited(services: list[Service], settings: Settings) -> int:
+    """Restart each service that exited on its own (up to `MAX_RESTARTS` times), saying so on the
+    terminal; how many exits were found. Called by `up` while it runs, never while it stops."""
+    found = 0
+    for index, service in enumerate(services):
+        code = service.supervised.process.poll()
+        if code is None or service.given_up:
+            continue
+        found += 1
+        last = _last_line(service.log_path)
+        exited = f"\n{service.name} exited with code {code}" + (f": {last}" if last else "")
+        if service.restarts >= MAX_RESTARTS:
+            service.given_up = True
+            gave_up = f"not restarted after {MAX_RESTARTS} restarts (log {service.log_path})"
+            click.echo(f"{exited}; {gave_up}", err=True)
+            continue
+        click.echo(f"{exited}; restarting ({service.restarts + 1} of {MAX_RESTARTS})", err=True)
+        service.supervised.request_stop()
+        replacement = _spawn(service.name, service.argv, settings, service.url)
+        replacement.restarts = service.restarts + 1
+        services[index] = replacement
+    return found
 
 
 def start_services(
@@ -61,9 +104,9 @@ def start_services(
 ) -> list[Service]:
     services: list[Service] = []
     if dagster:
-        from fraud_pipeline.orchestration.backfill import ensure_instance_home
+        from fraud_pipeline.orchestration.backfill import ensure_instance_storage
 
-        ensure_instance_home(settings)
+        ensure_instance_storage(settings)
         workspace = bundled_path("workspace.yaml")
         if workspace.exists():
             # The webserver and the daemon as on ECS (infra/modules/dagster), not `dagster dev`
