@@ -446,7 +446,7 @@ def _replayed(store: SqliteStateStore) -> dict[str, dict[str, str]]:
 
     fresh = _SetLog()
     fresh.catch_up(store._conn())
-    return {key: entry[0] for key, entry in fresh.sets.items()}
+    return fresh.members
 
 
 def test_sqlite_short_lived_sets_are_one_log_row_per_batch(
@@ -466,7 +466,7 @@ def test_sqlite_short_lived_sets_are_one_log_row_per_batch(
     store.close()
 
 
-def test_sqlite_set_log_purge_keeps_every_row_of_a_live_set(
+def test_sqlite_set_log_purge_keeps_the_rows_of_a_live_set(
     local_settings: Settings, clock: FakeClock
 ) -> None:
     store = SqliteStateStore(local_settings.state_path, clock=clock)
@@ -477,7 +477,7 @@ def test_sqlite_set_log_purge_keeps_every_row_of_a_live_set(
     assert store.purge_expired() == 0  # row 1 also holds fp:x's first member: kept
     assert _replayed(store)["fp:x"] == {"a": "1", "c": "3"} == store.get_members(["fp:x"])["fp:x"]
     assert store.get_members(["fp:y"]) == {}
-    assert "fp:y" not in store._log.sets  # forgotten in memory
+    assert "fp:y" not in store._log.members  # forgotten in memory
     clock.now += 41
     assert store.purge_expired() == 2 and _log_rows(store) == [] and _replayed(store) == {}
     assert store.get_members(["fp:x"]) == {}
@@ -495,7 +495,7 @@ def test_sqlite_set_log_purges_itself_as_batches_are_added(
         clock.now += 60
     # Every LOG_PURGE_EVERY_S the dead rows go: what is left is the last few minutes' sets.
     assert len(_log_rows(store)) <= LOG_PURGE_EVERY_S // 60 + 2
-    assert len(store._log.sets) <= LOG_PURGE_EVERY_S // 60 + 2
+    assert len(store._log.members) <= LOG_PURGE_EVERY_S // 60 + 2
     assert store.get_members([f"acct:x#{m}" for m in range(30)]) == {"acct:x#29": {"r29": "29"}}
     store.close()
 

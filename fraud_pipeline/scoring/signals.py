@@ -385,7 +385,11 @@ class _BatchSets:
         """Sorted sighting times of a set whose values are plain event times (an account's posts)."""
         cached = self._times.get(key)
         if cached is None:
-            cached = sorted(int(v) for v in self.sets.get(key, _EMPTY).values() if v.isdigit())
+            values = self.sets.get(key, _EMPTY).values()
+            try:
+                cached = sorted(map(int, values))
+            except ValueError:  # not written by this tracker: what is not an event time is skipped
+                cached = sorted(int(v) for v in values if v.isdigit())
             self._times[key] = cached
         return cached
 
@@ -552,32 +556,51 @@ class BehaviorTracker:
         after its fullest band, the one a campaign's posts most often share.
         `lsh_keys` are (previous, current) bucket pairs, one per band."""
         low, high = post.time_us - self.window_us, post.time_us
-        members_of = sets.members
-        windows: list[list[tuple[str, _Sighted]]] = []
-        for key in lsh_keys:
-            times, rows = members_of(key)
-            if times and times[0] <= high and times[-1] > low:
-                windows.append(rows[bisect_right(times, low) : bisect_right(times, high)])
+        raw, decoded = sets.sets, _DECODED
+        merged: dict[str, _Sighted] = {}
+        for start in range(0, len(lsh_keys), 2):
+            band: dict[str, _Sighted] | None = None
+            for key in (lsh_keys[start + 1], lsh_keys[start]):  # current bucket, then the earlier one
+                values = raw.get(key)
+                if not values:
+                    continue
+                if len(values) == 1:  # most bands: the post alone (or one other account)
+                    for did, value in values.items():
+                        m = decoded.get(value) or _decode_member(value)
+                        if m is not None and low < m[0] <= high:
+                            if band is None:
+                                band = {did: m}
+                            else:
+                                band[did] = m
+                    continue
+                times, rows = sets.members(key)
+                if times[0] > high or times[-1] <= low:
+                    continue
+                window = rows[bisect_right(times, low) : bisect_right(times, high)]
+                if band is None:
+                    band = dict(window)
+                else:
+                    band.update(window)  # the earlier bucket's sightings are the earlier ones
+            if not band or band == merged:  # a repeated text's bands often hold the same accounts
+                continue
+            if not merged:
+                merged = band
+                continue
+            for did, m in band.items():
+                known = merged.get(did)
+                if known is None or m[0] < known[0]:  # the earliest sighting of each account
+                    merged[did] = m
         group = _Group(lsh_keys[1].split("#", 1)[0], namer=lambda: self._fullest_band(lsh_keys, sets, post))
-        if not windows:
-            return group
-        if len(windows) == 1:
-            merged = dict(windows[0])
-        else:  # earliest sighting of each account: sorted by time, the earliest written last
-            rows = [row for window in windows for row in window]
-            rows.sort(key=_sighting_time)
-            rows.reverse()
-            merged = dict(rows)
-        if sketch:
-            near, bar, own = self.sketch.similarity, self.params.near_duplicate_jaccard, post.did
-            # A member written before sets carried signatures cannot be checked: it counts, as then.
-            group.members = {
-                did: m
-                for did, m in merged.items()
-                if (did == own and m[4] == sketch) or not m[4] or near(sketch, m[4]) >= bar
-            }
-        else:
+        if not merged or not sketch:
             group.members = merged
+            return group
+        near, bar, own = self.sketch.similarity, self.params.near_duplicate_jaccard, post.did
+        # A member written before sets carried signatures cannot be checked: it counts, as then.
+        group.members = {
+            did: m
+            for did, m in merged.items()
+            if (did == own and m[4] == sketch) or not m[4] or near(sketch, m[4]) >= bar
+        }
         return group
 
     def _fullest_band(self, lsh_keys: list[str], sets: _BatchSets, post: Post) -> str:
