@@ -6,6 +6,15 @@ the table follows the infrastructure when it changes. Prices and traffic are inp
 place (`PRICES`, `TRAFFIC` below), each with its source and date. Prints one JSON object;
 `--markdown` prints the table used in docs/cost.md instead.
 
+Account events (`ingest --accounts`: follows, profiles, identity and account status) are
+priced from a measurement, not a guess: `measure_account_events` runs the account tracker
+over a synthesized hour (`accounts.synth`) in batches the size the prod settings give a
+scoring Lambda, on a state store that meters every call as DynamoDB bills it (write and read
+request units by item size, transactions at twice the units, round trips), once with the
+posts alone and once with the account events too; the difference per account event, times
+the account events per post in `TRAFFIC`, is the extra bill (`accounts` in the output, and
+the `prod_with_accounts` scenario).
+
     python benchmarks/bench_cost.py [--markdown]
 """
 
@@ -70,6 +79,14 @@ TRAFFIC: dict[str, float] = {
     "state_writes_per_post": 6,  # behaviour counters and member sets (DynamoDB)
     "state_reads_per_post": 6,
     "custom_metrics": 40,  # seed + pipeline metrics x dimensions
+    # Account events per post with `ingest --accounts`. The issue (#16) states follows are
+    # several times more numerous than posts; no published Jetstream rate per collection was
+    # reachable from here, so 4 is an assumption (the bundled account hour has 3.4), and the
+    # output prices 10 beside it. Profile updates, identity and account events are rarer.
+    "follows_per_post": 4.0,
+    "follows_per_post_high": 10.0,
+    "other_account_events_per_post": 0.2,  # profiles, identity, account status (assumption)
+    "dynamodb_round_trip_ms": 8.0,  # one DynamoDB call from Lambda, in the same region (assumption)
 }
 # The original design the issue compares with: 120 provisioned shards (read here as on each
 # stream) and the two SageMaker endpoints always on.
@@ -118,6 +135,149 @@ def infra_settings(env: str) -> dict[str, Any]:
     }
 
 
+# -- account events, measured ------------------------------------------------------------------
+class MeteredState:
+    """A state store that bills each call as DynamoDB on demand would (the AWS adapter's calls,
+    fraud_pipeline/state/dynamodb.py): member sets are one item each, written by
+    TransactWriteItems (2 write units per KB of the item after the write, per update of at most
+    MEMBERS_PER_UPDATE members) and read by strongly consistent BatchGetItem (1 read unit per
+    4 KB, 1 for an absent item); checkpoints and cache entries by BatchWriteItem / BatchGetItem
+    (1 unit per KB / 4 KB); counters by UpdateItem. Round trips as the adapter pages them.
+    The counting is delegated to the in-memory store, so the tracker behaves as on any store."""
+
+    def __init__(self) -> None:
+        from fraud_pipeline.state.memory import MemoryStateStore
+
+        self.inner = MemoryStateStore()
+        self.item_bytes: dict[str, int] = {}  # set / checkpoint key -> item size
+        self.members: set[tuple[str, str]] = set()
+        self.wru = 0
+        self.rru = 0
+        self.calls = 0
+
+    @staticmethod
+    def _units(size: int, unit: int) -> int:
+        return max(1, math.ceil(size / unit))
+
+    def add_members(self, sightings: Any, ttl_s: int) -> None:
+        from fraud_pipeline.state.dynamodb import MEMBERS_PER_UPDATE, TRANSACT_ITEMS
+
+        by_key: dict[str, list[Any]] = {}
+        for sighting in sightings:
+            by_key.setdefault(sighting.key, []).append(sighting)
+        updates = 0
+        for key, group in by_key.items():
+            size = self.item_bytes.get(key, len("set#" + key) + len("expires_at") + 11)
+            for sighting in group:
+                if (key, sighting.member) not in self.members:
+                    self.members.add((key, sighting.member))
+                    size += len(("m:" + sighting.member).encode()) + len(sighting.value.encode())
+            self.item_bytes[key] = size
+            chunks = math.ceil(len(group) / MEMBERS_PER_UPDATE)
+            updates += chunks
+            self.wru += chunks * 2 * self._units(size, 1024)
+        self.calls += math.ceil(updates / TRANSACT_ITEMS)
+        self.inner.add_members(sightings, ttl_s)
+
+    def _read(self, keys: Any) -> None:
+        from fraud_pipeline.state.dynamodb import BATCH_GET_ITEMS
+
+        unique = list(dict.fromkeys(keys))
+        self.rru += sum(self._units(self.item_bytes.get(k, 0), 4096) for k in unique)
+        self.calls += math.ceil(len(unique) / BATCH_GET_ITEMS)
+
+    def get_members(self, keys: Any) -> dict[str, dict[str, str]]:
+        self._read(keys)
+        return self.inner.get_members(keys)
+
+    def count_members(self, groups: Any) -> dict[str, int]:
+        self._read(k for set_keys, _ in groups.values() for k in set_keys)  # read, then counted
+        return self.inner.count_members(groups)
+
+    def get_checkpoints(self, keys: Any) -> dict[str, str]:
+        self._read(["checkpoint#" + k for k in keys])
+        return self.inner.get_checkpoints(keys)
+
+    def put_checkpoints(self, values: dict[str, str]) -> None:
+        from fraud_pipeline.state.dynamodb import BATCH_WRITE_ITEMS
+
+        for key, value in values.items():
+            size = len("checkpoint#" + key) + len(value) + 5
+            self.item_bytes["checkpoint#" + key] = size
+            self.wru += self._units(size, 1024)
+        self.calls += math.ceil(len(values) / BATCH_WRITE_ITEMS)
+        self.inner.put_checkpoints(values)
+
+    def increment(self, key: str, by: int = 1, ttl_s: int | None = None) -> int:
+        self.wru += 1
+        self.calls += 1
+        return self.inner.increment(key, by, ttl_s)
+
+    def __getattr__(self, name: str) -> Any:  # the rest of the port, unmetered (not on this path)
+        return getattr(self.inner, name)
+
+
+def measure_account_events(batch_events: int, honest: int = 400) -> dict[str, float]:
+    """The account tracker's DynamoDB units, round trips and CPU per account event: the same
+    stream slices of `batch_events` events scored with and without their account events."""
+    import time
+
+    from fraud_pipeline.accounts.events import normalize_account_event
+    from fraud_pipeline.accounts.synth import synth_accounts
+    from fraud_pipeline.accounts.tracker import AccountTracker
+    from fraud_pipeline.ingest.normalize import decode_event, normalize
+    from fraud_pipeline.policy import load_default_policy
+
+    capture = synth_accounts(honest=honest, support_desks=4, friendly=8, scams_per_kind=6)
+    slices: list[tuple[list[Any], list[Any]]] = []
+    account_bytes = follows = 0
+    for start in range(0, len(capture.events), batch_events):
+        posts, events = [], []
+        for line in capture.events[start : start + batch_events]:
+            result = normalize(line)
+            if result.post is not None:
+                posts.append(result.post)
+                continue
+            event = normalize_account_event(decode_event(line)).event
+            if event is not None:
+                events.append(event)
+                account_bytes += len(event.to_json())
+                follows += event.kind == "follow"
+        slices.append((posts, events))
+    policy = load_default_policy()
+    runs: dict[str, dict[str, float]] = {}
+    for name, with_accounts in (("posts_only", False), ("with_accounts", True)):
+        store = MeteredState()
+        tracker = AccountTracker(policy.spec, store, policy.version)  # type: ignore[arg-type]
+        records = 0
+        started = time.process_time()
+        for posts, events in slices:
+            if posts or (with_accounts and events):
+                verdicts = tracker.observe(posts, events if with_accounts else [])
+                records += sum(v.changed for v in verdicts)
+        runs[name] = {
+            "wru": store.wru,
+            "rru": store.rru,
+            "calls": store.calls,
+            "cpu_s": time.process_time() - started,
+            "records": records,
+        }
+    n = sum(len(e) for _, e in slices)
+    before, after = runs["posts_only"], runs["with_accounts"]
+    return {
+        "batch_events": batch_events,
+        "account_events": n,
+        "follow_share": round(follows / n, 3),
+        "posts": sum(len(p) for p, _ in slices),
+        "account_event_bytes": round(account_bytes / n, 1),
+        "wru_per_event": round((after["wru"] - before["wru"]) / n, 3),
+        "rru_per_event": round((after["rru"] - before["rru"]) / n, 3),
+        "round_trips_per_event": round((after["calls"] - before["calls"]) / n, 4),
+        "cpu_ms_per_event": round(1000 * (after["cpu_s"] - before["cpu_s"]) / n, 4),
+        "account_records_per_event": round((after["records"] - before["records"]) / n, 5),
+    }
+
+
 # -- the model ---------------------------------------------------------------------------------
 def rates() -> dict[str, float]:
     average = TRAFFIC["posts_per_day"] / 86_400
@@ -136,34 +296,64 @@ def shards_needed(events_per_s: float, record_kb: float) -> int:
     return max(2, math.ceil(2 * max(events_per_s / 1000, events_per_s * record_kb / 1024)))
 
 
-def monthly(s: dict[str, Any], endpoints_always_on: bool = True) -> dict[str, float]:
-    """USD per month per component for settings `s` at the average rate."""
+def account_events_per_s(follows_per_post: float) -> float:
+    return rates()["average_posts_per_s"] * (follows_per_post + TRAFFIC["other_account_events_per_post"])
+
+
+def lambda_batch(s: dict[str, Any], events_per_s: float) -> float:
+    """Records per invocation: a batch fills to batch_size or waits the window, per shard and
+    parallel batch."""
+    shards = s["shard_count"] * s["parallelization_factor"]
+    return max(1.0, min(s["lambda_batch_size"], events_per_s * s["lambda_batching_window_s"] / shards))
+
+
+def monthly(
+    s: dict[str, Any],
+    endpoints_always_on: bool = True,
+    accounts: dict[str, float] | None = None,
+    follows_per_post: float = 0.0,
+) -> dict[str, float]:
+    """USD per month per component for settings `s` at the average rate; with `accounts` (the
+    measured cost per account event, `measure_account_events`) the account events of
+    `follows_per_post` ride along: on the untagged stream, in the Lambda, in DynamoDB."""
     r = rates()
     events_month = r["average_events_per_s"] * HOURS * 3600
     untagged_gb = events_month * TRAFFIC["untagged_record_kb"] * 1024 / GB
     tagged_gb = events_month * TRAFFIC["tagged_record_kb"] * 1024 / GB
+    account_month = account_gb = account_records = 0.0
+    if accounts is not None:
+        account_month = account_events_per_s(follows_per_post) * HOURS * 3600
+        account_gb = account_month * accounts["account_event_bytes"] / GB
+        account_records = account_month * accounts["account_records_per_event"]  # on the tagged stream
     p = PRICES
     cost: dict[str, float] = {}
     if s["stream_mode"] == "PROVISIONED":
         cost["kinesis"] = 2 * s["shard_count"] * HOURS * p["kinesis_shard_hour"] + (
-            2 * events_month / 1e6 * p["kinesis_put_unit_million"]
+            (2 * events_month + account_month + account_records) / 1e6 * p["kinesis_put_unit_million"]
         )
     else:  # untagged read once (Lambda), tagged twice (Firehose, labels worker)
+        tagged_gb += account_records * TRAFFIC["tagged_record_kb"] * 1024 / GB
         cost["kinesis"] = (
             2 * HOURS * p["kinesis_on_demand_stream_hour"]
-            + (untagged_gb + tagged_gb) * p["kinesis_on_demand_ingest_gb"]
-            + (untagged_gb + 2 * tagged_gb) * p["kinesis_on_demand_retrieve_gb"]
+            + (untagged_gb + account_gb + tagged_gb) * p["kinesis_on_demand_ingest_gb"]
+            + (untagged_gb + account_gb + 2 * tagged_gb) * p["kinesis_on_demand_retrieve_gb"]
         )
     # Lambda: one invocation per batch; a batch fills to batch_size or waits the window per shard.
-    shards = s["shard_count"] * s["parallelization_factor"]
-    per_window = r["average_events_per_s"] * s["lambda_batching_window_s"] / shards
-    batch = max(1.0, min(s["lambda_batch_size"], per_window))
-    invocations = events_month / batch
+    all_events_month = events_month + account_month
+    batch = lambda_batch(s, all_events_month / (HOURS * 3600))
+    invocations = all_events_month / batch
     seconds = invocations * 0.05 + events_month * 0.0008  # 50 ms overhead + 0.8 ms per post
+    if accounts is not None:  # the tracker's CPU and its extra DynamoDB round trips per event
+        per_event_ms = (
+            accounts["cpu_ms_per_event"]
+            + accounts["round_trips_per_event"] * TRAFFIC["dynamodb_round_trip_ms"]
+        )
+        seconds += account_month * per_event_ms / 1000
     cost["lambda"] = seconds * s["lambda_memory_mb"] / 1024 * p["lambda_gb_second"] + (
         invocations / 1e6 * p["lambda_request_million"]
     )
     firehose_gb = events_month * max(5.0, TRAFFIC["tagged_record_kb"]) * 1024 / GB
+    firehose_gb += account_records * max(5.0, TRAFFIC["tagged_record_kb"]) * 1024 / GB
     cost["firehose"] = firehose_gb * (p["firehose_ingest_gb"] + p["firehose_format_conversion_gb"])
     lake_gb = events_month * TRAFFIC["parquet_bytes_per_record"] / GB
     files = HOURS * 3600 / s["firehose_buffer_s"] * 2  # raw files + compaction rewrites
@@ -174,6 +364,11 @@ def monthly(s: dict[str, Any], endpoints_always_on: bool = True) -> dict[str, fl
         events_month * TRAFFIC["state_writes_per_post"] / 1e6 * p["dynamodb_write_million"]
         + events_month * TRAFFIC["state_reads_per_post"] / 1e6 * p["dynamodb_read_million"]
     )
+    if accounts is not None:
+        cost["dynamodb"] += account_month * (
+            accounts["wru_per_event"] / 1e6 * p["dynamodb_write_million"]
+            + accounts["rru_per_event"] / 1e6 * p["dynamodb_read_million"]
+        )
     emf_gb = invocations * 2048 / GB  # one EMF line per batch
     cost["cloudwatch"] = (
         TRAFFIC["custom_metrics"] * p["cloudwatch_metric_month"] + emf_gb * p["cloudwatch_logs_ingest_gb"]
@@ -192,7 +387,7 @@ def monthly(s: dict[str, Any], endpoints_always_on: bool = True) -> dict[str, fl
     return {k: round(v, 2) for k, v in cost.items()}
 
 
-def scenarios() -> dict[str, dict[str, Any]]:
+def scenarios(accounts: dict[str, float] | None = None) -> dict[str, dict[str, Any]]:
     prod, dev = infra_settings("prod"), infra_settings("dev")
     original = {**prod, **ORIGINAL}
     r = rates()
@@ -207,7 +402,7 @@ def scenarios() -> dict[str, dict[str, Any]]:
         "db_multi_az": False,
         "single_nat_gateway": True,
     }
-    return {
+    found: dict[str, dict[str, Any]] = {
         "original_design": {"settings": original, "cost": monthly(original)},
         "prod": {"settings": prod, "cost": monthly(prod)},
         "dev": {"settings": dev, "cost": monthly(dev)},
@@ -216,6 +411,50 @@ def scenarios() -> dict[str, dict[str, Any]]:
             "cost": monthly(cheapest, endpoints_always_on=False),
         },
     }
+    if accounts is not None:
+        follows = TRAFFIC["follows_per_post"]
+        found["prod_with_accounts"] = {
+            "settings": {**prod, "ingest_accounts": True, "follows_per_post": follows},
+            "cost": monthly(prod, accounts=accounts, follows_per_post=follows),
+        }
+        found["cheapest_safe_with_accounts"] = {
+            "settings": {
+                **found["cheapest_safe"]["settings"],
+                "ingest_accounts": True,
+                "follows_per_post": follows,
+            },
+            "cost": monthly(cheapest, endpoints_always_on=False, accounts=accounts, follows_per_post=follows),
+        }
+    return found
+
+
+def accounts_summary(accounts: dict[str, float]) -> dict[str, Any]:
+    """What `ingest --accounts` adds to prod, at the assumed and at a high follow rate, and
+    whether prod's shards still carry the design peak."""
+    prod = infra_settings("prod")
+    base = sum(monthly(prod).values())
+    r = rates()
+    out: dict[str, Any] = {"measured": accounts}
+    for name, follows in (
+        ("assumed", TRAFFIC["follows_per_post"]),
+        ("high", TRAFFIC["follows_per_post_high"]),
+    ):
+        with_accounts = monthly(prod, accounts=accounts, follows_per_post=follows)
+        extra = {k: round(v - monthly(prod)[k], 2) for k, v in with_accounts.items()}
+        peak = (r["design_peak_posts_per_s"] * (1 + TRAFFIC["deletes_per_post"])) + account_events_per_s(
+            follows
+        ) * r["design_peak_posts_per_s"] / r["average_posts_per_s"]
+        out[name] = {
+            "follows_per_post": follows,
+            "account_events_per_s": round(account_events_per_s(follows), 1),
+            "extra_usd_month": {k: v for k, v in extra.items() if v},
+            "extra_total_usd_month": round(sum(extra.values()), 2),
+            "extra_share_of_prod": round(sum(extra.values()) / base, 3),
+            "design_peak_events_per_s": round(peak),
+            "shards_needed": shards_needed(peak, TRAFFIC["untagged_record_kb"]),
+            "prod_shards": prod["shard_count"],
+        }
+    return out
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -233,14 +472,26 @@ def markdown(result: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--markdown", action="store_true", help="print the docs/cost.md table")
+    parser.add_argument(
+        "--no-accounts", action="store_true", help="skip measuring account events (no account scenarios)"
+    )
     args = parser.parse_args()
-    found = scenarios()
-    result = {
+    accounts = None
+    if not args.no_accounts:
+        prod = infra_settings("prod")
+        with_accounts_per_s = rates()["average_events_per_s"] + account_events_per_s(
+            TRAFFIC["follows_per_post"]
+        )
+        accounts = measure_account_events(round(lambda_batch(prod, with_accounts_per_s)))
+    found = scenarios(accounts)
+    result: dict[str, Any] = {
         "traffic": {k: round(v, 2) for k, v in rates().items()},
         "scenarios": found,
         "totals": {name: round(sum(s["cost"].values()), 2) for name, s in found.items()},
         "prices_as_of": "2026-11-30",
     }
+    if accounts is not None:
+        result["accounts"] = accounts_summary(accounts)
     if args.markdown:
         print(markdown(result))
     else:
