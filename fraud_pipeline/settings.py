@@ -21,6 +21,7 @@ ModelMode = Literal["inprocess", "http", "sagemaker"]
 ENV_PREFIX = "FRAUD_PIPELINE_"
 AUTOMATION_STATES = ("running", "stopped")
 ANALYTICS_ENGINES = ("duckdb", "athena")
+INGEST_ACCOUNTS = ("auto", "on", "off")
 PROJECT = "fraud-detect"
 
 
@@ -90,6 +91,12 @@ class Settings:
     media_fetch_timeout_s: float = 5.0
     media_fetch_workers: int = 8
     media_cache_ttl_s: int = 7 * 86400
+    # Account events on the untagged stream (profiles, follows, identity, account status: the
+    # account verdicts, docs/accounts.md): "on", "off", or "auto" = on for the local backend
+    # (no bill; `up` and `make run` show account verdicts) and off on AWS, where they add about
+    # half to the monthly bill (docs/cost.md: follows outnumber posts, DynamoDB writes per follow).
+    # `ingest --accounts/--no-accounts` overrides it for one run.
+    ingest_accounts: str = "auto"
     # No threshold lives here: every operating point is the detection policy's (policy/verdict.yaml).
     # The detection policy: a folder on the local backend (empty: the project's own policy/),
     # checked for a new version at most every `policy_reload_seconds` by each scoring runtime.
@@ -132,6 +139,10 @@ class Settings:
                 )
         if self.automation not in AUTOMATION_STATES:
             raise SettingsError(f"automation must be one of {AUTOMATION_STATES}, got {self.automation!r}")
+        if self.ingest_accounts not in INGEST_ACCOUNTS:
+            raise SettingsError(
+                f"ingest_accounts must be one of {INGEST_ACCOUNTS}, got {self.ingest_accounts!r}"
+            )
         if self.analytics_engine not in ANALYTICS_ENGINES:
             raise SettingsError(
                 f"analytics_engine must be one of {ANALYTICS_ENGINES}, got {self.analytics_engine!r}"
@@ -269,6 +280,11 @@ class Settings:
     def endpoint_url(self) -> str | None:
         """The boto3 `endpoint_url`: None for real AWS."""
         return self.aws_endpoint_url or None
+
+    @property
+    def accounts_ingested(self) -> bool:
+        """Whether ingest puts account events on the stream unless told otherwise."""
+        return self.ingest_accounts == "on" or (self.ingest_accounts == "auto" and self.backend == "local")
 
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with some fields changed; derived names follow a changed env."""

@@ -56,8 +56,9 @@ DEFAULT_TEXTS = bundled_path("data/labeled/train.jsonl")
 )
 @click.option(
     "--accounts/--no-accounts",
-    default=False,
-    help="Also put profile, follow, identity and account events on the stream (account verdicts).",
+    default=None,
+    help="Also put profile, follow, identity and account events on the stream (account verdicts). "
+    "Default: the ingest_accounts setting (on locally, off on AWS: docs/accounts.md).",
 )
 @settings_options
 def ingest(
@@ -70,7 +71,7 @@ def ingest(
     max_events: int | None,
     compress: bool,
     zstd_dictionary: Path | None,
-    accounts: bool,
+    accounts: bool | None,
 ) -> None:
     """Read events from SOURCE, normalize them and put the posts on the untagged stream."""
     from fraud_pipeline.ingest.session import IngestSession, NoCapture, SourceOptions

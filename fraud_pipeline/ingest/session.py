@@ -49,9 +49,10 @@ class SourceOptions:
 
 
 class IngestSession:
-    def __init__(self, settings: Settings, accounts: bool = False) -> None:
+    def __init__(self, settings: Settings, accounts: bool | None = None) -> None:
         self.settings = settings
-        self.accounts = accounts  # also put profile/follow/identity/account events on the stream
+        # Also put profile/follow/identity/account events on the stream (None: the setting).
+        self.accounts = settings.accounts_ingested if accounts is None else accounts
         self.stream = open_stream(settings)
         self.stream.describe(settings.untagged_stream)  # StreamNotFound before anything starts
         self.state = open_state(settings)

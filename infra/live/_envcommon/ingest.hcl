@@ -60,7 +60,8 @@ inputs = {
   command            = ["ingest", "--source", "jetstream", "--backend", "aws"]
   scratch_path       = "/scratch"
   environment = merge(local.settings_environment, {
-    FRAUD_PIPELINE_HOME = "/scratch/fraud-pipeline"
+    FRAUD_PIPELINE_HOME            = "/scratch/fraud-pipeline"
+    FRAUD_PIPELINE_INGEST_ACCOUNTS = local.env.ingest_accounts
   })
   vpc_id                    = dependency.vpc.outputs.vpc_id
   subnet_ids                = dependency.vpc.outputs.private_subnet_ids

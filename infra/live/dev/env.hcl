@@ -58,6 +58,10 @@ locals {
   availability_zones = ["us-east-1a", "us-east-1b"]
   single_nat_gateway = true
 
+  # Account events on the untagged stream (FRAUD_PIPELINE_INGEST_ACCOUNTS: on | off): off until
+  # the per-follow DynamoDB cost comes down; docs/cost.md prices it (about +50% of prod's bill).
+  ingest_accounts = "off"
+
   # Sizing and safety: dev is small and can be torn down.
   stream_mode            = "ON_DEMAND"
   shard_count            = 2

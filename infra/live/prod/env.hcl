@@ -58,6 +58,10 @@ locals {
   availability_zones = ["us-east-1a", "us-east-1b", "us-east-1c"]
   single_nat_gateway = false
 
+  # Account events on the untagged stream (FRAUD_PIPELINE_INGEST_ACCOUNTS: on | off): off until
+  # the per-follow DynamoDB cost comes down; docs/cost.md prices it (about +50% of prod's bill).
+  ingest_accounts = "off"
+
   # Sizing and safety: prod is provisioned, multi-AZ and protected from deletion.
   stream_mode            = "PROVISIONED"
   shard_count            = 4
