@@ -240,7 +240,10 @@ def _post_scorer_beside(
     pipeline = build_post_scorer(settings)
     only: dict[str, tuple[bool, list[str]]] = {}
     both: dict[str, tuple[bool, list[str]]] = {}
+    flagged_how: Counter[str] = Counter()  # honest posts the pipeline flags: account kind, action
+    text_p: dict[str, float | None] = {}  # the text model's score of each flagged honest post
     account_records: Counter[str] = Counter()  # the pipeline's account records, by action
+    scam_uris = {p.uri for p in scam_posts}
     for posts, events in batches:
         for t in post_only.score(posts)[0]:
             if t.operation not in ("verdict", "account"):
@@ -250,8 +253,11 @@ def _post_scorer_beside(
                 account_records[t.action] += 1
             elif t.operation != "verdict":
                 both[t.uri] = (t.is_fraud, t.rule_hits)
-    scam_uris = {p.uri for p in scam_posts}
+                if t.is_fraud and t.uri not in scam_uris:
+                    flagged_how[f"{t.did[8:14]} {t.action}"] += 1  # did:plc:<kind>...: synth's naming
+                    text_p[t.uri] = t.fraud_text_likelihood
     honest_uris = [u for u in both if u not in scam_uris]
+    scores = sorted(p for p in text_p.values() if p is not None)
 
     def honest_rules(verdicts: dict[str, tuple[bool, list[str]]]) -> dict[str, int]:
         hits = Counter(r for u in honest_uris if verdicts[u][0] for r in (verdicts[u][1] or ["model"]))
@@ -266,6 +272,15 @@ def _post_scorer_beside(
         "post_only_rules_on_honest_flagged": honest_rules(only),
         "pipeline_rules_on_honest_flagged": honest_rules(both),
         "pipeline_account_records_by_action": dict(account_records),
+        # Whose honest posts are flagged and how (the account kind in the synthesized DID, the
+        # post's action), and the text model's scores of them: a review-band model score on a
+        # template reply, or something the account layer did.
+        "pipeline_honest_flagged_by_kind_action": dict(flagged_how.most_common()),
+        "pipeline_honest_flagged_text_p": {
+            "min": round(scores[0], 4) if scores else None,
+            "max": round(scores[-1], 4) if scores else None,
+            "distinct": len({round(p, 4) for p in scores}),
+        },
     }
 
 
