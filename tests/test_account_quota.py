@@ -144,6 +144,26 @@ def test_a_labelled_account_keeps_its_label_and_a_held_one_draws_again_the_next_
     worker.store.close()
 
 
+def test_a_retried_batch_draws_nothing_twice_and_never_takes_back_a_granted_label(
+    local_settings: Settings,
+) -> None:
+    """At-least-once delivery: the same batch scored again puts the same account record again.
+    At the quota's edge that retry must not draw a second time and demote (so negate) the
+    label the first attempt was granted; the quota counts accounts labelled per day."""
+    state = MemoryStateStore()
+    scorer = scorer_on(state, quota_policy(1))
+    batch = [profile(scammer(1), "Rec", T0)]
+    (first,) = scorer.score([], batch)[0]
+    (again,), counts = scorer.score([], batch)
+    assert first.action == again.action == "label" and counts.account_quota_exceeded == {}
+    assert state.get_counter(account_quota_key("scam-account", utc_day(T0))) == 1
+    put_tagged(local_settings, [first.to_json(), again.to_json()])
+    worker = worker_for(local_settings)
+    drain(worker)
+    assert [(s.label.uri, s.label.neg) for s in worker.store.after(0, 100)] == [(scammer(1), False)]
+    worker.store.close()
+
+
 def test_the_runtime_publishes_account_quota_trips_beside_the_posts_alarm_metric(
     local_settings: Settings,
 ) -> None:

@@ -15,7 +15,8 @@ with its label still recorded (the labeler publishes nothing for it), and
 `Account-Label-Quota-Exceeded` and an `ALERT account label quota` line say so. An account
 already labelled keeps its label when its signals change (the breaker never negates a
 published label); one that was held back is remembered (`acct:quota-held:<did>`, in the
-store's cache) so it draws on the quota when it is labelled later.
+store's cache) so it draws on the quota when it is labelled later, and an account granted a
+label is marked for the day so a retried batch draws nothing twice.
 """
 
 from __future__ import annotations
@@ -46,6 +47,12 @@ def account_quota_key(label: str, day: str) -> str:
 
 def held_key(did: str) -> str:
     return f"acct:quota-held:{did}"
+
+
+def granted_key(did: str, day: str) -> str:
+    """Set when an account's label was granted on `day`: the same account labelled again that
+    day (a retried batch puts the same record again) draws nothing more."""
+    return f"acct:quota-granted:{day}:{did}"
 
 
 def utc_day(time_us: int) -> str:
@@ -118,19 +125,28 @@ def apply_account_quota(
 
     New: the account's previous action was not `label`, or it was but the breaker held that
     label back (then nothing was published; a held account is remembered for `memory_days`).
-    A labelled account whose signals changed keeps its label and draws nothing. Two
-    state-store calls per batch with labelled accounts (held marks read, and written when any
-    changed) besides one counter increment per (label, day)."""
+    A labelled account whose signals changed keeps its label and draws nothing, and so does an
+    account already granted a label that day (a retried batch, a label cleared and given back):
+    the quota counts accounts newly labelled per day. A state-store read of the marks per batch
+    with labelled accounts and at most two writes of them, besides one counter increment per
+    (label, day)."""
     labelled = [r for r in records if r.operation == ACCOUNT_OPERATION and r.action == "label"]
     trips: Counter[str] = Counter()
     if not labelled:
         return trips
-    marked = breaker.state.get_cached([held_key(r.did) for r in labelled])
-    held = {key for key, day in marked.items() if day}
-    new = [r for r in labelled if _previous_action(r) != "label" or held_key(r.did) in held]
-    requests = [(label, utc_day(r.time_us)) for r in new for label in r.labels]
+    days = {id(r): utc_day(r.time_us) for r in labelled}
+    keys = [held_key(r.did) for r in labelled] + [granted_key(r.did, days[id(r)]) for r in labelled]
+    marked = {key for key, value in breaker.state.get_cached(keys).items() if value}
+    new = [
+        r
+        for r in labelled
+        if granted_key(r.did, days[id(r)]) not in marked
+        and (_previous_action(r) != "label" or held_key(r.did) in marked)
+    ]
+    requests = [(label, days[id(r)]) for r in new for label in r.labels]
     granted = iter(breaker.grant_accounts(requests, spec.quota_per_day))
-    marks: dict[str, str] = {}
+    marks: dict[str, str] = {}  # held marks, kept for memory_days
+    grants: dict[str, str] = {}  # granted marks, kept as long as the day's counter
     for record in new:
         over = [label for label in record.labels if not next(granted)]
         if over:
@@ -139,9 +155,13 @@ def apply_account_quota(
             record.reasons.append(
                 f"daily account label quota reached for {', '.join(over)}: sent to review, not labelled"
             )
-            marks[held_key(record.did)] = utc_day(record.time_us)
-        elif held_key(record.did) in held:
-            marks[held_key(record.did)] = ""  # labelled now: no longer held
+            marks[held_key(record.did)] = days[id(record)]
+        else:
+            grants[granted_key(record.did, days[id(record)])] = "1"
+            if held_key(record.did) in marked:
+                marks[held_key(record.did)] = ""  # labelled now: no longer held
     if marks:
         breaker.state.put_cached(marks, spec.memory_days * 86_400)
+    if grants:
+        breaker.state.put_cached(grants, QUOTA_TTL_S)
     return trips
