@@ -115,6 +115,39 @@ def test_local_percentiles(local_settings: Settings) -> None:
     reopened.close()
 
 
+def test_a_written_local_sink_deletes_points_past_its_retention(local_settings: Settings) -> None:
+    """Points older than the retention go every `purge_every_s` of a written sink's life, never
+    at its first write (old points written on purpose stay until then); newer points stay."""
+    now = {"wall": 1_800_000_000.0, "mono": 0.0}
+    sink = LocalMetricsSink(
+        local_settings.metrics_path,
+        clock=lambda: now["wall"],
+        retention_s=3600,
+        purge_every_s=300,
+        monotonic=lambda: now["mono"],
+    )
+    wall_ms = int(now["wall"] * 1000)
+    old = [MetricDatum("Post-Processed", 1, "Count", wall_ms - 7_200_000 + i) for i in range(5)]
+    recent = [MetricDatum("Post-Processed", 1, "Count", wall_ms - 60_000 + i) for i in range(3)]
+    sink.put(NS, old + recent)
+    assert sink.purged == 0 and _total(sink, wall_ms) == 8.0  # the first write deletes nothing
+    now["mono"] = 299.0
+    sink.put(NS, [MetricDatum("Post-Processed", 1, "Count", wall_ms)])
+    assert sink.purged == 0 and _total(sink, wall_ms) == 9.0
+    now["mono"] = 301.0
+    sink.put(NS, [MetricDatum("Post-Processed", 1, "Count", wall_ms)])
+    assert sink.purged == 5 and _total(sink, wall_ms) == 5.0  # only the two-hour-old points went
+    reopened = LocalMetricsSink(local_settings.metrics_path)  # the deletion is committed
+    assert _total(reopened, wall_ms) == 5.0
+    sink.close()
+    reopened.close()
+
+
+def _total(sink: LocalMetricsSink, now_ms: int) -> float:
+    points = sink.query(NS, "Post-Processed", now_ms - 86_400_000, now_ms + 1, period_s=86_400 * 2)
+    return sum(p.value for p in points)
+
+
 # -- EMF ------------------------------------------------------------------------------
 # The published EMF specification's document structure, as a JSON Schema (Dimensions may
 # hold an empty DimensionSet for metrics without dimensions, as the AWS EMF libraries emit).

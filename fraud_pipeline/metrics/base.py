@@ -21,10 +21,17 @@ SEED_METRICS: tuple[str, ...] = (
 )
 # How long the metrics port promises data points at the seed's 1-second resolution. CloudWatch
 # keeps high-resolution points for 3 hours (then 1-minute roll-ups for 15 days, 5-minute for 63,
-# 1-hour for 455); the local table keeps every point it is given (LocalMetricsSink.purge exists,
-# nothing calls it) but promises no more than CloudWatch. The dashboard reads ranges longer than
+# 1-hour for 455); the local table keeps a day of points (LOCAL_RETENTION_S) but promises no
+# more than CloudWatch. The dashboard reads ranges longer than
 # this from the dbt marts (fraud_pipeline/dashboard/history.py).
 HIGH_RESOLUTION_RETENTION_S = 3 * 3600
+# The local metrics table deletes points older than this, so a laptop left running does not
+# grow it without end (a few million rows a day at four shards). Longer than any window the
+# live path reads from it: the dashboard's high-resolution range above, the health sensor's
+# rate-jump baseline (an hour).
+LOCAL_RETENTION_S = 24 * 3600
+# How often a local sink that is being written deletes what fell out of that retention.
+LOCAL_PURGE_EVERY_S = 300.0
 # Added by this project beside the seed's metrics.
 PIPELINE_METRICS: tuple[str, ...] = (
     "Post-Deleted",

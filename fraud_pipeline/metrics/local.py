@@ -6,6 +6,9 @@ get_metric_data does; align `start_ms` to the period for clock-aligned buckets) 
 aggregates them (sums and counts in SQL, percentiles in Python, nearest-rank). With
 `dimensions` it reads exactly that dimension set, as CloudWatch does; without, it aggregates
 every point of the named metric (CloudWatch would read only the dimensionless series).
+A sink that is written deletes points older than `LOCAL_RETENTION_S` every
+`LOCAL_PURGE_EVERY_S` of its life (never at the first write: a test or a backfill may be
+writing old points on purpose).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pathlib import Path
 import orjson
 
 from fraud_pipeline.metrics import MetricsError, check_data, check_stat
-from fraud_pipeline.metrics.base import MetricDatum, MetricPoint
+from fraud_pipeline.metrics.base import LOCAL_PURGE_EVERY_S, LOCAL_RETENTION_S, MetricDatum, MetricPoint
 from fraud_pipeline.sqlite_files import ThreadLocalSqlite
 
 _SCHEMA = """
@@ -51,7 +54,14 @@ def percentile(values: list[float], p: float) -> float:
 
 class LocalMetricsSink:
     def __init__(
-        self, path: Path | str, clock: Callable[[], float] = time.time, allow_service_namespaces: bool = False
+        self,
+        path: Path | str,
+        clock: Callable[[], float] = time.time,
+        allow_service_namespaces: bool = False,
+        *,
+        retention_s: float = LOCAL_RETENTION_S,
+        purge_every_s: float = LOCAL_PURGE_EVERY_S,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.allow_service_namespaces = allow_service_namespaces
         self.path = Path(path)
@@ -59,6 +69,11 @@ class LocalMetricsSink:
         self._clock = clock
         self._db = ThreadLocalSqlite(self.path, _SCHEMA)
         self._conn = self._db.conn
+        self.retention_s = retention_s
+        self.purge_every_s = purge_every_s
+        self._monotonic = monotonic
+        self._next_purge = monotonic() + purge_every_s
+        self.purged = 0  # points this sink deleted for retention
 
     def put(self, namespace: str, data: list[MetricDatum]) -> None:
         check_data(namespace, data, self.allow_service_namespaces)
@@ -84,6 +99,9 @@ class LocalMetricsSink:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        if self._monotonic() >= self._next_purge:
+            self._next_purge = self._monotonic() + self.purge_every_s
+            self.purged += self.purge(int(self.retention_s * 1000))
 
     def query(
         self,
