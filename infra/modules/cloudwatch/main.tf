@@ -72,10 +72,12 @@ resource "aws_cloudwatch_metric_alarm" "dlq_depth" {
 }
 
 # The detection policy's circuit breaker tripped: a label reached its daily quota of automatic
-# actions (further posts go to review). Someone should look at the rule or the campaign.
+# actions (further posts go to review), or labels on accounts reached accounts.quota_per_day
+# (Account-Label-Quota-Exceeded is counted in the total too). Someone should look at the rule,
+# the campaign or the account signals.
 resource "aws_cloudwatch_metric_alarm" "label_quota_exceeded" {
   alarm_name          = "${var.metric_namespace}-label-quota-exceeded"
-  alarm_description   = "A label reached its daily quota of automatic actions (policy/verdict.yaml quotas); posts now go to review."
+  alarm_description   = "A label reached its daily quota of automatic actions (policy/verdict.yaml quotas, or accounts.quota_per_day for labels on accounts); further posts or accounts go to review."
   namespace           = var.metric_namespace
   metric_name         = "Label-Quota-Exceeded"
   statistic           = "Sum"
