@@ -145,9 +145,10 @@ def _baseline_cpu(
         pickled = Path(tmp) / "batches.pickle"
         pickled.write_bytes(pickle.dumps((batches, runs)))
         env = dict(os.environ, PYTHONPATH=tmp)
-        out = subprocess.run(
+        out = subprocess.run(  # in `tmp`: `-c` puts the working directory first on the path
             [sys.executable, "-c", _BASELINE_CHILD, str(pickled)],
             env=env,
+            cwd=tmp,
             check=True,
             capture_output=True,
             text=True,

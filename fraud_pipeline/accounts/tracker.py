@@ -12,21 +12,21 @@ A verdict whose action or fired signals differ from the stored one is marked `ch
 the scorer puts it on the tagged stream as an account record (the lake's accounts table,
 the labeler's labels on the DID, accounts/lake_table.py).
 
-Sets (each member keeps the value of its first sighting, so a batch scored twice counts
-nothing twice):
+Lasting sets in the state store (each member keeps the value of its first sighting, so a
+batch scored twice counts nothing twice):
   acct:seen:<did>            "first" -> first event time (account age as first seen)
   acct:handle:<did>          handle -> time first seen (handle changes)
   acct:profile:<did>         profile event time -> what that profile said (latest wins)
-  acct:rt:<did>#<bucket>     accounts replied to or mentioned -> time (reply floods)
-  acct:tx:<did>:<digest>#<bucket>  posts (rkey) of one folded text -> time (repeated texts)
-  acct:fo:<did>#<bucket>     followed accounts -> time (follow bursts)
   acct:status:<did>          account event time -> "1" active / "0" not (latest wins)
-Windowed sets are bucketed by the window, their values fixed-width times; a windowed count
-is the distinct members of the current and previous bucket at or after the window's start,
-counted by the store (`count_members`: in SQLite itself) so no member row is read back.
+The windowed counts (distinct accounts replied to or mentioned, posts of one folded text,
+accounts followed) are not member rows: each batch writes one delta of what it saw and the
+counts are summed in memory, merging other writers' deltas before counting
+(accounts/windows.py: idempotent, exact, a handful of rows per batch).
 A batch is aggregated in memory first and costs a bounded number of store calls however
-many events it holds: one `add_members` per TTL, one `count_members`, one `get_members`
-(lasting sets), one `get_checkpoints` and at most one `put_checkpoints` (stored verdicts).
+many events it holds: one `add_members` of lasting sets, one delta (`put_cached` and its
+directory entry), one read of the window's directory, one `get_checkpoints` (stored
+verdicts), one `get_members` (lasting sets of the accounts judged) and at most one
+`put_checkpoints` (changed verdicts).
 """
 
 from __future__ import annotations
@@ -40,10 +40,11 @@ import orjson
 
 from fraud_pipeline.accounts.events import AccountEvent
 from fraud_pipeline.accounts.profile import ProfileFindings, ProfileRules
+from fraud_pipeline.accounts.windows import FOLLOW, REPLY, TEXT, AccountWindows, Entry
 from fraud_pipeline.policy.schema import AccountsSpec, PolicySpec
 from fraud_pipeline.records import Post
 from fraud_pipeline.scoring.signals import fold_text
-from fraud_pipeline.state.base import Sighting, StateStore
+from fraud_pipeline.state.base import MAX_MEMBER_CHARS, Sighting, StateStore
 from fraud_pipeline.state.memory import MemoryStateStore
 
 VERDICT_PREFIX: Final = "acct:verdict:"
@@ -51,6 +52,9 @@ _FINDINGS_CACHE: Final = 65_536  # (profile, handle) pairs judged; cleared when 
 _NO_FINDINGS: Final = ProfileFindings()
 _DAY_S: Final = 86_400
 _SEEN_CACHE: Final = 1_000_000  # accounts whose first sighting this process wrote
+_PARSED_CACHE: Final = 65_536  # stored verdicts parsed, by their JSON; cleared when full
+_VERDICT_PREFIX_CHARS: Final = len(VERDICT_PREFIX)
+_RKEY_CHARS: Final = 400  # of a post's rkey in a text member ("<digest>:<rkey>", under 512)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +102,11 @@ class AccountVerdict:
         (not their counts: a flood growing from 16 to 17 targets is no new verdict)."""
         return self.action, tuple(sorted(r.partition(":")[0] for r in self.reasons))
 
+    @property
+    def fired(self) -> frozenset[str]:
+        """The names of the signals that fired (`reply_flood`, not `reply_flood:16`)."""
+        return frozenset(r.partition(":")[0] for r in self.reasons)
+
     @classmethod
     def from_json(cls, raw: str | bytes) -> AccountVerdict:
         data = orjson.loads(raw)
@@ -108,21 +117,12 @@ class AccountVerdict:
 _VERDICT_FIELDS: Final = frozenset(AccountVerdict.__dataclass_fields__)
 
 
-def _bucket(time_us: int, window_s: float) -> int:
-    return int(time_us // int(window_s * 1_000_000))
-
-
 def _parent_did(uri: str | None) -> str | None:
     """The author DID of an at:// URI (at://<did>/<collection>/<rkey>)."""
     if not uri or not uri.startswith("at://did:"):
         return None
     end = uri.find("/", 5)
     return uri[5:end] if end > 0 else uri[5:]
-
-
-def _time_value(time_us: int) -> str:
-    """An event time as a set member's value: fixed width, so values compare as strings."""
-    return f"{time_us:016d}"
 
 
 def _digest(text: str) -> str:
@@ -153,6 +153,10 @@ class AccountTracker:
         self.window_ttl_s = int(3 * max(self.spec.window_s, self.spec.follow_window_s)) + 60
         self._findings: dict[tuple[str, str | None], ProfileFindings] = {}
         self._seen_written: set[str] = set()
+        self._parsed: dict[str, AccountVerdict] = {}  # stored verdict JSON -> parsed
+        # (display name, description, model score) -> what the profile said (templates repeat)
+        self._said: dict[tuple[str | None, str | None, float | None], str] = {}
+        self.windows = AccountWindows(self.store, self.window_us, self.follow_window_us, self.window_ttl_s)
 
     # -- recording -----------------------------------------------------------------------
 
@@ -170,42 +174,45 @@ class AccountTracker:
 
         An account whose only events in the batch are follows, still below the burst bar, is
         not re-judged: follows alone cannot raise its verdict, and follows are most of the
-        stream. (Verdicts only fall with time, as windows pass; that is seen on its next post
-        or profile.) The batch is aggregated in memory first, then costs two writes (lasting
-        and windowed sets), one count of the windows (counted where the members are), one
-        read of the lasting sets and stored verdicts each, and one write of changed verdicts.
+        stream. Nor is an account with only posts (and follows) in the batch whose stored
+        verdict is `none` while no windowed signal fires that had not fired in it (`_quiet`):
+        nothing that could raise its verdict moved (its lasting sets change only with
+        profile, identity and account events, which always re-judge it). (Verdicts only
+        fall with time, as windows pass; that is seen on its next judged event.) The batch's
+        windowed members go to the store as one delta (accounts/windows.py), its lasting sets
+        in one write; then one read of the window's directory, one of the stored verdicts, one
+        of the lasting sets of the accounts judged, and one write of changed verdicts.
         """
         latest: dict[str, int] = {}  # accounts to judge -> time of their latest event
         follow_only: dict[str, int] = {}  # accounts with only follows in this batch
+        account_news: set[str] = set()  # accounts with profile, identity or account events
         first: dict[str, int] = {}
         lasting: list[Sighting] = []
-        windowed: dict[tuple[str, str], str] = {}  # (set, member) -> value: first in the batch wins
-        digests: dict[str, set[str]] = {}  # account -> its folded texts' digests in this batch
-        window_us, follow_window_us = self.window_us, self.follow_window_us
+        entries: list[Entry] = []
+        add = entries.append
+        min_chars = self.spec.min_text_chars
         for post in posts:
             if post.operation == "delete":
                 continue
             did, t = post.did, post.time_us
-            value = _time_value(t)
             if latest.get(did, -1) < t:
                 latest[did] = t
             if first.get(did, t + 1) > t:
                 first[did] = t
-            targets = set(post.mentions)
+            mentions = post.mentions
             parent = _parent_did(post.reply_parent)
-            if parent is not None:
-                targets.add(parent)
-            targets.discard(did)
-            bucket = t // window_us
-            if targets:
-                rt_key = f"acct:rt:{did}#{bucket}"
+            if mentions:
+                targets = set(mentions)
+                if parent is not None:
+                    targets.add(parent)
+                targets.discard(did)
                 for target in targets:
-                    windowed.setdefault((rt_key, target[:512]), value)
+                    add((REPLY, did, target[:MAX_MEMBER_CHARS], t))
+            elif parent is not None and parent != did:
+                add((REPLY, did, parent[:MAX_MEMBER_CHARS], t))
             folded = fold_text(post.text)
-            if len(folded) >= self.spec.min_text_chars:
-                digest = _digest(folded)
-                digests.setdefault(did, set()).add(digest)
-                windowed.setdefault((f"acct:tx:{did}:{digest}#{bucket}", post.rkey[:512] or "-"), value)
+            if len(folded) >= min_chars:
+                add((TEXT, did, f"{_digest(folded)}:{post.rkey[:_RKEY_CHARS] or '-'}", t))
         for event in events:
             did, t = event.did, event.time_us
             if first.get(did, t + 1) > t:
@@ -215,11 +222,11 @@ class AccountTracker:
                 if follow_only.get(did, -1) < t:
                     follow_only[did] = t
                 if event.operation != "delete" and event.subject:
-                    key = f"acct:fo:{did}#{t // follow_window_us}"
-                    windowed.setdefault((key, event.subject), _time_value(t))
+                    add((FOLLOW, did, event.subject[:MAX_MEMBER_CHARS], t))
                 continue
             if latest.get(did, -1) < t:
                 latest[did] = t
+            account_news.add(did)
             if kind == "profile":
                 said = self._profile_said(event, (profile_text_p or {}).get(id(event)))
                 lasting.append(Sighting(f"acct:profile:{did}", f"{t:020d}", said))
@@ -233,20 +240,47 @@ class AccountTracker:
         lasting.extend(self._first_sightings(first))
         if lasting:
             self.store.add_members(lasting, self.memory_ttl_s)
-        if windowed:
-            self.store.add_members([Sighting(k, m, v) for (k, m), v in windowed.items()], self.window_ttl_s)
+        windows = self.windows
+        windows.record(entries)
+        windows.sync(max(max(latest.values(), default=0), max(follow_only.values(), default=0)))
         for did, t in follow_only.items():
             if did in latest:
                 latest[did] = max(latest[did], t)
-        candidates = {d: t for d, t in follow_only.items() if d not in latest}
-        counts = self.store.count_members(self._window_groups(latest, candidates, digests))
         bar = self.spec.follows_per_window
-        latest.update({d: t for d, t in candidates.items() if counts.get(f"fo {d}", 0) >= bar})
+        for did, t in follow_only.items():
+            if did not in latest and windows.follows_reach(did, t, bar):
+                latest[did] = t
+        verdicts = self._judge_changed(latest, account_news)
+        windows.forget_before(min(first.values()))
+        return verdicts
+
+    def _judge_changed(self, latest: dict[str, int], account_news: set[str]) -> list[AccountVerdict]:
+        """Judge the accounts whose verdict may have moved (all but the quiet ones)."""
         if not latest:
             return []
         stored = self._stored_verdicts(latest)
-        signals = self.read_signals(latest, counts, digests, stored)
+        judged = {
+            d: t for d, t in latest.items() if d in account_news or not self._quiet(d, t, stored.get(d))
+        }
+        if not judged:
+            return []
+        signals = self.read_signals(judged, stored)
         return self._against_stored([self.judge(s) for s in signals], stored)
+
+    def _quiet(self, did: str, t: int, before: AccountVerdict | None) -> bool:
+        """Nothing that could raise this account's verdict moved (it had no profile, identity
+        or account event): its stored verdict is `none` and older than `t`, and every
+        windowed signal firing now already fired in it. Its lasting signals are those of the
+        stored verdict or fewer (`new_account` only stops firing), so the noisy-OR cannot be
+        higher: still `none`."""
+        if before is None or before.action != "none" or before.time_us >= t:
+            return False  # a replayed or late batch is judged again: its verdicts come back as they were
+        spec, windows, fired = self.spec, self.windows, before.fired
+        return (
+            ("reply_flood" in fired or windows.reply_targets(did, t) < spec.reply_targets)
+            and ("repeated_text" in fired or windows.repeated_text(did, t) < spec.repeated_text)
+            and ("follow_burst" in fired or windows.follow_count(did, t) < spec.follows_per_window)
+        )
 
     def _first_sightings(self, first: dict[str, int]) -> list[Sighting]:
         """Each account's first sighting, written once per process: the set keeps the first
@@ -261,31 +295,19 @@ class AccountTracker:
             self._seen_written.clear()
         return out
 
-    def _window_groups(
-        self, latest: dict[str, int], candidates: dict[str, int], digests: dict[str, set[str]]
-    ) -> dict[str, tuple[list[str], str]]:
-        """The windowed counts one `count_members` call answers: the distinct accounts each
-        judged account replied to, its posts of each text it posted in this batch, and the
-        follows of every account judged or following in this batch."""
-        groups: dict[str, tuple[list[str], str]] = {}
-        fw = self.follow_window_us
-        for did, t in (*latest.items(), *candidates.items()):
-            fb = t // fw
-            since = _time_value(t - fw + 1)
-            groups[f"fo {did}"] = ([f"acct:fo:{did}#{fb}", f"acct:fo:{did}#{fb - 1}"], since)
-        w = self.window_us
-        for did, t in latest.items():
-            b = t // w
-            since = _time_value(t - w + 1)
-            groups[f"rt {did}"] = ([f"acct:rt:{did}#{b}", f"acct:rt:{did}#{b - 1}"], since)
-            for digest in digests.get(did, ()):
-                keys = [f"acct:tx:{did}:{digest}#{b}", f"acct:tx:{did}:{digest}#{b - 1}"]
-                groups[f"tx {did} {digest}"] = (keys, since)
-        return groups
-
-    def _stored_verdicts(self, latest: dict[str, int]) -> dict[str, AccountVerdict]:
+    def _stored_verdicts(self, latest: Mapping[str, int]) -> dict[str, AccountVerdict]:
+        """The stored verdict of each account (one read); parsed ones are kept by their JSON."""
         stored = self.store.get_checkpoints([VERDICT_PREFIX + did for did in latest])
-        return {key[len(VERDICT_PREFIX) :]: AccountVerdict.from_json(raw) for key, raw in stored.items()}
+        parsed = self._parsed
+        out: dict[str, AccountVerdict] = {}
+        for key, raw in stored.items():
+            verdict = parsed.get(raw)
+            if verdict is None:
+                if len(parsed) >= _PARSED_CACHE:
+                    parsed.clear()
+                verdict = parsed[raw] = AccountVerdict.from_json(raw)
+            out[key[_VERDICT_PREFIX_CHARS:]] = verdict
+        return out
 
     def _against_stored(
         self, verdicts: list[AccountVerdict], stored: dict[str, AccountVerdict]
@@ -324,6 +346,15 @@ class AccountTracker:
         change)."""
         if event.operation == "delete":
             return "{}"
+        key = (event.display_name, event.description, text_p)
+        said = self._said.get(key)
+        if said is None:
+            if len(self._said) >= _FINDINGS_CACHE:
+                self._said.clear()
+            said = self._said[key] = self._profile_findings_json(event, text_p)
+        return said
+
+    def _profile_findings_json(self, event: AccountEvent, text_p: float | None) -> str:
         found = self.rules.findings(event.display_name, event.description, None)
         return orjson.dumps(
             {
@@ -338,48 +369,35 @@ class AccountTracker:
     # -- reading -------------------------------------------------------------------------
 
     def read_signals(
-        self,
-        latest: dict[str, int],
-        counts: Mapping[str, int],
-        digests: Mapping[str, set[str]],
-        stored: Mapping[str, AccountVerdict],
+        self, latest: Mapping[str, int], stored: Mapping[str, AccountVerdict] | None = None
     ) -> list[AccountSignals]:
-        """Each account's signals at its latest event time: the windowed counts, and its
-        lasting sets (first sighting, handles, profiles, status) in one `get_members` call.
-
-        The most repeated text is counted for the texts the account posted in this batch; an
-        account judged on other events keeps the count its stored verdict measured while that
-        is inside the window (its texts are not re-read)."""
-        keys: list[str] = []
-        for did in latest:
-            keys += (f"acct:seen:{did}", f"acct:handle:{did}", f"acct:profile:{did}", f"acct:status:{did}")
-        sets = self.store.get_members(keys)
+        """Each account's signals at its latest event time: the windowed counts (in memory,
+        accounts/windows.py), and its lasting sets (first sighting, handles, profiles, status)
+        in one `get_members` call. `stored` is unused (kept for callers of the old signature)."""
+        by_did = [
+            (did, t, f"acct:seen:{did}", f"acct:handle:{did}", f"acct:profile:{did}", f"acct:status:{did}")
+            for did, t in latest.items()
+        ]
+        sets = self.store.get_members([key for row in by_did for key in row[2:]])
         empty: dict[str, str] = {}
+        windows = self.windows
         out = []
-        for did, t in latest.items():
-            texts = digests.get(did)
-            if texts:
-                repeated = max(counts.get(f"tx {did} {d}", 0) for d in texts)
-            else:
-                before = stored.get(did)
-                was = before.signals.get("repeated_text") if before is not None else None
-                recent = before is not None and before.time_us > t - self.window_us
-                repeated = was if recent and isinstance(was, int) else 0
-            first = sets.get(f"acct:seen:{did}", empty).get("first")
-            handles = sets.get(f"acct:handle:{did}", empty)
+        for did, t, seen_key, handle_key, profile_key, status_key in by_did:
+            first = sets.get(seen_key, empty).get("first")
+            handles = sets.get(handle_key, empty)
             handle = max(handles, key=lambda h: int(handles[h])) if handles else None
-            status = sets.get(f"acct:status:{did}", empty)
+            status = sets.get(status_key, empty)
             out.append(
                 AccountSignals(
                     did=did,
                     time_us=t,
-                    reply_targets=counts.get(f"rt {did}", 0),
-                    repeated_text=repeated,
-                    follows=counts.get(f"fo {did}", 0),
+                    reply_targets=windows.reply_targets(did, t),
+                    repeated_text=windows.repeated_text(did, t),
+                    follows=windows.follow_count(did, t),
                     first_seen_us=min(int(first), t) if first else t,
                     handle=handle,
                     handle_changes=max(0, len(handles) - 1),
-                    profile=self._latest_profile(sets.get(f"acct:profile:{did}", empty), handle),
+                    profile=self._latest_profile(sets.get(profile_key, empty), handle),
                     active=status[max(status)] == "1" if status else None,
                 )
             )

@@ -1,0 +1,134 @@
+"""Windowed account counts as batch deltas (accounts/windows.py): exact, idempotent, shared."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import orjson
+import pytest
+
+from fraud_pipeline.accounts.tracker import AccountTracker
+from fraud_pipeline.accounts.windows import DELTA_PREFIX, DIRECTORY_PREFIX, FOLLOW, delta_chunks
+from fraud_pipeline.policy import load_default_policy
+from fraud_pipeline.settings import Settings
+from fraud_pipeline.state.base import Sighting, StateStore
+from fraud_pipeline.state.dynamodb import DynamoDbStateStore, dynamodb_client, ensure_table
+from fraud_pipeline.state.memory import MemoryStateStore
+from fraud_pipeline.state.sqlite import SqliteStateStore
+from tests.test_accounts import HELPER, MINUTE, SCAMMER, T0, follow, reply, seasoned, verdict
+
+
+def _tracker(store: StateStore) -> AccountTracker:
+    policy = load_default_policy()
+    return AccountTracker(policy.spec, store, policy.version)
+
+
+def _flood(n: int, text: str = "hi, check my profile") -> list:
+    return [reply(SCAMMER, f"did:plc:victim{i:020d}", text, T0 + i * MINUTE // 4, i) for i in range(n)]
+
+
+def test_a_batch_split_differently_or_replayed_counts_each_member_once() -> None:
+    """Replies to 16 accounts, seen as one batch, then again in other splits and out of order:
+    the counts stay 16 distinct targets and 16 posts of one text."""
+    tracker = _tracker(MemoryStateStore())
+    posts = _flood(16)
+    first = verdict(tracker.observe(posts=posts), SCAMMER)
+    assert {"reply_flood:16", "repeated_text:16"} <= set(first.reasons)
+    for split in (posts[:5], posts[5:11], posts[11:], posts[::-1], posts[3:9]):
+        again = verdict(tracker.observe(posts=split), SCAMMER)
+        assert again.signals["reply_targets"] == 16 and again.signals["repeated_text"] == 16
+
+
+def test_a_fresh_tracker_reads_the_window_from_the_stores_deltas(tmp_path: Path) -> None:
+    """A tracker started after the replies were counted (a restart, a new policy version, a
+    cold Lambda) reads them back from the deltas: the flood is not forgotten."""
+    path = tmp_path / "state.db"
+    _tracker(SqliteStateStore(path)).observe(posts=_flood(12))
+    later = _tracker(SqliteStateStore(path))
+    more = [
+        reply(SCAMMER, f"did:plc:other{i:021d}", "hi, check my profile", T0 + 4 * MINUTE, 100 + i)
+        for i in range(4)
+    ]
+    v = verdict(later.observe(posts=more), SCAMMER)
+    assert "reply_flood:16" in v.reasons and "repeated_text:16" in v.reasons
+
+
+def test_a_follow_burst_split_across_shards_is_seen_whole(tmp_path: Path) -> None:
+    """Four shards' trackers on one SQLite file, each seeing every fourth follow of a burst:
+    each counts the others' follows too (15, 30: below the bar; then 45 and 60)."""
+    path = tmp_path / "state.db"
+    shards = [_tracker(SqliteStateStore(path)) for _ in range(4)]
+    follows = [follow(SCAMMER, f"did:plc:target{i:020d}", T0 + i * 500_000) for i in range(60)]
+    for n in (0, 1):
+        assert all(v.did != SCAMMER for v in shards[n].observe(events=follows[n::4]))
+    assert "follow_burst:45" in verdict(shards[2].observe(events=follows[2::4]), SCAMMER).reasons
+    assert "follow_burst:60" in verdict(shards[3].observe(events=follows[3::4]), SCAMMER).reasons
+
+
+def test_a_batch_writes_a_few_rows_not_one_per_follow(tmp_path: Path) -> None:
+    """500 follows of 50 accounts cost one delta and its directory entry, not 500 member rows."""
+    path = tmp_path / "state.db"
+    tracker = _tracker(SqliteStateStore(path))
+    seasoned(tracker, HELPER)
+    dids = [f"did:plc:fan{i:024d}" for i in range(50)]
+    follows = [follow(dids[i % 50], f"did:plc:star{i:023d}", T0 + i * 100_000) for i in range(500)]
+    tracker.observe(events=follows)
+    with sqlite3.connect(path) as db:
+        members = dict(
+            db.execute("SELECT substr(key, 1, instr(key, ':') + 5), count(*) FROM set_members GROUP BY 1")
+        )
+        deltas = db.execute("SELECT count(*) FROM cache WHERE key LIKE ?", (DELTA_PREFIX + "%",)).fetchone()[
+            0
+        ]
+    assert deltas == 1
+    assert sum(members.values()) <= 50 + 2 + 2  # first sightings, the directory, the seasoned account
+    assert not any(key.startswith("acct:fo") for key in members)
+
+
+def test_a_big_batch_is_chunked_under_the_cache_value_limit_and_read_back() -> None:
+    entries = [(FOLLOW, SCAMMER, f"did:plc:{'x' * 400}{i:06d}", T0 + i) for i in range(400)]
+    chunks = delta_chunks(entries, limit=10_000)
+    assert len(chunks) > 1 and all(len(c) <= 10_000 for c in chunks)
+    assert [tuple(e) for c in chunks for e in orjson.loads(c)] == entries
+
+    store = MemoryStateStore()
+    follows = [follow(SCAMMER, f"did:plc:target{i:020d}", T0 + i * 40_000) for i in range(1500)]
+    _tracker(store).observe(events=follows)  # about 100 KB of entries: two chunks
+    listed = store.get_members([f"{DIRECTORY_PREFIX}{(T0 + i * 40_000) // 60_000_000}" for i in (0, 1499)])
+    assert any(int(count) > 1 for deltas in listed.values() for count in deltas.values())
+    v = verdict(_tracker(store).observe(events=follows[-1:]), SCAMMER)  # a fresh tracker reads both
+    assert "follow_burst:1500" in v.reasons
+
+
+def test_a_damaged_delta_is_skipped_not_a_crash() -> None:
+    store = MemoryStateStore()
+    bucket = T0 // 60_000_000
+    store.put_cached(
+        {f"{DELTA_PREFIX}bad:0": "not json", f"{DELTA_PREFIX}odd:0": '[[9, "x", "y", 1], "z"]'}, 600
+    )
+    store.add_members(
+        [Sighting(f"{DIRECTORY_PREFIX}{bucket}", d, "1") for d in ("bad", "odd", "missing")], 600
+    )
+    v = verdict(_tracker(store).observe(posts=_flood(3)), SCAMMER)
+    assert v.signals["reply_targets"] == 3
+
+
+def test_accounts_share_counts_through_dynamodb(aws_settings: Settings) -> None:
+    """The same deltas on DynamoDB (moto): two shards see one account's replies together."""
+    client = dynamodb_client(aws_settings.aws_region, aws_settings.endpoint_url)
+    ensure_table(client, aws_settings.state_table)
+    a = _tracker(DynamoDbStateStore(client, aws_settings.state_table))
+    b = _tracker(DynamoDbStateStore(client, aws_settings.state_table))
+    posts = _flood(16, "text that repeats")
+    a.observe(posts=posts[:8])
+    v = verdict(b.observe(posts=posts[8:]), SCAMMER)
+    assert {"reply_flood:16", "repeated_text:16"} <= set(v.reasons)
+
+
+@pytest.mark.parametrize("replay", [1, 3])
+def test_replayed_batches_change_no_verdict(replay: int) -> None:
+    tracker = _tracker(MemoryStateStore())
+    posts = _flood(10)
+    verdicts = [verdict(tracker.observe(posts=posts), SCAMMER) for _ in range(replay)]
+    assert len({(v.action, v.reasons, v.signals["reply_targets"]) for v in verdicts}) == 1
