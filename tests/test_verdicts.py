@@ -127,3 +127,28 @@ def test_the_latest_verdict_wins(local_settings: Settings) -> None:
     compact_hour(store, local_settings, H1)
     row = _compacted(store, local_settings)[update.uri]
     assert row["action"] == update.action and row["is_fraud"]
+
+
+def test_an_hour_compacted_first_after_a_much_later_verdict_gets_it(local_settings: Settings) -> None:
+    """A verdict update delivered a week after its posts, its hour compacted before the posts'
+    hours ever were (a late run, an out-of-order backfill): no index named them when the
+    verdict's hour was compacted, and they lie beyond the 24 h a compaction reads by default."""
+    tagged = _score(_campaign(H0))
+    creates = [t for t in tagged if t.operation == "create"]
+    updates = [t for t in tagged if t.operation == VERDICT_OPERATION]
+    missed = {u.uri for u in updates}
+    assert missed
+    store = ObjectStore.from_settings(local_settings)
+    _deliver(store, local_settings, creates)
+    week = H0 + timedelta(days=7)
+    write_raw_file(
+        store,
+        local_settings,
+        week + timedelta(minutes=5),
+        [TaggedRecord(**orjson.loads(u.to_json())) for u in updates],
+    )
+    assert compact_hour(store, local_settings, week).partitions_rewritten == []  # nothing to rewrite yet
+    results = [compact_hour(store, local_settings, hour) for hour in (H0, H1)]
+    lake = _compacted(store, local_settings)
+    assert all(lake[uri]["is_fraud"] and "campaign_relabel" in lake[uri]["rule_hits"] for uri in missed)
+    assert sum(r.verdicts_applied for r in results) == len(missed)

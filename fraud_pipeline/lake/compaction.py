@@ -551,9 +551,12 @@ def _compact_once(
     finally:
         con.close()
     del raw  # only `kept` is needed from here on
+    kept = conform(kept)
     kept, result.verdicts_applied = verdicts.apply_verdicts(
-        conform(kept),
-        verdicts.read_verdicts(store, settings, *verdicts.lookback_window(hour, lookback_hours)),
+        kept,
+        verdicts.read_verdicts(
+            store, settings, *verdicts.lookback_window(hour, lookback_hours), uris=kept.column("uri")
+        ),
     )
     result.invalid_rows = result.rows_in - hour_verdicts.num_rows - valid
     result.duplicates_dropped = valid - distinct

@@ -8,7 +8,9 @@ arrival hour of the update, which may be later than the post's. Compaction appli
 - a raw hour's verdict rows are kept apart from its posts and written to
   `compacted_meta/verdicts/YYYY-MM-DD-HH.parquet` (before the partition is published);
 - compacting hour H applies the verdicts of H and of the next `lookback_hours` hours to H's
-  rows, so recompacting H (a late raw file) keeps them;
+  rows, and from the hours beyond that only the verdicts of H's own uris (as deletes do), so
+  recompacting H (a late raw file) keeps them, and an hour compacted for the first time after
+  a much later verdict's hour was (a late run, an out-of-order backfill) gets it too;
 - and after H is published, H's verdicts are applied to the earlier partitions that hold
   their posts (the uri index names them), each rewritten conditionally, as deletes are.
 
@@ -25,6 +27,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from fraud_pipeline.lake import compaction as lake
@@ -70,10 +73,18 @@ def publish_verdicts(store: ObjectStore, settings: Settings, hour: datetime, ver
         store.put_bytes(verdict_key(settings, hour), lake.parquet_bytes(verdicts))
 
 
-def read_verdicts(store: ObjectStore, settings: Settings, first: datetime, last: datetime) -> pa.Table:
-    """The verdicts delivered in the hours `first`..`last` (both included)."""
+def read_verdicts(
+    store: ObjectStore,
+    settings: Settings,
+    first: datetime,
+    last: datetime,
+    uris: pa.Array | pa.ChunkedArray | None = None,
+) -> pa.Table:
+    """The verdicts delivered in the hours `first`..`last` (both included), and, with `uris`,
+    those of these uris delivered in any hour after `last` (filtered as they are read: a
+    current hour has no verdict hours beyond its window, so only an hour compacted late pays)."""
     prefix = f"{lake.meta_prefix(settings)}{VERDICT_DIR}"
-    tables = []
+    tables, beyond = [], []
     for info in store.list_objects(prefix, recursive=False):
         name = info.key.rsplit("/", 1)[-1].removesuffix(".parquet")
         try:
@@ -82,6 +93,12 @@ def read_verdicts(store: ObjectStore, settings: Settings, first: datetime, last:
             continue
         if first <= when <= last:
             tables.append(pq.read_table(store.path(info.key), filesystem=store.fs, schema=VERDICT_SCHEMA))
+        elif when > last:
+            beyond.append(store.path(info.key))
+    if beyond and uris is not None and len(uris):
+        wanted = pc.unique(uris.combine_chunks() if isinstance(uris, pa.ChunkedArray) else uris)
+        dataset = ds.dataset(sorted(beyond), filesystem=store.fs, format="parquet", schema=VERDICT_SCHEMA)
+        tables.append(dataset.to_table(filter=ds.field("uri").isin(wanted)))
     return pa.concat_tables(tables) if tables else VERDICT_SCHEMA.empty_table()
 
 
