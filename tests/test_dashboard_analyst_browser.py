@@ -138,6 +138,14 @@ def test_review_queue_and_campaigns_after_a_replay_with_hostile_text(
         )
         _wait(driver, '#an-labels[data-status="ok"] tbody tr')
 
+        # Rules & quotas: the account label's daily quota is a row of its own beside the posts'.
+        driver.execute_script(
+            "arguments[0].click()", driver.find_element(By.CSS_SELECTOR, '#an-tabs [data-tab="rules"]')
+        )
+        account_quota = _wait(driver, '#an-quotas tbody tr[data-subject="account"]')
+        assert account_quota.find_element(By.CSS_SELECTOR, "td").text == "scam-account (on accounts)"  # type: ignore[attr-defined]
+        assert driver.find_elements(By.CSS_SELECTOR, '#an-quotas tbody tr[data-subject="post"]')
+
         # Health: the status collectors' verdict, once the background check has run.
         _wait_for(
             driver, lambda d: d.find_element(By.ID, "an-health").get_attribute("data-verdict") != "checking"
