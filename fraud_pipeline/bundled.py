@@ -22,6 +22,7 @@ BUNDLED = (
     "workspace.yaml",
     "dbt",
     "data/replay/capture.jsonl.zst",
+    "data/replay/capture.blobs.json",
     "data/replay/README.md",
     "data/labeled/train.jsonl",
     "data/labeled/ATTRIBUTION.md",

@@ -148,6 +148,12 @@ def ingest(
     help="Draw this many scam and benign images for the image posts (written to <out>.blobs/, "
     "served by `up` and `replay` as the CDN); 0 = made-up blob CIDs.",
 )
+@click.option(
+    "--blob-recipe",
+    is_flag=True,
+    help="With --images: write how to draw the images again (<out>.blobs.json, a few kB) instead "
+    "of the images; `up` and `replay` draw them at their first start (the bundled capture).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 def synth(
     count: int,
@@ -157,6 +163,7 @@ def synth(
     start_us: int | None,
     out: Path,
     images: int,
+    blob_recipe: bool,
     as_json: bool,
 ) -> None:
     """Generate a synthetic Jetstream capture (with labels) from labeled texts."""
@@ -176,6 +183,7 @@ def synth(
                 start_us=start_us if start_us is not None else DEFAULT_START_US,
                 progress=advance,
                 images=images,
+                blob_recipe=blob_recipe,
             )
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -28,8 +28,10 @@ import base64
 import hashlib
 import heapq
 import io
+import os
 import random
 import re
+import shutil
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -161,6 +163,32 @@ def blob_cid(data: bytes) -> str:
     return _cid(0x55, data)
 
 
+@dataclass(frozen=True)
+class BlobRecipe:
+    """How to draw one blob again: image `index` of the scam or benign pool that
+    `draw_image_pools` draws for the capture's seed, with `suffix` bytes after its end marker
+    (an ordinary picture of its own: same pixels, another CID). A video's `thumbnail` is served
+    under the video's CID, which is not the hash of the thumbnail's bytes."""
+
+    scam: bool
+    index: int
+    suffix: bytes = b""
+    thumbnail: bool = False
+
+
+def draw_image_pools(count: int, seed: int) -> dict[bool, list[bytes]]:
+    """The `count` scam (True) and benign (False) images a capture of `seed` draws, in order."""
+    from fraud_pipeline.media.synth_images import benign_image, scam_image
+
+    pools: dict[bool, list[bytes]] = {True: [], False: []}
+    for index in range(count):
+        pools[True].append(scam_image(seed * 10_007 + index, split="tune").data)
+        # Mostly photos among ordinary pictures, as on Bluesky; every third of any kind.
+        kind = None if index % 3 == 2 else "photo"
+        pools[False].append(benign_image(seed * 10_007 + index, split="tune", kind=kind).data)
+    return pools
+
+
 def random_did(rng: random.Random) -> str:
     return "did:plc:" + "".join(rng.choice(B32_LOWER) for _ in range(24))
 
@@ -260,29 +288,27 @@ class Synthesizer:
         self.due: list[_Due] = []
         self.campaigns = 0
         self.order = 0
-        # Drawn images: CID -> bytes, and the blob refs of each pool (empty: made-up CIDs).
+        # Drawn images: CID -> bytes, and the blob refs of each pool (empty: made-up CIDs);
+        # how to draw each blob again (`BlobRecipe`), for a capture kept without its blobs.
         self.blobs: dict[str, bytes] = {}
+        self.recipes: dict[str, BlobRecipe] = {}
         self.image_pools: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
         if images > 0:
             self._draw_images(images, seed)
 
     def _draw_images(self, count: int, seed: int) -> None:
         from fraud_pipeline.media.decode import sniff_format
-        from fraud_pipeline.media.synth_images import benign_image, scam_image
 
-        for index in range(count):
-            scam = scam_image(seed * 10_007 + index, split="tune")
-            # Mostly photos among ordinary pictures, as on Bluesky; every third of any kind.
-            benign = benign_image(
-                seed * 10_007 + index, split="tune", kind=None if index % 3 == 2 else "photo"
-            )
-            for is_scam, drawn in ((True, scam), (False, benign)):
-                mime = "image/png" if sniff_format(drawn.data) == "PNG" else "image/jpeg"
-                self.image_pools[is_scam].append(self._blob_of(drawn.data, mime))
+        pools = draw_image_pools(count, seed)
+        for is_scam in (True, False):
+            for index, data in enumerate(pools[is_scam]):
+                mime = "image/png" if sniff_format(data) == "PNG" else "image/jpeg"
+                self.image_pools[is_scam].append(self._blob_of(data, mime, BlobRecipe(is_scam, index)))
 
-    def _blob_of(self, data: bytes, mime: str) -> dict[str, Any]:
+    def _blob_of(self, data: bytes, mime: str, recipe: BlobRecipe) -> dict[str, Any]:
         cid = blob_cid(data)
         self.blobs[cid] = data
+        self.recipes[cid] = recipe
         return {"$type": "blob", "ref": {"$link": cid}, "mimeType": mime, "size": len(data)}
 
     def _new_account(self) -> _Account:
@@ -423,13 +449,17 @@ class Synthesizer:
         chosen = self.rng.choice(pool)
         if scam:
             return chosen
-        return self._blob_of(self.blobs[chosen["ref"]["$link"]] + self.rng.randbytes(8), chosen["mimeType"])
+        source = chosen["ref"]["$link"]
+        suffix = self.rng.randbytes(8)
+        recipe = BlobRecipe(False, self.recipes[source].index, suffix)
+        return self._blob_of(self.blobs[source] + suffix, chosen["mimeType"], recipe)
 
     def _video_blob(self) -> dict[str, Any]:
         blob = self._blob("video/mp4")
         if self.image_pools[False]:  # the CDN's thumbnail of this video
             thumbnail = self.rng.choice(self.image_pools[False])["ref"]["$link"]
             self.blobs[blob["ref"]["$link"]] = self.blobs[thumbnail]
+            self.recipes[blob["ref"]["$link"]] = replace(self.recipes[thumbnail], thumbnail=True)
         return blob
 
     def _images(self, scam: bool) -> dict[str, Any]:
@@ -654,6 +684,84 @@ def blobs_path_for(capture: Path) -> Path:
     return labels.with_name(labels.name.removesuffix(".labels.jsonl") + ".blobs")
 
 
+def recipe_path_for(capture: Path) -> Path:
+    """capture.jsonl[.zst] -> capture.blobs.json, how to draw its blobs again (`write_capture`
+    with `blob_recipe`): a few kB in git where the drawn images would be megabytes."""
+    blobs = blobs_path_for(capture)
+    return blobs.with_name(blobs.name + ".json")
+
+
+def write_blob_recipe(path: Path, seed: int, images: int, recipes: dict[str, BlobRecipe]) -> None:
+    """One JSON object: the pools' seed and size, and per blob CID
+    [scam 0/1, pool index, suffix hex, video thumbnail 0/1]."""
+    blobs = {
+        cid: [int(r.scam), r.index, r.suffix.hex(), int(r.thumbnail)] for cid, r in sorted(recipes.items())
+    }
+    document = {"seed": seed, "images": images, "blobs": blobs}
+    path.write_bytes(orjson.dumps(document) + b"\n")
+
+
+def _pool_file(scam: bool, index: int) -> str:
+    return f"{'scam' if scam else 'benign'}-{index}"
+
+
+class RecipeBlobs:
+    """A capture's blobs drawn again from its recipe: the pools are drawn once (or read from
+    `cache`, a folder of `scam-<i>`/`benign-<i>` files) and each blob is a pool image plus its
+    suffix, made when asked for, so a recipe of 1,600 blobs costs its 2 x N pool images in
+    memory and on disk, not 1,600 copies."""
+
+    def __init__(self, recipe: Path, cache: Path | None = None) -> None:
+        document = orjson.loads(recipe.read_bytes())
+        count, seed = int(document["images"]), int(document["seed"])
+        self.recipes = {
+            cid: BlobRecipe(bool(scam), int(index), bytes.fromhex(suffix), bool(thumbnail))
+            for cid, (scam, index, suffix, thumbnail) in document["blobs"].items()
+        }
+        self.drawn = False
+        self.pools = self._read_pools(cache, count) if cache is not None else None
+        if self.pools is None:
+            self.pools = draw_image_pools(count, seed)
+            self.drawn = True
+            if cache is not None:
+                self._write_pools(cache)
+
+    @staticmethod
+    def _read_pools(cache: Path, count: int) -> dict[bool, list[bytes]] | None:
+        names = {kind: [cache / _pool_file(kind, i) for i in range(count)] for kind in (True, False)}
+        if not all(path.is_file() for paths in names.values() for path in paths):
+            return None
+        return {kind: [path.read_bytes() for path in paths] for kind, paths in names.items()}
+
+    def _write_pools(self, cache: Path) -> None:
+        """Written beside `cache`, then renamed: the folder is complete or absent."""
+        assert self.pools is not None
+        partial = cache.with_name(cache.name + f".partial-{os.getpid()}")
+        partial.mkdir(parents=True, exist_ok=True)
+        for kind, pool in self.pools.items():
+            for index, data in enumerate(pool):
+                (partial / _pool_file(kind, index)).write_bytes(data)
+        try:
+            partial.rename(cache)
+        except OSError:  # another start drew the same recipe first
+            shutil.rmtree(partial, ignore_errors=True)
+
+    def get(self, cid: str) -> bytes | None:
+        recipe = self.recipes.get(cid)
+        if recipe is None or self.pools is None:
+            return None
+        return self.pools[recipe.scam][recipe.index] + recipe.suffix
+
+    def not_matching(self) -> int:
+        """Blobs whose bytes drawn here do not hash to their CID (other fonts or another Pillow
+        than where the capture was made); they are served under the capture's CID all the same."""
+        return sum(
+            blob_cid(self.get(cid) or b"") != cid
+            for cid, recipe in self.recipes.items()
+            if not recipe.thumbnail
+        )
+
+
 @dataclass
 class SynthSummary:
     events: int
@@ -680,11 +788,14 @@ def write_capture(
     start_us: int = DEFAULT_START_US,
     progress: Callable[[int], object] | None = None,
     images: int = 0,
+    blob_recipe: bool = False,
 ) -> SynthSummary:
     """Write `count` events as JSONL (zstd-compressed when `out` ends in .zst) plus labels.
 
     `progress(n)` is told every PROGRESS_EVERY events written (for a progress bar). With
-    `images`, that many scam and benign images are drawn and written to `blobs_path_for(out)`."""
+    `images`, that many scam and benign images are drawn and written to `blobs_path_for(out)`,
+    or with `blob_recipe` how to draw them again to `recipe_path_for(out)` (the bundled
+    capture: `up` draws them at its first start, `media/blob_server.py`)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     labels_out = labels_path_for(out)
@@ -713,7 +824,10 @@ def write_capture(
         data = zstandard.ZstdCompressor(level=19).compress(data)
     out.write_bytes(data)
     blobs = None
-    if synth.blobs:
+    if synth.blobs and blob_recipe:
+        blobs = recipe_path_for(out)
+        write_blob_recipe(blobs, seed, images, synth.recipes)
+    elif synth.blobs:
         blobs = blobs_path_for(out)
         blobs.mkdir(exist_ok=True)
         for cid, blob in synth.blobs.items():

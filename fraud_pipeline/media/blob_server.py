@@ -11,8 +11,12 @@ Every request path is kept in `requests` so tests can count fetches.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import re
 import threading
+import time
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,6 +30,7 @@ _IMAGE = re.compile(
 )
 _VIDEO = re.compile(r"^/watch/(?P<did>did:[a-z0-9]+:[A-Za-z0-9._:%-]+)/(?P<cid>[a-z0-9]+)/thumbnail\.jpg$")
 _CID = re.compile(r"^[a-z0-9]{8,128}$")
+log = logging.getLogger(__name__)
 _CONTENT_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "GIF": "image/gif", "WEBP": "image/webp"}
 
 
@@ -67,15 +72,21 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class BlobServer(ThreadingHTTPServer):
-    """Serves the blobs of `folder` (files named by CID) and of `blobs` in the CDN's layout."""
+    """Serves the blobs of `folder` (files named by CID), of `blobs` and of `lookup` in the
+    CDN's layout."""
 
     daemon_threads = True
 
     def __init__(
-        self, folder: Path | None = None, blobs: dict[str, bytes] | None = None, port: int = 0
+        self,
+        folder: Path | None = None,
+        blobs: dict[str, bytes] | None = None,
+        port: int = 0,
+        lookup: Callable[[str], bytes | None] | None = None,
     ) -> None:
         self.folder = folder
         self.blobs = dict(blobs or {})
+        self.lookup = lookup  # CID -> bytes made when asked (a capture's blob recipe)
         self.requests: list[str] = []
         self._lock = threading.Lock()
         super().__init__(("127.0.0.1", port), _Handler)
@@ -87,6 +98,8 @@ class BlobServer(ThreadingHTTPServer):
     def blob(self, cid: str) -> bytes | None:
         if cid in self.blobs:
             return self.blobs[cid]
+        if self.lookup is not None:
+            return self.lookup(cid)
         if self.folder is None or not _CID.match(cid):
             return None
         path = self.folder / cid
@@ -107,15 +120,55 @@ class BlobServer(ThreadingHTTPServer):
         self.server_close()
 
 
-def serve_capture_blobs(settings: Settings, capture: Path) -> tuple[Settings, BlobServer | None]:
-    """Serve a synth capture's drawn images (`<capture>.blobs/`, if any) as the CDN on a free
-    loopback port; the settings returned read the pixels of image posts from it."""
-    from fraud_pipeline.ingest.synth import blobs_path_for
+def recipe_cache_folder(settings: Settings, recipe: Path) -> Path:
+    """Where the images a blob recipe draws are kept: by the recipe's digest, under the home."""
+    return Path(settings.home) / "media-blobs" / hashlib.sha256(recipe.read_bytes()).hexdigest()[:16]
+
+
+def capture_blobs(settings: Settings, capture: Path) -> BlobServer | None:
+    """A blob server (not started) for a synth capture's drawn images: `<capture>.blobs/` when
+    written beside it, else, for a capture kept with a recipe instead (`<capture>.blobs.json`,
+    the bundled one), the images drawn from it, their pools kept under
+    `<home>/media-blobs/<recipe digest>/` (drawn at the first start, a few CPU seconds, read
+    after). None for a capture without images."""
+    from fraud_pipeline.ingest.synth import RecipeBlobs, blobs_path_for, recipe_path_for
 
     folder = blobs_path_for(capture)
-    if not folder.is_dir():
+    if folder.is_dir():
+        return BlobServer(folder=folder)
+    recipe = recipe_path_for(capture)
+    if not recipe.is_file():
+        return None
+    cache = recipe_cache_folder(settings, recipe)
+    started = time.process_time()
+    blobs = RecipeBlobs(recipe, cache)
+    if blobs.drawn:
+        log.info(
+            "drew the %d images of %s's %d blobs in %.1f CPU s (kept in %s)",
+            sum(len(pool) for pool in (blobs.pools or {}).values()),
+            capture.name,
+            len(blobs.recipes),
+            time.process_time() - started,
+            cache,
+        )
+        mismatched = blobs.not_matching()
+        if mismatched:
+            log.warning(
+                "%d of %d blobs drawn here do not hash to their CID in %s (other fonts or Pillow "
+                "than where it was made); served under the capture's CIDs all the same",
+                mismatched,
+                len(blobs.recipes),
+                capture.name,
+            )
+    return BlobServer(lookup=blobs.get)
+
+
+def serve_capture_blobs(settings: Settings, capture: Path) -> tuple[Settings, BlobServer | None]:
+    """Serve a synth capture's drawn images (`capture_blobs`, if any) as the CDN on a free
+    loopback port; the settings returned read the pixels of image posts from it."""
+    server = capture_blobs(settings, capture)
+    if server is None:
         return settings, None
-    server = BlobServer(folder=folder)
     server.start_background()
     return settings.with_overrides(
         media_images="on", cdn_base_url=server.url, video_cdn_base_url=server.url
