@@ -232,7 +232,7 @@ def test_a_band_candidate_that_is_not_a_near_duplicate_is_not_counted() -> None:
     signature = sketch.signatures([sketch.shingles(folded)])[0]
     unrelated_text = fold_text("the quarterly report is due on friday, thanks all")
     other = sketch.signatures([sketch.shingles(unrelated_text)])[0]
-    bucket = int(T0 // int(tracker.params.window_s * 1_000_000))
+    bucket = T0 // tracker.bucket_us
     stored = base64.urlsafe_b64encode(sketch.compact(other)).rstrip(b"=").decode()
     unrelated = f"{T0 - 1_000_000}|1|tips-site.xyz|3kabc|{stored}"  # time|new|domain|rkey|signature
     legacy = f"{T0 - 2_000_000}|1|tips-site.xyz|3kdef"  # written before sets carried signatures
@@ -323,3 +323,29 @@ def test_campaign_crossing_relabels_earlier_posts_once() -> None:
         u.is_fraud and "spam-campaign" in u.labels and u.rule_hits == ["campaign_relabel"] for u in updates
     )
     assert all(u.scored_at_us > min(t.scored_at_us for t in scored) for u in updates)
+
+
+def test_the_bucket_before_is_read_only_when_the_window_reaches_into_it() -> None:
+    """Buckets span two windows: a post late in its bucket reads one set per group, a post early
+    in it two, and both count every account in their window (no more, no less)."""
+    store = MemoryStateStore()
+    tracker = BehaviorTracker(store)
+    bucket_start = (T0 // tracker.bucket_us + 1) * tracker.bucket_us
+    times = [bucket_start - 60_000_000 + i * 10_000_000 for i in range(12)]  # 6 before the boundary, 6 after
+    posts = [_linked(i, SCAM, t) for i, t in enumerate(times)]
+    read: list[set[str]] = []
+    real_get = store.get_members
+
+    def spy(keys: object) -> dict[str, dict[str, str]]:
+        read.append(set(keys))  # type: ignore[call-overload]
+        return real_get(keys)  # type: ignore[arg-type]
+
+    store.get_members = spy  # type: ignore[method-assign]
+    late = _linked(99, SCAM, bucket_start + tracker.bucket_us - 1_000_000)  # its window: this bucket
+    signals = tracker.observe_batch([*posts, late])
+    assert [s.campaign_accounts for s in signals[:-1]] == list(range(1, 13))
+    assert signals[-1].campaign_accounts == 1  # the others are more than a window before it
+    fp_keys = {key for key in read[-1] if key.startswith("fp:")}
+    assert len(fp_keys) == 2  # the current bucket and, for the early posts, the one before
+    # Late in the bucket before: one account key each; early in the new bucket: two; the last: one.
+    assert sum(key.startswith("acct:") for key in read[-1]) == 6 + 6 * 2 + 1

@@ -9,7 +9,9 @@ invocations, so a campaign of 100 accounts is about one post per shard and only 
 outside the shards can see it. A campaign's count is the same with 1, 16 or 120 shards.
 
 Everything is a *member set* in the store (distinct accounts, distinct posts), keyed by the
-event-time bucket of `window_s` so sets stay small and expire on their own:
+event-time bucket of twice `window_s` so sets stay small and expire on their own (a post's
+window reaches back into the bucket before its own for half the posts: only then is that
+bucket read):
 
   first:<did>               the account's first sighting in the stream (kept `account_memory_s`)
   acct:<did>#<bucket>       the account's posts (burst signal)
@@ -129,7 +131,8 @@ class BehaviourParams:
 
     @property
     def set_ttl_s(self) -> int:
-        """A bucketed set is read for two buckets, then it may be forgotten."""
+        """A set's bucket spans two windows and is read for one window after it, so it is read
+        at most three windows after its last write; then it may be forgotten."""
         return int(3 * self.window_s) + 60
 
 
@@ -408,6 +411,7 @@ class BehaviorTracker:
         self.store: StateStore = store if store is not None else MemoryStateStore()
         self.params = params or BehaviourParams.default()
         self.window_us = int(self.params.window_s * 1_000_000)
+        self.bucket_us = 2 * self.window_us
 
     @cached_property
     def sketch(self) -> NearDuplicateSketch:
@@ -432,6 +436,7 @@ class BehaviorTracker:
         )
         self.params = params
         self.window_us = int(params.window_s * 1_000_000)
+        self.bucket_us = 2 * self.window_us
         if sketch_changed:
             self.__dict__.pop("sketch", None)
 
@@ -446,7 +451,8 @@ class BehaviorTracker:
         first_seen = self._first_seen(posts)
 
         sightings: list[Sighting] = []
-        post_keys: list[tuple[list[str], list[str], list[str], list[str]]] = []  # acct, fp, lsh, media
+        # Per post: acct, fp, lsh (per band), media (per image) keys, each the current bucket first.
+        post_keys: list[tuple[list[str], list[str], list[list[str]], list[list[str]]]] = []
         eligible = {i for i, post in enumerate(posts) if (post.links or post.mentions or post.media_cids)}
         folded: dict[int, str] = {}
         for i in eligible:
@@ -460,19 +466,24 @@ class BehaviorTracker:
             signatures = dict(zip(order, sigs, strict=True))
 
         compact: dict[int, bytes] = {}
-        window_us, new_us = self.window_us, p.new_account_s * 1_000_000
+        window_us, bucket_us, new_us = self.window_us, self.bucket_us, p.new_account_s * 1_000_000
         no_keys: list[str] = []  # shared by the posts that join no group (most): never mutated
+        no_groups: list[list[str]] = []
         for i, post in enumerate(posts):
-            bucket = post.time_us // window_us
-            previous = bucket - 1
-            acct = [f"acct:{post.did}#{previous}", f"acct:{post.did}#{bucket}"]
-            sightings.append(Sighting(acct[1], post.rkey, str(post.time_us)))
+            bucket = post.time_us // bucket_us
+            # The buckets the post's window (t - window, t] covers: its own, and the one before
+            # when the window reaches back into it (buckets are twice the window: half the posts).
+            spans = [f"#{bucket}"]
+            if (post.time_us - window_us) // bucket_us != bucket:
+                spans.append(f"#{bucket - 1}")
+            acct = [f"acct:{post.did}{span}" for span in spans]
+            sightings.append(Sighting(acct[0], post.rkey, str(post.time_us)))
             if i not in eligible:
-                post_keys.append((acct, no_keys, no_keys, no_keys))
+                post_keys.append((acct, no_keys, no_groups, no_groups))
                 continue
             fp_keys: list[str] = no_keys
-            lsh_keys: list[str] = no_keys
-            media_keys: list[str] = no_keys
+            lsh_keys: list[list[str]] = no_groups
+            media_keys: list[list[str]] = no_groups
             member = _encode_member(
                 post.time_us,
                 post.time_us - first_seen[post.did] <= new_us,
@@ -481,25 +492,30 @@ class BehaviorTracker:
             )
             if i in folded:
                 fp = _digest(folded[i].encode("utf-8", "replace"))
-                fp_keys = [f"fp:{fp}#{previous}", f"fp:{fp}#{bucket}"]
-                sightings.append(Sighting(fp_keys[1], post.did, member))
+                fp_keys = [f"fp:{fp}{span}" for span in spans]
+                sightings.append(Sighting(fp_keys[0], post.did, member))
                 compact[i] = self.sketch.compact(signatures[i])
                 near_member = f"{member}|{compact[i].hex()}"
-                lsh_keys = []
-                for band in self.sketch.band_keys(signatures[i]):
-                    current = f"{band}#{bucket}"
-                    lsh_keys += (f"{band}#{previous}", current)
-                    sightings.append(Sighting(current, post.did, near_member))
+                lsh_keys = [
+                    [f"{band}{span}" for span in spans] for band in self.sketch.band_keys(signatures[i])
+                ]
+                sightings += [Sighting(keys[0], post.did, near_member) for keys in lsh_keys]
             if post.media_cids:
-                media_keys = []
-                for cid in dict.fromkeys(post.media_cids):
-                    current = f"media:{cid}#{bucket}"
-                    media_keys += (f"media:{cid}#{previous}", current)
-                    sightings.append(Sighting(current, post.did, member))
+                media_keys = [
+                    [f"media:{cid}{span}" for span in spans] for cid in dict.fromkeys(post.media_cids)
+                ]
+                sightings += [Sighting(keys[0], post.did, member) for keys in media_keys]
             post_keys.append((acct, fp_keys, lsh_keys, media_keys))
 
         self.store.add_members(sightings, ttl_s=p.set_ttl_s)
-        wanted = {key for keys in post_keys for group in keys for key in group}
+        wanted = {key for acct, fp_keys, lsh_keys, media_keys in post_keys for key in acct}
+        wanted.update(key for _, fp_keys, _, _ in post_keys for key in fp_keys)
+        wanted.update(
+            key
+            for _, _, lsh_keys, media_keys in post_keys
+            for keys in (*lsh_keys, *media_keys)
+            for key in keys
+        )
         sets = _BatchSets(self.store.get_members(wanted))
         return [
             self._signals(post, first_seen[post.did], keys, sets, compact.get(i, b""))
@@ -531,36 +547,36 @@ class BehaviorTracker:
     def _window(self, keys: list[str], sets: _BatchSets, post: Post) -> _Group:
         """Members of the sets under `keys` first seen in (t - window, t], earliest sighting kept.
 
-        `keys` are one set's previous and current bucket: every sighting in the previous one
-        is earlier than any in the current one, so dict merges (in C) keep the earliest."""
-        group = _Group(keys[-1].split("#", 1)[0] if keys else "")
+        `keys` are one set's current bucket and, when the window reaches into it, the one before:
+        every sighting in the earlier bucket is earlier than any in the current one, so dict
+        merges (in C) keep the earliest."""
+        group = _Group(keys[0].split("#", 1)[0] if keys else "")
         low, high = post.time_us - self.window_us, post.time_us
         slices = []
         for key in keys:
             times, rows = sets.members(key)
             if times and times[0] <= high and times[-1] > low:
                 slices.append(rows[bisect_right(times, low) : bisect_right(times, high)])
-        if len(slices) == 1:
-            group.members = dict(slices[0])
-        elif slices:
+        if slices:
             members = group.members = dict(slices[0])
             for rows in slices[1:]:
-                members.update(rows)  # adds the later buckets' new accounts, in time order...
-                members.update(slices[0])  # ... and puts back the earlier sightings
+                members.update(rows)  # the earlier bucket's sightings replace the later ones
         return group
 
-    def _near_group(self, lsh_keys: list[str], sets: _BatchSets, post: Post, sketch: bytes = b"") -> _Group:
+    def _near_group(
+        self, lsh_keys: list[list[str]], sets: _BatchSets, post: Post, sketch: bytes = b""
+    ) -> _Group:
         """The accounts sharing any LSH band with the post in the window (earliest sighting
         kept) whose stored signature confirms the similarity (estimated Jaccard at least
         `near_duplicate_jaccard`: bands tuned for recall also collide unrelated posts), named
         after its fullest band, the one a campaign's posts most often share.
-        `lsh_keys` are (previous, current) bucket pairs, one per band."""
+        `lsh_keys` are the keys of each band, the current bucket first."""
         low, high = post.time_us - self.window_us, post.time_us
         raw, decoded = sets.sets, _DECODED
         merged: dict[str, _Sighted] = {}
-        for start in range(0, len(lsh_keys), 2):
+        for band_keys in lsh_keys:
             band: dict[str, _Sighted] | None = None
-            for key in (lsh_keys[start + 1], lsh_keys[start]):  # current bucket, then the earlier one
+            for key in band_keys:  # the current bucket, then the earlier one
                 values = raw.get(key)
                 if not values:
                     continue
@@ -590,7 +606,9 @@ class BehaviorTracker:
                 known = merged.get(did)
                 if known is None or m[0] < known[0]:  # the earliest sighting of each account
                     merged[did] = m
-        group = _Group(lsh_keys[1].split("#", 1)[0], namer=lambda: self._fullest_band(lsh_keys, sets, post))
+        group = _Group(
+            lsh_keys[0][0].split("#", 1)[0], namer=lambda: self._fullest_band(lsh_keys, sets, post)
+        )
         if not merged or not sketch:
             group.members = merged
             return group
@@ -603,17 +621,17 @@ class BehaviorTracker:
         }
         return group
 
-    def _fullest_band(self, lsh_keys: list[str], sets: _BatchSets, post: Post) -> str:
+    def _fullest_band(self, lsh_keys: list[list[str]], sets: _BatchSets, post: Post) -> str:
         """The band holding the most accounts in the post's window (its near-duplicate group's name)."""
         low, high = post.time_us - self.window_us, post.time_us
-        best_key, best_n = lsh_keys[1], -1
-        for start in range(0, len(lsh_keys), 2):
+        best_key, best_n = lsh_keys[0][0], -1
+        for band_keys in lsh_keys:
             accounts: set[str] = set()
-            for key in (lsh_keys[start], lsh_keys[start + 1]):
+            for key in band_keys:
                 times, rows = sets.members(key)
                 accounts.update(did for did, _ in rows[bisect_right(times, low) : bisect_right(times, high)])
             if len(accounts) > best_n:
-                best_key, best_n = lsh_keys[start + 1], len(accounts)
+                best_key, best_n = band_keys[0], len(accounts)
         return best_key.split("#", 1)[0]
 
     def _evidence(self, members: Sequence[_Sighted]) -> tuple[float, int, float, bool]:
@@ -645,7 +663,7 @@ class BehaviorTracker:
         self,
         post: Post,
         first_seen_us: int,
-        keys: tuple[list[str], list[str], list[str], list[str]],
+        keys: tuple[list[str], list[str], list[list[str]], list[list[str]]],
         sets: _BatchSets,
         sketch: bytes = b"",
     ) -> PostSignals:
@@ -673,8 +691,8 @@ class BehaviorTracker:
         if near_group is not None:
             groups.append(near_group)
         media_group = None
-        for start in range(0, len(media_keys), 2):
-            image = self._window(media_keys[start : start + 2], sets, post)
+        for image_keys in media_keys:
+            image = self._window(image_keys, sets, post)
             if media_group is None or len(image.members) > len(media_group.members):
                 media_group = image
         if media_group is not None:
