@@ -245,3 +245,53 @@ def test_recovery_agents_hacked_wallets_and_coin_multipliers_are_named() -> None
     assert "doubling_giveaway" in _rules_fired("Send 5 DOGE to the pool, get 10 DOGE back")
     for chat in ("The doubles tennis final was great", "Our team of recovery nurses says hi"):
         assert not _rules_fired(chat) & {"recovery_scam", "doubling_giveaway", "crypto_giveaway"}, chat
+
+
+def test_the_trigger_prefilter_agrees_with_the_trigger_pattern() -> None:
+    """Every alternative of TEXT_TRIGGERS opens with one of TRIGGER_PREFIXES (read from the
+    compiled pattern's own parse), and the prefiltered search answers as the pattern does on
+    the labelled data, its rewrites and edge cases."""
+    import json
+    import re._parser as sre_parse  # type: ignore[import-not-found]
+    from pathlib import Path
+
+    from fraud_pipeline.scoring import text_patterns as tp
+    from fraud_pipeline.scoring.rewrites import REWRITES, rewrite
+    from fraud_pipeline.scoring.signal_registry import _has_triggers
+
+    def openings(items: list, limit: int = 4) -> set[str]:  # type: ignore[type-arg]
+        """The literal texts a parsed sequence can open with (charsets expanded)."""
+        found = {""}
+        for op, arg in items:
+            name = str(op)
+            if name == "LITERAL":
+                found = {f + chr(arg) for f in found}
+            elif name == "IN" and all(str(o) in ("LITERAL", "RANGE") for o, _ in arg):
+                chars = [chr(a) for o, a in arg if str(o) == "LITERAL"]
+                chars += [chr(c) for o, a in arg if str(o) == "RANGE" for c in range(a[0], a[1] + 1)]
+                found = {f + c for f in found for c in chars}
+            elif name == "SUBPATTERN":
+                found = {f + o for f in found for o in openings(list(arg[-1]), limit)}
+            elif name == "BRANCH":
+                found = {f + o for f in found for branch in arg[1] for o in openings(list(branch), limit)}
+            else:
+                break
+        return found
+
+    parsed = list(sre_parse.parse(tp.TEXT_TRIGGERS.pattern))
+    assert str(parsed[0][0]) == "AT"  # \b, then the alternatives
+    alternatives = openings(parsed[1:])
+    assert len(alternatives) > 40
+    for opening in alternatives:
+        assert opening.startswith(tp.TRIGGER_PREFIXES), opening
+
+    labeled = Path(__file__).resolve().parents[1] / "data" / "labeled" / "train.jsonl"
+    texts = [json.loads(line)["text"].lower() for line in labeled.read_text().splitlines()]
+    texts += [rewrite(t, REWRITES[i % len(REWRITES)], row=i).lower() for i, t in enumerate(texts[:2000])]
+    texts += ["dm me", "dm", "dms open", "x5 back", "10x", "pay me back", "eth-double", "(free)", "wonder"]
+    found = 0
+    for text in texts:
+        expected = tp.TEXT_TRIGGERS.search(text) is not None
+        assert _has_triggers(text) == expected, text
+        found += expected
+    assert found > 1000

@@ -21,6 +21,8 @@ rules can name it (docs/detection.md).
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -91,15 +93,64 @@ class CompiledLists:
 _MISSING = object()
 
 
+class TextReading:
+    """What the rules read of one text, once per distinct text (`read_text`): its canonical
+    views lower-cased, whether anything rewrote it, whether it has a trigger word."""
+
+    __slots__ = ("leet_text", "rewritten", "text", "triggers", "views")
+
+    def __init__(self, raw: str) -> None:
+        views = self.views = text_views(raw)
+        lower = self.text = views.canonical.lower()
+        self.leet_text = views.leet.lower() if views.leet != views.canonical else ""
+        self.rewritten = views.canonical != views.original or views.leet != views.canonical
+        self.triggers = _has_triggers(lower) or (bool(self.leet_text) and _has_triggers(self.leet_text))
+
+
+@functools.lru_cache(maxsize=16_384)
+def read_text(raw: str) -> TextReading:
+    """The reading of `raw`, cached for the last thousands of texts (campaigns repeat theirs)."""
+    return TextReading(raw)
+
+
+# ASCII bytes lower-cased, word characters kept and the rest a space (`_has_triggers`).
+_ASCII_WORDS = (
+    bytes(ord(chr(b).lower()) if chr(b).isalnum() or chr(b) == "_" else ord(" ") for b in range(128))
+    + b" " * 128
+)
+
+
+def _opening_pattern(prefixes: tuple[str, ...]) -> re.Pattern[bytes]:
+    """A space then one of `prefixes`, alternatives grouped by first letter (the regex
+    engine tries a branch per letter, not per word)."""
+    groups: dict[str, list[str]] = {}
+    for prefix in sorted(set(prefixes), key=len, reverse=True):
+        groups.setdefault(prefix[0], []).append(prefix[1:])
+    branches = "|".join(
+        re.escape(first) + "(?:" + "|".join(re.escape(rest) for rest in rests) + ")"
+        for first, rests in groups.items()
+    )
+    return re.compile(f" (?:{branches})".encode("ascii"))
+
+
+_TRIGGER_OPENING = _opening_pattern(tp.TRIGGER_PREFIXES)
+
+
+def _has_triggers(lower: str) -> bool:
+    """`TEXT_TRIGGERS` searched in a lower-case text. An ASCII text first: does a word start
+    with one of `TRIGGER_PREFIXES` (a superset)? Most texts answer no in one C-level pass."""
+    if lower.isascii() and not _TRIGGER_OPENING.search(b" " + lower.encode("ascii").translate(_ASCII_WORDS)):
+        return False
+    return tp.TEXT_TRIGGERS.search(lower) is not None
+
+
 class SignalContext:
     """The signals of one post, computed on first use and cached."""
 
     __slots__ = (
-        "_leet",
-        "_lower",
+        "_reading",
         "_triggers",
         "_values",
-        "_views",
         "behaviour",
         "lists",
         "media_score",
@@ -121,10 +172,8 @@ class SignalContext:
         self.text_score = text_score
         self.media_score = media_score
         self._values: dict[str, Any] = {}
-        self._lower: str | None = None
-        self._leet: str | None = None
-        self._views: TextViews | None = None
-        self._triggers: bool | None = None
+        self._reading: TextReading | None = None
+        self._triggers: bool | None = None  # overrides the reading's (tests force every pattern)
 
     def get(self, name: str) -> Any:
         values = self._values
@@ -133,6 +182,13 @@ class SignalContext:
             value = values[name] = SIGNALS[name].compute(self)
         return value
 
+    @property
+    def reading(self) -> TextReading:
+        reading = self._reading
+        if reading is None:
+            reading = self._reading = read_text(self.post.text)
+        return reading
+
     def missing(self) -> frozenset[str]:
         """The preconditions (`PRECONDITIONS`) this post lacks: signals requiring them are zero."""
         lacking = []
@@ -140,44 +196,42 @@ class SignalContext:
             lacking.append("trigger_words")
         if not self.post.domains:
             lacking.append("domains")
-        views = self.views
-        if views.canonical == views.original and views.leet == views.canonical:
+        if not self.rewritten:
             lacking.append("rewritten")
         return frozenset(lacking)
 
     @property
     def views(self) -> TextViews:
         """The canonical views of the text and its evasion evidence (`canonical.py`)."""
-        if self._views is None:
-            self._views = text_views(self.post.text)
-        return self._views
+        return self.reading.views
 
     @property
     def text(self) -> str:
         """The canonical text, lower-cased (the patterns are lower case): `frее аirdrop` with
         Cyrillic letters, `f r e e` or `ｆｒｅｅ` read as `free`."""
-        if self._lower is None:
-            self._lower = self.views.canonical.lower()
-        return self._lower
+        return self.reading.text
 
     @property
     def leet_text(self) -> str:
         """The leet view, lower-cased (`fr33` read as `free`); '' when it equals `text`."""
-        if self._leet is None:
-            views = self.views
-            self._leet = views.leet.lower() if views.leet != views.canonical else ""
-        return self._leet
+        return self.reading.leet_text
+
+    @property
+    def rewritten(self) -> bool:
+        """Does the canonical or leet view differ from the raw text (the `rewritten` precondition)?"""
+        return self.reading.rewritten
 
     def search(self, pattern: Any) -> bool:
         """Does `pattern` match the canonical text or its leet view?"""
-        return pattern.search(self.text) is not None or (
-            bool(self.leet_text) and pattern.search(self.leet_text) is not None
+        reading = self.reading
+        return pattern.search(reading.text) is not None or (
+            bool(reading.leet_text) and pattern.search(reading.leet_text) is not None
         )
 
     @property
     def has_trigger_words(self) -> bool:
         if self._triggers is None:
-            self._triggers = self.search(tp.TEXT_TRIGGERS)
+            return self.reading.triggers
         return self._triggers
 
 
