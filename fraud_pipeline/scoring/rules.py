@@ -8,27 +8,28 @@ score) and a reason carrying the values that fired, and may ask for at least an 
 a rule on live traffic before it acts. Rules complement the models: they catch what a text
 model cannot see (campaign spread, reused images, lookalike domains) and explain verdicts.
 
-Compiled once per policy version: each condition becomes a closure over its signal's compute
-function and comparison, and the rules are grouped by which signal preconditions they need
-(`signal_registry.PRECONDITIONS`): a post without a trigger word, a link domain or any
-rewriting of its text only runs the rules that can still fire on it (most posts run about a
-third of them). The hits are the same as running every rule (a test checks it).
+Compiled once per policy version into one Python function (`RuleSet.source`, built from
+the validated policy and `compile()`d once): the rules in policy order, each behind the
+signal preconditions it needs (`signal_registry.PRECONDITIONS`), its conditions inlined as
+comparisons on the signal values, each signal computed once per post. A post without a
+trigger word, a link domain or any rewriting of its text skips the rules that cannot fire
+on it with one test each, and a rule that does not fire costs a few comparisons. The hits are
+the same as running every rule through the conditions one by one (`evaluate_every_rule`; a
+test checks it on real texts).
 """
 
 from __future__ import annotations
 
 import functools
-import itertools
 import operator
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fraud_pipeline.policy import conditions
 from fraud_pipeline.records import Post
 from fraud_pipeline.scoring.signal_registry import (
-    PRECONDITIONS,
     SIGNALS,
     ZERO_OF_TYPE,
     CompiledLists,
@@ -155,6 +156,26 @@ class CompiledRule:
             return False
         return not self.any or not all(_fails_without(c) in lacking for c in self.any)
 
+    def needs(self) -> tuple[frozenset[str], frozenset[str]]:
+        """(preconditions every post it fires on has, preconditions of which such a post has at
+        least one; empty when none is needed): what `can_fire_without` tests, as sets."""
+        every = frozenset(p for c in self.all if (p := _fails_without(c)) is not None)
+        openings = [_fails_without(c) for c in self.any]
+        if openings and all(p is not None for p in openings):
+            return every, frozenset(p for p in openings if p is not None)
+        return every, frozenset()
+
+    def gate(self) -> str:
+        """`needs` as a Python expression over the generated function's precondition flags
+        (named after the preconditions), or '' when the rule can fire on any post."""
+        every, one_of = self.needs()
+        terms = sorted(every)
+        if one_of:
+            terms.append(
+                " or ".join(sorted(one_of)) if len(one_of) == 1 else f"({' or '.join(sorted(one_of))})"
+            )
+        return " and ".join(terms)
+
     def evaluate(self, ctx: SignalContext) -> RuleHit | None:
         fired: list[tuple[str, Any]] = []
         for name, check in self.all_checks:
@@ -170,6 +191,10 @@ class CompiledRule:
                     break
             else:
                 return None
+        return self.hit(ctx, fired)
+
+    def hit(self, ctx: SignalContext, fired: Sequence[tuple[str, Any]]) -> RuleHit:
+        """The hit of a rule whose conditions held with these (signal, value) pairs."""
         if isinstance(self.weight, str):
             weight = min(1.0, max(0.0, float(ctx.get(self.weight) or 0.0)))
         else:
@@ -181,18 +206,113 @@ class CompiledRule:
         return RuleHit(self.name, self.label, f"{reason} [{values}]", weight, self.action, self.shadow)
 
 
+# How the generated function computes each precondition flag it reads (a local of that name).
+_FLAG_SOURCE: dict[str, str] = {
+    "trigger_words": "ctx.has_trigger_words",
+    "domains": "bool(ctx.post.domains)",
+    "rewritten": "ctx.rewritten",
+}
+_OP_SOURCE = {">=": ">=", "<=": "<=", "==": "==", "!=": "!=", ">": ">", "<": "<"}
+
+
+class _Source:
+    """The generated evaluation function, line by line (see `RuleSet._generate`)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.depth = 1
+
+    def line(self, text: str) -> None:
+        self.lines.append("    " * self.depth + text)
+
+
+def _generate(rules: Sequence[CompiledRule]) -> tuple[str, dict[str, Any]]:
+    """The source of `evaluate(ctx) -> list[RuleHit]` for these rules, and its globals.
+
+    Every name in the source is generated here (rule and signal indexes), never taken from
+    the policy's text: a signal is named by its index in `SIGNALS`, a literal is bound as a
+    global, so whatever a policy holds, the source is this fixed shape."""
+    namespace: dict[str, Any] = {"_MISSING": _FAILED}
+    conditions_of = [(*r.all, *r.any) for r in rules]
+    uses: dict[str, int] = {}
+    for conds in conditions_of:
+        for c in conds:
+            uses[c.signal] = uses.get(c.signal, 0) + 1
+    signal_index = {name: i for i, name in enumerate(SIGNALS)}
+    src = _Source()
+    src.lines.append("def evaluate(ctx):")
+    src.line("hits = []")
+    src.line("values = ctx._values")
+    flags = sorted({p for r in rules for needed in r.needs() for p in needed})
+    for flag in flags:
+        src.line(f"{flag} = {_FLAG_SOURCE[flag]}")
+    literals = 0
+
+    def fetch(signal_name: str, target: str) -> None:
+        index = signal_index[signal_name]
+        namespace[f"_S{index}"] = SIGNALS[signal_name].compute
+        namespace[f"_N{index}"] = signal_name
+        if uses[signal_name] == 1:  # read by one condition only: nothing to share
+            src.line(f"{target} = _S{index}(ctx)")
+            return
+        src.line(f"{target} = values.get(_N{index}, _MISSING)")
+        src.line(f"if {target} is _MISSING:")
+        src.line(f"    {target} = values[_N{index}] = _S{index}(ctx)")
+
+    def test(condition: conditions.Condition, target: str) -> str:
+        nonlocal literals
+        if condition.op == "truthy":
+            return target
+        if condition.op == "not":
+            return f"not {target}"
+        literals += 1
+        namespace[f"_L{literals}"] = condition.value
+        return f"{target} is not None and {target} {_OP_SOURCE[condition.op]} _L{literals}"
+
+    for k, rule in enumerate(rules):
+        namespace[f"_R{k}"] = rule
+        src.line(f"# rule {k}")
+        outer = src.depth
+        gate = rule.gate()
+        if gate:
+            src.line(f"if {gate}:")
+            src.depth += 1
+        fired: list[str] = []
+        for j, condition in enumerate(rule.all):
+            index = signal_index[condition.signal]
+            fetch(condition.signal, f"a{j}")
+            src.line(f"if {test(condition, f'a{j}')}:")
+            src.depth += 1
+            fired.append(f"(_N{index}, a{j})")
+        if rule.any:
+            inner = src.depth
+            for condition in rule.any:
+                index = signal_index[condition.signal]
+                fetch(condition.signal, "v")
+                src.line(f"if {test(condition, 'v')}:")
+                src.line(f"    fired = (_N{index}, v)")
+                src.line("else:")
+                src.depth += 1
+            src.line("fired = None")
+            src.depth = inner
+            src.line("if fired is not None:")
+            src.line(f"    hits.append(_R{k}.hit(ctx, ({', '.join([*fired, 'fired'])},)))")
+        else:
+            src.line(f"hits.append(_R{k}.hit(ctx, ({', '.join(fired)},)))")
+        src.depth = outer
+    src.line("return hits")
+    return "\n".join(src.lines) + "\n", namespace
+
+
 class RuleSet:
     """The policy's rules and lists, ready to run (built once per policy version)."""
 
     def __init__(self, spec: PolicySpec) -> None:
         self.rules = tuple(CompiledRule(r) for r in spec.rules)
         self.lists = CompiledLists(spec.lists)
-        # The rules worth running for each combination of missing preconditions, in rule order.
-        self._runnable: dict[frozenset[str], tuple[CompiledRule, ...]] = {}
-        for size in range(len(PRECONDITIONS) + 1):
-            for lacking in itertools.combinations(PRECONDITIONS, size):
-                key = frozenset(lacking)
-                self._runnable[key] = tuple(r for r in self.rules if r.can_fire_without(key))
+        self.source, namespace = _generate(self.rules)
+        exec(compile(self.source, f"<rules of policy {len(self.rules)} rules>", "exec"), namespace)
+        self._evaluate: Callable[[SignalContext], list[RuleHit]] = namespace["evaluate"]
 
     def context(
         self,
@@ -205,15 +325,11 @@ class RuleSet:
 
     def evaluate(self, ctx: SignalContext) -> list[RuleHit]:
         """Every rule that fires on the post (shadow ones included, marked), in rule order."""
-        hits = []
-        for rule in self._runnable[ctx.missing()]:
-            hit = rule.evaluate(ctx)
-            if hit is not None:
-                hits.append(hit)
-        return hits
+        return self._evaluate(ctx)
 
     def evaluate_every_rule(self, ctx: SignalContext) -> list[RuleHit]:
-        """`evaluate` without skipping by precondition (what the skipping must agree with)."""
+        """Every rule through its conditions one by one, no precondition skipped: what the
+        generated `evaluate` must agree with."""
         return [hit for rule in self.rules if (hit := rule.evaluate(ctx)) is not None]
 
 
