@@ -135,3 +135,55 @@ def test_tagged_records_carry_action_policy_version_and_campaign_and_old_rows_st
     # A row written before these columns existed converts with nulls, not an error.
     old = {k: v for k, v in row.items() if k not in ("action", "policy_version", "campaign_id")}
     assert tagged_rows_to_table([old]).column("policy_version").to_pylist() == [None]
+
+
+def test_tagged_record_from_post_fills_every_field_by_its_name() -> None:
+    """`from_post` builds the record positionally (it runs once per post): each field must
+    still get the post's attribute or the verdict argument of the same name."""
+    post = Post(
+        **{
+            f.name: (
+                f"{f.name}-value" if f.type in ("str", "str | None") else getattr(make_post(3, "t"), f.name)
+            )
+            for f in dataclasses.fields(Post)
+        }
+    )
+    post.time_us, post.ingested_at_us = 1_700_000_000_123_456, 17
+    for name in (
+        "langs",
+        "links",
+        "domains",
+        "mentions",
+        "tags",
+        "media_kinds",
+        "media_paths",
+        "media_cids",
+        "media_alts",
+    ):
+        setattr(post, name, [f"{name}-item"])
+    verdict = {
+        "fraud_text_likelihood": 0.25,
+        "fraud_media_likelihood": 0.5,
+        "fraud_score": 0.75,
+        "is_fraud": True,
+        "labels": ["a-label"],
+        "reasons": ["a reason"],
+        "rule_hits": ["a-rule"],
+        "text_model_version": "text-v",
+        "media_model_version": "media-v",
+        "scored_at_us": 99,
+        "action": "review",
+        "policy_version": "policy-v",
+        "campaign_id": "campaign-v",
+    }
+    record = TaggedRecord.from_post(post, **verdict)  # type: ignore[arg-type]
+    for field in dataclasses.fields(TaggedRecord):
+        value = getattr(record, field.name)
+        if field.name in verdict:
+            assert value == verdict[field.name], field.name
+        elif field.name == "time_utc":
+            assert value == "2023-11-14T22:13:20.123456Z"
+        elif field.name == "account_signals":
+            assert value is None
+        else:
+            assert value == getattr(post, field.name), field.name

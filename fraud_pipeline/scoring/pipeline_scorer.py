@@ -36,7 +36,8 @@ from fraud_pipeline.records import Post, TaggedRecord
 from fraud_pipeline.scoring.base import ModelUnavailable, TextScorer
 from fraud_pipeline.scoring.quotas import QuotaBreaker, apply_account_quota, utc_day
 from fraud_pipeline.scoring.relabel import verdict_updates
-from fraud_pipeline.scoring.rules import SHADOW_PREFIX, RuleHit
+from fraud_pipeline.scoring.rules import SHADOW_PREFIX
+from fraud_pipeline.scoring.signal_registry import SignalContext
 from fraud_pipeline.scoring.signals import BehaviorTracker, BehaviourParams, PostSignals
 from fraud_pipeline.state.base import StateStore
 
@@ -362,69 +363,80 @@ class PostScorer:
                 reasons.append(f"media score unavailable: {media_error or 'no score'}")
 
         rules = active.rules
-        hits = rules.evaluate(rules.context(post, signals, text_p, media_p if media else None))
-        remaining = (1 - (text_p or 0.0)) * (1 - (media_p or 0.0) if media else 1.0)
-        active_hits: list[RuleHit] = []
-        for hit in hits:
-            counts.rule_hits[SHADOW_PREFIX + hit.rule if hit.shadow else hit.rule] += 1
-            if not hit.shadow:
-                active_hits.append(hit)
-                remaining *= 1 - hit.weight
-        fraud_score = 1 - remaining
+        hits = rules.evaluate(SignalContext(post, signals, rules.lists, text_p, media_p if media else None))
+        remaining = 1 - (text_p or 0.0)
+        if media:
+            remaining *= 1 - (media_p or 0.0)
         text_tier = thresholds.text_model
-        media_tier = thresholds.media_model
         text_fraud = text_p is not None and text_p >= text_tier.review
-        media_fraud = media and media_p is not None and media_p >= media_tier.review
-        rule_actions = {hit.action for hit in active_hits}
-        if (
-            (text_p is not None and text_p >= text_tier.label)
-            or (media and media_p is not None and media_p >= media_tier.label)
-            or fraud_score >= thresholds.combined.label
-            or "label" in rule_actions
-        ):
-            action = "label"
-        elif (
-            text_fraud or media_fraud or fraud_score >= thresholds.combined.review or "review" in rule_actions
-        ):
-            action = "review"
-        else:
-            action = "none"
-        is_fraud = action != "none"
-
+        media_fraud = False
         labels: list[str] = []
         if text_fraud:
             labels.append("fraud-text")
             reasons.append(f"text model {text_p:.2f} >= {text_tier.review:.2f}")
-        if media_fraud:
-            labels.append("fraud-media")
-            reasons.append(f"media model {media_p:.2f} >= {media_tier.review:.2f}")
-        for hit in active_hits:
-            if hit.label not in labels:
-                labels.append(hit.label)
-            reasons.append(hit.reason)
-        for hit in hits:
-            if hit.shadow:
-                reasons.append(f"shadow rule {hit.rule} would add {hit.label}: {hit.reason}")
+        if media:
+            media_tier = thresholds.media_model
+            media_fraud = media_p is not None and media_p >= media_tier.review
+            if media_fraud:
+                labels.append("fraud-media")
+                reasons.append(f"media model {media_p:.2f} >= {media_tier.review:.2f}")
+        rule_hits: list[str] = []
+        rule_actions: set[str | None] = set()
+        if hits:  # most posts fire no rule
+            hit_counts = counts.rule_hits
+            for hit in hits:
+                name = SHADOW_PREFIX + hit.rule if hit.shadow else hit.rule
+                rule_hits.append(name)
+                hit_counts[name] += 1
+                if not hit.shadow:
+                    remaining *= 1 - hit.weight
+                    rule_actions.add(hit.action)
+                    if hit.label not in labels:
+                        labels.append(hit.label)
+                    reasons.append(hit.reason)
+            for hit in hits:
+                if hit.shadow:
+                    reasons.append(f"shadow rule {hit.rule} would add {hit.label}: {hit.reason}")
+        fraud_score = 1 - remaining
+        combined = thresholds.combined
+        if (
+            (text_p is not None and text_p >= text_tier.label)
+            or (media and media_p is not None and media_p >= thresholds.media_model.label)
+            or fraud_score >= combined.label
+            or "label" in rule_actions
+        ):
+            action = "label"
+        elif text_fraud or media_fraud or fraud_score >= combined.review or "review" in rule_actions:
+            action = "review"
+        else:
+            action = "none"
         if signals.campaign_id is not None:
             labels.append(f"campaign:{signals.campaign_id}")
 
         counts.processed += 1
-        counts.text_only += 0 if media else 1
-        counts.is_fraud += int(is_fraud)
-        counts.fraud_text += int(text_fraud)
-        counts.fraud_media += int(media_fraud)
-        counts.fraud_both += int(text_fraud and media_fraud)
-        counts.action_label += int(action == "label")
-        counts.action_review += int(action == "review")
+        if not media:
+            counts.text_only += 1
+        if action != "none":
+            counts.is_fraud += 1
+            if action == "label":
+                counts.action_label += 1
+            else:
+                counts.action_review += 1
+        if text_fraud:
+            counts.fraud_text += 1
+        if media_fraud:
+            counts.fraud_media += 1
+            if text_fraud:
+                counts.fraud_both += 1
         record = TaggedRecord.from_post(
             post,
             fraud_text_likelihood=text_p,
             fraud_media_likelihood=media_p if media else None,
             fraud_score=round(fraud_score, 6),
-            is_fraud=is_fraud,
+            is_fraud=action != "none",
             labels=labels,
             reasons=reasons,
-            rule_hits=[SHADOW_PREFIX + hit.rule if hit.shadow else hit.rule for hit in hits],
+            rule_hits=rule_hits,
             text_model_version=self.text_scorer.version,
             media_model_version=self.media_scorer.version if (media and self.media_scorer) else None,
             scored_at_us=time.time_ns() // 1000,
