@@ -97,7 +97,7 @@ class TextReading:
     """What the rules read of one text, once per distinct text (`read_text`): its canonical
     views lower-cased, whether anything rewrote it, whether it has a trigger word."""
 
-    __slots__ = ("leet_text", "rewritten", "text", "triggers", "views")
+    __slots__ = ("_found", "leet_text", "rewritten", "text", "triggers", "views")
 
     def __init__(self, raw: str) -> None:
         views = self.views = text_views(raw)
@@ -105,6 +105,16 @@ class TextReading:
         self.leet_text = views.leet.lower() if views.leet != views.canonical else ""
         self.rewritten = views.canonical != views.original or views.leet != views.canonical
         self.triggers = _has_triggers(lower) or (bool(self.leet_text) and _has_triggers(self.leet_text))
+        self._found: dict[Any, bool] = {}
+
+    def search(self, pattern: Any) -> bool:
+        """Does `pattern` match the canonical text or its leet view? Once per text and pattern."""
+        found = self._found.get(pattern)
+        if found is None:
+            found = self._found[pattern] = pattern.search(self.text) is not None or (
+                bool(self.leet_text) and pattern.search(self.leet_text) is not None
+            )
+        return found
 
 
 @functools.lru_cache(maxsize=16_384)
@@ -223,10 +233,7 @@ class SignalContext:
 
     def search(self, pattern: Any) -> bool:
         """Does `pattern` match the canonical text or its leet view?"""
-        reading = self.reading
-        return pattern.search(reading.text) is not None or (
-            bool(reading.leet_text) and pattern.search(reading.leet_text) is not None
-        )
+        return self.reading.search(pattern)
 
     @property
     def has_trigger_words(self) -> bool:
