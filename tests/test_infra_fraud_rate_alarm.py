@@ -13,7 +13,12 @@ import pytest
 from fraud_pipeline.metrics import open_metrics
 from fraud_pipeline.orchestration.health import FraudRate
 from fraud_pipeline.orchestration.monitoring import publish_rate_jump
-from fraud_pipeline.policy.alarm import FRAUD_RATE_JUMP_METRIC, fraud_rate_alarm, fraud_rate_alarm_json
+from fraud_pipeline.policy.alarm import (
+    FRAUD_RATE_JUMP_METRIC,
+    HEARTBEAT_METRIC,
+    fraud_rate_alarm,
+    fraud_rate_alarm_json,
+)
 from fraud_pipeline.policy.source import load_default_policy
 from fraud_pipeline.settings import Settings
 from tests.infra_fixtures import ENVCOMMON, ENVS, LIVE, MODULES, load_hcl
@@ -41,13 +46,30 @@ def test_a_policy_change_makes_the_committed_file_stale() -> None:
         assert fraud_rate_alarm_json(rule.model_copy(update=change)) != committed, change
 
 
-def _alarm_resource() -> dict[str, object]:
+def _alarm_resource(name: str = "fraud_rate_spike") -> dict[str, object]:
     main = load_hcl(MODULES / "cloudwatch" / "main.tf")
     for block in main["resource"]:
         alarms = block.get("aws_cloudwatch_metric_alarm", {})
-        if "fraud_rate_spike" in alarms:
-            return dict(alarms["fraud_rate_spike"])
-    raise AssertionError("no fraud_rate_spike alarm in the cloudwatch module")
+        if name in alarms:
+            return dict(alarms[name])
+    raise AssertionError(f"no {name} alarm in the cloudwatch module")
+
+
+def test_a_stopped_sensor_raises_its_own_alarm() -> None:
+    """Fraud-Rate-Jump has no point when the stream is quiet, so its alarm cannot tell a stopped
+    sensor; the heartbeat's alarm treats missing data as breaching, on the same period."""
+    alarm = _alarm_resource("stream_health_stopped")
+    generated = fraud_rate_alarm(load_default_policy().spec.fraud_rate_jump)
+    assert generated["heartbeat_metric_name"] == HEARTBEAT_METRIC
+    assert alarm["metric_name"] == "${var.fraud_rate_alarm.heartbeat_metric_name}"
+    assert alarm["evaluation_periods"] == "${var.fraud_rate_alarm.heartbeat_evaluation_periods}"
+    assert alarm["period"] == "${var.fraud_rate_alarm.period}"
+    assert alarm["treat_missing_data"] == "breaching"
+    assert (alarm["statistic"], alarm["comparison_operator"], alarm["threshold"]) == (
+        "SampleCount",
+        "LessThanThreshold",
+        1,
+    )
 
 
 def test_terraform_takes_every_setting_from_the_generated_file() -> None:
@@ -99,6 +121,14 @@ def test_published_metric_breaches_exactly_when_the_rule_fires(
     metrics = open_metrics(local_settings)
     try:
         published = publish_rate_jump(metrics, local_settings.metric_namespace, rate, now_ms)
+        heartbeats = metrics.query(
+            local_settings.metric_namespace,
+            HEARTBEAT_METRIC,
+            now_ms - alarm["period"] * 1000,
+            now_ms + 1000,
+            period_s=alarm["period"],
+            stat="SampleCount",
+        )
         points = metrics.query(
             local_settings.metric_namespace,
             FRAUD_RATE_JUMP_METRIC,
@@ -110,6 +140,7 @@ def test_published_metric_breaches_exactly_when_the_rule_fires(
     finally:
         metrics.close()
     judged = posts >= rule.min_posts and trailing is not None
+    assert [p.value for p in heartbeats] == [1.0]  # a heartbeat at every reading, judged or not
     assert published == judged
     assert len(points) == (1 if judged else 0)
     breaching = any(p.value > alarm["threshold"] for p in points)

@@ -55,7 +55,7 @@ from fraud_pipeline.orchestration.resources import (
     StateResource,
     StreamsResource,
 )
-from fraud_pipeline.policy.alarm import jump_datum
+from fraud_pipeline.policy.alarm import heartbeat_datum, jump_datum
 from fraud_pipeline.policy.runtime import current_policy
 from fraud_pipeline.settings import Settings
 
@@ -202,12 +202,11 @@ def health_events(
 
 def publish_rate_jump(sink: MetricsSink, namespace: str, rate: FraudRate, now_ms: int) -> bool:
     """Publish the policy's rate-jump judgement as `Fraud-Rate-Jump` (the infra alarm watches
-    it); nothing when the rule does not judge. True when a point was published."""
+    it; nothing when the rule does not judge) beside the sensor's heartbeat (always: a second
+    alarm notices a stopped sensor). True when a judgement was published."""
     datum = jump_datum(rate.rule, rate.recent_rate, rate.trailing_rate, rate.recent_posts, now_ms)
-    if datum is None:
-        return False
-    sink.put(namespace, [datum])
-    return True
+    sink.put(namespace, [heartbeat_datum(now_ms), *([datum] if datum is not None else [])])
+    return datum is not None
 
 
 @sensor(minimum_interval_seconds=60, default_status=DefaultSensorStatus.RUNNING)

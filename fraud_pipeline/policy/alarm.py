@@ -8,8 +8,11 @@ metric math with its own literals. Instead the stream-health sensor (Dagster, ev
 judges the rule with the policy's own code and publishes `Fraud-Rate-Jump` = recent rate
 minus the jump bar (> 0 means the rule fired; no point when the rule does not judge: too
 few posts or no trailing data), and the alarm fires on any positive point within one
-recent window. The alarm's settings are generated from the policy into
-`infra/live/<env>/cloudwatch/fraud_rate_alarm.json` (Terraform reads it with `jsondecode`),
+recent window. A point per reading would leave a stopped sensor looking like a quiet stream,
+so every reading also publishes `Stream-Health-Heartbeat` = 1, and a second alarm fires when
+it is missing for `HEARTBEAT_EVALUATION_PERIODS` periods. The alarms' settings are generated
+from the policy into `infra/live/<env>/cloudwatch/fraud_rate_alarm.json` (Terraform reads it
+with `jsondecode`),
 and a test keeps the committed files equal to this module:
 
     python -m fraud_pipeline.policy.alarm --output infra/live/dev/cloudwatch/fraud_rate_alarm.json
@@ -26,6 +29,10 @@ from fraud_pipeline.metrics.base import MetricDatum
 from fraud_pipeline.policy.schema import FraudRateJump
 
 FRAUD_RATE_JUMP_METRIC = "Fraud-Rate-Jump"
+HEARTBEAT_METRIC = "Stream-Health-Heartbeat"
+# The sensor reads every minute; two alarm periods (10 min at the policy's 5) without one
+# reading means it stopped (the daemon or its code location is down), not a slow tick.
+HEARTBEAT_EVALUATION_PERIODS = 2
 
 
 def jump_datum(
@@ -40,6 +47,11 @@ def jump_datum(
     if excess is None:
         return None
     return MetricDatum(FRAUD_RATE_JUMP_METRIC, excess, unit="None", timestamp_ms=now_ms)
+
+
+def heartbeat_datum(now_ms: int) -> MetricDatum:
+    """The point each reading publishes, judged or not: its absence means the sensor stopped."""
+    return MetricDatum(HEARTBEAT_METRIC, 1.0, unit="Count", timestamp_ms=now_ms)
 
 
 def fraud_rate_alarm(rule: FraudRateJump) -> dict[str, Any]:
@@ -60,6 +72,9 @@ def fraud_rate_alarm(rule: FraudRateJump) -> dict[str, Any]:
             f"over at least {rule.min_posts} posts; judged by the Dagster stream-health sensor."
         ),
         "rule": rule.model_dump(),
+        # The stream_health_stopped alarm: no heartbeat in these periods (missing = breaching).
+        "heartbeat_metric_name": HEARTBEAT_METRIC,
+        "heartbeat_evaluation_periods": HEARTBEAT_EVALUATION_PERIODS,
     }
 
 

@@ -125,3 +125,21 @@ resource "aws_cloudwatch_metric_alarm" "fraud_rate_spike" {
   alarm_actions       = local.actions
   ok_actions          = local.actions
 }
+
+# The rate-jump alarm sees no data both when the stream is quiet and when the sensor stopped.
+# The sensor publishes a heartbeat at every reading; no heartbeat for these periods means the
+# Dagster daemon or its code location is down, and nothing judges the fraud rate.
+resource "aws_cloudwatch_metric_alarm" "stream_health_stopped" {
+  alarm_name          = "${var.metric_namespace}-stream-health-stopped"
+  alarm_description   = "No Dagster stream-health reading for ${var.fraud_rate_alarm.heartbeat_evaluation_periods} x ${var.fraud_rate_alarm.period} s: the fraud-rate alarm is blind (daemon or code location down)."
+  namespace           = var.metric_namespace
+  metric_name         = var.fraud_rate_alarm.heartbeat_metric_name
+  statistic           = "SampleCount"
+  period              = var.fraud_rate_alarm.period
+  evaluation_periods  = var.fraud_rate_alarm.heartbeat_evaluation_periods
+  threshold           = 1
+  comparison_operator = "LessThanThreshold"
+  treat_missing_data  = "breaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+}

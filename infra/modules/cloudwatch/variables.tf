@@ -56,5 +56,8 @@ variable "fraud_rate_alarm" {
     threshold           = number
     comparison_operator = string
     description         = string
+    # The stream_health_stopped alarm: the sensor's heartbeat missing for this many periods.
+    heartbeat_metric_name        = string
+    heartbeat_evaluation_periods = number
   })
 }
