@@ -183,6 +183,21 @@ def test_lambda_reaches_models_on_sagemaker() -> None:
 
 
 @pytest.mark.parametrize("env", ENVS)
+def test_lambda_reads_the_pixels_as_env_hcl_says(env: str) -> None:
+    """`media_images` is set on the scoring Lambda from env.hcl (not left to the settings' default,
+    which is off so tests and local tools score alt texts only), and loads into Settings as such;
+    the images go to the media endpoint, whose name the Lambda is given."""
+    environment = environment_maps(env)["lambda"]
+    assert environment["FRAUD_PIPELINE_MEDIA_IMAGES"] == env_locals(env)["media_images"] == "on"
+    settings = load_settings(environ=environment)
+    assert settings.media_images == "on" and Settings().media_images == "off"
+    assert (
+        settings.media_model_mode == "sagemaker"
+        and settings.media_endpoint == env_locals(env)["names"]["media_endpoint"]
+    )
+
+
+@pytest.mark.parametrize("env", ENVS)
 def test_dashboard_body_equals_generated(env: str) -> None:
     committed = (LIVE / env / "cloudwatch" / "dashboard.json").read_text(encoding="utf-8")
     assert committed == dashboard_json(load_settings(environ={}, env=env, backend="aws")), (

@@ -278,6 +278,34 @@ def _seed(*shown: str, derived: tuple[str, ...] = ()) -> tuple[Series, ...]:
 # The seed's eight widgets, by the names its users know, first; then the project's own.
 _FRAUD_KINDS = ("fraud_both", "fraud_media_only", "fraud_text_only")
 
+
+# With media_images on (docs/media.md), per post image: read within the batch's budget, served
+# from the CID cache, or not read. The ids are the media alarm's too (fraud_pipeline/media/alarm.py).
+MEDIA_IMAGE_SERIES: tuple[Series, ...] = (
+    _own("images_read", "Media-Images-Read", "Read"),
+    _own("image_cache_hits", "Media-Cache-Hits", "From the cache"),
+    _own("images_unavailable", "Media-Images-Unavailable", "Not read"),
+)
+# The Reason codes of Media-Unavailable shown one by one (docs/media.md lists them): the
+# stream's own limits first (budget, backlog), then the CDN and the media endpoint, then
+# bad blobs. Other HTTP statuses and rarer codes are in the "Not read" total above.
+MEDIA_UNAVAILABLE_REASONS: tuple[str, ...] = (
+    "budget",
+    "backlog",
+    "timeout",
+    "network",
+    "http_5xx",
+    "http_429",
+    "http_404",
+    "endpoint",
+    "undecodable",
+    "too_large",
+    "not_image",
+    "content_type",
+    "off_cdn",
+    "bad_ref",
+)
+
 WIDGETS: tuple[Widget, ...] = (
     Widget(
         key="raw_metrics",
@@ -434,6 +462,28 @@ WIDGETS: tuple[Widget, ...] = (
                 dimensions=(("QueueName", "{scoring_dlq}"),),
                 stat="Maximum",
             ),
+        ),
+    ),
+    Widget(
+        key="media_images",
+        title="Images in the stream: read, from the cache, not read",
+        period=60,
+        stacked=True,
+        series=MEDIA_IMAGE_SERIES,
+    ),
+    Widget(
+        key="media_unavailable",
+        title="Images not read, by reason (Media-Unavailable)",
+        period=60,
+        stacked=True,
+        series=tuple(
+            Series(
+                id=f"unavailable_{reason}",
+                label=reason,
+                metric="Media-Unavailable",
+                dimensions=(("Reason", reason),),
+            )
+            for reason in MEDIA_UNAVAILABLE_REASONS
         ),
     ),
 )

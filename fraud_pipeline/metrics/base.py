@@ -40,6 +40,12 @@ PIPELINE_METRICS: tuple[str, ...] = (
     "Media-Model-Unavailable",
     "Scoring-Latency-Ms",
     "End-To-End-Latency-Ms",
+    # With media_images on (docs/media.md): images read, served from the CID cache, not read
+    # (in all, and per Reason dimension).
+    "Media-Images-Read",
+    "Media-Cache-Hits",
+    "Media-Images-Unavailable",
+    "Media-Unavailable",
 )
 
 

@@ -256,6 +256,9 @@ class MediaSpec(_Strict):
     blocklist_max_distance: Annotated[int, Field(ge=0, le=32)]  # perceptual-hash bits that may differ
     flag_at: Probability  # fraud_media_likelihood at or above it: is_fraud
     excerpt_chars: Annotated[int, Field(ge=10, le=1000)]  # OCR text quoted in a reason
+    # The infra alarm on images the stream could not read (fraud_pipeline/media/alarm.py): it
+    # fires when more than this share of the images posts show were not read.
+    unavailable_alarm_share: Probability
 
 
 class BlockedImage(_Strict):

@@ -130,6 +130,10 @@ def _policy_metrics(counts: ScoreCounts, scorer: PostScorer, timestamp_ms: int) 
     if scorer.images is not None:  # the pixels are read: how many, from the cache, and what failed
         data.append(MetricDatum("Media-Images-Read", float(counts.images_read), "Count", timestamp_ms))
         data.append(MetricDatum("Media-Cache-Hits", float(counts.image_cache_hits), "Count", timestamp_ms))
+        # All reasons together (the alarm's metric; its own name, so a query of
+        # Media-Unavailable without a Reason never counts an image twice), then per reason.
+        unavailable = float(sum(counts.image_unavailable.values()))
+        data.append(MetricDatum("Media-Images-Unavailable", unavailable, "Count", timestamp_ms))
     for reason, images in sorted(counts.image_unavailable.items()):
         data.append(
             MetricDatum("Media-Unavailable", float(images), "Count", timestamp_ms, {"Reason": reason})

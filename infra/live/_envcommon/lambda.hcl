@@ -80,6 +80,7 @@ inputs = {
     FRAUD_PIPELINE_HOME             = "/tmp/fraud-pipeline"
     FRAUD_PIPELINE_TEXT_MODEL_MODE  = "sagemaker"
     FRAUD_PIPELINE_MEDIA_MODEL_MODE = "sagemaker"
+    FRAUD_PIPELINE_MEDIA_IMAGES     = local.env.media_images
   })
   memory_mb               = local.env.lambda_memory_mb
   reserved_concurrency    = local.env.lambda_concurrency

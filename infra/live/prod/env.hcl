@@ -62,6 +62,11 @@ locals {
   # the per-follow DynamoDB cost comes down; docs/cost.md prices it (about +50% of prod's bill).
   ingest_accounts = "off"
 
+  # The scoring Lambda reads the pixels of the images posts show (FRAUD_PIPELINE_MEDIA_IMAGES:
+  # on | off; docs/media.md): it fetches each blob from the CDN within the batch's budget and
+  # sends the bytes to the media endpoint (OCR, QR codes, known scam images run there).
+  media_images = "on"
+
   # Sizing and safety: prod is provisioned, multi-AZ and protected from deletion.
   stream_mode            = "PROVISIONED"
   shard_count            = 4

@@ -143,3 +143,41 @@ resource "aws_cloudwatch_metric_alarm" "stream_health_stopped" {
   alarm_actions       = local.actions
   ok_actions          = local.actions
 }
+
+# Images the stream could not read (media_images on): the share of the images posts showed that
+# were not read, in metric math over the counts the scorer publishes (the dashboard's "Images in
+# the stream" widget, same ids). The threshold is the detection policy's
+# media.unavailable_alarm_share; everything comes from media_unavailable_alarm.json, generated
+# from the policy (`python -m fraud_pipeline.media.alarm`); no threshold is written here.
+resource "aws_cloudwatch_metric_alarm" "media_images_unavailable" {
+  alarm_name          = "${var.metric_namespace}-media-images-unavailable"
+  alarm_description   = var.media_unavailable_alarm.description
+  evaluation_periods  = var.media_unavailable_alarm.evaluation_periods
+  datapoints_to_alarm = var.media_unavailable_alarm.datapoints_to_alarm
+  threshold           = var.media_unavailable_alarm.threshold
+  comparison_operator = var.media_unavailable_alarm.comparison_operator
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+
+  metric_query {
+    id          = var.media_unavailable_alarm.expression_id
+    expression  = var.media_unavailable_alarm.expression
+    label       = "Images not read (%)"
+    return_data = true
+  }
+
+  dynamic "metric_query" {
+    for_each = var.media_unavailable_alarm.metrics
+    content {
+      id          = metric_query.value.id
+      return_data = false
+      metric {
+        namespace   = var.metric_namespace
+        metric_name = metric_query.value.metric_name
+        period      = var.media_unavailable_alarm.period
+        stat        = metric_query.value.stat
+      }
+    }
+  }
+}

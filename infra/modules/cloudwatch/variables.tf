@@ -61,3 +61,22 @@ variable "fraud_rate_alarm" {
     heartbeat_evaluation_periods = number
   })
 }
+
+variable "media_unavailable_alarm" {
+  description = "The media_images_unavailable alarm's settings, generated from the detection policy's media section (`python -m fraud_pipeline.media.alarm`, committed as live/<env>/cloudwatch/media_unavailable_alarm.json)."
+  type = object({
+    metrics = list(object({
+      id          = string
+      metric_name = string
+      stat        = string
+    }))
+    expression_id       = string
+    expression          = string
+    period              = number
+    evaluation_periods  = number
+    datapoints_to_alarm = number
+    threshold           = number
+    comparison_operator = string
+    description         = string
+  })
+}
