@@ -110,8 +110,9 @@ def test_a_damaged_delta_is_skipped_not_a_crash() -> None:
     store.add_members(
         [Sighting(f"{DIRECTORY_PREFIX}{bucket}", d, "1") for d in ("bad", "odd", "missing")], 600
     )
-    v = verdict(_tracker(store).observe(posts=_flood(3)), SCAMMER)
-    assert v.signals["reply_targets"] == 3
+    tracker = _tracker(store)
+    tracker.observe(posts=_flood(3))
+    assert tracker.windows.reply_targets(SCAMMER, T0 + MINUTE) == 3
 
 
 def test_accounts_share_counts_through_dynamodb(aws_settings: Settings) -> None:
@@ -132,3 +133,29 @@ def test_replayed_batches_change_no_verdict(replay: int) -> None:
     posts = _flood(10)
     verdicts = [verdict(tracker.observe(posts=posts), SCAMMER) for _ in range(replay)]
     assert len({(v.action, v.reasons, v.signals["reply_targets"]) for v in verdicts}) == 1
+
+
+def test_posters_with_nothing_firing_are_not_judged_until_something_fires() -> None:
+    """A post-only account with no stored verdict and no windowed signal is left alone (no
+    verdict, no write); once its replies make a flood it is judged; a stored `none` verdict
+    with that flood already in it is not re-judged for more of the same."""
+    store = MemoryStateStore()
+    tracker = _tracker(store)
+    posts = _flood(20)
+    assert tracker.observe(posts=posts[:4]) == [] and tracker.verdicts_of([SCAMMER]) == {}
+    flood = verdict(tracker.observe(posts=posts[4:16]), SCAMMER)
+    assert "reply_flood:16" in flood.reasons and flood.action == "none"
+    assert tracker.verdicts_of([SCAMMER])[SCAMMER].reasons == flood.reasons
+    assert tracker.observe(posts=posts[16:]) == []  # nothing new could raise it
+    seasoned(tracker, HELPER)  # an identity event: always judged, stored even when `none`
+    assert tracker.verdicts_of([HELPER])[HELPER].action == "none"
+
+
+def test_one_text_repeated_at_one_account_fires_repeated_text_alone() -> None:
+    """Six posts of one text to the same account: no flood, but the repeat is counted (the
+    per-bucket bound lets it through to an exact count)."""
+    tracker = _tracker(MemoryStateStore())
+    posts = [reply(SCAMMER, HELPER, "buy my course today please", T0 + i * MINUTE, i) for i in range(6)]
+    assert tracker.observe(posts=posts[:4]) == []
+    v = verdict(tracker.observe(posts=posts[4:]), SCAMMER)
+    assert "repeated_text:6" in v.reasons and not any(r.startswith("reply_flood") for r in v.reasons)

@@ -156,6 +156,8 @@ class AccountTracker:
         self._parsed: dict[str, AccountVerdict] = {}  # stored verdict JSON -> parsed
         # (display name, description, model score) -> what the profile said (templates repeat)
         self._said: dict[tuple[str | None, str | None, float | None], str] = {}
+        # `new_account` alone reaches review: every account seen must be judged and stored.
+        self._new_account_flags = self.spec.weights.new_account >= self.spec.tiers.review
         self.windows = AccountWindows(self.store, self.window_us, self.follow_window_us, self.window_ttl_s)
 
     # -- recording -----------------------------------------------------------------------
@@ -175,9 +177,9 @@ class AccountTracker:
         An account whose only events in the batch are follows, still below the burst bar, is
         not re-judged: follows alone cannot raise its verdict, and follows are most of the
         stream. Nor is an account with only posts (and follows) in the batch whose stored
-        verdict is `none` while no windowed signal fires that had not fired in it (`_quiet`):
-        nothing that could raise its verdict moved (its lasting sets change only with
-        profile, identity and account events, which always re-judge it). (Verdicts only
+        verdict is `none` (or that has none) while no windowed signal fires that had not fired
+        in it (`_quiet`): nothing that could raise its verdict moved (its lasting sets change
+        only with profile, identity and account events, which always judge it). (Verdicts only
         fall with time, as windows pass; that is seen on its next judged event.) The batch's
         windowed members go to the store as one delta (accounts/windows.py), its lasting sets
         in one write; then one read of the window's directory, one of the stored verdicts, one
@@ -269,17 +271,28 @@ class AccountTracker:
 
     def _quiet(self, did: str, t: int, before: AccountVerdict | None) -> bool:
         """Nothing that could raise this account's verdict moved (it had no profile, identity
-        or account event): its stored verdict is `none` and older than `t`, and every
-        windowed signal firing now already fired in it. Its lasting signals are those of the
-        stored verdict or fewer (`new_account` only stops firing), so the noisy-OR cannot be
-        higher: still `none`."""
-        if before is None or before.action != "none" or before.time_us >= t:
-            return False  # a replayed or late batch is judged again: its verdicts come back as they were
-        spec, windows, fired = self.spec, self.windows, before.fired
+        or account event in this batch), so it need not be judged:
+        - no stored verdict: it never had one of those events (they always store one), so at
+          most `new_account` and the windows can fire; quiet while no windowed signal fires
+          and `new_account` alone stays below review (most posters: one read, no write);
+        - a stored `none` verdict older than `t`: quiet while every windowed signal firing
+          now already fired in it. Its lasting signals are those of the stored verdict or
+          fewer (`new_account` only stops firing): the noisy-OR cannot be higher.
+        A replayed or late batch (stored verdict as new as `t`) is always judged again, so
+        its verdicts come back as they were."""
+        if before is None:
+            if self._new_account_flags:
+                return False
+            fired: frozenset[str] = frozenset()
+        elif before.action != "none" or before.time_us >= t:
+            return False
+        else:
+            fired = before.fired
+        spec, windows = self.spec, self.windows
         return (
-            ("reply_flood" in fired or windows.reply_targets(did, t) < spec.reply_targets)
-            and ("repeated_text" in fired or windows.repeated_text(did, t) < spec.repeated_text)
-            and ("follow_burst" in fired or windows.follow_count(did, t) < spec.follows_per_window)
+            ("reply_flood" in fired or not windows.replies_reach(did, t, spec.reply_targets))
+            and ("repeated_text" in fired or not windows.texts_reach(did, t, spec.repeated_text))
+            and ("follow_burst" in fired or not windows.follows_reach(did, t, spec.follows_per_window))
         )
 
     def _first_sightings(self, first: dict[str, int]) -> list[Sighting]:

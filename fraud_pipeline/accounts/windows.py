@@ -77,6 +77,9 @@ class AccountWindows:
         self.replies: dict[int, dict[str, Members]] = {}  # bucket -> account -> accounts replied to
         self.texts: dict[int, dict[str, dict[str, Members]]] = {}  # bucket -> account -> digest -> rkeys
         self.follows: dict[int, dict[str, Members]] = {}  # follow bucket -> account -> accounts followed
+        # bucket -> account -> the most posts any one of its texts holds in the bucket: a bound
+        # that tells most accounts are below the repeated-text bar without counting
+        self.text_peaks: dict[int, dict[str, int]] = {}
         self._merged: dict[str, int] = {}  # delta id -> its newest directory bucket
 
     # -- writing -----------------------------------------------------------------------
@@ -101,7 +104,7 @@ class AccountWindows:
         self._merged[delta_id] = max(buckets)
 
     def _merge(self, entries: Iterable[Entry]) -> None:
-        replies, texts, follows = self.replies, self.texts, self.follows
+        replies, texts, follows, peaks = self.replies, self.texts, self.follows, self.text_peaks
         window_us, follow_window_us = self.window_us, self.follow_window_us
         members: Members | None
         for kind, did, member, t in entries:
@@ -130,6 +133,12 @@ class AccountWindows:
                 members = by_digest.get(digest)
                 if members is None:
                     members = by_digest[digest] = {}
+                if member not in members:
+                    peak = peaks.get(t // window_us)
+                    if peak is None:
+                        peak = peaks[t // window_us] = {}
+                    if peak.get(did, 0) <= len(members):
+                        peak[did] = len(members) + 1
             if members.get(member, -1) < t:
                 members[member] = t
 
@@ -141,6 +150,7 @@ class AccountWindows:
             (self.follows, self.follow_window_us),
             (self.replies, self.window_us),
             (self.texts, self.window_us),
+            (self.text_peaks, self.window_us),
         ):
             keep_from = oldest_us // width - 1
             for bucket in [b for b in buckets if b < keep_from]:
@@ -186,6 +196,21 @@ class AccountWindows:
     def follow_count(self, did: str, at_us: int) -> int:
         """Distinct accounts `did` followed in the follow window ending at `at_us`."""
         return _windowed(self.follows, did, at_us, self.follow_window_us)
+
+    def replies_reach(self, did: str, at_us: int, bar: int) -> bool:
+        """Whether `did` replied to or mentioned `bar` accounts in the window ending at `at_us`
+        (most accounts hold fewer members than the bar in all and need no count)."""
+        b = at_us // self.window_us
+        replies = self.replies
+        held = len(replies.get(b, _NONE).get(did, _NONE)) + len(replies.get(b - 1, _NONE).get(did, _NONE))
+        return held >= bar and self.reply_targets(did, at_us) >= bar
+
+    def texts_reach(self, did: str, at_us: int, bar: int) -> bool:
+        """Whether `did` posted one folded text `bar` times in the window ending at `at_us`."""
+        b = at_us // self.window_us
+        peaks = self.text_peaks
+        held = peaks.get(b, _NONE).get(did, 0) + peaks.get(b - 1, _NONE).get(did, 0)
+        return held >= bar and self.repeated_text(did, at_us) >= bar
 
     def follows_reach(self, did: str, at_us: int, bar: int) -> bool:
         """Whether `did` followed `bar` accounts in the follow window ending at `at_us`: most
