@@ -24,10 +24,12 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import hcl2
+import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
 HOURS = 730.0  # hours in an average month
@@ -136,13 +138,21 @@ def infra_settings(env: str) -> dict[str, Any]:
 
 
 # -- account events, measured ------------------------------------------------------------------
+try:  # the windowed counts' shared delta directory (absent from trackers before accounts/windows.py)
+    from fraud_pipeline.accounts.windows import DIRECTORY_BUCKET_US, DIRECTORY_PREFIX
+except ImportError:  # measuring an older revision (--baseline style): nothing is a directory
+    DIRECTORY_PREFIX, DIRECTORY_BUCKET_US = "acct:deltas#", 60_000_000
+
+
 class MeteredState:
     """A state store that bills each call as DynamoDB on demand would (the AWS adapter's calls,
     fraud_pipeline/state/dynamodb.py): member sets are one item each, written by
     TransactWriteItems (2 write units per KB of the item after the write, per update of at most
     MEMBERS_PER_UPDATE members) and read by strongly consistent BatchGetItem (1 read unit per
     4 KB, 1 for an absent item); checkpoints and cache entries by BatchWriteItem / BatchGetItem
-    (1 unit per KB / 4 KB); counters by UpdateItem. Round trips as the adapter pages them.
+    (1 unit per KB / 4 KB; cache reads are not strongly consistent: half); counters by
+    UpdateItem. Round trips as the adapter pages them. The delta directory's reads (the
+    windowed counts' shared per-minute sets, accounts/windows.py) are counted apart too.
     The counting is delegated to the in-memory store, so the tracker behaves as on any store."""
 
     def __init__(self) -> None:
@@ -151,9 +161,20 @@ class MeteredState:
         self.inner = MemoryStateStore()
         self.item_bytes: dict[str, int] = {}  # set / checkpoint key -> item size
         self.members: set[tuple[str, str]] = set()
-        self.wru = 0
-        self.rru = 0
+        self.wru = 0.0
+        self.rru = 0.0
         self.calls = 0
+        self.syncs = 0  # batches that read the delta directory of the window
+        self.directory_rru = 0.0
+
+    def snapshot(self) -> dict[str, float]:
+        return {
+            "wru": self.wru,
+            "rru": self.rru,
+            "calls": self.calls,
+            "syncs": self.syncs,
+            "directory_rru": self.directory_rru,
+        }
 
     @staticmethod
     def _units(size: int, unit: int) -> int:
@@ -179,16 +200,39 @@ class MeteredState:
         self.calls += math.ceil(updates / TRANSACT_ITEMS)
         self.inner.add_members(sightings, ttl_s)
 
-    def _read(self, keys: Any) -> None:
+    def _read(self, keys: Any, per_unit: float = 1.0) -> float:
         from fraud_pipeline.state.dynamodb import BATCH_GET_ITEMS
 
         unique = list(dict.fromkeys(keys))
-        self.rru += sum(self._units(self.item_bytes.get(k, 0), 4096) for k in unique)
+        units = per_unit * sum(self._units(self.item_bytes.get(k, 0), 4096) for k in unique)
+        self.rru += units
         self.calls += math.ceil(len(unique) / BATCH_GET_ITEMS)
+        return units
 
     def get_members(self, keys: Any) -> dict[str, dict[str, str]]:
+        keys = list(keys)
+        directory = [k for k in keys if k.startswith(DIRECTORY_PREFIX)]
+        if directory:  # the window's delta directory, read whole by every batch (accounts/windows.py)
+            self.syncs += 1
+            self.directory_rru += self._read(directory)
+            keys = [k for k in keys if not k.startswith(DIRECTORY_PREFIX)]
         self._read(keys)
-        return self.inner.get_members(keys)
+        return self.inner.get_members([*keys, *directory])
+
+    def put_cached(self, values: Mapping[str, str], ttl_s: int) -> None:
+        from fraud_pipeline.state.dynamodb import BATCH_WRITE_ITEMS
+
+        for key, value in values.items():
+            size = len("cache#" + key) + len(value) + len("expires_at") + 11
+            self.item_bytes["cache#" + key] = size
+            self.wru += self._units(size, 1024)
+        self.calls += math.ceil(len(values) / BATCH_WRITE_ITEMS)
+        self.inner.put_cached(values, ttl_s)
+
+    def get_cached(self, keys: Any) -> dict[str, str]:
+        keys = list(keys)
+        self._read(["cache#" + k for k in keys], per_unit=0.5)  # not strongly consistent: half
+        return self.inner.get_cached(keys)
 
     def count_members(self, groups: Any) -> dict[str, int]:
         self._read(k for set_keys, _ in groups.values() for k in set_keys)  # read, then counted
@@ -217,10 +261,23 @@ class MeteredState:
         return getattr(self.inner, name)
 
 
-def measure_account_events(batch_events: int, honest: int = 400) -> dict[str, float]:
-    """The account tracker's DynamoDB units, round trips and CPU per account event: the same
-    stream slices of `batch_events` events scored with and without their account events."""
+def measure_account_events(
+    events_per_s: float, lanes: int, batch_events: int, minutes: int = 4
+) -> dict[str, float]:
+    """The account tracker's DynamoDB units, round trips and CPU per account event, measured at
+    the production event rate: a synthesized account stream (`accounts.synth`) sized to
+    `events_per_s`, its first `minutes` minutes scored by `lanes` trackers sharing one metered
+    store (one per concurrent Lambda batch: shards x parallelization factor; each event goes
+    to the lane of its account, as Kinesis partitions by DID), `batch_events` per lane and
+    round. The same rounds run with and without their account events; the figures are the
+    difference in the last whole minute, per account event.
+
+    Every batch reads the delta directory of the whole window (accounts/windows.py: one set
+    per minute, listing every writer's deltas); in a few simulated minutes only those minutes
+    hold deltas, so the directory reads are projected to a full window: each batch that read
+    it reads all the window's minutes at the size a whole minute's set reached."""
     import time
+    import zlib
 
     from fraud_pipeline.accounts.events import normalize_account_event
     from fraud_pipeline.accounts.synth import synth_accounts
@@ -228,53 +285,107 @@ def measure_account_events(batch_events: int, honest: int = 400) -> dict[str, fl
     from fraud_pipeline.ingest.normalize import decode_event, normalize
     from fraud_pipeline.policy import load_default_policy
 
-    capture = synth_accounts(honest=honest, support_desks=4, friendly=8, scams_per_kind=6)
-    slices: list[tuple[list[Any], list[Any]]] = []
+    start_us = 1_764_000_000_000_000
+    # The hour's events: ordinary people scale with `honest`, the rest (desks, friendly
+    # repliers, scam accounts) is fixed; size `honest` to the rate.
+    sample = synth_accounts(honest=200, start_us=start_us)
+    dids = [orjson.loads(line) for line in sample.events]
+    hour = [e["did"] for e in dids if e["time_us"] >= start_us]
+    per_person = sum(d.startswith("did:plc:person") for d in hour) / 200
+    fixed = sum(not d.startswith("did:plc:person") for d in hour)
+    honest = max(200, round((events_per_s * 3600 - fixed) / per_person))
+    capture = synth_accounts(honest=honest, start_us=start_us)
+    before: list[Any] = []  # first sightings weeks ago (aged accounts): loaded first, unmetered
+    stream: list[tuple[Any, bool]] = []  # (post or account event, is an account event)
+    end_us = start_us + minutes * 60_000_000
     account_bytes = follows = 0
-    for start in range(0, len(capture.events), batch_events):
-        posts, events = [], []
-        for line in capture.events[start : start + batch_events]:
-            result = normalize(line)
-            if result.post is not None:
-                posts.append(result.post)
+    for line in capture.events:
+        result = normalize(line)
+        item: Any = result.post
+        if item is None:
+            item = normalize_account_event(decode_event(line)).event
+            if item is None:
                 continue
-            event = normalize_account_event(decode_event(line)).event
-            if event is not None:
-                events.append(event)
-                account_bytes += len(event.to_json())
-                follows += event.kind == "follow"
-        slices.append((posts, events))
+        if item.time_us >= end_us:
+            break
+        account = result.post is None
+        if item.time_us < start_us:
+            before.append(item)
+            continue
+        stream.append((item, account))
+        if account:
+            account_bytes += len(item.to_json())
+            follows += item.kind == "follow"
     policy = load_default_policy()
+    spec = policy.spec.accounts
+    assert spec is not None
+    per_round = lanes * batch_events
+    window_minutes = int(max(spec.window_s, spec.follow_window_s) // 60)
+    last = minutes - 1  # the last whole minute simulated
     runs: dict[str, dict[str, float]] = {}
     for name, with_accounts in (("posts_only", False), ("with_accounts", True)):
         store = MeteredState()
-        tracker = AccountTracker(policy.spec, store, policy.version)  # type: ignore[arg-type]
-        records = 0
-        started = time.process_time()
-        for posts, events in slices:
-            if posts or (with_accounts and events):
-                verdicts = tracker.observe(posts, events if with_accounts else [])
-                records += sum(v.changed for v in verdicts)
-        runs[name] = {
-            "wru": store.wru,
-            "rru": store.rru,
-            "calls": store.calls,
-            "cpu_s": time.process_time() - started,
-            "records": records,
-        }
-    n = sum(len(e) for _, e in slices)
-    before, after = runs["posts_only"], runs["with_accounts"]
+        trackers = [AccountTracker(policy.spec, store, policy.version) for _ in range(lanes)]  # type: ignore[arg-type]
+        trackers[0].observe([], before)
+        at_minute: dict[int, dict[str, float]] = {}
+        counted = {"events": 0.0, "account_events": 0.0, "records": 0.0, "cpu_s": 0.0}
+        for first in range(0, len(stream), per_round):
+            chunk = stream[first : first + per_round]
+            minute = (chunk[0][0].time_us - start_us) // 60_000_000
+            at_minute.setdefault(minute, store.snapshot())
+            batches: list[tuple[list[Any], list[Any]]] = [([], []) for _ in range(lanes)]
+            for item, account in chunk:
+                if account and not with_accounts:
+                    continue
+                posts, events = batches[zlib.crc32(item.did.encode()) % lanes]
+                (events if account else posts).append(item)
+            started = time.process_time()
+            records = sum(
+                sum(v.changed for v in trackers[k].observe(posts, events))
+                for k, (posts, events) in enumerate(batches)
+                if posts or events
+            )
+            if minute == last:
+                counted["cpu_s"] += time.process_time() - started
+                counted["records"] += records
+                counted["events"] += len(chunk)
+                counted["account_events"] += sum(account for _, account in chunk)
+        at_minute.setdefault(last + 1, store.snapshot())
+        lo, hi = at_minute[last], at_minute[last + 1]
+        used = {k: hi[k] - lo[k] for k in hi}
+        # A whole minute's directory set, read by every batch for each minute of the window.
+        size = store.item_bytes.get(
+            f"{DIRECTORY_PREFIX}{(start_us + last * 60_000_000) // DIRECTORY_BUCKET_US}", 0
+        )
+        full_window = used["syncs"] * (window_minutes + 2) * MeteredState._units(size, 4096)
+        runs[name] = {**used, **counted, "rru_full_window": used["rru"] - used["directory_rru"] + full_window}
+        runs[name]["directory_minute_bytes"] = size
+    after, base = runs["with_accounts"], runs["posts_only"]
+    n = after["account_events"]
+
+    def per_event(key: str, digits: int = 3) -> float:
+        return round((after[key] - base[key]) / n, digits)
+
+    posts = base["events"] - base["account_events"]
+    accounts_seen = max(1, sum(a for _, a in stream))
     return {
+        "events_per_s": round(len(stream) / (minutes * 60), 1),
+        "lanes": lanes,
         "batch_events": batch_events,
-        "account_events": n,
-        "follow_share": round(follows / n, 3),
-        "posts": sum(len(p) for p, _ in slices),
-        "account_event_bytes": round(account_bytes / n, 1),
-        "wru_per_event": round((after["wru"] - before["wru"]) / n, 3),
-        "rru_per_event": round((after["rru"] - before["rru"]) / n, 3),
-        "round_trips_per_event": round((after["calls"] - before["calls"]) / n, 4),
-        "cpu_ms_per_event": round(1000 * (after["cpu_s"] - before["cpu_s"]) / n, 4),
-        "account_records_per_event": round((after["records"] - before["records"]) / n, 5),
+        "minutes": minutes,
+        "account_events": int(n),
+        "follow_share": round(follows / accounts_seen, 3),
+        "account_event_bytes": round(account_bytes / accounts_seen, 1),
+        "wru_per_event": per_event("wru"),
+        "rru_per_event": per_event("rru_full_window"),
+        "rru_per_event_as_simulated": per_event("rru"),
+        "round_trips_per_event": per_event("calls", 4),
+        "cpu_ms_per_event": round(1000 * (after["cpu_s"] - base["cpu_s"]) / n, 4),
+        "account_records_per_event": per_event("records", 5),
+        "directory_minute_bytes": int(after["directory_minute_bytes"]),
+        # The tracker on the posts alone, per post: compare with TRAFFIC's state_*_per_post.
+        "posts_only_wru_per_post": round(base["wru"] / max(1, posts), 3),
+        "posts_only_rru_per_post": round(base["rru_full_window"] / max(1, posts), 3),
     }
 
 
@@ -475,6 +586,9 @@ def main() -> None:
     parser.add_argument(
         "--no-accounts", action="store_true", help="skip measuring account events (no account scenarios)"
     )
+    parser.add_argument(
+        "--minutes", type=int, default=4, help="minutes of the account stream simulated at prod's rate"
+    )
     args = parser.parse_args()
     accounts = None
     if not args.no_accounts:
@@ -482,7 +596,12 @@ def main() -> None:
         with_accounts_per_s = rates()["average_events_per_s"] + account_events_per_s(
             TRAFFIC["follows_per_post"]
         )
-        accounts = measure_account_events(round(lambda_batch(prod, with_accounts_per_s)))
+        accounts = measure_account_events(
+            with_accounts_per_s,
+            prod["shard_count"] * prod["parallelization_factor"],
+            round(lambda_batch(prod, with_accounts_per_s)),
+            args.minutes,
+        )
     found = scenarios(accounts)
     result: dict[str, Any] = {
         "traffic": {k: round(v, 2) for k, v in rates().items()},

@@ -93,8 +93,8 @@ class Settings:
     media_cache_ttl_s: int = 7 * 86400
     # Account events on the untagged stream (profiles, follows, identity, account status: the
     # account verdicts, docs/accounts.md): "on", "off", or "auto" = on for the local backend
-    # (no bill; `up` and `make run` show account verdicts) and off on AWS, where they add about
-    # half to the monthly bill (docs/cost.md: follows outnumber posts, DynamoDB writes per follow).
+    # (no bill; `up` and `make run` judge them) and off on AWS, where they would add 60% to
+    # 214% to the monthly bill (docs/cost.md: follows outnumber posts, each counted in DynamoDB).
     # `ingest --accounts/--no-accounts` overrides it for one run.
     ingest_accounts: str = "auto"
     # No threshold lives here: every operating point is the detection policy's (policy/verdict.yaml).

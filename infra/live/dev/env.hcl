@@ -59,7 +59,7 @@ locals {
   single_nat_gateway = true
 
   # Account events on the untagged stream (FRAUD_PIPELINE_INGEST_ACCOUNTS: on | off): off until
-  # the per-follow DynamoDB cost comes down; docs/cost.md prices it (about +50% of prod's bill).
+  # their DynamoDB cost comes down; docs/cost.md measures it (+60% to +214% of prod's bill).
   ingest_accounts = "off"
 
   # The scoring Lambda reads the pixels of the images posts show (FRAUD_PIPELINE_MEDIA_IMAGES:
