@@ -444,12 +444,13 @@ def _plain_ascii(text: str) -> bool:
     return _ASCII_SPACED_HINT.search(b" " + data.translate(_ASCII_WORD_CLASS) + b" ") is None
 
 
-@functools.lru_cache(maxsize=16_384)
+@functools.lru_cache(maxsize=4096)
 def text_views(text: str) -> TextViews:
-    """Every view of `text` and its evasion evidence, in one pass. Cached for the last
-    thousands of texts: the campaign fingerprint, the near-duplicate shingles and the rules
-    read the same post, and campaigns repeat their text. Most posts are plain ASCII, their
-    own views (`_plain_ascii`), and cost a few C-level passes."""
+    """Every view of `text` and its evasion evidence, in one pass. Cached for the last few
+    thousand texts (at most 10,000 characters each: ingest's cap; a few tens of MB at
+    worst): the campaign fingerprint, the near-duplicate shingles and the rules read the
+    same post, and campaigns repeat their text. Most posts are plain ASCII, their own views
+    (`_plain_ascii`), and cost a few C-level passes."""
     if text.isascii() and _plain_ascii(text):
         return TextViews(text, text, text, _NO_EVIDENCE)
     canonical_text, mixed, spaced = _analyse(text)

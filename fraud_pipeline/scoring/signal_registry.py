@@ -117,9 +117,10 @@ class TextReading:
         return found
 
 
-@functools.lru_cache(maxsize=16_384)
+@functools.lru_cache(maxsize=4096)
 def read_text(raw: str) -> TextReading:
-    """The reading of `raw`, cached for the last thousands of texts (campaigns repeat theirs)."""
+    """The reading of `raw`, cached for the last few thousand texts (campaigns repeat theirs;
+    as many as `canonical.text_views` keeps, so memory stays bounded the same way)."""
     return TextReading(raw)
 
 
