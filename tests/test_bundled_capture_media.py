@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from fraud_pipeline.bundled import BUNDLED
 from fraud_pipeline.cli import main
 from fraud_pipeline.ingest.synth import RecipeBlobs, blob_cid, labels_path_for, recipe_path_for
-from fraud_pipeline.media.blob_server import capture_blobs
+from fraud_pipeline.media.blob_server import capture_blobs, serve_capture_blobs
 from fraud_pipeline.objects import ObjectStore
 from fraud_pipeline.settings import Settings
 
@@ -123,3 +123,13 @@ def test_a_replay_of_the_bundled_capture_reads_the_pixels(local_settings: Settin
     for row in caught:  # caught by what the picture shows
         assert "fraud-text" not in row["labels"]
         assert any(reason.startswith(f"image {row['media_cids'][0]}: ") for reason in row["reasons"])
+
+
+def test_an_explicit_off_in_the_environment_keeps_the_pixels_unread(cut: Path, tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "home")
+    kept, server = serve_capture_blobs(settings, cut, environ={"FRAUD_PIPELINE_MEDIA_IMAGES": "off"})
+    assert server is None and kept is settings and kept.media_images == "off"
+    assert not (tmp_path / "home" / "media-blobs").exists()  # nothing drawn either
+    on, server = serve_capture_blobs(settings, cut, environ={})
+    assert server is not None and on.media_images == "on" and on.cdn_base_url == server.url
+    server.stop()

@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from fraud_pipeline.media.decode import sniff_format
-from fraud_pipeline.settings import Settings
+from fraud_pipeline.settings import Settings, env_var_names
 
 _IMAGE = re.compile(
     r"^/img/[a-z_]+/plain/(?P<did>did:[a-z0-9]+:[A-Za-z0-9._:%-]+)/(?P<cid>[a-z0-9]+)@[a-z]+$"
@@ -163,9 +164,16 @@ def capture_blobs(settings: Settings, capture: Path) -> BlobServer | None:
     return BlobServer(lookup=blobs.get)
 
 
-def serve_capture_blobs(settings: Settings, capture: Path) -> tuple[Settings, BlobServer | None]:
+def serve_capture_blobs(
+    settings: Settings, capture: Path, environ: Mapping[str, str] | None = None
+) -> tuple[Settings, BlobServer | None]:
     """Serve a synth capture's drawn images (`capture_blobs`, if any) as the CDN on a free
-    loopback port; the settings returned read the pixels of image posts from it."""
+    loopback port; the settings returned read the pixels of image posts from it. A capture
+    with images turns `media_images` on unless the environment says `off` explicitly
+    (`FRAUD_PIPELINE_MEDIA_IMAGES=off make run`: alt texts and link cards only, as before)."""
+    environ = os.environ if environ is None else environ
+    if environ.get(env_var_names()["media_images"]) == "off":
+        return settings, None
     server = capture_blobs(settings, capture)
     if server is None:
         return settings, None
