@@ -295,3 +295,66 @@ def test_the_trigger_prefilter_agrees_with_the_trigger_pattern() -> None:
         assert _has_triggers(text) == expected, text
         found += expected
     assert found > 1000
+
+
+def test_the_generated_rules_equal_the_conditions_one_by_one_for_every_condition_shape() -> None:
+    """The generated function (`RuleSet.source`) against `evaluate_every_rule` on a policy
+    with each condition shape: `not`, comparisons with numbers, strings and booleans, `any`
+    alone, `all` and `any` across preconditions, a shadow rule and a weight read from a
+    signal; on texts, domains and behaviour that make each fire and not fire."""
+    from fraud_pipeline.policy.loader import load_policy
+    from fraud_pipeline.scoring.rules import RuleSet
+    from tests.policy_fixtures import edited
+
+    extra = """
+  - name: quiet_link
+    label: spam
+    weight: 0.1
+    when:
+      all: [has_link, "not account_is_new", "account_posts_window < 3"]
+    reason: a quiet account's link
+  - name: brand_or_tld
+    label: phishing
+    weight: campaign_evidence
+    mode: shadow
+    when:
+      any: ["lookalike_brand == 'metamask'", "high_abuse_tld_domain != ''", "leet_words >= 1"]
+    reason: brand {lookalike_brand} or tld
+  - name: giveaway_across
+    label: crypto-scam
+    weight: 0.2
+    action: review
+    when:
+      all: [giveaway_language, "has_mention == false"]
+      any: [scam_domain, mixed_script_words, "text_score > 0.5"]
+    reason: giveaway with a domain, lookalike letters or a high text score
+"""
+    files = edited("rules.yaml", "rules:\n", "rules:\n" + extra.lstrip("\n"))
+    rules = RuleSet(load_policy(files).spec)
+    assert "def evaluate(ctx):" in rules.source and "quiet_link" not in rules.source  # names stay data
+    texts = [
+        "Claim your free airdrop now",
+        "Clаim уоur frее аirdrop now",  # Cyrillic lookalikes
+        "fr33 4irdr0p, claim your tokens",
+        "lovely weather today",
+        "Send 0.1 BTC and get 0.2 BTC back, dm me",
+    ]
+    domain_sets = [[], ["metamask-login.xyz"], ["phantom-claim.xyz"], ["bsky.app"]]
+    behaviours = [
+        QUIET,
+        PostSignals(2, True, "c1", 5, 0, campaign_evidence=0.8),
+        PostSignals(30, False, None, 0, 4, account_action="review", account_evidence=0.5),
+    ]
+    fired: set[str] = set()
+    for i, text in enumerate(texts):
+        for j, domains in enumerate(domain_sets):
+            for k, behaviour in enumerate(behaviours):
+                post = make_post(i * 100 + j * 10 + k, text, domains=domains)
+                post.links = [f"https://{domain}/x" for domain in domains]
+                if k == 1:
+                    post.mentions = ["did:plc:someone"]
+                for text_score in (None, 0.9):
+                    hits = rules.evaluate(rules.context(post, behaviour, text_score))
+                    assert hits == rules.evaluate_every_rule(rules.context(post, behaviour, text_score))
+                    fired.update(h.rule for h in hits)
+    assert {"quiet_link", "brand_or_tld", "giveaway_across"} <= fired
