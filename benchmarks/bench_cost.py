@@ -13,9 +13,13 @@ scoring Lambda, on a state store that meters every call as DynamoDB bills it (wr
 request units by item size, transactions at twice the units, round trips), once with the
 posts alone and once with the account events too; the difference per account event, times
 the account events per post in `TRAFFIC`, is the extra bill (`accounts` in the output, and
-the `prod_with_accounts` scenario).
+the `prod_with_accounts` scenario). The measurement takes about 100 s and changes only when
+the tracker does, so it is kept in `account_event_cost.json` beside this script, with the
+revision it was taken on; the table reads that file, and `--measure` takes it again (and
+writes it). `tests/test_cost.py` checks the docs table against the file, not a new run.
 
-    python benchmarks/bench_cost.py [--markdown]
+    python benchmarks/bench_cost.py [--markdown]   # from the committed measurement (instant)
+    python benchmarks/bench_cost.py --measure      # measure the tracker again, write the file
 """
 
 from __future__ import annotations
@@ -580,28 +584,56 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+MEASUREMENT = Path(__file__).with_name("account_event_cost.json")
+
+
+def _revision() -> str:
+    import subprocess
+
+    done = subprocess.run(
+        ["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True, text=True
+    )
+    return done.stdout.strip() or "unknown"
+
+
+def measured_accounts(measure: bool, minutes: int) -> dict[str, Any]:
+    """The account-event measurement: taken now (and written to `MEASUREMENT`) with `measure`,
+    else the committed one."""
+    if not measure:
+        if not MEASUREMENT.exists():
+            raise SystemExit(f"no {MEASUREMENT.name}: run `python benchmarks/bench_cost.py --measure` first")
+        return dict(json.loads(MEASUREMENT.read_text()))
+    prod = infra_settings("prod")
+    with_accounts_per_s = rates()["average_events_per_s"] + account_events_per_s(TRAFFIC["follows_per_post"])
+    accounts: dict[str, Any] = dict(
+        measure_account_events(
+            with_accounts_per_s,
+            prod["shard_count"] * prod["parallelization_factor"],
+            round(lambda_batch(prod, with_accounts_per_s)),
+            minutes,
+        )
+    )
+    accounts["measured_on"] = _revision()
+    MEASUREMENT.write_text(json.dumps(accounts, indent=1, sort_keys=True) + "\n")
+    return accounts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--markdown", action="store_true", help="print the docs/cost.md table")
     parser.add_argument(
-        "--no-accounts", action="store_true", help="skip measuring account events (no account scenarios)"
+        "--no-accounts", action="store_true", help="leave account events out (no account scenarios)"
+    )
+    parser.add_argument(
+        "--measure",
+        action="store_true",
+        help=f"measure account events again (about 100 s) and write {MEASUREMENT.name}",
     )
     parser.add_argument(
         "--minutes", type=int, default=4, help="minutes of the account stream simulated at prod's rate"
     )
     args = parser.parse_args()
-    accounts = None
-    if not args.no_accounts:
-        prod = infra_settings("prod")
-        with_accounts_per_s = rates()["average_events_per_s"] + account_events_per_s(
-            TRAFFIC["follows_per_post"]
-        )
-        accounts = measure_account_events(
-            with_accounts_per_s,
-            prod["shard_count"] * prod["parallelization_factor"],
-            round(lambda_batch(prod, with_accounts_per_s)),
-            args.minutes,
-        )
+    accounts = None if args.no_accounts else measured_accounts(args.measure, args.minutes)
     found = scenarios(accounts)
     result: dict[str, Any] = {
         "traffic": {k: round(v, 2) for k, v in rates().items()},

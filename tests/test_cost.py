@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -21,3 +22,17 @@ def test_the_cost_table_in_the_docs_is_the_one_the_infra_settings_give() -> None
     assert table in (ROOT / "docs" / "cost.md").read_text(), (
         "docs/cost.md is stale: paste `python benchmarks/bench_cost.py --markdown`"
     )
+
+
+def test_the_account_scenarios_come_from_the_committed_measurement() -> None:
+    """The table reads `benchmarks/account_event_cost.json` (measured with `--measure`, about
+    100 s), so it never moves with CPU noise, and the file says what it measured."""
+    measurement = json.loads((ROOT / "benchmarks" / "account_event_cost.json").read_text())
+    assert measurement["measured_on"] and measurement["account_events"] > 0
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_cost.py")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(done.stdout)["accounts"]["measured"] == measurement
