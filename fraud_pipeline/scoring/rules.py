@@ -212,11 +212,12 @@ _FLAG_SOURCE: dict[str, str] = {
     "domains": "bool(ctx.post.domains)",
     "rewritten": "ctx.rewritten",
 }
+# The comparison operators that may appear in the generated source (the condition language's).
 _OP_SOURCE = {">=": ">=", "<=": "<=", "==": "==", "!=": "!=", ">": ">", "<": "<"}
 
 
 class _Source:
-    """The generated evaluation function, line by line (see `RuleSet._generate`)."""
+    """The generated evaluation function, line by line (see `_generate`)."""
 
     def __init__(self) -> None:
         self.lines: list[str] = []
@@ -285,16 +286,19 @@ def _generate(rules: Sequence[CompiledRule]) -> tuple[str, dict[str, Any]]:
             src.depth += 1
             fired.append(f"(_N{index}, a{j})")
         if rule.any:
-            inner = src.depth
-            for condition in rule.any:
+            # The first `any` condition that holds, each tried while none has (flat: a rule's
+            # many alternatives do not nest blocks).
+            src.line("fired = None")
+            for n, condition in enumerate(rule.any):
                 index = signal_index[condition.signal]
+                if n:
+                    src.line("if fired is None:")
+                    src.depth += 1
                 fetch(condition.signal, "v")
                 src.line(f"if {test(condition, 'v')}:")
                 src.line(f"    fired = (_N{index}, v)")
-                src.line("else:")
-                src.depth += 1
-            src.line("fired = None")
-            src.depth = inner
+                if n:
+                    src.depth -= 1
             src.line("if fired is not None:")
             src.line(f"    hits.append(_R{k}.hit(ctx, ({', '.join([*fired, 'fired'])},)))")
         else:
@@ -311,7 +315,7 @@ class RuleSet:
         self.rules = tuple(CompiledRule(r) for r in spec.rules)
         self.lists = CompiledLists(spec.lists)
         self.source, namespace = _generate(self.rules)
-        exec(compile(self.source, f"<rules of policy {len(self.rules)} rules>", "exec"), namespace)
+        exec(compile(self.source, "<policy rules>", "exec"), namespace)
         self._evaluate: Callable[[SignalContext], list[RuleHit]] = namespace["evaluate"]
 
     def context(
