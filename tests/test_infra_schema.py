@@ -136,3 +136,20 @@ def test_ecs_tasks_run_read_only_as_non_root(source: str) -> None:
     main = (MODULES / source / "main.tf").read_text()
     assert "readonlyRootFilesystem = true" in main
     assert 'user                   = "10001"' in main
+
+
+def test_the_lambda_image_runs_the_runtime_interface_client_on_the_inference_base() -> None:
+    """AWS's python:3.11 Lambda base is Amazon Linux 2 (glibc 2.26), where the pinned numpy,
+    Pillow, onnxruntime, zxing-cpp and tesserocr wheels do not install; the Lambda image is the
+    inference image's Debian base with AWS's runtime interface client as its entry point."""
+    import tomllib
+
+    lambda_image = (INFRA / "docker" / "lambda.Dockerfile").read_text()
+    inference_image = (INFRA / "docker" / "inference.Dockerfile").read_text()
+    base = re.search(r"^FROM (\S+)$", inference_image, re.M)
+    assert base is not None and f"FROM {base.group(1)}\n" in lambda_image
+    assert "public.ecr.aws/lambda" not in lambda_image
+    assert 'ENTRYPOINT ["python", "-m", "awslambdaric"]' in lambda_image
+    assert '".[ocr,lambda]"' in lambda_image
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(pin.startswith("awslambdaric==") for pin in extras["lambda"])
