@@ -240,7 +240,7 @@ def test_second_engine_reads_only_when_the_first_reads_too_little(
     monkeypatch.setattr(
         reading,
         "_read_rapidocr",
-        lambda image, spec, with_tesseract: calls.append("r") or [("SEND 1 ETH GET 2 ETH BACK", 0.9)],
+        lambda image, side, lines: calls.append("r") or [("SEND 1 ETH GET 2 ETH BACK", 0.9)],
     )
     image = photo_like(1)
     both = spec.model_copy(update={"ocr_engines": ["tesseract", "rapidocr"], "ocr_fallback_below_chars": 10})
@@ -250,46 +250,6 @@ def test_second_engine_reads_only_when_the_first_reads_too_little(
     enough = both.model_copy(update={"ocr_fallback_below_chars": 2})
     assert [line.text for line in reading.ocr_lines(image, enough)] == ["hi"]
     assert calls == ["t"]
-
-
-def test_line_ink_is_black_on_white_whatever_the_colours() -> None:
-    from fraud_pipeline.media.reading import _ink_on_white
-
-    for text_level, ground in ((250, 20), (20, 250)):  # light text on dark, dark text on light
-        grey = np.full((40, 200), ground, dtype=np.uint8)
-        grey[15:25, 10:190:6] = text_level  # thin strokes: the minority of the pixels
-        ink = _ink_on_white(grey)
-        assert ink[20, 10] == 0 and ink[5, 5] == 255, text_level
-
-
-def test_detected_lines_are_read_by_tesseract_and_only_unsure_ones_rechecked(
-    spec,  # type: ignore[no-untyped-def]
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """With Tesseract installed, RapidOCR's detector finds the lines and Tesseract reads them;
-    the (costly) recogniser reads only the lines Tesseract is unsure of."""
-    from fraud_pipeline.media import reading
-
-    background = Image.blend(photo_like(5, (820, 420)), Image.new("RGB", (820, 420)), 0.55)
-    draw = ImageDraw.Draw(background)
-    font = ImageFont.load_default(size=40)
-    for row, line in enumerate(("SEND 1 ETH AND GET 2 ETH BACK", "Giveaway ends today")):
-        draw.text((30, 60 + 80 * row), line, fill=(250, 250, 245), font=font)  # light on a dark photo
-    engine = reading._rapidocr()
-    recognised: list[int] = []
-    real_rec = engine.text_rec
-    monkeypatch.setattr(engine, "text_rec", lambda crops: recognised.append(len(crops)) or real_rec(crops))
-
-    lines = reading._read_rapidocr(background, spec, with_tesseract=True)
-    assert "GET 2 ETH" in " ".join(text for text, _ in lines).upper(), lines
-    assert len(lines) >= 2 and sum(recognised) < len(lines), (lines, recognised)
-
-    recognised.clear()
-    always = spec.model_copy(update={"ocr_recheck_below": 1.0})
-    reading._read_rapidocr(background, always, with_tesseract=True)
-    alone = reading._read_rapidocr(background, spec, with_tesseract=False)
-    assert recognised == [len(lines), len(alone)]  # every line again; RapidOCR alone: all of them
-    assert "GET 2 ETH" in " ".join(text for text, _ in alone).upper()
 
 
 def test_missing_ocr_engine_is_a_reason_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:

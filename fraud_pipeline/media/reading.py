@@ -10,11 +10,6 @@ text is dense with them; photos mostly are not) and skips OCR below the policy's
 `prescreen_min_text_edges`. QR codes are decoded with zxing-cpp (QR formats only), which is
 fast enough to run on every frame.
 
-When Tesseract's page reading comes back short (light text on a busy background), RapidOCR's
-detector finds the lines, Tesseract reads each one binarised (cheap, and no page layout to
-get wrong), and RapidOCR's recogniser, the costliest step, reads only the lines Tesseract is
-unsure of.
-
 RapidOCR's recogniser often drops the spaces of Latin text (`SEND1ETHGET2ETHBACK`), which
 blinds word rules; `respace` splits long runs back into words with wordninja (English word
 frequencies shipped in its wheel), leaving tokens that look like links alone.
@@ -145,13 +140,12 @@ def ocr_lines(image: Image.Image, spec: MediaSpec) -> list[OcrLine]:
     work = image.copy()
     work.thumbnail((spec.ocr_max_side, spec.ocr_max_side))
     best: list[OcrLine] = []
-    engines = ocr_engines_here(tuple(spec.ocr_engines))
-    for engine in engines:
+    for engine in ocr_engines_here(tuple(spec.ocr_engines)):
         with _ENGINE_LOCK:
             if engine == "tesseract":
                 raw = _read_tesseract(work)
             else:
-                raw = _read_rapidocr(work, spec, with_tesseract="tesseract" in engines)
+                raw = _read_rapidocr(work, spec.ocr_detect_side, spec.ocr_max_lines)
         lines = [
             OcrLine(respace(text.strip()), confidence)
             for text, confidence in raw
@@ -183,72 +177,26 @@ def _read_tesseract(image: Image.Image) -> list[tuple[str, float]]:
     return lines
 
 
-def _read_rapidocr(image: Image.Image, spec: MediaSpec, with_tesseract: bool) -> list[tuple[str, float]]:
-    """RapidOCR's detector on the image shrunk to `ocr_detect_side` (its cost grows with the
-    pixels; painted text stays detectable small), then the lines it found, cropped from the
-    sharper OCR image, at most `ocr_max_lines` of them (the largest: headlines first).
-
-    With Tesseract at hand, Tesseract reads each line first (binarised, one line per call: no
-    page layout to get wrong on a busy background, about a fifth of the recogniser's CPU), and
-    RapidOCR's recogniser reads again only the lines Tesseract read with less confidence than
-    `ocr_recheck_below` (outlined meme captions, mostly); the more confident reading is kept.
-    Uses RapidOCR 1.4's `text_det`/`text_rec` steps (pinned version)."""
+def _read_rapidocr(image: Image.Image, detect_side: int, max_lines: int) -> list[tuple[str, float]]:
+    """RapidOCR's detector on the image shrunk to `detect_side` (its cost grows with the pixels;
+    painted text stays detectable small), its recogniser on crops of the sharper OCR image, at
+    most `max_lines` of them (the largest: headlines first; the recogniser's cost grows with
+    the text's length). Uses RapidOCR 1.4's `text_det`/`text_rec` steps (pinned version)."""
     engine = _rapidocr()
     image = image.convert("RGB")  # its networks take three channels (grey ones read as well)
     small = image.copy()
-    small.thumbnail((spec.ocr_detect_side, spec.ocr_detect_side))
+    small.thumbnail((detect_side, detect_side))
     boxes, _ = engine.text_det(np.asarray(small))
     if boxes is None or len(boxes) == 0:
-        return []  # no text found: nothing is recognised (most photos end here)
+        return []  # no text found: the recogniser does not run (most photos end here)
     scale = image.width / small.width
     boxes = [np.asarray(box, dtype=np.float32) * scale for box in boxes]
-    if len(boxes) > spec.ocr_max_lines:
-        boxes = sorted(boxes, key=_box_area, reverse=True)[: spec.ocr_max_lines]
+    if len(boxes) > max_lines:
+        boxes = sorted(boxes, key=_box_area, reverse=True)[:max_lines]
     boxes = list(engine.sorted_boxes(np.asarray(boxes)))
     crops = engine.get_crop_img_list(np.asarray(image), boxes)
-    nothing_yet = [("", 0.0)] * len(crops)  # RapidOCR alone: the recogniser reads every line
-    read = [_tesseract_line(crop) for crop in crops] if with_tesseract else nothing_yet
-    unsure = [i for i, (_text, confidence) in enumerate(read) if confidence < spec.ocr_recheck_below]
-    if unsure:
-        results, _ = engine.text_rec([crops[i] for i in unsure])
-        for i, (text, confidence, *_rest) in zip(unsure, results, strict=True):
-            if float(confidence) > read[i][1]:
-                read[i] = (str(text), float(confidence))
-    return read
-
-
-def _tesseract_line(crop: np.ndarray) -> tuple[str, float]:
-    """Tesseract on one detected line, as dark ink on white: the grey levels are split in two
-    (Otsu) and the smaller side, the strokes, is the ink, whatever the colours were."""
-    import tesserocr
-
-    if crop.size == 0:
-        return "", 0.0
-    api = _tesseract()
-    grey = np.asarray(Image.fromarray(crop).convert("L"))
-    api.SetPageSegMode(tesserocr.PSM.SINGLE_LINE)
-    try:
-        api.SetImage(Image.fromarray(_ink_on_white(grey)))
-        text = " ".join((api.GetUTF8Text() or "").split())
-        confidence = api.MeanTextConf() / 100.0
-    finally:
-        api.Clear()
-        api.SetPageSegMode(tesserocr.PSM.AUTO)
-    return text, confidence
-
-
-def _ink_on_white(grey: np.ndarray) -> np.ndarray:
-    """Binarise at Otsu's threshold; the minority side is the ink, drawn black on white."""
-    counts = np.bincount(grey.ravel(), minlength=256).astype(np.float64)
-    share = counts / max(1.0, counts.sum())
-    below = np.cumsum(share)
-    mean_below = np.cumsum(share * np.arange(256))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        between = (mean_below[-1] * below - mean_below) ** 2 / (below * (1.0 - below))
-    threshold = int(np.argmax(np.nan_to_num(between)))
-    bright = grey > threshold
-    ink = bright if bright.mean() < 0.5 else ~bright
-    return np.where(ink, 0, 255).astype(np.uint8)
+    results, _ = engine.text_rec(crops)
+    return [(str(text), float(confidence)) for text, confidence, *_rest in results]
 
 
 def _box_area(box: np.ndarray) -> float:
