@@ -4,10 +4,11 @@ Posts are judged one by one; an account repeating itself at dozens of people, fo
 hundreds in a minute or announcing a scam in its profile is only visible across events.
 `AccountTracker.observe` takes a batch of posts and account events (profiles, follows,
 identity, account status), records what they say in member sets of the shared state store
-(DynamoDB on AWS, SQLite or memory locally), reads back each touched account's sets and
-returns one `AccountVerdict` per account: a score, an action (label / review / none) and
-the reasons. The latest verdict of each account is kept as a checkpoint
-(`acct:verdict:<did>`, written when it changes) so a post scorer on any shard can read it.
+(DynamoDB on AWS, SQLite or memory locally), reads back the sets of each touched account
+whose verdict may have moved (`_quiet` says which cannot) and returns one `AccountVerdict`
+for each: a score, an action (label / review / none) and the reasons. The latest verdict
+of each account is kept as a checkpoint (`acct:verdict:<did>`, written when it changes) so
+a post scorer on any shard can read it.
 A verdict whose action or fired signals differ from the stored one is marked `changed`:
 the scorer puts it on the tagged stream as an account record (the lake's accounts table,
 the labeler's labels on the DID, accounts/lake_table.py).
@@ -266,7 +267,7 @@ class AccountTracker:
         }
         if not judged:
             return []
-        signals = self.read_signals(judged, stored)
+        signals = self.read_signals(judged)
         return self._against_stored([self.judge(s) for s in signals], stored)
 
     def _quiet(self, did: str, t: int, before: AccountVerdict | None) -> bool:
@@ -381,12 +382,10 @@ class AccountTracker:
 
     # -- reading -------------------------------------------------------------------------
 
-    def read_signals(
-        self, latest: Mapping[str, int], stored: Mapping[str, AccountVerdict] | None = None
-    ) -> list[AccountSignals]:
+    def read_signals(self, latest: Mapping[str, int]) -> list[AccountSignals]:
         """Each account's signals at its latest event time: the windowed counts (in memory,
         accounts/windows.py), and its lasting sets (first sighting, handles, profiles, status)
-        in one `get_members` call. `stored` is unused (kept for callers of the old signature)."""
+        in one `get_members` call."""
         by_did = [
             (did, t, f"acct:seen:{did}", f"acct:handle:{did}", f"acct:profile:{did}", f"acct:status:{did}")
             for did, t in latest.items()
