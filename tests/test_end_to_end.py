@@ -70,7 +70,11 @@ def _check(settings: Settings, summary: dict[str, int], capture: Path) -> None:
     assert summary["malformed"] == len(MALFORMED)
     assert (
         summary["events_read"]
-        == summary["posts"] + summary["deletes"] + summary["malformed"] + summary["skipped"]
+        == summary["posts"]
+        + summary["deletes"]
+        + summary["account_events"]
+        + summary["malformed"]
+        + summary["skipped"]
     )
     assert summary["posts"] > 300 and summary["deletes"] > 0
     # Counts in equal counts out: every post and delete was tagged and is in the lake.

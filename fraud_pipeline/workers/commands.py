@@ -48,6 +48,8 @@ def _lake_summary(stack: Any, ingest: IngestSession) -> dict[str, Any]:
         "deletes": ingest.stats.deletes,
         "malformed": ingest.stats.malformed,
         "skipped": sum(ingest.stats.skipped.values()),
+        # events_read = posts + deletes + account_events + malformed + skipped
+        "account_events": sum(ingest.stats.account_events.values()),
         "scored": poller.scored,
         "fraud": poller.fraud,
         "tagged": poller.tagged,
@@ -78,9 +80,9 @@ WORKERS_OPTION = click.option(
 @click.option("--max-events", type=int, default=None, help="Stop after this many events.")
 @click.option(
     "--accounts/--no-accounts",
-    default=False,
-    show_default=True,
-    help="Also replay profile, follow, identity and account events (as `ingest --accounts`).",
+    default=None,
+    help="Also replay profile, follow, identity and account events (as `ingest --accounts`). "
+    "Default: the ingest_accounts setting (on locally, off on AWS: docs/accounts.md).",
 )
 @WORKERS_OPTION
 @settings_options
@@ -91,7 +93,7 @@ def replay(
     as_json: bool,
     speed: float | None,
     max_events: int | None,
-    accounts: bool,
+    accounts: bool | None,
     workers: str | None,
 ) -> None:
     """Replay a Jetstream capture (JSONL or JSONL.zst) through the whole path into the lake."""
