@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 import click
 
+from fraud_pipeline.generated_files import OUTPUT_OPTION, emit
 from fraud_pipeline.metrics.base import PIPELINE_METRICS, SEED_METRICS
 from fraud_pipeline.settings import Settings, load_settings
 
@@ -632,15 +633,11 @@ def missing_metrics(widgets: tuple[Widget, ...] = WIDGETS) -> set[str]:
 
 @click.command()
 @click.option("--env", "env", default="dev", show_default=True, help="Environment whose names to use.")
-@click.option("--output", type=click.Path(dir_okay=False), default=None, help="Write here instead of stdout.")
+@OUTPUT_OPTION
 def main(env: str, output: str | None) -> None:
     """Print the CloudWatch dashboard body for an environment (Terraform deploys this file)."""
     text = dashboard_json(load_settings(environ={}, env=env, backend="aws"))
-    if output is None:
-        click.echo(text, nl=False)
-    else:
-        with open(output, "w", encoding="utf-8") as handle:
-            handle.write(text)
+    emit(text, output)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from typing import Any
 import click
 
 from fraud_pipeline.dashboard.widgets import MEDIA_IMAGE_SERIES
+from fraud_pipeline.generated_files import OUTPUT_OPTION, emit
 from fraud_pipeline.policy.schema import MediaSpec
 
 UNAVAILABLE_SHARE_ID = "unavailable_pct"  # the alarm's metric-math series
@@ -67,7 +68,7 @@ def media_unavailable_alarm_json(spec: MediaSpec) -> str:
 
 
 @click.command()
-@click.option("--output", type=click.Path(dir_okay=False), default=None, help="Write here instead of stdout.")
+@OUTPUT_OPTION
 def main(output: str | None) -> None:
     """Print the media alarm's settings from the project's policy (Terraform deploys this file)."""
     from fraud_pipeline.policy.source import load_default_policy
@@ -76,11 +77,7 @@ def main(output: str | None) -> None:
     if spec is None:
         raise click.ClickException("the project's policy has no media section (policy/media.yaml)")
     text = media_unavailable_alarm_json(spec)
-    if output is None:
-        click.echo(text, nl=False)
-    else:
-        with open(output, "w", encoding="utf-8") as handle:
-            handle.write(text)
+    emit(text, output)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from typing import Any
 
 import click
 
+from fraud_pipeline.generated_files import OUTPUT_OPTION, emit
 from fraud_pipeline.metrics.base import MetricDatum
 from fraud_pipeline.policy.schema import FraudRateJump
 
@@ -84,17 +85,13 @@ def fraud_rate_alarm_json(rule: FraudRateJump) -> str:
 
 
 @click.command()
-@click.option("--output", type=click.Path(dir_okay=False), default=None, help="Write here instead of stdout.")
+@OUTPUT_OPTION
 def main(output: str | None) -> None:
     """Print the fraud-rate alarm's settings from the project's policy (Terraform deploys this file)."""
     from fraud_pipeline.policy.source import load_default_policy
 
     text = fraud_rate_alarm_json(load_default_policy().spec.fraud_rate_jump)
-    if output is None:
-        click.echo(text, nl=False)
-    else:
-        with open(output, "w", encoding="utf-8") as handle:
-            handle.write(text)
+    emit(text, output)
 
 
 if __name__ == "__main__":
