@@ -45,8 +45,7 @@ def text_edge_share(image: Image.Image, side: int, step_of_range: float) -> floa
     is dense in steps of at least `step_of_range` of the range (1st to 99th percentile).
     Photo detail (foliage, grain, windows) makes many smaller steps, which an absolute edge
     level counted as text."""
-    thumb = image if image.mode == "L" else image.convert("L")
-    thumb = thumb.copy()
+    thumb = image.convert("L")
     thumb.thumbnail((side, side), reducing_gap=2.0)
     grey = np.asarray(thumb, dtype=np.int16)
     if grey.shape[0] < 2 or grey.shape[1] < 2:
@@ -163,7 +162,7 @@ def _read_tesseract(image: Image.Image) -> list[tuple[str, float]]:
     import tesserocr
 
     api = _tesseract()
-    api.SetImage(image if image.mode == "L" else image.convert("L"))
+    api.SetImage(image.convert("L"))
     api.Recognize()
     level = tesserocr.RIL.TEXTLINE
     lines = []
@@ -183,7 +182,6 @@ def _read_rapidocr(image: Image.Image, detect_side: int, max_lines: int) -> list
     most `max_lines` of them (the largest: headlines first; the recogniser's cost grows with
     the text's length). Uses RapidOCR 1.4's `text_det`/`text_rec` steps (pinned version)."""
     engine = _rapidocr()
-    image = image.convert("RGB")  # its networks take three channels (grey ones read as well)
     small = image.copy()
     small.thumbnail((detect_side, detect_side))
     boxes, _ = engine.text_det(np.asarray(small))
@@ -221,9 +219,8 @@ _QR_FORMATS = zxingcpp.BarcodeFormats([zxingcpp.BarcodeFormat.QRCode, zxingcpp.B
 
 def qr_texts(image: Image.Image) -> list[str]:
     """Texts of the QR codes zxing-cpp finds in the image (inverted and downscaled tried too)."""
-    grey = image if image.mode == "L" else image.convert("L")
     return [
         code.text
-        for code in zxingcpp.read_barcodes(grey, formats=_QR_FORMATS, try_rotate=False)
+        for code in zxingcpp.read_barcodes(image.convert("L"), formats=_QR_FORMATS, try_rotate=False)
         if code.valid and code.text
     ]
