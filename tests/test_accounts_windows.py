@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -19,9 +21,14 @@ from fraud_pipeline.state.sqlite import SqliteStateStore
 from tests.test_accounts import HELPER, MINUTE, SCAMMER, T0, follow, reply, seasoned, verdict
 
 
-def _tracker(store: StateStore) -> AccountTracker:
+def _tracker(store: StateStore, clock: Callable[[], float] = time.time) -> AccountTracker:
     policy = load_default_policy()
-    return AccountTracker(policy.spec, store, policy.version)
+    return AccountTracker(policy.spec, store, policy.version, clock)
+
+
+def _at_t0() -> float:
+    """A clock stopped at T0: deltas are listed in T0's minute."""
+    return T0 / 1_000_000
 
 
 def _flood(n: int, text: str = "hi, check my profile") -> list:
@@ -94,10 +101,10 @@ def test_a_big_batch_is_chunked_under_the_cache_value_limit_and_read_back() -> N
 
     store = MemoryStateStore()
     follows = [follow(SCAMMER, f"did:plc:target{i:020d}", T0 + i * 40_000) for i in range(1500)]
-    _tracker(store).observe(events=follows)  # about 100 KB of entries: two chunks
-    listed = store.get_members([f"{DIRECTORY_PREFIX}{(T0 + i * 40_000) // 60_000_000}" for i in (0, 1499)])
+    _tracker(store, _at_t0).observe(events=follows)  # about 100 KB of entries: two chunks
+    listed = store.get_members([f"{DIRECTORY_PREFIX}{T0 // 60_000_000}"])
     assert any(int(count) > 1 for deltas in listed.values() for count in deltas.values())
-    v = verdict(_tracker(store).observe(events=follows[-1:]), SCAMMER)  # a fresh tracker reads both
+    v = verdict(_tracker(store, _at_t0).observe(events=follows[-1:]), SCAMMER)  # a fresh tracker reads both
     assert "follow_burst:1500" in v.reasons
 
 
@@ -110,7 +117,7 @@ def test_a_damaged_delta_is_skipped_not_a_crash() -> None:
     store.add_members(
         [Sighting(f"{DIRECTORY_PREFIX}{bucket}", d, "1") for d in ("bad", "odd", "missing")], 600
     )
-    tracker = _tracker(store)
+    tracker = _tracker(store, _at_t0)
     tracker.observe(posts=_flood(3))
     assert tracker.windows.reply_targets(SCAMMER, T0 + MINUTE) == 3
 
@@ -159,3 +166,75 @@ def test_one_text_repeated_at_one_account_fires_repeated_text_alone() -> None:
     assert tracker.observe(posts=posts[:4]) == []
     v = verdict(tracker.observe(posts=posts[4:]), SCAMMER)
     assert "repeated_text:6" in v.reasons and not any(r.startswith("reply_flood") for r in v.reasons)
+
+
+class _CountingStore(MemoryStateStore):
+    """Counts what a tracker reads: directory entries listed back, delta chunks asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.directory_entries = 0
+        self.directory_sets = 0
+        self.delta_reads = 0
+
+    def get_members(self, keys):  # type: ignore[no-untyped-def]
+        keys = list(keys)
+        out = super().get_members(keys)
+        listed = [k for k in keys if k.startswith(DIRECTORY_PREFIX)]
+        self.directory_sets += len(listed)
+        self.directory_entries += sum(len(out.get(k, {})) for k in listed)
+        return out
+
+    def get_cached(self, keys):  # type: ignore[no-untyped-def]
+        keys = list(keys)
+        self.delta_reads += sum(k.startswith(DELTA_PREFIX) for k in keys)
+        return super().get_cached(keys)
+
+
+def test_a_warm_trackers_reads_per_batch_do_not_grow_with_the_minutes_in_the_window() -> None:
+    """Two shards, two batches each a minute, for 50 minutes of the hour's window: each batch
+    reads the directory minutes since its last read and the other shard's new deltas, the
+    same at minute 45 as at minute 5 (listing by event minute read the whole window each
+    time: ten times more directory entries at minute 45 than at minute 5). Counts stay exact."""
+    store = _CountingStore()
+    now = [T0 / 1_000_000]
+    shards = [_tracker(store, lambda: now[0]) for _ in range(2)]
+    per_minute: list[tuple[int, int, int]] = []
+    n = 0
+    for minute in range(50):
+        before = (store.directory_entries, store.directory_sets, store.delta_reads)
+        for half in range(2):
+            now[0] = (T0 + minute * MINUTE + half * MINUTE // 2) / 1_000_000
+            for k, shard in enumerate(shards):  # the scammer's replies reach both shards
+                t = T0 + minute * MINUTE + half * MINUTE // 2 + k
+                shard.observe(posts=[reply(SCAMMER, f"did:plc:victim{n:020d}", "hi, check my profile", t, n)])
+                n += 1
+        per_minute.append(
+            (
+                store.directory_entries - before[0],
+                store.directory_sets - before[1],
+                store.delta_reads - before[2],
+            )
+        )
+    early, late = per_minute[5], per_minute[45]
+    assert late[0] <= early[0] <= 4 * (2 + 2) * 4  # four batches, each reading about 3 minutes' listings
+    assert late[1] == early[1] <= 4 * 4  # directory sets read: the slack and the minute now
+    assert late[2] == early[2] == 4  # each batch reads the other shard's one new delta, once
+    end = T0 + 49 * MINUTE + MINUTE // 2 + 1
+    shards[0].windows.sync(end)  # shard 1's last delta, written after shard 0's last batch
+    for shard in shards:  # exact across shards: the hour holds every reply of the 50 minutes
+        assert shard.windows.reply_targets(SCAMMER, end) == n
+
+
+def test_a_late_batch_from_another_shard_is_merged_by_a_warm_tracker() -> None:
+    """A batch of events 40 minutes old, written now by a lagging shard, is listed in the minute
+    it is written, so a warm tracker past that event minute still counts it."""
+    store = MemoryStateStore()
+    now = [(T0 + 45 * MINUTE) / 1_000_000]
+    warm, lagging = _tracker(store, lambda: now[0]), _tracker(store, lambda: now[0])
+    warm.observe(posts=[reply(SCAMMER, "did:plc:victim00000000000000000000", "hi", T0 + 45 * MINUTE, 0)])
+    now[0] += 30
+    lagging.observe(posts=[reply(SCAMMER, "did:plc:victim00000000000000000001", "hi", T0 + 5 * MINUTE, 1)])
+    now[0] += 30
+    warm.observe(posts=[reply(SCAMMER, "did:plc:victim00000000000000000002", "hi", T0 + 46 * MINUTE, 2)])
+    assert warm.windows.reply_targets(SCAMMER, T0 + 46 * MINUTE) == 3

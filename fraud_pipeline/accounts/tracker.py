@@ -25,7 +25,7 @@ counts are summed in memory, merging other writers' deltas before counting
 (accounts/windows.py: idempotent, exact, a handful of rows per batch).
 A batch is aggregated in memory first and costs a bounded number of store calls however
 many events it holds: one `add_members` of lasting sets, one delta (`put_cached` and its
-directory entry), one read of the window's directory, one `get_checkpoints` (stored
+directory entry), one read of the directory minutes written since the last, one `get_checkpoints` (stored
 verdicts), one `get_members` (lasting sets of the accounts judged) and at most one
 `put_checkpoints` (changed verdicts).
 """
@@ -33,7 +33,8 @@ verdicts), one `get_members` (lasting sets of the accounts judged) and at most o
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -138,6 +139,7 @@ class AccountTracker:
         policy: PolicySpec,
         store: StateStore | None = None,
         policy_version: str | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if policy.accounts is None:
             raise ValueError("the policy has no accounts section (policy/accounts.yaml)")
@@ -159,7 +161,11 @@ class AccountTracker:
         self._said: dict[tuple[str | None, str | None, float | None], str] = {}
         # `new_account` alone reaches review: every account seen must be judged and stored.
         self._new_account_flags = self.spec.weights.new_account >= self.spec.tiers.review
-        self.windows = AccountWindows(self.store, self.window_us, self.follow_window_us, self.window_ttl_s)
+        # `clock`: the minute a batch's delta is listed in (accounts/windows.py); a simulation
+        # (benchmarks/bench_cost.py) passes its own.
+        self.windows = AccountWindows(
+            self.store, self.window_us, self.follow_window_us, self.window_ttl_s, clock
+        )
 
     # -- recording -----------------------------------------------------------------------
 
@@ -183,8 +189,8 @@ class AccountTracker:
         only with profile, identity and account events, which always judge it). (Verdicts only
         fall with time, as windows pass; that is seen on its next judged event.) The batch's
         windowed members go to the store as one delta (accounts/windows.py), its lasting sets
-        in one write; then one read of the window's directory, one of the stored verdicts, one
-        of the lasting sets of the accounts judged, and one write of changed verdicts.
+        in one write; then one read of the directory minutes new since the last, one of the
+        stored verdicts, one of the lasting sets of the accounts judged, and one write of changed verdicts.
         """
         latest: dict[str, int] = {}  # accounts to judge -> time of their latest event
         follow_only: dict[str, int] = {}  # accounts with only follows in this batch

@@ -13,10 +13,19 @@ a post of one folded text) with the latest time it was seen. A latest time is a 
 merging is idempotent and order-free: a retried batch (same content, so the same id) is
 merged once, and a batch re-split differently, replayed or merged late changes nothing; the
 counts stay distinct members, exact. Before counting, a tracker merges the deltas that other
-writers (other shards, an earlier process) listed in the directory for the window and it has
-not merged yet: one read of the window's directory sets, and only the new deltas' entries.
-A fresh process thus reads the window's deltas once; a lone writer reads none. Delta entries
-are written before their directory entry, so a listed delta is readable.
+writers (other shards, an earlier process) listed and it has not merged yet.
+
+Reads are bounded by the writing rate, not the window: a delta is listed in the directory set
+of the minute it was WRITTEN (the writer's clock, `acct:listed#<minute>`), whatever its event
+times, so a late batch (a lagging shard, a replay) is listed among the new ones. A warm
+tracker reads only the minutes written since its last read (and `DIRECTORY_SLACK_MINUTES`
+before, for clock skew between writers and writes not visible yet), and merges each delta
+once (deltas are immutable); a cold start reads the directory of the window once (or of all
+that is still kept, when the events are older than the clock: a replay). Listing by event
+minute made every batch read the directory of the whole ~62-minute window: on DynamoDB the
+read units per batch grew with traffic x window. A lone writer reads none of its own deltas.
+Delta entries are written before their directory entry, so a listed delta is readable; one
+that is not fully readable yet is retried on the next reads until it expires.
 
 Memory: the counts are kept by window bucket (time // window) and a count reads its bucket and
 the one before, filtered by time, as the store's sets were; buckets older than that for a
@@ -26,7 +35,8 @@ judged batch's oldest event are dropped whole. What is kept is the last two wind
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 import orjson
@@ -37,8 +47,11 @@ REPLY: Final = 0  # member: an account replied to or mentioned
 TEXT: Final = 1  # member: "<digest of the folded text>:<rkey of the post>"
 FOLLOW: Final = 2  # member: the followed account
 DELTA_PREFIX: Final = "acct:delta:"
-DIRECTORY_PREFIX: Final = "acct:deltas#"
-DIRECTORY_BUCKET_US: Final = 60_000_000  # deltas are listed per minute of their event times
+DIRECTORY_PREFIX: Final = "acct:listed#"
+DIRECTORY_BUCKET_US: Final = 60_000_000  # deltas are listed per minute of their writing (clock)
+# A warm tracker re-reads this many minutes before its last read: writers' clocks may differ
+# and a write may not be visible at once (one minute is read two to three times in all).
+DIRECTORY_SLACK_MINUTES: Final = 2
 
 Entry = tuple[int, str, str, int]  # (kind, account DID, member, event time in µs)
 
@@ -67,8 +80,16 @@ def _distinct_since(parts: list[Members], since: int) -> int:
 class AccountWindows:
     """One tracker's view of the windowed members of every account, fed by batch deltas."""
 
-    def __init__(self, store: StateStore, window_us: int, follow_window_us: int, ttl_s: int) -> None:
+    def __init__(
+        self,
+        store: StateStore,
+        window_us: int,
+        follow_window_us: int,
+        ttl_s: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.store = store
+        self.clock = clock  # seconds: the directory minute a delta is listed in and read from
         self.window_us = window_us
         self.follow_window_us = follow_window_us
         self.ttl_s = ttl_s
@@ -80,7 +101,9 @@ class AccountWindows:
         # bucket -> account -> the most posts any one of its texts holds in the bucket: a bound
         # that tells most accounts are below the repeated-text bar without counting
         self.text_peaks: dict[int, dict[str, int]] = {}
-        self._merged: dict[str, int] = {}  # delta id -> its newest directory bucket
+        self._merged: dict[str, int] = {}  # delta id -> the directory minute it was listed in
+        self._unreadable: dict[str, tuple[int, int]] = {}  # delta id -> (chunks, minute): retried
+        self._read_to: int | None = None  # the directory minute of the last read (None: cold)
 
     # -- writing -----------------------------------------------------------------------
 
@@ -96,12 +119,13 @@ class AccountWindows:
         self._merge(entries)
         chunks = delta_chunks(entries) if len(raw) > MAX_CACHE_VALUE_CHARS else [raw.decode()]
         self.store.put_cached({f"{DELTA_PREFIX}{delta_id}:{i}": c for i, c in enumerate(chunks)}, self.ttl_s)
-        buckets = {t // DIRECTORY_BUCKET_US for _, _, _, t in entries}
-        count = str(len(chunks))
-        self.store.add_members(
-            [Sighting(f"{DIRECTORY_PREFIX}{b}", delta_id, count) for b in buckets], self.ttl_s
-        )
-        self._merged[delta_id] = max(buckets)
+        minute = self._minute()
+        listing = Sighting(f"{DIRECTORY_PREFIX}{minute}", delta_id, str(len(chunks)))
+        self.store.add_members([listing], self.ttl_s)
+        self._merged[delta_id] = minute
+
+    def _minute(self) -> int:
+        return int(self.clock() * 1_000_000) // DIRECTORY_BUCKET_US
 
     def _merge(self, entries: Iterable[Entry]) -> None:
         replies, texts, follows, peaks = self.replies, self.texts, self.follows, self.text_peaks
@@ -155,39 +179,47 @@ class AccountWindows:
             keep_from = oldest_us // width - 1
             for bucket in [b for b in buckets if b < keep_from]:
                 del buckets[bucket]
-        oldest = (oldest_us - 2 * max(self.window_us, self.follow_window_us)) // DIRECTORY_BUCKET_US - 1
-        if len(self._merged) > 64 and min(self._merged.values()) < oldest:
-            self._merged = {d: b for d, b in self._merged.items() if b >= oldest}
 
     # -- reading -----------------------------------------------------------------------
 
     def sync(self, until_us: int) -> None:
-        """Merge the deltas other writers listed for the window ending at `until_us` (and a
-        minute after it) that this one has not merged yet. A delta not fully readable yet is
-        left for the next call."""
-        span = max(self.window_us, self.follow_window_us)
-        first, last = (until_us - span) // DIRECTORY_BUCKET_US, until_us // DIRECTORY_BUCKET_US + 1
-        listed = self.store.get_members([f"{DIRECTORY_PREFIX}{b}" for b in range(first, last + 1)])
+        """Merge the deltas other writers listed that this one has not merged yet: warm, those
+        listed in the minutes since its last read (and a slack before); cold, those listed in
+        the window ending at `until_us` (by the clock, or all still kept when `until_us` is
+        older: a replay). A delta not fully readable yet is retried on the next calls."""
+        now = self._minute()
+        kept = -(-self.ttl_s * 1_000_000 // DIRECTORY_BUCKET_US)  # minutes a listing lives
+        if self._read_to is None:
+            span = -(-max(self.window_us, self.follow_window_us) // DIRECTORY_BUCKET_US)
+            window_from = min(now, until_us // DIRECTORY_BUCKET_US) - span - DIRECTORY_SLACK_MINUTES
+            first = max(now - kept, window_from)
+        else:
+            first = min(self._read_to, now) - DIRECTORY_SLACK_MINUTES
+        self._read_to = now if self._read_to is None else max(now, self._read_to)
+        listed = self.store.get_members([f"{DIRECTORY_PREFIX}{m}" for m in range(first, now + 1)])
         merged = self._merged
-        missing: dict[str, tuple[int, int]] = {}
+        missing = {d: v for d, v in self._unreadable.items() if v[1] >= now - kept}
         for key, deltas in listed.items():
-            bucket = int(key[len(DIRECTORY_PREFIX) :])
+            minute = int(key[len(DIRECTORY_PREFIX) :])
             for delta_id, chunks in deltas.items():
                 if delta_id not in merged and chunks.isdigit():
-                    seen = missing.get(delta_id)
-                    missing[delta_id] = (int(chunks), max(bucket, seen[1]) if seen else bucket)
+                    missing[delta_id] = (int(chunks), minute)
+        if len(merged) > 64 and min(merged.values()) < first - 1:  # never listed in a read again
+            self._merged = merged = {d: m for d, m in merged.items() if m >= first - 1}
+        self._unreadable = {}
         if not missing:
             return
         keys = [f"{DELTA_PREFIX}{d}:{i}" for d, (count, _) in missing.items() for i in range(count)]
         found = self.store.get_cached(keys)
-        for delta_id, (count, bucket) in missing.items():
+        for delta_id, (count, minute) in missing.items():
             parts = [found.get(f"{DELTA_PREFIX}{delta_id}:{i}") for i in range(count)]
             if None in parts:
+                self._unreadable[delta_id] = (count, minute)
                 continue
             for part in parts:
                 if part is not None:
                     self._merge(_entries(part))
-            merged[delta_id] = bucket
+            merged[delta_id] = minute
 
     def reply_targets(self, did: str, at_us: int) -> int:
         """Distinct accounts `did` replied to or mentioned in the window ending at `at_us`."""
