@@ -5,8 +5,8 @@ member row of the state store (about 52,000 rows written per 40,000 events, then
 back in the store): the account signals ran at 11,000 events per CPU second. Here a scoring
 batch writes what it saw as ONE delta, `(kind, account, member, time)` rows serialized into
 cache entries `acct:delta:<id>:<i>` (chunked under the cache's value limit), and lists it in
-a directory set per minute of its event times, `acct:deltas#<minute>` (member: the delta's
-id, value: its chunk count). A handful of rows per batch, however many events it holds.
+a directory set per minute of its writing, `acct:listed#<minute>` (member: the delta's id,
+value: its chunk count). A handful of rows per batch, however many events it holds.
 
 The counts are kept in memory, per account: each member (an account replied to or followed,
 a post of one folded text) with the latest time it was seen. A latest time is a max, so
