@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pickle
 import statistics
 import subprocess
@@ -31,6 +30,8 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+
+from baseline import child_environment, extract_revision
 
 from fraud_pipeline.accounts.events import AccountEvent, normalize_account_event
 from fraud_pipeline.accounts.synth import SCAM_KINDS, synth_accounts
@@ -134,20 +135,13 @@ def _baseline_cpu(
     rev: str, batches: list[tuple[list[Post], list[AccountEvent]]], runs: int
 ) -> dict[str, float]:
     """Median CPU seconds of the tracker at `rev` on these batches (SQLite and memory stores)."""
-    root = Path(__file__).resolve().parents[1]
     with tempfile.TemporaryDirectory() as tmp:
-        archive = subprocess.run(
-            ["git", "-C", str(root), "archive", rev, "fraud_pipeline", "policy"],
-            check=True,
-            capture_output=True,
-        ).stdout
-        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+        extract_revision(rev, tmp)
         pickled = Path(tmp) / "batches.pickle"
         pickled.write_bytes(pickle.dumps((batches, runs)))
-        env = dict(os.environ, PYTHONPATH=tmp)
         out = subprocess.run(  # in `tmp`: `-c` puts the working directory first on the path
             [sys.executable, "-c", _BASELINE_CHILD, str(pickled)],
-            env=env,
+            env=child_environment(tmp),
             cwd=tmp,
             check=True,
             capture_output=True,

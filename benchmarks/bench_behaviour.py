@@ -30,11 +30,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pickle
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
@@ -43,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from baseline import call_in_revision, extract_revision
 
 ROOT = Path(__file__).resolve().parents[1]
 FLAGGED = ("label", "review")
@@ -266,40 +264,18 @@ def throughput(
     theirs: list[tuple[float, float, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         if baseline:
-            archive = subprocess.run(
-                ["git", "-C", str(ROOT), "archive", baseline, "fraud_pipeline", "policy"],
-                check=True,
-                capture_output=True,
-            ).stdout
-            subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+            extract_revision(baseline, tmp)
             posts_file = Path(tmp) / "posts.pickle"
             posts_file.write_bytes(pickle.dumps(posts))
         for _ in range(repeats):
             mine.append(_rates_once(posts))
             if baseline:
-                child = subprocess.run(
-                    [sys.executable, "-c", CHILD, str(Path(__file__).resolve()), str(posts_file)],
-                    check=True,
-                    capture_output=True,
-                    text=True,
-                    env={**os.environ, "PYTHONPATH": tmp},
-                    cwd=tmp,
-                )
-                theirs.append(tuple(json.loads(child.stdout.strip().splitlines()[-1])))  # type: ignore[arg-type]
+                theirs.append(tuple(call_in_revision(tmp, __file__, "_baseline_child", str(posts_file))))  # type: ignore[arg-type]
     result: dict[str, Any] = {"posts": len(posts), "batch": 500, "repeats": repeats, **_medians(mine)}
     result["target_posts_per_s"] = 25_000
     if baseline:
         result["baseline"] = {"revision": baseline, **_medians(theirs)}
     return result
-
-
-# The baseline child: this file's `_baseline_child`, loaded by path, with the older package first.
-CHILD = (
-    "import importlib.util, sys; "
-    "spec = importlib.util.spec_from_file_location('bench_behaviour', sys.argv[1]); "
-    "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module); "
-    "module._baseline_child(sys.argv[2])"
-)
 
 
 def dynamodb_calls(events: int, seed: int, rate: float, batches: int) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from baseline import extract_revision
 from bench_compaction import synth_table
 
 from fraud_pipeline.analytics.lake_sql import dbt_env, ensure_schema_file
@@ -138,10 +139,7 @@ def _summary(runs: list[tuple[float, float]]) -> dict[str, object]:
 
 def baseline_project(rev: str, into: Path) -> Path:
     """The `dbt/` folder of git revision `rev`, extracted under `into`."""
-    root = Path(__file__).resolve().parents[1]
-    archive = subprocess.run(["git", "-C", str(root), "archive", rev, "dbt"], capture_output=True, check=True)
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
-    return into / "dbt"
+    return extract_revision(rev, into, ("dbt",)) / "dbt"
 
 
 def main(

@@ -21,15 +21,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pickle
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from baseline import call_in_revision, extract_revision
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -87,14 +87,6 @@ def _baseline_child(data_file: str) -> None:
     print(json.dumps(_times_once(posts, signals)))
 
 
-CHILD = (
-    "import importlib.util, sys; "
-    "spec = importlib.util.spec_from_file_location('bench_rules', sys.argv[1]); "
-    "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module); "
-    "module._baseline_child(sys.argv[2])"
-)
-
-
 def _medians(times: list[tuple[float, float]]) -> dict[str, float]:
     return {
         "cold_us_per_post_median": round(statistics.median(t[0] for t in times), 2),
@@ -126,26 +118,13 @@ def main() -> None:
     theirs: list[tuple[float, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         if args.baseline:
-            archive = subprocess.run(
-                ["git", "-C", str(ROOT), "archive", args.baseline, "fraud_pipeline", "policy"],
-                check=True,
-                capture_output=True,
-            ).stdout
-            subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+            extract_revision(args.baseline, tmp)
             data_file = Path(tmp) / "posts.pickle"
             data_file.write_bytes(pickle.dumps((posts, signals)))
         for _ in range(args.repeats):
             mine.append(_times_once(posts, signals))
             if args.baseline:
-                child = subprocess.run(
-                    [sys.executable, "-c", CHILD, str(Path(__file__).resolve()), str(data_file)],
-                    check=True,
-                    capture_output=True,
-                    text=True,
-                    env={**os.environ, "PYTHONPATH": tmp},
-                    cwd=tmp,
-                )
-                theirs.append(tuple(json.loads(child.stdout.strip().splitlines()[-1])))  # type: ignore[arg-type]
+                theirs.append(tuple(call_in_revision(tmp, __file__, "_baseline_child", str(data_file))))  # type: ignore[arg-type]
     result: dict[str, Any] = {
         "benchmark": "rules_and_verdict_per_post",
         "posts": len(posts),
