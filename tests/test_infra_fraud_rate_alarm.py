@@ -11,6 +11,7 @@ import re
 import pytest
 
 from fraud_pipeline.metrics import open_metrics
+from fraud_pipeline.metrics.base import MetricPoint
 from fraud_pipeline.orchestration.health import FraudRate
 from fraud_pipeline.orchestration.monitoring import publish_rate_jump
 from fraud_pipeline.policy.alarm import (
@@ -121,22 +122,15 @@ def test_published_metric_breaches_exactly_when_the_rule_fires(
     metrics = open_metrics(local_settings)
     try:
         published = publish_rate_jump(metrics, local_settings.metric_namespace, rate, now_ms)
-        heartbeats = metrics.query(
-            local_settings.metric_namespace,
-            HEARTBEAT_METRIC,
-            now_ms - alarm["period"] * 1000,
-            now_ms + 1000,
-            period_s=alarm["period"],
-            stat="SampleCount",
-        )
-        points = metrics.query(
-            local_settings.metric_namespace,
-            FRAUD_RATE_JUMP_METRIC,
-            now_ms - alarm["period"] * 1000,
-            now_ms + 1000,
-            period_s=alarm["period"],
-            stat=alarm["statistic"],
-        )
+
+        def last_period(metric: str, stat: str) -> list[MetricPoint]:
+            """The alarm's view of `metric`: one period ending now, at this statistic."""
+            start = now_ms - alarm["period"] * 1000
+            namespace = local_settings.metric_namespace
+            return metrics.query(namespace, metric, start, now_ms + 1000, period_s=alarm["period"], stat=stat)
+
+        heartbeats = last_period(HEARTBEAT_METRIC, "SampleCount")
+        points = last_period(FRAUD_RATE_JUMP_METRIC, alarm["statistic"])
     finally:
         metrics.close()
     judged = posts >= rule.min_posts and trailing is not None
