@@ -150,15 +150,10 @@ class CompiledRule:
         self.reason = spec.reason
         self.reason_fields = tuple(f for _, f, _, _ in string.Formatter().parse(spec.reason) if f)
 
-    def can_fire_without(self, lacking: frozenset[str]) -> bool:
-        """False when a post lacking these preconditions can never satisfy the rule."""
-        if any(_fails_without(c) in lacking for c in self.all):
-            return False
-        return not self.any or not all(_fails_without(c) in lacking for c in self.any)
-
     def needs(self) -> tuple[frozenset[str], frozenset[str]]:
         """(preconditions every post it fires on has, preconditions of which such a post has at
-        least one; empty when none is needed): what `can_fire_without` tests, as sets."""
+        least one; empty when none is needed): a post lacking any of the first, or all of the
+        second, can never satisfy the rule."""
         every = frozenset(p for c in self.all if (p := _fails_without(c)) is not None)
         openings = [_fails_without(c) for c in self.any]
         if openings and all(p is not None for p in openings):
