@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
@@ -13,6 +14,7 @@ import pytest
 from fraud_pipeline.accounts.tracker import AccountTracker
 from fraud_pipeline.accounts.windows import DELTA_PREFIX, DIRECTORY_PREFIX, FOLLOW, delta_chunks
 from fraud_pipeline.policy import load_default_policy
+from fraud_pipeline.records import Post
 from fraud_pipeline.settings import Settings
 from fraud_pipeline.state.base import Sighting, StateStore
 from fraud_pipeline.state.dynamodb import DynamoDbStateStore, dynamodb_client, ensure_table
@@ -238,3 +240,32 @@ def test_a_late_batch_from_another_shard_is_merged_by_a_warm_tracker() -> None:
     now[0] += 30
     warm.observe(posts=[reply(SCAMMER, "did:plc:victim00000000000000000002", "hi", T0 + 46 * MINUTE, 2)])
     assert warm.windows.reply_targets(SCAMMER, T0 + 46 * MINUTE) == 3
+
+
+def test_only_texts_aimed_at_other_accounts_count_as_repeats() -> None:
+    """`repeated_text` counts replies and mentions (a text repeated at people): the same text
+    posted six times at top level, or as replies to the account's own thread, counts nothing and
+    is never folded; the same six as replies to someone else fire it."""
+    tracker = _tracker(MemoryStateStore())
+    text = "buy my course today please"
+
+    def own(n: int, parent: str | None) -> Post:
+        return Post(
+            uri=f"at://{SCAMMER}/app.bsky.feed.post/t{n}",
+            did=SCAMMER,
+            rkey=f"t{n}",
+            operation="create",
+            time_us=T0 + n * MINUTE,
+            text=text,
+            reply_root=parent,
+            reply_parent=parent,
+        )
+
+    self_thread = f"at://{SCAMMER}/app.bsky.feed.post/t0"
+    mentions_self = replace(own(20, None), rkey="t20", mentions=[SCAMMER])
+    alone = [own(n, None) for n in range(6)] + [own(n, self_thread) for n in range(6, 12)] + [mentions_self]
+    assert tracker.observe(posts=alone) == []
+    assert tracker.windows.repeated_text(SCAMMER, T0 + 20 * MINUTE) == 0
+    at_helper = [replace(own(30 + n, None), rkey=f"t{30 + n}", mentions=[HELPER]) for n in range(6)]
+    v = verdict(tracker.observe(posts=at_helper), SCAMMER)
+    assert "repeated_text:6" in v.reasons

@@ -19,8 +19,8 @@ batch scored twice counts nothing twice):
   acct:handle:<did>          handle -> time first seen (handle changes)
   acct:profile:<did>         profile event time -> what that profile said (latest wins)
   acct:status:<did>          account event time -> "1" active / "0" not (latest wins)
-The windowed counts (distinct accounts replied to or mentioned, posts of one folded text,
-accounts followed) are not member rows: each batch writes one delta of what it saw and the
+The windowed counts (distinct accounts replied to or mentioned, replies and mentions of one
+folded text, accounts followed) are not member rows: each batch writes one delta of what it saw and the
 counts are summed in memory, merging other writers' deltas before counting
 (accounts/windows.py: idempotent, exact, a handful of rows per batch).
 A batch is aggregated in memory first and costs a bounded number of store calls however
@@ -177,6 +177,11 @@ class AccountTracker:
     ) -> list[AccountVerdict]:
         """Record a batch and return the verdict of every account it may have changed.
 
+        A post counts toward its account's windows only when it is aimed at someone else (a
+        reply to another account, a mention): its targets and its folded text (`repeated_text`
+        is a text repeated AT people). A post aimed at nobody is not folded at all, so it costs
+        the post path its account's first sighting and stored-verdict lookup, nothing more.
+
         `profile_text_p`: the text model's score of profile events' texts, by `id(event)`
         (the scorer reads them in one model call); a profile without one is judged by the
         policy's profile rules alone.
@@ -200,6 +205,7 @@ class AccountTracker:
         entries: list[Entry] = []
         add = entries.append
         min_chars = self.spec.min_text_chars
+        digests: dict[str, str | None] = {}  # text -> digest of its folded form (None: too short)
         for post in posts:
             if post.operation == "delete":
                 continue
@@ -215,13 +221,21 @@ class AccountTracker:
                 if parent is not None:
                     targets.add(parent)
                 targets.discard(did)
+                if not targets:
+                    continue
                 for target in targets:
                     add((REPLY, did, target[:MAX_MEMBER_CHARS], t))
             elif parent is not None and parent != did:
                 add((REPLY, did, parent[:MAX_MEMBER_CHARS], t))
-            folded = fold_text(post.text)
-            if len(folded) >= min_chars:
-                add((TEXT, did, f"{_digest(folded)}:{post.rkey[:_RKEY_CHARS] or '-'}", t))
+            else:  # aimed at nobody else: no reply target, and its text is no repeat at people
+                continue
+            text = post.text
+            digest = digests.get(text, "")
+            if digest == "":  # once per distinct text per batch (templates repeat)
+                folded = fold_text(text)
+                digest = digests[text] = _digest(folded) if len(folded) >= min_chars else None
+            if digest is not None:
+                add((TEXT, did, f"{digest}:{post.rkey[:_RKEY_CHARS] or '-'}", t))
         for event in events:
             did, t = event.did, event.time_us
             if first.get(did, t + 1) > t:
