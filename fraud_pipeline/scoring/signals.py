@@ -444,83 +444,113 @@ class BehaviorTracker:
         return self.observe_batch([post])[0]
 
     def observe_batch(self, posts: Sequence[Post]) -> list[PostSignals]:
-        """Record the posts and return each one's signals (three store calls per batch)."""
+        """Record the posts and return each one's signals (three store calls per batch).
+
+        Most posts join no group (no link, mention or media, or too short a text): their
+        signals are the account's post count and newness alone, and posts with equal ones
+        share one `PostSignals` (read-only by convention)."""
         if not posts:
             return []
         p = self.params
         first_seen = self._first_seen(posts)
+        window_us, bucket_us, new_us = self.window_us, self.bucket_us, p.new_account_s * 1_000_000
+        min_chars, sketch = p.min_chars, self.sketch
+
+        # Texts joining groups, folded; their MinHash signatures in one numpy pass.
+        folded: dict[int, str] = {}
+        for i, post in enumerate(posts):
+            if post.links or post.mentions or post.media_cids:
+                text = fold_text(post.text)
+                if len(text) >= min_chars:
+                    folded[i] = text
+        signatures: dict[int, np.ndarray] = {}
+        if folded:
+            sigs = sketch.signatures([sketch.shingles(text) for text in folded.values()])
+            signatures = dict(zip(folded, sigs, strict=True))
 
         sightings: list[Sighting] = []
-        # Per post: acct, fp, lsh (per band), media (per image) keys, each the current bucket first.
-        post_keys: list[tuple[list[str], list[str], list[list[str]], list[list[str]]]] = []
-        eligible = {i for i, post in enumerate(posts) if (post.links or post.mentions or post.media_cids)}
-        folded: dict[int, str] = {}
-        for i in eligible:
-            text = fold_text(posts[i].text)
-            if len(text) >= p.min_chars:
-                folded[i] = text
-        signatures = {}
-        if folded:
-            order = list(folded)
-            sigs = self.sketch.signatures([self.sketch.shingles(folded[i]) for i in order])
-            signatures = dict(zip(order, sigs, strict=True))
-
-        compact: dict[int, bytes] = {}
-        window_us, bucket_us, new_us = self.window_us, self.bucket_us, p.new_account_s * 1_000_000
-        no_keys: list[str] = []  # shared by the posts that join no group (most): never mutated
-        no_groups: list[list[str]] = []
+        add = sightings.append
+        wanted: set[str] = set()
+        # Per post: its acct keys (the current bucket first, then the one before when the
+        # window reaches into it: buckets are twice the window, so half the posts), and for
+        # posts that join groups their fp, lsh (per band) and media (per image) keys.
+        acct_keys: list[tuple[str, ...]] = []
+        group_keys: dict[int, tuple[list[str], list[list[str]], list[list[str]], bytes]] = {}
         for i, post in enumerate(posts):
-            bucket = post.time_us // bucket_us
-            # The buckets the post's window (t - window, t] covers: its own, and the one before
-            # when the window reaches back into it (buckets are twice the window: half the posts).
-            spans = [f"#{bucket}"]
-            if (post.time_us - window_us) // bucket_us != bucket:
-                spans.append(f"#{bucket - 1}")
-            acct = [f"acct:{post.did}{span}" for span in spans]
-            sightings.append(Sighting(acct[0], post.rkey, str(post.time_us)))
-            if i not in eligible:
-                post_keys.append((acct, no_keys, no_groups, no_groups))
+            time_us = post.time_us
+            bucket = time_us // bucket_us
+            current = f"#{bucket}"
+            spans: tuple[str, ...] = (
+                (current,) if (time_us - window_us) // bucket_us == bucket else (current, f"#{bucket - 1}")
+            )
+            did = post.did
+            acct = tuple([f"acct:{did}{span}" for span in spans])
+            acct_keys.append(acct)
+            wanted.update(acct)
+            add(Sighting(acct[0], post.rkey, str(time_us)))
+            if not (post.links or post.mentions or post.media_cids):
                 continue
-            fp_keys: list[str] = no_keys
-            lsh_keys: list[list[str]] = no_groups
-            media_keys: list[list[str]] = no_groups
+            fp_keys: list[str] = []
+            lsh_keys: list[list[str]] = []
+            media_keys: list[list[str]] = []
+            compact = b""
             member = _encode_member(
-                post.time_us,
-                post.time_us - first_seen[post.did] <= new_us,
+                time_us,
+                time_us - first_seen[did] <= new_us,
                 _site(post.domains[0]) if post.domains else "",
                 post.rkey,
             )
-            if i in folded:
-                fp = _digest(folded[i].encode("utf-8", "replace"))
+            folded_text = folded.get(i)
+            if folded_text is not None:
+                fp = _digest(folded_text.encode("utf-8", "replace"))
                 fp_keys = [f"fp:{fp}{span}" for span in spans]
-                sightings.append(Sighting(fp_keys[0], post.did, member))
-                compact[i] = self.sketch.compact(signatures[i])
-                near_member = f"{member}|{compact[i].hex()}"
-                lsh_keys = [
-                    [f"{band}{span}" for span in spans] for band in self.sketch.band_keys(signatures[i])
-                ]
-                sightings += [Sighting(keys[0], post.did, near_member) for keys in lsh_keys]
+                add(Sighting(fp_keys[0], did, member))
+                wanted.update(fp_keys)
+                signature = signatures[i]
+                compact = sketch.compact(signature)
+                near_member = f"{member}|{compact.hex()}"
+                for band in sketch.band_keys(signature):
+                    keys = [f"{band}{span}" for span in spans]
+                    lsh_keys.append(keys)
+                    add(Sighting(keys[0], did, near_member))
+                    wanted.update(keys)
             if post.media_cids:
-                media_keys = [
-                    [f"media:{cid}{span}" for span in spans] for cid in dict.fromkeys(post.media_cids)
-                ]
-                sightings += [Sighting(keys[0], post.did, member) for keys in media_keys]
-            post_keys.append((acct, fp_keys, lsh_keys, media_keys))
+                for cid in dict.fromkeys(post.media_cids):
+                    keys = [f"media:{cid}{span}" for span in spans]
+                    media_keys.append(keys)
+                    add(Sighting(keys[0], did, member))
+                    wanted.update(keys)
+            if fp_keys or media_keys:
+                group_keys[i] = (fp_keys, lsh_keys, media_keys, compact)
 
         self.store.add_members(sightings, ttl_s=p.set_ttl_s)
-        wanted = {key for acct, fp_keys, lsh_keys, media_keys in post_keys for key in acct}
-        wanted.update(key for _, fp_keys, _, _ in post_keys for key in fp_keys)
-        wanted.update(
-            key
-            for _, _, lsh_keys, media_keys in post_keys
-            for keys in (*lsh_keys, *media_keys)
-            for key in keys
-        )
         sets = _BatchSets(self.store.get_members(wanted))
-        return [
-            self._signals(post, first_seen[post.did], keys, sets, compact.get(i, b""))
-            for i, (post, keys) in enumerate(zip(posts, post_keys, strict=True))
-        ]
+
+        out: list[PostSignals] = []
+        lone: dict[tuple[int, bool], PostSignals] = {}  # the shared signals of posts in no group
+        for i, post in enumerate(posts):
+            low, high = post.time_us - window_us, post.time_us
+            account_posts = 0
+            for key in acct_keys[i]:  # a post's rkey lives in the bucket of its own time: no overlap
+                times = sets.times(key)
+                account_posts += bisect_right(times, high) - bisect_right(times, low)
+            account_posts = max(1, account_posts)
+            is_new = high - first_seen[post.did] <= new_us
+            grouped = group_keys.get(i)
+            if grouped is not None:
+                out.append(self._signals(post, account_posts, is_new, grouped, sets))
+                continue
+            shared = lone.get((account_posts, is_new))
+            if shared is None:
+                shared = lone[(account_posts, is_new)] = PostSignals(
+                    account_posts_window=account_posts,
+                    account_is_new=is_new,
+                    campaign_id=None,
+                    campaign_accounts=0,
+                    media_reuse_accounts=0,
+                )
+            out.append(shared)
+        return out
 
     def _first_seen(self, posts: Sequence[Post]) -> dict[str, int]:
         """Each account's first sighting in the stream (event time, µs); new ones are recorded."""
@@ -570,54 +600,43 @@ class BehaviorTracker:
         kept) whose stored signature confirms the similarity (estimated Jaccard at least
         `near_duplicate_jaccard`: bands tuned for recall also collide unrelated posts), named
         after its fullest band, the one a campaign's posts most often share.
-        `lsh_keys` are the keys of each band, the current bucket first."""
+        `lsh_keys` are the keys of each band, the current bucket first.
+
+        The bands' (account, first sighting) pairs are gathered in C first: a campaign's bands
+        mostly hold the same accounts with the same values, so each distinct pair is decoded
+        and weighed once, not once per band."""
         low, high = post.time_us - self.window_us, post.time_us
-        raw, decoded = sets.sets, _DECODED
-        merged: dict[str, _Sighted] = {}
+        raw = sets.sets
+        pairs: set[tuple[str, str]] = set()
+        last: dict[str, str] | None = None
         for band_keys in lsh_keys:
-            band: dict[str, _Sighted] | None = None
-            for key in band_keys:  # the current bucket, then the earlier one
+            for key in band_keys:
                 values = raw.get(key)
-                if not values:
-                    continue
-                if len(values) == 1:  # most bands: the post alone (or one other account)
-                    for did, value in values.items():
-                        m = decoded.get(value) or _decode_member(value)
-                        if m is not None and low < m[0] <= high:
-                            if band is None:
-                                band = {did: m}
-                            else:
-                                band[did] = m
-                    continue
-                times, rows = sets.members(key)
-                if times[0] > high or times[-1] <= low:
-                    continue
-                window = rows[bisect_right(times, low) : bisect_right(times, high)]
-                if band is None:
-                    band = dict(window)
-                else:
-                    band.update(window)  # the earlier bucket's sightings are the earlier ones
-            if not band or band == merged:  # a repeated text's bands often hold the same accounts
+                if values and values is not last and values != last:
+                    pairs.update(values.items())
+                    last = values
+        merged: dict[str, _Sighted] = {}
+        decoded = _DECODED
+        for did, value in pairs:
+            m = decoded.get(value) or _decode_member(value)
+            if m is None or not low < m[0] <= high:
                 continue
-            if not merged:
-                merged = band
-                continue
-            for did, m in band.items():
-                known = merged.get(did)
-                if known is None or m[0] < known[0]:  # the earliest sighting of each account
-                    merged[did] = m
+            known = merged.get(did)
+            # The earliest sighting of each account (ties: the smaller value, so any order of
+            # the pairs gives one answer).
+            if known is None or m[0] < known[0] or (m[0] == known[0] and m < known):
+                merged[did] = m
         group = _Group(
             lsh_keys[0][0].split("#", 1)[0], namer=lambda: self._fullest_band(lsh_keys, sets, post)
         )
         if not merged or not sketch:
             group.members = merged
             return group
-        near, bar, own = self.sketch.similarity, self.params.near_duplicate_jaccard, post.did
+        near, bar = self.sketch.similarity, self.params.near_duplicate_jaccard
         # A member written before sets carried signatures cannot be checked: it counts, as then.
+        # An equal signature (the post itself, a copy of its text) is similarity 1 (bar < 1).
         group.members = {
-            did: m
-            for did, m in merged.items()
-            if (did == own and m[4] == sketch) or not m[4] or near(sketch, m[4]) >= bar
+            did: m for did, m in merged.items() if m[4] == sketch or not m[4] or near(sketch, m[4]) >= bar
         }
         return group
 
@@ -662,27 +681,13 @@ class BehaviorTracker:
     def _signals(
         self,
         post: Post,
-        first_seen_us: int,
-        keys: tuple[list[str], list[str], list[list[str]], list[list[str]]],
+        account_posts: int,
+        is_new: bool,
+        keys: tuple[list[str], list[list[str]], list[list[str]], bytes],
         sets: _BatchSets,
-        sketch: bytes = b"",
     ) -> PostSignals:
-        acct_keys, fp_keys, lsh_keys, media_keys = keys
-        low, high = post.time_us - self.window_us, post.time_us
-        account_posts = 0
-        for key in acct_keys:  # a post's rkey lives in the bucket of its own time: no overlap
-            times = sets.times(key)
-            account_posts += bisect_right(times, high) - bisect_right(times, low)
-        is_new = post.time_us - first_seen_us <= self.params.new_account_s * 1_000_000
-        if not (fp_keys or lsh_keys or media_keys):  # most posts: no group to weigh
-            return PostSignals(
-                account_posts_window=max(1, account_posts),
-                account_is_new=is_new,
-                campaign_id=None,
-                campaign_accounts=0,
-                media_reuse_accounts=0,
-            )
-
+        """Signals of a post that joins groups: its text's, near-duplicates' and images'."""
+        fp_keys, lsh_keys, media_keys, sketch = keys
         groups: list[_Group] = []
         fp_group = self._window(fp_keys, sets, post) if fp_keys else None
         if fp_group is not None:
@@ -714,7 +719,7 @@ class BehaviorTracker:
         if best_group is not None and evidence >= bar:
             campaign_id = best_group.group_id.removeprefix("fp:")
         return PostSignals(
-            account_posts_window=max(1, account_posts),
+            account_posts_window=account_posts,
             account_is_new=is_new,
             campaign_id=campaign_id,
             campaign_accounts=len(fp_group.members) if fp_group else 0,
@@ -734,10 +739,10 @@ class BehaviorTracker:
         one post of a campaign is the crossing one, whichever shard scores it.
         """
         mine = (post.time_us, post.did)
-        earlier = [(did, m) for did, m in group.members.items() if (m[0], did) < mine]
-        before = self._evidence([m for _, m in earlier])[0]
+        earlier = sorted((m[0], did, m) for did, m in group.members.items() if (m[0], did) < mine)
+        before = self._evidence([m for _, _, m in earlier])[0]
         if before >= self.params.campaign_bar:
             return
-        for did, m in earlier:
+        for _, did, m in earlier:
             uri = f"at://{did}/{POST_COLLECTION}/{m[3]}"
             relabel.setdefault(uri, RelabelTarget(uri, did, m[3], m[0]))
