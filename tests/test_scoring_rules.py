@@ -176,6 +176,17 @@ def test_skipping_rules_by_precondition_never_changes_the_hits() -> None:
     assert skipped > 1000 and fired > 300  # both paths are exercised
 
 
+# Linked domains the policy's lists say nothing of, say something of, or both, in either order.
+DOMAIN_MIXES: tuple[list[str], ...] = (
+    [],
+    ["x.com"],
+    ["phantom-claim.xyz"],
+    ["bsky.app", "bit.ly"],
+    ["xn--metamsk-2ya.com"],
+    ["news.example.org", "coinbase-help.top", "metamask.io"],
+)
+
+
 def test_every_declared_precondition_holds_on_real_texts() -> None:
     """A signal that `requires` a precondition is its type's zero on every post lacking it."""
     import json
@@ -190,7 +201,8 @@ def test_every_declared_precondition_holds_on_real_texts() -> None:
     checked = 0
     for index, text in enumerate(texts):
         for variant in (text, rewrite(text, REWRITES[index % len(REWRITES)], row=index)):
-            ctx = rules.context(make_post(index, variant, domains=[] if index % 2 else ["x.com"]), QUIET)
+            domains = DOMAIN_MIXES[index % len(DOMAIN_MIXES)]
+            ctx = rules.context(make_post(index, variant, domains=domains), QUIET)
             lacking = ctx.missing()
             for spec in SIGNALS.values():
                 if spec.requires in lacking:
@@ -358,3 +370,73 @@ def test_the_generated_rules_equal_the_conditions_one_by_one_for_every_condition
                     assert hits == rules.evaluate_every_rule(rules.context(post, behaviour, text_score))
                     fired.update(h.rule for h in hits)
     assert {"quiet_link", "brand_or_tld", "giveaway_across"} <= fired
+
+
+def test_domain_signals_name_the_first_listed_domain_in_link_order() -> None:
+    """The lists' facts are worked out once per domain; each domain signal is still the first
+    linked domain (in link order) the fact holds for, and `listed_domain` is the gate."""
+    rules = default_rule_set()
+    post = make_post(1, "hello", domains=["bsky.app", "bit.ly", "metamask-claim.xyz", "xn--pple-43d.com"])
+    ctx = rules.context(post, QUIET)
+    assert ctx.listed_domain and "listed_domain" not in ctx.missing()
+    assert ctx.get("shortener_domain") == "bit.ly"
+    assert ctx.get("high_abuse_tld_domain") == "metamask-claim.xyz"
+    assert ctx.get("lookalike_domain") == "metamask-claim.xyz" and ctx.get("lookalike_brand") == "metamask"
+    assert ctx.get("punycode_domain") == "xn--pple-43d.com"
+    assert ctx.get("scam_domain") == ""
+    unlisted = ["bsky.app", "metamask.io", "news.example.org"]
+    plain = rules.context(make_post(2, "hello", domains=unlisted), QUIET)
+    assert not plain.listed_domain and {"listed_domain", "trigger_words"} <= plain.missing()
+    assert rules.evaluate(plain) == []
+
+
+def test_the_scorer_fills_every_record_field_as_from_post_does() -> None:
+    """`_tag` builds its record positionally (it runs once per post): every field must hold
+    what `TaggedRecord.from_post` puts under that name, for the same post and verdict."""
+    import dataclasses
+
+    from fraud_pipeline.records import Post, TaggedRecord
+
+    post = make_post(7, "Claim your free airdrop, connect wallet now", links=["https://a.xyz/x"])
+    for f in dataclasses.fields(Post):
+        if f.name in ("operation", "text", "uri", "did", "rkey"):
+            continue
+        if f.type in ("str | None",):
+            setattr(post, f.name, f"{f.name}-value")
+        elif f.type.startswith("list"):
+            setattr(post, f.name, [f"{f.name}-item"])
+    post.media_paths, post.media_cids = [], []  # no media: the media model is not asked
+    post.ingested_at_us = 17
+    scorer = PostScorer(KeywordScorer(), KeywordScorer())
+    record = scorer.score([post])[0][0]
+    assert record.rule_hits and record.action != "none"  # a verdict with content in every part
+    expected = TaggedRecord.from_post(
+        post,
+        **{
+            name: getattr(record, name)
+            for name in (
+                "fraud_text_likelihood",
+                "fraud_media_likelihood",
+                "fraud_score",
+                "is_fraud",
+                "labels",
+                "reasons",
+                "rule_hits",
+                "text_model_version",
+                "media_model_version",
+                "scored_at_us",
+                "action",
+                "policy_version",
+                "campaign_id",
+            )
+        },
+    )
+    assert record == expected
+    assert record.text == post.text and record.uri == post.uri and record.ingested_at_us == 17
+    # ... and the verdict's own fields are where they belong.
+    assert record.policy_version == scorer.policy.current().version
+    assert record.text_model_version == KeywordScorer.version and record.media_model_version is None
+    assert record.is_fraud is True and record.action in ("review", "label")
+    assert set(record.rule_hits) <= {rule.name for rule in default_rule_set().rules}
+    assert "crypto-scam" in record.labels and any("giveaway" in reason for reason in record.reasons)
+    assert 0 < record.fraud_score <= 1 and record.fraud_text_likelihood is not None

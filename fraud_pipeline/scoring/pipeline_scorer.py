@@ -32,7 +32,7 @@ from fraud_pipeline.accounts.lake_table import account_record
 from fraud_pipeline.accounts.tracker import AccountTracker
 from fraud_pipeline.policy import Policy
 from fraud_pipeline.policy.runtime import ActivePolicy, PolicyHolder
-from fraud_pipeline.records import Post, TaggedRecord
+from fraud_pipeline.records import Post, TaggedRecord, iso_from_us
 from fraud_pipeline.scoring.base import ModelUnavailable, TextScorer
 from fraud_pipeline.scoring.quotas import QuotaBreaker, apply_account_quota, utc_day
 from fraud_pipeline.scoring.relabel import verdict_updates
@@ -127,6 +127,17 @@ class ScoreCounts:
         self.image_unavailable.update(other.image_unavailable)
 
 
+_NO_ACTIONS: frozenset[str | None] = frozenset()  # the rule actions of a post no rule fires on
+
+
+def _operating_points(active: ActivePolicy) -> tuple[ActivePolicy, float, float, float, float, float, float]:
+    """(the policy, text review, text label, media review, media label, combined review,
+    combined label): the verdict's thresholds, read once per policy version."""
+    thresholds = active.policy.spec.thresholds
+    text, media, combined = thresholds.text_model, thresholds.media_model, thresholds.combined
+    return active, text.review, text.label, media.review, media.label, combined.review, combined.label
+
+
 class PostScorer:
     """Scores posts with a text model, a media model, behavioural signals and the policy's rules."""
 
@@ -159,6 +170,7 @@ class PostScorer:
         )
         self.quotas = QuotaBreaker(quota_state or MemoryStateStore())
         self._accounts: tuple[str, AccountTracker | None] | None = None
+        self._points = _operating_points(active)
 
     def _follow_policy(self, active: ActivePolicy) -> None:
         """A new policy version retunes the behaviour tracker before the batch is observed, so
@@ -345,15 +357,23 @@ class PostScorer:
         counts: ScoreCounts,
         images: PostImages | None = None,
     ) -> TaggedRecord:
-        thresholds = active.policy.spec.thresholds
-        media = has_media(post)
+        """One post's verdict and record. It runs once per post, so it reads the operating
+        points once per policy version (`_operating_points`) and builds the record in one call."""
+        points = self._points
+        if points[0] is not active:
+            points = self._points = _operating_points(active)
+        _, text_review, text_label, media_review, media_label, combined_review, combined_label = points
+        media = bool(post.media_paths)
         reasons: list[str] = []
-        if media and images is not None:
-            media_p = with_image_evidence(media_p, images, post, reasons)
-        if media and media_p is not None and signals.media_reuse_accounts >= 3:
-            # An image reused by several accounts is evidence the model cannot see (memes are
-            # reused too, so it only ever adds up to half).
-            media_p = 1 - (1 - media_p) * (1 - min(0.5, (signals.media_reuse_accounts - 2) / 10))
+        if media:
+            if images is not None:
+                media_p = with_image_evidence(media_p, images, post, reasons)
+            if media_p is not None and signals.media_reuse_accounts >= 3:
+                # An image reused by several accounts is evidence the model cannot see (memes are
+                # reused too, so it only ever adds up to half).
+                media_p = 1 - (1 - media_p) * (1 - min(0.5, (signals.media_reuse_accounts - 2) / 10))
+        else:
+            media_p = None  # no media: no media score, whatever the caller passed
         if text_p is None:
             counts.text_unavailable += 1
             reasons.append(f"text score unavailable: {text_error or 'no score'}")
@@ -363,26 +383,23 @@ class PostScorer:
                 reasons.append(f"media score unavailable: {media_error or 'no score'}")
 
         rules = active.rules
-        hits = rules.evaluate(SignalContext(post, signals, rules.lists, text_p, media_p if media else None))
+        hits = rules.evaluate(SignalContext(post, signals, rules.lists, text_p, media_p))
         remaining = 1 - (text_p or 0.0)
         if media:
             remaining *= 1 - (media_p or 0.0)
-        text_tier = thresholds.text_model
-        text_fraud = text_p is not None and text_p >= text_tier.review
-        media_fraud = False
         labels: list[str] = []
+        text_fraud = text_p is not None and text_p >= text_review
         if text_fraud:
             labels.append("fraud-text")
-            reasons.append(f"text model {text_p:.2f} >= {text_tier.review:.2f}")
-        if media:
-            media_tier = thresholds.media_model
-            media_fraud = media_p is not None and media_p >= media_tier.review
-            if media_fraud:
-                labels.append("fraud-media")
-                reasons.append(f"media model {media_p:.2f} >= {media_tier.review:.2f}")
+            reasons.append(f"text model {text_p:.2f} >= {text_review:.2f}")
+        media_fraud = media_p is not None and media_p >= media_review
+        if media_fraud:
+            labels.append("fraud-media")
+            reasons.append(f"media model {media_p:.2f} >= {media_review:.2f}")
         rule_hits: list[str] = []
-        rule_actions: set[str | None] = set()
+        rule_actions: set[str | None] | frozenset[str | None] = _NO_ACTIONS
         if hits:  # most posts fire no rule
+            rule_actions = set()
             hit_counts = counts.rule_hits
             for hit in hits:
                 name = SHADOW_PREFIX + hit.rule if hit.shadow else hit.rule
@@ -398,61 +415,85 @@ class PostScorer:
                 if hit.shadow:
                     reasons.append(f"shadow rule {hit.rule} would add {hit.label}: {hit.reason}")
         fraud_score = 1 - remaining
-        combined = thresholds.combined
         if (
-            (text_p is not None and text_p >= text_tier.label)
-            or (media and media_p is not None and media_p >= thresholds.media_model.label)
-            or fraud_score >= combined.label
+            (text_p is not None and text_p >= text_label)
+            or (media_p is not None and media_p >= media_label)
+            or fraud_score >= combined_label
             or "label" in rule_actions
         ):
             action = "label"
-        elif text_fraud or media_fraud or fraud_score >= combined.review or "review" in rule_actions:
+            counts.action_label += 1
+        elif text_fraud or media_fraud or fraud_score >= combined_review or "review" in rule_actions:
             action = "review"
+            counts.action_review += 1
         else:
             action = "none"
-        if signals.campaign_id is not None:
-            labels.append(f"campaign:{signals.campaign_id}")
+        campaign_id = signals.campaign_id
+        if campaign_id is not None:
+            labels.append(f"campaign:{campaign_id}")
 
         counts.processed += 1
         if not media:
             counts.text_only += 1
         if action != "none":
             counts.is_fraud += 1
-            if action == "label":
-                counts.action_label += 1
-            else:
-                counts.action_review += 1
         if text_fraud:
             counts.fraud_text += 1
         if media_fraud:
             counts.fraud_media += 1
             if text_fraud:
                 counts.fraud_both += 1
-        record = TaggedRecord.from_post(
-            post,
-            fraud_text_likelihood=text_p,
-            fraud_media_likelihood=media_p if media else None,
-            fraud_score=round(fraud_score, 6),
-            is_fraud=action != "none",
-            labels=labels,
-            reasons=reasons,
-            rule_hits=rule_hits,
-            text_model_version=self.text_scorer.version,
-            media_model_version=self.media_scorer.version if (media and self.media_scorer) else None,
-            scored_at_us=time.time_ns() // 1000,
-            action=action,
-            policy_version=active.version,
-            campaign_id=signals.campaign_id,
-        )
+        media_version = self.media_scorer.version if (media and self.media_scorer) else None
+        if images is not None and media_version:
+            media_version += "+images"
+        media_paths = post.media_paths
         if images is not None and images.object_uris:
             # The copies in the bucket's media/ prefix, where the CDN URL was.
-            record.media_paths = [
+            media_paths = [
                 images.object_uris.get(cid, path)
                 for cid, path in zip(post.media_cids, post.media_paths, strict=False)
             ] + post.media_paths[len(post.media_cids) :]
-        if images is not None and record.media_model_version:
-            record.media_model_version += "+images"
-        return record
+        # Positional, in field order (keywords cost twice as much here); a test checks that
+        # every field holds what `TaggedRecord.from_post` puts under its name.
+        return TaggedRecord(
+            post.uri,
+            iso_from_us(post.time_us),
+            post.text,
+            media_paths,
+            text_p,
+            media_p,
+            post.did,
+            post.rkey,
+            post.cid,
+            post.operation,
+            post.time_us,
+            post.created_at,
+            post.langs,
+            post.links,
+            post.domains,
+            post.mentions,
+            post.tags,
+            post.reply_root,
+            post.reply_parent,
+            post.embed_kind,
+            post.media_kinds,
+            post.media_cids,
+            post.media_alts,
+            post.quote_uri,
+            post.external_uri,
+            round(fraud_score, 6),
+            action != "none",
+            labels,
+            reasons,
+            rule_hits,
+            self.text_scorer.version,
+            media_version,
+            post.ingested_at_us,
+            time.time_ns() // 1000,
+            action,
+            active.version,
+            campaign_id,
+        )
 
     def _tag_delete(self, post: Post) -> TaggedRecord:
         return TaggedRecord.from_post(

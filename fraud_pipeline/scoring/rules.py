@@ -205,6 +205,7 @@ class CompiledRule:
 _FLAG_SOURCE: dict[str, str] = {
     "trigger_words": "ctx.has_trigger_words",
     "domains": "bool(ctx.post.domains)",
+    "listed_domain": "ctx.listed_domain",
     "rewritten": "ctx.rewritten",
 }
 # The comparison operators that may appear in the generated source (the condition language's).
@@ -226,8 +227,9 @@ def _generate(rules: Sequence[CompiledRule]) -> tuple[str, dict[str, Any]]:
     """The source of `evaluate(ctx) -> list[RuleHit]` for these rules, and its globals.
 
     Every name in the source is generated here (rule and signal indexes), never taken from
-    the policy's text: a signal is named by its index in `SIGNALS`, a literal is bound as a
-    global, so whatever a policy holds, the source is this fixed shape."""
+    the policy's text: a signal is named by its index in `SIGNALS` (or written as its
+    registered expression, code of `signal_registry.py`), a literal is bound as a global, so
+    whatever a policy holds, the source is this fixed shape."""
     namespace: dict[str, Any] = {"_MISSING": _FAILED}
     conditions_of = [(*r.all, *r.any) for r in rules]
     uses: dict[str, int] = {}
@@ -239,6 +241,8 @@ def _generate(rules: Sequence[CompiledRule]) -> tuple[str, dict[str, Any]]:
     src.lines.append("def evaluate(ctx):")
     src.line("hits = []")
     src.line("values = ctx._values")
+    if any(SIGNALS[c.signal].inline for conds in conditions_of for c in conds):
+        src.line("behaviour = ctx.behaviour")
     flags = sorted({p for r in rules for needed in r.needs() for p in needed})
     for flag in flags:
         src.line(f"{flag} = {_FLAG_SOURCE[flag]}")
@@ -246,8 +250,12 @@ def _generate(rules: Sequence[CompiledRule]) -> tuple[str, dict[str, Any]]:
 
     def fetch(signal_name: str, target: str) -> None:
         index = signal_index[signal_name]
-        namespace[f"_S{index}"] = SIGNALS[signal_name].compute
+        spec = SIGNALS[signal_name]
         namespace[f"_N{index}"] = signal_name
+        if spec.inline is not None:  # a plain read (`expression_signal`): cheaper than a call
+            src.line(f"{target} = {spec.inline}")
+            return
+        namespace[f"_S{index}"] = spec.compute
         if uses[signal_name] == 1:  # read by one condition only: nothing to share
             src.line(f"{target} = _S{index}(ctx)")
             return

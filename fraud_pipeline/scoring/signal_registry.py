@@ -8,11 +8,18 @@ never looks at a signal never pays for it, and the expensive text patterns are s
 the many posts without a trigger word.
 
 A signal may declare a *precondition* (`requires`): a cheap fact about the post without
-which the signal is always its type's zero (False, 0, ''). Three exist: `trigger_words` (the
-text has a trigger word: the gated text patterns), `domains` (the post links a domain) and
+which the signal is always its type's zero (False, 0, ''). Four exist: `trigger_words` (the
+text has a trigger word: the gated text patterns), `domains` (the post links a domain),
+`listed_domain` (a linked domain is on one of the policy's domain lists or imitates one of
+its brands: every domain signal; worked out once per domain and policy version) and
 `rewritten` (the canonical or leet view differs from the raw text: every evasion count).
 The rule compiler (`rules.py`) uses them to skip, per post, the rules that cannot fire;
 a test checks every declared precondition on real texts.
+
+A signal that only reads the post's behaviour, its shape or a model score is registered as
+one Python expression over `ctx` and `behaviour` (`expression_signal`; written here in code,
+never taken from a policy): the rule compiler writes the expression into the generated
+function instead of a call.
 
 To add a signal: write a function of a `SignalContext` and decorate it with `@signal(name,
 type, description)` (and `requires=` when one of the preconditions holds for it); then
@@ -25,7 +32,7 @@ import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from fraud_pipeline.records import Post
 from fraud_pipeline.scoring import text_patterns as tp
@@ -39,8 +46,8 @@ SignalType = Literal["bool", "int", "float", "str"]
 SIGNAL_TYPES: tuple[str, ...] = ("bool", "int", "float", "str")
 NUMERIC_TYPES = frozenset({"int", "float"})
 ZERO_OF_TYPE: dict[str, Any] = {"bool": False, "int": 0, "float": 0.0, "str": ""}
-Precondition = Literal["trigger_words", "domains", "rewritten"]
-PRECONDITIONS: tuple[Precondition, ...] = ("trigger_words", "domains", "rewritten")
+Precondition = Literal["trigger_words", "domains", "listed_domain", "rewritten"]
+PRECONDITIONS: tuple[Precondition, ...] = ("trigger_words", "domains", "listed_domain", "rewritten")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,15 +57,21 @@ class SignalSpec:
     description: str
     compute: Callable[[SignalContext], Any]
     requires: Precondition | None = None  # without it the value is ZERO_OF_TYPE[type]
+    inline: str | None = None  # the same value as an expression over `ctx` and `behaviour`
 
 
 SIGNALS: dict[str, SignalSpec] = {}
 
 
 def signal(
-    name: str, type_: SignalType, description: str, requires: Precondition | None = None
+    name: str,
+    type_: SignalType,
+    description: str,
+    requires: Precondition | None = None,
+    inline: str | None = None,
 ) -> Callable[[Callable[[SignalContext], Any]], Any]:
-    """Register a signal under `name` (once); the decorated function computes it."""
+    """Register a signal under `name` (once); the decorated function computes it (and
+    `inline`, when given, is the same computation as one expression, for the rule compiler)."""
 
     def register(compute: Callable[[SignalContext], Any]) -> Callable[[SignalContext], Any]:
         if name in SIGNALS:
@@ -67,10 +80,19 @@ def signal(
             raise ValueError(f"signal {name!r} has type {type_!r}, not one of {SIGNAL_TYPES}")
         if requires is not None and requires not in PRECONDITIONS:
             raise ValueError(f"signal {name!r} requires {requires!r}, not one of {PRECONDITIONS}")
-        SIGNALS[name] = SignalSpec(name, type_, description, compute, requires)
+        SIGNALS[name] = SignalSpec(name, type_, description, compute, requires, inline)
         return compute
 
     return register
+
+
+def expression_signal(name: str, type_: SignalType, description: str, expression: str) -> None:
+    """Register a signal computed by `expression` over `ctx` (the `SignalContext`) and
+    `behaviour` (its `PostSignals`): a plain read the rule compiler inlines (`SignalSpec.inline`)."""
+    namespace: dict[str, Any] = {}
+    source = f"def compute(ctx):\n    behaviour = ctx.behaviour\n    return {expression}\n"
+    exec(compile(source, f"<signal {name}>", "exec"), namespace)
+    signal(name, type_, description, inline=expression)(namespace["compute"])
 
 
 def signal_types() -> dict[str, str]:
@@ -78,16 +100,63 @@ def signal_types() -> dict[str, str]:
     return {name: spec.type for name, spec in SIGNALS.items()}
 
 
-class CompiledLists:
-    """The policy's lists as sets, built once per policy version."""
+class DomainFacts(NamedTuple):
+    """What the policy's lists say of one linked domain ('' or False where they say nothing)."""
 
-    __slots__ = ("brands", "high_abuse_tlds", "scam_domains", "url_shorteners")
+    lookalike_brand: str  # the impersonated brand the domain imitates
+    punycode: bool
+    shortener: bool
+    high_abuse_tld: bool
+    scam: bool  # a known scam domain or a subdomain of one
+
+
+_DOMAIN_FACTS_KEPT = 65_536  # distinct domains remembered per policy version (then forgotten at once)
+
+
+class CompiledLists:
+    """The policy's lists as sets, built once per policy version; what they say of each
+    linked domain is worked out once per domain (`facts`): most domains are on no list."""
+
+    __slots__ = ("_facts", "brands", "high_abuse_tlds", "scam_domains", "url_shorteners")
 
     def __init__(self, lists: PolicyLists) -> None:
         self.url_shorteners = frozenset(lists.url_shorteners)
         self.high_abuse_tlds = frozenset(lists.high_abuse_tlds)
         self.scam_domains = frozenset(lists.scam_domains)
         self.brands = {brand: frozenset(real) for brand, real in lists.impersonated_brands.items()}
+        self._facts: dict[str, DomainFacts | None] = {}
+
+    def facts(self, domain: str) -> DomainFacts | None:
+        """The lists' facts about `domain`, or None when no list names it and it imitates no brand."""
+        try:
+            return self._facts[domain]
+        except KeyError:
+            pass
+        if len(self._facts) >= _DOMAIN_FACTS_KEPT:
+            self._facts.clear()
+        facts = DomainFacts(
+            self._lookalike_brand(domain),
+            domain.startswith("xn--") or ".xn--" in domain,
+            domain in self.url_shorteners,
+            domain.rsplit(".", 1)[-1] in self.high_abuse_tlds,
+            self._is_scam(domain),
+        )
+        found = self._facts[domain] = facts if any(facts) else None
+        return found
+
+    def _lookalike_brand(self, domain: str) -> str:
+        squashed = domain.replace("-", "")
+        for brand, real in self.brands.items():
+            if brand in squashed and domain not in real and not any(domain.endswith("." + r) for r in real):
+                return brand
+        return ""
+
+    def _is_scam(self, domain: str) -> bool:
+        scam = self.scam_domains
+        if not scam:
+            return False
+        parts = domain.split(".")
+        return any(".".join(parts[i:]) in scam for i in range(len(parts) - 1))
 
 
 _MISSING = object()
@@ -159,6 +228,7 @@ class SignalContext:
     """The signals of one post, computed on first use and cached."""
 
     __slots__ = (
+        "_listed",
         "_reading",
         "_triggers",
         "_values",
@@ -184,6 +254,7 @@ class SignalContext:
         self.media_score = media_score
         self._values: dict[str, Any] = {}
         self._reading: TextReading | None = None
+        self._listed: list[tuple[str, DomainFacts]] | None = None
         self._triggers: bool | None = None  # overrides the reading's (tests force every pattern)
 
     def get(self, name: str) -> Any:
@@ -207,9 +278,25 @@ class SignalContext:
             lacking.append("trigger_words")
         if not self.post.domains:
             lacking.append("domains")
+        if not self.listed_domain:
+            lacking.append("listed_domain")
         if not self.rewritten:
             lacking.append("rewritten")
         return frozenset(lacking)
+
+    @property
+    def listed(self) -> list[tuple[str, DomainFacts]]:
+        """The post's linked domains that the policy's lists say something of, in link order."""
+        listed = self._listed
+        if listed is None:
+            facts = self.lists.facts
+            listed = self._listed = [(d, f) for d in self.post.domains if (f := facts(d)) is not None]
+        return listed
+
+    @property
+    def listed_domain(self) -> bool:
+        """Is a linked domain on one of the policy's lists, or imitating one of its brands?"""
+        return bool(self.post.domains) and bool(self.listed)
 
     @property
     def views(self) -> TextViews:
@@ -369,159 +456,149 @@ def _brand_lookalike_text(ctx: SignalContext) -> str:
 
 
 # -- the post's shape -------------------------------------------------------------------
-@signal("has_link", "bool", "the post carries a link (facet or external embed)")
-def _has_link(ctx: SignalContext) -> bool:
-    return bool(ctx.post.links)
-
-
-@signal("has_mention", "bool", "the post mentions an account")
-def _has_mention(ctx: SignalContext) -> bool:
-    return bool(ctx.post.mentions)
-
-
-@signal("has_media", "bool", "the post carries images or video")
-def _has_media(ctx: SignalContext) -> bool:
-    return bool(ctx.post.media_paths)
+expression_signal(
+    "has_link", "bool", "the post carries a link (facet or external embed)", "bool(ctx.post.links)"
+)
+expression_signal("has_mention", "bool", "the post mentions an account", "bool(ctx.post.mentions)")
+expression_signal("has_media", "bool", "the post carries images or video", "bool(ctx.post.media_paths)")
 
 
 # -- link domains (policy lists) ---------------------------------------------------------
-def _lookalike(ctx: SignalContext) -> tuple[str, str]:
-    """(domain, brand) of the first link that imitates an impersonated brand, or ("", "")."""
-    for domain in ctx.post.domains:
-        squashed = domain.replace("-", "")
-        for brand, real in ctx.lists.brands.items():
-            if brand in squashed and domain not in real and not any(domain.endswith("." + r) for r in real):
-                return domain, brand
-    return "", ""
-
-
 @signal(
     "lookalike_domain",
     "str",
     "a linked domain imitating an impersonated brand ('' if none)",
-    requires="domains",
+    requires="listed_domain",
 )
 def _lookalike_domain(ctx: SignalContext) -> str:
-    return _lookalike(ctx)[0]
-
-
-@signal("lookalike_brand", "str", "the brand the lookalike domain imitates ('' if none)", requires="domains")
-def _lookalike_brand(ctx: SignalContext) -> str:
-    return _lookalike(ctx)[1]
-
-
-@signal("punycode_domain", "str", "a linked punycode (xn--) domain ('' if none)", requires="domains")
-def _punycode(ctx: SignalContext) -> str:
-    return next((d for d in ctx.post.domains if d.startswith("xn--") or ".xn--" in d), "")
-
-
-@signal("shortener_domain", "str", "a linked URL shortener ('' if none)", requires="domains")
-def _shortener(ctx: SignalContext) -> str:
-    return next((d for d in ctx.post.domains if d in ctx.lists.url_shorteners), "")
+    return next((d for d, facts in ctx.listed if facts.lookalike_brand), "")
 
 
 @signal(
-    "high_abuse_tld_domain", "str", "a linked domain on a high-abuse TLD ('' if none)", requires="domains"
+    "lookalike_brand",
+    "str",
+    "the brand the lookalike domain imitates ('' if none)",
+    requires="listed_domain",
+)
+def _lookalike_brand(ctx: SignalContext) -> str:
+    return next((facts.lookalike_brand for _, facts in ctx.listed if facts.lookalike_brand), "")
+
+
+@signal("punycode_domain", "str", "a linked punycode (xn--) domain ('' if none)", requires="listed_domain")
+def _punycode(ctx: SignalContext) -> str:
+    return next((d for d, facts in ctx.listed if facts.punycode), "")
+
+
+@signal("shortener_domain", "str", "a linked URL shortener ('' if none)", requires="listed_domain")
+def _shortener(ctx: SignalContext) -> str:
+    return next((d for d, facts in ctx.listed if facts.shortener), "")
+
+
+@signal(
+    "high_abuse_tld_domain",
+    "str",
+    "a linked domain on a high-abuse TLD ('' if none)",
+    requires="listed_domain",
 )
 def _high_abuse_tld(ctx: SignalContext) -> str:
-    tlds = ctx.lists.high_abuse_tlds
-    return next((d for d in ctx.post.domains if d.rsplit(".", 1)[-1] in tlds), "")
+    return next((d for d, facts in ctx.listed if facts.high_abuse_tld), "")
 
 
 @signal(
-    "scam_domain", "str", "a linked known scam domain or a subdomain of one ('' if none)", requires="domains"
+    "scam_domain",
+    "str",
+    "a linked known scam domain or a subdomain of one ('' if none)",
+    requires="listed_domain",
 )
 def _scam_domain(ctx: SignalContext) -> str:
-    scam = ctx.lists.scam_domains
-    if not scam:
-        return ""
-    for domain in ctx.post.domains:
-        parts = domain.split(".")
-        if any(".".join(parts[i:]) in scam for i in range(len(parts) - 1)):
-            return domain
-    return ""
+    return next((d for d, facts in ctx.listed if facts.scam), "")
 
 
 # -- behaviour over the stream ------------------------------------------------------------
-@signal("account_posts_window", "int", "posts by this account in the behaviour window, this one included")
-def _account_posts(ctx: SignalContext) -> int:
-    return ctx.behaviour.account_posts_window
-
-
-@signal(
-    "account_is_new", "bool", "the account was first seen in the stream within the policy's new_account_s"
+expression_signal(
+    "account_posts_window",
+    "int",
+    "posts by this account in the behaviour window, this one included",
+    "behaviour.account_posts_window",
 )
-def _account_is_new(ctx: SignalContext) -> bool:
-    return ctx.behaviour.account_is_new
-
-
-@signal("account_flagged", "bool", "the author's account verdict is review or label (accounts/tracker.py)")
-def _account_flagged(ctx: SignalContext) -> bool:
-    return ctx.behaviour.account_action != "none"
-
-
-@signal("account_action", "str", "the author's account verdict: label, review or none")
-def _account_action(ctx: SignalContext) -> str:
-    return ctx.behaviour.account_action
-
-
-@signal("account_evidence", "float", "what a post inherits from its account's verdict (accounts.post_weight)")
-def _account_evidence(ctx: SignalContext) -> float:
-    return ctx.behaviour.account_evidence
-
-
-@signal("media_reuse_accounts", "int", "most distinct accounts sharing one of this post's images")
-def _media_reuse(ctx: SignalContext) -> int:
-    return ctx.behaviour.media_reuse_accounts
-
-
-@signal("campaign_accounts", "int", "distinct accounts that posted this text's fingerprint in the window")
-def _campaign_accounts(ctx: SignalContext) -> int:
-    return ctx.behaviour.campaign_accounts
-
-
-@signal(
+expression_signal(
+    "account_is_new",
+    "bool",
+    "the account was first seen in the stream within the policy's new_account_s",
+    "behaviour.account_is_new",
+)
+expression_signal(
+    "account_flagged",
+    "bool",
+    "the author's account verdict is review or label (accounts/tracker.py)",
+    "behaviour.account_action != 'none'",
+)
+expression_signal(
+    "account_action", "str", "the author's account verdict: label, review or none", "behaviour.account_action"
+)
+expression_signal(
+    "account_evidence",
+    "float",
+    "what a post inherits from its account's verdict (accounts.post_weight)",
+    "behaviour.account_evidence",
+)
+expression_signal(
+    "media_reuse_accounts",
+    "int",
+    "most distinct accounts sharing one of this post's images",
+    "behaviour.media_reuse_accounts",
+)
+expression_signal(
+    "campaign_accounts",
+    "int",
+    "distinct accounts that posted this text's fingerprint in the window",
+    "behaviour.campaign_accounts",
+)
+expression_signal(
     "in_campaign",
     "bool",
     "the post's strongest group (text, near-duplicates, image) reached the campaign bar",
+    "behaviour.campaign_id is not None",
 )
-def _in_campaign(ctx: SignalContext) -> bool:
-    return ctx.behaviour.campaign_id is not None
-
-
-@signal("campaign_new_accounts", "int", "accounts first seen recently in the post's strongest campaign group")
-def _campaign_new_accounts(ctx: SignalContext) -> int:
-    return ctx.behaviour.campaign_new_accounts
-
-
-@signal("campaign_span_s", "float", "seconds from the first to the last post of the strongest campaign group")
-def _campaign_span_s(ctx: SignalContext) -> float:
-    return ctx.behaviour.campaign_span_s
-
-
-@signal("campaign_shared_domain", "bool", "most accounts of the strongest campaign group link one domain")
-def _campaign_shared_domain(ctx: SignalContext) -> bool:
-    return ctx.behaviour.campaign_shared_domain
-
-
-@signal(
-    "near_duplicate_accounts", "int", "distinct accounts whose text is a near-duplicate (MinHash LSH band)"
+expression_signal(
+    "campaign_new_accounts",
+    "int",
+    "accounts first seen recently in the post's strongest campaign group",
+    "behaviour.campaign_new_accounts",
 )
-def _near_duplicate_accounts(ctx: SignalContext) -> int:
-    return ctx.behaviour.near_duplicate_accounts
-
-
-@signal("campaign_evidence", "float", "0..1: accounts, new accounts, time concentration, shared domain")
-def _campaign_evidence(ctx: SignalContext) -> float:
-    return ctx.behaviour.campaign_evidence
+expression_signal(
+    "campaign_span_s",
+    "float",
+    "seconds from the first to the last post of the strongest campaign group",
+    "behaviour.campaign_span_s",
+)
+expression_signal(
+    "campaign_shared_domain",
+    "bool",
+    "most accounts of the strongest campaign group link one domain",
+    "behaviour.campaign_shared_domain",
+)
+expression_signal(
+    "near_duplicate_accounts",
+    "int",
+    "distinct accounts whose text is a near-duplicate (MinHash LSH band)",
+    "behaviour.near_duplicate_accounts",
+)
+expression_signal(
+    "campaign_evidence",
+    "float",
+    "0..1: accounts, new accounts, time concentration, shared domain",
+    "behaviour.campaign_evidence",
+)
 
 
 # -- model scores ---------------------------------------------------------------------------
-@signal("text_score", "float", "the text model's probability (0 when unavailable)")
-def _text_score(ctx: SignalContext) -> float:
-    return ctx.text_score or 0.0
-
-
-@signal("media_score", "float", "the media model's probability (0 when unavailable or no media)")
-def _media_score(ctx: SignalContext) -> float:
-    return ctx.media_score or 0.0
+expression_signal(
+    "text_score", "float", "the text model's probability (0 when unavailable)", "ctx.text_score or 0.0"
+)
+expression_signal(
+    "media_score",
+    "float",
+    "the media model's probability (0 when unavailable or no media)",
+    "ctx.media_score or 0.0",
+)
