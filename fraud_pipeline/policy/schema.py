@@ -114,6 +114,9 @@ class Campaign(_Strict):
     new_account_s: Annotated[float, Field(gt=0, le=365 * 86400)]
     account_memory_days: Annotated[int, Field(ge=1, le=365)]
     near_duplicate_jaccard: Annotated[float, Field(gt=0, lt=1)]
+    # Only posts with a link join near-duplicate groups (every post pushing somewhere joins
+    # exact-text and image groups): the MinHash bands are most of the tracker's work.
+    near_duplicate_links_only: bool = False
     minhash_permutations: Annotated[int, Field(ge=4, le=256)]
     shingle_chars: Annotated[int, Field(ge=2, le=16)]
     size_scale: Annotated[float, Field(gt=0)]

@@ -34,8 +34,9 @@ unrelated posts happen to share adds nobody to a group.
 
 Campaign evidence (0..1) grows with the distinct accounts, the share of new ones, how
 concentrated in time they are, and whether they share a link domain (`campaign_evidence`).
-Only posts that push somewhere (a link, a mention or media) join text and near-duplicate
-sets: repetition without a destination is not a campaign. When a campaign's evidence first
+Only posts that push somewhere (a link, a mention or media) join text and image sets, and
+near-duplicate sets only posts with a link (`near_duplicate_links_only`): repetition without a
+destination is not a campaign. When a campaign's evidence first
 crosses `campaign_bar`, the post that crossed it carries the earlier posts of the
 campaign (`relabel`), so the scorer can re-label them with a verdict update.
 """
@@ -45,9 +46,11 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import gc
 import hashlib
 import math
 import string
+import time
 import zlib
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
@@ -93,6 +96,7 @@ class BehaviourParams:
     shared_domain_share: float  # "most" above
     campaign_bar: float  # evidence that makes a group a campaign; crossing it re-labels earlier posts
     minhash_seed: int = 1  # fixes datasketch's permutations (changing it regroups every band)
+    near_duplicate_links_only: bool = False  # only posts with a link join near-duplicate groups
 
     def __post_init__(self) -> None:
         weights = self.weight_base + self.weight_new + self.weight_concentration + self.weight_shared_domain
@@ -112,6 +116,7 @@ class BehaviourParams:
             min_chars=campaign.fingerprint.min_chars,
             num_perm=campaign.minhash_permutations,
             near_duplicate_jaccard=campaign.near_duplicate_jaccard,
+            near_duplicate_links_only=campaign.near_duplicate_links_only,
             shingle_chars=campaign.shingle_chars,
             size_scale=campaign.size_scale,
             weight_base=campaign.weights.base,
@@ -296,6 +301,12 @@ _Sighted = tuple[int, bool, str, str, bytes]
 _DECODED: dict[str, _Sighted | None] = {}
 DECODED_MAX = 200_000
 
+# A tracker remembers the first sightings it read from the store for this long (seconds of
+# wall time) and for this many accounts. The store forgets a first sighting `account_memory_s`
+# after writing it (30 days); a remembered one can outlive that by at most FIRST_KNOWN_S.
+FIRST_KNOWN_S = 600.0
+FIRST_KNOWN_MAX = 200_000
+
 
 def _encode_member(time_us: int, new: bool, domain: str, rkey: str) -> str:
     return f"{time_us}|{int(new)}|{domain}|{rkey}"
@@ -412,6 +423,8 @@ class BehaviorTracker:
         self.params = params or BehaviourParams.default()
         self.window_us = int(self.params.window_s * 1_000_000)
         self.bucket_us = 2 * self.window_us
+        self._first_known: dict[str, int] = {}  # did -> first sighting as read from the store
+        self._first_known_until = 0.0  # monotonic time at which `_first_known` is emptied
 
     @cached_property
     def sketch(self) -> NearDuplicateSketch:
@@ -446,11 +459,27 @@ class BehaviorTracker:
     def observe_batch(self, posts: Sequence[Post]) -> list[PostSignals]:
         """Record the posts and return each one's signals (three store calls per batch).
 
-        Most posts join no group (no link, mention or media, or too short a text): their
-        signals are the account's post count and newness alone, and posts with equal ones
-        share one `PostSignals` (read-only by convention)."""
+        The garbage collector waits for the batch to end: a batch builds thousands of short-lived
+        tuples, lists and dicts (keys, sightings, decoded sets) and frees them all by reference
+        counting when it ends, but a collection in between would promote them to the oldest
+        generation, and that makes the next full collection walk the whole heap (a fifth of the
+        tracker's CPU in bench_behaviour). The tracker builds no reference cycles; any that something
+        else builds meanwhile are collected after the batch."""
         if not posts:
             return []
+        paused = gc.isenabled()
+        if paused:
+            gc.disable()
+        try:
+            return self._observe_batch(posts)
+        finally:
+            if paused:
+                gc.enable()
+
+    def _observe_batch(self, posts: Sequence[Post]) -> list[PostSignals]:
+        """Most posts join no group (no link, mention or media, or too short a text): their
+        signals are the account's post count and newness alone, and posts with equal ones
+        share one `PostSignals` (read-only by convention)."""
         p = self.params
         first_seen = self._first_seen(posts)
         window_us, bucket_us, new_us = self.window_us, self.bucket_us, p.new_account_s * 1_000_000
@@ -463,10 +492,11 @@ class BehaviorTracker:
                 text = fold_text(post.text)
                 if len(text) >= min_chars:
                     folded[i] = text
+        near = [i for i in folded if posts[i].links or not p.near_duplicate_links_only]
         signatures: dict[int, np.ndarray] = {}
-        if folded:
-            sigs = sketch.signatures([sketch.shingles(text) for text in folded.values()])
-            signatures = dict(zip(folded, sigs, strict=True))
+        if near:
+            sigs = sketch.signatures([sketch.shingles(folded[i]) for i in near])
+            signatures = dict(zip(near, sigs, strict=True))
 
         sightings: list[Sighting] = []
         add = sightings.append
@@ -506,7 +536,8 @@ class BehaviorTracker:
                 fp_keys = [f"fp:{fp}{span}" for span in spans]
                 add(Sighting(fp_keys[0], did, member))
                 wanted.update(fp_keys)
-                signature = signatures[i]
+            signature = signatures.get(i)
+            if signature is not None:
                 compact = sketch.compact(signature)
                 near_member = f"{member}|{compact.hex()}"
                 for band in sketch.band_keys(signature):
@@ -553,22 +584,47 @@ class BehaviorTracker:
         return out
 
     def _first_seen(self, posts: Sequence[Post]) -> dict[str, int]:
-        """Each account's first sighting in the stream (event time, µs); new ones are recorded."""
+        """Each account's first sighting in the stream (event time, µs); new ones are recorded.
+
+        A first sighting read from the store never changes while the store keeps it (the first
+        value is kept), so the tracker remembers what it read for `FIRST_KNOWN_S` and reads
+        only the accounts it has not seen lately: most of a batch's accounts posted before.
+        (What it wrote itself is read back once: another shard may have written first.)"""
         earliest: dict[str, int] = {}
         for post in posts:
             if post.time_us < earliest.get(post.did, post.time_us + 1):
                 earliest[post.did] = post.time_us
-        stored = self.store.get_members([f"first:{did}" for did in earliest])
+        known = self._first_known
+        now = time.monotonic()
+        if now >= self._first_known_until or len(known) >= FIRST_KNOWN_MAX:
+            known.clear()
+            self._first_known_until = now + FIRST_KNOWN_S
         first: dict[str, int] = {}
-        missing: list[Sighting] = []
+        unknown = []
         for did, time_us in earliest.items():
-            value = stored.get(f"first:{did}", {}).get("t")
-            try:
-                first[did] = min(int(value), time_us) if value is not None else time_us
-            except ValueError:
-                first[did] = time_us
+            stored_us = known.get(did)
+            if stored_us is None:
+                unknown.append(did)
+            else:
+                first[did] = min(stored_us, time_us)
+        if not unknown:
+            return first
+        stored = self.store.get_members([f"first:{did}" for did in unknown])
+        missing: list[Sighting] = []
+        for did in unknown:
+            time_us = earliest[did]
+            value = stored.get(f"first:{did}", _EMPTY).get("t")
             if value is None:
                 missing.append(Sighting(f"first:{did}", "t", str(time_us)))
+                first[did] = time_us
+                continue
+            try:
+                stored_us = int(value)
+            except ValueError:
+                first[did] = time_us
+                continue
+            known[did] = stored_us
+            first[did] = min(stored_us, time_us)
         if missing:
             self.store.add_members(missing, ttl_s=self.params.account_memory_s)
         return first
