@@ -288,6 +288,54 @@ def test_follow_burst_and_handle_changes(tracker: AccountTracker) -> None:
     assert "handle_changes:2" in verdict(tracker.observe(events=handles), SCAMMER).reasons
 
 
+class _ReadKeys(MemoryStateStore):
+    """Remembers the member-set keys each `get_members` call asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: list[list[str]] = []
+
+    def get_members(self, keys):  # type: ignore[no-untyped-def]
+        self.reads.append(list(keys))
+        return super().get_members(keys)
+
+
+def test_what_lasts_of_an_account_is_one_record_read_once_per_judged_account() -> None:
+    """First sighting, handles, profiles and status are members of one set per account
+    (`acct:record:<did>`): judging two accounts reads two sets (one DynamoDB item each, not
+    four), and the latest handle, profile and status win."""
+    store = _ReadKeys()
+    policy = load_default_policy()
+    tracker = AccountTracker(policy.spec, store, policy.version)
+    seasoned(tracker, HELPER)
+    text = "account recovery, whatsapp +1 555 201 3344"
+    off = normalize_account_event(
+        {"did": SCAMMER, "time_us": T0 + 3 * MINUTE, "kind": "account", "account": {"active": False}}
+    ).event
+    on = normalize_account_event(
+        {"did": SCAMMER, "time_us": T0 + 4 * MINUTE, "kind": "account", "account": {"active": True}}
+    ).event
+    assert off is not None and on is not None
+    events = [
+        profile(SCAMMER, "Recovery", "hello", T0),
+        profile(SCAMMER, "Recovery", text, T0 + 2 * MINUTE),  # the latest profile wins
+        identity(SCAMMER, "a.bsky.social", T0),
+        identity(SCAMMER, "b.bsky.social", T0 + MINUTE),
+        on,
+        off,  # events out of order: the latest status (active) wins
+        identity(HELPER, "helper.bsky.social", T0 + MINUTE),
+    ]
+    store.reads.clear()
+    verdicts = tracker.observe(events=events)
+    records = [k for keys in store.reads for k in keys if not k.startswith("acct:listed#")]
+    assert sorted(records) == sorted([f"acct:record:{SCAMMER}", f"acct:record:{HELPER}"])
+    v = verdict(verdicts, SCAMMER)
+    assert (v.handle, v.signals["handle_changes"], v.signals["active"]) == ("b.bsky.social", 1, True)
+    assert v.signals["profile_contact"] and v.action == "label"
+    helper = verdict(verdicts, HELPER)
+    assert helper.handle == "helper.bsky.social" and helper.signals["age_s"] >= 20 * 86_400
+
+
 def test_a_batch_seen_twice_counts_nothing_twice(tracker: AccountTracker) -> None:
     posts = [reply(SCAMMER, f"did:plc:victim{i:020d}", "hi, check my profile", T0 + i, i) for i in range(8)]
     first = verdict(tracker.observe(posts=posts), SCAMMER)

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 from fraud_pipeline.policy.schema import AccountsSpec, PolicySpec
 from fraud_pipeline.scoring.canonical import fingerprint_text, tables
 
 _NON_WORD = re.compile(r"[\W_]+")
+_BORROWED_CACHE = 65_536  # display names whose borrowed owner is kept; cleared when full
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,7 @@ class ProfileRules:
             for form in _forms("".join(_words(name))):
                 owners[form] = (name, tuple(h.lower() for h in handles))
         self.owners = {k: v for k, v in owners.items() if len(k) >= 3}
+        self._borrowed: dict[str, tuple[str, tuple[str, ...]] | None] = {}
 
     @classmethod
     def from_policy(cls, spec: PolicySpec) -> ProfileRules:
@@ -76,6 +78,16 @@ class ProfileRules:
     def findings(
         self, display_name: str | None, description: str | None, handle: str | None
     ) -> ProfileFindings:
+        """Everything the profile and handle say (`said` and `impersonated` together)."""
+        found = self.said(display_name, description)
+        impersonates = self.impersonated(display_name, handle)
+        if impersonates is None:
+            return found
+        return replace(found, impersonates=impersonates)
+
+    def said(self, display_name: str | None, description: str | None) -> ProfileFindings:
+        """What the profile text says by itself (contact routes, phone, services): no
+        impersonation, which depends on the handle at verdict time."""
         text = fingerprint_text(f"{display_name or ''}\n{description or ''}")
         if not text.strip():
             return self._empty
@@ -83,7 +95,6 @@ class ProfileRules:
             contact=any(route in text for route in self.contact_routes),
             phone=self.phone.search(text) is not None,
             services=any(term in text for term in self.service_terms),
-            impersonates=self.impersonated(display_name, handle),
         )
 
     def impersonated(self, display_name: str | None, handle: str | None) -> str | None:
@@ -94,11 +105,23 @@ class ProfileRules:
         """
         if not display_name:
             return None
-        words = [w for w in _words(display_name) if w not in self.role_words]
-        owner = self.owners.get("".join(words))
+        owner = self.borrowed(display_name)
         if owner is None:
             return None
         name, theirs = owner
         if handle and any(handle == h or handle.endswith("." + h) for h in theirs):
             return None
         return name
+
+    def borrowed(self, display_name: str) -> tuple[str, tuple[str, ...]] | None:
+        """The brand or known account (name, handles/domains that are really theirs) this
+        display name is, whatever the handle. Kept per name (bounded): a profile's name is read
+        when the profile is stored and again each time its account is judged."""
+        owners = self._borrowed
+        if display_name in owners:
+            return owners[display_name]
+        if len(owners) >= _BORROWED_CACHE:
+            owners.clear()
+        words = [w for w in _words(display_name) if w not in self.role_words]
+        owner = owners[display_name] = self.owners.get("".join(words))
+        return owner

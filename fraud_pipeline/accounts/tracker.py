@@ -13,20 +13,24 @@ A verdict whose action or fired signals differ from the stored one is marked `ch
 the scorer puts it on the tagged stream as an account record (the lake's accounts table,
 the labeler's labels on the DID, accounts/lake_table.py).
 
-Lasting sets in the state store (each member keeps the value of its first sighting, so a
-batch scored twice counts nothing twice):
-  acct:seen:<did>            "first" -> first event time (account age as first seen)
-  acct:handle:<did>          handle -> time first seen (handle changes)
-  acct:profile:<did>         profile event time -> what that profile said (latest wins)
-  acct:status:<did>          account event time -> "1" active / "0" not (latest wins)
+What lasts is one member set per account in the state store, `acct:record:<did>` (each
+member keeps the value of its first sighting, so a batch scored twice counts nothing twice;
+one set, not one per kind: an account judged is one item read, not four):
+  "seen"                     -> first event time (account age as first seen)
+  "h:<handle>"               -> time first seen (handle changes)
+  "p:<event time>"           -> what that profile said (latest wins)
+  "s:<event time>"           -> "1" active / "0" not (latest wins)
+(Until 2026-11 these were four sets, `acct:seen:`, `acct:handle:`, `acct:profile:` and
+`acct:status:<did>`; they are no longer read, so an account's first sighting, handles and
+profile restart once at the upgrade.)
 The windowed counts (distinct accounts replied to or mentioned, replies and mentions of one
 folded text, accounts followed) are not member rows: each batch writes one delta of what it saw and the
 counts are summed in memory, merging other writers' deltas before counting
 (accounts/windows.py: idempotent, exact, a handful of rows per batch).
 A batch is aggregated in memory first and costs a bounded number of store calls however
-many events it holds: one `add_members` of lasting sets, one delta (`put_cached` and its
+many events it holds: one `add_members` of lasting members, one delta (`put_cached` and its
 directory entry), one read of the directory minutes written since the last, one `get_checkpoints` (stored
-verdicts), one `get_members` (lasting sets of the accounts judged) and at most one
+verdicts), one `get_members` (the records of the accounts judged) and at most one
 `put_checkpoints` (changed verdicts).
 """
 
@@ -50,6 +54,7 @@ from fraud_pipeline.state.base import MAX_MEMBER_CHARS, Sighting, StateStore
 from fraud_pipeline.state.memory import MemoryStateStore
 
 VERDICT_PREFIX: Final = "acct:verdict:"
+RECORD_PREFIX: Final = "acct:record:"  # an account's lasting members (first sighting, handles, ...)
 _FINDINGS_CACHE: Final = 65_536  # (profile, handle) pairs judged; cleared when full
 _NO_FINDINGS: Final = ProfileFindings()
 _DAY_S: Final = 86_400
@@ -127,6 +132,38 @@ def _parent_did(uri: str | None) -> str | None:
     return uri[5:end] if end > 0 else uri[5:]
 
 
+def _read_record(
+    record: dict[str, str],
+) -> tuple[str | None, str | None, int, str | None, str | None]:
+    """An account record's (first sighting, latest handle, handles seen, latest profile said,
+    latest status): a handle's value is when it was first seen, profiles and statuses are
+    keyed by their event time (latest wins)."""
+    first = record.get("seen")
+    handle: str | None = None
+    handle_t = -1
+    handles = 0
+    profile_key = status_key = ""
+    for member, value in record.items():
+        tag = member[:2]
+        if tag == "h:":
+            handles += 1
+            seen_t = int(value)
+            if seen_t > handle_t or (seen_t == handle_t and handle is not None and member[2:] > handle):
+                handle, handle_t = member[2:], seen_t
+        elif tag == "p:":
+            if member > profile_key:
+                profile_key = member
+        elif tag == "s:" and member > status_key:
+            status_key = member
+    return (
+        first,
+        handle,
+        handles,
+        record[profile_key] if profile_key else None,
+        record[status_key] if status_key else None,
+    )
+
+
 def _digest(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=8).hexdigest()
 
@@ -198,7 +235,7 @@ class AccountTracker:
         stored verdicts, one of the lasting sets of the accounts judged, and one write of changed verdicts.
         """
         latest: dict[str, int] = {}  # accounts to judge -> time of their latest event
-        follow_only: dict[str, int] = {}  # accounts with only follows in this batch
+        followed: dict[str, int] = {}  # accounts that followed in this batch -> their latest follow
         account_news: set[str] = set()  # accounts with profile, identity or account events
         first: dict[str, int] = {}
         lasting: list[Sighting] = []
@@ -242,8 +279,8 @@ class AccountTracker:
                 first[did] = t
             kind = event.kind
             if kind == "follow":
-                if follow_only.get(did, -1) < t:
-                    follow_only[did] = t
+                if followed.get(did, -1) < t:
+                    followed[did] = t
                 if event.operation != "delete" and event.subject:
                     add((FOLLOW, did, event.subject[:MAX_MEMBER_CHARS], t))
                 continue
@@ -252,27 +289,29 @@ class AccountTracker:
             account_news.add(did)
             if kind == "profile":
                 said = self._profile_said(event, (profile_text_p or {}).get(id(event)))
-                lasting.append(Sighting(f"acct:profile:{did}", f"{t:020d}", said))
+                lasting.append(Sighting(RECORD_PREFIX + did, f"p:{t:020d}", said))
             elif kind == "identity":
                 if event.handle:
-                    lasting.append(Sighting(f"acct:handle:{did}", event.handle, str(t)))
+                    lasting.append(Sighting(RECORD_PREFIX + did, "h:" + event.handle, str(t)))
             elif kind == "account" and event.active is not None:
-                lasting.append(Sighting(f"acct:status:{did}", f"{t:020d}", "1" if event.active else "0"))
-        if not latest and not follow_only:
+                lasting.append(Sighting(RECORD_PREFIX + did, f"s:{t:020d}", "1" if event.active else "0"))
+        if not latest and not followed:
             return []
         lasting.extend(self._first_sightings(first))
         if lasting:
             self.store.add_members(lasting, self.memory_ttl_s)
         windows = self.windows
         windows.record(entries)
-        windows.sync(max(max(latest.values(), default=0), max(follow_only.values(), default=0)))
-        for did, t in follow_only.items():
-            if did in latest:
-                latest[did] = max(latest[did], t)
-        bar = self.spec.follows_per_window
-        for did, t in follow_only.items():
-            if did not in latest and windows.follows_reach(did, t, bar):
+        windows.sync(max(max(latest.values(), default=0), max(followed.values(), default=0)))
+        follows_alone: dict[str, int] = {}  # accounts with only follows in the batch
+        for did, t in followed.items():
+            before = latest.get(did)
+            if before is None:
+                follows_alone[did] = t
+            elif before < t:
                 latest[did] = t
+        for did in windows.follows_reaching(follows_alone, self.spec.follows_per_window):
+            latest[did] = follows_alone[did]
         verdicts = self._judge_changed(latest, account_news)
         windows.forget_before(min(first.values()))
         return verdicts
@@ -323,7 +362,7 @@ class AccountTracker:
         out = []
         for did, t in first.items():
             if did not in self._seen_written:
-                out.append(Sighting(f"acct:seen:{did}", "first", str(t)))
+                out.append(Sighting(RECORD_PREFIX + did, "seen", str(t)))
                 self._seen_written.add(did)
         if len(self._seen_written) > _SEEN_CACHE:
             self._seen_written.clear()
@@ -354,6 +393,7 @@ class AccountTracker:
         lost; the accounts table and the labeler take the repeat as a no-op."""
         out: list[AccountVerdict] = []
         writes: dict[str, str] = {}
+        parsed = self._parsed
         for v in verdicts:  # fresh verdicts of this batch: marked in place
             before = stored.get(v.did)
             if before is None:
@@ -369,7 +409,10 @@ class AccountTracker:
                         out.append(v)
                         continue
             out.append(v)
-            writes[VERDICT_PREFIX + v.did] = v.to_json().decode()
+            raw = writes[VERDICT_PREFIX + v.did] = v.to_json().decode()
+            if len(parsed) >= _PARSED_CACHE:
+                parsed.clear()
+            parsed[raw] = v  # read back next batch without parsing (verdicts are not changed after)
         if writes:
             self.store.put_checkpoints(writes)
         return out
@@ -389,7 +432,7 @@ class AccountTracker:
         return said
 
     def _profile_findings_json(self, event: AccountEvent, text_p: float | None) -> str:
-        found = self.rules.findings(event.display_name, event.description, None)
+        found = self.rules.said(event.display_name, event.description)
         return orjson.dumps(
             {
                 "contact": found.contact,
@@ -404,21 +447,16 @@ class AccountTracker:
 
     def read_signals(self, latest: Mapping[str, int]) -> list[AccountSignals]:
         """Each account's signals at its latest event time: the windowed counts (in memory,
-        accounts/windows.py), and its lasting sets (first sighting, handles, profiles, status)
-        in one `get_members` call."""
-        by_did = [
-            (did, t, f"acct:seen:{did}", f"acct:handle:{did}", f"acct:profile:{did}", f"acct:status:{did}")
-            for did, t in latest.items()
-        ]
-        sets = self.store.get_members([key for row in by_did for key in row[2:]])
+        accounts/windows.py), and its record (first sighting, handles, profiles, status) in
+        one `get_members` call."""
+        records = self.store.get_members([RECORD_PREFIX + did for did in latest])
         empty: dict[str, str] = {}
         windows = self.windows
         out = []
-        for did, t, seen_key, handle_key, profile_key, status_key in by_did:
-            first = sets.get(seen_key, empty).get("first")
-            handles = sets.get(handle_key, empty)
-            handle = max(handles, key=lambda h: int(handles[h])) if handles else None
-            status = sets.get(status_key, empty)
+        for did, t in latest.items():
+            first, handle, handle_count, profile, status = _read_record(
+                records.get(RECORD_PREFIX + did, empty)
+            )
             out.append(
                 AccountSignals(
                     did=did,
@@ -428,17 +466,16 @@ class AccountTracker:
                     follows=windows.follow_count(did, t),
                     first_seen_us=min(int(first), t) if first else t,
                     handle=handle,
-                    handle_changes=max(0, len(handles) - 1),
-                    profile=self._latest_profile(sets.get(profile_key, empty), handle),
-                    active=status[max(status)] == "1" if status else None,
+                    handle_changes=max(0, handle_count - 1),
+                    profile=self._latest_profile(profile, handle),
+                    active=None if status is None else status == "1",
                 )
             )
         return out
 
-    def _latest_profile(self, profiles: dict[str, str], handle: str | None) -> ProfileFindings:
-        if not profiles:
+    def _latest_profile(self, raw: str | None, handle: str | None) -> ProfileFindings:
+        if raw is None:
             return _NO_FINDINGS
-        raw = profiles[max(profiles)]
         cached = self._findings.get((raw, handle))
         if cached is None:
             if len(self._findings) >= _FINDINGS_CACHE:
