@@ -53,8 +53,8 @@ import string
 import time
 import zlib
 from bisect import bisect_right
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -244,8 +244,8 @@ class NearDuplicateSketch:
 
     def band_keys(self, signature: np.ndarray) -> list[str]:
         """One key per LSH band: the band's minima as hex (they are already hashes)."""
-        raw = signature.astype(np.uint32).tobytes()
-        return [f"lsh{i}:{raw[4 * start : 4 * end].hex()}" for i, (start, end) in enumerate(self.hashranges)]
+        raw = signature.astype(np.uint32).tobytes().hex()
+        return [f"lsh{i}:{raw[8 * start : 8 * end]}" for i, (start, end) in enumerate(self.hashranges)]
 
 
 def _fmix32(hv: np.ndarray) -> np.ndarray:
@@ -344,22 +344,26 @@ def _unhex(text: str) -> bytes:
         return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-@dataclass
 class _Group:
     """A campaign candidate as of one post: the members seen in the window ending at it.
 
-    A near-duplicate group is named after its fullest band, worked out only when it is needed
-    (the group became a campaign): `namer`."""
+    Its id is the key of its set, bucket dropped, worked out when needed (the group became a
+    campaign); a near-duplicate group is named after its fullest band: `namer`."""
 
-    _group_id: str
-    members: dict[str, _Sighted] = field(default_factory=dict)  # did -> first sighting in range
-    namer: Callable[[], str] | None = None
+    __slots__ = ("_key", "members", "namer")
+
+    def __init__(
+        self, key: str, members: dict[str, _Sighted], namer: Callable[[], str] | None = None
+    ) -> None:
+        self._key = key
+        self.members = members  # did -> first sighting in range
+        self.namer = namer
 
     @property
     def group_id(self) -> str:
         if self.namer is not None:
-            self._group_id, self.namer = self.namer(), None
-        return self._group_id
+            self._key, self.namer = self.namer(), None
+        return self._key.split("#", 1)[0]
 
 
 _NO_ROWS: tuple[list[int], list[tuple[str, _Sighted]]] = ([], [])
@@ -501,25 +505,30 @@ class BehaviorTracker:
         sightings: list[Sighting] = []
         add = sightings.append
         wanted: set[str] = set()
+        want = wanted.add
         # Per post: its acct keys (the current bucket first, then the one before when the
         # window reaches into it: buckets are twice the window, so half the posts), and for
-        # posts that join groups their fp, lsh (per band) and media (per image) keys.
+        # posts that join groups their fp and media (per image) keys, each the current bucket
+        # first, and their lsh keys (the current bucket's sixteen bands, then the one before's).
         acct_keys: list[tuple[str, ...]] = []
         group_keys: dict[int, tuple[list[str], list[list[str]], list[list[str]], bytes]] = {}
         for i, post in enumerate(posts):
             time_us = post.time_us
             bucket = time_us // bucket_us
-            current = f"#{bucket}"
-            spans: tuple[str, ...] = (
-                (current,) if (time_us - window_us) // bucket_us == bucket else (current, f"#{bucket - 1}")
-            )
             did = post.did
-            acct = tuple([f"acct:{did}{span}" for span in spans])
+            acct_now = f"acct:{did}#{bucket}"
+            reaches_back = (time_us - window_us) // bucket_us != bucket
+            if reaches_back:
+                acct: tuple[str, ...] = (acct_now, f"acct:{did}#{bucket - 1}")
+                wanted.update(acct)
+            else:
+                acct = (acct_now,)
+                want(acct_now)
             acct_keys.append(acct)
-            wanted.update(acct)
-            add(Sighting(acct[0], post.rkey, str(time_us)))
+            add(Sighting(acct_now, post.rkey, str(time_us)))
             if not (post.links or post.mentions or post.media_cids):
                 continue
+            spans = (f"#{bucket}", f"#{bucket - 1}") if reaches_back else (f"#{bucket}",)
             fp_keys: list[str] = []
             lsh_keys: list[list[str]] = []
             media_keys: list[list[str]] = []
@@ -532,18 +541,18 @@ class BehaviorTracker:
             )
             folded_text = folded.get(i)
             if folded_text is not None:
-                fp = _digest(folded_text.encode("utf-8", "replace"))
-                fp_keys = [f"fp:{fp}{span}" for span in spans]
+                fp = f"fp:{_digest(folded_text.encode('utf-8', 'replace'))}"
+                fp_keys = [fp + span for span in spans]
                 add(Sighting(fp_keys[0], did, member))
                 wanted.update(fp_keys)
             signature = signatures.get(i)
             if signature is not None:
                 compact = sketch.compact(signature)
                 near_member = f"{member}|{compact.hex()}"
-                for band in sketch.band_keys(signature):
-                    keys = [f"{band}{span}" for span in spans]
-                    lsh_keys.append(keys)
-                    add(Sighting(keys[0], did, near_member))
+                bands = sketch.band_keys(signature)
+                lsh_keys = [[band + span for band in bands] for span in spans]
+                sightings += [Sighting(key, did, near_member) for key in lsh_keys[0]]
+                for keys in lsh_keys:
                     wanted.update(keys)
             if post.media_cids:
                 for cid in dict.fromkeys(post.media_cids):
@@ -636,18 +645,17 @@ class BehaviorTracker:
         `keys` are one set's current bucket and, when the window reaches into it, the one before:
         every sighting in the earlier bucket is earlier than any in the current one, so dict
         merges (in C) keep the earliest."""
-        group = _Group(keys[0].split("#", 1)[0] if keys else "")
         low, high = post.time_us - self.window_us, post.time_us
-        slices = []
+        members: dict[str, _Sighted] | None = None
         for key in keys:
             times, rows = sets.members(key)
             if times and times[0] <= high and times[-1] > low:
-                slices.append(rows[bisect_right(times, low) : bisect_right(times, high)])
-        if slices:
-            members = group.members = dict(slices[0])
-            for rows in slices[1:]:
-                members.update(rows)  # the earlier bucket's sightings replace the later ones
-        return group
+                window = rows[bisect_right(times, low) : bisect_right(times, high)]
+                if members is None:
+                    members = dict(window)
+                else:
+                    members.update(window)  # the earlier bucket's sightings replace the later ones
+        return _Group(keys[0], {} if members is None else members)
 
     def _near_group(
         self, lsh_keys: list[list[str]], sets: _BatchSets, post: Post, sketch: bytes = b""
@@ -656,7 +664,8 @@ class BehaviorTracker:
         kept) whose stored signature confirms the similarity (estimated Jaccard at least
         `near_duplicate_jaccard`: bands tuned for recall also collide unrelated posts), named
         after its fullest band, the one a campaign's posts most often share.
-        `lsh_keys` are the keys of each band, the current bucket first.
+        `lsh_keys` are the current bucket's keys of the sixteen bands, then (when the window
+        reaches into it) the bucket before's.
 
         The bands' (account, first sighting) pairs are gathered in C first: a campaign's bands
         mostly hold the same accounts with the same values, so each distinct pair is decoded
@@ -665,8 +674,8 @@ class BehaviorTracker:
         raw = sets.sets
         pairs: set[tuple[str, str]] = set()
         last: dict[str, str] | None = None
-        for band_keys in lsh_keys:
-            for key in band_keys:
+        for span_keys in lsh_keys:
+            for key in span_keys:
                 values = raw.get(key)
                 if values and values is not last and values != last:
                     pairs.update(values.items())
@@ -682,11 +691,8 @@ class BehaviorTracker:
             # the pairs gives one answer).
             if known is None or m[0] < known[0] or (m[0] == known[0] and m < known):
                 merged[did] = m
-        group = _Group(
-            lsh_keys[0][0].split("#", 1)[0], namer=lambda: self._fullest_band(lsh_keys, sets, post)
-        )
+        group = _Group(lsh_keys[0][0], merged, namer=lambda: self._fullest_band(lsh_keys, sets, post))
         if not merged or not sketch:
-            group.members = merged
             return group
         near, bar = self.sketch.similarity, self.params.near_duplicate_jaccard
         # A member written before sets carried signatures cannot be checked: it counts, as then.
@@ -700,16 +706,16 @@ class BehaviorTracker:
         """The band holding the most accounts in the post's window (its near-duplicate group's name)."""
         low, high = post.time_us - self.window_us, post.time_us
         best_key, best_n = lsh_keys[0][0], -1
-        for band_keys in lsh_keys:
+        for band, key in enumerate(lsh_keys[0]):
             accounts: set[str] = set()
-            for key in band_keys:
-                times, rows = sets.members(key)
+            for span_keys in lsh_keys:
+                times, rows = sets.members(span_keys[band])
                 accounts.update(did for did, _ in rows[bisect_right(times, low) : bisect_right(times, high)])
             if len(accounts) > best_n:
-                best_key, best_n = band_keys[0], len(accounts)
+                best_key, best_n = key, len(accounts)
         return best_key.split("#", 1)[0]
 
-    def _evidence(self, members: Sequence[_Sighted]) -> tuple[float, int, float, bool]:
+    def _evidence(self, members: Collection[_Sighted]) -> tuple[float, int, float, bool]:
         """(evidence, new accounts, span in seconds, shared domain) of a group's members."""
         p = self.params
         n = len(members)
@@ -764,7 +770,7 @@ class BehaviorTracker:
         relabel: dict[str, RelabelTarget] = {}
         bar = self.params.campaign_bar
         for group in groups:
-            scored = self._evidence(list(group.members.values()))
+            scored = self._evidence(group.members.values())
             if best_group is None or scored[0] > best[0]:
                 best, best_group = scored, group
             if scored[0] >= bar:
