@@ -6,6 +6,7 @@ import base64
 import random
 import zlib
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from fraud_pipeline.scoring.signals import (
     BehaviourParams,
     NearDuplicateSketch,
     PostSignals,
+    _equal_bytes_needed,
     fold_text,
 )
 from fraud_pipeline.settings import Settings
@@ -244,6 +246,44 @@ def test_a_band_candidate_that_is_not_a_near_duplicate_is_not_counted() -> None:
     assert sketch.similarity(sketch.compact(signature), sketch.compact(signature)) == 1.0
     assert sketch.similarity(sketch.compact(signature), sketch.compact(other)) < 0.25
     assert tracker.observe(post).near_duplicate_accounts == 2  # itself and the legacy member
+
+
+def test_the_equal_bytes_bar_agrees_with_similarity_on_every_count() -> None:
+    """Near-duplicate groups compare equal-byte counts with a bar derived from `similarity`:
+    for every count of equal bytes and several bars, both say the same."""
+    rng = random.Random(3)
+    for n in (8, 32, 64):
+        for bar in (0.05, 0.2, 0.2039, 0.5, 0.95):
+            need = _equal_bytes_needed(n, bar)
+            for equal in range(n + 1):
+                a = bytes(rng.randrange(256) for _ in range(n))
+                b = bytes(x if i < equal else (x + 1) % 256 for i, x in enumerate(a))
+                assert (NearDuplicateSketch.similarity(a, b) >= bar) == (equal >= need), (n, bar, equal)
+
+
+def test_near_duplicates_only_for_posts_with_a_link_when_the_policy_says_so() -> None:
+    """`near_duplicate_links_only`: spun wording with only a mention joins no near-duplicate
+    group (its exact text still joins the text group); with a link it does."""
+    rng = random.Random(5)
+    texts = [_spun(rng) for _ in range(8)]
+    linked = [_linked(i, text, T0 + i * 8_000_000) for i, text in enumerate(texts)]
+    mentioned = [
+        make_post(
+            i,
+            f"{text} @someone.bsky.social",
+            time_us=T0 + i * 8_000_000 - i * 1000,
+            mentions=["did:plc:someone0000000000000"],
+        )
+        for i, text in enumerate(texts)
+    ]
+    assert all(post.mentions and not post.links for post in mentioned)
+    for links_only in (False, True):
+        params = replace(BehaviourParams.default(), near_duplicate_links_only=links_only)
+        with_link = BehaviorTracker(params=params).observe_batch(linked)
+        with_mention = BehaviorTracker(params=params).observe_batch(mentioned)
+        assert with_link[-1].near_duplicate_accounts >= 4
+        assert (with_mention[-1].near_duplicate_accounts == 0) is links_only
+        assert with_mention[-1].campaign_accounts == with_link[-1].campaign_accounts
 
 
 def test_benign_repetition_is_not_flagged() -> None:

@@ -64,7 +64,7 @@ from datasketch import MinHash, MinHashLSH
 from fraud_pipeline.ingest.links import registrable_domain
 from fraud_pipeline.records import POST_COLLECTION, Post
 from fraud_pipeline.scoring.canonical import fingerprint_text
-from fraud_pipeline.state.base import Sighting, StateStore
+from fraud_pipeline.state.base import SightingRow, StateStore
 from fraud_pipeline.state.memory import MemoryStateStore
 
 if TYPE_CHECKING:
@@ -246,6 +246,16 @@ class NearDuplicateSketch:
         """One key per LSH band: the band's minima as hex (they are already hashes)."""
         raw = signature.astype(np.uint32).tobytes().hex()
         return [f"lsh{i}:{raw[8 * start : 8 * end]}" for i, (start, end) in enumerate(self.hashranges)]
+
+
+@functools.lru_cache(maxsize=64)
+def _equal_bytes_needed(n: int, bar: float) -> int:
+    """The fewest equal bytes of two n-byte compact signatures whose `similarity` reaches `bar`
+    (n + 1 when none does): the same float arithmetic, so the two never disagree."""
+    for equal in range(n + 1):
+        if max(0.0, (equal / n - 1 / 256) / (1 - 1 / 256)) >= bar:
+            return equal
+    return n + 1
 
 
 def _fmix32(hv: np.ndarray) -> np.ndarray:
@@ -502,7 +512,7 @@ class BehaviorTracker:
             sigs = sketch.signatures([sketch.shingles(folded[i]) for i in near])
             signatures = dict(zip(near, sigs, strict=True))
 
-        sightings: list[Sighting] = []
+        sightings: list[SightingRow] = []
         add = sightings.append
         wanted: set[str] = set()
         want = wanted.add
@@ -525,7 +535,7 @@ class BehaviorTracker:
                 acct = (acct_now,)
                 want(acct_now)
             acct_keys.append(acct)
-            add(Sighting(acct_now, post.rkey, str(time_us)))
+            add((acct_now, post.rkey, str(time_us)))
             if not (post.links or post.mentions or post.media_cids):
                 continue
             spans = (f"#{bucket}", f"#{bucket - 1}") if reaches_back else (f"#{bucket}",)
@@ -543,7 +553,7 @@ class BehaviorTracker:
             if folded_text is not None:
                 fp = f"fp:{_digest(folded_text.encode('utf-8', 'replace'))}"
                 fp_keys = [fp + span for span in spans]
-                add(Sighting(fp_keys[0], did, member))
+                add((fp_keys[0], did, member))
                 wanted.update(fp_keys)
             signature = signatures.get(i)
             if signature is not None:
@@ -551,14 +561,14 @@ class BehaviorTracker:
                 near_member = f"{member}|{compact.hex()}"
                 bands = sketch.band_keys(signature)
                 lsh_keys = [[band + span for band in bands] for span in spans]
-                sightings += [Sighting(key, did, near_member) for key in lsh_keys[0]]
+                sightings += [(key, did, near_member) for key in lsh_keys[0]]
                 for keys in lsh_keys:
                     wanted.update(keys)
             if post.media_cids:
                 for cid in dict.fromkeys(post.media_cids):
                     keys = [f"media:{cid}{span}" for span in spans]
                     media_keys.append(keys)
-                    add(Sighting(keys[0], did, member))
+                    add((keys[0], did, member))
                     wanted.update(keys)
             if fp_keys or media_keys:
                 group_keys[i] = (fp_keys, lsh_keys, media_keys, compact)
@@ -568,13 +578,19 @@ class BehaviorTracker:
 
         out: list[PostSignals] = []
         lone: dict[tuple[int, bool], PostSignals] = {}  # the shared signals of posts in no group
+        # The account's post times in the buckets a post's window covers, one sorted list per
+        # distinct (current, before) pair of keys.
+        acct_times: dict[tuple[str, ...], list[int]] = {}
         for i, post in enumerate(posts):
             low, high = post.time_us - window_us, post.time_us
-            account_posts = 0
-            for key in acct_keys[i]:  # a post's rkey lives in the bucket of its own time: no overlap
-                times = sets.times(key)
-                account_posts += bisect_right(times, high) - bisect_right(times, low)
-            account_posts = max(1, account_posts)
+            acct = acct_keys[i]
+            times = acct_times.get(acct)
+            if times is None:
+                times = sets.times(acct[0])
+                if len(acct) > 1:
+                    times = sorted(sets.times(acct[1]) + times)
+                acct_times[acct] = times
+            account_posts = max(1, bisect_right(times, high) - bisect_right(times, low))
             is_new = high - first_seen[post.did] <= new_us
             grouped = group_keys.get(i)
             if grouped is not None:
@@ -619,12 +635,12 @@ class BehaviorTracker:
         if not unknown:
             return first
         stored = self.store.get_members([f"first:{did}" for did in unknown])
-        missing: list[Sighting] = []
+        missing: list[SightingRow] = []
         for did in unknown:
             time_us = earliest[did]
             value = stored.get(f"first:{did}", _EMPTY).get("t")
             if value is None:
-                missing.append(Sighting(f"first:{did}", "t", str(time_us)))
+                missing.append((f"first:{did}", "t", str(time_us)))
                 first[did] = time_us
                 continue
             try:
@@ -694,11 +710,21 @@ class BehaviorTracker:
         group = _Group(lsh_keys[0][0], merged, namer=lambda: self._fullest_band(lsh_keys, sets, post))
         if not merged or not sketch:
             return group
-        near, bar = self.sketch.similarity, self.params.near_duplicate_jaccard
         # A member written before sets carried signatures cannot be checked: it counts, as then.
-        # An equal signature (the post itself, a copy of its text) is similarity 1 (bar < 1).
+        # An equal signature (the post itself, a copy of its text) is similarity 1 (bar < 1);
+        # the others need enough equal bytes (`similarity` at least the bar), counted in C.
+        n = len(sketch)
+        need = _equal_bytes_needed(n, self.params.near_duplicate_jaccard)
+        own = int.from_bytes(sketch, "little")
         group.members = {
-            did: m for did, m in merged.items() if m[4] == sketch or not m[4] or near(sketch, m[4]) >= bar
+            did: m
+            for did, m in merged.items()
+            if m[4] == sketch
+            or not m[4]
+            or (
+                len(m[4]) == n
+                and (own ^ int.from_bytes(m[4], "little")).to_bytes(n, "little").count(0) >= need
+            )
         }
         return group
 

@@ -36,7 +36,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from fraud_pipeline.aws import aws_client
 from fraud_pipeline.state import StateError
-from fraud_pipeline.state.base import Sighting
+from fraud_pipeline.state.base import SightingRow
 from fraud_pipeline.state.sqlite import check_cache_values, check_key, check_sightings, count_in_window
 
 BATCH_WRITE_ITEMS = 25
@@ -251,11 +251,11 @@ class DynamoDbStateStore:
         return int(item["value"]["N"])
 
     # -- member sets ----------------------------------------------------------------
-    def add_members(self, sightings: Sequence[Sighting], ttl_s: int) -> None:
+    def add_members(self, sightings: Sequence[SightingRow], ttl_s: int) -> None:
         check_sightings(sightings)
         by_key: dict[str, dict[str, str]] = {}
-        for sighting in sightings:
-            by_key.setdefault(sighting.key, {}).setdefault(sighting.member, sighting.value)
+        for key, member, value in sightings:
+            by_key.setdefault(key, {}).setdefault(member, value)
         expires = str(int(self._clock()) + ttl_s)
         transactions: list[list[dict[str, Any]]] = []
         keys_in: list[set[str]] = []

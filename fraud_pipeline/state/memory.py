@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 
-from fraud_pipeline.state.base import Sighting
+from fraud_pipeline.state.base import SightingRow
 from fraud_pipeline.state.sqlite import check_cache_values, check_key, check_sightings, count_in_window
 
 
@@ -59,15 +59,19 @@ class MemoryStateStore:
             entry = self._live(check_key(key), int(self._clock()))
             return entry[0] if entry else 0
 
-    def add_members(self, sightings: Sequence[Sighting], ttl_s: int) -> None:
+    def add_members(self, sightings: Sequence[SightingRow], ttl_s: int) -> None:
         check_sightings(sightings)
         with self._lock:
-            now = int(self._clock())
-            for sighting in sightings:
-                entry = self._sets.get(sighting.key)
-                members = entry[0] if entry is not None else {}  # as on DynamoDB: see sqlite.py
-                members.setdefault(sighting.member, sighting.value)
-                self._sets[sighting.key] = (members, now + ttl_s)
+            expires = int(self._clock()) + ttl_s
+            sets = self._sets
+            for key, member, value in sightings:
+                entry = sets.get(key)
+                if entry is None:  # as on DynamoDB, an expired set keeps its members: see sqlite.py
+                    sets[key] = ({member: value}, expires)
+                    continue
+                entry[0].setdefault(member, value)
+                if entry[1] != expires:
+                    sets[key] = (entry[0], expires)
 
     def get_members(self, keys: Collection[str]) -> dict[str, dict[str, str]]:
         with self._lock:

@@ -42,7 +42,7 @@ import orjson
 
 from fraud_pipeline.sqlite_files import ThreadLocalSqlite
 from fraud_pipeline.state import StateError
-from fraud_pipeline.state.base import MAX_CACHE_VALUE_CHARS, MAX_MEMBER_CHARS, Sighting
+from fraud_pipeline.state.base import MAX_CACHE_VALUE_CHARS, MAX_MEMBER_CHARS, SightingRow
 
 MAX_KEY_CHARS = 1024
 MIRROR_MAX_SETS = 500_000  # the in-memory mirror of member sets is emptied beyond this
@@ -94,7 +94,7 @@ def check_key(key: str) -> str:
     return key
 
 
-def check_sightings(sightings: Sequence[Sighting]) -> None:
+def check_sightings(sightings: Sequence[SightingRow]) -> None:
     """Every set key is a valid key, every member a non-empty bounded string, every value a string."""
     for key, member, value in sightings:
         if (  # one test per sighting on the common path; the precise error below
@@ -313,7 +313,7 @@ class SqliteStateStore:
         )
         return int(row[0]) if row else 0
 
-    def add_members(self, sightings: Sequence[Sighting], ttl_s: int) -> None:
+    def add_members(self, sightings: Sequence[SightingRow], ttl_s: int) -> None:
         """Short-lived sets: one row appended to the set log. Others: one transaction, each
         set's expiry pushed on, members added (first value kept). Either way a set written again
         after it expired but before `purge_expired` keeps its old members, as on DynamoDB
@@ -326,7 +326,7 @@ class SqliteStateStore:
             return
         self._add_to_tables(sightings, ttl_s)
 
-    def _append_to_log(self, sightings: Sequence[Sighting], ttl_s: int) -> None:
+    def _append_to_log(self, sightings: Sequence[SightingRow], ttl_s: int) -> None:
         now = self._clock()
         expires = int(now) + ttl_s
         columns = [list(column) for column in zip(*sightings, strict=True)]  # keys, members, values
@@ -346,7 +346,7 @@ class SqliteStateStore:
             self._next_purge = now + LOG_PURGE_EVERY_S
             self._purge_log(int(now))
 
-    def _add_to_tables(self, sightings: Sequence[Sighting], ttl_s: int) -> None:
+    def _add_to_tables(self, sightings: Sequence[SightingRow], ttl_s: int) -> None:
         expires = int(self._clock()) + ttl_s
         rows: list[tuple[str, str, str]] = list(sightings)  # Sighting is a (key, member, value) tuple
         keys = dict.fromkeys([row[0] for row in rows])
