@@ -218,6 +218,17 @@ def test_frames_are_shrunk_to_the_decode_side(spec) -> None:  # type: ignore[no-
     assert decoded.frames[0].size[0] == 2 * decoded.frames[0].size[1]
 
 
+def test_frames_shrink_by_whole_factors_and_small_images_keep_their_pixels(spec) -> None:  # type: ignore[no-untyped-def]
+    """A PNG over the side is box-reduced by the least whole factor (no bicubic resample);
+    an image within the side is decoded pixel for pixel (OCR reads exactly what was sent)."""
+    side = spec.decode_max_side
+    big = decode_image(_png(photo_like(4, (side * 2 + 10, 300)), "PNG"), spec)
+    assert big.frames[0].size == (-(-(side * 2 + 10) // 3), 100)  # factor 3: ceil(2570 / 3) x 100
+    small_image = photo_like(5, (side - 80, 400))
+    small = decode_image(_png(small_image, "PNG"), spec)
+    assert small.frames[0].tobytes() == small_image.convert("RGB").tobytes()
+
+
 def test_each_ocr_engine_reads_a_painted_scam(spec) -> None:  # type: ignore[no-untyped-def]
     from fraud_pipeline.media.reading import ocr_engines_here, ocr_lines
 
