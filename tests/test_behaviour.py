@@ -192,6 +192,25 @@ def test_batch_signatures_equal_datasketch_minhash() -> None:
     assert len(sketch.hashranges) == 16  # datasketch's optimum for Jaccard 0.2 with 32 permutations
 
 
+@pytest.mark.parametrize("shingle_chars", [2, 4, 5, 16])
+def test_a_batchs_signatures_from_text_equal_those_from_shingles(shingle_chars: int) -> None:
+    """The table-driven crc32 of all shingles at once gives the very signatures of
+    `signatures(shingles)` (and so of datasketch), whatever the shingle length and text."""
+    params = replace(BehaviourParams.default(), shingle_chars=shingle_chars)
+    sketch = NearDuplicateSketch(params)
+    rng = random.Random(shingle_chars)
+    alphabet = "abcdefghij klmnop0123 éü€漢🙂"
+    texts = ["hey everyone i found a site with tips", "x" * shingle_chars, "0000 0000 0000 0000 0000"]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randrange(16, 120))) for _ in range(40)]
+    assert np.array_equal(
+        sketch.text_signatures(texts), sketch.signatures([sketch.shingles(t) for t in texts])
+    )
+    short = ["a", *texts[:3]]  # shorter than a shingle: one shingle of its own
+    assert np.array_equal(
+        sketch.text_signatures(short), sketch.signatures([sketch.shingles(t) for t in short])
+    )
+
+
 # A spun campaign: every account picks its own words in one template (thousands of variants),
 # so two posts share only about a third of their 4-character shingles.
 SPUN = (

@@ -200,6 +200,44 @@ class NearDuplicateSketch:
         starts = np.cumsum([0, *lengths[:-1]])
         return np.minimum.reduceat(permuted, starts, axis=0)
 
+    def text_signatures(self, texts: Sequence[str]) -> np.ndarray:
+        """`signatures` of each text's `shingles`, the crc32 of every shingle of the batch found
+        at once: crc32 is affine over GF(2) for inputs of one length, so the crc of a k-byte
+        shingle is a constant XOR one table entry per byte position (`_crc_tables`), which numpy
+        looks up for all shingles together (no Python call per shingle)."""
+        data = [text.encode("utf-8", "replace") for text in texts]
+        k = self.shingle_chars
+        lengths = np.fromiter(map(len, data), dtype=np.int64, count=len(data))
+        if not data or int(lengths.min()) < k:  # a text shorter than a shingle is one shingle
+            return self.signatures([self.shingles(text) for text in texts])
+        counts = lengths - (k - 1)  # shingles per text
+        first = np.cumsum(counts) - counts  # each text's first shingle in the flat array
+        offsets = np.cumsum(lengths) - lengths  # each text's first byte in `joined`
+        starts = np.arange(int(counts.sum())) + np.repeat(offsets - first, counts)
+        joined = np.frombuffer(b"".join(data), dtype=np.uint8)
+        tables, constant = self._crc_tables
+        hv = np.full(starts.shape, constant, dtype=np.uint32)
+        for position in range(k):
+            hv ^= tables[position][joined[starts + position]]
+        hv = _fmix32(hv).reshape(-1, 1)
+        a, b = self.permutations
+        return np.minimum.reduceat(hv * a + b, first, axis=0)
+
+    @cached_property
+    def _crc_tables(self) -> tuple[np.ndarray, np.uint32]:
+        """crc32 of a k-byte string x = c XOR T[0][x0] XOR ... XOR T[k-1][x(k-1)], with c the crc
+        of k zero bytes and T[j][v] the crc of k zero bytes but v at j, XOR c."""
+        k = self.shingle_chars
+        constant = zlib.crc32(bytes(k))
+        tables = np.array(
+            [
+                [zlib.crc32(bytes(j) + bytes([v]) + bytes(k - j - 1)) ^ constant for v in range(256)]
+                for j in range(k)
+            ],
+            dtype=np.uint32,
+        )
+        return tables, np.uint32(constant)
+
     @staticmethod
     def compact(signature: np.ndarray) -> bytes:
         """The low byte of each permutation's minimum (b-bit minwise hashing, b = 8): what a
@@ -484,7 +522,7 @@ class BehaviorTracker:
         near = [i for i in folded if posts[i].links or not p.near_duplicate_links_only]
         signatures: dict[int, np.ndarray] = {}
         if near:
-            sigs = sketch.signatures([sketch.shingles(folded[i]) for i in near])
+            sigs = sketch.text_signatures([folded[i] for i in near])
             signatures = dict(zip(near, sigs, strict=True))
 
         sightings: list[SightingRow] = []
