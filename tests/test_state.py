@@ -244,6 +244,18 @@ def test_member_sets_reject_bad_input(store: StateStore) -> None:
         store.add_members([Sighting("", "did:plc:1", "1")], ttl_s=60)
     with pytest.raises(StateError):
         store.add_members([Sighting("fp:a", "did:plc:1", "x" * 5000)], ttl_s=60)
+    # Among many good sightings (checked column by column), one bad one is still found; plain
+    # (key, member, value) tuples are sightings too.
+    good = [(f"fp:{i}", f"did:plc:{i}", str(i)) for i in range(500)]
+    for bad in [("fp:x", 7, "1"), ("fp:x", "did:plc:x", None), ("fp:x", "did:plc:x"), ("x" * 5000, "d", "1")]:
+        with pytest.raises(StateError):
+            store.add_members([*good[:250], bad, *good[250:]], ttl_s=60)  # type: ignore[list-item]
+    assert store.get_members(["fp:0", "fp:499"]) == {}  # a rejected batch writes nothing
+    store.add_members(good, ttl_s=60)
+    assert store.get_members(["fp:0", "fp:499"]) == {
+        "fp:0": {"did:plc:0": "0"},
+        "fp:499": {"did:plc:499": "499"},
+    }
 
 
 def _concurrent_writers(make: Callable[[], StateStore], writers: int = 8, per_writer: int = 40) -> StateStore:

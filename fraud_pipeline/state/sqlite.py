@@ -95,8 +95,31 @@ def check_key(key: str) -> str:
 
 
 def check_sightings(sightings: Sequence[SightingRow]) -> None:
-    """Every set key is a valid key, every member a non-empty bounded string, every value a string."""
-    for key, member, value in sightings:
+    """Every set key is a valid key, every member a non-empty bounded string, every value a string.
+
+    A batch holds thousands: the common case is checked column by column in C (types, then
+    shortest and longest), and only a batch that fails that is walked in Python for the error."""
+    if not sightings:
+        return
+    try:
+        keys, members, values = zip(*sightings, strict=True)
+    except (TypeError, ValueError):
+        keys = members = values = ()
+    if (
+        keys
+        and set(map(type, keys)) == set(map(type, members)) == set(map(type, values)) == {str}
+        and min(map(len, keys)) > 0
+        and max(map(len, keys)) <= MAX_KEY_CHARS
+        and min(map(len, members)) > 0
+        and max(map(len, members)) <= MAX_MEMBER_CHARS
+        and max(map(len, values)) <= MAX_MEMBER_CHARS
+    ):
+        return
+    for sighting in sightings:
+        try:
+            key, member, value = sighting
+        except (TypeError, ValueError):
+            raise StateError(f"a sighting is a (key, member, value) tuple, got {sighting!r:.80}") from None
         if (  # one test per sighting on the common path; the precise error below
             type(key) is str
             and type(member) is str
