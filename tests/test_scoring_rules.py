@@ -440,3 +440,46 @@ def test_the_scorer_fills_every_record_field_as_from_post_does() -> None:
     assert set(record.rule_hits) <= {rule.name for rule in default_rule_set().rules}
     assert "crypto-scam" in record.labels and any("giveaway" in reason for reason in record.reasons)
     assert 0 < record.fraud_score <= 1 and record.fraud_text_likelihood is not None
+
+
+def test_a_gated_pattern_is_skipped_only_where_it_cannot_match() -> None:
+    """`TextReading.gated` skips a gated pattern when an ASCII text has none of its openings
+    (`PATTERN_OPENINGS`): on the labelled data, its rewrites and phrasings met in tests, it
+    answers exactly as searching the pattern after the trigger gate does, and it does skip."""
+    import json
+    from pathlib import Path
+
+    from fraud_pipeline.scoring import text_patterns as tp
+    from fraud_pipeline.scoring.rewrites import REWRITES, rewrite
+    from fraud_pipeline.scoring.signal_registry import TextReading, _has_triggers
+
+    labeled = Path(__file__).resolve().parents[1] / "data" / "labeled" / "train.jsonl"
+    texts = [json.loads(line)["text"] for line in labeled.read_text().splitlines()]
+    texts += [rewrite(t, REWRITES[i % len(REWRITES)], row=i) for i, t in enumerate(texts[:3000])]
+    texts += [
+        "Every wallet that joins the pool gets 3x back within the hour",
+        "We pay you back double whatever lands in the vault",
+        "Founders week: join at sol-2x.example and watch it grow",
+        "giveaway back to you all",  # `give` inside `giveaway`
+        "Call Kraken support right away: +1 (888) 555-0142",
+        "You've won! Claim now",
+        "drop ur sol wallet address below",
+        "12-word phrase needed",
+        "Get your money back from the hackers",
+    ]
+    for words in tp.PATTERN_OPENINGS.values():
+        assert set(words) <= set(tp.TRIGGER_PREFIXES), words
+    skipped = matched = 0
+    for text in texts:
+        reading = TextReading(text)
+        triggers = _has_triggers(reading.text) or (
+            bool(reading.leet_text) and _has_triggers(reading.leet_text)
+        )
+        assert reading.triggers == triggers, text
+        for pattern in tp.PATTERN_OPENINGS:
+            expected = triggers and reading.search(pattern)
+            assert TextReading(text).gated(pattern) == expected, (pattern.pattern[:40], text)
+            matched += expected
+            fresh = TextReading(text)
+            skipped += triggers and fresh.gated(pattern) is False and pattern not in fresh._found
+    assert matched > 300 and skipped > 5000, (matched, skipped)

@@ -164,16 +164,27 @@ _MISSING = object()
 
 class TextReading:
     """What the rules read of one text, once per distinct text (`read_text`): its canonical
-    views lower-cased, whether anything rewrote it, whether it has a trigger word."""
+    views lower-cased, whether anything rewrote it, whether it has a trigger word, and (for
+    ASCII text) which `TRIGGER_PREFIXES` its words start with, so a gated pattern none of
+    whose openings the text has is never searched (`gated`)."""
 
-    __slots__ = ("_found", "leet_text", "rewritten", "text", "triggers", "views")
+    __slots__ = ("_found", "leet_text", "openings", "rewritten", "text", "triggers", "views")
 
     def __init__(self, raw: str) -> None:
         views = self.views = text_views(raw)
         lower = self.text = views.canonical.lower()
-        self.leet_text = views.leet.lower() if views.leet != views.canonical else ""
+        leet = self.leet_text = views.leet.lower() if views.leet != views.canonical else ""
         self.rewritten = views.canonical != views.original or views.leet != views.canonical
-        self.triggers = _has_triggers(lower) or (bool(self.leet_text) and _has_triggers(self.leet_text))
+        openings = _trigger_openings(lower)
+        if leet and openings is not None:
+            leet_openings = _trigger_openings(leet)
+            openings = None if leet_openings is None else openings | leet_openings
+        self.openings = openings  # None: not ASCII, not worked out (every gate open)
+        # A word opening is necessary for `TEXT_TRIGGERS` (`_has_triggers`): none, no trigger.
+        self.triggers = openings != _NO_OPENINGS and (
+            tp.TEXT_TRIGGERS.search(lower) is not None
+            or (bool(leet) and tp.TEXT_TRIGGERS.search(leet) is not None)
+        )
         self._found: dict[Any, bool] = {}
 
     def search(self, pattern: Any) -> bool:
@@ -184,6 +195,18 @@ class TextReading:
                 bool(self.leet_text) and pattern.search(self.leet_text) is not None
             )
         return found
+
+    def gated(self, pattern: Any) -> bool:
+        """`search` for a pattern gated on trigger words: False without one, and False without
+        searching when the text has none of the pattern's own openings (`PATTERN_OPENINGS`)."""
+        if not self.triggers:
+            return False
+        openings = self.openings
+        if openings is not None:
+            needed = _PATTERN_OPENINGS.get(pattern)
+            if needed is not None and needed.isdisjoint(openings):
+                return False
+        return self.search(pattern)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -214,12 +237,33 @@ def _opening_pattern(prefixes: tuple[str, ...]) -> re.Pattern[bytes]:
 
 
 _TRIGGER_OPENING = _opening_pattern(tp.TRIGGER_PREFIXES)
+_NO_OPENINGS: frozenset[bytes] = frozenset()
+# Each gated pattern's openings as `_TRIGGER_OPENING` reports them (a space, the prefix). At
+# a word start the longest prefix that fits is reported (`giveaway`, not `give`), so a word
+# opens the pattern with every prefix that starts with it or that it starts with.
+_PATTERN_OPENINGS: dict[Any, frozenset[bytes]] = {
+    pattern: frozenset(
+        b" " + prefix.encode("ascii")
+        for prefix in tp.TRIGGER_PREFIXES
+        if any(prefix.startswith(word) or word.startswith(prefix) for word in words)
+    )
+    for pattern, words in tp.PATTERN_OPENINGS.items()
+}
+
+
+def _trigger_openings(lower: str) -> frozenset[bytes] | None:
+    """The `TRIGGER_PREFIXES` that words of an ASCII lower-case text start with (as ` prefix`;
+    the longest one where two fit: `giveaway`, not `give`), in one C-level pass; None for
+    text that is not ASCII."""
+    if not lower.isascii():
+        return None
+    return frozenset(_TRIGGER_OPENING.findall(b" " + lower.encode("ascii").translate(_ASCII_WORDS)))
 
 
 def _has_triggers(lower: str) -> bool:
     """`TEXT_TRIGGERS` searched in a lower-case text. An ASCII text first: does a word start
     with one of `TRIGGER_PREFIXES` (a superset)? Most texts answer no in one C-level pass."""
-    if lower.isascii() and not _TRIGGER_OPENING.search(b" " + lower.encode("ascii").translate(_ASCII_WORDS)):
+    if _trigger_openings(lower) == _NO_OPENINGS:
         return False
     return tp.TEXT_TRIGGERS.search(lower) is not None
 
@@ -331,7 +375,9 @@ class SignalContext:
 
 
 def _gated(ctx: SignalContext, pattern: Any) -> bool:
-    return ctx.has_trigger_words and ctx.search(pattern)
+    if ctx._triggers is not None:  # forced (tests): every pattern searched when True
+        return ctx._triggers and ctx.search(pattern)
+    return ctx.reading.gated(pattern)
 
 
 # -- text -------------------------------------------------------------------------------

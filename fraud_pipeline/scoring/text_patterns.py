@@ -116,3 +116,38 @@ TRIGGER_PREFIXES: tuple[str, ...] = (
     "xrp",
     "crypto",
 )
+
+
+# Per gated pattern, the `TRIGGER_PREFIXES` of which every match holds one at the start of a
+# word (after `\b`, or after whitespace inside the pattern): an ASCII text none of whose
+# words starts with one of them cannot match, and the pattern is not searched
+# (`signal_registry.TextReading.gated`). Keep each in step with its pattern: a test checks,
+# on the labelled data and its rewrites, that the pattern never matches where they are absent.
+PATTERN_OPENINGS: dict[re.Pattern[str], tuple[str, ...]] = {
+    GIVEAWAY: ("giveaway", "airdrop", "free", "claim"),
+    # "... your (sol) wallet / seed / phrase / address", "connect (your) (x) wallet"
+    SEND_WALLET: ("wallet", "seed", "phrase", "address"),
+    SEED_PHRASE: ("seed", "recover", "private", "word"),
+    DOUBLING: (
+        "send",
+        "deposit",
+        "transfer",
+        *(f"{n}x" for n in range(2, 11)),
+        *(f"x{n}" for n in range(2, 10)),
+        "give",
+        "pay",
+        "return",
+        "double",
+        "triple",
+        "btc",
+        "eth",
+        "sol",
+        "bnb",
+        "doge",
+        "xrp",
+        "crypto",
+    ),
+    RECOVERY: ("recover", "funds", "hacked", "money"),
+    SUPPORT: ("support", "customer", "help", "contact", "dm"),
+    PRIZE: ("won", "winner", "prize", "claim", "cash"),
+}
