@@ -229,6 +229,17 @@ def test_frames_shrink_by_whole_factors_and_small_images_keep_their_pixels(spec)
     assert small.frames[0].tobytes() == small_image.convert("RGB").tobytes()
 
 
+def test_rapidocr_sessions_run_on_one_thread() -> None:
+    """A scoring runtime owns one core: onnxruntime's default pool (a spinning thread per
+    core) about doubled RapidOCR's CPU per image, and RapidOCR 1.4 drops per-model settings."""
+    from fraud_pipeline.media.reading import _rapidocr
+
+    engine = _rapidocr()
+    for session in (engine.text_det.infer, engine.text_rec.session):  # RapidOCR 1.4's wrappers
+        options = session.session.get_session_options()
+        assert (options.intra_op_num_threads, options.inter_op_num_threads) == (1, 1)
+
+
 def test_each_ocr_engine_reads_a_painted_scam(spec) -> None:  # type: ignore[no-untyped-def]
     from fraud_pipeline.media.reading import ocr_engines_here, ocr_lines
 

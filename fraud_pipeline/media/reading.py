@@ -97,13 +97,15 @@ def _tesseract() -> Any:
 def _rapidocr() -> Any:
     from rapidocr_onnxruntime import RapidOCR  # type: ignore[import-untyped,unused-ignore]
 
-    # One thread per session: a scoring runtime owns one core (one runtime per shard).
-    one = {
-        f"{part}_{kind}_op_num_threads": 1 for part in ("det", "cls", "rec") for kind in ("intra", "inter")
-    }
+    # One thread per session: a scoring runtime owns one core (one runtime per shard). Given
+    # as the global settings: RapidOCR 1.4 copies its global thread counts over every model's
+    # (`det_intra_op_num_threads` etc. are silently overwritten), and onnxruntime's default
+    # pool, one spinning thread per core, about doubled the CPU of each call for the same text.
     # The image is already shrunk to the policy's `ocr_max_side`: the detector must not
     # enlarge it again (its default grows the short side to 736 px, several times the cost).
-    return RapidOCR(det_limit_type="max", det_limit_side_len=4096, **one)
+    return RapidOCR(
+        det_limit_type="max", det_limit_side_len=4096, intra_op_num_threads=1, inter_op_num_threads=1
+    )
 
 
 _ENGINE_LOCK = threading.Lock()  # one engine instance per process; calls are serialized
