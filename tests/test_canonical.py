@@ -315,3 +315,22 @@ def test_fold_and_fingerprint_fast_paths_equal_their_definitions() -> None:
     for text in texts:
         assert fold_text.__wrapped__(text) == _reference_fold(text), text  # type: ignore[attr-defined]
         assert fingerprint_text(text) == _reference_fingerprint(text), text
+
+
+def test_the_leet_contact_check_answers_as_the_pattern_on_any_text() -> None:
+    """`_no_leet_contact` (bytes, every character outside ASCII as one `?`) says "no contact"
+    exactly when `_LEET_CANDIDATE` finds none, on the labelled data, its rewrites (lookalike
+    letters, full-width, invisible characters) and edge cases around characters outside ASCII."""
+    from fraud_pipeline.scoring.canonical import _LEET_CANDIDATE, _no_leet_contact
+
+    texts = [
+        json.loads(line)["text"] for line in (REPO / "data/labeled/train.jsonl").read_text().splitlines()
+    ]
+    texts += [rewrite(t, REWRITES[i % len(REWRITES)], row=i) for i, t in enumerate(texts[:3000])]
+    texts += ["é1", "1é", "a€1", "fr33 ü", "\ud800a1", "ａ1", "a?1", "?1a", "x", ""]
+    contacts = 0
+    for text in texts:
+        expected = _LEET_CANDIDATE.search(text) is None
+        assert _no_leet_contact(text) == expected, text
+        contacts += not expected
+    assert contacts > 500
