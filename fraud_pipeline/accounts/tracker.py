@@ -36,6 +36,8 @@ verdicts), one `get_members` (the records of the accounts judged) and at most on
 
 from __future__ import annotations
 
+import functools
+import gc
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -64,9 +66,11 @@ _VERDICT_PREFIX_CHARS: Final = len(VERDICT_PREFIX)
 _RKEY_CHARS: Final = 400  # of a post's rkey in a text member ("<digest>:<rkey>", under 512)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AccountSignals:
-    """What the stream says about one account at the time of its latest event."""
+    """What the stream says about one account at the time of its latest event (read-only by
+    convention: not frozen, whose field-by-field `object.__setattr__` made building one cost
+    three times as much, once per account judged)."""
 
     did: str
     time_us: int
@@ -107,12 +111,12 @@ class AccountVerdict:
     def signature(self) -> tuple[str, tuple[str, ...]]:
         """What a change is measured on: the action and the names of the signals that fired
         (not their counts: a flood growing from 16 to 17 targets is no new verdict)."""
-        return self.action, tuple(sorted(r.partition(":")[0] for r in self.reasons))
+        return self.action, _signal_names(self.reasons)
 
     @property
     def fired(self) -> frozenset[str]:
         """The names of the signals that fired (`reply_flood`, not `reply_flood:16`)."""
-        return frozenset(r.partition(":")[0] for r in self.reasons)
+        return frozenset(_signal_names(self.reasons))
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> AccountVerdict:
@@ -122,6 +126,13 @@ class AccountVerdict:
 
 
 _VERDICT_FIELDS: Final = frozenset(AccountVerdict.__dataclass_fields__)
+
+
+@functools.lru_cache(maxsize=4096)
+def _signal_names(reasons: tuple[str, ...]) -> tuple[str, ...]:
+    """The sorted names of the signals in `reasons` (a verdict and the stored one are compared
+    on them once per account judged; most accounts' reasons are one of a few tuples)."""
+    return tuple(sorted(r.partition(":")[0] for r in reasons))
 
 
 def _parent_did(uri: str | None) -> str | None:
@@ -227,13 +238,35 @@ class AccountTracker:
         not re-judged: follows alone cannot raise its verdict, and follows are most of the
         stream. Nor is an account with only posts (and follows) in the batch whose stored
         verdict is `none` (or that has none) while no windowed signal fires that had not fired
-        in it (`_quiet`): nothing that could raise its verdict moved (its lasting sets change
+        in it (`_quiet`): nothing that could raise its verdict moved (its record changes
         only with profile, identity and account events, which always judge it). (Verdicts only
         fall with time, as windows pass; that is seen on its next judged event.) The batch's
-        windowed members go to the store as one delta (accounts/windows.py), its lasting sets
+        windowed members go to the store as one delta (accounts/windows.py), its records
         in one write; then one read of the directory minutes new since the last, one of the
-        stored verdicts, one of the lasting sets of the accounts judged, and one write of changed verdicts.
+        stored verdicts, one of the records of the accounts judged, and one write of changed verdicts.
         """
+        if not (posts or events):
+            return []
+        collecting = gc.isenabled()
+        if collecting:  # as BehaviorTracker.observe_batch: no collection mid-batch
+            gc.disable()
+        try:
+            return self._observe(posts, events, profile_text_p)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _observe(
+        self,
+        posts: Sequence[Post],
+        events: Sequence[AccountEvent],
+        profile_text_p: Mapping[int, float] | None,
+    ) -> list[AccountVerdict]:
+        """`observe` with the garbage collector paused: a batch builds thousands of short-lived
+        tuples and dicts (entries, keys, sightings, verdicts) and frees them by reference
+        counting when it ends; a collection in between would promote them to the oldest
+        generation, whose full collections walk the whole heap (the windows' counts included).
+        The tracker builds no reference cycles."""
         latest: dict[str, int] = {}  # accounts to judge -> time of their latest event
         followed: dict[str, int] = {}  # accounts that followed in this batch -> their latest follow
         account_news: set[str] = set()  # accounts with profile, identity or account events
@@ -321,15 +354,24 @@ class AccountTracker:
         if not latest:
             return []
         stored = self._stored_verdicts(latest)
+        spec = self.spec
+        reaching = self.windows.reaching(
+            {d: t for d, t in latest.items() if d not in account_news},
+            spec.reply_targets,
+            spec.repeated_text,
+            spec.follows_per_window,
+        )
         judged = {
-            d: t for d, t in latest.items() if d in account_news or not self._quiet(d, t, stored.get(d))
+            d: t
+            for d, t in latest.items()
+            if d in account_news or not self._quiet(t, stored.get(d), reaching.get(d))
         }
         if not judged:
             return []
         signals = self.read_signals(judged)
         return self._against_stored([self.judge(s) for s in signals], stored)
 
-    def _quiet(self, did: str, t: int, before: AccountVerdict | None) -> bool:
+    def _quiet(self, t: int, before: AccountVerdict | None, reaching: tuple[bool, bool, bool] | None) -> bool:
         """Nothing that could raise this account's verdict moved (it had no profile, identity
         or account event in this batch), so it need not be judged:
         - no stored verdict: it never had one of those events (they always store one), so at
@@ -339,20 +381,21 @@ class AccountTracker:
           now already fired in it. Its lasting signals are those of the stored verdict or
           fewer (`new_account` only stops firing): the noisy-OR cannot be higher.
         A replayed or late batch (stored verdict as new as `t`) is always judged again, so
-        its verdicts come back as they were."""
+        its verdicts come back as they were. `reaching`: which windowed counts are at their
+        bar now (reply targets, one text's posts, follows; None: none is,
+        `AccountWindows.reaching`)."""
         if before is None:
-            if self._new_account_flags:
-                return False
-            fired: frozenset[str] = frozenset()
-        elif before.action != "none" or before.time_us >= t:
+            return not self._new_account_flags and reaching is None
+        if before.action != "none" or before.time_us >= t:
             return False
-        else:
-            fired = before.fired
-        spec, windows = self.spec, self.windows
+        if reaching is None:
+            return True
+        fired = before.fired
+        replies, texts, follows = reaching
         return (
-            ("reply_flood" in fired or not windows.replies_reach(did, t, spec.reply_targets))
-            and ("repeated_text" in fired or not windows.texts_reach(did, t, spec.repeated_text))
-            and ("follow_burst" in fired or not windows.follows_reach(did, t, spec.follows_per_window))
+            (not replies or "reply_flood" in fired)
+            and (not texts or "repeated_text" in fired)
+            and (not follows or "follow_burst" in fired)
         )
 
     def _first_sightings(self, first: dict[str, int]) -> list[Sighting]:

@@ -233,33 +233,45 @@ class AccountWindows:
         """Distinct accounts `did` followed in the follow window ending at `at_us`."""
         return _windowed(self.follows, did, at_us, self.follow_window_us)
 
-    def replies_reach(self, did: str, at_us: int, bar: int) -> bool:
-        """Whether `did` replied to or mentioned `bar` accounts in the window ending at `at_us`
-        (most accounts hold fewer members than the bar in all and need no count)."""
-        b = at_us // self.window_us
-        replies = self.replies
-        held = len(replies.get(b, _NONE).get(did, _NONE)) + len(replies.get(b - 1, _NONE).get(did, _NONE))
-        return held >= bar and self.reply_targets(did, at_us) >= bar
-
-    def texts_reach(self, did: str, at_us: int, bar: int) -> bool:
-        """Whether `did` posted one folded text `bar` times in the window ending at `at_us`."""
-        b = at_us // self.window_us
-        peaks = self.text_peaks
-        held = peaks.get(b, _NONE).get(did, 0) + peaks.get(b - 1, _NONE).get(did, 0)
-        return held >= bar and self.repeated_text(did, at_us) >= bar
-
-    def follows_reach(self, did: str, at_us: int, bar: int) -> bool:
-        """Whether `did` followed `bar` accounts in the follow window ending at `at_us`: most
-        accounts hold a few follows, fewer than the bar in all, and need no count."""
-        b = at_us // self.follow_window_us
-        follows = self.follows
-        held = len(follows.get(b, _NONE).get(did, _NONE)) + len(follows.get(b - 1, _NONE).get(did, _NONE))
-        return held >= bar and self.follow_count(did, at_us) >= bar
+    def reaching(
+        self, latest: dict[str, int], reply_bar: int, text_bar: int, follow_bar: int
+    ) -> dict[str, tuple[bool, bool, bool]]:
+        """The accounts of `latest` (account -> time) with a windowed count at its bar at that
+        time, and which: (reply targets, one text's posts, follows), for a whole batch in one
+        call. Most accounts hold nothing, or fewer members than any bar in the two buckets a
+        count reads (for repeated texts: the most posts any one text holds, `text_peaks`),
+        and are not counted; a batch's times share one or two buckets."""
+        out: dict[str, tuple[bool, bool, bool]] = {}
+        window_us, follow_window_us = self.window_us, self.follow_window_us
+        at = follow_at = -1
+        replies_now = replies_before = peaks_now = peaks_before = _NONE
+        follows_now = follows_before = _NONE
+        for did, t in latest.items():
+            if t // window_us != at:
+                at = t // window_us
+                replies_now, replies_before = self.replies.get(at, _NONE), self.replies.get(at - 1, _NONE)
+                peaks_now, peaks_before = self.text_peaks.get(at, _NONE), self.text_peaks.get(at - 1, _NONE)
+            if t // follow_window_us != follow_at:
+                follow_at = t // follow_window_us
+                follows_now = self.follows.get(follow_at, _NONE)
+                follows_before = self.follows.get(follow_at - 1, _NONE)
+            replies = len(replies_now.get(did, _NONE)) + len(replies_before.get(did, _NONE)) >= reply_bar
+            texts = peaks_now.get(did, 0) + peaks_before.get(did, 0) >= text_bar
+            follows = len(follows_now.get(did, _NONE)) + len(follows_before.get(did, _NONE)) >= follow_bar
+            if not (replies or texts or follows):  # fewer members held than any bar: no count
+                continue
+            replies = replies and self.reply_targets(did, t) >= reply_bar
+            texts = texts and self.repeated_text(did, t) >= text_bar
+            follows = follows and self.follow_count(did, t) >= follow_bar
+            if replies or texts or follows:
+                out[did] = (replies, texts, follows)
+        return out
 
     def follows_reaching(self, latest: dict[str, int], bar: int) -> list[str]:
         """The accounts of `latest` (account -> time) that followed `bar` accounts in the follow
-        window ending at their time: `follows_reach` for a batch's follow-only accounts in one
-        call (most hold a few follows; a batch's times share one or two buckets)."""
+        window ending at their time, in one call (most hold a few follows, fewer than the bar
+        in the two buckets a count reads, and are not counted; a batch's times share one or
+        two buckets)."""
         out: list[str] = []
         follows, width = self.follows, self.follow_window_us
         at: int | None = None
