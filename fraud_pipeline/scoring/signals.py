@@ -333,8 +333,8 @@ FIRST_KNOWN_MAX = 200_000
 KNOWN_TIMES_MAX = 20_000
 
 
-def _encode_member(time_us: int, new: bool, domain: str, rkey: str) -> str:
-    return f"{time_us}|{int(new)}|{domain}|{rkey}"
+def _encode_member(time_text: str, new: bool, domain: str, rkey: str) -> str:
+    return f"{time_text}|{'1' if new else '0'}|{domain}|{rkey}"
 
 
 def _decode_member(value: str) -> _Sighted | None:
@@ -561,29 +561,35 @@ class BehaviorTracker:
         # first, and their lsh keys (the current bucket's sixteen bands, then the one before's).
         acct_keys: list[tuple[str, ...]] = []
         group_keys: dict[int, tuple[list[str], list[list[str]], list[list[str]], bytes]] = {}
+        suffixes: dict[int, tuple[str, str]] = {}  # bucket -> ("#<bucket>", "#<bucket before>")
         for i, post in enumerate(posts):
             time_us = post.time_us
             bucket = time_us // bucket_us
+            suffix = suffixes.get(bucket)
+            if suffix is None:
+                suffix = suffixes[bucket] = (f"#{bucket}", f"#{bucket - 1}")
             did = post.did
-            acct_now = f"acct:{did}#{bucket}"
-            reaches_back = (time_us - window_us) // bucket_us != bucket
+            acct_now = f"acct:{did}{suffix[0]}"
+            # (t - window) falls in the bucket before: t lies less than a window into its own.
+            reaches_back = time_us - bucket * bucket_us < window_us
             if reaches_back:
-                acct: tuple[str, ...] = (acct_now, f"acct:{did}#{bucket - 1}")
+                acct: tuple[str, ...] = (acct_now, f"acct:{did}{suffix[1]}")
                 wanted.update(acct)
             else:
                 acct = (acct_now,)
                 want(acct_now)
             acct_keys.append(acct)
-            add((acct_now, post.rkey, str(time_us)))
+            time_text = str(time_us)
+            add((acct_now, post.rkey, time_text))
             if not (post.links or post.mentions or post.media_cids):
                 continue
-            spans = (f"#{bucket}", f"#{bucket - 1}") if reaches_back else (f"#{bucket}",)
+            spans = suffix if reaches_back else suffix[:1]
             fp_keys: list[str] = []
             lsh_keys: list[list[str]] = []
             media_keys: list[list[str]] = []
             compact = b""
             member = _encode_member(
-                time_us,
+                time_text,
                 time_us - first_seen[did] <= new_us,
                 _site(post.domains[0]) if post.domains else "",
                 post.rkey,
