@@ -178,6 +178,7 @@ class NearDuplicateSketch:
         self.scheme = reference.scheme
         lsh = MinHashLSH(threshold=params.near_duplicate_jaccard, num_perm=params.num_perm)
         self.hashranges: list[tuple[int, int]] = list(lsh.hashranges)
+        self._crc_tables = self._crc_tables_for(self.shingle_chars)
 
     def shingles(self, folded: str) -> list[bytes]:
         """Character shingles: spun wording ("Hey/Hi everyone, I found/discovered a site")
@@ -223,11 +224,10 @@ class NearDuplicateSketch:
         a, b = self.permutations
         return np.minimum.reduceat(hv * a + b, first, axis=0)
 
-    @cached_property
-    def _crc_tables(self) -> tuple[np.ndarray, np.uint32]:
+    @staticmethod
+    def _crc_tables_for(k: int) -> tuple[np.ndarray, np.uint32]:
         """crc32 of a k-byte string x = c XOR T[0][x0] XOR ... XOR T[k-1][x(k-1)], with c the crc
         of k zero bytes and T[j][v] the crc of k zero bytes but v at j, XOR c."""
-        k = self.shingle_chars
         constant = zlib.crc32(bytes(k))
         tables = np.array(
             [
