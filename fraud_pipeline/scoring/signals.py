@@ -329,8 +329,6 @@ DECODED_MAX = 200_000
 # after writing it (30 days); a remembered one can outlive that by at most FIRST_KNOWN_S.
 FIRST_KNOWN_S = 600.0
 FIRST_KNOWN_MAX = 200_000
-# Accounts' post sets a tracker keeps parsed between batches (`_BatchSets.times`): emptied beyond.
-KNOWN_TIMES_MAX = 20_000
 
 
 def _encode_member(time_text: str, new: bool, domain: str, rkey: str) -> str:
@@ -397,13 +395,12 @@ _NO_ROWS: tuple[list[int], list[tuple[str, _Sighted]]] = ([], [])
 class _BatchSets:
     """The sets one batch read, each decoded once and sorted by time (posts then bisect)."""
 
-    __slots__ = ("_known", "_members", "_times", "sets")
+    __slots__ = ("_members", "_times", "sets")
 
-    def __init__(self, sets: dict[str, dict[str, str]], known: dict[str, tuple[set[str], list[int]]]) -> None:
+    def __init__(self, sets: dict[str, dict[str, str]]) -> None:
         self.sets = sets
         self._members: dict[str, tuple[list[int], list[tuple[str, _Sighted]]]] = {}
         self._times: dict[str, list[int]] = {}
-        self._known = known  # the tracker's: set key -> (members, sorted times) parsed before
 
     def members(self, key: str) -> tuple[list[int], list[tuple[str, _Sighted]]]:
         """(sorted sighting times, [(did, sighting)] in that order) of a member set."""
@@ -426,38 +423,16 @@ class _BatchSets:
         return cached
 
     def times(self, key: str) -> list[int]:
-        """Sorted sighting times of a set whose values are plain event times (an account's posts).
-
-        A set only grows while it lives, so what an earlier batch parsed of it is kept (`known`)
-        and only the members it did not hold are parsed now (an account's set is read by every
-        batch the account posts in, and holds all its posts of the bucket)."""
+        """Sorted sighting times of a set whose values are plain event times (an account's posts)."""
         cached = self._times.get(key)
-        if cached is not None:
-            return cached
-        values = self.sets.get(key, _EMPTY)
-        seen = self._known.get(key)
-        if seen is not None:
-            members, times = seen
-            new = values.keys() - members
-            if len(members) + len(new) == len(values):  # it still holds every member seen before
-                if new:
-                    times = sorted(times + _event_times([values[member] for member in new]))
-                    members.update(new)
-                    self._known[key] = (members, times)
-                self._times[key] = times
-                return times
-        times = sorted(_event_times(values.values()))
-        self._known[key] = (set(values), times)
-        self._times[key] = times
-        return times
-
-
-def _event_times(values: Collection[str]) -> list[int]:
-    """Event times of a set's values (what is not one, not written by this tracker, is skipped)."""
-    try:
-        return list(map(int, values))
-    except ValueError:
-        return [int(v) for v in values if v.isdigit()]
+        if cached is None:
+            values = self.sets.get(key, _EMPTY).values()
+            try:
+                cached = sorted(map(int, values))
+            except ValueError:  # not written by this tracker: what is not an event time is skipped
+                cached = sorted(int(v) for v in values if v.isdigit())
+            self._times[key] = cached
+        return cached
 
 
 _EMPTY: dict[str, str] = {}
@@ -477,7 +452,6 @@ class BehaviorTracker:
         self.bucket_us = 2 * self.window_us
         self._first_known: dict[str, int] = {}  # did -> first sighting as read from the store
         self._first_known_until = 0.0  # monotonic time at which `_first_known` is emptied
-        self._known_times: dict[str, tuple[set[str], list[int]]] = {}  # see _BatchSets.times
 
     @cached_property
     def sketch(self) -> NearDuplicateSketch:
@@ -619,9 +593,7 @@ class BehaviorTracker:
                 group_keys[i] = (fp_keys, lsh_keys, media_keys, compact)
 
         self.store.add_members(sightings, ttl_s=p.set_ttl_s)
-        if len(self._known_times) >= KNOWN_TIMES_MAX:
-            self._known_times.clear()
-        sets = _BatchSets(self.store.get_members(wanted), self._known_times)
+        sets = _BatchSets(self.store.get_members(wanted))
 
         out: list[PostSignals] = []
         lone: dict[tuple[int, bool], PostSignals] = {}  # the shared signals of posts in no group
