@@ -152,8 +152,6 @@ class _Tables:
     # it maps (true of Unicode's data): then replacing each character a text holds, one after
     # the other, is the translation, at a few C-level passes instead of a look-up per character.
     skeleton_letter_pairs: dict[str, str] | None
-    # Characters outside ASCII that `str.split` splits on (`_fold_tokens`), as a search.
-    wide_space: re.Pattern[str]
 
 
 @functools.cache
@@ -176,7 +174,6 @@ def tables() -> _Tables:
         if unicodedata.category(source).startswith("L")
     }
     independent = not any(ch in skeleton_letters for target in skeleton_letters.values() for ch in target)
-    wide_spaces = "".join(ch for ch in map(chr, range(128, 0x110000)) if ch.isspace())
     return _Tables(
         lookalikes=lookalikes,
         foreign=frozenset(ch for ch in lookalikes if not is_latin(ch)),
@@ -184,7 +181,6 @@ def tables() -> _Tables:
         skeleton={ord(source): target for source, target in prototypes.items()},
         skeleton_letters={ord(source): target for source, target in skeleton_letters.items()},
         skeleton_letter_pairs=skeleton_letters if independent else None,
-        wide_space=re.compile(f"[{re.escape(wide_spaces)}]"),
     )
 
 
@@ -539,10 +535,8 @@ def lookalike_brand(views: TextViews, brands: Iterable[str]) -> str:
 
 
 # `fold_text`: punctuation becomes space and digits become 0, in one C-level pass
-# (`str.translate`; ASCII text through `bytes.translate`, where the characters `str.split`
-# also splits on but `bytes.split` does not, \x1c-\x1f, become spaces too).
-_FOLD = {ord(c): " " for c in string.punctuation}
-_FOLD.update({ord(d): "0" for d in string.digits})
+# (`bytes.translate`; the characters `str.split` splits on but `bytes.split` does not,
+# \x1c-\x1f, become spaces too).
 _FOLD_ASCII = bytes(
     ord(" ") if chr(b) in string.punctuation or 0x1C <= b <= 0x1F else ord("0") if chr(b).isdigit() else b
     for b in range(128)
@@ -575,10 +569,8 @@ def fold_text(text: str) -> str:
         lowered = " ".join([t for t in lowered.split() if not (("/" in t or "." in t) and _is_link_token(t))])
     if lowered.isascii():
         return b" ".join(lowered.encode("ascii").translate(_FOLD_ASCII).split()).decode("ascii")
-    if not tables().wide_space.search(lowered):
-        # UTF-8 keeps ASCII bytes as they are and writes every other character with bytes of
-        # 0x80 and up, which the table leaves alone; with no space outside ASCII,
-        # `bytes.split` splits where `str.split` does.
-        data = lowered.encode("utf-8", "surrogatepass")  # a lone surrogate stays itself
-        return b" ".join(data.translate(_FOLD_ASCII).split()).decode("utf-8", "surrogatepass")
-    return " ".join(lowered.translate(_FOLD).split())
+    # Split as `str.split` does first (spaces outside ASCII too), then join with plain spaces:
+    # UTF-8 keeps ASCII bytes as they are and writes every other character with bytes of 0x80
+    # and up, which the table leaves alone, so `bytes.split` then splits where `str.split` would.
+    data = " ".join(lowered.split()).encode("utf-8", "surrogatepass")  # a lone surrogate stays
+    return b" ".join(data.translate(_FOLD_ASCII).split()).decode("utf-8", "surrogatepass")
