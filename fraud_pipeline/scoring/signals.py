@@ -24,8 +24,8 @@ A member's value records its first sighting in the set: event time, whether the 
 new then, the link domain, the post's rkey. Counts are "as of the post's event time" (members
 seen in the window ending at it), so they do not depend on how posts were batched or sharded;
 adding a member is idempotent, so a re-delivered batch counts nothing twice. A batch of posts
-costs three store calls (read first-sightings, add everything, read the sets), each carrying
-the whole batch.
+costs at most four store calls, each carrying the whole batch: read the first sightings the
+tracker has not read lately, write the new ones, add everything, read the sets.
 
 Near-duplicates are found in two steps, as LSH is meant to be used: the bands (tuned by
 datasketch for `near_duplicate_jaccard`, so spun wording still shares a band) give candidates,
@@ -484,7 +484,7 @@ class BehaviorTracker:
         return self.observe_batch([post])[0]
 
     def observe_batch(self, posts: Sequence[Post]) -> list[PostSignals]:
-        """Record the posts and return each one's signals (three store calls per batch).
+        """Record the posts and return each one's signals (at most four store calls per batch).
 
         The garbage collector waits for the batch to end: a batch builds thousands of short-lived
         tuples, lists and dicts (keys, sightings, decoded sets) and frees them all by reference
