@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import random
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import replace
 
 import numpy as np
@@ -123,6 +123,45 @@ def test_counts_are_equal_across_1_and_16_shards_sharing_only_the_store(local_se
     private = _observe_sharded(posts, 16, lambda _: MemoryStateStore())
     assert max(private[u].campaign_accounts for u in campaign) < 10
     assert not any(private[u].campaign_id for u in campaign)
+
+
+class _FirstReadsStore(MemoryStateStore):
+    """A memory store that records which first-sighting keys are read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first_reads: list[str] = []
+
+    def get_members(self, keys: Collection[str]) -> dict[str, dict[str, str]]:
+        self.first_reads += [key for key in keys if key.startswith("first:")]
+        return super().get_members(keys)
+
+
+def test_a_tracker_reads_an_accounts_first_sighting_until_it_has_read_it_once() -> None:
+    """A stored first sighting never changes: once read it is remembered (what the tracker
+    wrote itself is read back once: another shard may have written first), and newness is
+    what a tracker with nothing remembered computes from the same store."""
+    accounts = [f"did:plc:first{i:016d}" for i in range(20)]
+    batches = [
+        [
+            make_post(b * 100 + i, "hello there", did=did, time_us=T0 + b * 300_000_000)
+            for i, did in enumerate(accounts)
+        ]
+        for b in range(5)  # every 5 minutes (and a little more): new for 15 minutes
+    ]
+    store = _FirstReadsStore()
+    tracker = BehaviorTracker(store)
+    reads = []
+    remembered = []
+    for batch in batches:
+        before = len(store.first_reads)
+        remembered.append(tracker.observe_batch(batch))
+        reads.append(len(store.first_reads) - before)
+    assert reads == [20, 20, 0, 0, 0]
+    fresh_store = MemoryStateStore()
+    fresh = [BehaviorTracker(fresh_store).observe_batch(batch) for batch in batches]
+    assert remembered == fresh
+    assert [s[0].account_is_new for s in remembered] == [True, True, True, False, False]  # 15 min
 
 
 def test_counts_are_as_of_event_time_not_batching() -> None:
