@@ -46,7 +46,6 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-import gc
 import hashlib
 import math
 import time
@@ -60,6 +59,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from datasketch import MinHash, MinHashLSH
 
+from fraud_pipeline.batch_gc import collector_paused
 from fraud_pipeline.ingest.links import registrable_domain
 from fraud_pipeline.records import POST_COLLECTION, Post
 from fraud_pipeline.scoring.canonical import fold_text
@@ -486,22 +486,13 @@ class BehaviorTracker:
     def observe_batch(self, posts: Sequence[Post]) -> list[PostSignals]:
         """Record the posts and return each one's signals (at most four store calls per batch).
 
-        The garbage collector waits for the batch to end: a batch builds thousands of short-lived
-        tuples, lists and dicts (keys, sightings, decoded sets) and frees them all by reference
-        counting when it ends, but a collection in between would promote them to the oldest
-        generation, and that makes the next full collection walk the whole heap (a fifth of the
-        tracker's CPU in bench_behaviour). The tracker builds no reference cycles; any that something
-        else builds meanwhile are collected after the batch."""
+        The garbage collector waits for the batch to end (`batch_gc`): a collection in between
+        would promote the batch's temporaries and make the next full collection walk the whole
+        heap (a fifth of the tracker's CPU in bench_behaviour)."""
         if not posts:
             return []
-        paused = gc.isenabled()
-        if paused:
-            gc.disable()
-        try:
+        with collector_paused():
             return self._observe_batch(posts)
-        finally:
-            if paused:
-                gc.enable()
 
     def _observe_batch(self, posts: Sequence[Post]) -> list[PostSignals]:
         """Most posts join no group (no link, mention or media, or too short a text): their
