@@ -168,6 +168,19 @@ def test_qr_code_to_a_listed_domain_is_flagged(tmp_path: Path) -> None:
     assert not clean.is_fraud
 
 
+def test_a_small_qr_code_on_a_photo_without_text_is_read() -> None:
+    """The prescreen gates OCR, not the QR search: a code large enough to scan (3 px modules
+    on a 1000 px JPEG photo, no text) is below the prescreen's threshold and still read."""
+    scorer = ImageScorer(load_default_policy(), load_text_model())
+    photo = photo_like(11, (1000, 750))
+    code = zxingcpp.create_barcode("https://claim-bonus-now.com/r/77", zxingcpp.BarcodeFormat.QRCode)
+    photo.paste(Image.fromarray(np.asarray(code.to_image(scale=3))).convert("RGB"), (820, 570))
+    verdict = scorer.score_bytes(_png(photo, "JPEG", quality=80))
+    assert verdict.qr_urls == ["https://claim-bonus-now.com/r/77"], verdict
+    plain = scorer.score_bytes(_png(photo_like(11, (1000, 750)), "JPEG", quality=80))
+    assert verdict.ocr_skipped and plain.ocr_skipped and plain.qr_urls == []
+
+
 def test_blocklisted_image_matches_after_resize_and_recompression(tmp_path: Path) -> None:
     folder = write_policy(tmp_path / "policy", load_default_policy().files)
     original = photo_like(42, (800, 600))
