@@ -447,3 +447,13 @@ def test_the_bucket_before_is_read_only_when_the_window_reaches_into_it() -> Non
     assert len(fp_keys) == 2  # the current bucket and, for the early posts, the one before
     # Late in the bucket before: one account key each; early in the new bucket: two; the last: one.
     assert sum(key.startswith("acct:") for key in read[-1]) == 6 + 6 * 2 + 1
+
+
+def test_retune_rebuilds_the_sketch_only_when_its_parameters_change() -> None:
+    tracker = BehaviorTracker()
+    sketch = tracker.sketch
+    assert tracker.sketch is sketch  # built once
+    tracker.retune(replace(tracker.params, campaign_bar=0.7))
+    assert tracker.sketch is sketch
+    tracker.retune(replace(tracker.params, shingle_chars=5))
+    assert tracker.sketch is not sketch and tracker.sketch.shingle_chars == 5

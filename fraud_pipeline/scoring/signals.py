@@ -53,7 +53,6 @@ import zlib
 from bisect import bisect_right
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -450,12 +449,19 @@ class BehaviorTracker:
         self.params = params or BehaviourParams.default()
         self.window_us = int(self.params.window_s * 1_000_000)
         self.bucket_us = 2 * self.window_us
+        self._sketch: NearDuplicateSketch | None = None
         self._first_known: dict[str, int] = {}  # did -> first sighting as read from the store
         self._first_known_until = 0.0  # monotonic time at which `_first_known` is emptied
 
-    @cached_property
+    @property
     def sketch(self) -> NearDuplicateSketch:
-        return NearDuplicateSketch(self.params)
+        """The policy's MinHash permutations and LSH bands, built on first use (datasketch works
+        the bands out by integration). A plain attribute, not a `cached_property`: compiled by
+        mypyc, a class has no instance `__dict__` and a cached_property would recompute on every
+        access (docs/performance.md)."""
+        if self._sketch is None:
+            self._sketch = NearDuplicateSketch(self.params)
+        return self._sketch
 
     def retune(self, params: BehaviourParams) -> None:
         """Follow a new policy version between batches (hot reload): windows, bars and weights
@@ -478,7 +484,7 @@ class BehaviorTracker:
         self.window_us = int(params.window_s * 1_000_000)
         self.bucket_us = 2 * self.window_us
         if sketch_changed:
-            self.__dict__.pop("sketch", None)
+            self._sketch = None
 
     def observe(self, post: Post) -> PostSignals:
         return self.observe_batch([post])[0]
