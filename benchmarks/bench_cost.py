@@ -29,6 +29,7 @@ import functools
 import json
 import math
 import operator
+import random
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -148,6 +149,13 @@ try:  # the windowed counts' shared delta directory (absent from trackers before
     from fraud_pipeline.accounts.windows import DIRECTORY_BUCKET_US, DIRECTORY_PREFIX
 except ImportError:  # measuring an older revision (--baseline style): nothing is a directory
     DIRECTORY_PREFIX, DIRECTORY_BUCKET_US = "acct:listed#", 60_000_000
+try:  # a minute's directory in slots, one per writer (accounts/windows.py)
+    from fraud_pipeline.accounts.windows import DIRECTORY_SLOTS, directory_key
+except ImportError:  # before the slots: one directory set per minute, shared by every writer
+    DIRECTORY_SLOTS = 1
+
+    def directory_key(minute: int, slot: int) -> str:
+        return f"{DIRECTORY_PREFIX}{minute}"
 
 
 class MeteredState:
@@ -333,6 +341,10 @@ def measure_account_events(
             AccountTracker(policy.spec, store, policy.version, now)  # type: ignore[arg-type]
             for _ in range(lanes)
         ]
+        slots = random.Random(0)  # each lane's directory slot, drawn as a Lambda container draws it
+        for tracker in trackers:
+            if hasattr(tracker.windows, "slot"):
+                tracker.windows.slot = slots.randrange(DIRECTORY_SLOTS)
         trackers[0].observe([], before)
         at_minute: dict[int, dict[str, float]] = {}
         counted = {"events": 0.0, "account_events": 0.0, "records": 0.0, "cpu_s": 0.0}
@@ -361,12 +373,17 @@ def measure_account_events(
         at_minute.setdefault(last + 1, store.snapshot())
         lo, hi = at_minute[last], at_minute[last + 1]
         used = {k: hi[k] - lo[k] for k in hi}
-        # A whole minute's directory set (read by a warm tracker while it is new, and slack after).
-        size = store.item_bytes.get(
-            f"{DIRECTORY_PREFIX}{(start_us + last * 60_000_000) // DIRECTORY_BUCKET_US}", 0
-        )
+        # A whole minute's directory sets (read by a warm tracker while they are new, and slack
+        # after), and the largest of them: what one listing rewrites.
+        minute_sets = [
+            store.item_bytes.get(
+                directory_key((start_us + last * 60_000_000) // DIRECTORY_BUCKET_US, slot), 0
+            )
+            for slot in range(DIRECTORY_SLOTS)
+        ]
         runs[name] = {**used, **counted, "rru_full_window": used["rru"]}
-        runs[name]["directory_minute_bytes"] = size
+        runs[name]["directory_minute_bytes"] = sum(minute_sets)
+        runs[name]["directory_item_bytes_max"] = max(minute_sets)
     after, base = runs["with_accounts"], runs["posts_only"]
     n = after["account_events"]
 
@@ -390,6 +407,7 @@ def measure_account_events(
         "cpu_ms_per_event": round(1000 * (after["cpu_s"] - base["cpu_s"]) / n, 4),
         "account_records_per_event": per_event("records", 5),
         "directory_minute_bytes": int(after["directory_minute_bytes"]),
+        "directory_item_bytes_max": int(after["directory_item_bytes_max"]),
         # The tracker on the posts alone, per post: compare with TRAFFIC's state_*_per_post.
         "posts_only_wru_per_post": round(base["wru"] / max(1, posts), 3),
         "posts_only_rru_per_post": round(base["rru_full_window"] / max(1, posts), 3),

@@ -12,7 +12,14 @@ import orjson
 import pytest
 
 from fraud_pipeline.accounts.tracker import AccountTracker
-from fraud_pipeline.accounts.windows import DELTA_PREFIX, DIRECTORY_PREFIX, FOLLOW, delta_chunks
+from fraud_pipeline.accounts.windows import (
+    DELTA_PREFIX,
+    DIRECTORY_PREFIX,
+    DIRECTORY_SLOTS,
+    FOLLOW,
+    delta_chunks,
+    directory_key,
+)
 from fraud_pipeline.policy import load_default_policy
 from fraud_pipeline.records import Post
 from fraud_pipeline.settings import Settings
@@ -104,10 +111,29 @@ def test_a_big_batch_is_chunked_under_the_cache_value_limit_and_read_back() -> N
     store = MemoryStateStore()
     follows = [follow(SCAMMER, f"did:plc:target{i:020d}", T0 + i * 40_000) for i in range(1500)]
     _tracker(store, _at_t0).observe(events=follows)  # about 100 KB of entries: two chunks
-    listed = store.get_members([f"{DIRECTORY_PREFIX}{T0 // 60_000_000}"])
+    listed = store.get_members([directory_key(T0 // 60_000_000, slot) for slot in range(DIRECTORY_SLOTS)])
     assert any(int(count) > 1 for deltas in listed.values() for count in deltas.values())
     v = verdict(_tracker(store, _at_t0).observe(events=follows[-1:]), SCAMMER)  # a fresh tracker reads both
     assert "follow_burst:1500" in v.reasons
+
+
+def test_each_writer_lists_its_deltas_in_its_own_directory_slot_and_reads_every_slot() -> None:
+    """Two shards in slots 3 and 5: each minute's listing rewrites only its writer's slot set
+    (on DynamoDB an eighth of a shared minute's item), and each shard still merges the other's
+    delta: the flood is counted whole on both."""
+    store = MemoryStateStore()
+    a, b = _tracker(store, _at_t0), _tracker(store, _at_t0)
+    a.windows.slot, b.windows.slot = 3, 5
+    posts = _flood(16)
+    a.observe(posts=posts[:8])
+    v = verdict(b.observe(posts=posts[8:]), SCAMMER)
+    assert "reply_flood:16" in v.reasons
+    minute = T0 // 60_000_000
+    listed = store.get_members([directory_key(minute, slot) for slot in range(DIRECTORY_SLOTS)])
+    assert sorted(listed) == [directory_key(minute, 3), directory_key(minute, 5)]
+    assert all(len(deltas) == 1 for deltas in listed.values())
+    assert verdict(a.observe(posts=posts[15:]), SCAMMER).signals["reply_targets"] == 16
+    assert all(key.startswith(DIRECTORY_PREFIX) for key in listed)
 
 
 def test_a_damaged_delta_is_skipped_not_a_crash() -> None:
@@ -116,9 +142,7 @@ def test_a_damaged_delta_is_skipped_not_a_crash() -> None:
     store.put_cached(
         {f"{DELTA_PREFIX}bad:0": "not json", f"{DELTA_PREFIX}odd:0": '[[9, "x", "y", 1], "z"]'}, 600
     )
-    store.add_members(
-        [Sighting(f"{DIRECTORY_PREFIX}{bucket}", d, "1") for d in ("bad", "odd", "missing")], 600
-    )
+    store.add_members([Sighting(directory_key(bucket, 0), d, "1") for d in ("bad", "odd", "missing")], 600)
     tracker = _tracker(store, _at_t0)
     tracker.observe(posts=_flood(3))
     assert tracker.windows.reply_targets(SCAMMER, T0 + MINUTE) == 3
@@ -220,7 +244,8 @@ def test_a_warm_trackers_reads_per_batch_do_not_grow_with_the_minutes_in_the_win
         )
     early, late = per_minute[5], per_minute[45]
     assert late[0] <= early[0] <= 4 * (2 + 2) * 4  # four batches, each reading about 3 minutes' listings
-    assert late[1] == early[1] <= 4 * 4  # directory sets read: the slack and the minute now
+    # directory sets read: the slack and the minute now, each in every slot
+    assert late[1] == early[1] <= 4 * 4 * DIRECTORY_SLOTS
     assert late[2] == early[2] == 4  # each batch reads the other shard's one new delta, once
     end = T0 + 49 * MINUTE + MINUTE // 2 + 1
     shards[0].windows.sync(end)  # shard 1's last delta, written after shard 0's last batch

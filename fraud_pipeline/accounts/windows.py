@@ -5,8 +5,14 @@ member row of the state store (about 52,000 rows written per 40,000 events, then
 back in the store): the account signals ran at 11,000 events per CPU second. Here a scoring
 batch writes what it saw as ONE delta, `(kind, account, member, time)` rows serialized into
 cache entries `acct:delta:<id>:<i>` (chunked under the cache's value limit), and lists it in
-a directory set per minute of its writing, `acct:listed#<minute>` (member: the delta's id,
-value: its chunk count). A handful of rows per batch, however many events it holds.
+a directory set per minute of its writing and slot of its writer, `acct:listed#<minute>/<slot>`
+(member: the delta's id, value: its chunk count). A handful of rows per batch, however many
+events it holds. Each tracker lists in one of `DIRECTORY_SLOTS` slots (drawn at random when
+it starts) and reads all of them: one set per minute shared by every writer grew to about
+27 KB at prod's rate, and on DynamoDB each listing rewrote the whole item (2 write units per
+KB in a transaction, most of an account event's write units); with the slots a listing
+rewrites an eighth of it, and a read asks for eight small items instead of one large one
+(about the same read units: they are counted per 4 KB of each item, and at least one).
 
 The counts are kept in memory, per account: each member (an account replied to or followed,
 a post of one folded text) with the latest time it was seen. A latest time is a max, so
@@ -16,7 +22,7 @@ counts stay distinct members, exact. Before counting, a tracker merges the delta
 writers (other shards, an earlier process) listed and it has not merged yet.
 
 Reads are bounded by the writing rate, not the window: a delta is listed in the directory set
-of the minute it was WRITTEN (the writer's clock, `acct:listed#<minute>`), whatever its event
+of the minute it was WRITTEN (the writer's clock, `acct:listed#<minute>/<slot>`), whatever its event
 times, so a late batch (a lagging shard, a replay) is listed among the new ones. A warm
 tracker reads only the minutes written since its last read (and `DIRECTORY_SLACK_MINUTES`
 before, for clock skew between writers and writes not visible yet), and merges each delta
@@ -35,6 +41,7 @@ judged batch's oldest event are dropped whole. What is kept is the last two wind
 from __future__ import annotations
 
 import hashlib
+import random
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, Final
@@ -48,6 +55,7 @@ TEXT: Final = 1  # member: "<digest of the folded text>:<rkey of the post>"
 FOLLOW: Final = 2  # member: the followed account
 DELTA_PREFIX: Final = "acct:delta:"
 DIRECTORY_PREFIX: Final = "acct:listed#"
+DIRECTORY_SLOTS: Final = 8  # directory sets per minute: each writer lists its deltas in one
 DIRECTORY_BUCKET_US: Final = 60_000_000  # deltas are listed per minute of their writing (clock)
 # A warm tracker re-reads this many minutes before its last read: writers' clocks may differ
 # and a write may not be visible at once (one minute is read two to three times in all).
@@ -64,6 +72,11 @@ def delta_chunks(entries: list[Entry], limit: int = MAX_CACHE_VALUE_CHARS) -> li
         return [raw]
     half = len(entries) // 2
     return delta_chunks(entries[:half], limit) + delta_chunks(entries[half:], limit)
+
+
+def directory_key(minute: int, slot: int) -> str:
+    """The directory set of one writing minute and slot: `acct:listed#<minute>/<slot>`."""
+    return f"{DIRECTORY_PREFIX}{minute}/{slot}"
 
 
 Members = dict[str, int]  # member -> the latest time it was seen (µs)
@@ -87,9 +100,13 @@ class AccountWindows:
         follow_window_us: int,
         ttl_s: int,
         clock: Callable[[], float] = time.time,
+        slot: int | None = None,
     ) -> None:
         self.store = store
         self.clock = clock  # seconds: the directory minute a delta is listed in and read from
+        # The directory slot this writer lists its deltas in (random: writers need not know
+        # each other; two in one slot share its set, as all did before the slots).
+        self.slot = random.randrange(DIRECTORY_SLOTS) if slot is None else slot % DIRECTORY_SLOTS
         self.window_us = window_us
         self.follow_window_us = follow_window_us
         self.ttl_s = ttl_s
@@ -120,7 +137,7 @@ class AccountWindows:
         chunks = delta_chunks(entries) if len(raw) > MAX_CACHE_VALUE_CHARS else [raw.decode()]
         self.store.put_cached({f"{DELTA_PREFIX}{delta_id}:{i}": c for i, c in enumerate(chunks)}, self.ttl_s)
         minute = self._minute()
-        listing = Sighting(f"{DIRECTORY_PREFIX}{minute}", delta_id, str(len(chunks)))
+        listing = Sighting(directory_key(minute, self.slot), delta_id, str(len(chunks)))
         self.store.add_members([listing], self.ttl_s)
         self._merged[delta_id] = minute
 
@@ -200,11 +217,13 @@ class AccountWindows:
         else:
             first = min(self._read_to, now) - DIRECTORY_SLACK_MINUTES
         self._read_to = now if self._read_to is None else max(now, self._read_to)
-        listed = self.store.get_members([f"{DIRECTORY_PREFIX}{m}" for m in range(first, now + 1)])
+        listed = self.store.get_members(
+            [directory_key(m, slot) for m in range(first, now + 1) for slot in range(DIRECTORY_SLOTS)]
+        )
         merged = self._merged
         missing = {d: v for d, v in self._unreadable.items() if v[1] >= now - kept}
         for key, deltas in listed.items():
-            minute = int(key[len(DIRECTORY_PREFIX) :])
+            minute = int(key[len(DIRECTORY_PREFIX) :].partition("/")[0])
             for delta_id, chunks in deltas.items():
                 if delta_id not in merged and chunks.isdigit():
                     missing[delta_id] = (int(chunks), minute)
