@@ -37,7 +37,6 @@ verdicts), one `get_members` (the records of the accounts judged) and at most on
 from __future__ import annotations
 
 import functools
-import gc
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -49,6 +48,7 @@ import orjson
 from fraud_pipeline.accounts.events import AccountEvent
 from fraud_pipeline.accounts.profile import ProfileFindings, ProfileRules
 from fraud_pipeline.accounts.windows import FOLLOW, REPLY, TEXT, AccountWindows, Entry
+from fraud_pipeline.batch_gc import collector_paused
 from fraud_pipeline.policy.schema import AccountsSpec, PolicySpec
 from fraud_pipeline.records import Post
 from fraud_pipeline.scoring.signals import fold_text
@@ -247,14 +247,8 @@ class AccountTracker:
         """
         if not (posts or events):
             return []
-        collecting = gc.isenabled()
-        if collecting:  # as BehaviorTracker.observe_batch: no collection mid-batch
-            gc.disable()
-        try:
+        with collector_paused():  # no collection mid-batch (fraud_pipeline/batch_gc.py)
             return self._observe(posts, events, profile_text_p)
-        finally:
-            if collecting:
-                gc.enable()
 
     def _observe(
         self,
@@ -264,9 +258,7 @@ class AccountTracker:
     ) -> list[AccountVerdict]:
         """`observe` with the garbage collector paused: a batch builds thousands of short-lived
         tuples and dicts (entries, keys, sightings, verdicts) and frees them by reference
-        counting when it ends; a collection in between would promote them to the oldest
-        generation, whose full collections walk the whole heap (the windows' counts included).
-        The tracker builds no reference cycles."""
+        counting; the tracker builds no reference cycles."""
         latest: dict[str, int] = {}  # accounts to judge -> time of their latest event
         followed: dict[str, int] = {}  # accounts that followed in this batch -> their latest follow
         account_news: set[str] = set()  # accounts with profile, identity or account events
