@@ -334,3 +334,35 @@ def test_the_leet_contact_check_answers_as_the_pattern_on_any_text() -> None:
         assert _no_leet_contact(text) == expected, text
         contacts += not expected
     assert contacts > 500
+
+
+def test_the_spaced_letters_precheck_never_says_no_where_the_search_finds_one() -> None:
+    """`_maybe_spaced` (bytes classes, every character outside ASCII standing for a word
+    character or a separator) is a superset of `_SPACED_HINT`: on the labelled data, its
+    rewrites (spaced-out letters among them) and edge cases with `·`, `_`, `?` and letters
+    outside ASCII; and it does say no to most ordinary texts."""
+    from fraud_pipeline.scoring.canonical import _SPACED_HINT, _maybe_spaced
+
+    texts = [
+        json.loads(line)["text"] for line in (REPO / "data/labeled/train.jsonl").read_text().splitlines()
+    ]
+    texts += [rewrite(t, REWRITES[i % len(REWRITES)], row=i) for i, t in enumerate(texts[:3000])]
+    texts += [
+        "f·r·e·e",
+        "f_r_e_e",
+        "é l a n",
+        "a ? b ? c",
+        "x é y z",
+        "ф р е е",
+        "a.b.c",
+        "1 2 3",
+        "a   b   c",
+    ]
+    hinted = said_no = 0
+    for text in texts:
+        hint = _SPACED_HINT.search(text) is not None
+        maybe = _maybe_spaced(text)
+        assert maybe or not hint, text
+        hinted += hint
+        said_no += not maybe
+    assert hinted > 300 and said_no > len(texts) // 2
