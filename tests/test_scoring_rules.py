@@ -483,3 +483,29 @@ def test_a_gated_pattern_is_skipped_only_where_it_cannot_match() -> None:
             fresh = TextReading(text)
             skipped += triggers and fresh.gated(pattern) is False and pattern not in fresh._found
     assert matched > 300 and skipped > 5000, (matched, skipped)
+
+
+def test_a_batch_is_scored_with_the_garbage_collector_paused_and_restored() -> None:
+    """The collector is off while a batch is scored (models, tracker, rules, records) and on
+    again after it, also when scoring raises."""
+    import gc
+
+    import pytest
+
+    seen: list[bool] = []
+
+    class Watching(KeywordScorer):
+        def score(self, texts: list[str]) -> list[float]:
+            seen.append(gc.isenabled())
+            return super().score(texts)
+
+    class Failing(KeywordScorer):
+        def score(self, texts: list[str]) -> list[float]:
+            raise RuntimeError("model crashed")
+
+    assert gc.isenabled()
+    PostScorer(Watching(), None).score([make_post(1, "free airdrop")])
+    assert seen == [False] and gc.isenabled()
+    with pytest.raises(RuntimeError):
+        PostScorer(Failing(), None).score([make_post(2, "hello")])
+    assert gc.isenabled()

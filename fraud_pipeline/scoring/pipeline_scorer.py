@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from fraud_pipeline.accounts.events import AccountEvent
 from fraud_pipeline.accounts.lake_table import account_record
 from fraud_pipeline.accounts.tracker import AccountTracker
+from fraud_pipeline.batch_gc import collector_paused
 from fraud_pipeline.policy import Policy
 from fraud_pipeline.policy.runtime import ActivePolicy, PolicyHolder
 from fraud_pipeline.records import Post, TaggedRecord, iso_from_us
@@ -252,7 +253,15 @@ class PostScorer:
     ) -> tuple[list[TaggedRecord], ScoreCounts]:
         """Tag every post (deletes pass through unscored), in input order, with one policy;
         verdict updates for campaigns that crossed the bar follow. Account events (profiles,
-        follows, identity, status) of the batch count toward their accounts' verdicts first."""
+        follows, identity, status) of the batch count toward their accounts' verdicts first.
+        The whole batch runs with the garbage collector paused (`batch_gc`): it builds
+        thousands of short-lived objects and no reference cycles."""
+        with collector_paused():
+            return self._score(posts, account_events)
+
+    def _score(
+        self, posts: Sequence[Post], account_events: Sequence[AccountEvent]
+    ) -> tuple[list[TaggedRecord], ScoreCounts]:
         active = self.policy.current()
         self._follow_policy(active)
         counts = ScoreCounts()
