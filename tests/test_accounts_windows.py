@@ -294,3 +294,41 @@ def test_only_texts_aimed_at_other_accounts_count_as_repeats() -> None:
     at_helper = [replace(own(30 + n, None), rkey=f"t{30 + n}", mentions=[HELPER]) for n in range(6)]
     v = verdict(tracker.observe(posts=at_helper), SCAMMER)
     assert "repeated_text:6" in v.reasons
+
+
+def test_windowed_counts_equal_a_brute_force_count_at_any_time() -> None:
+    """Counts read the bucket of their time whole (it lies inside the window) and filter only
+    the bucket before: equal, at every time, to counting by brute force every member seen in
+    the window (or later in its time's bucket, as merged from another writer)."""
+    import random
+
+    from fraud_pipeline.accounts.windows import REPLY, TEXT, AccountWindows
+
+    rng = random.Random(7)
+    window = 10 * MINUTE
+    windows = AccountWindows(MemoryStateStore(), window, MINUTE, 3600, _at_t0, slot=0)
+    entries = []
+    for i in range(600):
+        t = T0 + rng.randrange(3 * window)
+        entries.append((REPLY, SCAMMER, f"did:plc:t{rng.randrange(40)}", t))
+        entries.append((TEXT, SCAMMER, f"d{rng.randrange(3)}:r{i}", t))
+        entries.append((FOLLOW, SCAMMER, f"did:plc:f{rng.randrange(60)}", t))
+    windows.record(entries)
+
+    def brute(kind: int, at: int, width: int) -> dict[str, set[str]]:
+        """Members with a sighting in the window from the two buckets a count reads (its time's
+        and the one before), later ones in its time's bucket included."""
+        found: dict[str, set[str]] = {}
+        for k, _, member, t in entries:
+            if k == kind and t >= at - width + 1 and at // width - 1 <= t // width <= at // width:
+                found.setdefault(member.partition(":")[0] if kind == TEXT else "", set()).add(member)
+        return found
+
+    for _ in range(60):
+        at = T0 + rng.randrange(3 * window)
+        replies = brute(REPLY, at, window)
+        assert windows.reply_targets(SCAMMER, at) == sum(len(v) for v in replies.values())
+        texts = brute(TEXT, at, window)
+        assert windows.repeated_text(SCAMMER, at) == max((len(v) for v in texts.values()), default=0)
+        follows = brute(FOLLOW, at, MINUTE)
+        assert windows.follow_count(SCAMMER, at) == sum(len(v) for v in follows.values())

@@ -83,11 +83,12 @@ Members = dict[str, int]  # member -> the latest time it was seen (µs)
 _NONE: Final[dict[Any, Any]] = {}  # an empty dict to read from, never written
 
 
-def _distinct_since(parts: list[Members], since: int) -> int:
-    """Distinct members seen at or after `since` in the parts (one window bucket or two)."""
-    if len(parts) == 1:
-        return _since(parts[0], since)
-    return len({m for part in parts for m, t in part.items() if t >= since})
+def _distinct_since(recent: Members, older: Members, since: int) -> int:
+    """Distinct members of the bucket of the count's time (`recent`: all of them are in the
+    window, see `_since`) and of the bucket before (`older`) seen at or after `since`."""
+    if not older:
+        return len(recent)
+    return len(recent.keys() | [m for m, t in older.items() if t >= since])
 
 
 class AccountWindows:
@@ -314,19 +315,25 @@ class AccountWindows:
         before = self.texts.get(b - 1, _NONE).get(did)
         since = at_us - self.window_us + 1
         best = 0
-        if now is None or before is None:  # one bucket: the usual case
-            for members in (now or before or _NONE).values():
+        if before is None:  # one bucket, the window's own: the usual case (all in the window)
+            return max(map(len, now.values()), default=0) if now else 0
+        if now is None:
+            for members in before.values():
                 if len(members) > best:  # cannot beat the best so far otherwise
                     best = max(best, _since(members, since))
             return best
         for digest in now.keys() | before.keys():
-            parts = [p[digest] for p in (now, before) if digest in p]
-            if sum(map(len, parts)) > best:
-                best = max(best, _distinct_since(parts, since))
+            recent, older = now.get(digest, _NONE), before.get(digest, _NONE)
+            if len(recent) + len(older) > best:
+                best = max(best, _distinct_since(recent, older, since))
         return best
 
 
 def _since(members: Members, since: int) -> int:
+    """Members seen at or after `since`: needed for the bucket BEFORE the count's time only.
+    A window (at - width, at] starts at `since` = at - width + 1, at or before the start of the
+    bucket holding `at` (at < (at // width + 1) * width), so every member of that bucket is in
+    the window (later members, merged from another writer, count as they always did)."""
     n = 0
     for t in members.values():
         if t >= since:
@@ -339,11 +346,11 @@ def _windowed(buckets: dict[int, dict[str, Members]], did: str, at_us: int, widt
     now = buckets.get(b, _NONE).get(did)
     before = buckets.get(b - 1, _NONE).get(did)
     since = at_us - width + 1
-    if before is None:
-        return _since(now, since) if now else 0
+    if before is None:  # every member of the bucket of `at_us` is in its window (see `_since`)
+        return len(now) if now else 0
     if now is None:
         return _since(before, since)
-    return len({m for part in (now, before) for m, t in part.items() if t >= since})
+    return _distinct_since(now, before, since)
 
 
 def _entries(raw: str) -> list[Entry]:
