@@ -21,11 +21,11 @@ from contextlib import contextmanager
 def collector_paused() -> Iterator[None]:
     """Run the block with the garbage collector off, and turn it back on after (also on error)
     unless it was already off."""
-    paused = gc.isenabled()
-    if paused:
+    was_enabled = gc.isenabled()
+    if was_enabled:
         gc.disable()
     try:
         yield
     finally:
-        if paused:
+        if was_enabled:
             gc.enable()

@@ -189,7 +189,6 @@ class TaggedRecord:
     def from_post(
         cls,
         post: Post,
-        *,
         fraud_text_likelihood: float | None,
         fraud_media_likelihood: float | None,
         fraud_score: float | None,
@@ -203,14 +202,17 @@ class TaggedRecord:
         action: str = "none",
         policy_version: str | None = None,
         campaign_id: str | None = None,
+        media_paths: list[str] | None = None,
     ) -> TaggedRecord:
+        """The tagged record of `post` with its verdict. `media_paths` replaces the post's own
+        (the media's copies in the bucket). The scorer calls it positionally, once per post."""
         # Positional, in field order (once per post: keywords cost twice as much); a test
         # checks every field against its name.
         return cls(
             post.uri,
             iso_from_us(post.time_us),
             post.text,
-            post.media_paths,
+            post.media_paths if media_paths is None else media_paths,
             fraud_text_likelihood,
             fraud_media_likelihood,
             post.did,

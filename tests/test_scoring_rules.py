@@ -390,12 +390,12 @@ def test_domain_signals_name_the_first_listed_domain_in_link_order() -> None:
     assert rules.evaluate(plain) == []
 
 
-def test_the_scorer_fills_every_record_field_as_from_post_does() -> None:
-    """`_tag` builds its record positionally (it runs once per post): every field must hold
-    what `TaggedRecord.from_post` puts under that name, for the same post and verdict."""
+def test_from_post_puts_every_field_under_its_name() -> None:
+    """`from_post` builds the record positionally (the scorer calls it once per post): every
+    post field and every verdict argument must land under its own name."""
     import dataclasses
 
-    from fraud_pipeline.records import Post, TaggedRecord
+    from fraud_pipeline.records import Post, TaggedRecord, iso_from_us
 
     post = make_post(7, "Claim your free airdrop, connect wallet now", links=["https://a.xyz/x"])
     for f in dataclasses.fields(Post):
@@ -405,35 +405,42 @@ def test_the_scorer_fills_every_record_field_as_from_post_does() -> None:
             setattr(post, f.name, f"{f.name}-value")
         elif f.type.startswith("list"):
             setattr(post, f.name, [f"{f.name}-item"])
-    post.media_paths, post.media_cids = [], []  # no media: the media model is not asked
+    post.ingested_at_us = 17
+    verdict = {
+        "fraud_text_likelihood": 0.11,
+        "fraud_media_likelihood": 0.22,
+        "fraud_score": 0.33,
+        "is_fraud": True,
+        "labels": ["label-value"],
+        "reasons": ["reason-value"],
+        "rule_hits": ["rule-value"],
+        "text_model_version": "text-version",
+        "media_model_version": "media-version",
+        "scored_at_us": 44,
+        "action": "review",
+        "policy_version": "policy-version",
+        "campaign_id": "campaign-value",
+    }
+    record = TaggedRecord.from_post(post, **verdict)  # type: ignore[arg-type]
+    for name, value in verdict.items():
+        assert getattr(record, name) == value, name
+    post_fields = {f.name for f in dataclasses.fields(Post)}
+    for f in dataclasses.fields(TaggedRecord):
+        if f.name in post_fields and f.name not in verdict:
+            assert getattr(record, f.name) == getattr(post, f.name), f.name
+    assert record.time_utc == iso_from_us(post.time_us)
+    assert record.account_signals is None  # post records carry no account signals
+    copies = ["s3://bucket/media/copy"]
+    assert TaggedRecord.from_post(post, **verdict, media_paths=copies).media_paths == copies  # type: ignore[arg-type]
+
+
+def test_the_scorer_puts_its_verdict_in_the_record() -> None:
+    post = make_post(7, "Claim your free airdrop, connect wallet now", links=["https://a.xyz/x"])
     post.ingested_at_us = 17
     scorer = PostScorer(KeywordScorer(), KeywordScorer())
     record = scorer.score([post])[0][0]
     assert record.rule_hits and record.action != "none"  # a verdict with content in every part
-    expected = TaggedRecord.from_post(
-        post,
-        **{
-            name: getattr(record, name)
-            for name in (
-                "fraud_text_likelihood",
-                "fraud_media_likelihood",
-                "fraud_score",
-                "is_fraud",
-                "labels",
-                "reasons",
-                "rule_hits",
-                "text_model_version",
-                "media_model_version",
-                "scored_at_us",
-                "action",
-                "policy_version",
-                "campaign_id",
-            )
-        },
-    )
-    assert record == expected
     assert record.text == post.text and record.uri == post.uri and record.ingested_at_us == 17
-    # ... and the verdict's own fields are where they belong.
     assert record.policy_version == scorer.policy.current().version
     assert record.text_model_version == KeywordScorer.version and record.media_model_version is None
     assert record.is_fraud is True and record.action in ("review", "label")

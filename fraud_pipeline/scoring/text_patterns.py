@@ -67,6 +67,25 @@ TEXT_TRIGGERS = re.compile(
     r"(?:double|triple)\s+(?:your|ur|yr)|(?:btc|eth|sol|bnb|doge|xrp|crypto)[-_]?(?:double|x2|2x))"
 )
 
+# What every match of the doubling alternatives starts with (multipliers, "give/pay/return ...
+# back", "double/triple your", a coin name): shared by TRIGGER_PREFIXES and DOUBLING's openings.
+_DOUBLING_OPENINGS: tuple[str, ...] = (
+    *(f"{n}x" for n in range(2, 11)),
+    *(f"x{n}" for n in range(2, 10)),
+    "give",
+    "pay",
+    "return",
+    "double",
+    "triple",
+    "btc",
+    "eth",
+    "sol",
+    "bnb",
+    "doge",
+    "xrp",
+    "crypto",
+)
+
 # What every match of TEXT_TRIGGERS starts with, at the start of a word (each alternative's
 # literal opening): an ASCII text none of whose words starts with one of these has no trigger
 # word, which a few C-level passes tell (`signal_registry._has_triggers`) where the search
@@ -101,20 +120,7 @@ TRIGGER_PREFIXES: tuple[str, ...] = (
     "prize",
     "cash",
     "customer",
-    *(f"{n}x" for n in range(2, 11)),
-    *(f"x{n}" for n in range(2, 10)),
-    "give",
-    "pay",
-    "return",
-    "double",
-    "triple",
-    "btc",
-    "eth",
-    "sol",
-    "bnb",
-    "doge",
-    "xrp",
-    "crypto",
+    *_DOUBLING_OPENINGS,
 )
 
 
@@ -132,20 +138,7 @@ PATTERN_OPENINGS: dict[re.Pattern[str], tuple[str, ...]] = {
         "send",
         "deposit",
         "transfer",
-        *(f"{n}x" for n in range(2, 11)),
-        *(f"x{n}" for n in range(2, 10)),
-        "give",
-        "pay",
-        "return",
-        "double",
-        "triple",
-        "btc",
-        "eth",
-        "sol",
-        "bnb",
-        "doge",
-        "xrp",
-        "crypto",
+        *_DOUBLING_OPENINGS,
     ),
     RECOVERY: ("recover", "funds", "hacked", "money"),
     SUPPORT: ("support", "customer", "help", "contact", "dm"),
