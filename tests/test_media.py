@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from fraud_pipeline.cli import main
 from fraud_pipeline.media.decode import MediaRejected, decode_image
-from fraud_pipeline.media.reading import respace
+from fraud_pipeline.media.reading import glyph_edge_share, respace, text_edges
 from fraud_pipeline.media.scorer import ImageScorer
 from fraud_pipeline.policy import load_default_policy
 from fraud_pipeline.policy.loader import load_policy
@@ -144,6 +144,41 @@ def test_photo_is_prescreened_and_not_flagged(scorer: ImageScorer) -> None:
     verdict = scorer.score_bytes(_png(photo_like(7), "JPEG", quality=85))
     assert verdict.ocr_skipped and verdict.ocr_text == ""
     assert verdict.fraud_media_likelihood == 0.0 and not verdict.is_fraud
+
+
+def lit_facade(size: tuple[int, int] = (1000, 700)) -> Image.Image:
+    """Walls with rows of lit and dark windows: sharp, aligned, high-contrast specks."""
+    rng = np.random.default_rng(3)
+    image = Image.new("RGB", size, (150, 170, 200))
+    draw = ImageDraw.Draw(image)
+    for x in range(0, size[0], 200):
+        top = 120 + (x // 200) * 40 % 200
+        draw.rectangle((x, top, x + 180, size[1]), fill=(80, 80, 85))
+        for wy in range(top + 10, size[1] - 20, 16):
+            for wx in range(x + 8, x + 170, 16):
+                lit = rng.random() < 0.4
+                draw.rectangle((wx, wy, wx + 8, wy + 8), fill=(250, 240, 200) if lit else (10, 10, 20))
+    return image
+
+
+def test_window_grid_passes_the_edge_share_but_is_not_read(scorer: ImageScorer, spec) -> None:  # type: ignore[no-untyped-def]
+    """Lit windows are as sharp as letters at thumbnail size, but specks, not letter-tall
+    outlines: the glyph test skips OCR where the edge share alone would have paid for it."""
+    facade = lit_facade()
+    edges = text_edges(facade, spec.prescreen_side, spec.prescreen_step_of_range)
+    assert edges.mean() >= spec.prescreen_min_text_edges  # the edge share alone would read it
+    assert glyph_edge_share(edges, spec.prescreen_glyph_min_height) < spec.prescreen_min_glyph_edges
+    verdict = scorer.score_bytes(_png(facade, "JPEG", quality=90))
+    assert verdict.ocr_skipped and verdict.ocr_text == "" and not verdict.is_fraud
+    # the same windows with a line of text painted over them are read
+    card = facade.copy()
+    draw = ImageDraw.Draw(card)
+    draw.rectangle((0, 0, 1000, 110), fill=(250, 250, 250))  # a caption band, as memes and cards have
+    draw.text((30, 10), "SEND 1 ETH GET 2 BACK", fill=(10, 10, 20), font=ImageFont.load_default(size=80))
+    edges = text_edges(card, spec.prescreen_side, spec.prescreen_step_of_range)
+    assert glyph_edge_share(edges, spec.prescreen_glyph_min_height) >= spec.prescreen_min_glyph_edges
+    read = scorer.score_bytes(_png(card, "JPEG", quality=90))
+    assert not read.ocr_skipped and "eth" in read.ocr_text.lower()
 
 
 def test_harmless_caption_is_not_flagged(scorer: ImageScorer) -> None:

@@ -7,7 +7,9 @@ on the same drawn cards (benchmarks/bench_media_eval.py), Tesseract costs about 
 RapidOCR's CPU for a slightly noisier reading. OCR still costs a tenth of a second or more,
 so a prescreen first measures how much of a small grey thumbnail is sharp edges (painted
 text is dense with them; photos mostly are not) and skips OCR below the policy's
-`prescreen_min_text_edges`. QR codes are decoded with zxing-cpp (QR formats only), which is
+`prescreen_min_text_edges`, or when too few of those edges form letter-tall outlines
+(connected components, scipy.ndimage: windows and grain are specks at thumbnail size).
+QR codes are decoded with zxing-cpp (QR formats only), which is
 fast enough to run on every frame.
 
 RapidOCR's recogniser often drops the spaces of Latin text (`SEND1ETHGET2ETHBACK`), which
@@ -30,16 +32,18 @@ import numpy as np
 import wordninja  # type: ignore[import-untyped,unused-ignore]
 import zxingcpp
 from PIL import Image
+from scipy import ndimage  # type: ignore[import-untyped,unused-ignore]
 
 from fraud_pipeline.policy.schema import MediaSpec
 
 _RUN_TO_SPLIT = re.compile(r"[A-Za-z0-9]{10,}")  # shorter runs are ordinary words
 _LINK_MARKS = (".", "/", "@")  # a token with these may be a domain, URL or handle: kept whole
 _EDGE_LEVEL = 40  # the least grey-level step (0..255) between neighbours that counts as a text edge
+_EIGHT_NEIGHBOURS = np.ones((3, 3), dtype=bool)  # diagonal pixels join an outline (thin, slanted strokes)
 
 
-def text_edge_share(image: Image.Image, side: int, step_of_range: float) -> float:
-    """Share of thumbnail pixels on a step nearly as large as the image's whole grey range.
+def text_edges(image: Image.Image, side: int, step_of_range: float) -> np.ndarray:
+    """Pixels of a `side` grey thumbnail on a step nearly as large as the image's grey range.
 
     Painted text is drawn to be read: its strokes jump between two far-apart levels, so it
     is dense in steps of at least `step_of_range` of the range (1st to 99th percentile).
@@ -49,12 +53,41 @@ def text_edge_share(image: Image.Image, side: int, step_of_range: float) -> floa
     thumb.thumbnail((side, side), reducing_gap=2.0)
     grey = np.asarray(thumb, dtype=np.int16)
     if grey.shape[0] < 2 or grey.shape[1] < 2:
-        return 0.0
+        return np.zeros((0, 0), dtype=bool)
     low, high = np.percentile(grey, (1, 99))
     level = max(_EDGE_LEVEL, step_of_range * float(high - low))
     dx = np.abs(np.diff(grey, axis=1))[:-1, :]
     dy = np.abs(np.diff(grey, axis=0))[:, :-1]
-    return float(np.mean(np.maximum(dx, dy) >= level))
+    return np.asarray(np.maximum(dx, dy) >= level)
+
+
+def glyph_edge_share(edges: np.ndarray, min_height: int) -> float:
+    """Share of the thumbnail's pixels on text edges that lie in connected outlines at least
+    `min_height` px tall.
+
+    A letter's outline is one connected edge as tall as the letter; the sharp detail of a
+    photo (lit windows on a facade, grain, leaves) breaks into specks a pixel or two tall at
+    thumbnail size, however many of them line up in rows. Measured against the whole
+    thumbnail, not against all edges, so a caption over such a photo still counts in full.
+    Text smaller than that is below what OCR reads at `ocr_max_side` anyway."""
+    if not edges.any():
+        return 0.0
+    labels, count = ndimage.label(edges, structure=_EIGHT_NEIGHBOURS)
+    boxes = ndimage.find_objects(labels)
+    tall = [index + 1 for index, box in enumerate(boxes) if box[0].stop - box[0].start >= min_height]
+    if not tall:
+        return 0.0
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)
+    return float(sizes[tall].sum()) / edges.size
+
+
+def looks_like_text(image: Image.Image, spec: MediaSpec) -> bool:
+    """The prescreen: enough text edges (`prescreen_min_text_edges`), and enough of them in
+    letter-tall outlines (`prescreen_min_glyph_edges`); OCR is skipped otherwise."""
+    edges = text_edges(image, spec.prescreen_side, spec.prescreen_step_of_range)
+    if not edges.size or float(edges.mean()) < spec.prescreen_min_text_edges:
+        return False
+    return glyph_edge_share(edges, spec.prescreen_glyph_min_height) >= spec.prescreen_min_glyph_edges
 
 
 @dataclass(frozen=True)

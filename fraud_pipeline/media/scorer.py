@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from fraud_pipeline.ingest.links import link_host, registrable_domain
 from fraud_pipeline.media.blocklist import closest_match, perceptual_hash
 from fraud_pipeline.media.decode import MediaRejected, decode_image
-from fraud_pipeline.media.reading import OcrUnavailable, ocr_lines, qr_texts, text_edge_share
+from fraud_pipeline.media.reading import OcrUnavailable, looks_like_text, ocr_lines, qr_texts
 from fraud_pipeline.policy import Policy
 from fraud_pipeline.records import Post
 from fraud_pipeline.scoring.base import ModelUnavailable, TextScorer
@@ -98,8 +98,7 @@ class ImageScorer:
             for text in qr_texts(frame):
                 if text not in qr_urls:
                     qr_urls.append(text)
-            share = text_edge_share(frame, spec.prescreen_side, spec.prescreen_step_of_range)
-            if share >= spec.prescreen_min_text_edges:
+            if looks_like_text(frame, spec):
                 ocr_skipped = False
                 try:
                     read = ocr_lines(frame, spec)
