@@ -11,9 +11,27 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 BUSY_TIMEOUT_MS = 30_000
+
+
+def _set_wal(conn: sqlite3.Connection) -> None:
+    """Switch to WAL mode. Several connections opening a new file at once can get "database is
+    locked" here without SQLite's busy handler being asked (the switch needs the file to
+    itself), so it is retried, within the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    delay = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
 
 
 class ThreadLocalSqlite:
@@ -35,7 +53,7 @@ class ThreadLocalSqlite:
                 self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
             )
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            _set_wal(conn)
             conn.execute("PRAGMA synchronous = NORMAL")
             self._local.conn = conn
             with self._lock:

@@ -265,9 +265,9 @@ def _concurrent_writers(make: Callable[[], StateStore], writers: int = 8, per_wr
     errors: list[BaseException] = []
 
     def write(w: int) -> None:
-        own = make()
         try:
-            barrier.wait()
+            own = make()
+            barrier.wait(timeout=120)
             for start in range(0, per_writer, 10):
                 batch = []
                 for i in range(start, start + 10):
@@ -276,6 +276,7 @@ def _concurrent_writers(make: Callable[[], StateStore], writers: int = 8, per_wr
                 own.add_members(batch, ttl_s=600)
         except BaseException as exc:  # surfaced below
             errors.append(exc)
+            barrier.abort()  # the others stop waiting for this writer and fail too
 
     threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
     for t in threads:
