@@ -42,10 +42,16 @@ def child_environment(revision_dir: Path | str) -> dict[str, str]:
 
 def call_in_revision(revision_dir: Path | str, benchmark: str, function: str, *args: str) -> Any:
     """`function(*args)` of the benchmark file `benchmark`, run by a child on the revision's
-    package; the JSON of the last line it prints. The child runs in `revision_dir`, since
-    `python -c` puts the working directory first on the path."""
+    package; the JSON of the last line it prints."""
+    return run_in_revision(revision_dir, _CHILD, str(Path(benchmark).resolve()), function, *args)
+
+
+def run_in_revision(revision_dir: Path | str, code: str, *args: str) -> Any:
+    """`python -c code args...` on the revision's package; the JSON of the last line it prints.
+    The child runs in `revision_dir`, since `python -c` puts the working directory first on
+    the path."""
     child = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(Path(benchmark).resolve()), function, *args],
+        [sys.executable, "-c", code, *args],
         check=True,
         capture_output=True,
         text=True,

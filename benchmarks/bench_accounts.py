@@ -24,14 +24,12 @@ import argparse
 import json
 import pickle
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
-from baseline import child_environment, extract_revision
+from baseline import extract_revision, run_in_revision
 
 from fraud_pipeline.accounts.events import AccountEvent, normalize_account_event
 from fraud_pipeline.accounts.synth import SCAM_KINDS, synth_accounts
@@ -139,15 +137,7 @@ def _baseline_cpu(
         extract_revision(rev, tmp)
         pickled = Path(tmp) / "batches.pickle"
         pickled.write_bytes(pickle.dumps((batches, runs)))
-        out = subprocess.run(  # in `tmp`: `-c` puts the working directory first on the path
-            [sys.executable, "-c", _BASELINE_CHILD, str(pickled)],
-            env=child_environment(tmp),
-            cwd=tmp,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-    return dict(json.loads(out))
+        return dict(run_in_revision(tmp, _BASELINE_CHILD, str(pickled)))
 
 
 def main() -> None:

@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from baseline import call_in_revision, child_environment, extract_revision
+from baseline import call_in_revision, extract_revision, run_in_revision
 
 HERE = Path(__file__).resolve().parent
 BEHAVIOUR = HERE / "bench_behaviour.py"
@@ -172,15 +172,7 @@ def _child_account_batches(out: str) -> None:
 def _account_cpu(tree: Path, batches: Path) -> dict[str, float]:
     from bench_accounts import _BASELINE_CHILD
 
-    out = subprocess.run(
-        [sys.executable, "-c", _BASELINE_CHILD, str(batches)],
-        env=child_environment(tree),
-        cwd=tree,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return dict(json.loads(out))
+    return dict(run_in_revision(tree, _BASELINE_CHILD, str(batches)))
 
 
 def _speedup(before: dict[str, int], after: dict[str, int]) -> dict[str, float]:
