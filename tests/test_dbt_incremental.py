@@ -3,6 +3,7 @@ built incrementally equal a full rebuild of the same lake, table by table."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -144,3 +145,34 @@ def test_the_next_hourly_build_skips_parsing(tmp_path: Path, monkeypatch: pytest
         outputs.append(done.stdout)
     assert "no changes found, skipping parsing" not in outputs[0]
     assert "no changes found, skipping parsing" in outputs[1], outputs[1][-3000:]
+
+
+def test_code_servers_loading_at_once_parse_the_project_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dagster's webserver and daemon load the definitions at the same moment; on a new install
+    both found no manifest, both ran `dbt parse` into one folder, and one read the other's
+    half-written manifest (CI: `orjson.JSONDecodeError: unexpected end of data`). Now the second
+    waits for the first parse and reuses its manifest."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fraud_pipeline.orchestration import dbt_project
+
+    monkeypatch.setattr(dbt_project, "TARGET_DIR", tmp_path / "target")
+    parses: list[Path] = []
+    parse = dbt_project._parse_into
+
+    def counted(target: Path) -> None:
+        parses.append(target)
+        parse(target)
+
+    monkeypatch.setattr(dbt_project, "_parse_into", counted)
+    with ThreadPoolExecutor(2) as pool:
+        manifests = list(pool.map(lambda _: dbt_project.ensure_manifest(), range(2)))
+    assert len(parses) == 1
+    assert manifests[0] == manifests[1] == tmp_path / "target" / "manifest.json"
+    assert json.loads(manifests[0].read_text())["nodes"]
+    assert sorted(p.name for p in (tmp_path / "target").iterdir() if not p.name.startswith(".")) == [
+        "manifest.json",
+        "partial_parse.msgpack",
+    ], "the parse's own folder is removed"

@@ -110,11 +110,11 @@ def _clean_env(bin_dir: Path) -> dict[str, str]:
 def test_the_installed_package_carries_its_files(installed: Path, tmp_path: Path) -> None:
     probe = (
         "import json, fraud_pipeline, fraud_pipeline.bundled as b\n"
-        "from fraud_pipeline.orchestration.dbt_project import DBT_DIR, MANIFEST\n"
+        "from fraud_pipeline.orchestration.dbt_project import DBT_DIR, TARGET_DIR\n"
         "from fraud_pipeline.ingest.session import BUNDLED_CAPTURE\n"
         "from fraud_pipeline.policy.source import default_policy_dir\n"
         "print(json.dumps({'package': fraud_pipeline.__file__, 'checkout': b.from_checkout(),"
-        " 'dbt': str(DBT_DIR), 'manifest': str(MANIFEST), 'capture': str(BUNDLED_CAPTURE),"
+        " 'dbt': str(DBT_DIR), 'manifest': str(TARGET_DIR), 'capture': str(BUNDLED_CAPTURE),"
         " 'policy': str(default_policy_dir()), 'workspace': str(b.bundled_path('workspace.yaml'))}))\n"
     )
     found = json.loads(
@@ -181,7 +181,9 @@ def test_installed_up_runs_a_capture_with_dagster_from_another_directory(
     _, rest = process.communicate(timeout=60)
     assert process.returncode == 0, rest[-3000:]
     assert loaded and loaded[0]["name"] == "fraud_pipeline", loaded
-    assert loaded[0]["locationOrLoadError"]["__typename"] == "RepositoryLocation", loaded
+    # A string, not the list: pytest shortens a non-string message to 240 characters, and the
+    # load error's cause (CI once showed only 'd...hestration') is at its end.
+    assert loaded[0]["locationOrLoadError"]["__typename"] == "RepositoryLocation", json.dumps(loaded)
     summary = next(line for line in reversed(rest.splitlines()) if line.startswith("events_read="))
     counts = {key: int(value) for key, value in (part.split("=") for part in summary.split())}
     assert counts["events_read"] == 300

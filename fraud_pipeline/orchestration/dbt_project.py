@@ -53,7 +53,8 @@ TARGET_DIR = (
     else Path(tempfile.gettempdir())
     / f"fraud-pipeline-dbt-{os.getuid()}-{hashlib.sha1(str(DBT_DIR).encode()).hexdigest()[:10]}"
 )
-MANIFEST = TARGET_DIR / "manifest.json"
+MANIFEST_NAME = "manifest.json"
+PARTIAL_PARSE = "partial_parse.msgpack"
 
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
 
@@ -66,34 +67,49 @@ def _project_mtime() -> float:
 
 
 def ensure_manifest() -> Path:
-    """`dbt parse` when the manifest is missing or stale; returns its path."""
-    if MANIFEST.exists() and MANIFEST.stat().st_mtime >= _project_mtime():
-        return MANIFEST
+    """`dbt parse` when the manifest is missing or stale; returns its path.
+
+    Dagster's webserver and daemon each start a code server that loads the definitions at the
+    same moment, and both may find the manifest missing (a new install). dbt writes the file in
+    place, so one server could read the other's half-written manifest and fail to load (seen in
+    CI). The parse is therefore serialized by a lock file, the loser of the race reuses the
+    winner's manifest, and each parse writes into a folder of its own whose files replace the
+    old ones with one rename each: a reader sees the old manifest or the new, never a part."""
+    manifest = TARGET_DIR / MANIFEST_NAME
+    TARGET_DIR.mkdir(parents=True, exist_ok=True)
+    with open(TARGET_DIR / ".parse.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if manifest.exists() and manifest.stat().st_mtime >= _project_mtime():
+            return manifest
+        staging = Path(tempfile.mkdtemp(prefix=".parse-", dir=TARGET_DIR))
+        try:
+            _parse_into(staging)
+            for name in (PARTIAL_PARSE, MANIFEST_NAME):  # the manifest last: it marks the parse done
+                if (staging / name).exists():
+                    os.replace(staging / name, TARGET_DIR / name)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return manifest
+
+
+def _parse_into(target: Path) -> None:
     env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
     done = subprocess.run(
         [
             DBT_EXECUTABLE,
             "parse",
-            "--project-dir",
-            str(DBT_DIR),
-            "--profiles-dir",
-            str(DBT_DIR),
-            "--target-path",
-            str(TARGET_DIR),
-            "--log-path",
-            str(TARGET_DIR),
-            "--quiet",
+            *("--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR)),
+            *("--target-path", str(target), "--log-path", str(target), "--quiet"),
         ],
         env=env,
         capture_output=True,
         text=True,
         check=False,
     )
-    if done.returncode != 0 or not MANIFEST.exists():
+    if done.returncode != 0 or not (target / MANIFEST_NAME).exists():
         raise RuntimeError(
             f"dbt parse failed ({done.returncode}): {done.stdout[-2000:]} {done.stderr[-2000:]}"
         )
-    return MANIFEST
 
 
 def run_dbt_build(
@@ -138,8 +154,6 @@ def dbt_resource() -> DbtCliResource:
 # - no unit tests: they check the models' SQL on fixed rows, not the data, so they belong in
 #   `make test` (tests/test_dbt.py builds with them), not in every hourly refresh.
 HOURLY_BUILD_ARGS = ("--no-write-json", "--exclude", "resource_type:unit_test")
-
-PARTIAL_PARSE = "partial_parse.msgpack"
 
 
 def keep_partial_parse(artifacts: Path) -> None:
