@@ -30,24 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from baseline import call_in_revision, extract_revision
+from bench_behaviour import _clear_text_caches
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _clear_text_caches() -> None:
-    """Empty every per-text cache the judging path may have (whichever the revision holds)."""
-    import importlib
-
-    for module_name, names in (
-        ("fraud_pipeline.scoring.canonical", ("text_views", "fingerprint_text")),
-        ("fraud_pipeline.scoring.signal_registry", ("read_text",)),
-        ("fraud_pipeline.scoring.signals", ("fold_text",)),
-    ):
-        module = importlib.import_module(module_name)
-        for name in names:
-            clear = getattr(getattr(module, name, None), "cache_clear", None)
-            if clear is not None:
-                clear()
 
 
 def _times_once(posts: list[Any], signals: list[Any]) -> tuple[float, float]:

@@ -242,7 +242,7 @@ def test_plain_ascii_texts_are_their_own_views_exactly_when_the_full_reading_say
     """The ASCII fast path of `text_views` (`_plain_ascii`) never says "plain" of a text the
     full reading would change (spaced-out letters, leetspeak), on the labelled data, its
     seeded rewrites and hand-made edge cases; and it does answer for most ordinary posts."""
-    from fraud_pipeline.scoring.canonical import _analyse, _leet, _plain_ascii
+    from fraud_pipeline.scoring.canonical import _analyse, _leet, _plain_ascii, _views_of
 
     texts = [
         json.loads(line)["text"] for line in (REPO / "data/labeled/train.jsonl").read_text().splitlines()
@@ -258,7 +258,7 @@ def test_plain_ascii_texts_are_their_own_views_exactly_when_the_full_reading_say
         if _plain_ascii(text):
             fast += 1
             assert plain, text
-            assert text_views(text) == text_views.__wrapped__(text)  # type: ignore[attr-defined]
+            assert text_views(text) == _views_of(text)
     assert fast > 0.7 * really
 
 
@@ -278,9 +278,9 @@ def _reference_fingerprint(text: str) -> str:
     """`fingerprint_text` by its definition: one `str.translate` through the skeleton letters."""
     import unicodedata
 
-    from fraud_pipeline.scoring.canonical import tables
+    from fraud_pipeline.scoring.canonical import _views_of, tables
 
-    leet = text_views.__wrapped__(text).leet.lower()  # type: ignore[attr-defined]
+    leet = _views_of(text).leet.lower()
     if leet.isascii():
         return leet
     return unicodedata.normalize("NFD", leet).translate(tables().skeleton_letters).lower()
@@ -293,7 +293,7 @@ def test_fold_and_fingerprint_fast_paths_equal_their_definitions() -> None:
     labelled data, its rewrites and edge cases: links and dotted words, `str.split`'s
     whitespace outside ASCII and in \\x1c-\\x1f, lone surrogates, letters the skeleton maps
     (`m` to `rn`, Cyrillic and Greek lookalikes, a combining accent)."""
-    from fraud_pipeline.scoring.canonical import fold_text
+    from fraud_pipeline.scoring.canonical import _fold, fold_text
 
     texts = [
         json.loads(line)["text"] for line in (REPO / "data/labeled/train.jsonl").read_text().splitlines()
@@ -313,7 +313,7 @@ def test_fold_and_fingerprint_fast_paths_equal_their_definitions() -> None:
         "",
     ]
     for text in texts:
-        assert fold_text.__wrapped__(text) == _reference_fold(text), text  # type: ignore[attr-defined]
+        assert _fold(text) == fold_text(text) == _reference_fold(text), text
         assert fingerprint_text(text) == _reference_fingerprint(text), text
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fraud_pipeline.policy import load_default_policy
 from fraud_pipeline.scoring.pipeline_scorer import PostScorer
 from fraud_pipeline.scoring.rules import default_rule_set, evaluate_rules
@@ -458,6 +460,7 @@ def test_a_gated_pattern_is_skipped_only_where_it_cannot_match() -> None:
 
     from fraud_pipeline.scoring import text_patterns as tp
     from fraud_pipeline.scoring.rewrites import REWRITES, rewrite
+    from fraud_pipeline.scoring.canonical import _views_of
     from fraud_pipeline.scoring.signal_registry import TextReading, _has_triggers
 
     labeled = Path(__file__).resolve().parents[1] / "data" / "labeled" / "train.jsonl"
@@ -478,16 +481,16 @@ def test_a_gated_pattern_is_skipped_only_where_it_cannot_match() -> None:
         assert set(words) <= set(tp.TRIGGER_PREFIXES), words
     skipped = matched = 0
     for text in texts:
-        reading = TextReading(text)
+        reading = TextReading(_views_of(text))
         triggers = _has_triggers(reading.text) or (
             bool(reading.leet_text) and _has_triggers(reading.leet_text)
         )
         assert reading.triggers == triggers, text
         for pattern in tp.PATTERN_OPENINGS:
             expected = triggers and reading.search(pattern)
-            assert TextReading(text).gated(pattern) == expected, (pattern.pattern[:40], text)
+            assert TextReading(_views_of(text)).gated(pattern) == expected, (pattern.pattern[:40], text)
             matched += expected
-            fresh = TextReading(text)
+            fresh = TextReading(_views_of(text))
             skipped += triggers and fresh.gated(pattern) is False and pattern not in fresh._found
     assert matched > 300 and skipped > 5000, (matched, skipped)
 
@@ -516,3 +519,57 @@ def test_a_batch_is_scored_with_the_garbage_collector_paused_and_restored() -> N
     with pytest.raises(RuntimeError):
         PostScorer(Failing(), None).score([make_post(2, "hello")])
     assert gc.isenabled()
+
+
+def test_each_distinct_text_is_read_once_per_batch_by_the_trackers_and_the_rules(
+    monkeypatch: Any,
+) -> None:
+    """`PostScorer` builds one `TextForms` per distinct text of a batch and hands it to the
+    behaviour tracker, the account tracker and the rules: each text's views, folded form and
+    rules' reading are worked out once, though the text is posted several times, with links
+    and mentions (both trackers fold it) and the rules read it for every post; and the
+    verdicts equal those of a scorer whose components each read the text on their own."""
+    from fraud_pipeline.scoring import canonical, signal_registry
+
+    views_calls: list[str] = []
+    fold_calls: list[str] = []
+    reading_calls: list[str] = []
+    real_views, real_fold = canonical._views_of, canonical._fold_fingerprint
+    real_reading = signal_registry.TextReading.__init__
+
+    def counting_views(text: str) -> Any:
+        views_calls.append(text)
+        return real_views(text)
+
+    def counting_fold(lowered: str) -> str:
+        fold_calls.append(lowered)
+        return real_fold(lowered)
+
+    def counting_reading(self: Any, views: Any) -> None:
+        reading_calls.append(views.original)
+        real_reading(self, views)
+
+    texts = ["Claim your free airdrop at drop.xyz now", "Fr33 аirdrop for the first 100 wallets", "hi"]
+    posts = [
+        make_post(
+            i,
+            texts[i % 3],
+            links=["https://drop.xyz/a"],
+            domains=["drop.xyz"],
+            mentions=["did:plc:target0000000000000"],
+        )
+        for i in range(12)
+    ]
+    expected, _ = PostScorer(KeywordScorer(), None).score(posts)  # every component on its own
+    canonical.text_forms.cache_clear()
+    monkeypatch.setattr(canonical, "_views_of", counting_views)
+    monkeypatch.setattr(canonical, "_fold_fingerprint", counting_fold)
+    monkeypatch.setattr(signal_registry.TextReading, "__init__", counting_reading)
+    tagged, _ = PostScorer(KeywordScorer(), None).score(posts)
+    # (Building the account tracker reads its profile list terms too: not the posts' texts.)
+    assert sorted(t for t in views_calls if t in texts) == sorted(texts)
+    assert len(fold_calls) == 3  # both trackers fold the texts with a link or a mention
+    assert sorted(reading_calls) == sorted(texts)
+    assert [(t.uri, t.labels, t.action, t.fraud_score, t.reasons) for t in tagged] == [
+        (t.uri, t.labels, t.action, t.fraud_score, t.reasons) for t in expected
+    ]

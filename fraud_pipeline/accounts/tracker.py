@@ -51,7 +51,7 @@ from fraud_pipeline.accounts.windows import FOLLOW, REPLY, TEXT, AccountWindows,
 from fraud_pipeline.batch_gc import collector_paused
 from fraud_pipeline.policy.schema import AccountsSpec, PolicySpec
 from fraud_pipeline.records import Post
-from fraud_pipeline.scoring.signals import fold_text
+from fraud_pipeline.scoring.canonical import TextForms, fold_text
 from fraud_pipeline.state.base import MAX_MEMBER_CHARS, Sighting, StateStore
 from fraud_pipeline.state.memory import MemoryStateStore
 
@@ -222,6 +222,7 @@ class AccountTracker:
         posts: Sequence[Post] = (),
         events: Sequence[AccountEvent] = (),
         profile_text_p: Mapping[int, float] | None = None,
+        texts: Mapping[str, TextForms] | None = None,
     ) -> list[AccountVerdict]:
         """Record a batch and return the verdict of every account it may have changed.
 
@@ -232,7 +233,8 @@ class AccountTracker:
 
         `profile_text_p`: the text model's score of profile events' texts, by `id(event)`
         (the scorer reads them in one model call); a profile without one is judged by the
-        policy's profile rules alone.
+        policy's profile rules alone. `texts`: the shared forms of the posts' texts, by text
+        (`canonical.batch_forms`: the scorer folds each text once for both trackers).
 
         An account whose only events in the batch are follows, still below the burst bar, is
         not re-judged: follows alone cannot raise its verdict, and follows are most of the
@@ -248,13 +250,14 @@ class AccountTracker:
         if not (posts or events):
             return []
         with collector_paused():  # no collection mid-batch (fraud_pipeline/batch_gc.py)
-            return self._observe(posts, events, profile_text_p)
+            return self._observe(posts, events, profile_text_p, texts)
 
     def _observe(
         self,
         posts: Sequence[Post],
         events: Sequence[AccountEvent],
         profile_text_p: Mapping[int, float] | None,
+        texts: Mapping[str, TextForms] | None = None,
     ) -> list[AccountVerdict]:
         """`observe` with the garbage collector paused: a batch builds thousands of short-lived
         tuples and dicts (entries, keys, sightings, verdicts) and frees them by reference
@@ -294,7 +297,7 @@ class AccountTracker:
             text = post.text
             digest = digests.get(text, "")
             if digest == "":  # once per distinct text per batch (templates repeat)
-                folded = fold_text(text)
+                folded = texts[text].folded if texts is not None else fold_text(text)
                 digest = digests[text] = _digest(folded) if len(folded) >= min_chars else None
             if digest is not None:
                 add((TEXT, did, f"{digest}:{post.rkey[:_RKEY_CHARS] or '-'}", t))

@@ -502,13 +502,10 @@ def _plain_ascii(text: str) -> bool:
     return _ASCII_SPACED_HINT.search(b" " + data.translate(_ASCII_WORD_CLASS) + b" ") is None
 
 
-@functools.lru_cache(maxsize=4096)
-def text_views(text: str) -> TextViews:
-    """Every view of `text` and its evasion evidence, in one pass. Cached for the last few
-    thousand texts (at most 10,000 characters each: ingest's cap; a few tens of MB at
-    worst): the campaign fingerprint, the near-duplicate shingles and the rules read the
-    same post, and campaigns repeat their text. Most posts are plain ASCII, their own views
-    (`_plain_ascii`), and cost a few C-level passes."""
+def _views_of(text: str) -> TextViews:
+    """Every view of `text` and its evasion evidence, in one pass (uncached: `text_views` and
+    `TextForms` keep them). Most posts are plain ASCII, their own views (`_plain_ascii`), and
+    cost a few C-level passes."""
     ascii_text = text.isascii()
     if ascii_text and _plain_ascii(text):
         return TextViews(text, text, text, _NO_EVIDENCE)
@@ -526,6 +523,60 @@ def text_views(text: str) -> TextViews:
     return TextViews(text, canonical_text, leet, evidence)
 
 
+class TextForms:
+    """The forms of one text that the scorer's readers share, each worked out at most once:
+    its views (`text_views`: the rules, the fingerprint), its folded form (`fold_text`: the
+    behaviour and account trackers' campaign keys) and the rules' reading of it (set by
+    `signal_registry.reading_of`). `PostScorer` builds one per distinct text of a batch
+    (`batch_forms`) and hands it to the trackers and the rules; each of them called on its
+    own gets the same object through `text_forms`."""
+
+    __slots__ = ("_folded", "_views", "reading", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._views: TextViews | None = None
+        self._folded: str | None = None
+        self.reading: object | None = None  # signal_registry.TextReading, once the rules read it
+
+    @property
+    def views(self) -> TextViews:
+        views = self._views
+        if views is None:
+            views = self._views = _views_of(self.text)
+        return views
+
+    @property
+    def folded(self) -> str:
+        folded = self._folded
+        if folded is None:
+            folded = self._folded = _fold_fingerprint(_fingerprint(self.views))
+        return folded
+
+
+# Texts are at most 10,000 characters (ingest's cap): a few tens of MB at worst.
+_FORMS_KEPT = 8192
+
+
+@functools.lru_cache(maxsize=_FORMS_KEPT)
+def text_forms(text: str) -> TextForms:
+    """The shared forms of `text`, kept for the last few thousand texts (campaigns repeat
+    theirs across batches; one cache where the views, the folded form and the rules'
+    reading each had their own)."""
+    return TextForms(text)
+
+
+def batch_forms(texts: Iterable[str]) -> dict[str, TextForms]:
+    """One `TextForms` per distinct text of a batch, by text (what `PostScorer` passes on)."""
+    distinct = dict.fromkeys(texts)
+    return dict(zip(distinct, map(text_forms, distinct), strict=True))
+
+
+def text_views(text: str) -> TextViews:
+    """Every view of `text` and its evasion evidence (see `TextForms`)."""
+    return text_forms(text).views
+
+
 def skeleton(text: str) -> str:
     """The UTS #39 skeleton: NFD, each character to its prototype, NFD again. Two strings
     are confusable when their skeletons are equal."""
@@ -538,7 +589,12 @@ def fingerprint_text(text: str) -> str:
     the canonical text, lower case; letters still outside ASCII are mapped to their UTS #39
     prototypes (NFD first, as the skeleton does). Plain ASCII text stays its lower case, so
     keys of ordinary posts do not move. Digits stay digits: the caller folds amounts."""
-    leet = text_views(text).leet.lower()
+    return _fingerprint(text_views(text))
+
+
+def _fingerprint(views: TextViews) -> str:
+    """`fingerprint_text` of the text these are the views of."""
+    leet = views.leet.lower()
     if leet.isascii():
         return leet
     decomposed = unicodedata.normalize("NFD", leet)
@@ -588,7 +644,6 @@ def _is_link_token(token: str) -> bool:
     return "/" in token or "." in token.strip(_LINK_EDGES)
 
 
-@functools.lru_cache(maxsize=16_384)
 def fold_text(text: str) -> str:
     """Lower case, links dropped, punctuation to space, digits to 0, spaces collapsed: the
     text campaign fingerprints and near-duplicate shingles are taken of (the behaviour and
@@ -596,10 +651,20 @@ def fold_text(text: str) -> str:
     letters, invisible characters, full-width or spaced-out letters, leetspeak) folds like
     the original.
 
-    Cached for the last few thousand texts: the behaviour and account trackers fold the same
-    posts, and campaigns repeat their text. Tokens are only looked at as links when the text
-    has a `/` or a `.` inside a token (most texts end their sentences with the only ones)."""
-    lowered = fingerprint_text(text)
+    Kept with the text's other forms (`TextForms`): the behaviour and account trackers fold
+    the same posts, and campaigns repeat their text."""
+    return text_forms(text).folded
+
+
+def _fold(text: str) -> str:
+    """`fold_text`, uncached."""
+    return _fold_fingerprint(fingerprint_text(text))
+
+
+def _fold_fingerprint(lowered: str) -> str:
+    """`fold_text` of the text whose fingerprint reading is `lowered`. Tokens are only looked
+    at as links when the text has a `/` or a `.` inside a token (most texts end their
+    sentences with the only ones)."""
     if "/" in lowered or _DOT_BEFORE_WORD.search(lowered):
         lowered = " ".join([t for t in lowered.split() if not (("/" in t or "." in t) and _is_link_token(t))])
     if lowered.isascii():

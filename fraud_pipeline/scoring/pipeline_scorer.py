@@ -35,6 +35,7 @@ from fraud_pipeline.policy import Policy
 from fraud_pipeline.policy.runtime import ActivePolicy, PolicyHolder
 from fraud_pipeline.records import Post, TaggedRecord
 from fraud_pipeline.scoring.base import ModelUnavailable, TextScorer
+from fraud_pipeline.scoring.canonical import TextForms, batch_forms
 from fraud_pipeline.scoring.quotas import QuotaBreaker, apply_account_quota, utc_day
 from fraud_pipeline.scoring.relabel import verdict_updates
 from fraud_pipeline.scoring.rules import SHADOW_PREFIX
@@ -195,6 +196,7 @@ class PostScorer:
         signals_by_post: dict[int, PostSignals],
         account_events: Sequence[AccountEvent],
         counts: ScoreCounts,
+        texts: dict[str, TextForms] | None = None,
     ) -> list[TaggedRecord]:
         """A flagged account's bland reply is not bland: each post carries its author's verdict.
         Returns the account records of the verdicts that changed."""
@@ -203,7 +205,7 @@ class PostScorer:
             return []
         weights = accounts.spec.post_weight
         profile_p = self._profile_text_scores(account_events, counts)
-        judged = accounts.observe(live, account_events, profile_p)
+        judged = accounts.observe(live, account_events, profile_p, texts)
         verdicts = {v.did: v for v in judged}
         for post in live:
             verdict = verdicts.get(post.did)
@@ -290,8 +292,12 @@ class PostScorer:
             counts.image_cache_hits += image_stats.cache_hits
             counts.image_unavailable.update(image_stats.unavailable)
 
-        signals_by_post = dict(zip(map(id, live), self.tracker.observe_batch(live), strict=True))
-        account_records = self._with_account_evidence(active, live, signals_by_post, account_events, counts)
+        # One set of text forms per distinct text, shared by both trackers and the rules.
+        texts = batch_forms([p.text for p in live])
+        signals_by_post = dict(zip(map(id, live), self.tracker.observe_batch(live, texts), strict=True))
+        account_records = self._with_account_evidence(
+            active, live, signals_by_post, account_events, counts, texts
+        )
         tagged: list[TaggedRecord] = []
         crossings: list[tuple[TaggedRecord, PostSignals]] = []
         for post in posts:
@@ -310,6 +316,7 @@ class PostScorer:
                 media_error,
                 counts,
                 images_by_post.get(id(post)),
+                texts[post.text],
             )
             tagged.append(record)
             if signals.relabel:
@@ -365,9 +372,11 @@ class PostScorer:
         media_error: str | None,
         counts: ScoreCounts,
         images: PostImages | None = None,
+        forms: TextForms | None = None,
     ) -> TaggedRecord:
         """One post's verdict and record. It runs once per post, so it reads the operating
-        points once per policy version (`_operating_points`) and builds the record in one call."""
+        points once per policy version (`_operating_points`) and builds the record in one call.
+        `forms`: the text's shared forms (`canonical.batch_forms`), when the caller has them."""
         points = self._points
         if points[0] is not active:
             points = self._points = _operating_points(active)
@@ -392,7 +401,7 @@ class PostScorer:
                 reasons.append(f"media score unavailable: {media_error or 'no score'}")
 
         rules = active.rules
-        hits = rules.evaluate(SignalContext(post, signals, rules.lists, text_p, media_p))
+        hits = rules.evaluate(SignalContext(post, signals, rules.lists, text_p, media_p, forms))
         remaining = 1 - (text_p or 0.0)
         if media:
             remaining *= 1 - (media_p or 0.0)

@@ -28,7 +28,6 @@ rules can name it (docs/detection.md).
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from fraud_pipeline.records import Post
 from fraud_pipeline.scoring import text_patterns as tp
-from fraud_pipeline.scoring.canonical import TextViews, lookalike_brand, text_views
+from fraud_pipeline.scoring.canonical import TextForms, TextViews, lookalike_brand, text_forms
 from fraud_pipeline.scoring.signals import PostSignals
 
 if TYPE_CHECKING:
@@ -163,15 +162,15 @@ _MISSING = object()
 
 
 class TextReading:
-    """What the rules read of one text, once per distinct text (`read_text`): its canonical
+    """What the rules read of one text, once per distinct text (`reading_of`): its canonical
     views lower-cased, whether anything rewrote it, whether it has a trigger word, and (for
     ASCII text) which `TRIGGER_PREFIXES` its words start with, so a gated pattern none of
     whose openings the text has is never searched (`gated`)."""
 
     __slots__ = ("_found", "leet_text", "openings", "rewritten", "text", "triggers", "views")
 
-    def __init__(self, raw: str) -> None:
-        views = self.views = text_views(raw)
+    def __init__(self, views: TextViews) -> None:
+        self.views = views
         lower = self.text = views.canonical.lower()
         leet = self.leet_text = views.leet.lower() if views.leet != views.canonical else ""
         self.rewritten = views.canonical != views.original or views.leet != views.canonical
@@ -209,11 +208,18 @@ class TextReading:
         return self.search(pattern)
 
 
-@functools.lru_cache(maxsize=4096)
+def reading_of(forms: TextForms) -> TextReading:
+    """The rules' reading of a text, kept with its other forms (`canonical.TextForms`)."""
+    reading = forms.reading
+    if reading is None:
+        reading = forms.reading = TextReading(forms.views)
+    return reading  # type: ignore[return-value]
+
+
 def read_text(raw: str) -> TextReading:
-    """The reading of `raw`, cached for the last few thousand texts (campaigns repeat theirs;
-    as many as `canonical.text_views` keeps, so memory stays bounded the same way)."""
-    return TextReading(raw)
+    """The reading of `raw` (kept with its forms for the last few thousand texts: campaigns
+    repeat theirs)."""
+    return reading_of(text_forms(raw))
 
 
 # ASCII bytes lower-cased, word characters kept and the rest a space (`_has_triggers`).
@@ -272,6 +278,7 @@ class SignalContext:
     """The signals of one post, computed on first use and cached."""
 
     __slots__ = (
+        "_forms",
         "_listed",
         "_reading",
         "_triggers",
@@ -290,8 +297,11 @@ class SignalContext:
         lists: CompiledLists,
         text_score: float | None = None,
         media_score: float | None = None,
+        forms: TextForms | None = None,
     ) -> None:
+        """`forms`: the post text's shared forms when the caller has them (`PostScorer`)."""
         self.post = post
+        self._forms = forms
         self.behaviour = behaviour
         self.lists = lists
         self.text_score = text_score
@@ -312,7 +322,7 @@ class SignalContext:
     def reading(self) -> TextReading:
         reading = self._reading
         if reading is None:
-            reading = self._reading = read_text(self.post.text)
+            reading = self._reading = reading_of(self._forms or text_forms(self.post.text))
         return reading
 
     def missing(self) -> frozenset[str]:

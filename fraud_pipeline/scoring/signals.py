@@ -51,7 +51,7 @@ import math
 import time
 import zlib
 from bisect import bisect_right
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -61,7 +61,7 @@ from datasketch import MinHash, MinHashLSH
 from fraud_pipeline.batch_gc import collector_paused
 from fraud_pipeline.ingest.links import registrable_domain
 from fraud_pipeline.records import POST_COLLECTION, Post
-from fraud_pipeline.scoring.canonical import fold_text
+from fraud_pipeline.scoring.canonical import TextForms, fold_text
 from fraud_pipeline.state.base import SightingRow, StateStore
 from fraud_pipeline.state.memory import MemoryStateStore
 
@@ -489,8 +489,12 @@ class BehaviorTracker:
     def observe(self, post: Post) -> PostSignals:
         return self.observe_batch([post])[0]
 
-    def observe_batch(self, posts: Sequence[Post]) -> list[PostSignals]:
+    def observe_batch(
+        self, posts: Sequence[Post], texts: Mapping[str, TextForms] | None = None
+    ) -> list[PostSignals]:
         """Record the posts and return each one's signals (at most four store calls per batch).
+        `texts`: the shared forms of the posts' texts, by text (`canonical.batch_forms`, built
+        once per batch by `PostScorer`); without it each text is folded through `fold_text`.
 
         The garbage collector waits for the batch to end (`batch_gc`): a collection in between
         would promote the batch's temporaries and make the next full collection walk the whole
@@ -498,9 +502,11 @@ class BehaviorTracker:
         if not posts:
             return []
         with collector_paused():
-            return self._observe_batch(posts)
+            return self._observe_batch(posts, texts)
 
-    def _observe_batch(self, posts: Sequence[Post]) -> list[PostSignals]:
+    def _observe_batch(
+        self, posts: Sequence[Post], texts: Mapping[str, TextForms] | None
+    ) -> list[PostSignals]:
         """Most posts join no group (no link, mention or media, or too short a text): their
         signals are the account's post count and newness alone, and posts with equal ones
         share one `PostSignals` (read-only by convention)."""
@@ -513,7 +519,7 @@ class BehaviorTracker:
         folded: dict[int, str] = {}
         for i, post in enumerate(posts):
             if post.links or post.mentions or post.media_cids:
-                text = fold_text(post.text)
+                text = texts[post.text].folded if texts is not None else fold_text(post.text)
                 if len(text) >= min_chars:
                     folded[i] = text
         near = [i for i in folded if posts[i].links or not p.near_duplicate_links_only]
