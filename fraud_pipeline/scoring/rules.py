@@ -202,12 +202,14 @@ class CompiledRule:
 
 
 # How the generated function computes each precondition flag it reads (a local of that name).
+# The text's flags come from its reading (`reading`, read once), as `SignalContext` gives them.
 _FLAG_SOURCE: dict[str, str] = {
-    "trigger_words": "ctx.has_trigger_words",
+    "trigger_words": "reading.triggers if ctx._triggers is None else ctx._triggers",
     "domains": "bool(ctx.post.domains)",
     "listed_domain": "ctx.listed_domain",
-    "rewritten": "ctx.rewritten",
+    "rewritten": "reading.rewritten",
 }
+_READING_FLAGS = frozenset({"trigger_words", "rewritten"})
 # The comparison operators that may appear in the generated source (the condition language's).
 _OP_SOURCE = {">=": ">=", "<=": "<=", "==": "==", "!=": "!=", ">": ">", "<": "<"}
 
@@ -244,6 +246,8 @@ def _generate(rules: Sequence[CompiledRule]) -> tuple[str, dict[str, Any]]:
     if any(SIGNALS[c.signal].inline for conds in conditions_of for c in conds):
         src.line("behaviour = ctx.behaviour")
     flags = sorted({p for r in rules for needed in r.needs() for p in needed})
+    if _READING_FLAGS.intersection(flags):
+        src.line("reading = ctx.reading")
     for flag in flags:
         src.line(f"{flag} = {_FLAG_SOURCE[flag]}")
     literals = 0
@@ -319,7 +323,9 @@ class RuleSet:
         self.lists = CompiledLists(spec.lists)
         self.source, namespace = _generate(self.rules)
         exec(compile(self.source, "<policy rules>", "exec"), namespace)
-        self._evaluate: Callable[[SignalContext], list[RuleHit]] = namespace["evaluate"]
+        # The generated function itself, for callers that run it once per post (`PostScorer`).
+        self.evaluate_function: Callable[[SignalContext], list[RuleHit]] = namespace["evaluate"]
+        self._evaluate = self.evaluate_function
 
     def context(
         self,

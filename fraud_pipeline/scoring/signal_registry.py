@@ -174,16 +174,25 @@ class TextReading:
         lower = self.text = views.canonical.lower()
         leet = self.leet_text = views.leet.lower() if views.leet != views.canonical else ""
         self.rewritten = views.canonical != views.original or views.leet != views.canonical
-        openings = _trigger_openings(lower)
-        if leet and openings is not None:
-            leet_openings = _trigger_openings(leet)
-            openings = None if leet_openings is None else openings | leet_openings
+        # A trigger word starts a word with one of `TRIGGER_PREFIXES`: in ASCII text the
+        # pattern is only tried where one does (`_word_openings`), not at every character.
+        found = _word_openings(lower)
+        if found is None:  # not ASCII: every gate open, the pattern searched
+            openings = None
+            triggers = tp.TEXT_TRIGGERS.search(lower) is not None
+        else:
+            openings, starts = found
+            triggers = _triggers_at(lower, starts)
+        if leet:
+            leet_found = _word_openings(leet) if openings is not None else None
+            if leet_found is None:
+                openings = None
+                triggers = triggers or tp.TEXT_TRIGGERS.search(leet) is not None
+            else:
+                openings = openings | leet_found[0]  # type: ignore[operator]
+                triggers = triggers or _triggers_at(leet, leet_found[1])
         self.openings = openings  # None: not ASCII, not worked out (every gate open)
-        # A word opening is necessary for `TEXT_TRIGGERS` (`_has_triggers`): none, no trigger.
-        self.triggers = openings != _NO_OPENINGS and (
-            tp.TEXT_TRIGGERS.search(lower) is not None
-            or (bool(leet) and tp.TEXT_TRIGGERS.search(leet) is not None)
-        )
+        self.triggers = triggers
         self._found: dict[Any, bool] = {}
 
     def search(self, pattern: Any) -> bool:
@@ -213,7 +222,7 @@ def reading_of(forms: TextForms) -> TextReading:
     reading = forms.reading
     if reading is None:
         reading = forms.reading = TextReading(forms.views)
-    return reading  # type: ignore[return-value]
+    return reading
 
 
 def read_text(raw: str) -> TextReading:
@@ -257,21 +266,35 @@ _PATTERN_OPENINGS: dict[Any, frozenset[bytes]] = {
 }
 
 
-def _trigger_openings(lower: str) -> frozenset[bytes] | None:
-    """The `TRIGGER_PREFIXES` that words of an ASCII lower-case text start with (as ` prefix`;
-    the longest one where two fit: `giveaway`, not `give`), in one C-level pass; None for
-    text that is not ASCII."""
+def _word_openings(lower: str) -> tuple[frozenset[bytes], list[int]] | None:
+    """(the `TRIGGER_PREFIXES` that words of an ASCII lower-case text start with, as ` prefix`
+    (the longest one where two fit: `giveaway`, not `give`); the positions of those words),
+    in one C-level pass; None for text that is not ASCII."""
     if not lower.isascii():
         return None
-    return frozenset(_TRIGGER_OPENING.findall(b" " + lower.encode("ascii").translate(_ASCII_WORDS)))
+    found = list(_TRIGGER_OPENING.finditer(b" " + lower.encode("ascii").translate(_ASCII_WORDS)))
+    if not found:
+        return _NO_OPENINGS, []
+    # The match's space is the byte before the word: the word's index in `lower`.
+    return frozenset([m.group() for m in found]), [m.start() for m in found]
+
+
+def _triggers_at(lower: str, starts: list[int]) -> bool:
+    """`TEXT_TRIGGERS` in an ASCII lower-case text whose words that open with one of
+    `TRIGGER_PREFIXES` start at `starts`: every match of the pattern starts at one of them,
+    so it is tried there alone (a match at a few positions instead of a search at every one)."""
+    match = tp.TEXT_TRIGGERS.match
+    return any(match(lower, start) is not None for start in starts)
 
 
 def _has_triggers(lower: str) -> bool:
     """`TEXT_TRIGGERS` searched in a lower-case text. An ASCII text first: does a word start
-    with one of `TRIGGER_PREFIXES` (a superset)? Most texts answer no in one C-level pass."""
-    if _trigger_openings(lower) == _NO_OPENINGS:
-        return False
-    return tp.TEXT_TRIGGERS.search(lower) is not None
+    with one of `TRIGGER_PREFIXES` (a superset)? Most texts answer no in one C-level pass; the
+    rest are matched at those words only (`_triggers_at`)."""
+    found = _word_openings(lower)
+    if found is None:
+        return tp.TEXT_TRIGGERS.search(lower) is not None
+    return _triggers_at(lower, found[1])
 
 
 class SignalContext:
@@ -322,7 +345,11 @@ class SignalContext:
     def reading(self) -> TextReading:
         reading = self._reading
         if reading is None:
-            reading = self._reading = reading_of(self._forms or text_forms(self.post.text))
+            forms = self._forms or text_forms(self.post.text)
+            reading = forms.reading
+            if reading is None:
+                reading = forms.reading = TextReading(forms.views)
+            self._reading = reading
         return reading
 
     def missing(self) -> frozenset[str]:
