@@ -288,6 +288,32 @@ def test_rapidocr_sessions_run_on_one_thread() -> None:
         assert (options.intra_op_num_threads, options.inter_op_num_threads) == (1, 1)
 
 
+def test_rapidocr_pads_a_short_line_only_to_the_policy_width(spec, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """The recogniser's CPU grows with the padded width: RapidOCR's default pads every line to
+    320 px, so a three-letter label cost as much as a sentence. Lines shorter than
+    `ocr_rec_min_width` are padded to it, longer ones keep their own width, and the word is
+    still read."""
+    from fraud_pipeline.media import reading
+
+    engine = reading._rapidocr()
+    session = engine.text_rec.session
+    widths: list[int] = []
+
+    def recording(batch: np.ndarray) -> object:
+        widths.extend([int(batch.shape[-1])] * int(batch.shape[0]))
+        return session(batch)
+
+    monkeypatch.setattr(engine.text_rec, "session", recording)
+    only = spec.model_copy(update={"ocr_engines": ["rapidocr"], "ocr_fallback_below_chars": 0})
+    card = scam_card("JAN")
+    assert "JAN" in " ".join(line.text for line in reading.ocr_lines(card, only)).upper()
+    assert widths and max(widths) == spec.ocr_rec_min_width < 320
+    widths.clear()
+    long_line = scam_card("SEND 1 ETH AND GET 2 ETH BACK TODAY", size=(1200, 300))
+    assert "GET 2 ETH" in " ".join(line.text for line in reading.ocr_lines(long_line, only)).upper()
+    assert max(widths) > 320  # a long line is read at its own width, as before
+
+
 def test_each_ocr_engine_reads_a_painted_scam(spec) -> None:  # type: ignore[no-untyped-def]
     from fraud_pipeline.media.reading import ocr_engines_here, ocr_lines
 
@@ -310,7 +336,7 @@ def test_second_engine_reads_only_when_the_first_reads_too_little(
     monkeypatch.setattr(
         reading,
         "_read_rapidocr",
-        lambda image, side, lines: calls.append("r") or [("SEND 1 ETH GET 2 ETH BACK", 0.9)],
+        lambda image, side, lines, width: calls.append("r") or [("SEND 1 ETH GET 2 ETH BACK", 0.9)],
     )
     image = photo_like(1)
     both = spec.model_copy(update={"ocr_engines": ["tesseract", "rapidocr"], "ocr_fallback_below_chars": 10})

@@ -186,7 +186,7 @@ def ocr_lines(image: Image.Image, spec: MediaSpec) -> list[OcrLine]:
             if engine == "tesseract":
                 raw = _read_tesseract(work)
             else:
-                raw = _read_rapidocr(work, spec.ocr_detect_side, spec.ocr_max_lines)
+                raw = _read_rapidocr(work, spec.ocr_detect_side, spec.ocr_max_lines, spec.ocr_rec_min_width)
         lines = [
             OcrLine(respace(text.strip()), confidence)
             for text, confidence in raw
@@ -218,11 +218,15 @@ def _read_tesseract(image: Image.Image) -> list[tuple[str, float]]:
     return lines
 
 
-def _read_rapidocr(image: Image.Image, detect_side: int, max_lines: int) -> list[tuple[str, float]]:
+def _read_rapidocr(
+    image: Image.Image, detect_side: int, max_lines: int, rec_min_width: int
+) -> list[tuple[str, float]]:
     """RapidOCR's detector on the image shrunk to `detect_side` (its cost grows with the pixels;
     painted text stays detectable small), its recogniser on crops of the sharper OCR image, at
     most `max_lines` of them (the largest: headlines first; the recogniser's cost grows with
-    the text's length). Uses RapidOCR 1.4's `text_det`/`text_rec` steps (pinned version)."""
+    the text's length), each padded to no more than `rec_min_width` (RapidOCR's default pads
+    every line to 320 px, so a three-letter axis label cost as much as a sentence). Uses
+    RapidOCR 1.4's `text_det`/`text_rec` steps (pinned version); called under the engine lock."""
     engine = _rapidocr()
     small = image.copy()
     small.thumbnail((detect_side, detect_side))
@@ -235,6 +239,8 @@ def _read_rapidocr(image: Image.Image, detect_side: int, max_lines: int) -> list
         boxes = sorted(boxes, key=_box_area, reverse=True)[:max_lines]
     boxes = list(engine.sorted_boxes(np.asarray(boxes)))
     crops = engine.get_crop_img_list(np.asarray(image), boxes)
+    channels, height, _width = engine.text_rec.rec_image_shape
+    engine.text_rec.rec_image_shape = [channels, height, rec_min_width]  # its resize reads it per call
     results, _ = engine.text_rec(crops)
     return [(str(text), float(confidence)) for text, confidence, *_rest in results]
 

@@ -250,6 +250,7 @@ class MediaSpec(_Strict):
     ocr_max_side: Annotated[int, Field(ge=64, le=4096)]  # images are shrunk to this for OCR
     ocr_detect_side: Annotated[int, Field(ge=64, le=4096)]  # RapidOCR finds text lines at this size
     ocr_max_lines: Annotated[int, Field(ge=1, le=1000)]  # RapidOCR reads at most this many (largest first)
+    ocr_rec_min_width: Annotated[int, Field(ge=8, le=4096)]  # RapidOCR's recogniser pads shorter lines to it
     prescreen_side: Annotated[int, Field(ge=32, le=1024)]  # thumbnail the prescreen looks at
     prescreen_step_of_range: Probability  # a text edge: a step this share of the image's grey range
     prescreen_min_text_edges: Probability  # share of text-edge pixels below which OCR is skipped
