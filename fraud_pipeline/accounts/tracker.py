@@ -280,7 +280,8 @@ class AccountTracker:
             if first.get(did, t + 1) > t:
                 first[did] = t
             mentions = post.mentions
-            parent = _parent_did(post.reply_parent)
+            reply_parent = post.reply_parent
+            parent = _parent_did(reply_parent) if reply_parent else None  # most posts are no reply
             if mentions:
                 targets = set(mentions)
                 if parent is not None:

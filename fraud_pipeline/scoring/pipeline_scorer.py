@@ -233,10 +233,11 @@ class PostScorer:
         weights = accounts.spec.post_weight
         profile_p = self._profile_text_scores(account_events, counts)
         judged = accounts.observe(live, account_events, profile_p, texts)
-        verdicts = {v.did: v for v in judged}
-        for post in live:
+        # Most batches judge few accounts and flag fewer: the posts are walked only for those.
+        verdicts = {v.did: v for v in judged if v.action != "none"}
+        for post in live if verdicts else ():
             verdict = verdicts.get(post.did)
-            if verdict is not None and verdict.action != "none":
+            if verdict is not None:
                 signals_by_post[id(post)] = replace(
                     signals_by_post[id(post)],
                     account_action=verdict.action,
