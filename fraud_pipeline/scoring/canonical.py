@@ -557,8 +557,11 @@ class TextForms:
         return folded
 
 
-# Texts are at most 10,000 characters (ingest's cap): a few tens of MB at worst.
-_FORMS_KEPT = 8192
+# As many texts as `fold_text` kept before the forms were one cache (posts and profile texts
+# share it: the account tracker reads a batch's profiles through `fingerprint_text`). Most
+# texts are short ASCII, their own views (a few hundred bytes each); ingest caps a text at
+# 10,000 characters.
+_FORMS_KEPT = 16_384
 
 
 @functools.lru_cache(maxsize=_FORMS_KEPT)
