@@ -418,8 +418,8 @@ def test_sqlite_set_mirror_sees_other_writers_and_keeps_the_files_semantics(
     mine = SqliteStateStore(local_settings.state_path, clock=clock)
     other = SqliteStateStore(local_settings.state_path, clock=clock)
     mine.add_members([Sighting("fp:a", "did:1", "1")], ttl_s=60)
-    assert mine.get_members(["fp:a", "fp:b"]) == {"fp:a": {"did:1": "1"}}  # fp:b mirrored as absent
-    assert "fp:b" in mine._mirror.sets
+    assert mine.get_members(["fp:a", "fp:b"]) == {"fp:a": {"did:1": "1"}}
+    assert "fp:b" not in mine._mirror.sets  # no "fp" set lives in the tables: fp:b is not looked up
 
     other.add_members([Sighting("fp:a", "did:2", "2"), Sighting("fp:b", "did:3", "3")], ttl_s=60)
     assert mine.get_members(["fp:a", "fp:b"]) == {
@@ -446,6 +446,23 @@ def test_sqlite_set_mirror_sees_other_writers_and_keeps_the_files_semantics(
     assert mine.get_members(["fp:b"]) == {} == fresh.get_members(["fp:b"])
     for store in (mine, other, fresh):
         store.close()
+
+
+def test_sqlite_reads_the_tables_only_for_kinds_they_hold(local_settings: Settings, clock: FakeClock) -> None:
+    """A key the set log lacks is looked up in the tables only when a set of its kind (the text
+    before ':') lives there; every kind, and keys without ':', still read what was written."""
+    store = SqliteStateStore(local_settings.state_path, clock=clock)
+    other = SqliteStateStore(local_settings.state_path, clock=clock)
+    store.add_members([("fp:a", "did:1", "1")], ttl_s=60)  # the log
+    other.add_members([("first:did:1", "t", "5"), ("plain", "m", "v")], ttl_s=30 * 86400)  # the tables
+    wanted = ["fp:a", "fp:b", "first:did:1", "first:did:2", "firstx:did:1", "plain", "lsh0:ab#1"]
+    expected = {"fp:a": {"did:1": "1"}, "first:did:1": {"t": "5"}, "plain": {"m": "v"}}
+    assert store.get_members(wanted) == expected == other.get_members(wanted)
+    assert "first:did:2" in store._mirror.sets and "fp:b" not in store._mirror.sets
+    other.add_members([("fp:b", "did:2", "2")], ttl_s=30 * 86400)  # now "fp" lives in the tables too
+    assert store.get_members(["fp:a", "fp:b"]) == {"fp:a": {"did:1": "1"}, "fp:b": {"did:2": "2"}}
+    store.close()
+    other.close()
 
 
 # -- the SQLite set log: short-lived sets are one appended row per batch ------------------------
@@ -476,6 +493,43 @@ def test_sqlite_short_lived_sets_are_one_log_row_per_batch(
     got = store.get_members(["lsh3:7#7", "first:did:plc:1", "lsh0:absent#7"])
     assert got == {"lsh3:7#7": {"did:plc:7": "7|1|x.com|r7"}, "first:did:plc:1": {"t": "5"}}
     assert _replayed(store)["lsh15:49#7"] == {"did:plc:49": "49|1|x.com|r49"}
+    store.close()
+
+
+def test_sqlite_set_log_rows_write_a_shared_member_once_per_run(
+    local_settings: Settings, clock: FakeClock
+) -> None:
+    """Consecutive sightings sharing member and value (a post's sixteen bands) store them once;
+    rows written before runs existed (plain columns) still replay; a malformed row is an error."""
+    import orjson
+
+    from fraud_pipeline.state.sqlite import _log_columns
+
+    batch = [("k1", "a", "v"), ("k2", "a", "v"), ("k3", "b", "v"), ("k1", "a", "w"), ("k4", "a", "w")]
+    assert _log_columns(batch) == (
+        ["k1", "k2", "k3", "k1", "k4"],
+        ["a", "b", "a"],
+        ["v", "v", "w"],
+        [2, 1, 2],
+    )
+    store = SqliteStateStore(local_settings.state_path, clock=clock)
+    memory = MemoryStateStore(clock=clock)
+    for target in (store, memory):
+        target.add_members(batch, ttl_s=600)
+    old_row = orjson.dumps([["k5", "k1"], ["c", "c"], ["x", "y"]])
+    store._conn().execute(
+        "INSERT INTO set_log (expires_at, sightings) VALUES (?, ?)", (clock.now + 600, old_row)
+    )
+    memory.add_members([("k5", "c", "x"), ("k1", "c", "y")], ttl_s=600)
+    keys = ["k1", "k2", "k3", "k4", "k5"]
+    assert store.get_members(keys) == memory.get_members(keys) == _replayed(store)
+    assert store.get_members(["k1"])["k1"] == {"a": "v", "c": "y"}
+    store._conn().execute(
+        "INSERT INTO set_log (expires_at, sightings) VALUES (?, ?)",
+        (clock.now + 600, orjson.dumps([["k1"], ["a", "b"], ["v"], [1]])),
+    )
+    with pytest.raises(StateError, match="malformed"):
+        store.get_members(["k1"])
     store.close()
 
 
