@@ -51,6 +51,7 @@ import math
 import time
 import zlib
 from bisect import bisect_right
+from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -394,12 +395,11 @@ _NO_ROWS: tuple[list[int], list[tuple[str, _Sighted]]] = ([], [])
 class _BatchSets:
     """The sets one batch read, each decoded once and sorted by time (posts then bisect)."""
 
-    __slots__ = ("_members", "_times", "sets")
+    __slots__ = ("_members", "sets")
 
     def __init__(self, sets: dict[str, dict[str, str]]) -> None:
         self.sets = sets
         self._members: dict[str, tuple[list[int], list[tuple[str, _Sighted]]]] = {}
-        self._times: dict[str, list[int]] = {}
 
     def members(self, key: str) -> tuple[list[int], list[tuple[str, _Sighted]]]:
         """(sorted sighting times, [(did, sighting)] in that order) of a member set."""
@@ -422,16 +422,13 @@ class _BatchSets:
         return cached
 
     def times(self, key: str) -> list[int]:
-        """Sorted sighting times of a set whose values are plain event times (an account's posts)."""
-        cached = self._times.get(key)
-        if cached is None:
-            values = self.sets.get(key, _EMPTY).values()
-            try:
-                cached = sorted(map(int, values))
-            except ValueError:  # not written by this tracker: what is not an event time is skipped
-                cached = sorted(int(v) for v in values if v.isdigit())
-            self._times[key] = cached
-        return cached
+        """Sorted sighting times of a set whose values are plain event times (an account's posts;
+        each account's keys are read once per batch)."""
+        values = self.sets.get(key, _EMPTY).values()
+        try:
+            return sorted(map(int, values))
+        except ValueError:  # not written by this tracker: what is not an event time is skipped
+            return sorted(int(v) for v in values if v.isdigit())
 
 
 _EMPTY: dict[str, str] = {}
@@ -531,12 +528,11 @@ class BehaviorTracker:
         sightings: list[SightingRow] = []
         add = sightings.append
         wanted: set[str] = set()
-        want = wanted.add
-        # Per post: its acct keys (the current bucket first, then the one before when the
-        # window reaches into it: buckets are twice the window, so half the posts), and for
-        # posts that join groups their fp and media (per image) keys, each the current bucket
-        # first, and their lsh keys (the current bucket's sixteen bands, then the one before's).
-        acct_keys: list[tuple[str, ...]] = []
+        # Per account: its acct keys (each post's current bucket, and the one before when the
+        # window reaches into it: buckets are twice the window, so half the posts). Per post
+        # that joins groups: its fp and media (per image) keys, each the current bucket
+        # first, and its lsh keys (the current bucket's sixteen bands, then the one before's).
+        acct_of: dict[str, dict[str, None]] = {}
         group_keys: dict[int, tuple[list[str], list[list[str]], list[list[str]], bytes]] = {}
         suffixes: dict[int, tuple[str, str]] = {}  # bucket -> ("#<bucket>", "#<bucket before>")
         for i, post in enumerate(posts):
@@ -547,15 +543,14 @@ class BehaviorTracker:
                 suffix = suffixes[bucket] = (f"#{bucket}", f"#{bucket - 1}")
             did = post.did
             acct_now = f"acct:{did}{suffix[0]}"
+            account_keys = acct_of.get(did)
+            if account_keys is None:
+                account_keys = acct_of[did] = {}
+            account_keys[acct_now] = None
             # (t - window) falls in the bucket before: t lies less than a window into its own.
             reaches_back = time_us - bucket * bucket_us < window_us
             if reaches_back:
-                acct: tuple[str, ...] = (acct_now, f"acct:{did}{suffix[1]}")
-                wanted.update(acct)
-            else:
-                acct = (acct_now,)
-                want(acct_now)
-            acct_keys.append(acct)
+                account_keys[f"acct:{did}{suffix[1]}"] = None
             time_text = str(time_us)
             add((acct_now, post.rkey, time_text))
             if not (post.links or post.mentions or post.media_cids):
@@ -595,25 +590,30 @@ class BehaviorTracker:
             if fp_keys or media_keys:
                 group_keys[i] = (fp_keys, lsh_keys, media_keys, compact)
 
+        for account_keys in acct_of.values():
+            wanted.update(account_keys)
         self.store.add_members(sightings, ttl_s=p.set_ttl_s)
         sets = _BatchSets(self.store.get_members(wanted))
 
         out: list[PostSignals] = []
         lone: dict[tuple[int, bool], PostSignals] = {}  # the shared signals of posts in no group
-        # The account's post times in the buckets a post's window covers, one sorted list per
-        # distinct (current, before) pair of keys.
-        acct_times: dict[tuple[str, ...], list[int]] = {}
+        # The account's post times in every bucket its batch's windows cover, one sorted list
+        # per account: a bucket outside a post's window holds only times outside it (before
+        # t - window or after t), so one list serves each of the account's posts.
+        acct_times: dict[str, list[int]] = {}
         for i, post in enumerate(posts):
             low, high = post.time_us - window_us, post.time_us
-            acct = acct_keys[i]
-            times = acct_times.get(acct)
+            did = post.did
+            times = acct_times.get(did)
             if times is None:
-                times = sets.times(acct[0])
-                if len(acct) > 1:
-                    times = sorted(sets.times(acct[1]) + times)
-                acct_times[acct] = times
+                account_keys = acct_of[did]
+                if len(account_keys) == 1:
+                    times = sets.times(next(iter(account_keys)))
+                else:
+                    times = sorted([t for key in account_keys for t in sets.times(key)])
+                acct_times[did] = times
             account_posts = max(1, bisect_right(times, high) - bisect_right(times, low))
-            is_new = high - first_seen[post.did] <= new_us
+            is_new = high - first_seen[did] <= new_us
             grouped = group_keys.get(i)
             if grouped is not None:
                 out.append(self._signals(post, account_posts, is_new, grouped, sets))
@@ -779,17 +779,17 @@ class BehaviorTracker:
     def _evidence(self, members: Collection[_Sighted]) -> tuple[float, int, float, bool]:
         """(evidence, new accounts, span in seconds, shared domain) of a group's members."""
         p = self.params
-        n = len(members)
-        new = sum([m[1] for m in members])
+        if not members:
+            return 0.0, 0, 0.0, False
+        times, news, domains, _, _ = zip(*members, strict=True)  # columns, in C
+        n = len(times)
+        new = sum(news)
         if n < p.min_accounts:
             return 0.0, new, 0.0, False
-        times = [m[0] for m in members]
         span_s = (max(times) - min(times)) / 1_000_000
-        domains: dict[str, int] = {}
-        for m in members:
-            if m[2]:
-                domains[m[2]] = domains.get(m[2], 0) + 1
-        top = max(domains.values(), default=0)
+        linked = Counter(domains)
+        linked.pop("", None)
+        top = max(linked.values(), default=0)
         shared = top >= p.min_accounts and top >= p.shared_domain_share * n
         size = 1 - math.exp(-(n - p.min_accounts + 1) / p.size_scale)
         concentration = max(0.0, 1 - span_s / p.window_s)
