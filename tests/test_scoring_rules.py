@@ -573,3 +573,64 @@ def test_each_distinct_text_is_read_once_per_batch_by_the_trackers_and_the_rules
     assert [(t.uri, t.labels, t.action, t.fraud_score, t.reasons) for t in tagged] == [
         (t.uri, t.labels, t.action, t.fraud_score, t.reasons) for t in expected
     ]
+
+
+def test_trigger_words_and_gates_are_found_in_text_outside_ascii_as_the_patterns_find_them() -> None:
+    """The word openings (`_word_openings`) are read through ASCII with every other character
+    as a separator, so texts with curly quotes, emoji, accents or other scripts get the fast
+    paths too: on random texts mixing trigger phrases with such characters, whether a trigger
+    word is there is what searching `TEXT_TRIGGERS` says, and a gated pattern that matches
+    always has one of its openings among the text's."""
+    import random
+
+    from fraud_pipeline.scoring import text_patterns as tp
+    from fraud_pipeline.scoring.signal_registry import _PATTERN_OPENINGS, _has_triggers, _word_openings
+
+    rng = random.Random(11)
+    pieces = [
+        "free",
+        "claim your",
+        "airdrop",
+        "send 0.5 eth get 1 back",
+        "2x back",
+        "dm us for",
+        "support team",
+        "seed phrase",
+        "you won",
+        "wallet",
+        "connect wallet",
+        "recover lost funds",
+        "é",
+        "ü",
+        "’",
+        "—",
+        "😀",
+        "ж",
+        "日本",
+        "\u00a0",
+        "\u3000",
+        "٣",
+        "_",
+        "-",
+        " ",
+        " ",
+        ".",
+        "2",
+        "x",
+        "give it back double",
+        "a",
+        "contact us",
+        "help desk",
+        "\ud800",
+    ]
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randrange(1, 12))) for _ in range(20_000)]
+    found_any = 0
+    for text in texts:
+        expected = tp.TEXT_TRIGGERS.search(text) is not None
+        assert _has_triggers(text) == expected, text
+        found_any += expected
+        openings = _word_openings(text)[0]
+        for pattern, needed in _PATTERN_OPENINGS.items():
+            if pattern.search(text) is not None:
+                assert not needed.isdisjoint(openings), (pattern.pattern[:30], text)
+    assert found_any > 5000

@@ -163,9 +163,9 @@ _MISSING = object()
 
 class TextReading:
     """What the rules read of one text, once per distinct text (`reading_of`): its canonical
-    views lower-cased, whether anything rewrote it, whether it has a trigger word, and (for
-    ASCII text) which `TRIGGER_PREFIXES` its words start with, so a gated pattern none of
-    whose openings the text has is never searched (`gated`)."""
+    views lower-cased, whether anything rewrote it, whether it has a trigger word, and which
+    `TRIGGER_PREFIXES` its words start with, so a gated pattern none of whose openings the
+    text has is never searched (`gated`)."""
 
     __slots__ = ("_found", "leet_text", "openings", "rewritten", "text", "triggers", "views")
 
@@ -174,24 +174,15 @@ class TextReading:
         lower = self.text = views.canonical.lower()
         leet = self.leet_text = views.leet.lower() if views.leet != views.canonical else ""
         self.rewritten = views.canonical != views.original or views.leet != views.canonical
-        # A trigger word starts a word with one of `TRIGGER_PREFIXES`: in ASCII text the
-        # pattern is only tried where one does (`_word_openings`), not at every character.
-        found = _word_openings(lower)
-        if found is None:  # not ASCII: every gate open, the pattern searched
-            openings = None
-            triggers = tp.TEXT_TRIGGERS.search(lower) is not None
-        else:
-            openings, starts = found
-            triggers = _triggers_at(lower, starts)
+        # A trigger word starts a word with one of `TRIGGER_PREFIXES`: the pattern is only
+        # tried where one does (`_word_openings`), not at every character.
+        openings, starts = _word_openings(lower)
+        triggers = _triggers_at(lower, starts)
         if leet:
-            leet_found = _word_openings(leet) if openings is not None else None
-            if leet_found is None:
-                openings = None
-                triggers = triggers or tp.TEXT_TRIGGERS.search(leet) is not None
-            else:
-                openings = openings | leet_found[0]  # type: ignore[operator]
-                triggers = triggers or _triggers_at(leet, leet_found[1])
-        self.openings = openings  # None: not ASCII, not worked out (every gate open)
+            leet_openings, leet_starts = _word_openings(leet)
+            openings = openings | leet_openings
+            triggers = triggers or _triggers_at(leet, leet_starts)
+        self.openings: frozenset[bytes] | None = openings  # None: every gate open
         self.triggers = triggers
         self._found: dict[Any, bool] = {}
 
@@ -266,13 +257,16 @@ _PATTERN_OPENINGS: dict[Any, frozenset[bytes]] = {
 }
 
 
-def _word_openings(lower: str) -> tuple[frozenset[bytes], list[int]] | None:
-    """(the `TRIGGER_PREFIXES` that words of an ASCII lower-case text start with, as ` prefix`
-    (the longest one where two fit: `giveaway`, not `give`); the positions of those words),
-    in one C-level pass; None for text that is not ASCII."""
-    if not lower.isascii():
-        return None
-    found = list(_TRIGGER_OPENING.finditer(b" " + lower.encode("ascii").translate(_ASCII_WORDS)))
+def _word_openings(lower: str) -> tuple[frozenset[bytes], list[int]]:
+    """(the `TRIGGER_PREFIXES` that words of a lower-case text start with, as ` prefix` (the
+    longest one where two fit: `giveaway`, not `give`); the positions of those words), in one
+    C-level pass. The prefixes are ASCII; every other character stands as `?` (`encode`'s
+    replacement, one byte per character, so positions stay those of `lower`) and, like every
+    character that is not an ASCII letter, digit or `_`, separates words: a word a letter
+    outside ASCII runs into may be reported too (a superset: `\b` is checked where it is
+    matched, `_triggers_at`), and none that starts a word is missed."""
+    data = b" " + lower.encode("ascii", "replace").translate(_ASCII_WORDS)
+    found = list(_TRIGGER_OPENING.finditer(data))
     if not found:
         return _NO_OPENINGS, []
     # The match's space is the byte before the word: the word's index in `lower`.
@@ -280,7 +274,7 @@ def _word_openings(lower: str) -> tuple[frozenset[bytes], list[int]] | None:
 
 
 def _triggers_at(lower: str, starts: list[int]) -> bool:
-    """`TEXT_TRIGGERS` in an ASCII lower-case text whose words that open with one of
+    """`TEXT_TRIGGERS` in a lower-case text whose words that open with one of
     `TRIGGER_PREFIXES` start at `starts`: every match of the pattern starts at one of them,
     so it is tried there alone (a match at a few positions instead of a search at every one)."""
     match = tp.TEXT_TRIGGERS.match
@@ -288,13 +282,10 @@ def _triggers_at(lower: str, starts: list[int]) -> bool:
 
 
 def _has_triggers(lower: str) -> bool:
-    """`TEXT_TRIGGERS` searched in a lower-case text. An ASCII text first: does a word start
-    with one of `TRIGGER_PREFIXES` (a superset)? Most texts answer no in one C-level pass; the
-    rest are matched at those words only (`_triggers_at`)."""
-    found = _word_openings(lower)
-    if found is None:
-        return tp.TEXT_TRIGGERS.search(lower) is not None
-    return _triggers_at(lower, found[1])
+    """`TEXT_TRIGGERS` searched in a lower-case text: does a word start with one of
+    `TRIGGER_PREFIXES` (a superset)? Most texts answer no in one C-level pass; the rest are
+    matched at those words only (`_triggers_at`)."""
+    return _triggers_at(lower, _word_openings(lower)[1])
 
 
 class SignalContext:
