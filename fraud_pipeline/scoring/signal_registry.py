@@ -184,13 +184,15 @@ class TextReading:
             triggers = triggers or _triggers_at(leet, leet_starts)
         self.openings: frozenset[bytes] | None = openings  # None: every gate open
         self.triggers = triggers
-        self._found: dict[Any, bool] = {}
+        # By the pattern's id: a compiled pattern hashes its whole program on every lookup.
+        self._found: dict[int, bool] = {}
 
     def search(self, pattern: Any) -> bool:
         """Does `pattern` match the canonical text or its leet view? Once per text and pattern."""
-        found = self._found.get(pattern)
+        key = id(pattern)
+        found = self._found.get(key)
         if found is None:
-            found = self._found[pattern] = pattern.search(self.text) is not None or (
+            found = self._found[key] = pattern.search(self.text) is not None or (
                 bool(self.leet_text) and pattern.search(self.leet_text) is not None
             )
         return found
@@ -202,7 +204,7 @@ class TextReading:
             return False
         openings = self.openings
         if openings is not None:
-            needed = _PATTERN_OPENINGS.get(pattern)
+            needed = _PATTERN_OPENINGS.get(id(pattern))
             if needed is not None and needed.isdisjoint(openings):
                 return False
         return self.search(pattern)
@@ -244,11 +246,12 @@ def _opening_pattern(prefixes: tuple[str, ...]) -> re.Pattern[bytes]:
 
 _TRIGGER_OPENING = _opening_pattern(tp.TRIGGER_PREFIXES)
 _NO_OPENINGS: frozenset[bytes] = frozenset()
-# Each gated pattern's openings as `_TRIGGER_OPENING` reports them (a space, the prefix). At
+# Each gated pattern's openings as `_TRIGGER_OPENING` reports them (a space, the prefix), by
+# the pattern's id (the patterns live as long as the module). At
 # a word start the longest prefix that fits is reported (`giveaway`, not `give`), so a word
 # opens the pattern with every prefix that starts with it or that it starts with.
-_PATTERN_OPENINGS: dict[Any, frozenset[bytes]] = {
-    pattern: frozenset(
+_PATTERN_OPENINGS: dict[int, frozenset[bytes]] = {
+    id(pattern): frozenset(
         b" " + prefix.encode("ascii")
         for prefix in tp.TRIGGER_PREFIXES
         if any(prefix.startswith(word) or word.startswith(prefix) for word in words)
