@@ -348,6 +348,61 @@ def test_second_engine_reads_only_when_the_first_reads_too_little(
     assert calls == ["t"]
 
 
+def busy_meme(caption: str = "WHEN THE BUILD PASSES ON THE FIRST TRY") -> Image.Image:
+    """A meme: white capitals outlined in black over a grainy photo (Tesseract's weak spot)."""
+    rng = np.random.default_rng(3)
+    cells = rng.integers(0, 255, (60, 80, 3), dtype=np.uint8)
+    texture = np.asarray(
+        Image.fromarray(cells).resize((800, 600), Image.Resampling.BICUBIC), dtype=np.float32
+    )
+    texture += rng.normal(0, 14, (*texture.shape[:2], 1)).astype(np.float32)
+    image = Image.fromarray(np.clip(texture, 0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=44)
+    words = caption.split()
+    for row, line in enumerate((" ".join(words[:4]), " ".join(words[4:]))):
+        draw.text(
+            (30, 30 + 480 * row), line, fill=(255, 255, 255), font=font, stroke_width=3, stroke_fill=(0, 0, 0)
+        )
+    return image
+
+
+def test_a_busy_image_is_read_by_rapidocr_first(spec, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """Tesseract's page reading mostly fails on light text over photo texture, and RapidOCR
+    then reads anyway: on a busy image RapidOCR reads first and Tesseract only if it reads
+    too little; a flat card is read by Tesseract first as before."""
+    from fraud_pipeline.media import reading
+
+    meme, card = busy_meme(), scam_card("SEND 1 ETH AND GET 2 ETH BACK\nGiveaway ends today")
+    seen_meme, seen_card = reading.prescreen(meme, spec), reading.prescreen(card, spec)
+    assert seen_meme.reads and seen_meme.busy_share >= spec.ocr_rapidocr_first_busy
+    assert seen_card.reads and seen_card.busy_share < spec.ocr_rapidocr_first_busy
+    assert reading.reading_order(spec, seen_meme.busy_share) == ("rapidocr", "tesseract")
+    assert reading.reading_order(spec, seen_card.busy_share) == ("tesseract", "rapidocr")
+    text = " ".join(line.text for line in reading.ocr_lines(meme, spec, seen_meme.busy_share)).upper()
+    assert "BUILD PASSES" in text, text
+
+    calls: list[str] = []
+    rapid_reads: list[list[tuple[str, float]]] = []
+    monkeypatch.setattr(
+        reading, "_read_tesseract", lambda image: calls.append("t") or [("TESSERACT READ", 0.9)]
+    )
+    monkeypatch.setattr(
+        reading, "_read_rapidocr", lambda image, side, lines, width: calls.append("r") or rapid_reads.pop()
+    )
+    rapid_reads.append([("WHEN THE BUILD PASSES ON THE FIRST TRY", 0.9)])
+    reading.ocr_lines(meme, spec, seen_meme.busy_share)
+    assert calls == ["r"]  # RapidOCR read enough: Tesseract is not asked
+    calls.clear()
+    rapid_reads.append([])  # its detector found no line of text: nothing to read
+    assert reading.ocr_lines(meme, spec, seen_meme.busy_share) == []
+    assert calls == ["r"]
+    calls.clear()
+    rapid_reads.append([("WHEN", 0.9)])  # too little: Tesseract reads too, the longer reading is kept
+    assert [line.text for line in reading.ocr_lines(meme, spec, seen_meme.busy_share)] == ["TESSERACT READ"]
+    assert calls == ["r", "t"]
+
+
 def test_missing_ocr_engine_is_a_reason_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
     from fraud_pipeline.media import reading
 

@@ -42,6 +42,24 @@ _EDGE_LEVEL = 40  # the least grey-level step (0..255) between neighbours that c
 _EIGHT_NEIGHBOURS = np.ones((3, 3), dtype=bool)  # diagonal pixels join an outline (thin, slanted strokes)
 
 
+def _grey_steps(image: Image.Image, side: int) -> tuple[np.ndarray, float]:
+    """Each pixel's largest grey-level step to its right or lower neighbour on a `side` grey
+    thumbnail, and the image's grey range (1st to 99th percentile)."""
+    thumb = image.convert("L")
+    thumb.thumbnail((side, side), reducing_gap=2.0)
+    grey = np.asarray(thumb, dtype=np.int16)
+    if grey.shape[0] < 2 or grey.shape[1] < 2:
+        return np.zeros((0, 0), dtype=np.int16), 0.0
+    low, high = np.percentile(grey, (1, 99))
+    dx = np.abs(np.diff(grey, axis=1))[:-1, :]
+    dy = np.abs(np.diff(grey, axis=0))[:, :-1]
+    return np.maximum(dx, dy), float(high - low)
+
+
+def _text_level(grey_range: float, step_of_range: float) -> float:
+    return max(_EDGE_LEVEL, step_of_range * grey_range)
+
+
 def text_edges(image: Image.Image, side: int, step_of_range: float) -> np.ndarray:
     """Pixels of a `side` grey thumbnail on a step nearly as large as the image's grey range.
 
@@ -49,16 +67,8 @@ def text_edges(image: Image.Image, side: int, step_of_range: float) -> np.ndarra
     is dense in steps of at least `step_of_range` of the range (1st to 99th percentile).
     Photo detail (foliage, grain, windows) makes many smaller steps, which an absolute edge
     level counted as text."""
-    thumb = image.convert("L")
-    thumb.thumbnail((side, side), reducing_gap=2.0)
-    grey = np.asarray(thumb, dtype=np.int16)
-    if grey.shape[0] < 2 or grey.shape[1] < 2:
-        return np.zeros((0, 0), dtype=bool)
-    low, high = np.percentile(grey, (1, 99))
-    level = max(_EDGE_LEVEL, step_of_range * float(high - low))
-    dx = np.abs(np.diff(grey, axis=1))[:-1, :]
-    dy = np.abs(np.diff(grey, axis=0))[:, :-1]
-    return np.asarray(np.maximum(dx, dy) >= level)
+    steps, grey_range = _grey_steps(image, side)
+    return np.asarray(steps >= _text_level(grey_range, step_of_range))
 
 
 def glyph_edge_share(edges: np.ndarray, min_height: int) -> float:
@@ -81,13 +91,35 @@ def glyph_edge_share(edges: np.ndarray, min_height: int) -> float:
     return float(sizes[tall].sum()) / edges.size
 
 
-def looks_like_text(image: Image.Image, spec: MediaSpec) -> bool:
+@dataclass(frozen=True)
+class Prescreen:
+    """What the prescreen saw: whether OCR should read (`reads`), and the share of the
+    thumbnail on smaller steps than text edges (`busy_share`: photo texture behind the text)."""
+
+    reads: bool
+    busy_share: float
+
+
+def prescreen(image: Image.Image, spec: MediaSpec) -> Prescreen:
     """The prescreen: enough text edges (`prescreen_min_text_edges`), and enough of them in
-    letter-tall outlines (`prescreen_min_glyph_edges`); OCR is skipped otherwise."""
-    edges = text_edges(image, spec.prescreen_side, spec.prescreen_step_of_range)
-    if not edges.size or float(edges.mean()) < spec.prescreen_min_text_edges:
-        return False
-    return glyph_edge_share(edges, spec.prescreen_glyph_min_height) >= spec.prescreen_min_glyph_edges
+    letter-tall outlines (`prescreen_min_glyph_edges`); OCR is skipped otherwise. Also the busy
+    share: pixels on a step of at least `prescreen_busy_step_of_range` of the grey range but
+    below a text edge, which is where Tesseract's page reading fails (busy backgrounds)."""
+    steps, grey_range = _grey_steps(image, spec.prescreen_side)
+    if not steps.size:
+        return Prescreen(False, 0.0)
+    level = _text_level(grey_range, spec.prescreen_step_of_range)
+    edges = steps >= level
+    busy = float(((steps >= max(1.0, spec.prescreen_busy_step_of_range * grey_range)) & ~edges).mean())
+    if float(edges.mean()) < spec.prescreen_min_text_edges:
+        return Prescreen(False, busy)
+    reads = glyph_edge_share(edges, spec.prescreen_glyph_min_height) >= spec.prescreen_min_glyph_edges
+    return Prescreen(reads, busy)
+
+
+def looks_like_text(image: Image.Image, spec: MediaSpec) -> bool:
+    """Whether the prescreen lets OCR read the image (`prescreen`)."""
+    return prescreen(image, spec).reads
 
 
 @dataclass(frozen=True)
@@ -172,16 +204,29 @@ def _alnum(lines: list[OcrLine]) -> int:
     return sum(ch.isalnum() for line in lines for ch in line.text)
 
 
-def ocr_lines(image: Image.Image, spec: MediaSpec) -> list[OcrLine]:
+def reading_order(spec: MediaSpec, busy_share: float) -> tuple[str, ...]:
+    """The engines that read, in order: the policy's `ocr_engines` (those installed), except
+    that RapidOCR reads first on a busy image (`busy_share` at least `ocr_rapidocr_first_busy`):
+    Tesseract's page reading mostly fails on light text over photo texture (memes, cards on
+    darkened photos), and reading there first only delays the RapidOCR reading that follows."""
+    engines = ocr_engines_here(tuple(spec.ocr_engines))
+    if "rapidocr" in engines and busy_share >= spec.ocr_rapidocr_first_busy:
+        return ("rapidocr", *(name for name in engines if name != "rapidocr"))
+    return engines
+
+
+def ocr_lines(image: Image.Image, spec: MediaSpec, busy_share: float = 0.0) -> list[OcrLine]:
     """Lines of text OCR reads with at least the policy's confidence, top to bottom.
 
-    The first engine reads; when it reads fewer than `ocr_fallback_below_chars` letters and
-    digits (Tesseract loses light text on busy backgrounds), the next engine reads too and
-    the longer reading is kept."""
+    The first engine of `reading_order` reads; when it reads fewer than
+    `ocr_fallback_below_chars` letters and digits (Tesseract loses light text on busy
+    backgrounds), the next engine reads too and the longer reading is kept. When RapidOCR
+    reads first and its detector finds no line of text, nothing is read (the busy photos that
+    passed the prescreen end there, as they do when RapidOCR reads second)."""
     work = image.copy()
     work.thumbnail((spec.ocr_max_side, spec.ocr_max_side))
     best: list[OcrLine] = []
-    for engine in ocr_engines_here(tuple(spec.ocr_engines)):
+    for position, engine in enumerate(reading_order(spec, busy_share)):
         with _ENGINE_LOCK:
             if engine == "tesseract":
                 raw = _read_tesseract(work)
@@ -194,7 +239,8 @@ def ocr_lines(image: Image.Image, spec: MediaSpec) -> list[OcrLine]:
         ]
         if _alnum(lines) > _alnum(best):
             best = lines
-        if _alnum(best) >= spec.ocr_fallback_below_chars:
+        nothing_detected = engine == "rapidocr" and position == 0 and not raw
+        if _alnum(best) >= spec.ocr_fallback_below_chars or nothing_detected:
             break
     return best
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from fraud_pipeline.ingest.links import link_host, registrable_domain
 from fraud_pipeline.media.blocklist import closest_match, perceptual_hash
 from fraud_pipeline.media.decode import MediaRejected, decode_image
-from fraud_pipeline.media.reading import OcrUnavailable, looks_like_text, ocr_lines, qr_texts
+from fraud_pipeline.media.reading import OcrUnavailable, ocr_lines, prescreen, qr_texts
 from fraud_pipeline.policy import Policy
 from fraud_pipeline.records import Post
 from fraud_pipeline.scoring.base import ModelUnavailable, TextScorer
@@ -98,10 +98,11 @@ class ImageScorer:
             for text in qr_texts(frame):
                 if text not in qr_urls:
                     qr_urls.append(text)
-            if looks_like_text(frame, spec):
+            seen = prescreen(frame, spec)
+            if seen.reads:
                 ocr_skipped = False
                 try:
-                    read = ocr_lines(frame, spec)
+                    read = ocr_lines(frame, spec, seen.busy_share)
                 except OcrUnavailable as exc:
                     ocr_problem = str(exc)
                     break

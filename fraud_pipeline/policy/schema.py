@@ -256,6 +256,8 @@ class MediaSpec(_Strict):
     prescreen_min_text_edges: Probability  # share of text-edge pixels below which OCR is skipped
     prescreen_glyph_min_height: Annotated[int, Field(ge=1, le=256)]  # thumbnail px: a letter-tall outline
     prescreen_min_glyph_edges: Probability  # thumbnail share on such outlines below which OCR is skipped
+    prescreen_busy_step_of_range: Probability  # a texture step: this share of the grey range, under an edge
+    ocr_rapidocr_first_busy: Probability  # thumbnail share on busy steps from which RapidOCR reads first
     ocr_min_confidence: Probability  # OCR lines below it are dropped
     text_weight: Probability  # how much the text model's score of what is read counts
     blocklist_weight: Probability  # evidence of a known scam image
