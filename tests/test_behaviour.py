@@ -250,6 +250,18 @@ def test_a_batchs_signatures_from_text_equal_those_from_shingles(shingle_chars: 
     )
 
 
+def test_a_batchs_band_keys_and_compact_signatures_equal_each_signatures() -> None:
+    """`batch_keys` converts a whole batch's signatures at once: the same band keys and compact
+    signatures as `band_keys` and `compact` of each row (an empty batch gives none)."""
+    sketch = NearDuplicateSketch(BehaviourParams.default())
+    texts = [f"claim your reward number {i} at the site now" for i in range(7)] + ["gm"]
+    signatures = sketch.text_signatures(texts)
+    assert sketch.batch_keys(signatures) == [
+        (sketch.band_keys(row), sketch.compact(row)) for row in signatures
+    ]
+    assert sketch.batch_keys(signatures[:0]) == []
+
+
 # A spun campaign: every account picks its own words in one template (thousands of variants),
 # so two posts share only about a third of their 4-character shingles.
 SPUN = (

@@ -52,7 +52,7 @@ import time
 import zlib
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -260,6 +260,20 @@ class NearDuplicateSketch:
         raw = signature.astype(np.uint32).tobytes().hex()
         return [f"lsh{i}:{raw[8 * start : 8 * end]}" for i, (start, end) in enumerate(self.hashranges)]
 
+    def batch_keys(self, signatures: np.ndarray) -> list[tuple[list[str], bytes]]:
+        """`band_keys` and `compact` of each row of a batch's signatures, converted to hex and
+        bytes once for the whole batch (a test keeps them equal to the per-signature ones)."""
+        width = signatures.shape[1] if signatures.ndim == 2 else 0
+        raw = signatures.astype(np.uint32).tobytes().hex()
+        compact = signatures.astype(np.uint8).tobytes()
+        ranges = [(f"lsh{i}:", 8 * start, 8 * end) for i, (start, end) in enumerate(self.hashranges)]
+        out = []
+        for row in range(len(signatures)):
+            at = 8 * width * row
+            keys = [band + raw[at + start : at + end] for band, start, end in ranges]
+            out.append((keys, compact[width * row : width * (row + 1)]))
+        return out
+
 
 @functools.lru_cache(maxsize=64)
 def _equal_bytes_needed(n: int, bar: float) -> int:
@@ -421,10 +435,15 @@ class _BatchSets:
             self._members[key] = cached
         return cached
 
-    def times(self, key: str) -> list[int]:
-        """Sorted sighting times of a set whose values are plain event times (an account's posts;
-        each account's keys are read once per batch)."""
-        values = self.sets.get(key, _EMPTY).values()
+    def times(self, keys: Iterable[str]) -> list[int]:
+        """Sorted sighting times in the sets under `keys`, whose values are plain event times
+        (an account's posts, each account's keys read once per batch)."""
+        sets = self.sets
+        values: list[str] = []
+        for key in keys:
+            found = sets.get(key)
+            if found:
+                values += found.values()
         try:
             return sorted(map(int, values))
         except ValueError:  # not written by this tracker: what is not an event time is skipped
@@ -520,10 +539,10 @@ class BehaviorTracker:
                 if len(text) >= min_chars:
                     folded[i] = text
         near = [i for i in folded if posts[i].links or not p.near_duplicate_links_only]
-        signatures: dict[int, np.ndarray] = {}
+        near_keys: dict[int, tuple[list[str], bytes]] = {}  # the post's band keys, compact signature
         if near:
             sigs = sketch.text_signatures([folded[i] for i in near])
-            signatures = dict(zip(near, sigs, strict=True))
+            near_keys = dict(zip(near, sketch.batch_keys(sigs), strict=True))
 
         sightings: list[SightingRow] = []
         add = sightings.append
@@ -572,11 +591,10 @@ class BehaviorTracker:
                 fp_keys = [fp + span for span in spans]
                 add((fp_keys[0], did, member))
                 wanted.update(fp_keys)
-            signature = signatures.get(i)
-            if signature is not None:
-                compact = sketch.compact(signature)
+            banded = near_keys.get(i)
+            if banded is not None:
+                bands, compact = banded
                 near_member = f"{member}|{compact.hex()}"
-                bands = sketch.band_keys(signature)
                 lsh_keys = [[band + span for band in bands] for span in spans]
                 sightings += [(key, did, near_member) for key in lsh_keys[0]]
                 for keys in lsh_keys:
@@ -606,12 +624,7 @@ class BehaviorTracker:
             did = post.did
             times = acct_times.get(did)
             if times is None:
-                account_keys = acct_of[did]
-                if len(account_keys) == 1:
-                    times = sets.times(next(iter(account_keys)))
-                else:
-                    times = sorted([t for key in account_keys for t in sets.times(key)])
-                acct_times[did] = times
+                times = acct_times[did] = sets.times(acct_of[did])
             account_posts = max(1, bisect_right(times, high) - bisect_right(times, low))
             is_new = high - first_seen[did] <= new_us
             grouped = group_keys.get(i)
@@ -787,9 +800,11 @@ class BehaviorTracker:
         if n < p.min_accounts:
             return 0.0, new, 0.0, False
         span_s = (max(times) - min(times)) / 1_000_000
-        linked = Counter(domains)
-        linked.pop("", None)
-        top = max(linked.values(), default=0)
+        linked = [domain for domain in domains if domain]
+        if not linked or len(set(linked)) == 1:  # most groups: no domain, or one
+            top = len(linked)
+        else:
+            top = max(Counter(linked).values())
         shared = top >= p.min_accounts and top >= p.shared_domain_share * n
         size = 1 - math.exp(-(n - p.min_accounts + 1) / p.size_scale)
         concentration = max(0.0, 1 - span_s / p.window_s)

@@ -74,14 +74,15 @@ class MemoryStateStore:
                     sets[key] = (entry[0], expires)
 
     def get_members(self, keys: Collection[str]) -> dict[str, dict[str, str]]:
+        wanted = keys if isinstance(keys, set | frozenset) else set(keys)
         with self._lock:
             now = int(self._clock())
-            out = {}
-            for key in keys:
-                entry = self._sets.get(key)
-                if entry is not None and entry[1] > now and entry[0]:
-                    out[key] = dict(entry[0])
-            return out
+            sets = self._sets
+            return {
+                key: dict(entry[0])
+                for key in sets.keys() & wanted
+                if (entry := sets[key])[1] > now and entry[0]
+            }
 
     def get_cached(self, keys: Collection[str]) -> dict[str, str]:
         with self._lock:
