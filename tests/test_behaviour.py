@@ -172,6 +172,40 @@ def test_counts_are_as_of_event_time_not_batching() -> None:
     assert whole == one_by_one
 
 
+def test_account_post_counts_are_the_posts_in_each_window_whichever_way_counted() -> None:
+    """The batch's counts of each author's posts in the post's window (numpy, all posts at once)
+    are the plain count over the author's times, and equal the one-by-one path that sets with
+    foreign values, or a batch spanning more than the numpy keys hold, fall back to."""
+    rng = random.Random(5)
+    window_us = int(BehaviourParams.default().window_s * 1_000_000)
+    authors = [f"did:plc:author{a:016d}" for a in range(6)]
+    posts = sorted(
+        (
+            make_post(i, f"note {i}", did=rng.choice(authors), time_us=T0 + rng.randrange(0, 4 * window_us))
+            for i in range(300)
+        ),
+        key=lambda p: p.time_us,
+    )
+    batches = [posts[i : i + 50] for i in range(0, len(posts), 50)]
+    tracker = BehaviorTracker()
+    fast = [s.account_posts_window for batch in batches for s in tracker.observe_batch(batch)]
+    expected = [
+        sum(1 for q in posts if q.did == p.did and p.time_us - window_us < q.time_us <= p.time_us)
+        for p in posts
+    ]
+    assert fast == expected and max(fast) > 5
+    # A foreign value in an author's set sends the batch down the one-by-one path: same counts.
+    store = MemoryStateStore()
+    bucket = posts[0].time_us // (2 * window_us)
+    store.add_members([(f"acct:{posts[0].did}#{bucket}", "stray", "not-a-time")], ttl_s=3600)
+    slow = [s.account_posts_window for batch in batches for s in BehaviorTracker(store).observe_batch(batch)]
+    assert slow == expected
+    # Times 300 days apart in one batch (a replay): one-by-one too.
+    old = make_post(1000, "long ago", did=authors[0], time_us=T0 - 300 * 86_400_000_000)
+    counts = [s.account_posts_window for s in BehaviorTracker().observe_batch([old, *posts[:50]])]
+    assert counts == [1, *expected[:50]]
+
+
 def test_a_retried_batch_counts_nothing_twice() -> None:
     tracker = BehaviorTracker()
     posts = [_linked(i, SCAM, T0 + i * 1_000_000) for i in range(6)]

@@ -615,18 +615,10 @@ class BehaviorTracker:
 
         out: list[PostSignals] = []
         lone: dict[tuple[int, bool], PostSignals] = {}  # the shared signals of posts in no group
-        # The account's post times in every bucket its batch's windows cover, one sorted list
-        # per account: a bucket outside a post's window holds only times outside it (before
-        # t - window or after t), so one list serves each of the account's posts.
-        acct_times: dict[str, list[int]] = {}
+        counts = self._account_posts(posts, acct_of, sets)
+        news = [post.time_us - first_seen[post.did] <= new_us for post in posts]
         for i, post in enumerate(posts):
-            low, high = post.time_us - window_us, post.time_us
-            did = post.did
-            times = acct_times.get(did)
-            if times is None:
-                times = acct_times[did] = sets.times(acct_of[did])
-            account_posts = max(1, bisect_right(times, high) - bisect_right(times, low))
-            is_new = high - first_seen[did] <= new_us
+            account_posts, is_new = counts[i], news[i]
             grouped = group_keys.get(i)
             if grouped is not None:
                 out.append(self._signals(post, account_posts, is_new, grouped, sets))
@@ -642,6 +634,63 @@ class BehaviorTracker:
                 )
             out.append(shared)
         return out
+
+    def _account_posts(
+        self, posts: Sequence[Post], acct_of: dict[str, dict[str, None]], sets: _BatchSets
+    ) -> list[int]:
+        """Each post's author's posts in its window (at least 1: the post itself).
+
+        An account's times in every bucket its batch's windows cover serve each of its posts:
+        a bucket outside a post's window holds only times outside it (before t - window or
+        after t). All accounts' times go into one sorted numpy array, keyed (account, time), and
+        every post's window is two binary searches in it, for the whole batch at once."""
+        window_us = self.window_us
+        owners: list[int] = []
+        values: list[str] = []
+        raw = sets.sets
+        for keys in acct_of.values():
+            before = len(values)
+            for key in keys:
+                found = raw.get(key)
+                if found:
+                    values += found.values()
+            owners.append(len(values) - before)
+        post_times = [post.time_us for post in posts]
+        try:
+            times = np.array(list(map(int, values)), dtype=np.int64)
+        except (ValueError, OverflowError):  # not all written by this tracker: the slow path
+            times = None
+        if times is None:
+            return self._account_posts_one_by_one(posts, acct_of, sets)
+        # Times count from below every time and window start, and must fit in 44 bits.
+        origin = min(post_times) - window_us - 1
+        latest = max(post_times)
+        if len(times):
+            origin = min(origin, int(times.min()) - 1)
+            latest = max(latest, int(times.max()))
+        if latest - origin >= 1 << 44:
+            return self._account_posts_one_by_one(posts, acct_of, sets)
+        index = {did: owner for owner, did in enumerate(acct_of)}
+        keyed = np.sort((np.repeat(np.arange(len(owners), dtype=np.int64), owners) << 44) | (times - origin))
+        owner_of = np.array([index[post.did] for post in posts], dtype=np.int64) << 44
+        high = owner_of | (np.array(post_times, dtype=np.int64) - origin)
+        counts = np.searchsorted(keyed, high, "right") - np.searchsorted(keyed, high - window_us, "right")
+        return np.maximum(counts, 1).tolist()
+
+    def _account_posts_one_by_one(
+        self, posts: Sequence[Post], acct_of: dict[str, dict[str, None]], sets: _BatchSets
+    ) -> list[int]:
+        """`_account_posts` in Python, for sets holding values that are not event times or
+        batches whose times span more than the numpy keys hold (about 200 days)."""
+        acct_times: dict[str, list[int]] = {}
+        counts = []
+        for post in posts:
+            high = post.time_us
+            times = acct_times.get(post.did)
+            if times is None:
+                times = acct_times[post.did] = sets.times(acct_of[post.did])
+            counts.append(max(1, bisect_right(times, high) - bisect_right(times, high - self.window_us)))
+        return counts
 
     def _first_seen(self, posts: Sequence[Post]) -> dict[str, int]:
         """Each account's first sighting in the stream (event time, µs); new ones are recorded.
@@ -801,10 +850,8 @@ class BehaviorTracker:
             return 0.0, new, 0.0, False
         span_s = (max(times) - min(times)) / 1_000_000
         linked = [domain for domain in domains if domain]
-        if not linked or len(set(linked)) == 1:  # most groups: no domain, or one
-            top = len(linked)
-        else:
-            top = max(Counter(linked).values())
+        # Most groups link no domain, or one.
+        top = len(linked) if len(set(linked)) <= 1 else max(Counter(linked).values())
         shared = top >= p.min_accounts and top >= p.shared_domain_share * n
         size = 1 - math.exp(-(n - p.min_accounts + 1) / p.size_scale)
         concentration = max(0.0, 1 - span_s / p.window_s)
