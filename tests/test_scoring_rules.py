@@ -635,3 +635,66 @@ def test_trigger_words_and_gates_are_found_in_text_outside_ascii_as_the_patterns
             if pattern.search(text) is not None:
                 assert not needed.isdisjoint(openings), (pattern.pattern[:30], text)
     assert found_any > 5000
+
+
+def test_a_pattern_searched_without_its_opening_boundary_finds_what_the_search_finds() -> None:
+    """`_found_in` searches a pattern without the `\\b` every match opens with and checks it where
+    a start is found: on the labelled data, its rewrites and random strings built around the
+    patterns' own words (mid-word, after digits, underscores and other scripts), it answers as
+    `search` does, for every text pattern. A pattern whose `\\b` opens only its first
+    alternative is searched whole."""
+    import json
+    import random
+    import re
+    from pathlib import Path
+
+    from fraud_pipeline.scoring import text_patterns as tp
+    from fraud_pipeline.scoring.rewrites import REWRITES, rewrite
+    from fraud_pipeline.scoring.signal_registry import _BOUNDARY_FREE, _found_in, _without_leading_boundary
+
+    patterns = [p for p in vars(tp).values() if isinstance(p, re.Pattern)]
+    assert {id(tp.GIVEAWAY), id(tp.SUPPORT), id(tp.PRIZE)} <= set(_BOUNDARY_FREE)
+    assert _without_leading_boundary(re.compile(r"\bab|cd")) is None  # `\b` before `ab` only
+    assert _without_leading_boundary(re.compile(r"\b(?:ab|cd)")) is not None
+    labeled = Path(__file__).resolve().parents[1] / "data" / "labeled" / "train.jsonl"
+    texts = [json.loads(line)["text"].lower() for line in labeled.read_text().splitlines()]
+    texts += [rewrite(t, REWRITES[i % len(REWRITES)], row=i).lower() for i, t in enumerate(texts[:3000])]
+    rng = random.Random(13)
+    pieces = [
+        "giveaway",
+        "claim your",
+        "claim now",
+        "winner",
+        "prize",
+        "you won",
+        "seed phrase",
+        "12-word",
+        "recover lost",
+        "lost funds",
+        "hacked wallet",
+        "support team",
+        "help desk",
+        "dm us for",
+        "call kraken support",
+        "act now",
+        "hurry",
+        "last chance",
+        "x",
+        "_",
+        "1",
+        "é",
+        "ж",
+        " ",
+        " ",
+        "-",
+        ".",
+        "’",
+    ]
+    texts += ["".join(rng.choice(pieces) for _ in range(rng.randrange(1, 10))) for _ in range(20_000)]
+    matched = 0
+    for text in texts:
+        for pattern in patterns:
+            expected = pattern.search(text) is not None
+            assert _found_in(pattern, text) == expected, (pattern.pattern[:40], text)
+            matched += expected
+    assert matched > 10_000
