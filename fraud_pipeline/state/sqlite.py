@@ -481,6 +481,8 @@ class SqliteStateStore:
         }
         if len(present) == len(kinds):
             return keys
+        if not present:  # a scoring batch's behaviour keys: none
+            return []
         return [key for key in keys if key.partition(":")[0] in present]
 
     def _get_from_tables(
