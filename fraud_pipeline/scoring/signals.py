@@ -613,26 +613,24 @@ class BehaviorTracker:
         self.store.add_members(sightings, ttl_s=p.set_ttl_s)
         sets = _BatchSets(self.store.get_members(wanted))
 
-        out: list[PostSignals] = []
-        lone: dict[tuple[int, bool], PostSignals] = {}  # the shared signals of posts in no group
         counts = self._account_posts(posts, acct_of, sets)
         news = [post.time_us - first_seen[post.did] <= new_us for post in posts]
-        for i, post in enumerate(posts):
-            account_posts, is_new = counts[i], news[i]
-            grouped = group_keys.get(i)
-            if grouped is not None:
-                out.append(self._signals(post, account_posts, is_new, grouped, sets))
-                continue
-            shared = lone.get((account_posts, is_new))
-            if shared is None:
-                shared = lone[(account_posts, is_new)] = PostSignals(
-                    account_posts_window=account_posts,
-                    account_is_new=is_new,
-                    campaign_id=None,
-                    campaign_accounts=0,
-                    media_reuse_accounts=0,
-                )
-            out.append(shared)
+        # Posts in no group share one PostSignals per (post count, newness), looked up in C;
+        # then each post that joins groups gets its own, in batch order.
+        alone = list(zip(counts, news, strict=True))
+        lone = {
+            key: PostSignals(
+                account_posts_window=key[0],
+                account_is_new=key[1],
+                campaign_id=None,
+                campaign_accounts=0,
+                media_reuse_accounts=0,
+            )
+            for key in dict.fromkeys(alone)
+        }
+        out = list(map(lone.__getitem__, alone))
+        for i, grouped in group_keys.items():
+            out[i] = self._signals(posts[i], counts[i], news[i], grouped, sets)
         return out
 
     def _account_posts(
