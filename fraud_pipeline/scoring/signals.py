@@ -533,8 +533,10 @@ class BehaviorTracker:
 
         # Texts joining groups, folded; their MinHash signatures in one numpy pass.
         folded: dict[int, str] = {}
+        pushing: list[int] = []  # the posts with a link, mention or media: only they join groups
         for i, post in enumerate(posts):
             if post.links or post.mentions or post.media_cids:
+                pushing.append(i)
                 text = texts[post.text].folded if texts is not None else fold_text(post.text)
                 if len(text) >= min_chars:
                     folded[i] = text
@@ -544,36 +546,50 @@ class BehaviorTracker:
             sigs = sketch.text_signatures([folded[i] for i in near])
             near_keys = dict(zip(near, sketch.batch_keys(sigs), strict=True))
 
-        sightings: list[SightingRow] = []
+        # Every post's acct key (its author's posts in its current bucket), and per account
+        # every acct key its posts' windows reach: the current bucket's, and the one before's
+        # when the window reaches into it (buckets are twice the window, so half the posts).
+        # Built column by column (comprehensions) for the whole batch.
+        post_times = [post.time_us for post in posts]
+        dids = [post.did for post in posts]
+        buckets = [time_us // bucket_us for time_us in post_times]
+        # bucket -> ("#<bucket>", "#<bucket before>")
+        suffixes = {bucket: (f"#{bucket}", f"#{bucket - 1}") for bucket in dict.fromkeys(buckets)}
+        acct_keys = [f"acct:{did}{suffixes[bucket][0]}" for did, bucket in zip(dids, buckets, strict=True)]
+        # (t - window) falls in the bucket before: t lies less than a window into its own.
+        reaching = [
+            time_us - bucket * bucket_us < window_us
+            for time_us, bucket in zip(post_times, buckets, strict=True)
+        ]
+        time_texts = list(map(str, post_times))
+        sightings: list[SightingRow] = list(
+            zip(acct_keys, [post.rkey for post in posts], time_texts, strict=True)
+        )
         add = sightings.append
-        wanted: set[str] = set()
-        # Per account: its acct keys (each post's current bucket, and the one before when the
-        # window reaches into it: buckets are twice the window, so half the posts). Per post
-        # that joins groups: its fp and media (per image) keys, each the current bucket
-        # first, and its lsh keys (the current bucket's sixteen bands, then the one before's).
+        acct_pairs = dict.fromkeys(zip(dids, acct_keys, strict=True))
+        acct_pairs.update(
+            dict.fromkeys(
+                (did, f"acct:{did}{suffixes[bucket][1]}")
+                for did, bucket, back in zip(dids, buckets, reaching, strict=True)
+                if back
+            )
+        )
         acct_of: dict[str, dict[str, None]] = {}
-        group_keys: dict[int, tuple[list[str], list[list[str]], list[list[str]], bytes]] = {}
-        suffixes: dict[int, tuple[str, str]] = {}  # bucket -> ("#<bucket>", "#<bucket before>")
-        for i, post in enumerate(posts):
-            time_us = post.time_us
-            bucket = time_us // bucket_us
-            suffix = suffixes.get(bucket)
-            if suffix is None:
-                suffix = suffixes[bucket] = (f"#{bucket}", f"#{bucket - 1}")
-            did = post.did
-            acct_now = f"acct:{did}{suffix[0]}"
+        for did, key in acct_pairs:
             account_keys = acct_of.get(did)
             if account_keys is None:
-                account_keys = acct_of[did] = {}
-            account_keys[acct_now] = None
-            # (t - window) falls in the bucket before: t lies less than a window into its own.
-            reaches_back = time_us - bucket * bucket_us < window_us
-            if reaches_back:
-                account_keys[f"acct:{did}{suffix[1]}"] = None
-            time_text = str(time_us)
-            add((acct_now, post.rkey, time_text))
-            if not (post.links or post.mentions or post.media_cids):
-                continue
+                acct_of[did] = {key: None}
+            else:
+                account_keys[key] = None
+        wanted: set[str] = {key for _, key in acct_pairs}
+        # Per post that joins groups: its fp and media (per image) keys, each the current
+        # bucket first, and its lsh keys (the current bucket's sixteen bands, then the one
+        # before's).
+        group_keys: dict[int, tuple[list[str], list[list[str]], list[list[str]], bytes]] = {}
+        for i in pushing:
+            post = posts[i]
+            time_us, did, time_text, suffix = post_times[i], dids[i], time_texts[i], suffixes[buckets[i]]
+            reaches_back = reaching[i]
             spans = suffix if reaches_back else suffix[:1]
             fp_keys: list[str] = []
             lsh_keys: list[list[str]] = []
@@ -608,8 +624,6 @@ class BehaviorTracker:
             if fp_keys or media_keys:
                 group_keys[i] = (fp_keys, lsh_keys, media_keys, compact)
 
-        for account_keys in acct_of.values():
-            wanted.update(account_keys)
         self.store.add_members(sightings, ttl_s=p.set_ttl_s)
         sets = _BatchSets(self.store.get_members(wanted))
 
