@@ -336,6 +336,67 @@ def test_the_leet_contact_check_answers_as_the_pattern_on_any_text() -> None:
     assert contacts > 500
 
 
+def _reference_leet(text: str) -> tuple[str, list[str]]:
+    """`_leet` by its definition: each `_LEET_CANDIDATE` widened, character by character, to
+    its whole run of `_LEET_WORD_CHARS`, each run read once."""
+    from fraud_pipeline.scoring.canonical import _LEET_CANDIDATE, _LEET_WORD_CHARS, _read_leet_word
+
+    changed: list[str] = []
+    parts: list[str] = []
+    last = 0
+    for match in _LEET_CANDIDATE.finditer(text):
+        start = match.start()
+        if start < last:
+            continue
+        while start > 0 and text[start - 1] in _LEET_WORD_CHARS:
+            start -= 1
+        end = match.end()
+        while end < len(text) and text[end] in _LEET_WORD_CHARS:
+            end += 1
+        read_as = _read_leet_word(text[start:end])
+        parts.append(text[last:start])
+        parts.append(read_as[0] if read_as is not None else text[start:end])
+        if read_as is not None:
+            changed.append(read_as[1])
+        last = end
+    if not changed:
+        return text, []
+    parts.append(text[last:])
+    return "".join(parts), changed
+
+
+def test_the_leet_view_reads_whole_runs_as_its_definition_does() -> None:
+    """`_leet` finds each run of letters, digits, `@` and `$` holding a letter-digit contact
+    with one pattern (`_LEET_RUN`); its view and the words it changed equal those of the
+    definition (each contact widened to its run character by character) on the labelled data,
+    its rewrites (leetspeak among them) and edge cases: runs at the ends, several contacts in a
+    run, mentions, cashtags, runs beside characters outside ASCII."""
+    from fraud_pipeline.scoring.canonical import _leet
+
+    texts = [
+        json.loads(line)["text"] for line in (REPO / "data/labeled/train.jsonl").read_text().splitlines()
+    ]
+    texts += [rewrite(t, REWRITES[i % len(REWRITES)], row=i) for i, t in enumerate(texts[:3000])]
+    texts += [
+        "fr33",
+        "fr33 4irdr0p",
+        "@fr33 $eth",
+        "a1b2c3d4",
+        "c0in$",
+        "x1",
+        "1x",
+        "é1a",
+        "fr33é",
+        "a1 b1 fr33",
+    ]
+    texts += ["w3b3 fr33-g1v34w4y", "@@fr33$$", "5pm 3rd mp3 web3 Vegas113", "ａ1 fr33ｘ", "\ud800fr33", ""]
+    changed = 0
+    for text in texts:
+        assert _leet(text) == _reference_leet(text), text
+        changed += bool(_leet(text)[1])
+    assert changed > 100
+
+
 def test_the_spaced_letters_precheck_never_says_no_where_the_search_finds_one() -> None:
     """`_maybe_spaced` (bytes classes, every character outside ASCII standing for a word
     character or a separator) is a superset of `_SPACED_HINT`: on the labelled data, its

@@ -536,6 +536,7 @@ def test_each_distinct_text_is_read_once_per_batch_by_the_trackers_and_the_rules
     reading_calls: list[str] = []
     real_views, real_fold = canonical._views_of, canonical._fold_fingerprint
     real_reading = signal_registry.TextReading.__init__
+    real_parts = signal_registry.TextReading.parts.__func__  # type: ignore[attr-defined]
 
     def counting_views(text: str) -> Any:
         views_calls.append(text)
@@ -548,6 +549,10 @@ def test_each_distinct_text_is_read_once_per_batch_by_the_trackers_and_the_rules
     def counting_reading(self: Any, views: Any) -> None:
         reading_calls.append(views.original)
         real_reading(self, views)
+
+    def counting_parts(cls: Any, views: Any, *rest: Any) -> Any:  # the batch's readings (`read_batch`)
+        reading_calls.append(views.original)
+        return real_parts(cls, views, *rest)
 
     texts = ["Claim your free airdrop at drop.xyz now", "Fr33 аirdrop for the first 100 wallets", "hi"]
     posts = [
@@ -565,6 +570,7 @@ def test_each_distinct_text_is_read_once_per_batch_by_the_trackers_and_the_rules
     monkeypatch.setattr(canonical, "_views_of", counting_views)
     monkeypatch.setattr(canonical, "_fold_fingerprint", counting_fold)
     monkeypatch.setattr(signal_registry.TextReading, "__init__", counting_reading)
+    monkeypatch.setattr(signal_registry.TextReading, "parts", classmethod(counting_parts))
     tagged, _ = PostScorer(KeywordScorer(), None).score(posts)
     # (Building the account tracker reads its profile list terms too: not the posts' texts.)
     assert sorted(t for t in views_calls if t in texts) == sorted(texts)
@@ -698,3 +704,39 @@ def test_a_pattern_searched_without_its_opening_boundary_finds_what_the_search_f
             assert _found_in(pattern, text) == expected, (pattern.pattern[:40], text)
             matched += expected
     assert matched > 10_000
+
+
+def test_a_batch_read_at_once_reads_each_text_as_it_reads_alone() -> None:
+    """`read_batch` finds the word openings of a batch's texts in one pass over them joined;
+    each text's reading (lower-case views, rewritten, openings, trigger words, and what the
+    gated patterns find) equals the reading of the text alone (`TextReading`), on the labelled
+    data, its rewrites (leet views of their own among them) and texts at the seams: empty,
+    opening or ending with a trigger word, spaces, characters outside ASCII, `İ` (whose lower
+    case is longer)."""
+    import json
+    from pathlib import Path
+
+    from fraud_pipeline.scoring import text_patterns as tp
+    from fraud_pipeline.scoring.canonical import TextForms, _views_of
+    from fraud_pipeline.scoring.rewrites import REWRITES, rewrite
+    from fraud_pipeline.scoring.signal_registry import TextReading, read_batch
+
+    labeled = Path(__file__).resolve().parents[1] / "data" / "labeled" / "train.jsonl"
+    texts = [json.loads(line)["text"] for line in labeled.read_text().splitlines()][:4000]
+    texts += [rewrite(t, REWRITES[i % len(REWRITES)], row=i) for i, t in enumerate(texts[:2000])]
+    texts += ["", " ", "free", "send ", " wallet", "İİ send 2x back", "claim your ünïcode free gift", "dm"]
+    texts += ["hi", "free", "x" * 30 + "giveaway", "help\u00a0desk", "fr33 airdrop", "\ud800send"]
+    patterns = (tp.GIVEAWAY, tp.SEND_WALLET, tp.DOUBLING, tp.SUPPORT, tp.PRIZE, tp.CRYPTO, tp.PHONE)
+    forms = [TextForms(text) for text in dict.fromkeys(texts)]
+    read_batch(forms)
+    triggered = 0
+    for form in forms:
+        alone = TextReading(_views_of(form.text))
+        batch = form.reading
+        assert batch is not None
+        got = (batch.text, batch.leet_text, batch.rewritten, batch.openings, batch.triggers)
+        want = (alone.text, alone.leet_text, alone.rewritten, alone.openings, alone.triggers)
+        assert got == want, form.text
+        assert [batch.gated(p) for p in patterns] == [alone.gated(p) for p in patterns], form.text
+        triggered += batch.triggers
+    assert triggered > 500

@@ -39,7 +39,7 @@ from fraud_pipeline.scoring.canonical import TextForms, batch_forms
 from fraud_pipeline.scoring.quotas import QuotaBreaker, apply_account_quota, utc_day
 from fraud_pipeline.scoring.relabel import verdict_updates
 from fraud_pipeline.scoring.rules import SHADOW_PREFIX, RuleHit
-from fraud_pipeline.scoring.signal_registry import CompiledLists, SignalContext
+from fraud_pipeline.scoring.signal_registry import CompiledLists, SignalContext, read_batch
 from fraud_pipeline.scoring.signals import BehaviorTracker, BehaviourParams, PostSignals
 from fraud_pipeline.state.base import StateStore
 
@@ -322,6 +322,7 @@ class PostScorer:
 
         # One set of text forms per distinct text, shared by both trackers and the rules.
         texts = batch_forms([p.text for p in live])
+        read_batch(texts.values())
         signals_by_post = dict(zip(map(id, live), self.tracker.observe_batch(live, texts), strict=True))
         account_records = self._with_account_evidence(
             active, live, signals_by_post, account_events, counts, texts
