@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from fraud_pipeline.cli import main
 from fraud_pipeline.media.decode import MediaRejected, decode_image
-from fraud_pipeline.media.reading import glyph_edge_share, respace, text_edges
+from fraud_pipeline.media.reading import glyph_edge_share, grey_range, respace, text_edges
 from fraud_pipeline.media.scorer import ImageScorer
 from fraud_pipeline.policy import load_default_policy
 from fraud_pipeline.policy.loader import load_policy
@@ -214,6 +214,36 @@ def test_a_small_qr_code_on_a_photo_without_text_is_read() -> None:
     assert verdict.qr_urls == ["https://claim-bonus-now.com/r/77"], verdict
     plain = scorer.score_bytes(_png(photo_like(11, (1000, 750)), "JPEG", quality=80))
     assert verdict.ocr_skipped and plain.ocr_skipped and plain.qr_urls == []
+
+
+def test_an_inverted_qr_code_beside_text_is_read() -> None:
+    """Where the prescreen sees text the QR search is thorough: a code drawn light on dark
+    (zxing-cpp's inverted pass) is read; a frame it skips gets the plain search only."""
+    scorer = ImageScorer(load_default_policy(), load_text_model())
+    card = scam_card("Scan to claim your bonus\nlimited slots today")
+    code = zxingcpp.create_barcode("https://claim-bonus-now.com/r/77", zxingcpp.BarcodeFormat.QRCode)
+    inverted = Image.fromarray(255 - np.asarray(code.to_image(scale=4))).convert("RGB")
+    card.paste(inverted, (card.width - 200, card.height - 200))
+    verdict = scorer.score_bytes(_png(card))
+    assert not verdict.ocr_skipped
+    assert verdict.qr_urls == ["https://claim-bonus-now.com/r/77"], verdict
+
+
+def test_grey_range_is_numpys_percentile_span() -> None:
+    """The prescreen's grey range from a histogram equals np.percentile's 1st-99th span
+    (linear interpolation) exactly, so its decisions are those it was tuned with."""
+    rng = np.random.default_rng(3)
+    for index in range(300):
+        height, width = (int(v) for v in rng.integers(2, 120, 2))
+        if index % 3 == 0:
+            grey = rng.integers(0, 256, (height, width))
+        elif index % 3 == 1:
+            grey = rng.normal(rng.uniform(0, 255), rng.uniform(1, 60), (height, width)).clip(0, 255)
+        else:
+            grey = rng.choice([0, 17, 200, 255], (height, width))
+        grey = grey.astype(np.uint8)
+        low, high = np.percentile(grey.astype(np.int16), (1, 99))
+        assert grey_range(grey) == float(high - low)
 
 
 def test_blocklisted_image_matches_after_resize_and_recompression(tmp_path: Path) -> None:

@@ -95,10 +95,11 @@ class ImageScorer:
         ocr_skipped = True
         ocr_problem: str | None = None
         for frame in image.frames:
-            for text in qr_texts(frame):
+            grey = frame.convert("L")  # once, for the prescreen and the QR search
+            seen = prescreen(grey, spec)
+            for text in qr_texts(grey, thorough=seen.reads or spec.qr_thorough_without_text):
                 if text not in qr_urls:
                     qr_urls.append(text)
-            seen = prescreen(frame, spec)
             if seen.reads:
                 ocr_skipped = False
                 try:
