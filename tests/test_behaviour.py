@@ -7,6 +7,7 @@ import random
 import zlib
 from collections.abc import Callable, Collection
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -503,3 +504,67 @@ def test_retune_rebuilds_the_sketch_only_when_its_parameters_change() -> None:
     assert tracker.sketch is sketch
     tracker.retune(replace(tracker.params, shingle_chars=5))
     assert tracker.sketch is not sketch and tracker.sketch.shingle_chars == 5
+
+
+def _synth_posts(events: int, seed: int) -> list[Post]:
+    """Posts of a synthetic capture (campaigns of every shape, benign repetition, organic)."""
+    import orjson
+
+    from fraud_pipeline.ingest.normalize import normalize
+    from fraud_pipeline.ingest.synth import Synthesizer, load_texts
+
+    labelled = Path(__file__).resolve().parents[1] / "data" / "labeled" / "train.jsonl"
+    synth = Synthesizer(load_texts([labelled]), seed=seed, rate=20.0, campaign_every=200, benign_every=400)
+    posts = [normalize(orjson.dumps(event)).post for event, _ in synth.events(events)]
+    return [p for p in posts if p is not None and p.operation != "delete"]
+
+
+@pytest.mark.parametrize("make_store", [MemoryStateStore, "sqlite"])
+def test_posts_alone_in_their_groups_get_the_signals_the_groups_would_give(
+    make_store: Callable[[], StateStore] | str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shortcut for posts that are alone in every group they join (`_alone`) gives each
+    exactly the signals working its groups out gives, on a capture where most posts that join
+    groups are alone and the others are campaigns, near-duplicates and reused images; two
+    trackers on one store, so some sets hold another shard's sightings."""
+    posts = _synth_posts(4000, seed=4)
+
+    def observe(shortcut: bool, name: str) -> tuple[list[PostSignals], int]:
+        store = MemoryStateStore() if make_store is MemoryStateStore else SqliteStateStore(tmp_path / name)
+        trackers = [BehaviorTracker(store), BehaviorTracker(store)]
+        taken = 0
+        original = BehaviorTracker._alone
+
+        def alone(*args: object) -> bool:
+            nonlocal taken
+            found = shortcut and original(*args)  # type: ignore[arg-type]
+            taken += found
+            return found
+
+        monkeypatch.setattr(BehaviorTracker, "_alone", staticmethod(alone))
+        out: list[PostSignals] = []
+        for n, start in enumerate(range(0, len(posts), 200)):
+            out += trackers[n % 2].observe_batch(posts[start : start + 200])
+        return out, taken
+
+    fast, taken = observe(True, "fast.db")
+    full, none_taken = observe(False, "full.db")
+    assert none_taken == 0 and taken > 100  # most posts that join groups are alone in them
+    # ... and the others are in campaigns, near-duplicate groups and reused images
+    assert sum(1 for s in full if s.campaign_id) >= 10 and any(s.relabel for s in full)
+    assert sum(1 for s in full if s.near_duplicate_accounts > 1) >= 10
+    assert fast == full
+
+
+def test_a_post_alone_in_its_bucket_counts_the_bucket_before_in_its_window() -> None:
+    """A post whose current bucket holds only itself is not alone when the bucket before holds
+    another account's post of the same text, image or wording within its window."""
+    tracker = BehaviorTracker(MemoryStateStore())
+    bucket_start = (T0 // tracker.bucket_us + 1) * tracker.bucket_us
+    media = {"media_cids": ["bafkreisame"], "media_paths": ["https://cdn/a"], "media_kinds": ["image"]}
+    before = replace(_linked(1, SCAM, bucket_start - 30_000_000), **media)
+    after = replace(_linked(2, SCAM, bucket_start + 30_000_000), **media)
+    assert tracker.observe_batch([before])[0].campaign_accounts == 1
+    signals = tracker.observe_batch([after])[0]
+    counted = (signals.campaign_accounts, signals.near_duplicate_accounts, signals.media_reuse_accounts)
+    assert counted == (2, 2, 2)

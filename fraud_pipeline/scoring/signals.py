@@ -52,7 +52,7 @@ import time
 import zlib
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, KeysView, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -586,6 +586,10 @@ class BehaviorTracker:
         # bucket first, and its lsh keys (the current bucket's sixteen bands, then the one
         # before's).
         group_keys: dict[int, tuple[list[str], list[list[str]], list[list[str]], bytes]] = {}
+        # Per such post, what its sets hold if it is alone in every group (`_alone`): the
+        # current bucket's fp and media keys with its member, its band keys with its
+        # near-duplicate member, and the keys of the bucket before.
+        alone_checks: dict[int, tuple[str, list[str], str, list[str], list[str]]] = {}
         for i in pushing:
             post = posts[i]
             time_us, did, time_text, suffix = post_times[i], dids[i], time_texts[i], suffixes[buckets[i]]
@@ -595,6 +599,7 @@ class BehaviorTracker:
             lsh_keys: list[list[str]] = []
             media_keys: list[list[str]] = []
             compact = b""
+            near_member = ""
             member = _encode_member(
                 time_text,
                 time_us - first_seen[did] <= new_us,
@@ -623,6 +628,11 @@ class BehaviorTracker:
                     wanted.update(keys)
             if fp_keys or media_keys:
                 group_keys[i] = (fp_keys, lsh_keys, media_keys, compact)
+                plain = fp_keys[:1] + [keys[0] for keys in media_keys]
+                back = [*fp_keys[1:], *(keys[1] for keys in media_keys if len(keys) > 1)]
+                if len(lsh_keys) > 1:
+                    back += lsh_keys[1]
+                alone_checks[i] = (member, plain, near_member, lsh_keys[0] if lsh_keys else [], back)
 
         self.store.add_members(sightings, ttl_s=p.set_ttl_s)
         sets = _BatchSets(self.store.get_members(wanted))
@@ -643,9 +653,63 @@ class BehaviorTracker:
             for key in dict.fromkeys(alone)
         }
         out = list(map(lone.__getitem__, alone))
+        # Most posts that join groups are alone in every one (a text, image or wording nobody
+        # else posted in the window): their groups count only themselves, no evidence, and
+        # their signals need no group worked out (`_alone_signals`).
+        held = sets.sets.keys()
+        alone_signals: dict[tuple[int, bool, bool, bool, bool], PostSignals] = {}
         for i, grouped in group_keys.items():
+            if p.campaign_bar > 0 and self._alone(dids[i], alone_checks[i], sets.sets, held):
+                fp_keys, lsh_keys, media_keys, _ = grouped
+                shape = (counts[i], news[i], bool(fp_keys), bool(lsh_keys), bool(media_keys))
+                shared = alone_signals.get(shape)
+                if shared is None:
+                    shared = alone_signals[shape] = self._alone_signals(*shape)
+                out[i] = shared
+                continue
             out[i] = self._signals(posts[i], counts[i], news[i], grouped, sets)
         return out
+
+    @staticmethod
+    def _alone(
+        did: str,
+        check: tuple[str, list[str], str, list[str], list[str]],
+        raw: dict[str, dict[str, str]],
+        held: KeysView[str],
+    ) -> bool:
+        """Is the post alone in every group it joins: each of its current bucket's sets holds
+        only its author with the very sighting it just wrote, and the bucket before holds none
+        of its keys? Then each group is its author's one sighting at the post's own time (in
+        the window, its own signature), whatever shard wrote what. Compared in C."""
+        member, plain, near_member, bands, back = check
+        own = {did: member}
+        if list(map(raw.get, plain)).count(own) != len(plain):
+            return False
+        if bands:
+            own = {did: near_member}
+            if list(map(raw.get, bands)).count(own) != len(bands):
+                return False
+        return not back or held.isdisjoint(back)
+
+    @staticmethod
+    def _alone_signals(account_posts: int, is_new: bool, text: bool, near: bool, image: bool) -> PostSignals:
+        """`_signals` of a post alone in its groups (`_alone`): each group is one account (the
+        post's), under `min_accounts`, so no evidence, no campaign, nothing to re-label; the
+        strongest group is the first one (text, else image), whose one account is new when
+        the post's is."""
+        return PostSignals(
+            account_posts_window=account_posts,
+            account_is_new=is_new,
+            campaign_id=None,
+            campaign_accounts=int(text),
+            media_reuse_accounts=int(image),
+            campaign_new_accounts=int(is_new),
+            campaign_span_s=0.0,
+            campaign_shared_domain=False,
+            near_duplicate_accounts=int(near),
+            campaign_evidence=0.0,
+            relabel=(),
+        )
 
     def _account_posts(
         self, posts: Sequence[Post], acct_of: dict[str, dict[str, None]], sets: _BatchSets
@@ -669,7 +733,7 @@ class BehaviorTracker:
             owners.append(len(values) - before)
         post_times = [post.time_us for post in posts]
         try:
-            times = np.array(list(map(int, values)), dtype=np.int64)
+            times = np.fromiter(map(int, values), dtype=np.int64, count=len(values))
         except (ValueError, OverflowError):  # not all written by this tracker: the slow path
             times = None
         if times is None:
