@@ -740,3 +740,60 @@ def test_a_batch_read_at_once_reads_each_text_as_it_reads_alone() -> None:
         assert [batch.gated(p) for p in patterns] == [alone.gated(p) for p in patterns], form.text
         triggered += batch.triggers
     assert triggered > 500
+
+
+def test_rules_run_without_a_context_find_what_every_rule_finds_and_build_one_only_when_needed(
+    monkeypatch: Any,
+) -> None:
+    """`RuleSet.evaluate_post` (what `PostScorer` runs) reads the preconditions, the inlined
+    signals and the batch's reading without a `SignalContext` and builds one only where a
+    rule needs a computed signal or fires: its hits equal running every rule, on real texts,
+    their rewrites, linked domains and behaviour that fires the behaviour rules; and a post
+    no gate lets through builds no context."""
+    import json
+    from dataclasses import replace
+    from pathlib import Path
+
+    from fraud_pipeline.scoring.canonical import batch_forms
+    from fraud_pipeline.scoring.rewrites import REWRITES, rewrite
+    from fraud_pipeline.scoring.signal_registry import SignalContext, read_batch
+
+    rules = default_rule_set()
+    labeled = Path(__file__).resolve().parents[1] / "data" / "labeled" / "train.jsonl"
+    texts = [json.loads(line)["text"] for line in labeled.read_text().splitlines()][:1500]
+    texts += [rewrite(t, REWRITES[i % len(REWRITES)], row=i) for i, t in enumerate(texts[:600])]
+    behaviours = [
+        QUIET,
+        replace(QUIET, campaign_id="c1", campaign_accounts=12),
+        replace(QUIET, account_action="review", account_evidence=0.3),
+        replace(QUIET, media_reuse_accounts=9),
+        replace(QUIET, account_posts_window=40),
+    ]
+    forms = batch_forms(texts)
+    read_batch(forms.values())
+    built: list[int] = []
+
+    class Counted(SignalContext):
+        __slots__ = ()
+
+        def __init__(self, *args: Any) -> None:
+            built.append(1)
+            super().__init__(*args)
+
+    namespace = rules.evaluate_post.__globals__
+    monkeypatch.setitem(namespace, "_Context", Counted)
+    fired = quiet = 0
+    for index, text in enumerate(texts):
+        domains = ["phantom-claim.xyz"] if index % 5 == 0 else ["bsky.app"] if index % 5 == 1 else []
+        links = ["https://x.example/a"] if index % 3 == 0 else []
+        post = make_post(index, text, domains=domains, links=links)
+        behaviour = behaviours[index % 10] if index % 10 < len(behaviours) else QUIET
+        built.clear()
+        hits = rules.evaluate_post(post, behaviour, rules.lists, 0.1, None, forms[text])
+        expected = rules.evaluate_every_rule(SignalContext(post, behaviour, rules.lists, 0.1, None))
+        assert hits == expected, text
+        fired += bool(hits)
+        if not built:
+            quiet += 1
+            assert not hits and not domains
+    assert fired > 300 and quiet > 300

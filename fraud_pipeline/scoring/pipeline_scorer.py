@@ -39,7 +39,7 @@ from fraud_pipeline.scoring.canonical import TextForms, batch_forms
 from fraud_pipeline.scoring.quotas import QuotaBreaker, apply_account_quota, utc_day
 from fraud_pipeline.scoring.relabel import verdict_updates
 from fraud_pipeline.scoring.rules import SHADOW_PREFIX, RuleHit
-from fraud_pipeline.scoring.signal_registry import CompiledLists, SignalContext, read_batch
+from fraud_pipeline.scoring.signal_registry import CompiledLists, read_batch
 from fraud_pipeline.scoring.signals import BehaviorTracker, BehaviourParams, PostSignals
 from fraud_pipeline.state.base import StateStore
 
@@ -141,14 +141,15 @@ _Points = tuple[
     float,
     float,
     str,
-    Callable[[SignalContext], list[RuleHit]],
+    Callable[..., list[RuleHit]],
     CompiledLists,
 ]
 
 
 def _operating_points(active: ActivePolicy) -> _Points:
     """(the policy, text review, text label, media review, media label, combined review,
-    combined label, its version, its rules' evaluation function, its lists): what `_tag`
+    combined label, its version, its rules' evaluation function (`RuleSet.evaluate_post`), its
+    lists): what `_tag`
     reads of the policy, read once per policy version."""
     thresholds = active.policy.spec.thresholds
     text, media, combined = thresholds.text_model, thresholds.media_model, thresholds.combined
@@ -162,7 +163,7 @@ def _operating_points(active: ActivePolicy) -> _Points:
         combined.review,
         combined.label,
         active.version,
-        rules.evaluate_function,
+        rules.evaluate_post,
         rules.lists,
     )
 
@@ -446,7 +447,7 @@ class PostScorer:
             if images is None or not images.unavailable:
                 reasons.append(f"media score unavailable: {media_error or 'no score'}")
 
-        hits = evaluate(SignalContext(post, signals, lists, text_p, media_p, forms))
+        hits = evaluate(post, signals, lists, text_p, media_p, forms)
         labels: list[str] = []
         if text_p is None:
             remaining = 1.0

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import operator
+import re
 import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -202,16 +203,28 @@ class CompiledRule:
 
 
 # How the generated function computes each precondition flag it reads (a local of that name).
-# The text's flags come from its reading (`reading`, read once), as `SignalContext` gives them.
-_FLAG_SOURCE: dict[str, str] = {
-    "trigger_words": "reading.triggers if ctx._triggers is None else ctx._triggers",
-    "domains": "bool(ctx.post.domains)",
-    "listed_domain": "ctx.listed_domain",
-    "rewritten": "reading.rewritten",
+# The text's flags come from its reading (`reading`, read once), as `SignalContext` gives them;
+# `listed_domain` needs the context (its linked domains' facts are kept there), but only for a
+# post that links a domain.
+_FLAG_SOURCE: dict[str, list[str]] = {
+    "trigger_words": ["trigger_words = reading.triggers if forced is None else forced"],
+    "domains": ["domains = bool(post.domains)"],
+    "listed_domain": [
+        "listed_domain = False",
+        "if post.domains:",
+        f"    {'{context}'}",
+        "    listed_domain = ctx.listed_domain",
+    ],
+    "rewritten": ["rewritten = reading.rewritten"],
 }
 _READING_FLAGS = frozenset({"trigger_words", "rewritten"})
 # The comparison operators that may appear in the generated source (the condition language's).
 _OP_SOURCE = {">=": ">=", "<=": "<=", "==": "==", "!=": "!=", ">": ">", "<": "<"}
+# The generated function's parameters that an `expression_signal` may read through `ctx`.
+_CONTEXT_FIELDS = re.compile(r"\bctx\.(post|text_score|media_score)\b")
+# The line that builds the context where it is first needed (a post no gate lets through never
+# builds one: most posts).
+_CONTEXT = "if ctx is None: ctx = _Context(post, behaviour, lists, text_score, media_score, forms)"
 
 
 class _Source:
@@ -226,13 +239,20 @@ class _Source:
 
 
 def _generate(rules: Sequence[CompiledRule]) -> tuple[str, dict[str, Any]]:
-    """The source of `evaluate(ctx) -> list[RuleHit]` for these rules, and its globals.
+    """The source of `evaluate_post(post, behaviour, lists, text_score, media_score, forms,
+    ctx=None) -> list[RuleHit]` for these rules, and of `evaluate(ctx)` (the same over a
+    `SignalContext`), and their globals.
+
+    The context (`SignalContext`: the signals computed once per post) is built only where a
+    rule needs a computed signal or fires; the precondition flags, the inlined signals and the
+    text's reading (`forms.reading`, when the caller read the batch) are read without it, so
+    a post that no gate lets through and no rule fires on costs a few tests.
 
     Every name in the source is generated here (rule and signal indexes), never taken from
     the policy's text: a signal is named by its index in `SIGNALS` (or written as its
     registered expression, code of `signal_registry.py`), a literal is bound as a global, so
     whatever a policy holds, the source is this fixed shape."""
-    namespace: dict[str, Any] = {"_MISSING": _FAILED}
+    namespace: dict[str, Any] = {"_MISSING": _FAILED, "_Context": SignalContext}
     conditions_of = [(*r.all, *r.any) for r in rules]
     uses: dict[str, int] = {}
     for conds in conditions_of:
@@ -240,16 +260,22 @@ def _generate(rules: Sequence[CompiledRule]) -> tuple[str, dict[str, Any]]:
             uses[c.signal] = uses.get(c.signal, 0) + 1
     signal_index = {name: i for i, name in enumerate(SIGNALS)}
     src = _Source()
-    src.lines.append("def evaluate(ctx):")
+    src.lines.append("def evaluate_post(post, behaviour, lists, text_score, media_score, forms, ctx=None):")
     src.line("hits = []")
-    src.line("values = ctx._values")
-    if any(SIGNALS[c.signal].inline for conds in conditions_of for c in conds):
-        src.line("behaviour = ctx.behaviour")
     flags = sorted({p for r in rules for needed in r.needs() for p in needed})
     if _READING_FLAGS.intersection(flags):
-        src.line("reading = ctx.reading")
+        src.line("if ctx is None:")
+        src.line("    forced = None")
+        src.line("    reading = forms.reading if forms is not None else None")
+        src.line("    if reading is None:")
+        src.line(f"        {_CONTEXT}")
+        src.line("        reading = ctx.reading")
+        src.line("else:")
+        src.line("    forced = ctx._triggers")
+        src.line("    reading = ctx.reading")
     for flag in flags:
-        src.line(f"{flag} = {_FLAG_SOURCE[flag]}")
+        for text in _FLAG_SOURCE[flag]:
+            src.line(text.format(context=_CONTEXT))
     literals = 0
 
     def fetch(signal_name: str, target: str) -> None:
@@ -257,15 +283,19 @@ def _generate(rules: Sequence[CompiledRule]) -> tuple[str, dict[str, Any]]:
         spec = SIGNALS[signal_name]
         namespace[f"_N{index}"] = signal_name
         if spec.inline is not None:  # a plain read (`expression_signal`): cheaper than a call
-            src.line(f"{target} = {spec.inline}")
+            expression = _CONTEXT_FIELDS.sub(r"\1", spec.inline)
+            if re.search(r"\bctx\b", expression):
+                src.line(_CONTEXT)
+            src.line(f"{target} = {expression}")
             return
         namespace[f"_S{index}"] = spec.compute
+        src.line(_CONTEXT)
         if uses[signal_name] == 1:  # read by one condition only: nothing to share
             src.line(f"{target} = _S{index}(ctx)")
             return
-        src.line(f"{target} = values.get(_N{index}, _MISSING)")
+        src.line(f"{target} = ctx._values.get(_N{index}, _MISSING)")
         src.line(f"if {target} is _MISSING:")
-        src.line(f"    {target} = values[_N{index}] = _S{index}(ctx)")
+        src.line(f"    {target} = ctx._values[_N{index}] = _S{index}(ctx)")
 
     def test(condition: conditions.Condition, target: str) -> str:
         nonlocal literals
@@ -307,11 +337,17 @@ def _generate(rules: Sequence[CompiledRule]) -> tuple[str, dict[str, Any]]:
                 if n:
                     src.depth -= 1
             src.line("if fired is not None:")
+            src.line(f"    {_CONTEXT}")
             src.line(f"    hits.append(_R{k}.hit(ctx, ({', '.join([*fired, 'fired'])},)))")
         else:
+            src.line(_CONTEXT)
             src.line(f"hits.append(_R{k}.hit(ctx, ({', '.join(fired)},)))")
         src.depth = outer
     src.line("return hits")
+    src.lines.append("")
+    src.lines.append("def evaluate(ctx):")
+    src.line("post, behaviour, lists = ctx.post, ctx.behaviour, ctx.lists")
+    src.line("return evaluate_post(post, behaviour, lists, ctx.text_score, ctx.media_score, ctx._forms, ctx)")
     return "\n".join(src.lines) + "\n", namespace
 
 
@@ -323,8 +359,10 @@ class RuleSet:
         self.lists = CompiledLists(spec.lists)
         self.source, namespace = _generate(self.rules)
         exec(compile(self.source, "<policy rules>", "exec"), namespace)
-        # The generated function itself, for callers that run it once per post (`PostScorer`).
+        # The generated functions themselves, for callers that run them once per post
+        # (`PostScorer`: `evaluate_post`, which builds a context only for a post that needs one).
         self.evaluate_function: Callable[[SignalContext], list[RuleHit]] = namespace["evaluate"]
+        self.evaluate_post: Callable[..., list[RuleHit]] = namespace["evaluate_post"]
         self._evaluate = self.evaluate_function
 
     def context(
