@@ -357,11 +357,22 @@ class AccountTracker:
             spec.repeated_text,
             spec.follows_per_window,
         )
-        judged = {
-            d: t
-            for d, t in latest.items()
-            if d in account_news or not self._quiet(t, stored.get(d), reaching.get(d))
-        }
+        quiet = self._quiet
+        if self._new_account_flags:
+            judged = {
+                d: t
+                for d, t in latest.items()
+                if d in account_news or not quiet(t, stored.get(d), reaching.get(d))
+            }
+        else:
+            # An account with no stored verdict and no windowed count at its bar is quiet
+            # (`_quiet`): most posters, told by two set look-ups without the call.
+            judged = {
+                d: t
+                for d, t in latest.items()
+                if d in account_news
+                or ((d in stored or d in reaching) and not quiet(t, stored.get(d), reaching.get(d)))
+            }
         if not judged:
             return []
         signals = self.read_signals(judged)
