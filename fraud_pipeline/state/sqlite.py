@@ -37,6 +37,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
+from itertools import compress
+from operator import ne, sub
 from pathlib import Path
 
 import orjson
@@ -96,26 +98,34 @@ def check_key(key: str) -> str:
 
 
 def check_sightings(sightings: Sequence[SightingRow]) -> None:
-    """Every set key is a valid key, every member a non-empty bounded string, every value a string.
+    """Every set key is a valid key, every member a non-empty bounded string, every value a string."""
+    sighting_columns(sightings)
 
-    A batch holds thousands: the common case is checked column by column in C (types, then
-    shortest and longest), and only a batch that fails that is walked in Python for the error."""
+
+def sighting_columns(
+    sightings: Sequence[SightingRow],
+) -> tuple[Sequence[str], Sequence[str], Sequence[str]]:
+    """The sightings as three columns (keys, members, values), checked as `check_sightings` says.
+
+    A batch holds thousands: it is transposed once (the set log stores columns) and the common
+    case is checked column by column in C (types, then emptiness and the longest), and only a
+    batch that fails that is walked in Python for the error."""
     if not sightings:
-        return
+        return (), (), ()
     try:
         keys, members, values = zip(*sightings, strict=True)
     except (TypeError, ValueError):
         keys = members = values = ()
     if (
         keys
-        and set(map(type, keys)) == set(map(type, members)) == set(map(type, values)) == {str}
-        and min(map(len, keys)) > 0
+        and {*map(type, keys), *map(type, members), *map(type, values)} == {str}
+        and all(keys)
+        and all(members)
         and max(map(len, keys)) <= MAX_KEY_CHARS
-        and min(map(len, members)) > 0
         and max(map(len, members)) <= MAX_MEMBER_CHARS
         and max(map(len, values)) <= MAX_MEMBER_CHARS
     ):
-        return
+        return keys, members, values
     for sighting in sightings:
         try:
             key, member, value = sighting
@@ -137,6 +147,7 @@ def check_sightings(sightings: Sequence[SightingRow]) -> None:
             )
         if not isinstance(value, str) or len(value) > MAX_MEMBER_CHARS:
             raise StateError(f"set member value must be a string of at most {MAX_MEMBER_CHARS} characters")
+    return tuple(zip(*sightings, strict=True))  # type: ignore[return-value]
 
 
 def check_cache_values(values: Mapping[str, str]) -> None:
@@ -239,16 +250,23 @@ class _SetLog:
 def _log_columns(
     sightings: Sequence[SightingRow],
 ) -> tuple[list[str], list[str], list[str], list[int]]:
-    """A batch of sightings as one set-log row: every key, then one member and value per run
+    """A batch of sightings as one set-log row (`_runs`), checked."""
+    return _runs(*sighting_columns(sightings))
+
+
+def _runs(
+    keys: Sequence[str], members: Sequence[str], values: Sequence[str]
+) -> tuple[list[str], list[str], list[str], list[int]]:
+    """Sightings' columns as one set-log row: every key, then one member and value per run
     of consecutive sightings that share them, and each run's length. The behaviour tracker
     writes a near-duplicate post's sixteen band sets in a row with one member and value (its
     account and sighting with signature): the row is a third of the plain columns' size, and
-    SQLite writes and every reader parses that much less."""
-    keys, members, values = (list(column) for column in zip(*sightings, strict=True))
+    SQLite writes and every reader parses that much less. Found in C (`map`, `compress`)."""
+    n = len(keys)
     pairs = list(zip(members, values, strict=True))
-    starts = [0, *[i for i, a, b in zip(range(1, len(pairs)), pairs, pairs[1:], strict=False) if a != b]]
-    runs = [end - start for start, end in zip(starts, [*starts[1:], len(pairs)], strict=True)]
-    return keys, [members[i] for i in starts], [values[i] for i in starts], runs
+    starts = [0, *compress(range(1, n), map(ne, pairs[1:], pairs))]
+    runs = list(map(sub, [*starts[1:], n], starts))
+    return list(keys), list(map(members.__getitem__, starts)), list(map(values.__getitem__, starts)), runs
 
 
 _SET_LOGS: dict[tuple[str, str], _SetLog] = {}
@@ -372,18 +390,18 @@ class SqliteStateStore:
         set's expiry pushed on, members added (first value kept). Either way a set written again
         after it expired but before `purge_expired` keeps its old members, as on DynamoDB
         (behaviour keys carry their time bucket, so only replays of old times do that)."""
-        check_sightings(sightings)
+        checked = sighting_columns(sightings)
         if not sightings:
             return
         if ttl_s <= LOG_MAX_TTL_S:
-            self._append_to_log(sightings, ttl_s)
+            self._append_to_log(checked, ttl_s)
             return
         self._add_to_tables(sightings, ttl_s)
 
-    def _append_to_log(self, sightings: Sequence[SightingRow], ttl_s: int) -> None:
+    def _append_to_log(self, checked: tuple[Sequence[str], Sequence[str], Sequence[str]], ttl_s: int) -> None:
         now = self._clock()
         expires = int(now) + ttl_s
-        columns = _log_columns(sightings)
+        columns = _runs(*checked)
         blob = orjson.dumps(columns)
         conn = self._conn()
         log = self._log
