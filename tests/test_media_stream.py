@@ -124,6 +124,17 @@ class Cdn:
                 if name == "samehost":
                     self._redirect(self.path.replace("samehost", "scam"))
                     return
+                if name == "trickle":  # headers at once, then a byte at a time
+                    self.send_response(200)
+                    self.send_header("Content-Type", "image/png")
+                    self.send_header("Content-Length", "100000")
+                    self.end_headers()
+                    with contextlib.suppress(OSError):
+                        for _ in range(100):
+                            self.wfile.write(b"\x89")
+                            self.wfile.flush()
+                            time.sleep(0.05)
+                    return
                 if name == "nolength":  # no Content-Length: only the streamed read can stop it
                     self.send_response(200)
                     self.send_header("Content-Type", "image/png")
@@ -294,6 +305,12 @@ def test_fetch_guards_directly(cdn: Cdn) -> None:
     with pytest.raises(FetchFailed) as failed:
         fetcher.fetch(BlobRef(DID, "bafknolength", "image"), 100_000)  # the stream is cut at the cap
     assert failed.value.code == "too_large"
+    started = time.monotonic()
+    with pytest.raises(FetchFailed) as failed:  # a server trickling its body is cut at the deadline
+        fetcher.fetch(BlobRef(DID, "bafktrickle", "image"), 1_000_000)
+    assert failed.value.code == "timeout"
+    assert time.monotonic() - started < 3.0  # not the 5 s the trickle would take
+    assert fetcher.fetch(BlobRef(DID, "bafkphoto", "image"), 1_000_000) == PHOTO  # the pool still serves
     fetcher.close()
 
 
