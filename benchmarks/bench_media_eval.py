@@ -327,6 +327,10 @@ def _speed_summary(rounds: list[dict[str, Any]], kinds: list[str]) -> dict[str, 
         "images_per_cpu_s": round(statistics.median(rates), 2),
         "images_per_cpu_s_each_round": [round(rate, 2) for rate in rates],
         "images_per_cpu_s_of_per_image_medians": round(len(cpu) / sum(cpu), 2),
+        # each image's least CPU over the rounds: what load spikes on a shared machine move least
+        "images_per_cpu_s_of_per_image_minimums": round(
+            len(cpu) / sum(min(seconds) for seconds in zip(*(r["cpu"] for r in rounds), strict=True)), 2
+        ),
         "median_cpu_s": round(statistics.median(cpu), 4),
         "p90_cpu_s": round(float(np.percentile(cpu, 90)), 4),
         "wall_s": round(sum(r["wall_s"] for r in rounds), 1),
