@@ -14,6 +14,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from PIL import Image
+
 from fraud_pipeline.ingest.links import link_host, registrable_domain
 from fraud_pipeline.media.blocklist import closest_match, perceptual_hash
 from fraud_pipeline.media.decode import MediaRejected, decode_image
@@ -94,8 +96,11 @@ class ImageScorer:
         qr_urls: list[str] = []
         ocr_skipped = True
         ocr_problem: str | None = None
+        first_grey: Image.Image | None = None
         for frame in image.frames:
-            grey = frame.convert("L")  # once, for the prescreen and the QR search
+            grey = frame.convert("L")  # once, for the prescreen, the QR search and the pHash
+            if first_grey is None:
+                first_grey = grey
             seen = prescreen(grey, spec)
             for text in qr_texts(grey, thorough=seen.reads or spec.qr_thorough_without_text):
                 if text not in qr_urls:
@@ -114,7 +119,8 @@ class ImageScorer:
             verdict.reasons.append(f"OCR unavailable: {ocr_problem}")
         keep = 1.0
 
-        match = closest_match(perceptual_hash(image.frames[0]), self.blocklist, spec.blocklist_max_distance)
+        first = first_grey if first_grey is not None else image.frames[0]
+        match = closest_match(perceptual_hash(first), self.blocklist, spec.blocklist_max_distance)
         if match is not None:
             entry, distance = match
             verdict.blocklist_distance = distance
