@@ -427,3 +427,23 @@ def test_the_spaced_letters_precheck_never_says_no_where_the_search_finds_one() 
         hinted += hint
         said_no += not maybe
     assert hinted > 300 and said_no > len(texts) // 2
+
+
+def test_the_character_tables_as_re_classes_hold_exactly_their_sets() -> None:
+    """`tables()` keeps the invisible characters (`_INVISIBLE_CLASS`, a `regex` property
+    class), the lookalikes and the skeleton's letters of the BMP also as stdlib `re` classes,
+    for one C-level scan per text without characters beyond the BMP: over every code point of
+    the BMP (surrogates too) each class matches exactly its set, and texts beyond it are told."""
+    from fraud_pipeline.scoring.canonical import _INVISIBLE, _beyond_bmp, _has_invisible, tables
+
+    t = tables()
+    bmp = np.arange(0x10000, dtype="<u4").tobytes().decode("utf-32-le", "surrogatepass")
+    every = np.arange(0x110000, dtype="<u4").tobytes().decode("utf-32-le", "surrogatepass")
+    assert [m.span() for m in t.invisible.finditer(bmp)] == [m.span() for m in _INVISIBLE.finditer(bmp)]
+    assert "\u200b" in t.invisible.findall("a\u200bb")[0] and t.invisible.search("plain ascii") is None
+    assert set(t.lookalike.findall(bmp)) == {ch for ch in t.lookalikes if ch <= "\uffff"}
+    assert set(t.skeleton_letter.findall(bmp)) == {chr(code) for code in t.skeleton_letters if code <= 0xFFFF}
+    # Beyond the BMP the sets themselves are asked (`_beyond_bmp`); they do hold such characters.
+    assert _beyond_bmp(every) and not _beyond_bmp(bmp) and not _beyond_bmp("")
+    assert _has_invisible("tag\U000e0041", t) and not _has_invisible("\U0001d41a", t)
+    assert any(ch > "\uffff" for ch in t.lookalikes)

@@ -58,6 +58,8 @@ CONFUSABLES_FILE = "confusables/assets/confusables.txt"
 # hyphen, bidi controls, variation selectors, Hangul fillers, tags) and the format category.
 _INVISIBLE_CLASS = r"[\p{Default_Ignorable_Code_Point}\p{Cf}]"
 _INVISIBLE = regex.compile(_INVISIBLE_CLASS + "+")
+# The BMP without its surrogates: where `tables().invisible` takes its characters from.
+_INVISIBLE_PLANES = ((0, 0xD800), (0xE000, 0x10000))
 _LATIN = regex.compile(r"\p{Latin}")
 # Invisible characters between two letters, one of them Latin: inside a word. (ZWNJ inside
 # Persian or Devanagari words is orthography, not evasion, so both sides non-Latin do not count.)
@@ -157,6 +159,15 @@ class _Tables:
     # it maps (true of Unicode's data): then replacing each character a text holds, one after
     # the other, is the translation, at a few C-level passes instead of a look-up per character.
     skeleton_letter_pairs: dict[str, str] | None
+    # The same character sets, their characters inside the BMP, as stdlib `re` classes, so
+    # asking whether a text without characters beyond the BMP holds any is one C-level scan
+    # (several times faster than `regex`'s property classes or a set test per character; `re`
+    # looks BMP characters up in one table, others in a list): `_INVISIBLE_CLASS` (runs of
+    # it), the lookalikes, the letters of `skeleton_letters`. `_beyond_bmp` says when to ask
+    # the full sets instead.
+    invisible: re.Pattern[str]
+    lookalike: re.Pattern[str]
+    skeleton_letter: re.Pattern[str]
 
 
 @functools.cache
@@ -179,6 +190,15 @@ def tables() -> _Tables:
         if unicodedata.category(source).startswith("L")
     }
     independent = not any(ch in skeleton_letters for target in skeleton_letters.values() for ch in target)
+    # The BMP's code points as strings: its invisible ones are read from them (a test checks
+    # the class against every code point of the BMP).
+    invisible = [
+        (first + m.start(), first + m.end() - 1)
+        for first, end in _INVISIBLE_PLANES
+        for m in regex.finditer(
+            _INVISIBLE_CLASS + "+", np.arange(first, end, dtype="<u4").tobytes().decode("utf-32-le")
+        )
+    ]
     return _Tables(
         lookalikes=lookalikes,
         foreign=frozenset(ch for ch in lookalikes if not is_latin(ch)),
@@ -186,7 +206,35 @@ def tables() -> _Tables:
         skeleton={ord(source): target for source, target in prototypes.items()},
         skeleton_letters={ord(source): target for source, target in skeleton_letters.items()},
         skeleton_letter_pairs=skeleton_letters if independent else None,
+        invisible=re.compile(_bmp_class(invisible) + "+"),
+        lookalike=re.compile(_bmp_class((ord(ch), ord(ch)) for ch in lookalikes)),
+        skeleton_letter=re.compile(_bmp_class((ord(ch), ord(ch)) for ch in skeleton_letters)),
     )
+
+
+def _bmp_class(ranges: Iterable[tuple[int, int]]) -> str:
+    """A stdlib `re` character class of the BMP code points of these (first, last) ranges."""
+    parts = [
+        re.escape(chr(first)) if first == last else f"{re.escape(chr(first))}-{re.escape(chr(last))}"
+        for first, last in sorted(ranges)
+        if last <= 0xFFFF
+    ]
+    return f"[{''.join(parts)}]"
+
+
+_BEYOND_BMP = re.compile("[\U00010000-\U0010ffff]")
+
+
+def _beyond_bmp(text: str) -> bool:
+    """Has `text` a character beyond the BMP (an emoji, a mathematical letter)? One C-level scan."""
+    return _BEYOND_BMP.search(text) is not None
+
+
+def _has_invisible(text: str, t: _Tables) -> bool:
+    """Has `text` a character of `_INVISIBLE_CLASS`?"""
+    if _beyond_bmp(text):
+        return _INVISIBLE.search(text) is not None
+    return t.invisible.search(text) is not None
 
 
 _LATIN_CACHE: dict[str, bool] = {}
@@ -292,11 +340,15 @@ def _analyse(text: str, invisible: bool | None = None) -> tuple[str, int, int]:
     mixed = 0
     if not text.isascii():
         t = tables()
-        if _INVISIBLE.search(text) is not None if invisible is None else invisible:
+        if _has_invisible(text, t) if invisible is None else invisible:
             text = _INVISIBLE.sub("", text)
         if not unicodedata.is_normalized("NFKC", text):
             text = unicodedata.normalize("NFKC", text)
-        if not t.lookalikes.keys().isdisjoint(text):
+        if (
+            not t.lookalikes.keys().isdisjoint(text)
+            if _beyond_bmp(text)
+            else t.lookalike.search(text) is not None
+        ):
             text, mixed = _fold_lookalikes(text, t)
     spaced = 0
     if _maybe_spaced(text) and _SPACED_HINT.search(text) and _SPACED.search(text):
@@ -519,7 +571,7 @@ def _views_of(text: str) -> TextViews:
     ascii_text = text.isascii()
     if ascii_text and _plain_ascii(text):
         return TextViews(text, text, text, _NO_EVIDENCE)
-    has_invisible = not ascii_text and _INVISIBLE.search(text) is not None
+    has_invisible = not ascii_text and _has_invisible(text, tables())
     canonical_text, mixed, spaced = _analyse(text, has_invisible)
     leet, changed = _leet(canonical_text)
     invisible = fullwidth = 0
@@ -615,7 +667,10 @@ def _fingerprint(views: TextViews) -> str:
     pairs = t.skeleton_letter_pairs
     if pairs is None:
         return decomposed.translate(t.skeleton_letters).lower()
-    for ch in pairs.keys() & set(decomposed):  # the characters to map, each replaced at once
+    mapped = (
+        pairs.keys() & set(decomposed) if _beyond_bmp(decomposed) else t.skeleton_letter.findall(decomposed)
+    )
+    for ch in set(mapped):  # the characters to map, each replaced at once
         decomposed = decomposed.replace(ch, pairs[ch])
     return decomposed.lower()
 
