@@ -9,7 +9,7 @@ worker and a budget no image misses. Prints one JSON object:
 - `cold`: every image fetched, copied to the media/ prefix (a local folder), decoded, read
   (prescreen, OCR, QR, blocklist) and its verdict cached: CPU seconds, wall seconds, images
   per CPU second (the issue's target is 20 images/s on one core);
-- `fetch_only`: the fetches alone (httpx, guards), CPU per image;
+- `fetch_only`: the fetches alone (urllib3, guards), CPU per image;
 - `warm`: the same posts again, every verdict from the CID cache (SQLite state store):
   CPU per image and how many fetches reached the server (0 expected);
 - `peak_rss_mb` after the run.
