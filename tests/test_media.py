@@ -449,3 +449,34 @@ def test_missing_ocr_engine_is_a_reason_not_a_crash(monkeypatch: pytest.MonkeyPa
         assert any(r.startswith("OCR unavailable") for r in verdict.reasons), verdict.reasons
     finally:
         reading.ocr_engines_here.cache_clear()
+
+
+def test_rapidocr_models_read_with_hard_swish_fused(tmp_path: Path) -> None:
+    """The detector and recogniser RapidOCR runs are the wheel's with `x * clip(x + 3, 0, 6) / 6`
+    rewritten as `x * HardSigmoid(x)`: no Clip left, and on the same input the same output
+    (within float rounding) as the wheel's file; a file that cannot be rewritten is used as is."""
+    import onnx
+    import onnxruntime as ort
+    import rapidocr_onnxruntime
+
+    from fraud_pipeline.media.onnx_models import fused_model_path
+
+    models = Path(rapidocr_onnxruntime.__file__).parent / "models"
+    rng = np.random.default_rng(5)
+    for name, shape in (
+        ("ch_PP-OCRv4_rec_infer.onnx", (1, 3, 48, 160)),
+        ("ch_PP-OCRv4_det_infer.onnx", (1, 3, 96, 128)),
+    ):
+        fused = fused_model_path(models / name)
+        assert fused != models / name
+        ops = [node.op_type for node in onnx.load(str(fused)).graph.node]
+        assert "Clip" not in ops and ops.count("HardSigmoid") >= 20, name
+        x = rng.random(shape, dtype=np.float32)
+        outputs = []
+        for path in (models / name, fused):
+            session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            outputs.append(session.run(None, {session.get_inputs()[0].name: x})[0])
+        assert np.allclose(outputs[0], outputs[1], atol=1e-4), name
+    not_a_model = tmp_path / "broken.onnx"
+    not_a_model.write_bytes(b"not a model")
+    assert fused_model_path(not_a_model) == not_a_model
