@@ -586,10 +586,9 @@ class BehaviorTracker:
         # bucket first, and its lsh keys (the current bucket's sixteen bands, then the one
         # before's).
         group_keys: dict[int, tuple[list[str], list[list[str]], list[list[str]], bytes]] = {}
-        # Per such post, what its sets hold if it is alone in every group (`_alone`): the
-        # current bucket's fp and media keys with its member, its band keys with its
-        # near-duplicate member, and the keys of the bucket before.
-        alone_checks: dict[int, tuple[str, list[str], str, list[str], list[str]]] = {}
+        # Per such post, what its sets hold if it is alone in every group (`_alone`): its
+        # member value, and its near-duplicate one (with the signature).
+        own_values: dict[int, tuple[str, str]] = {}
         for i in pushing:
             post = posts[i]
             time_us, did, time_text, suffix = post_times[i], dids[i], time_texts[i], suffixes[buckets[i]]
@@ -628,11 +627,7 @@ class BehaviorTracker:
                     wanted.update(keys)
             if fp_keys or media_keys:
                 group_keys[i] = (fp_keys, lsh_keys, media_keys, compact)
-                plain = fp_keys[:1] + [keys[0] for keys in media_keys]
-                back = [*fp_keys[1:], *(keys[1] for keys in media_keys if len(keys) > 1)]
-                if len(lsh_keys) > 1:
-                    back += lsh_keys[1]
-                alone_checks[i] = (member, plain, near_member, lsh_keys[0] if lsh_keys else [], back)
+                own_values[i] = (member, near_member)
 
         self.store.add_members(sightings, ttl_s=p.set_ttl_s)
         sets = _BatchSets(self.store.get_members(wanted))
@@ -659,7 +654,7 @@ class BehaviorTracker:
         held = sets.sets.keys()
         alone_signals: dict[tuple[int, bool, bool, bool, bool], PostSignals] = {}
         for i, grouped in group_keys.items():
-            if p.campaign_bar > 0 and self._alone(dids[i], alone_checks[i], sets.sets, held):
+            if p.campaign_bar > 0 and self._alone(dids[i], own_values[i], grouped, sets.sets, held):
                 fp_keys, lsh_keys, media_keys, _ = grouped
                 shape = (counts[i], news[i], bool(fp_keys), bool(lsh_keys), bool(media_keys))
                 shared = alone_signals.get(shape)
@@ -673,7 +668,8 @@ class BehaviorTracker:
     @staticmethod
     def _alone(
         did: str,
-        check: tuple[str, list[str], str, list[str], list[str]],
+        values: tuple[str, str],
+        keys: tuple[list[str], list[list[str]], list[list[str]], bytes],
         raw: dict[str, dict[str, str]],
         held: KeysView[str],
     ) -> bool:
@@ -681,15 +677,21 @@ class BehaviorTracker:
         only its author with the very sighting it just wrote, and the bucket before holds none
         of its keys? Then each group is its author's one sighting at the post's own time (in
         the window, its own signature), whatever shard wrote what. Compared in C."""
-        member, plain, near_member, bands, back = check
+        member, near_member = values
+        fp_keys, lsh_keys, media_keys, _ = keys
         own = {did: member}
-        if list(map(raw.get, plain)).count(own) != len(plain):
+        if fp_keys and (raw.get(fp_keys[0]) != own or (len(fp_keys) > 1 and fp_keys[1] in held)):
             return False
-        if bands:
-            own = {did: near_member}
-            if list(map(raw.get, bands)).count(own) != len(bands):
+        for image_keys in media_keys:
+            if raw.get(image_keys[0]) != own or (len(image_keys) > 1 and image_keys[1] in held):
                 return False
-        return not back or held.isdisjoint(back)
+        if lsh_keys:
+            bands = lsh_keys[0]
+            if list(map(raw.get, bands)).count({did: near_member}) != len(bands):
+                return False
+            if len(lsh_keys) > 1 and not held.isdisjoint(lsh_keys[1]):
+                return False
+        return True
 
     @staticmethod
     def _alone_signals(account_posts: int, is_new: bool, text: bool, near: bool, image: bool) -> PostSignals:
