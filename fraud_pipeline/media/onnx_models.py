@@ -8,9 +8,10 @@ their opset): two passes. The outputs agree within about 1e-6 and the recogniser
 a tenth less CPU (docs/media.md, change 11).
 
 The rewrite is made once from the wheel's own file (nothing is downloaded) with the `onnx`
-package, and kept in the temporary folder under the source file's digest (the Lambda can
-write only there). When it cannot be made (no `onnx`, an unexpected graph, a read-only
-folder) the wheel's file is used as it is: slower, never wrong.
+package, and kept in the temporary folder (one of this user's own, mode 700) under the
+source file's digest (the Lambda can write only there). When it cannot be made (no `onnx`,
+an unexpected graph, a read-only folder) the wheel's file is used as it is: slower, never
+wrong.
 """
 
 from __future__ import annotations
@@ -93,18 +94,21 @@ def fused_model_path(source: Path) -> Path:
     """The path of `source` with hard-swish fused (made once, kept by digest), or `source`
     itself when the rewrite cannot be made here."""
     try:
-        import onnx
-
         data = source.read_bytes()
         digest = hashlib.sha256(data).hexdigest()[:16]
-        target = Path(tempfile.gettempdir()) / CACHE_FOLDER / f"{digest}-hardswish-{source.name}"
+        folder = Path(tempfile.gettempdir()) / f"{CACHE_FOLDER}-{os.getuid()}"
+        folder.mkdir(mode=0o700, exist_ok=True)
+        if folder.stat().st_uid != os.getuid():  # another user's folder: not a model source
+            raise PermissionError(f"{folder} belongs to another user")
+        target = folder / f"{digest}-hardswish-{source.name}"
         if target.is_file():
-            return target
+            return target  # made by an earlier process: onnx is not even imported
+        import onnx
+
         model = onnx.load_from_string(data)
         if fuse_hard_swish(model) == 0:
             return source
         onnx.checker.check_model(model)
-        target.parent.mkdir(parents=True, exist_ok=True)
         staging = target.with_name(f"{target.name}.{os.getpid()}.tmp")
         staging.write_bytes(model.SerializeToString())
         staging.replace(target)  # atomic: a concurrent process reads a whole file or makes its own
