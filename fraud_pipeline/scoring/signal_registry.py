@@ -171,8 +171,23 @@ class TextReading:
 
     __slots__ = ("_found", "leet_text", "openings", "rewritten", "text", "triggers", "views")
 
-    def __init__(self, views: TextViews) -> None:
+    def __init__(
+        self,
+        views: TextViews,
+        lower: str | None = None,
+        openings: frozenset[bytes] = frozenset(),
+        triggers: bool = False,
+    ) -> None:
         self.views = views
+        # By the pattern's id: a compiled pattern hashes its whole program on every lookup.
+        self._found: dict[int, bool] = {}
+        if lower is not None:  # worked out by the caller (`parts`)
+            self.text = lower
+            self.leet_text = ""
+            self.rewritten = views.canonical != views.original
+            self.openings: frozenset[bytes] | None = openings  # None: every gate open
+            self.triggers = triggers
+            return
         lower = self.text = views.canonical.lower()
         leet = self.leet_text = views.leet.lower() if views.leet != views.canonical else ""
         self.rewritten = views.canonical != views.original or views.leet != views.canonical
@@ -184,25 +199,16 @@ class TextReading:
             leet_openings, leet_starts = _word_openings(leet)
             openings = openings | leet_openings
             triggers = triggers or _triggers_at(leet, leet_starts)
-        self.openings: frozenset[bytes] | None = openings  # None: every gate open
+        self.openings = openings
         self.triggers = triggers
-        # By the pattern's id: a compiled pattern hashes its whole program on every lookup.
-        self._found: dict[int, bool] = {}
 
     @classmethod
     def parts(cls, views: TextViews, lower: str, openings: frozenset[bytes], triggers: bool) -> TextReading:
         """The reading of views without a leet view of their own (`views.leet ==
         views.canonical`), whose lower-case canonical view, openings and trigger flag the
-        caller has worked out (`read_batch`)."""
-        reading = cls.__new__(cls)
-        reading.views = views
-        reading.text = lower
-        reading.leet_text = ""
-        reading.rewritten = views.canonical != views.original
-        reading.openings = openings
-        reading.triggers = triggers
-        reading._found = {}
-        return reading
+        caller has worked out (`read_batch`). Through `__init__`, not `cls.__new__`: mypyc's
+        compiled classes have no `__new__` to call (the compiled build, docs/performance.md)."""
+        return cls(views, lower, openings, triggers)
 
     def search(self, pattern: Any) -> bool:
         """Does `pattern` match the canonical text or its leet view? Once per text and pattern."""
