@@ -480,4 +480,7 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         settings = load_settings()
         setup_logging("scoring", settings)  # JSON lines on stdout in Lambda: CloudWatch Logs
         _RUNTIME = ScoringRuntime.from_settings(settings)
+        from fraud_pipeline.compiled_build import build
+
+        log.info("scoring runtime started: %s build", build())  # compiled in the image (compiled_build.py)
     return _RUNTIME.handle(event, context)
