@@ -20,11 +20,19 @@ Three measurements, one JSON object:
    With `--baseline REV` the same throughput of the code at git revision REV beside it, in
    the same run: that revision's package and policy are extracted with `git archive` and
    timed in a child process on the same posts, alternating with this code's repeats.
+   With `--compiled` the same code's compiled build beside it (`fraud_pipeline/compiled_build.py`:
+   the wheel the Lambda image installs, built once into a temporary folder, a few CPU minutes;
+   `--compiled-wheel FILE` times a wheel built already), timed in a child process with that
+   wheel first on its path, alternating with the others. Its posts are built by the compiled
+   package itself from the same seed (a compiled `Post` does not unpickle a pure one's state).
+   The compiled build is what production runs (the Lambda image), so with it the headline
+   (`headline_posts_per_s`) is the compiled figure, and `headline_build` says so.
 3. `dynamodb_calls`: the tracker over DynamoDB on moto's server: store round trips per batch
    of 500 (median and max), by operation.
 
     python benchmarks/bench_behaviour.py [--events 60000] [--shards 16] [--skip-dynamodb]
     python benchmarks/bench_behaviour.py --skip-detection --skip-dynamodb --baseline 9aeb0cd
+    python benchmarks/bench_behaviour.py --skip-detection --skip-dynamodb --compiled --repeats 5
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import pickle
+import resource
 import statistics
 import tempfile
 import time
@@ -268,6 +277,47 @@ def _baseline_child(posts_file: str) -> None:
     print(json.dumps(_rates_once(posts)))
 
 
+def _posts_child(posts_file: str, events: str, seed: str, rate: str) -> None:
+    """Entry point of the compiled child: the throughput capture built by the package on the
+    path (the compiled build's own classes), pickled to `posts_file`; which build it is."""
+    from fraud_pipeline.compiled_build import build, compiled_modules
+
+    posts = [p for p in _capture(int(events), int(seed), float(rate))[0] if p.operation != "delete"]
+    Path(posts_file).write_bytes(pickle.dumps(posts))
+    print(json.dumps({"posts": len(posts), "build": build(), "compiled_modules": compiled_modules()}))
+
+
+def _build_of_this_process() -> str:
+    try:
+        from fraud_pipeline.compiled_build import build
+    except ImportError:  # a revision older than the compiled build
+        return "pure"
+    return build()
+
+
+def _compiled_tree(tmp: Path, wheel: str | None) -> tuple[Path, dict[str, Any]]:
+    """The compiled wheel (built from this checkout unless `wheel` is given) unpacked under `tmp`."""
+    from fraud_pipeline.compiled_build import build_wheel, unpack_wheel
+
+    info: dict[str, Any] = {}
+    if wheel is None:
+        started, cpu = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
+        built = build_wheel(ROOT, tmp / "wheel")
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        info["build_wall_seconds"] = round(time.perf_counter() - started)
+        info["build_cpu_seconds"] = round(after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime)
+    else:
+        built = Path(wheel)
+    info["wheel"] = built.name
+    return unpack_wheel(built, tmp / "compiled"), info
+
+
+def _rates_in_child(tree: Path, posts_file: Path) -> tuple[float, float, float]:
+    """One repeat of `_rates_once` by a child running the package under `tree`."""
+    scored, tracked, memory = call_in_revision(tree, __file__, "_baseline_child", str(posts_file))
+    return scored, tracked, memory
+
+
 def _medians(rates: list[tuple[float, float, float]]) -> dict[str, int]:
     return {
         "signals_rules_state_posts_per_s_median": round(statistics.median(r[0] for r in rates)),
@@ -277,21 +327,59 @@ def _medians(rates: list[tuple[float, float, float]]) -> dict[str, int]:
 
 
 def throughput(
-    events: int, seed: int, rate: float, repeats: int, baseline: str | None = None
+    events: int,
+    seed: int,
+    rate: float,
+    repeats: int,
+    baseline: str | None = None,
+    compiled: bool = False,
+    compiled_wheel: str | None = None,
 ) -> dict[str, Any]:
     posts = [p for p in _capture(events, seed, rate)[0] if p.operation != "delete"]
     mine: list[tuple[float, float, float]] = []
     theirs: list[tuple[float, float, float]] = []
+    native: list[tuple[float, float, float]] = []
+    result: dict[str, Any] = {"posts": len(posts), "batch": 500, "repeats": repeats}
     with tempfile.TemporaryDirectory() as tmp:
         if baseline:
-            extract_revision(baseline, tmp)
+            (Path(tmp) / "baseline").mkdir()
+            extract_revision(baseline, Path(tmp) / "baseline")
             posts_file = Path(tmp) / "posts.pickle"
             posts_file.write_bytes(pickle.dumps(posts))
+        if compiled or compiled_wheel:
+            tree, info = _compiled_tree(Path(tmp), compiled_wheel)
+            native_posts = Path(tmp) / "compiled-posts.pickle"
+            loaded = call_in_revision(
+                tree, __file__, "_posts_child", str(native_posts), str(events), str(seed), str(rate)
+            )
+            if loaded["posts"] != len(posts):
+                raise RuntimeError(
+                    f"the compiled build made {loaded['posts']} posts, the pure code {len(posts)}"
+                )
+            info.update(build=loaded["build"], compiled_modules=loaded["compiled_modules"])
         for _ in range(repeats):
             mine.append(_rates_once(posts))
+            if compiled or compiled_wheel:
+                native.append(_rates_in_child(tree, native_posts))
             if baseline:
-                theirs.append(tuple(call_in_revision(tmp, __file__, "_baseline_child", str(posts_file))))  # type: ignore[arg-type]
-    result: dict[str, Any] = {"posts": len(posts), "batch": 500, "repeats": repeats, **_medians(mine)}
+                theirs.append(_rates_in_child(Path(tmp) / "baseline", posts_file))
+    result["pure"] = {"build": _build_of_this_process(), **_medians(mine)}
+    result.update(_medians(mine))  # the pure figures at the top level too, as before the compiled build
+    if native:
+        result["compiled"] = {**info, **_medians(native)}
+        result["compiled_over_pure"] = round(
+            result["compiled"]["signals_rules_state_posts_per_s_median"]
+            / result["pure"]["signals_rules_state_posts_per_s_median"],
+            2,
+        )
+    headline = "compiled" if native else "pure"
+    result["headline_build"] = headline
+    result["headline_posts_per_s"] = result[headline]["signals_rules_state_posts_per_s_median"]
+    result["headline_note"] = (
+        "signals + rules + state of the build production runs (the Lambda image installs the compiled wheel)"
+        if native
+        else "the pure-Python code only (run with --compiled for the build production runs)"
+    )
     result["target_posts_per_s"] = 25_000
     if baseline:
         result["baseline"] = {"revision": baseline, **_medians(theirs)}
@@ -357,13 +445,25 @@ def main() -> None:
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-dynamodb", action="store_true")
     parser.add_argument("--baseline", metavar="REV", help="also time the throughput of this git revision")
+    parser.add_argument(
+        "--compiled", action="store_true", help="also time this code's compiled build (builds the wheel once)"
+    )
+    parser.add_argument(
+        "--compiled-wheel", metavar="FILE", help="time this compiled wheel (implies --compiled)"
+    )
     args = parser.parse_args()
     result: dict[str, Any] = {"benchmark": "behaviour_across_shards"}
     if not args.skip_detection:
         result["detection"] = detection(args.events, args.shards, args.seed, args.rate)
     if not args.skip_throughput:
         result["throughput"] = throughput(
-            min(args.events, 20_000), args.seed, args.rate, args.repeats, args.baseline
+            min(args.events, 20_000),
+            args.seed,
+            args.rate,
+            args.repeats,
+            args.baseline,
+            args.compiled,
+            args.compiled_wheel,
         )
     if not args.skip_dynamodb:
         result["dynamodb_calls"] = dynamodb_calls(
