@@ -150,6 +150,10 @@ def test_the_lambda_image_runs_the_runtime_interface_client_on_the_inference_bas
     assert base is not None and f"FROM {base.group(1)}\n" in lambda_image
     assert "public.ecr.aws/lambda" not in lambda_image
     assert 'ENTRYPOINT ["python", "-m", "awslambdaric"]' in lambda_image
-    assert '".[ocr,lambda]"' in lambda_image
+    # The project's wheel, compiled (setup.py's FRAUD_PIPELINE_COMPILE) in a build stage with gcc,
+    # installed with the OCR and runtime-client extras; the image checks it loads compiled.
+    assert "FRAUD_PIPELINE_COMPILE=1 pip wheel" in lambda_image
+    assert 'fraud_pipeline-*.whl)[ocr,lambda]"' in lambda_image
+    assert "build() == 'compiled'" in lambda_image
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     assert any(pin.startswith("awslambdaric==") for pin in extras["lambda"])
