@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from fraud_pipeline.cli import main
 from fraud_pipeline.media.decode import MediaRejected, decode_image
-from fraud_pipeline.media.reading import glyph_edge_share, grey_range, respace, text_edges
+from fraud_pipeline.media.reading import glyph_edge_share, grey_range, respace, shrunk, text_edges
 from fraud_pipeline.media.scorer import ImageScorer
 from fraud_pipeline.policy import load_default_policy
 from fraud_pipeline.policy.loader import load_policy
@@ -305,6 +305,50 @@ def test_frames_shrink_by_whole_factors_and_small_images_keep_their_pixels(spec)
     small_image = photo_like(5, (side - 80, 400))
     small = decode_image(_png(small_image, "PNG"), spec)
     assert small.frames[0].tobytes() == small_image.convert("RGB").tobytes()
+
+
+def test_a_still_rgb_image_is_decoded_without_a_copy_and_others_converted(spec) -> None:  # type: ignore[no-untyped-def]
+    """A still RGB image's frame is the decoded image itself; a palette, grey or RGBA image
+    is converted to RGB, and an animation's frames stay distinct frames."""
+    photo = photo_like(6, (300, 200))
+    for source in (photo, photo.convert("P"), photo.convert("L"), photo.convert("RGBA")):
+        for fmt in ("PNG", "JPEG") if source.mode in ("RGB", "L") else ("PNG",):
+            frame = decode_image(_png(source, fmt), spec).frames[0]
+            assert frame.mode == "RGB" and frame.size == (300, 200)
+            expected = Image.open(io.BytesIO(_png(source, fmt))).convert("RGB")
+            assert frame.tobytes() == expected.tobytes()
+    first, second = photo_like(7, (64, 48)), scam_card("hi", size=(64, 48))
+    buffer = io.BytesIO()
+    first.save(buffer, "GIF", save_all=True, append_images=[second], duration=100)
+    frames = decode_image(buffer.getvalue(), spec).frames
+    assert len(frames) == 2 and frames[0].tobytes() != frames[1].tobytes()
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_shrunk_is_pillows_thumbnail_pixel_for_pixel(mode: str) -> None:
+    """The prescreen's and OCR's shrunk images are `copy().thumbnail()`'s, without the copy."""
+    rng = np.random.default_rng(11)
+    sizes = [
+        (1280, 960),
+        (960, 1280),
+        (1000, 1000),
+        (641, 300),
+        (640, 480),
+        (300, 2000),
+        (2000, 7),
+        (5, 3000),
+        (257, 256),
+    ]
+    for width, height in sizes:
+        channels = (height, width, 3) if mode == "RGB" else (height, width)
+        image = Image.fromarray(rng.integers(0, 255, channels, dtype=np.uint8), mode)
+        for side in (256, 384, 640):
+            expected = image.copy()
+            expected.thumbnail((side, side))
+            got = shrunk(image, side)
+            assert got.size == expected.size and got.mode == mode, (width, height, side)
+            assert got.tobytes() == expected.tobytes(), (width, height, side)
+            assert shrunk(image, max(width, height)) is image  # already within: the image itself
 
 
 def test_rapidocr_sessions_run_on_one_thread() -> None:

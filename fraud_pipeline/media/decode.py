@@ -92,7 +92,11 @@ def decode_image(data: bytes, spec: MediaSpec) -> DecodedImage:
             for frame in ImageSequence.Iterator(image):
                 if len(frames) >= spec.max_frames:
                     break
-                rgb = frame.convert("RGB")
+                if total == 1 and frame.mode == "RGB":
+                    frame.load()  # decodes; a still image's only frame is used as it is (no copy)
+                    rgb = frame
+                else:  # converted (an animation's frames are one object, moved by each seek)
+                    rgb = frame.convert("RGB")
                 rest = shrink_factor(rgb.width, rgb.height, side)
                 frames.append(rgb.reduce(rest) if rest > 1 else rgb)  # every later step reads at most `side`
     except MediaRejected:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import glob
+import math
 import os
 import re
 import threading
@@ -59,12 +60,41 @@ def grey_range(grey: np.ndarray) -> float:
     return at(0.99) - at(0.01)
 
 
+def shrunk(image: Image.Image, side: int) -> Image.Image:
+    """`image` within a `side` x `side` box: the pixels `Image.thumbnail((side, side))` makes
+    (the same size, aspect kept as Pillow rounds it, the same bicubic resample after a whole
+    reduction, `reducing_gap` 2.0), as a new image, without the copy of the full-size image
+    that `copy().thumbnail()` pays first; `image` itself when it already fits (callers only
+    read it). A test holds it to `thumbnail` pixel for pixel."""
+    width, height = image.size
+    if side >= width and side >= height:
+        return image
+    aspect = width / height
+    if aspect <= 1:  # Pillow's `thumbnail`: the rounding that keeps the aspect closest
+        new_width = max(
+            min(math.floor(side * aspect), math.ceil(side * aspect), key=lambda n: abs(aspect - n / side)), 1
+        )
+        size = (new_width, side)
+    else:
+        new_height = max(
+            min(
+                math.floor(side / aspect),
+                math.ceil(side / aspect),
+                key=lambda n: 0 if n == 0 else abs(aspect - side / n),
+            ),
+            1,
+        )
+        size = (side, new_height)
+    if size == image.size:
+        return image
+    return image.resize(size, Image.Resampling.BICUBIC, reducing_gap=2.0)
+
+
 def _grey_steps(image: Image.Image, side: int) -> tuple[np.ndarray, float]:
     """Each pixel's largest grey-level step to its right or lower neighbour on a `side` grey
     thumbnail, and the image's grey range (1st to 99th percentile). `image` may already be
     grey (the scorer converts a frame once for the prescreen and the QR search)."""
-    thumb = image.convert("L") if image.mode != "L" else image.copy()
-    thumb.thumbnail((side, side), reducing_gap=2.0)
+    thumb = shrunk(image.convert("L") if image.mode != "L" else image, side)
     grey8 = np.asarray(thumb)
     if grey8.shape[0] < 2 or grey8.shape[1] < 2:
         return np.zeros((0, 0), dtype=np.int16), 0.0
@@ -249,8 +279,7 @@ def ocr_lines(image: Image.Image, spec: MediaSpec, busy_share: float = 0.0) -> l
     backgrounds), the next engine reads too and the longer reading is kept. When RapidOCR
     reads first and its detector finds no line of text, nothing is read (the busy photos that
     passed the prescreen end there, as they do when RapidOCR reads second)."""
-    work = image.copy()
-    work.thumbnail((spec.ocr_max_side, spec.ocr_max_side))
+    work = shrunk(image, spec.ocr_max_side)
     best: list[OcrLine] = []
     for position, engine in enumerate(reading_order(spec, busy_share)):
         with _ENGINE_LOCK:
@@ -300,8 +329,7 @@ def _read_rapidocr(
     every line to 320 px, so a three-letter axis label cost as much as a sentence). Uses
     RapidOCR 1.4's `text_det`/`text_rec` steps (pinned version); called under the engine lock."""
     engine = _rapidocr()
-    small = image.copy()
-    small.thumbnail((detect_side, detect_side))
+    small = shrunk(image, detect_side)
     boxes, _ = engine.text_det(np.asarray(small))
     if boxes is None or len(boxes) == 0:
         return []  # no text found: the recogniser does not run (most photos end here)
