@@ -475,6 +475,16 @@ def test_a_busy_image_is_read_by_rapidocr_first(spec, monkeypatch: pytest.Monkey
     rapid_reads.append([("WHEN", 0.9)])  # too little: Tesseract reads too, the longer reading is kept
     assert [line.text for line in reading.ocr_lines(meme, spec, seen_meme.busy_share)] == ["TESSERACT READ"]
     assert calls == ["r", "t"]
+    calls.clear()
+    # a short caption, at least `ocr_fallback_after_rapidocr_below_chars` letters but under
+    # `ocr_fallback_below_chars`: all there is on a busy image, Tesseract is not asked
+    assert spec.ocr_fallback_after_rapidocr_below_chars <= 15 < spec.ocr_fallback_below_chars
+    rapid_reads.append([("NOBODY:", 0.9), ("MY DOG AT 6 AM", 0.9)])
+    assert [line.text for line in reading.ocr_lines(meme, spec, seen_meme.busy_share)] == [
+        "NOBODY:",
+        "MY DOG AT 6 AM",
+    ]
+    assert calls == ["r"]
 
 
 def test_missing_ocr_engine_is_a_reason_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -277,11 +277,20 @@ def ocr_lines(image: Image.Image, spec: MediaSpec, busy_share: float = 0.0) -> l
     The first engine of `reading_order` reads; when it reads fewer than
     `ocr_fallback_below_chars` letters and digits (Tesseract loses light text on busy
     backgrounds), the next engine reads too and the longer reading is kept. When RapidOCR
-    reads first and its detector finds no line of text, nothing is read (the busy photos that
-    passed the prescreen end there, as they do when RapidOCR reads second)."""
+    reads first, Tesseract reads after it only below `ocr_fallback_after_rapidocr_below_chars`
+    (a busy image's short caption, "NOBODY: / MY DOG AT 6 AM", is all there is: Tesseract's page
+    reading of it came back shorter every time), and when RapidOCR's detector finds no line of
+    text nothing is read (the busy photos that passed the prescreen end there, as they do
+    when RapidOCR reads second)."""
     work = shrunk(image, spec.ocr_max_side)
     best: list[OcrLine] = []
-    for position, engine in enumerate(reading_order(spec, busy_share)):
+    order = reading_order(spec, busy_share)
+    enough = (
+        spec.ocr_fallback_after_rapidocr_below_chars
+        if order[0] == "rapidocr"
+        else spec.ocr_fallback_below_chars
+    )
+    for position, engine in enumerate(order):
         with _ENGINE_LOCK:
             if engine == "tesseract":
                 raw = _read_tesseract(work)
@@ -295,7 +304,7 @@ def ocr_lines(image: Image.Image, spec: MediaSpec, busy_share: float = 0.0) -> l
         if _alnum(lines) > _alnum(best):
             best = lines
         nothing_detected = engine == "rapidocr" and position == 0 and not raw
-        if _alnum(best) >= spec.ocr_fallback_below_chars or nothing_detected:
+        if _alnum(best) >= enough or nothing_detected:
             break
     return best
 

@@ -258,6 +258,8 @@ class MediaSpec(_Strict):
     prescreen_min_glyph_edges: Probability  # thumbnail share on such outlines below which OCR is skipped
     prescreen_busy_step_of_range: Probability  # a texture step: this share of the grey range, under an edge
     ocr_rapidocr_first_busy: Probability  # thumbnail share on busy steps from which RapidOCR reads first
+    # when RapidOCR read first: fewer letters read than this, Tesseract reads too
+    ocr_fallback_after_rapidocr_below_chars: Annotated[int, Field(ge=0, le=10_000)]
     # the QR search of a frame the prescreen skips also tries it inverted and downscaled
     qr_thorough_without_text: bool
     ocr_min_confidence: Probability  # OCR lines below it are dropped
