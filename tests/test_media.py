@@ -324,6 +324,37 @@ def test_a_still_rgb_image_is_decoded_without_a_copy_and_others_converted(spec) 
     assert len(frames) == 2 and frames[0].tobytes() != frames[1].tobytes()
 
 
+def test_pngs_decode_to_pillows_pixels_whichever_decoder_reads_them(spec) -> None:  # type: ignore[no-untyped-def]
+    """Still 8-bit RGB and RGBA PNGs are decoded by libspng (pyspng), the rest by Pillow: the
+    frame is Pillow's `convert("RGB")` pixel for pixel either way (alpha dropped, interlaced
+    rows, 16-bit samples, palettes, grey), and a truncated or corrupt PNG is still refused."""
+    from fraud_pipeline.media import decode
+
+    rng = np.random.default_rng(12)
+    rgba = Image.fromarray(rng.integers(0, 255, (90, 130, 4), dtype=np.uint8), "RGBA")
+    sources = {
+        "rgb": _png(rgba.convert("RGB")),
+        "rgba": _png(rgba),
+        "interlaced": _png(rgba.convert("RGB"), interlace=1),
+        "palette": _png(rgba.convert("RGB").convert("P")),
+        "grey": _png(rgba.convert("L")),
+        "grey16": _png(Image.fromarray(rng.integers(0, 65535, (90, 130), dtype=np.uint16))),
+    }
+    for name, data in sources.items():
+        frame = decode_image(data, spec).frames[0]
+        expected = Image.open(io.BytesIO(data)).convert("RGB")
+        assert frame.mode == "RGB" and frame.tobytes() == expected.tobytes(), name
+    assert decode._pyspng is not None  # installed with the project: the fast path is taken
+    assert decode._png_pixels(sources["rgba"], 130, 90) is not None
+    assert decode._png_pixels(sources["palette"], 130, 90) is None  # Pillow's
+    with pytest.raises(MediaRejected, match="unreadable PNG"):
+        decode_image(sources["rgb"][: len(sources["rgb"]) // 2], spec)
+    corrupt = bytearray(sources["rgb"])
+    corrupt[60:80] = bytes(20)  # inside the compressed rows
+    with pytest.raises(MediaRejected, match="unreadable PNG"):
+        decode_image(bytes(corrupt), spec)
+
+
 @pytest.mark.parametrize("mode", ["RGB", "L"])
 def test_shrunk_is_pillows_thumbnail_pixel_for_pixel(mode: str) -> None:
     """The prescreen's and OCR's shrunk images are `copy().thumbnail()`'s, without the copy."""
