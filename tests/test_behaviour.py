@@ -21,6 +21,7 @@ from fraud_pipeline.scoring.signals import (
     NearDuplicateSketch,
     PostSignals,
     _equal_bytes_needed,
+    _event_times,
     fold_text,
 )
 from fraud_pipeline.settings import Settings
@@ -205,6 +206,27 @@ def test_account_post_counts_are_the_posts_in_each_window_whichever_way_counted(
     old = make_post(1000, "long ago", did=authors[0], time_us=T0 - 300 * 86_400_000_000)
     counts = [s.account_posts_window for s in BehaviorTracker().observe_batch([old, *posts[:50]])]
     assert counts == [1, *expected[:50]]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["1764000000000000", "1764000000000001", "1700000000000000"],  # µs event times
+        ["0012", "9999"],  # leading zeros
+        ["12", "3", "456"],  # the joined length fits one width, the values do not
+        ["1234", "12345"],
+        ["+123", " 12 ", "1_2"],  # what `int` also reads: not digits, so `int` decides
+        ["\u0661\u0662\u0663", "123"],  # Arabic-Indic digits: `int` reads them
+        ["9" * 18, "1" * 18],  # the widest that fits int64 in the digits pass
+    ],
+)
+def test_stored_times_are_parsed_together_exactly_as_int_reads_them(values: list[str]) -> None:
+    assert _event_times(values).tolist() == [int(v) for v in values]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("values", [["12a4", "1234"], ["9" * 19], ["not-a-time"], ["1:2", "123"]])
+def test_stored_values_that_are_not_times_send_the_batch_one_by_one(values: list[str]) -> None:
+    assert _event_times(values) is None
 
 
 def test_a_retried_batch_counts_nothing_twice() -> None:

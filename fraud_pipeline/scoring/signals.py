@@ -459,6 +459,31 @@ class _BatchSets:
 
 
 _EMPTY: dict[str, str] = {}
+_DIGIT_WEIGHTS = 10 ** np.arange(18, -1, -1, dtype=np.int64)  # 10^18 .. 1: up to 19 digits fit int64
+
+
+def _event_times(values: list[str]) -> np.ndarray | None:
+    """The int64 of each value, all plain decimal event times (what this tracker writes), or
+    None when one is not (then `int` decides, one by one).
+
+    A batch reads thousands of stored times (about 2,000 in bench_behaviour), and `int` of a
+    string costs about 0.2 µs. Times of one width (every µs event time since 2001 has 16
+    digits) are parsed together: the strings joined, their bytes as a digits x width matrix,
+    times the powers of ten; about a fifth of the cost."""
+    if not values:
+        return np.zeros(0, dtype=np.int64)
+    width = len(values[0])
+    joined = "".join(values)
+    if 0 < width < 19 and len(joined) == width * len(values) and joined.isascii():
+        digits = np.frombuffer(joined.encode("ascii"), dtype=np.uint8).reshape(-1, width) - np.uint8(48)
+        # One width for all: the total length alone does not say so; a digit is 0..9 (a byte
+        # under "0" wraps round past 9).
+        if int(digits.max()) <= 9 and min(map(len, values)) == width:
+            return digits.astype(np.int64) @ _DIGIT_WEIGHTS[-width:]
+    try:
+        return np.fromiter(map(int, values), dtype=np.int64, count=len(values))
+    except (ValueError, OverflowError):
+        return None
 
 
 def _sighting_time(row: tuple[str, _Sighted]) -> int:
@@ -742,11 +767,8 @@ class BehaviorTracker:
                     values += found.values()
             owners.append(len(values) - before)
         post_times = [post.time_us for post in posts]
-        try:
-            times = np.fromiter(map(int, values), dtype=np.int64, count=len(values))
-        except (ValueError, OverflowError):  # not all written by this tracker: the slow path
-            times = None
-        if times is None:
+        times = _event_times(values)
+        if times is None:  # not all written by this tracker: the slow path
             return self._account_posts_one_by_one(posts, acct_of, sets)
         # Times count from below every time and window start, and must fit in 44 bits.
         origin = min(post_times) - window_us - 1
