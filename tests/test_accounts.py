@@ -131,6 +131,25 @@ def test_account_event_round_trips_through_json() -> None:
     assert AccountEvent.from_dict(orjson.loads(event.to_json())) == event
 
 
+def test_account_verdict_json_is_the_dataclass_bytes_and_round_trips() -> None:
+    """to_json spells the fields out (orjson cannot read a compiled dataclass): every field,
+    in order, as orjson writes the dataclass itself, and from_json reads it back."""
+    verdict = AccountVerdict(
+        did="did:plc:abc",
+        time_us=1_700_000_000_000_001,
+        score=0.8125,
+        action="review",
+        reasons=("reply_flood:16", "new_account"),
+        handle="abc.bsky.social",
+        policy_version="v7",
+        signals={"reply_flood": 16, "profile_p": 0.5},
+        previous_action="none",
+        changed=True,
+    )
+    assert verdict.to_json() == orjson.dumps(verdict)
+    assert AccountVerdict.from_json(verdict.to_json()) == verdict
+
+
 @pytest.mark.parametrize(
     ("event", "reason"),
     [

@@ -105,7 +105,23 @@ class AccountVerdict:
     changed: bool = False  # action or fired signals differ from the stored verdict: an account record
 
     def to_json(self) -> bytes:
-        return orjson.dumps(self)
+        """The fields as a dict, in their order (the bytes `orjson.dumps(self)` gives): orjson
+        reading the dataclass itself crashes on a mypyc-compiled class, whose bare `float` is
+        stored unboxed (docs/performance.md, the compiled build)."""
+        return orjson.dumps(
+            {
+                "did": self.did,
+                "time_us": self.time_us,
+                "score": self.score,
+                "action": self.action,
+                "reasons": self.reasons,
+                "handle": self.handle,
+                "policy_version": self.policy_version,
+                "signals": self.signals,
+                "previous_action": self.previous_action,
+                "changed": self.changed,
+            }
+        )
 
     @property
     def signature(self) -> tuple[str, tuple[str, ...]]:
