@@ -536,6 +536,68 @@ def test_missing_ocr_engine_is_a_reason_not_a_crash(monkeypatch: pytest.MonkeyPa
         reading.ocr_engines_here.cache_clear()
 
 
+def test_affine_steps_fold_into_convolutions_without_moving_the_output() -> None:
+    """`Conv * s + b` folds into the convolution; `y * s + b` before a convolution folds into it
+    only when it pads nothing (a padded border sums zeros, not `b`); a step with another user
+    stays. The folded graph computes the same as the original (onnxruntime, float32)."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from fraud_pipeline.media.onnx_models import fold_affine_into_conv
+
+    rng = np.random.default_rng(9)
+
+    def const(name: str, value: object) -> onnx.NodeProto:
+        array = np.asarray(value, dtype=np.float32)
+        return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(array, name + "_v"))
+
+    nodes = [
+        const("w1", rng.normal(size=(4, 3, 3, 3))),
+        const("b1", rng.normal(size=4)),
+        const("s1", [1.7]),
+        const("c1", [-0.4]),
+        const("w2", rng.normal(size=(5, 4, 1, 1))),
+        const("w3", rng.normal(size=(5, 5, 3, 3))),
+        const("s2", [0.6]),
+        const("c2", [0.9]),
+        const("s3", [1.3]),
+        const("c3", [0.2]),
+        helper.make_node("Conv", ["x", "w1", "b1"], ["conv1"], pads=[1, 1, 1, 1]),
+        helper.make_node("Mul", ["s1", "conv1"], ["scaled1"]),  # after a conv: folds
+        helper.make_node("Add", ["scaled1", "c1"], ["affine1"]),
+        helper.make_node("Relu", ["affine1"], ["act1"]),
+        helper.make_node("Mul", ["act1", "s2"], ["scaled2"]),  # before an unpadded conv: folds
+        helper.make_node("Add", ["scaled2", "c2"], ["affine2"]),
+        helper.make_node("Conv", ["affine2", "w2"], ["conv2"]),
+        helper.make_node("Relu", ["conv2"], ["act2"]),
+        helper.make_node("Mul", ["act2", "s3"], ["scaled3"]),  # before a padded conv: stays
+        helper.make_node("Add", ["scaled3", "c3"], ["affine3"]),
+        helper.make_node("Conv", ["affine3", "w3"], ["y"], pads=[1, 1, 1, 1]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "affine",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 12, 10])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5, 12, 10])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    x = rng.normal(size=(1, 3, 12, 10)).astype(np.float32)
+
+    def run(proto: onnx.ModelProto) -> np.ndarray:
+        session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+        return np.asarray(session.run(None, {"x": x})[0])
+
+    before = run(model)
+    folded = onnx.ModelProto()
+    folded.CopyFrom(model)
+    assert fold_affine_into_conv(folded) == 2
+    onnx.checker.check_model(folded)
+    ops = [node.op_type for node in folded.graph.node if node.op_type != "Constant"]
+    assert ops == ["Conv", "Relu", "Conv", "Relu", "Mul", "Add", "Conv"]
+    assert np.allclose(run(folded), before, rtol=1e-5, atol=1e-4)
+
+
 def test_rapidocr_models_read_with_hard_swish_fused(tmp_path: Path) -> None:
     """The detector and recogniser RapidOCR runs are the wheel's with `x * clip(x + 3, 0, 6) / 6`
     rewritten as `x * HardSigmoid(x)`: no Clip left, and on the same input the same output
@@ -556,6 +618,10 @@ def test_rapidocr_models_read_with_hard_swish_fused(tmp_path: Path) -> None:
         assert fused != models / name
         ops = [node.op_type for node in onnx.load(str(fused)).graph.node]
         assert "Clip" not in ops and ops.count("HardSigmoid") >= 20, name
+        shipped = [node.op_type for node in onnx.load(str(models / name)).graph.node]
+        # the affine steps around the convolutions are gone into them (at least 28 of each kind)
+        assert ops.count("Conv") == shipped.count("Conv"), name
+        assert ops.count("Add") <= shipped.count("Add") - 28 - 24, name  # 24: the hard-swish's own
         x = rng.random(shape, dtype=np.float32)
         outputs = []
         for path in (models / name, fused):
