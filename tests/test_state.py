@@ -10,7 +10,7 @@ import pytest
 
 from fraud_pipeline.settings import Settings
 from fraud_pipeline.state import StateError, StateStore, open_state
-from fraud_pipeline.state.base import Sighting
+from fraud_pipeline.state.base import Sighting, SightingRuns
 from fraud_pipeline.state.dynamodb import DynamoDbStateStore, dynamodb_client, ensure_table
 from fraud_pipeline.state.memory import MemoryStateStore
 from fraud_pipeline.state.sqlite import SqliteStateStore
@@ -256,6 +256,59 @@ def test_member_sets_reject_bad_input(store: StateStore) -> None:
         "fp:0": {"did:plc:0": "0"},
         "fp:499": {"did:plc:499": "499"},
     }
+
+
+def test_sighting_runs_are_the_same_sightings_as_rows(store: StateStore, clock: FakeClock) -> None:
+    """A batch handed over as runs (the behaviour tracker's way: a post's sixteen bands one run)
+    writes what its rows write, first value kept across both forms, short- and long-lived."""
+    runs = SightingRuns(
+        ["acct:a#1", "lsh0:x#1", "lsh1:y#1", "lsh2:z#1", "fp:f#1", "lsh0:x#1"],
+        ["r1", "did:plc:1", "did:plc:2", "did:plc:1"],
+        ["10", "11|sig", "12", "13|late"],
+        [1, 3, 1, 1],
+    )
+    assert list(runs) == [
+        ("acct:a#1", "r1", "10"),
+        ("lsh0:x#1", "did:plc:1", "11|sig"),
+        ("lsh1:y#1", "did:plc:1", "11|sig"),
+        ("lsh2:z#1", "did:plc:1", "11|sig"),
+        ("fp:f#1", "did:plc:2", "12"),
+        ("lsh0:x#1", "did:plc:1", "13|late"),  # already there: the first value stays
+    ]
+    keys = ["acct:a#1", "lsh0:x#1", "lsh1:y#1", "lsh2:z#1", "fp:f#1"]
+    rows_store = MemoryStateStore(clock=clock)
+    for ttl_s in (600, 30 * 86400):  # the set log and the tables (SQLite)
+        named = [key.replace("#1", f"#{ttl_s}") for key in runs.keys]
+        store.add_members(SightingRuns(named, runs.members, runs.values, runs.runs), ttl_s=ttl_s)
+        rows_store.add_members([(key.replace("#1", f"#{ttl_s}"), m, v) for key, m, v in runs], ttl_s=ttl_s)
+        wanted = [key.replace("#1", f"#{ttl_s}") for key in keys]
+        assert store.get_members(wanted) == rows_store.get_members(wanted)
+        assert store.get_members(wanted)[f"lsh0:x#{ttl_s}"] == {"did:plc:1": "11|sig"}
+    store.add_members(SightingRuns([], [], [], []), ttl_s=600)
+
+
+@pytest.mark.parametrize(
+    "columns",
+    [
+        (["k1", "k2"], ["m"], ["v"], [1]),  # the runs cover one key of two
+        (["k1", "k2"], ["m", "n"], ["v"], [1, 1]),  # a run without its value
+        (["k1"], ["m"], ["v"], [0]),  # an empty run
+        (["k1", "k2"], ["m", "n"], ["v", "w"], [2, 0]),
+        (["k1"], ["m"], ["v"], [True]),  # not a count
+        (["k1", ""], ["m"], ["v"], [2]),  # an empty key
+        (["k1", 7], ["m"], ["v"], [2]),  # a key that is not a string
+        (["k1"], [""], ["v"], [1]),  # an empty member
+        (["k1"], ["m"], [None], [1]),
+        (["k1", "x" * 2000], ["m"], ["v"], [2]),  # a key too long
+        (["k1"], ["m"], ["x" * 5000], [1]),  # a value too long
+        ([], [], [], [1]),
+        (("k1",), ["m"], ["v"], [1]),  # not lists
+    ],
+)
+def test_malformed_sighting_runs_are_rejected_and_write_nothing(store: StateStore, columns: tuple) -> None:
+    with pytest.raises(StateError):
+        store.add_members(SightingRuns(*columns), ttl_s=600)
+    assert store.get_members(["k1", "k2"]) == {}
 
 
 def _concurrent_writers(make: Callable[[], StateStore], writers: int = 8, per_writer: int = 40) -> StateStore:

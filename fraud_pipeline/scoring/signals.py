@@ -63,7 +63,7 @@ from fraud_pipeline.batch_gc import collector_paused
 from fraud_pipeline.ingest.links import registrable_domain
 from fraud_pipeline.records import POST_COLLECTION, Post
 from fraud_pipeline.scoring.canonical import TextForms, fold_text
-from fraud_pipeline.state.base import SightingRow, StateStore
+from fraud_pipeline.state.base import SightingRow, SightingRuns, StateStore
 from fraud_pipeline.state.memory import MemoryStateStore
 
 if TYPE_CHECKING:
@@ -595,10 +595,13 @@ class BehaviorTracker:
             for time_us, bucket in zip(post_times, buckets, strict=True)
         ]
         time_texts = list(map(str, post_times))
-        sightings: list[SightingRow] = list(
-            zip(acct_keys, [post.rkey for post in posts], time_texts, strict=True)
-        )
-        add = sightings.append
+        # The batch's sightings as the store's runs (`SightingRuns`): each post's acct sighting
+        # (its rkey, its time), then per post that joins groups its fp, band and image sets, the
+        # sixteen bands one run of the post's account and near-duplicate value.
+        set_keys = list(acct_keys)
+        set_members = [post.rkey for post in posts]
+        set_values = list(time_texts)
+        set_runs = [1] * len(posts)
         acct_pairs = dict.fromkeys(zip(dids, acct_keys, strict=True))
         acct_pairs.update(
             dict.fromkeys(
@@ -642,27 +645,36 @@ class BehaviorTracker:
             if folded_text is not None:
                 fp = f"fp:{_digest(folded_text.encode('utf-8', 'replace'))}"
                 fp_keys = [fp + span for span in spans]
-                add((fp_keys[0], did, member))
+                set_keys.append(fp_keys[0])
+                set_members.append(did)
+                set_values.append(member)
+                set_runs.append(1)
                 wanted.update(fp_keys)
             banded = near_keys.get(i)
             if banded is not None:
                 bands, compact = banded
                 near_member = f"{member}|{compact.hex()}"
                 lsh_keys = [[band + span for band in bands] for span in spans]
-                sightings += [(key, did, near_member) for key in lsh_keys[0]]
+                set_keys += lsh_keys[0]
+                set_members.append(did)
+                set_values.append(near_member)
+                set_runs.append(len(bands))
                 for keys in lsh_keys:
                     wanted.update(keys)
             if post.media_cids:
                 for cid in dict.fromkeys(post.media_cids):
                     keys = [f"media:{cid}{span}" for span in spans]
                     media_keys.append(keys)
-                    add((keys[0], did, member))
+                    set_keys.append(keys[0])
+                    set_members.append(did)
+                    set_values.append(member)
+                    set_runs.append(1)
                     wanted.update(keys)
             if fp_keys or media_keys:
                 group_keys[i] = (fp_keys, lsh_keys, media_keys, compact)
                 own_values[i] = (member, near_member)
 
-        self.store.add_members(sightings, ttl_s=p.set_ttl_s)
+        self.store.add_members(SightingRuns(set_keys, set_members, set_values, set_runs), ttl_s=p.set_ttl_s)
         sets = _BatchSets(self.store.get_members(wanted))
 
         counts = self._account_posts(posts, acct_of, sets)

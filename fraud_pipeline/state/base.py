@@ -14,7 +14,7 @@ verdict by blob CID, so a campaign's reused image is fetched and read once).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import NamedTuple, Protocol, runtime_checkable
 
 MAX_MEMBER_CHARS = 512
@@ -34,6 +34,31 @@ class Sighting(NamedTuple):
 
 # What `add_members` takes: a `Sighting`, or the same three strings as a plain tuple.
 SightingRow = tuple[str, str, str]
+
+
+class SightingRuns:
+    """A batch of sightings as columns: every set key in order, and one member and value per
+    run of consecutive keys that share them (`runs[j]` keys each). The SQLite set log's own row
+    shape, so a writer that has its sightings in runs already (the behaviour tracker: a
+    near-duplicate post's sixteen band sets are one run) hands them over with nothing to
+    transpose or regroup. Iterates as its `Sighting`s, as every store may read it."""
+
+    __slots__ = ("keys", "members", "runs", "values")
+
+    def __init__(self, keys: list[str], members: list[str], values: list[str], runs: list[int]) -> None:
+        self.keys = keys
+        self.members = members
+        self.values = values
+        self.runs = runs
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __iter__(self) -> Iterator[Sighting]:
+        keys = iter(self.keys)
+        for member, value, run in zip(self.members, self.values, self.runs, strict=True):
+            for _ in range(run):
+                yield Sighting(next(keys), member, value)
 
 
 @runtime_checkable
@@ -57,11 +82,11 @@ class StateStore(Protocol):
 
     def get_counter(self, key: str) -> int: ...
 
-    def add_members(self, sightings: Sequence[SightingRow], ttl_s: int) -> None:
+    def add_members(self, sightings: Sequence[SightingRow] | SightingRuns, ttl_s: int) -> None:
         """Add every sighting's member to its set unless already there (the first value is
         kept); a set may be forgotten `ttl_s` seconds after its last write. A sighting is a
         `Sighting` or a plain (key, member, value) tuple (built ten times faster: the behaviour
-        tracker writes thousands per batch)."""
+        tracker writes thousands per batch); a whole batch may come as `SightingRuns`."""
         ...
 
     def get_members(self, keys: Collection[str]) -> dict[str, dict[str, str]]:

@@ -36,8 +36,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from fraud_pipeline.aws import aws_client
 from fraud_pipeline.state import StateError
-from fraud_pipeline.state.base import SightingRow
-from fraud_pipeline.state.sqlite import check_cache_values, check_key, check_sightings, count_in_window
+from fraud_pipeline.state.base import SightingRow, SightingRuns
+from fraud_pipeline.state.sqlite import (
+    check_cache_values,
+    check_key,
+    check_sightings,
+    count_in_window,
+    sighting_rows,
+)
 
 BATCH_WRITE_ITEMS = 25
 BATCH_GET_ITEMS = 100  # BatchGetItem's limit
@@ -251,7 +257,8 @@ class DynamoDbStateStore:
         return int(item["value"]["N"])
 
     # -- member sets ----------------------------------------------------------------
-    def add_members(self, sightings: Sequence[SightingRow], ttl_s: int) -> None:
+    def add_members(self, sightings: Sequence[SightingRow] | SightingRuns, ttl_s: int) -> None:
+        sightings = sighting_rows(sightings)
         check_sightings(sightings)
         by_key: dict[str, dict[str, str]] = {}
         for key, member, value in sightings:

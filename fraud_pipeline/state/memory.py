@@ -6,8 +6,14 @@ import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 
-from fraud_pipeline.state.base import SightingRow
-from fraud_pipeline.state.sqlite import check_cache_values, check_key, check_sightings, count_in_window
+from fraud_pipeline.state.base import SightingRow, SightingRuns
+from fraud_pipeline.state.sqlite import (
+    check_cache_values,
+    check_key,
+    check_sightings,
+    count_in_window,
+    sighting_rows,
+)
 
 
 class MemoryStateStore:
@@ -59,7 +65,8 @@ class MemoryStateStore:
             entry = self._live(check_key(key), int(self._clock()))
             return entry[0] if entry else 0
 
-    def add_members(self, sightings: Sequence[SightingRow], ttl_s: int) -> None:
+    def add_members(self, sightings: Sequence[SightingRow] | SightingRuns, ttl_s: int) -> None:
+        sightings = sighting_rows(sightings)
         check_sightings(sightings)
         with self._lock:
             expires = int(self._clock()) + ttl_s

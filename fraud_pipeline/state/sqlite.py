@@ -45,7 +45,7 @@ import orjson
 
 from fraud_pipeline.sqlite_files import ThreadLocalSqlite
 from fraud_pipeline.state import StateError
-from fraud_pipeline.state.base import MAX_CACHE_VALUE_CHARS, MAX_MEMBER_CHARS, SightingRow
+from fraud_pipeline.state.base import MAX_CACHE_VALUE_CHARS, MAX_MEMBER_CHARS, SightingRow, SightingRuns
 
 MAX_KEY_CHARS = 1024
 MIRROR_MAX_SETS = 500_000  # the in-memory mirror of member sets is emptied beyond this
@@ -148,6 +148,41 @@ def sighting_columns(
         if not isinstance(value, str) or len(value) > MAX_MEMBER_CHARS:
             raise StateError(f"set member value must be a string of at most {MAX_MEMBER_CHARS} characters")
     return tuple(zip(*sightings, strict=True))  # type: ignore[return-value]
+
+
+def run_columns(batch: SightingRuns) -> tuple[list[str], list[str], list[str], list[int]]:
+    """A `SightingRuns` batch's columns, checked as `check_sightings` checks rows, and its runs
+    (positive, covering every key once): a malformed batch is a `StateError` naming the problem.
+    Column by column in C: no transposing, no runs to find (`_runs`)."""
+    keys, members, values, runs = batch.keys, batch.members, batch.values, batch.runs
+    if not (type(keys) is list and type(members) is list and type(values) is list and type(runs) is list):
+        raise StateError("sighting runs are four lists (keys, members, values, runs)")
+    if len(members) != len(runs) or len(values) != len(runs):
+        raise StateError("sighting runs need one member and one value per run")
+    if not keys:
+        if runs:
+            raise StateError("sighting runs without keys have no runs")
+        return keys, members, values, runs
+    if {*map(type, keys), *map(type, members), *map(type, values)} != {str}:
+        raise StateError("set keys, members and values are strings")
+    if not all(keys) or max(map(len, keys)) > MAX_KEY_CHARS:
+        raise StateError(f"state key must be a string of 1..{MAX_KEY_CHARS} characters")
+    if not all(members) or max(map(len, members)) > MAX_MEMBER_CHARS:
+        raise StateError(f"set member must be a string of 1..{MAX_MEMBER_CHARS} characters")
+    if max(map(len, values)) > MAX_MEMBER_CHARS:
+        raise StateError(f"set member value must be a string of at most {MAX_MEMBER_CHARS} characters")
+    if {*map(type, runs)} != {int} or min(runs) < 1 or sum(runs) != len(keys):
+        raise StateError("sighting runs are positive counts of keys that add up to the keys")
+    return keys, members, values, runs
+
+
+def sighting_rows(sightings: Sequence[SightingRow] | SightingRuns) -> Sequence[SightingRow]:
+    """The sightings one by one, however they were handed over (for stores that write rows);
+    runs are checked first (`run_columns`)."""
+    if isinstance(sightings, SightingRuns):
+        run_columns(sightings)
+        return list(sightings)
+    return sightings
 
 
 def check_cache_values(values: Mapping[str, str]) -> None:
@@ -385,23 +420,32 @@ class SqliteStateStore:
         )
         return int(row[0]) if row else 0
 
-    def add_members(self, sightings: Sequence[SightingRow], ttl_s: int) -> None:
-        """Short-lived sets: one row appended to the set log. Others: one transaction, each
-        set's expiry pushed on, members added (first value kept). Either way a set written again
-        after it expired but before `purge_expired` keeps its old members, as on DynamoDB
-        (behaviour keys carry their time bucket, so only replays of old times do that)."""
+    def add_members(self, sightings: Sequence[SightingRow] | SightingRuns, ttl_s: int) -> None:
+        """Short-lived sets: one row appended to the set log (`SightingRuns` are that row
+        already). Others: one transaction, each set's expiry pushed on, members added (first
+        value kept). Either way a set written again after it expired but before
+        `purge_expired` keeps its old members, as on DynamoDB (behaviour keys carry their time
+        bucket, so only replays of old times do that)."""
+        if isinstance(sightings, SightingRuns):
+            columns = run_columns(sightings)
+            if not columns[0]:
+                return
+            if ttl_s <= LOG_MAX_TTL_S:
+                self._append_to_log(columns, ttl_s)
+            else:
+                self._add_to_tables(list(sightings), ttl_s)
+            return
         checked = sighting_columns(sightings)
         if not sightings:
             return
         if ttl_s <= LOG_MAX_TTL_S:
-            self._append_to_log(checked, ttl_s)
+            self._append_to_log(_runs(*checked), ttl_s)
             return
         self._add_to_tables(sightings, ttl_s)
 
-    def _append_to_log(self, checked: tuple[Sequence[str], Sequence[str], Sequence[str]], ttl_s: int) -> None:
+    def _append_to_log(self, columns: tuple[list[str], list[str], list[str], list[int]], ttl_s: int) -> None:
         now = self._clock()
         expires = int(now) + ttl_s
-        columns = _runs(*checked)
         blob = orjson.dumps(columns)
         conn = self._conn()
         log = self._log
