@@ -16,7 +16,8 @@ Three measurements, one JSON object:
    median of `--repeats` runs, posts per CPU second of this process (SQLite runs in it; CPU
    time, because the benchmark box is shared; the per-text caches emptied before the scorer's
    run, so replaying the capture again does not find its texts read); the tracker alone on SQLite and on the
-   in-memory store beside it.
+   in-memory store beside it. Each process that times (this one, each child below) first scores
+   a few batches untimed (`_warm_up`), as a runtime has before its first timed batch.
    With `--baseline REV` the same throughput of the code at git revision REV beside it, in
    the same run: that revision's package and policy are extracted with `git archive` and
    timed in a child process on the same posts, alternating with this code's repeats.
@@ -271,9 +272,24 @@ def _rates_once(posts: list[Any]) -> tuple[float, float, float]:
     return scored, tracked, memory
 
 
+def _warm_up(posts: list[Any]) -> None:
+    """What a scoring runtime does once, before its first batch is timed: the lazily built
+    tables (the confusables, the policy's compiled rules and patterns) built by scoring a few
+    batches with a throwaway scorer. Every process that times runs it once first (the parent and
+    each child), so no figure carries start-up costs the others do not."""
+    from fraud_pipeline.scoring.pipeline_scorer import PostScorer
+    from fraud_pipeline.state.sqlite import SqliteStateStore
+
+    with tempfile.TemporaryDirectory() as tmp:
+        scorer = PostScorer(ZeroModel(), None, behaviour_state=SqliteStateStore(Path(tmp) / "warm.db"))
+        for start in range(0, min(len(posts), 2_000), 500):
+            scorer.score(posts[start : start + 500])
+
+
 def _baseline_child(posts_file: str) -> None:
     """Entry point of the baseline child: one repeat of `_rates_once`, as JSON on stdout."""
     posts = pickle.loads(Path(posts_file).read_bytes())
+    _warm_up(posts)
     print(json.dumps(_rates_once(posts)))
 
 
@@ -357,6 +373,7 @@ def throughput(
                     f"the compiled build made {loaded['posts']} posts, the pure code {len(posts)}"
                 )
             info.update(build=loaded["build"], compiled_modules=loaded["compiled_modules"])
+        _warm_up(posts)
         for _ in range(repeats):
             mine.append(_rates_once(posts))
             if compiled or compiled_wheel:
