@@ -514,6 +514,16 @@ def test_sqlite_reads_the_tables_only_for_kinds_they_hold(local_settings: Settin
     assert "first:did:2" in store._mirror.sets and "fp:b" not in store._mirror.sets
     other.add_members([("fp:b", "did:2", "2")], ttl_s=30 * 86400)  # now "fp" lives in the tables too
     assert store.get_members(["fp:a", "fp:b"]) == {"fp:a": {"did:1": "1"}, "fp:b": {"did:2": "2"}}
+    # Which kinds the tables hold is remembered until anyone writes them: another connection
+    # (its commit moves `data_version`) or the store itself (which does not).
+    assert store.get_members(["media:x", "acct:y"]) == {}
+    store.add_members([("media:x", "did:3", "3")], ttl_s=30 * 86400)
+    assert store.get_members(["media:x", "acct:y"]) == {"media:x": {"did:3": "3"}}
+    other.add_members([("acct:y", "r", "4")], ttl_s=30 * 86400)
+    assert store.get_members(["media:x", "acct:y"]) == {"media:x": {"did:3": "3"}, "acct:y": {"r": "4"}}
+    # Keys holding the separator the kinds are found with are read the same.
+    other.add_members([("odd\nkey:1", "m", "5")], ttl_s=30 * 86400)
+    assert store.get_members(["odd\nkey:1", "lsh1:zz#1"]) == {"odd\nkey:1": {"m": "5"}}
     store.close()
     other.close()
 

@@ -37,8 +37,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
-from itertools import compress
-from operator import ne, sub
+from itertools import compress, repeat
+from operator import itemgetter, ne, sub
 from pathlib import Path
 
 import orjson
@@ -195,23 +195,30 @@ def check_cache_values(values: Mapping[str, str]) -> None:
 
 class _SetMirror:
     """Member sets as the file holds them, for one connection: key -> (members, expires_at),
-    or None for a set the file does not have. Valid while the connection's `data_version`
-    is the one it was filled under (no other connection committed since)."""
+    or None for a set the file does not have; and which of a batch's key kinds have sets in
+    the tables (`_kinds_in_tables`). Valid while the connection's `data_version` is the one it
+    was filled under (no other connection committed since); the store's own writes to the
+    tables update both."""
 
-    __slots__ = ("conn", "sets", "version")
+    __slots__ = ("conn", "kinds", "sets", "version")
 
     def __init__(self) -> None:
         self.conn: sqlite3.Connection | None = None
         self.version: int | None = None
         self.sets: dict[str, tuple[dict[str, str], int] | None] = {}
+        self.kinds: dict[frozenset[str], frozenset[str]] = {}  # kinds asked -> those in the tables
 
     def validate(self, conn: sqlite3.Connection) -> None:
         """Empty the mirror unless `conn` is its connection and nobody else wrote since."""
         version = conn.execute("PRAGMA data_version").fetchone()[0]
         if conn is not self.conn or version != self.version or len(self.sets) > MIRROR_MAX_SETS:
-            self.sets.clear()
+            self.forget()
             self.conn = conn
             self.version = version
+
+    def forget(self) -> None:
+        self.sets.clear()
+        self.kinds.clear()
 
 
 class _SetLog:
@@ -486,8 +493,11 @@ class SqliteStateStore:
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
-                mirror.sets.clear()
+                mirror.forget()
                 raise
+            if mirror.kinds:  # the kinds just written live in the tables from now on
+                written = frozenset(key.partition(":")[0] for key in keys)
+                mirror.kinds = {asked: held | (asked & written) for asked, held in mirror.kinds.items()}
             if known:  # the same change in the mirror, for the sets it holds
                 for key, member, value in rows:
                     if key in known:
@@ -522,8 +532,7 @@ class SqliteStateStore:
             out.update(self._get_from_tables(elsewhere, now, conn))
         return out
 
-    @staticmethod
-    def _kinds_in_tables(keys: list[str], conn: sqlite3.Connection) -> list[str]:
+    def _kinds_in_tables(self, keys: list[str], conn: sqlite3.Connection) -> list[str]:
         """The keys whose kind (the text before the first ':', or the whole key) has a set in
         the tables.
 
@@ -531,16 +540,24 @@ class SqliteStateStore:
         before, near-duplicate bands of a new text), and their kinds never live in the tables
         (behaviour sets are short-lived): one range probe per distinct kind, in one statement,
         spares looking each key up, and remembering its absence, which another connection's
-        commit forgets (every batch, when each shard has its own store)."""
-        kinds = {key.partition(":")[0] for key in keys}
-        present = {
-            str(row[0])
-            for row in conn.execute(
-                "SELECT k.value FROM json_each(?) k WHERE EXISTS (SELECT 1 FROM member_sets WHERE "
-                "key = k.value OR (key >= k.value || ':' AND key < k.value || ';'))",
-                (orjson.dumps(list(kinds)).decode(),),
-            )
-        }
+        commit forgets (every batch, when each shard has its own store). The kinds are found
+        in C (`map`), and the probe's answer is kept in the mirror
+        until another connection writes the file (a batch's kinds are mostly the last batch's;
+        the store's own writes add their kinds to it)."""
+        kinds = frozenset(map(itemgetter(0), map(str.partition, keys, repeat(":"))))
+        with self._mirror_lock:
+            mirror = self._mirror
+            mirror.validate(conn)
+            present = mirror.kinds.get(kinds)
+            if present is None:
+                present = mirror.kinds[kinds] = frozenset(
+                    str(row[0])
+                    for row in conn.execute(
+                        "SELECT k.value FROM json_each(?) k WHERE EXISTS (SELECT 1 FROM member_sets "
+                        "WHERE key = k.value OR (key >= k.value || ':' AND key < k.value || ';'))",
+                        (orjson.dumps(list(kinds)).decode(),),
+                    )
+                )
         if len(present) == len(kinds):
             return keys
         if not present:  # a scoring batch's behaviour keys: none
@@ -658,7 +675,7 @@ class SqliteStateStore:
             raise
         finally:
             with self._mirror_lock:
-                self._mirror.sets.clear()
+                self._mirror.forget()
         return removed + self._purge_log(now)
 
     def _purge_log(self, now: int) -> int:
