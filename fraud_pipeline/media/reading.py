@@ -222,8 +222,9 @@ def _rapidocr() -> Any:
     # The recogniser reads one line at a time: in a batch every line is padded to the widest
     # one's length, about a fifth of its CPU spent on padding (chosen on the tune half: same
     # verdicts, 14 of 290 readings moved, e.g. "FREEAIRDROP" -> "FREE AIRDROP").
-    # Its detector and recogniser with hard-swish fused (media/onnx_models.py: the same outputs
-    # within 1e-6, the recogniser about a tenth cheaper), made from the wheel's own files.
+    # Its detector and recogniser with hard-swish fused and the scalar affine steps folded into
+    # the convolutions (media/onnx_models.py: the same outputs within about 1e-6, the recogniser
+    # about a quarter and the detector a fifth cheaper than the wheel's), from the wheel's own files.
     models = Path(rapidocr_onnxruntime.__file__).parent / "models"
     return RapidOCR(
         det_limit_type="max",
