@@ -21,7 +21,19 @@ from fraud_pipeline.compiled_build import COMPILED_MODULES, build_wheel, module_
 ROOT = Path(__file__).resolve().parents[1]
 TWIN = Path(__file__).resolve().parent / "compiled_twin.py"
 
-pytestmark = [pytest.mark.slow, pytest.mark.compiled]
+
+def test_a_checkout_runs_the_pure_source_and_lists_modules_that_exist() -> None:
+    """The test suite and every editable install run the `.py` files (nothing compiled in the
+    source tree), and the list the build compiles names modules that are there."""
+    import fraud_pipeline
+    from fraud_pipeline.compiled_build import build, compiled_modules
+
+    assert fraud_pipeline.compiled() is False
+    assert build() == "pure"
+    assert set(compiled_modules()) == {module_name(p) for p in COMPILED_MODULES}
+    for path in COMPILED_MODULES:
+        assert (ROOT / path).is_file(), path
+    assert not list((ROOT / "fraud_pipeline").rglob("*.so")), "a compiled file in the source tree"
 
 
 @pytest.fixture(scope="session")
@@ -48,6 +60,8 @@ def _twin(package_root: Path, out: Path, events: int = 40_000, seed: int = 3) ->
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
+@pytest.mark.compiled
 @pytest.mark.timeout(1800)
 def test_the_compiled_wheel_carries_every_listed_module_compiled_beside_its_source(
     compiled_wheel: Path, tmp_path: Path
@@ -77,6 +91,8 @@ def test_the_compiled_wheel_carries_every_listed_module_compiled_beside_its_sour
     assert modules == {module_name(p): True for p in COMPILED_MODULES}
 
 
+@pytest.mark.slow
+@pytest.mark.compiled
 @pytest.mark.timeout(1800)
 def test_the_compiled_build_writes_byte_for_byte_the_records_of_the_pure_code(
     compiled_wheel: Path, tmp_path: Path
