@@ -18,9 +18,9 @@ from pathlib import Path
 
 # Paths relative to the repository root, as mypyc takes them. Chosen by measurement
 # (docs/performance.md, "The compiled build"): a module that mypyc slows or breaks stays Python.
-# Left out: `accounts/tracker.py`, whose `AccountVerdict.to_json` (`orjson.dumps` of a dataclass
-# with a `float` field, which mypyc stores unboxed) kills the process when compiled;
-# `state/base.py`, whose `@runtime_checkable` Protocol cannot be a compiled class.
+# Left out: `state/base.py`, whose `@runtime_checkable` Protocol cannot be a compiled class.
+# Never `orjson.dumps` a dataclass of a compiled module (`to_json` spells its fields out): orjson
+# reads a compiled dataclass with a bare `float` field (stored unboxed) wrongly and crashes.
 COMPILED_MODULES: tuple[str, ...] = (
     "fraud_pipeline/scoring/canonical.py",
     "fraud_pipeline/scoring/signal_registry.py",
@@ -28,6 +28,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "fraud_pipeline/scoring/pipeline_scorer.py",
     "fraud_pipeline/scoring/rules.py",
     "fraud_pipeline/records.py",
+    "fraud_pipeline/accounts/tracker.py",
     "fraud_pipeline/accounts/windows.py",
     "fraud_pipeline/state/sqlite.py",
 )
