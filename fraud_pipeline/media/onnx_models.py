@@ -47,11 +47,7 @@ def fuse_hard_swish(model: Any) -> int:
 
     graph = model.graph
     constants = _constants(graph)
-    users: dict[str, list[Any]] = defaultdict(list)
-    for node in graph.node:
-        for name in node.input:
-            users[name].append(node)
-    producer = {out: node for node in graph.node for out in node.output}
+    users, producer = _wiring(graph)
     replaced: dict[int, list[Any]] = {}
     dropped: set[int] = set()
     for clip in graph.node:
@@ -103,6 +99,16 @@ def _constants(graph: Any) -> dict[str, Any]:
     return constants
 
 
+def _wiring(graph: Any) -> tuple[dict[str, list[Any]], dict[str, Any]]:
+    """Who reads each tensor (its user nodes) and which node writes it, as the graph stands."""
+    users: dict[str, list[Any]] = defaultdict(list)
+    for node in graph.node:
+        for name in node.input:
+            users[name].append(node)
+    producer = {out: node for node in graph.node for out in node.output}
+    return users, producer
+
+
 def fold_affine_into_conv(model: Any) -> int:
     """Fold the scalar affine steps around convolutions into the convolutions' weights and
     biases, in place; returns how many convolutions took some.
@@ -119,11 +125,7 @@ def fold_affine_into_conv(model: Any) -> int:
 
     graph = model.graph
     constants = _constants(graph)
-    users: dict[str, list[Any]] = defaultdict(list)
-    for node in graph.node:
-        for name in node.input:
-            users[name].append(node)
-    producer = {out: node for node in graph.node for out in node.output}
+    users, producer = _wiring(graph)
     graph_outputs = {output.name for output in graph.output}
 
     def scalar_step(node: Any, variable: str) -> float | None:
