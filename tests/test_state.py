@@ -566,10 +566,10 @@ def test_sqlite_set_log_rows_write_a_shared_member_once_per_run(
     rows written before runs existed (plain columns) still replay; a malformed row is an error."""
     import orjson
 
-    from fraud_pipeline.state.sqlite import _log_columns
+    from fraud_pipeline.state.sqlite import _runs, sighting_columns
 
     batch = [("k1", "a", "v"), ("k2", "a", "v"), ("k3", "b", "v"), ("k1", "a", "w"), ("k4", "a", "w")]
-    assert _log_columns(batch) == (
+    assert _runs(*sighting_columns(batch)) == (
         ["k1", "k2", "k3", "k1", "k4"],
         ["a", "b", "a"],
         ["v", "v", "w"],

@@ -258,7 +258,7 @@ class _SetLog:
         runs: list[int] | None = None,
     ) -> None:
         """Apply one row: its sightings as columns, `members` and `values` one per run of
-        `runs[j]` consecutive keys (`_log_columns`), or one per key in rows without `runs`."""
+        `runs[j]` consecutive keys (`_runs`), or one per key in rows without `runs`."""
         if runs is None:
             runs = [1] * len(keys)
         if len(members) != len(runs) or len(values) != len(runs) or sum(runs) != len(keys):
@@ -289,13 +289,6 @@ class _SetLog:
         for key in dead:
             del self.members[key], expires[key], self.first_seq[key]
         return min(self.first_seq.values(), default=self.cursor + 1)
-
-
-def _log_columns(
-    sightings: Sequence[SightingRow],
-) -> tuple[list[str], list[str], list[str], list[int]]:
-    """A batch of sightings as one set-log row (`_runs`), checked."""
-    return _runs(*sighting_columns(sightings))
 
 
 def _runs(
