@@ -359,11 +359,11 @@ class RuleSet:
         self.lists = CompiledLists(spec.lists)
         self.source, namespace = _generate(self.rules)
         exec(compile(self.source, "<policy rules>", "exec"), namespace)
-        # The generated functions themselves, for callers that run them once per post
-        # (`PostScorer`: `evaluate_post`, which builds a context only for a post that needs one).
-        self.evaluate_function: Callable[[SignalContext], list[RuleHit]] = namespace["evaluate"]
+        # The generated function itself, for callers that run it once per post (`PostScorer`:
+        # `evaluate_post` builds a context only for a post that needs one); `evaluate` over a
+        # context is the same function.
         self.evaluate_post: Callable[..., list[RuleHit]] = namespace["evaluate_post"]
-        self._evaluate = self.evaluate_function
+        self._evaluate: Callable[[SignalContext], list[RuleHit]] = namespace["evaluate"]
 
     def context(
         self,
