@@ -374,21 +374,19 @@ class AccountTracker:
             spec.follows_per_window,
         )
         quiet = self._quiet
-        if self._new_account_flags:
-            judged = {
-                d: t
-                for d, t in latest.items()
-                if d in account_news or not quiet(t, stored.get(d), reaching.get(d))
-            }
-        else:
-            # An account with no stored verdict and no windowed count at its bar is quiet
-            # (`_quiet`): most posters, told by two set look-ups without the call.
-            judged = {
-                d: t
-                for d, t in latest.items()
-                if d in account_news
-                or ((d in stored or d in reaching) and not quiet(t, stored.get(d), reaching.get(d)))
-            }
+        # Unless a new account alone reaches review, an account with no stored verdict and no
+        # windowed count at its bar is quiet (`_quiet`): most posters, told by two set look-ups
+        # without the call.
+        every_account = self._new_account_flags
+        judged = {
+            d: t
+            for d, t in latest.items()
+            if d in account_news
+            or (
+                (every_account or d in stored or d in reaching)
+                and not quiet(t, stored.get(d), reaching.get(d))
+            )
+        }
         if not judged:
             return []
         signals = self.read_signals(judged)
