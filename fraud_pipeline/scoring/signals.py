@@ -283,6 +283,24 @@ class NearDuplicateSketch:
         return out
 
 
+# The sketches built in this process, by the parameters that shape them (`_shared_sketch`).
+_SKETCHES: dict[tuple[int, float, int, int], NearDuplicateSketch] = {}
+
+
+def _shared_sketch(params: BehaviourParams) -> NearDuplicateSketch:
+    """One sketch per process for each set of the parameters that shape it, shared by every
+    tracker (read-only once built). Building one integrates the LSH bands (datasketch, scipy):
+    about 25 M instructions, as much as the tracker's work on 300 posts, which every tracker (a
+    shard's, a test's) paid again inside its first batch."""
+    key = (params.num_perm, params.near_duplicate_jaccard, params.shingle_chars, params.minhash_seed)
+    sketch = _SKETCHES.get(key)
+    if sketch is None:
+        if len(_SKETCHES) >= 8:
+            _SKETCHES.clear()
+        sketch = _SKETCHES[key] = NearDuplicateSketch(params)
+    return sketch
+
+
 @functools.lru_cache(maxsize=64)
 def _equal_bytes_needed(n: int, bar: float) -> int:
     """The fewest equal bytes of two n-byte compact signatures whose `similarity` reaches `bar`
@@ -512,11 +530,11 @@ class BehaviorTracker:
     @property
     def sketch(self) -> NearDuplicateSketch:
         """The policy's MinHash permutations and LSH bands, built on first use (datasketch works
-        the bands out by integration). A plain attribute, not a `cached_property`: compiled by
-        mypyc, a class has no instance `__dict__` and a cached_property would recompute on every
-        access (docs/performance.md)."""
+        the bands out by integration) and shared by the process's trackers (`_shared_sketch`).
+        A plain attribute, not a `cached_property`: compiled by mypyc, a class has no instance
+        `__dict__` and a cached_property would recompute on every access (docs/performance.md)."""
         if self._sketch is None:
-            self._sketch = NearDuplicateSketch(self.params)
+            self._sketch = _shared_sketch(self.params)
         return self._sketch
 
     def retune(self, params: BehaviourParams) -> None:
