@@ -223,7 +223,7 @@ class MeteredState:
         self.calls += math.ceil(len(unique) / BATCH_GET_ITEMS)
         return units
 
-    def get_members(self, keys: Any) -> dict[str, dict[str, str]]:
+    def get_members(self, keys: Any, ttl_s: int | None = None) -> dict[str, dict[str, str]]:
         keys = list(keys)
         directory = [k for k in keys if k.startswith(DIRECTORY_PREFIX)]
         if directory:  # the delta directory's minutes new since a tracker's last read (accounts/windows.py)
@@ -231,7 +231,7 @@ class MeteredState:
             self.directory_rru += self._read(directory)
             keys = [k for k in keys if not k.startswith(DIRECTORY_PREFIX)]
         self._read(keys)
-        return self.inner.get_members([*keys, *directory])
+        return self.inner.get_members([*keys, *directory], ttl_s)
 
     def put_cached(self, values: Mapping[str, str], ttl_s: int) -> None:
         from fraud_pipeline.state.dynamodb import BATCH_WRITE_ITEMS

@@ -134,9 +134,9 @@ class _FirstReadsStore(MemoryStateStore):
         super().__init__()
         self.first_reads: list[str] = []
 
-    def get_members(self, keys: Collection[str]) -> dict[str, dict[str, str]]:
+    def get_members(self, keys: Collection[str], ttl_s: int | None = None) -> dict[str, dict[str, str]]:
         self.first_reads += [key for key in keys if key.startswith("first:")]
-        return super().get_members(keys)
+        return super().get_members(keys, ttl_s)
 
 
 def test_a_tracker_reads_an_accounts_first_sighting_until_it_has_read_it_once() -> None:
@@ -503,9 +503,9 @@ def test_the_bucket_before_is_read_only_when_the_window_reaches_into_it() -> Non
     read: list[set[str]] = []
     real_get = store.get_members
 
-    def spy(keys: object) -> dict[str, dict[str, str]]:
+    def spy(keys: object, ttl_s: int | None = None) -> dict[str, dict[str, str]]:
         read.append(set(keys))  # type: ignore[call-overload]
-        return real_get(keys)  # type: ignore[arg-type]
+        return real_get(keys, ttl_s)  # type: ignore[arg-type]
 
     store.get_members = spy  # type: ignore[method-assign]
     late = _linked(99, SCAM, bucket_start + tracker.bucket_us - 1_000_000)  # its window: this bucket

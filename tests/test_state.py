@@ -650,3 +650,48 @@ def test_sqlite_set_log_reads_what_another_process_appended(local_settings: Sett
         "fp:new": {"did:plc:there": "3", "did:plc:here": "4"},
     }
     store.close()
+
+
+def test_get_members_told_the_time_to_live_reads_what_was_written_with_it(
+    store: StateStore, clock: FakeClock
+) -> None:
+    """`ttl_s` is the time-to-live the sets were written with: the same sets are read with it
+    as without it (every store), short-lived and lasting ones alike, expired ones left out."""
+    short, lasting = 600, 30 * 86400
+    store.add_members(
+        [("acct:did:1#7", "r1", "10"), ("acct:did:1#7", "r2", "11"), ("fp:a#7", "d", "v")], short
+    )
+    store.add_members([("acct:record:did:1", "p:1", "x"), ("first:did:1", "t", "5")], lasting)
+    short_keys = ["acct:did:1#7", "acct:did:2#7", "fp:a#7", "fp:b#7"]
+    lasting_keys = ["acct:record:did:1", "first:did:1", "first:did:2"]
+    assert store.get_members(short_keys, ttl_s=short) == store.get_members(short_keys)
+    assert store.get_members(short_keys, ttl_s=short) == {
+        "acct:did:1#7": {"r1": "10", "r2": "11"},
+        "fp:a#7": {"d": "v"},
+    }
+    assert store.get_members(lasting_keys, ttl_s=lasting) == store.get_members(lasting_keys)
+    assert store.get_members(lasting_keys, ttl_s=lasting) == {
+        "acct:record:did:1": {"p:1": "x"},
+        "first:did:1": {"t": "5"},
+    }
+    assert store.get_members([], ttl_s=short) == {}
+    clock.now += short + 1
+    assert store.get_members(short_keys, ttl_s=short) == {} == store.get_members(short_keys)
+    assert store.get_members(lasting_keys, ttl_s=lasting) == store.get_members(lasting_keys) != {}
+
+
+def test_sqlite_get_members_told_a_short_time_to_live_does_not_look_in_the_tables(
+    local_settings: Settings, clock: FakeClock
+) -> None:
+    """The behaviour tracker's keys the set log lacks (its `acct` kind shares the tables with
+    the accounts' records) are not looked up in the tables when the read says they are
+    short-lived; unhinted, they are (and found nowhere)."""
+    store = SqliteStateStore(local_settings.state_path, clock=clock)
+    store.add_members([("acct:record:did:1", "p:1", "x")], ttl_s=30 * 86400)
+    store.add_members([("acct:did:1#7", "r1", "10")], ttl_s=600)
+    wanted = ["acct:did:1#7", "acct:did:1#6", "acct:did:2#7"]
+    assert store.get_members(wanted, ttl_s=600) == {"acct:did:1#7": {"r1": "10"}}
+    assert not {"acct:did:1#6", "acct:did:2#7"} & store._mirror.sets.keys()  # never looked up
+    assert store.get_members(wanted) == {"acct:did:1#7": {"r1": "10"}}
+    assert {"acct:did:1#6", "acct:did:2#7"} <= store._mirror.sets.keys()  # looked up in the tables
+    store.close()

@@ -700,7 +700,7 @@ class BehaviorTracker:
                 own_values[i] = (member, near_member)
 
         self.store.add_members(SightingRuns(set_keys, set_members, set_values, set_runs), ttl_s=p.set_ttl_s)
-        sets = _BatchSets(self.store.get_members(wanted))
+        sets = _BatchSets(self.store.get_members(wanted, ttl_s=p.set_ttl_s))
 
         counts = self._account_posts(posts, acct_of, sets)
         news = [post.time_us - first_seen[post.did] <= new_us for post in posts]
@@ -863,7 +863,9 @@ class BehaviorTracker:
                 first[did] = min(stored_us, time_us)
         if not unknown:
             return first
-        stored = self.store.get_members([f"first:{did}" for did in unknown])
+        stored = self.store.get_members(
+            [f"first:{did}" for did in unknown], ttl_s=self.params.account_memory_s
+        )
         missing: list[SightingRow] = []
         for did in unknown:
             time_us = earliest[did]

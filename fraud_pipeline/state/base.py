@@ -89,8 +89,13 @@ class StateStore(Protocol):
         tracker writes thousands per batch); a whole batch may come as `SightingRuns`."""
         ...
 
-    def get_members(self, keys: Collection[str]) -> dict[str, dict[str, str]]:
-        """member -> value of each live, non-empty set among `keys` (others are left out)."""
+    def get_members(self, keys: Collection[str], ttl_s: int | None = None) -> dict[str, dict[str, str]]:
+        """member -> value of each live, non-empty set among `keys` (others are left out).
+
+        `ttl_s`: the time-to-live the sets were written with, when the caller knows it. A store
+        that keeps sets by their time-to-live then looks only where such sets live (SQLite: its
+        set log, or its tables), not first in one and then, for the keys it lacks, in the other;
+        a set written with a time-to-live of the other kind may then be left out."""
         ...
 
     def get_cached(self, keys: Collection[str]) -> dict[str, str]:

@@ -314,7 +314,8 @@ class DynamoDbStateStore:
             delay = min(delay * 2, 1.0)
         raise StateError(f"DynamoDB kept cancelling a transaction of {len(actions)} set updates")
 
-    def get_members(self, keys: Collection[str]) -> dict[str, dict[str, str]]:
+    def get_members(self, keys: Collection[str], ttl_s: int | None = None) -> dict[str, dict[str, str]]:
+        """One item per set, whatever its time-to-live: `ttl_s` changes nothing."""
         out: dict[str, dict[str, str]] = {}
         now = int(self._clock())
         for item in self._batch_get([{"pk": {"S": "set#" + check_key(k)}} for k in dict.fromkeys(keys)]):

@@ -80,7 +80,8 @@ class MemoryStateStore:
                 if entry[1] != expires:
                     sets[key] = (entry[0], expires)
 
-    def get_members(self, keys: Collection[str]) -> dict[str, dict[str, str]]:
+    def get_members(self, keys: Collection[str], ttl_s: int | None = None) -> dict[str, dict[str, str]]:
+        """Every set in one dict: `ttl_s` changes nothing."""
         wanted = keys if isinstance(keys, set | frozenset) else set(keys)
         with self._lock:
             now = int(self._clock())

@@ -506,13 +506,18 @@ class SqliteStateStore:
                     if entry is not None:
                         known[key] = (entry[0], expires)
 
-    def get_members(self, keys: Collection[str]) -> dict[str, dict[str, str]]:
+    def get_members(self, keys: Collection[str], ttl_s: int | None = None) -> dict[str, dict[str, str]]:
         """Sets the log has, from memory (after reading the rows appended since); the others from
-        the tables (or their mirror)."""
+        the tables (or their mirror). With `ttl_s`, only where sets of that time-to-live are
+        written: the log (a behaviour batch's keys the log lacks, about a thousand, are then not
+        sorted by kind and probed in the tables: the accounts' records share the `acct` kind with
+        the tracker's keys, so each such key was looked up there) or the tables."""
         if not keys:
             return {}
         now = int(self._clock())
         conn = self._conn()
+        if ttl_s is not None and ttl_s > LOG_MAX_TTL_S:
+            return self._get_from_tables(keys, now, conn)
         log = self._log
         wanted = keys if isinstance(keys, set | frozenset) else set(keys)
         with log.lock:
@@ -520,6 +525,8 @@ class SqliteStateStore:
             sets, expires = log.members, log.expires
             in_log = sets.keys() & wanted  # in C: the Python loop below walks only found sets
             out = {key: dict(sets[key]) for key in in_log if expires[key] > now}
+        if ttl_s is not None:
+            return out
         elsewhere = list(wanted - in_log) if len(in_log) < len(wanted) else []
         if elsewhere:
             elsewhere = self._kinds_in_tables(elsewhere, conn)
