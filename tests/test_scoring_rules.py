@@ -535,11 +535,20 @@ def test_each_distinct_text_is_read_once_per_batch_by_the_trackers_and_the_rules
     fold_calls: list[str] = []
     reading_calls: list[str] = []
     real_views, real_fold = canonical._views_of, canonical._fold_fingerprint
+    real_ascii = canonical._read_ascii
     real_reading = signal_registry.TextReading.__init__
 
     def counting_views(text: str) -> Any:
         views_calls.append(text)
         return real_views(text)
+
+    def counting_ascii(forms: list[Any]) -> None:  # a batch's ASCII texts, read together
+        views_calls.extend(form.text for form in forms)
+        monkeypatch.setattr(canonical, "_views_of", real_views)  # which it may call: counted once
+        try:
+            real_ascii(forms)
+        finally:
+            monkeypatch.setattr(canonical, "_views_of", counting_views)
 
     def counting_fold(lowered: str) -> str:
         fold_calls.append(lowered)
@@ -563,6 +572,7 @@ def test_each_distinct_text_is_read_once_per_batch_by_the_trackers_and_the_rules
     expected, _ = PostScorer(KeywordScorer(), None).score(posts)  # every component on its own
     canonical.text_forms.cache_clear()
     monkeypatch.setattr(canonical, "_views_of", counting_views)
+    monkeypatch.setattr(canonical, "_read_ascii", counting_ascii)
     monkeypatch.setattr(canonical, "_fold_fingerprint", counting_fold)
     monkeypatch.setattr(signal_registry.TextReading, "__init__", counting_reading)
     tagged, _ = PostScorer(KeywordScorer(), None).score(posts)

@@ -519,6 +519,63 @@ def _ascii_candidates(texts: list[str]) -> np.ndarray:
     return flags
 
 
+# ASCII bytes as bits, for `_ascii_hints`: a letter 1, a leet character (`013457@$`) 2, a letter
+# or digit 4, a word character (a letter, a digit or `_`) 8; every other byte 0.
+_ASCII_HINT_CLASS = bytes(
+    (1 if chr(b).isalpha() else 0)
+    | (2 if chr(b) in "013457@$" else 0)
+    | (4 if chr(b).isalnum() else 0)
+    | (8 if chr(b).isalnum() or chr(b) == "_" else 0)
+    for b in range(128)
+) + bytes(128)
+
+
+class AsciiHints(NamedTuple):
+    """What `_ascii_hints` tells of each text of a batch (numpy bool arrays, one per text)."""
+
+    leet: np.ndarray  # a letter touches a leet character: exactly the contacts `_leet` reads
+    one_char_words: np.ndarray  # three one-character words in a row: `_plain_ascii`'s other test
+    spaced: np.ndarray  # three letters in a row standing alone: a superset of `_SPACED`'s matches
+
+
+def _in_a_row(alone: np.ndarray) -> np.ndarray:
+    """Where, of these positions (sorted), the first of three each within a letter and three
+    separators of the next (`_SPACED_MAX_GAP`) stands."""
+    close = np.diff(alone) <= _SPACED_MAX_GAP
+    return alone[:-2][close[:-1] & close[1:]]
+
+
+def _ascii_hints(texts: Sequence[str]) -> AsciiHints:
+    """`AsciiHints` of a batch of ASCII texts, in a few numpy passes over the texts joined (by a
+    byte of no class, so no contact spans two texts; a run of one-character words that does only
+    sends a text the longer way) where per text the same tests cost several times as much.
+
+    `one_char_words` is a superset of `_plain_ascii`'s `_ASCII_SPACED_HINT` (word characters
+    with no word character either side); `spaced` of `_SPACED`'s matches, whose letters stand
+    with no letter or digit either side (`_` is one of its separators: `a_b_c`)."""
+    n = len(texts)
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=n) + 1
+    seams = np.zeros(n, dtype=np.int64)
+    np.cumsum(lengths[:-1], out=seams[1:])
+    # A byte of no class before each text (its seam) and one at the end; positions in `data`
+    # are one past those in the texts joined, so `seams` are `data`'s.
+    data = ("\n" + "\n".join(texts) + "\n").encode("ascii").translate(_ASCII_HINT_CLASS)
+    bits = np.frombuffer(data, dtype=np.uint8)
+    letter = (bits & 1).view(np.bool_)
+    leet_char = (bits & 2).view(np.bool_)
+    alnum = (bits & 4).view(np.bool_)
+    word = bits >= 8
+    contacts = np.flatnonzero((letter[:-1] & leet_char[1:]) | (leet_char[:-1] & letter[1:]))
+    lone_words = np.flatnonzero(word[1:-1] & ~word[:-2] & ~word[2:]) + 1
+    lone_letters = np.flatnonzero(letter[1:-1] & ~alnum[:-2] & ~alnum[2:]) + 1
+    hints = []
+    for at in (contacts, _in_a_row(lone_words), _in_a_row(lone_letters)):
+        flags = np.zeros(n, dtype=np.bool_)
+        flags[np.searchsorted(seams, at, side="right") - 1] = True
+        hints.append(flags)
+    return AsciiHints(*hints)
+
+
 def evasion_evidence(text: str) -> EvasionEvidence:
     """How much obfuscation `text` carries (see `EvasionEvidence`)."""
     return text_views(text).evidence
@@ -581,8 +638,35 @@ def _views_of(text: str) -> TextViews:
         if _FULLWIDTH_LATIN.search(text):
             pattern = _FULLWIDTH_BESIDE_ASCII if _CJK.search(text) else _FULLWIDTH_LATIN
             fullwidth = len(pattern.findall(text))
-    evidence = EvasionEvidence(mixed, invisible, fullwidth, spaced, len(changed))
+    # Most texts read here carry no evidence at all: they share one (a dataclass's `__init__`
+    # runs interpreted even in the compiled build, and this one costs a few thousand instructions).
+    evidence = (
+        EvasionEvidence(mixed, invisible, fullwidth, spaced, len(changed))
+        if mixed or invisible or fullwidth or spaced or changed
+        else _NO_EVIDENCE
+    )
     return TextViews(text, canonical_text, leet, evidence)
+
+
+def _read_ascii(forms: list[TextForms]) -> None:
+    """The views of these forms' ASCII texts, for a batch (`batch_forms`), each as `_views_of`
+    gives it: `_ascii_hints` tells in one numpy pass which texts `_plain_ascii` would pass (no
+    leet contact, no one-character words in a row: their own views), which of the rest have no
+    letters to rejoin (then their own canonical view, read by `_leet`) and which might."""
+    hints = _ascii_hints([form.text for form in forms])
+    for form, has_leet, one_char_words, maybe_spaced in zip(
+        forms, hints.leet.tolist(), hints.one_char_words.tolist(), hints.spaced.tolist(), strict=True
+    ):
+        text = form.text
+        if maybe_spaced and (has_leet or one_char_words):
+            form._views = _views_of(text)
+        elif has_leet:  # not plain: the full reading, whose `_analyse` rejoins nothing here
+            leet, changed = _leet(text)
+            form._views = TextViews(
+                text, text, leet, EvasionEvidence(leet_words=len(changed)) if changed else _NO_EVIDENCE
+            )
+        else:  # plain, or the full reading changes nothing
+            form._views = TextViews(text, text, text, _NO_EVIDENCE)
 
 
 class TextForms:
@@ -632,9 +716,15 @@ def text_forms(text: str) -> TextForms:
 
 
 def batch_forms(texts: Iterable[str]) -> dict[str, TextForms]:
-    """One `TextForms` per distinct text of a batch, by text (what `PostScorer` passes on)."""
+    """One `TextForms` per distinct text of a batch, by text (what `PostScorer` passes on), the
+    views of its ASCII texts not read yet worked out together (`_read_ascii`: every reader of
+    the batch asks for them)."""
     distinct = dict.fromkeys(texts)
-    return dict(zip(distinct, map(text_forms, distinct), strict=True))
+    forms = dict(zip(distinct, map(text_forms, distinct), strict=True))
+    fresh = [form for form in forms.values() if form._views is None and form.text.isascii()]
+    if fresh:
+        _read_ascii(fresh)
+    return forms
 
 
 def text_views(text: str) -> TextViews:
