@@ -169,3 +169,73 @@ def test_batch_forms_keeps_non_ascii_texts_for_later_and_views_read_once() -> No
         assert again["fr33 stuff"].views is first
     finally:
         canonical.text_forms.cache_clear()
+
+
+def _non_ascii_texts() -> list[str]:
+    """Texts outside ASCII: the labelled data and its rewrites, the benign posts in other
+    scripts, and edge cases (surrogates, controls, every kind of character the tests look for)."""
+    lines = (REPO / "data/labeled/train.jsonl").read_text().splitlines()
+    lines += (REPO / "data/evaluation/benign_scripts.jsonl").read_text().splitlines()
+    texts = [json.loads(line)["text"] for line in lines]
+    texts += [rewrite(t, REWRITES[i % len(REWRITES)], row=i) for i, t in enumerate(texts[:3000])]
+    texts += [
+        "a\ud800b",
+        "\udfff",
+        "\x7f\x80\xff",
+        "ｆｒｅｅ ａｉｒｄｒｏｐ",
+        "日本語のｆｒｅｅ",
+        "tag\U000e0041 \U0001d41a",
+        "frее 🎁\u200b",
+        "e\u0301",
+        "ﬁ",
+    ]
+    return [t for t in dict.fromkeys(texts) if not t.isascii()]
+
+
+def test_outside_ascii_is_the_text_without_its_ascii_characters() -> None:
+    from fraud_pipeline.scoring.canonical import _outside_ascii
+
+    every = "".join(map(chr, range(0x110000)))
+    assert _outside_ascii(every) == every[128:]
+    for text in _non_ascii_texts():
+        assert _outside_ascii(text) == "".join(ch for ch in text if not ch.isascii()), repr(text)
+
+
+def test_set_tests_ask_the_characters_outside_ascii_as_they_asked_the_whole_text() -> None:
+    """Whether a text holds an invisible character, a lookalike, a full-width Latin letter or a
+    CJK one is answered the same from its characters outside ASCII (`_outside_ascii`), which
+    `_views_of` and `_analyse` ask; and the texts hold some of each."""
+    from fraud_pipeline.scoring.canonical import (
+        _CJK,
+        _FULLWIDTH_LATIN,
+        _beyond_bmp,
+        _has_invisible,
+        _outside_ascii,
+        tables,
+    )
+
+    t = tables()
+
+    def lookalike(text: str) -> bool:
+        if _beyond_bmp(text):
+            return not t.lookalikes.keys().isdisjoint(text)
+        return t.lookalike.search(text) is not None
+
+    seen = {"invisible": 0, "lookalike": 0, "fullwidth": 0, "cjk": 0}
+    for text in _non_ascii_texts():
+        rare = _outside_ascii(text)
+        answers = {
+            "invisible": _has_invisible(text, t),
+            "lookalike": lookalike(text),
+            "fullwidth": _FULLWIDTH_LATIN.search(text) is not None,
+            "cjk": _CJK.search(text) is not None,
+        }
+        assert answers == {
+            "invisible": _has_invisible(rare, t),
+            "lookalike": lookalike(rare),
+            "fullwidth": _FULLWIDTH_LATIN.search(rare) is not None,
+            "cjk": _CJK.search(rare) is not None,
+        }, repr(text)
+        for name, found in answers.items():
+            seen[name] += found
+    assert min(seen.values()) >= 2, seen

@@ -230,6 +230,20 @@ def _beyond_bmp(text: str) -> bool:
     return _BEYOND_BMP.search(text) is not None
 
 
+_ASCII_BYTES = bytes(range(128))
+
+
+def _outside_ascii(text: str) -> str:
+    """The characters of `text` outside ASCII, in order: for the tests of whether a text holds
+    any character of a set outside ASCII (invisible, lookalike, full-width, beyond the BMP),
+    which ask the same of these few characters. UTF-8 writes ASCII characters as the bytes
+    below 0x80 and every other character with bytes from 0x80 up, so deleting the former
+    leaves the latter whole: three C-level passes of a few instructions a byte, where a regex
+    class costs tens to hundreds a character (a lone surrogate passes through as it is)."""
+    data = text.encode("utf-8", "surrogatepass").translate(None, _ASCII_BYTES)
+    return data.decode("utf-8", "surrogatepass")
+
+
 def _has_invisible(text: str, t: _Tables) -> bool:
     """Has `text` a character of `_INVISIBLE_CLASS`?"""
     if _beyond_bmp(text):
@@ -340,14 +354,15 @@ def _analyse(text: str, invisible: bool | None = None) -> tuple[str, int, int]:
     mixed = 0
     if not text.isascii():
         t = tables()
-        if _has_invisible(text, t) if invisible is None else invisible:
+        if _has_invisible(_outside_ascii(text), t) if invisible is None else invisible:
             text = _INVISIBLE.sub("", text)
         if not unicodedata.is_normalized("NFKC", text):
             text = unicodedata.normalize("NFKC", text)
+        rare = _outside_ascii(text)
         if (
-            not t.lookalikes.keys().isdisjoint(text)
-            if _beyond_bmp(text)
-            else t.lookalike.search(text) is not None
+            not t.lookalikes.keys().isdisjoint(rare)
+            if _beyond_bmp(rare)
+            else t.lookalike.search(rare) is not None
         ):
             text, mixed = _fold_lookalikes(text, t)
     spaced = 0
@@ -628,15 +643,16 @@ def _views_of(text: str) -> TextViews:
     ascii_text = text.isascii()
     if ascii_text and _plain_ascii(text):
         return TextViews(text, text, text, _NO_EVIDENCE)
-    has_invisible = not ascii_text and _has_invisible(text, tables())
+    rare = "" if ascii_text else _outside_ascii(text)  # what the character-set tests ask
+    has_invisible = not ascii_text and _has_invisible(rare, tables())
     canonical_text, mixed, spaced = _analyse(text, has_invisible)
     leet, changed = _leet(canonical_text)
     invisible = fullwidth = 0
     if not ascii_text:
         if has_invisible:
             invisible = sum(len(m.group()) for m in _INVISIBLE_IN_WORD.finditer(text))
-        if _FULLWIDTH_LATIN.search(text):
-            pattern = _FULLWIDTH_BESIDE_ASCII if _CJK.search(text) else _FULLWIDTH_LATIN
+        if _FULLWIDTH_LATIN.search(rare):
+            pattern = _FULLWIDTH_BESIDE_ASCII if _CJK.search(rare) else _FULLWIDTH_LATIN
             fullwidth = len(pattern.findall(text))
     # Most texts read here carry no evidence at all: they share one (a dataclass's `__init__`
     # runs interpreted even in the compiled build, and this one costs a few thousand instructions).
