@@ -129,6 +129,26 @@ class ScoreCounts:
         self.image_unavailable.update(other.image_unavailable)
 
 
+def round_score(score: float) -> float:
+    """`round(score, 6)`, the same float, without its decimal conversion (about 2.7 k
+    instructions per post, most of the verdict's arithmetic).
+
+    For a score in [0, 1], `score * 1e6` is within 1.2e-10 of the exact product, so unless its
+    fraction is within 1e-9 of a half, the product rounds to the same whole number `k` as
+    `round` (exact, halves to even) does, and `k / 1e6` is the float nearest `k`e-6, the float
+    `round` returns. Near a half, and for anything outside [0, 1] (NaN, negatives and their
+    signed zeros included), it is `round` itself. tests/test_scorer_round.py holds it to `round`.
+    """
+    if 0.0 <= score <= 1.0:
+        scaled = score * 1_000_000.0
+        fraction = scaled % 1.0
+        if fraction < 0.499_999_999:
+            return (scaled - fraction) / 1_000_000.0
+        if fraction > 0.500_000_001:
+            return (scaled - fraction + 1.0) / 1_000_000.0
+    return round(score, 6)
+
+
 _NO_ACTIONS: frozenset[str | None] = frozenset()  # the rule actions of a post no rule fires on
 
 
@@ -526,7 +546,7 @@ class PostScorer:
             post,
             text_p,
             media_p,
-            round(fraud_score, 6),
+            round_score(fraud_score),
             action != "none",
             labels,
             reasons,
