@@ -97,15 +97,34 @@ _LEET_LEADING = re.compile(r"^[013457@$][A-Za-z]{3,}")
 _LEET_MAX_WORD = 20  # longer runs are handles, hashes and addresses
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class EvasionEvidence:
-    """Counts of obfuscation in one raw text (all zero for ordinary text in any script)."""
+    """Counts of obfuscation in one raw text (all zero for ordinary text in any script).
+
+    Read-only by convention and hashed by its fields, as when it was frozen: a frozen class
+    cannot write its own `__init__`, and the written one is what mypyc compiles to a native
+    constructor (the generated one runs interpreted, once per distinct text)."""
 
     mixed_script_words: int = 0  # words spelled with lookalike letters of another script
     invisible_in_words: int = 0  # invisible characters between letters of a Latin word
     fullwidth_latin: int = 0  # full-width Latin letters outside CJK writing
     spaced_out_words: int = 0  # words written letter by letter (`f r e e`)
     leet_words: int = 0  # words with digits or symbols for letters (`fr33`)
+
+    # tests/test_records_init.py holds its parameters to the fields, in order, with defaults.
+    def __init__(
+        self,
+        mixed_script_words: int = 0,
+        invisible_in_words: int = 0,
+        fullwidth_latin: int = 0,
+        spaced_out_words: int = 0,
+        leet_words: int = 0,
+    ) -> None:
+        self.mixed_script_words = mixed_script_words
+        self.invisible_in_words = invisible_in_words
+        self.fullwidth_latin = fullwidth_latin
+        self.spaced_out_words = spaced_out_words
+        self.leet_words = leet_words
 
 
 class TextViews(NamedTuple):
