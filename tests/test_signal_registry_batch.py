@@ -1,0 +1,93 @@
+"""The batch's word openings (`signal_registry._batch_openings`) held to the regex they replace
+(`_TRIGGER_OPENING.finditer`), and the batch readings to the per-text ones."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from fraud_pipeline.scoring import canonical
+from fraud_pipeline.scoring import text_patterns as tp
+from fraud_pipeline.scoring.rewrites import REWRITES, rewrite
+from fraud_pipeline.scoring.signal_registry import (
+    _ASCII_WORDS,
+    _TRIGGER_OPENING,
+    TextReading,
+    _batch_openings,
+    _heads,
+    read_batch,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _regex_openings(data: bytes) -> list[tuple[int, bytes]]:
+    return [(m.start(), m.group()) for m in _TRIGGER_OPENING.finditer(data.translate(_ASCII_WORDS))]
+
+
+def _texts() -> list[str]:
+    lines = (REPO / "data/labeled/train.jsonl").read_text().splitlines()
+    texts = [json.loads(line)["text"] for line in lines]
+    texts += [rewrite(t, REWRITES[i % len(REWRITES)], row=i) for i, t in enumerate(texts[:2000])]
+    return list(dict.fromkeys(texts))
+
+
+def _random_texts(count: int, seed: int) -> list[str]:
+    """Words made of prefixes, their pieces and near misses, in any case, run together or apart."""
+    rng = random.Random(seed)
+    pieces = [*tp.TRIGGER_PREFIXES, "see", "wor", "gi", "d", "m", "x", "2", "10", "_", "é", "DM", "Free"]
+    seps = [" ", "", "", "-", "_", ".", "\n", "?", "$", "9"]
+    return [
+        "".join(rng.choice(pieces) + rng.choice(seps) for _ in range(rng.randint(0, 8))) for _ in range(count)
+    ]
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 500])
+def test_batch_openings_are_the_regex_openings(batch_size: int) -> None:
+    texts = _texts() + _random_texts(5000, seed=3)
+    found = 0
+    for start in range(0, len(texts), batch_size):
+        lowers = [t.lower() for t in texts[start : start + batch_size]]
+        data = (" " + " ".join(lowers)).encode("ascii", "replace")
+        expected = _regex_openings(data)
+        assert _batch_openings(data) == expected, lowers
+        found += len(expected)
+    assert found > 1000
+
+
+def test_batch_openings_at_the_edges() -> None:
+    for data in [b" ", b" dm", b" 2x", b" x9 dm", b" giveaway", b" give", b" gi", b"  free", b" DM 10X", b""]:
+        if data:
+            assert _batch_openings(data) == _regex_openings(data), data
+    assert _batch_openings(b" giveaway give") == [(0, b" giveaway"), (9, b" give")]
+
+
+def test_prefixes_the_tables_cannot_hold_are_refused() -> None:
+    for bad in (("a",), ("Free",), ("two words",), ("x-y",)):
+        with pytest.raises(ValueError):
+            _heads(bad)
+
+
+def test_batch_readings_are_the_per_text_readings() -> None:
+    """`read_batch` over batches gives each text the reading `TextReading` gives it alone."""
+    texts = _texts()[:3000] + _random_texts(2000, seed=4)
+    canonical.text_forms.cache_clear()
+    try:
+        for start in range(0, len(texts), 250):
+            forms = canonical.batch_forms(texts[start : start + 250])
+            read_batch(forms.values())
+            for form in forms.values():
+                alone = TextReading(canonical._views_of(form.text))
+                batch = form.reading
+                assert batch is not None
+                assert (batch.text, batch.triggers, batch.rewritten) == (
+                    alone.text,
+                    alone.triggers,
+                    alone.rewritten,
+                )
+                assert batch.openings == alone.openings, form.text
+    finally:
+        canonical.text_forms.cache_clear()
