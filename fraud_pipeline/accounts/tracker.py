@@ -41,6 +41,7 @@ import hashlib
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import le
 from typing import Final
 
 import orjson
@@ -52,7 +53,7 @@ from fraud_pipeline.batch_gc import collector_paused
 from fraud_pipeline.policy.schema import AccountsSpec, PolicySpec
 from fraud_pipeline.records import Post
 from fraud_pipeline.scoring.canonical import TextForms, fold_text
-from fraud_pipeline.state.base import MAX_MEMBER_CHARS, Sighting, StateStore
+from fraud_pipeline.state.base import MAX_MEMBER_CHARS, SightingRow, StateStore
 from fraud_pipeline.state.memory import MemoryStateStore
 
 VERDICT_PREFIX: Final = "acct:verdict:"
@@ -159,6 +160,28 @@ def _parent_did(uri: str | None) -> str | None:
     return uri[5:end] if end > 0 else uri[5:]
 
 
+def _latest_and_first(posts: Sequence[Post]) -> tuple[dict[str, int], dict[str, int]]:
+    """Each account's latest and first post time, by account in order of first appearance.
+
+    Posts in time order (the stream's, nearly always) are read by dicts built in C: the last
+    time written of an account is its latest, the first its first. Otherwise one walk."""
+    dids = [post.did for post in posts]
+    times = [post.time_us for post in posts]
+    if all(map(le, times, times[1:])):
+        latest = dict(zip(dids, times, strict=True))
+        first = dict.fromkeys(latest, 0)
+        first.update(zip(reversed(dids), reversed(times), strict=True))
+        return latest, first
+    latest = {}
+    first = {}
+    for did, t in zip(dids, times, strict=True):
+        if latest.get(did, -1) < t:
+            latest[did] = t
+        if first.get(did, t + 1) > t:
+            first[did] = t
+    return latest, first
+
+
 def _read_record(
     record: dict[str, str],
 ) -> tuple[str | None, str | None, int, str | None, str | None]:
@@ -191,8 +214,15 @@ def _read_record(
     )
 
 
+_DIGEST: Final = hashlib.blake2b(digest_size=8)  # copied per text: no keyword parsing per call
+
+
 def _digest(text: str) -> str:
-    return hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=8).hexdigest()
+    """blake2b (8 bytes, hex) of `text`: a copy of an empty hash, updated (the same digest as
+    `hashlib.blake2b(data, digest_size=8)` without parsing its keywords for each text)."""
+    h = _DIGEST.copy()
+    h.update(text.encode("utf-8", "replace"))
+    return h.hexdigest()
 
 
 class AccountTracker:
@@ -278,26 +308,23 @@ class AccountTracker:
         """`observe` with the garbage collector paused: a batch builds thousands of short-lived
         tuples and dicts (entries, keys, sightings, verdicts) and frees them by reference
         counting; the tracker builds no reference cycles."""
-        latest: dict[str, int] = {}  # accounts to judge -> time of their latest event
+        live = [post for post in posts if post.operation != "delete"]
+        # Accounts to judge -> the time of their latest event; each account's first event.
+        latest, first = _latest_and_first(live)
         followed: dict[str, int] = {}  # accounts that followed in this batch -> their latest follow
         account_news: set[str] = set()  # accounts with profile, identity or account events
-        first: dict[str, int] = {}
-        lasting: list[Sighting] = []
+        lasting: list[SightingRow] = []
         entries: list[Entry] = []
         add = entries.append
         min_chars = self.spec.min_text_chars
         digests: dict[str, str | None] = {}  # text -> digest of its folded form (None: too short)
-        for post in posts:
-            if post.operation == "delete":
-                continue
-            did, t = post.did, post.time_us
-            if latest.get(did, -1) < t:
-                latest[did] = t
-            if first.get(did, t + 1) > t:
-                first[did] = t
+        for post in live:
             mentions = post.mentions
             reply_parent = post.reply_parent
-            parent = _parent_did(reply_parent) if reply_parent else None  # most posts are no reply
+            if not (mentions or reply_parent):  # aimed at nobody: most posts
+                continue
+            did, t = post.did, post.time_us
+            parent = _parent_did(reply_parent) if reply_parent else None
             if mentions:
                 targets = set(mentions)
                 if parent is not None:
@@ -334,12 +361,12 @@ class AccountTracker:
             account_news.add(did)
             if kind == "profile":
                 said = self._profile_said(event, (profile_text_p or {}).get(id(event)))
-                lasting.append(Sighting(RECORD_PREFIX + did, f"p:{t:020d}", said))
+                lasting.append((RECORD_PREFIX + did, f"p:{t:020d}", said))
             elif kind == "identity":
                 if event.handle:
-                    lasting.append(Sighting(RECORD_PREFIX + did, "h:" + event.handle, str(t)))
+                    lasting.append((RECORD_PREFIX + did, "h:" + event.handle, str(t)))
             elif kind == "account" and event.active is not None:
-                lasting.append(Sighting(RECORD_PREFIX + did, f"s:{t:020d}", "1" if event.active else "0"))
+                lasting.append((RECORD_PREFIX + did, f"s:{t:020d}", "1" if event.active else "0"))
         if not latest and not followed:
             return []
         lasting.extend(self._first_sightings(first))
@@ -368,16 +395,18 @@ class AccountTracker:
         stored = self._stored_verdicts(latest)
         spec = self.spec
         reaching = self.windows.reaching(
-            {d: t for d, t in latest.items() if d not in account_news},
+            {d: t for d, t in latest.items() if d not in account_news} if account_news else latest,
             spec.reply_targets,
             spec.repeated_text,
             spec.follows_per_window,
         )
-        quiet = self._quiet
         # Unless a new account alone reaches review, an account with no stored verdict and no
         # windowed count at its bar is quiet (`_quiet`): most posters, told by two set look-ups
-        # without the call.
+        # without the call; most post-only batches hold no other (none to walk).
         every_account = self._new_account_flags
+        if not (account_news or stored or reaching or every_account):
+            return []
+        quiet = self._quiet
         judged = {
             d: t
             for d, t in latest.items()
@@ -419,17 +448,18 @@ class AccountTracker:
             and (not follows or "follow_burst" in fired)
         )
 
-    def _first_sightings(self, first: dict[str, int]) -> list[Sighting]:
+    def _first_sightings(self, first: dict[str, int]) -> list[SightingRow]:
         """Each account's first sighting, written once per process: the set keeps the first
         value written anyway, so writing it again each batch (most accounts are seen again
         and again) would only cost rows. The memory is bounded and forgets all when full."""
-        out = []
+        seen = self._seen_written
+        out: list[SightingRow] = []
         for did, t in first.items():
-            if did not in self._seen_written:
-                out.append(Sighting(RECORD_PREFIX + did, "seen", str(t)))
-                self._seen_written.add(did)
-        if len(self._seen_written) > _SEEN_CACHE:
-            self._seen_written.clear()
+            if did not in seen:
+                out.append((RECORD_PREFIX + did, "seen", str(t)))  # a plain row: no NamedTuple to build
+                seen.add(did)
+        if len(seen) > _SEEN_CACHE:
+            seen.clear()
         return out
 
     def _stored_verdicts(self, latest: Mapping[str, int]) -> dict[str, AccountVerdict]:
