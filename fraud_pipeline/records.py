@@ -64,6 +64,10 @@ class _Clock:
         epoch = datetime.fromtimestamp(0, tz=UTC)
         self.minute: tuple[int, str] = (0, epoch.strftime("%Y-%m-%dT%H:%M:"))  # "YYYY-MM-DDTHH:MM:"
         self.second: tuple[int, str] = (0, epoch.strftime("%Y-%m-%dT%H:%M:%S."))  # "…:SS."
+        # The tables, read through the clock: compiled, a module global is a dict look-up each
+        # time, an attribute of a native object a load.
+        self.seconds = _SECONDS
+        self.thousands = _THOUSANDS
 
 
 _CLOCK = _Clock()
@@ -90,9 +94,10 @@ def iso_from_us(time_us: int) -> str:
         if minute != cached_minute:
             minute_prefix = datetime.fromtimestamp(minute * 60, tz=UTC).strftime("%Y-%m-%dT%H:%M:")
             clock.minute = (minute, minute_prefix)
-        prefix = f"{minute_prefix}{_SECONDS[second - minute * 60]}."
+        prefix = f"{minute_prefix}{clock.seconds[second - minute * 60]}."
         clock.second = (second, prefix)
-    return f"{prefix}{_THOUSANDS[micros // 1000]}{_THOUSANDS[micros % 1000]}Z"
+    thousands = clock.thousands
+    return f"{prefix}{thousands[micros // 1000]}{thousands[micros % 1000]}Z"
 
 
 @dataclass(slots=True)

@@ -12,9 +12,10 @@ import pytest
 
 from fraud_pipeline.records import TaggedRecord
 from fraud_pipeline.scoring.canonical import EvasionEvidence
+from fraud_pipeline.scoring.rules import RuleHit
 from fraud_pipeline.scoring.signals import PostSignals
 
-WRITTEN_INITS: list[type[Any]] = [TaggedRecord, PostSignals, EvasionEvidence]
+WRITTEN_INITS: list[type[Any]] = [TaggedRecord, PostSignals, EvasionEvidence, RuleHit]
 
 
 @pytest.mark.parametrize("cls", WRITTEN_INITS, ids=lambda c: c.__name__)
@@ -49,6 +50,12 @@ def test_written_init_puts_each_argument_in_its_field(cls: type[Any]) -> None:
     assert dataclasses.replace(by_position, **{fields[0].name: values[-1]}) == cls(values[-1], *values[1:])
 
 
-def test_evasion_evidence_still_hashes_by_its_fields() -> None:
+def test_once_frozen_classes_still_hash_by_their_fields() -> None:
     assert hash(EvasionEvidence(1, 2, 3, 4, 5)) == hash(EvasionEvidence(1, 2, 3, 4, 5))
     assert len({EvasionEvidence(), EvasionEvidence(), EvasionEvidence(leet_words=1)}) == 2
+    hits = {
+        RuleHit("r", "l", "why", 0.5),
+        RuleHit("r", "l", "why", 0.5),
+        RuleHit("r", "l", "why", 0.5, "review"),
+    }
+    assert len(hits) == 2

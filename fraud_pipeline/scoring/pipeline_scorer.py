@@ -351,7 +351,6 @@ class PostScorer:
         tagged: list[TaggedRecord] = []
         crossings: list[tuple[TaggedRecord, PostSignals]] = []
         scored_at_us = time.time_ns() // 1000  # one scoring time for the batch
-        tag = self._tag
         for post in posts:
             if post.operation == "delete":
                 counts.deleted += 1
@@ -359,7 +358,9 @@ class PostScorer:
                 continue
             key = id(post)
             signals = signals_by_post[key]
-            record = tag(
+            # `self._tag`, not a local bound method: compiled, a direct native call (through a
+            # bound method it is Python's generic call, boxing every argument: 0.6 k per post).
+            record = self._tag(
                 active,
                 post,
                 signals,

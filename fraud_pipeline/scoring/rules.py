@@ -44,14 +44,35 @@ if TYPE_CHECKING:
 SHADOW_PREFIX = "shadow:"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class RuleHit:
+    """One rule that fired on a post. Read-only by convention and hashed by its fields, as when
+    it was frozen: a frozen class cannot write its own `__init__`, and the written one is what
+    mypyc compiles to a native constructor (the generated one runs interpreted)."""
+
     rule: str
     label: str
     reason: str
     weight: float  # 0..1, combined as independent evidence
     action: str | None = None  # at least this action ("review" | "label"), if the rule asks
     shadow: bool = False  # recorded only: no label, weight or action
+
+    # tests/test_records_init.py holds its parameters to the fields, in order, with defaults.
+    def __init__(
+        self,
+        rule: str,
+        label: str,
+        reason: str,
+        weight: float,
+        action: str | None = None,
+        shadow: bool = False,
+    ) -> None:
+        self.rule = rule
+        self.label = label
+        self.reason = reason
+        self.weight = weight
+        self.action = action
+        self.shadow = shadow
 
 
 def _format_value(value: Any) -> str:
