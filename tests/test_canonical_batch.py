@@ -71,7 +71,7 @@ def _random_texts(count: int, seed: int) -> list[str]:
     """ASCII texts made of what the hints look at: letters, leet characters, digits that are
     not leet, separators, `_`, spaces and newlines."""
     rng = random.Random(seed)
-    alphabet = "abcdeFGH013457@$2689_ .*-\n'x"
+    alphabet = "abcdeFGH013457@$2689_ .*-\n'x?"
     return ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24))) for _ in range(count)]
 
 

@@ -91,3 +91,63 @@ def test_batch_readings_are_the_per_text_readings() -> None:
                 assert batch.openings == alone.openings, form.text
     finally:
         canonical.text_forms.cache_clear()
+
+
+def _phrases(count: int, seed: int) -> list[str]:
+    """Made-up lines around the gated patterns' words: amounts, coins, multipliers, `back`."""
+    rng = random.Random(seed)
+    words = [
+        "send", "sending", "deposit", "transfer", "get", "receive", "return", "back", "double", "triple",
+        "twice", "2x", "3x", "10x", "x2", "x5", "your", "ur", "btc", "eth", "sol", "doge", "crypto",
+        "give", "gives", "paying", "you", "it", "0.5", "1,000", "$", "giveaway", "airdrop", "free",
+        "claim", "rewards", "tokens", "nft", "-", "_", "eth-double", "btc_x2", "é", "the", "to",
+    ]  # fmt: skip
+    return [" ".join(rng.choice(words) for _ in range(rng.randint(1, 14))) for _ in range(count)]
+
+
+def test_anchored_patterns_match_only_at_words_with_their_openings() -> None:
+    """Every position at which a pattern of `ANCHORED_AT_OPENINGS` matches (overlapping ones
+    too) is a word start where `_batch_openings` reports one of the pattern's openings, so
+    trying it there alone finds what a search finds."""
+    from fraud_pipeline.scoring.signal_registry import _PATTERN_OPENINGS
+
+    texts = [t.lower() for t in _texts()] + _phrases(4000, seed=5)
+    matched = 0
+    for pattern in tp.ANCHORED_AT_OPENINGS:
+        needed = _PATTERN_OPENINGS[id(pattern)]
+        for text in texts:
+            if pattern.search(text) is None:
+                continue
+            opened = {
+                at + 1 - 1
+                for at, g in _batch_openings((" " + text).encode("ascii", "replace"))
+                if g in needed
+            }
+            starts = [i for i in range(len(text)) if pattern.match(text, i) is not None]
+            assert starts and set(starts) <= opened, (pattern.pattern[:30], text)
+            matched += 1
+    assert matched > 300
+
+
+def test_gated_anchored_patterns_answer_as_a_search() -> None:
+    """`TextReading.gated` of a batch reading (which matches anchored patterns at their words)
+    equals the search of the same text's reading without positions, for every gated pattern."""
+    texts = _texts()[:3000] + _phrases(3000, seed=6)
+    canonical.text_forms.cache_clear()
+    hits = 0
+    try:
+        for start in range(0, len(texts), 250):
+            forms = canonical.batch_forms(texts[start : start + 250])
+            read_batch(forms.values())
+            for form in forms.values():
+                batch = form.reading
+                assert batch is not None
+                alone = TextReading(form.views)
+                assert alone.opened is None
+                for pattern in tp.PATTERN_OPENINGS:
+                    found = batch.gated(pattern)
+                    assert found == alone.gated(pattern), (pattern.pattern[:30], form.text)
+                    hits += found and pattern in tp.ANCHORED_AT_OPENINGS
+    finally:
+        canonical.text_forms.cache_clear()
+    assert hits > 100

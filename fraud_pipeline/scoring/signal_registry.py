@@ -171,7 +171,7 @@ class TextReading:
     `TRIGGER_PREFIXES` its words start with, so a gated pattern none of whose openings the
     text has is never searched (`gated`)."""
 
-    __slots__ = ("_found", "leet_text", "openings", "rewritten", "text", "triggers", "views")
+    __slots__ = ("_found", "leet_text", "opened", "openings", "rewritten", "text", "triggers", "views")
 
     def __init__(
         self,
@@ -179,10 +179,14 @@ class TextReading:
         lower: str | None = None,
         openings: frozenset[bytes] = frozenset(),
         triggers: bool = False,
+        opened: list[tuple[bytes, int]] | None = None,
     ) -> None:
         self.views = views
         # By the pattern's id: a compiled pattern hashes its whole program on every lookup.
         self._found: dict[int, bool] = {}
+        # Each word opening of `text` and where its word starts, when the caller found them
+        # (`read_batch`): the patterns anchored at their openings are matched there alone.
+        self.opened = opened
         if lower is not None:  # worked out by the caller (`parts`)
             self.text = lower
             self.leet_text = ""
@@ -205,12 +209,20 @@ class TextReading:
         self.triggers = triggers
 
     @classmethod
-    def parts(cls, views: TextViews, lower: str, openings: frozenset[bytes], triggers: bool) -> TextReading:
+    def parts(
+        cls,
+        views: TextViews,
+        lower: str,
+        openings: frozenset[bytes],
+        triggers: bool,
+        opened: list[tuple[bytes, int]] | None = None,
+    ) -> TextReading:
         """The reading of views without a leet view of their own (`views.leet ==
-        views.canonical`), whose lower-case canonical view, openings and trigger flag the
-        caller has worked out (`read_batch`). Through `__init__`, not `cls.__new__`: mypyc's
-        compiled classes have no `__new__` to call (the compiled build, docs/performance.md)."""
-        return cls(views, lower, openings, triggers)
+        views.canonical`), whose lower-case canonical view, openings (and where they are) and
+        trigger flag the caller has worked out (`read_batch`). Through `__init__`, not
+        `cls.__new__`: mypyc's compiled classes have no `__new__` to call (the compiled build,
+        docs/performance.md)."""
+        return cls(views, lower, openings, triggers, opened)
 
     def search(self, pattern: Any) -> bool:
         """Does `pattern` match the canonical text or its leet view? Once per text and pattern."""
@@ -229,9 +241,21 @@ class TextReading:
             return False
         openings = self.openings
         if openings is not None:
-            needed = _PATTERN_OPENINGS.get(id(pattern))
-            if needed is not None and needed.isdisjoint(openings):
-                return False
+            key = id(pattern)
+            needed = _PATTERN_OPENINGS.get(key)
+            if needed is not None:
+                if needed.isdisjoint(openings):
+                    return False
+                opened = self.opened
+                if opened is not None and key in _ANCHORED:
+                    # Every match starts at a word with one of its openings: tried there alone.
+                    found = self._found.get(key)
+                    if found is None:
+                        match, text = pattern.match, self.text
+                        found = self._found[key] = any(
+                            opening in needed and match(text, at) is not None for opening, at in opened
+                        )
+                    return found
         return self.search(pattern)
 
 
@@ -323,7 +347,11 @@ def read_batch(forms: Iterable[TextForms]) -> None:
         else:
             lower = lowers[k]
             form.reading = TextReading.parts(
-                views, lower, frozenset([g for g, _ in opened]), _triggers_at(lower, [i for _, i in opened])
+                views,
+                lower,
+                frozenset([g for g, _ in opened]),
+                _triggers_at(lower, [i for _, i in opened]),
+                opened,
             )
 
 
@@ -377,6 +405,8 @@ _PATTERN_OPENINGS: dict[int, frozenset[bytes]] = {
     )
     for pattern, words in tp.PATTERN_OPENINGS.items()
 }
+# The gated patterns every match of which starts at a word with one of their openings, by id.
+_ANCHORED: frozenset[int] = frozenset(id(pattern) for pattern in tp.ANCHORED_AT_OPENINGS)
 
 
 # ASCII bytes as `_ASCII_WORDS` reads them, numbered: a space (every byte that is not a

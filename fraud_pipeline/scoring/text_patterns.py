@@ -144,3 +144,10 @@ PATTERN_OPENINGS: dict[re.Pattern[str], tuple[str, ...]] = {
     SUPPORT: ("support", "customer", "help", "contact", "dm"),
     PRIZE: ("won", "winner", "prize", "claim", "cash"),
 }
+
+# The gated patterns every match of which starts at a word that opens with one of its
+# PATTERN_OPENINGS (each alternative is `\b` and then one of those words, or a word one of them
+# opens): matched only at the words that do (`signal_registry.TextReading.gated`), not searched
+# at every position (DOUBLING opens with no literal, so a search tries each character). Keep it
+# true of each: a test checks every match on the labelled data, its rewrites and made-up texts.
+ANCHORED_AT_OPENINGS: tuple[re.Pattern[str], ...] = (GIVEAWAY, DOUBLING)
