@@ -16,6 +16,7 @@ from fraud_pipeline.accounts.events import (
     normalize_account_event,
 )
 from fraud_pipeline.accounts.tracker import AccountTracker, AccountVerdict
+from fraud_pipeline.accounts.windows import DIRECTORY_PREFIX
 from fraud_pipeline.policy import load_default_policy
 from fraud_pipeline.records import Post
 from fraud_pipeline.state.memory import MemoryStateStore
@@ -346,7 +347,7 @@ def test_what_lasts_of_an_account_is_one_record_read_once_per_judged_account() -
     ]
     store.reads.clear()
     verdicts = tracker.observe(events=events)
-    records = [k for keys in store.reads for k in keys if not k.startswith("acct:listed#")]
+    records = [k for keys in store.reads for k in keys if not k.startswith(DIRECTORY_PREFIX)]
     assert sorted(records) == sorted([f"acct:record:{SCAMMER}", f"acct:record:{HELPER}"])
     v = verdict(verdicts, SCAMMER)
     assert (v.handle, v.signals["handle_changes"], v.signals["active"]) == ("b.bsky.social", 1, True)

@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from fraud_pipeline.accounts.tracker import AccountTracker
+from fraud_pipeline.accounts.tracker import RECORD_PREFIX, AccountTracker
 from fraud_pipeline.accounts.windows import (
     DELTA_PREFIX,
     DIRECTORY_PREFIX,
@@ -332,3 +332,27 @@ def test_windowed_counts_equal_a_brute_force_count_at_any_time() -> None:
         assert windows.repeated_text(SCAMMER, at) == max((len(v) for v in texts.values()), default=0)
         follows = brute(FOLLOW, at, MINUTE)
         assert windows.follow_count(SCAMMER, at) == sum(len(v) for v in follows.values())
+
+
+def test_a_cold_start_never_looks_for_directory_sets_among_sqlites_long_lived_sets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The directory sets are short-lived: their kind (`acct-listed`) is not the account
+    records' (`acct`, kept for `memory_days` in SQLite's tables), so a cold tracker's read of
+    the whole kept directory (1,464 sets for a replay) is answered from the set log, none of
+    it looked up in the tables (under `acct:listed#` every one was)."""
+    assert DIRECTORY_PREFIX.partition(":")[0] != RECORD_PREFIX.partition(":")[0]
+    store = SqliteStateStore(tmp_path / "state.db")
+    _tracker(store).observe(posts=_flood(3))  # account records in the tables, a delta listed
+    from_tables: list[str] = []
+    get_from_tables = SqliteStateStore._get_from_tables
+
+    def spy(self: SqliteStateStore, keys, now, conn):  # type: ignore[no-untyped-def]
+        from_tables.extend(keys)
+        return get_from_tables(self, keys, now, conn)
+
+    monkeypatch.setattr(SqliteStateStore, "_get_from_tables", spy)
+    cold = _tracker(SqliteStateStore(tmp_path / "state.db"))
+    cold.observe(posts=_flood(6)[3:])
+    assert cold.windows.reply_targets(SCAMMER, T0 + 6 * MINUTE) == 6  # the first tracker's delta read
+    assert from_tables and not [k for k in from_tables if k.startswith(DIRECTORY_PREFIX)]
