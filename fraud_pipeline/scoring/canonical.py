@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import regex
+from numpy import ndarray  # AsciiHints's annotations: mypyc looks a NamedTuple's names up in the module
 
 if TYPE_CHECKING:
     from fraud_pipeline.scoring.signal_registry import TextReading
@@ -567,9 +568,9 @@ _ASCII_HINT_CLASS = bytes(
 class AsciiHints(NamedTuple):
     """What `_ascii_hints` tells of each text of a batch (numpy bool arrays, one per text)."""
 
-    leet: np.ndarray  # a letter touches a leet character: exactly the contacts `_leet` reads
-    one_char_words: np.ndarray  # three one-character words in a row: `_plain_ascii`'s other test
-    spaced: np.ndarray  # three letters in a row standing alone: a superset of `_SPACED`'s matches
+    leet: ndarray  # a letter touches a leet character: exactly the contacts `_leet` reads
+    one_char_words: ndarray  # three one-character words in a row: `_plain_ascii`'s other test
+    spaced: ndarray  # three letters in a row standing alone: a superset of `_SPACED`'s matches
 
 
 def _in_a_row(alone: np.ndarray) -> np.ndarray:
