@@ -151,3 +151,45 @@ def test_gated_anchored_patterns_answer_as_a_search() -> None:
     finally:
         canonical.text_forms.cache_clear()
     assert hits > 100
+
+
+def _reference_lookalike_brand(views: canonical.TextViews, brands: list[str]) -> str:
+    """`canonical.lookalike_brand` as it was written first: every view lower-cased."""
+    canonical_lower = views.canonical.lower()
+    leet_lower = views.leet.lower()
+    if canonical_lower == views.original.lower() and leet_lower == canonical_lower:
+        return ""
+    raw = views.original.lower()
+    for brand in brands:
+        name = brand.lower()
+        if (name in canonical_lower or name in leet_lower) and name not in raw:
+            return name
+    return ""
+
+
+def test_lookalike_brand_and_the_readings_kept_answer_are_the_reference() -> None:
+    """`lookalike_brand` (each view lower-cased once) gives the reference's answer, and
+    `TextReading.brand` gives it once per text and lists, asking again for other lists."""
+    from fraud_pipeline.policy.source import load_default_policy
+    from fraud_pipeline.scoring.canonical import lookalike_brand
+    from fraud_pipeline.scoring.signal_registry import CompiledLists
+
+    policy_lists = load_default_policy().spec.lists
+    brands = list(policy_lists.impersonated_brands)
+    spelled = [rewrite(f"verify your {b} wallet at {b} support", kind, row=i) for i, b in enumerate(brands)
+               for kind in REWRITES]  # fmt: skip
+    texts = _texts()[:4000] + spelled + ["Ｍｅｔａｍａｓｋ", "METAMASK Меtаmаsk", "l e d g e r", "c0inbase"]
+    lists, other = CompiledLists(policy_lists), CompiledLists(policy_lists)
+    found = 0
+    canonical.text_forms.cache_clear()
+    try:
+        for text in texts:
+            views = canonical.text_views(text)
+            expected = _reference_lookalike_brand(views, brands)
+            assert lookalike_brand(views, brands) == expected, text
+            reading = TextReading(views)
+            assert reading.brand(lists) == expected == reading.brand(lists) == reading.brand(other)
+            found += bool(expected)
+    finally:
+        canonical.text_forms.cache_clear()
+    assert found > 20

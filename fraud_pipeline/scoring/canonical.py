@@ -807,14 +807,18 @@ def lookalike_brand(views: TextViews, brands: Iterable[str]) -> str:
     The brand is in the canonical or leet view but not in the raw lower-cased text: someone
     wrote `Меtаmаsk`, `c0inbase`, `ｐａｙｐａｌ` or `l e d g e r` rather than the name itself.
     """
-    canonical_lower = views.canonical.lower()
-    leet_lower = views.leet.lower()
-    if canonical_lower == views.original.lower() and leet_lower == canonical_lower:
+    original, canonical_view, leet = views.original, views.canonical, views.leet
+    # Each view lower-cased once, and not at all where it equals the one before (most texts
+    # read here have one view that differs).
+    canonical_lower = canonical_view.lower()
+    leet_same = leet == canonical_view
+    leet_lower = canonical_lower if leet_same else leet.lower()
+    raw = canonical_lower if original == canonical_view else original.lower()
+    if canonical_lower == raw and leet_lower == canonical_lower:
         return ""
-    raw = views.original.lower()
     for brand in brands:
         name = brand.lower()
-        if (name in canonical_lower or name in leet_lower) and name not in raw:
+        if (name in canonical_lower or (not leet_same and name in leet_lower)) and name not in raw:
             return name
     return ""
 

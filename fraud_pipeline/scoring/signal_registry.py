@@ -171,7 +171,17 @@ class TextReading:
     `TRIGGER_PREFIXES` its words start with, so a gated pattern none of whose openings the
     text has is never searched (`gated`)."""
 
-    __slots__ = ("_found", "leet_text", "opened", "openings", "rewritten", "text", "triggers", "views")
+    __slots__ = (
+        "_brand",
+        "_found",
+        "leet_text",
+        "opened",
+        "openings",
+        "rewritten",
+        "text",
+        "triggers",
+        "views",
+    )
 
     def __init__(
         self,
@@ -184,6 +194,7 @@ class TextReading:
         self.views = views
         # By the pattern's id: a compiled pattern hashes its whole program on every lookup.
         self._found: dict[int, bool] = {}
+        self._brand: tuple[CompiledLists, str] | None = None  # (the lists asked, `brand`'s answer)
         # Each word opening of `text` and where its word starts, when the caller found them
         # (`read_batch`): the patterns anchored at their openings are matched there alone.
         self.opened = opened
@@ -232,6 +243,16 @@ class TextReading:
             found = self._found[key] = _found_in(pattern, self.text) or (
                 bool(self.leet_text) and _found_in(pattern, self.leet_text)
             )
+        return found
+
+    def brand(self, lists: CompiledLists) -> str:
+        """`canonical.lookalike_brand` of the views and these lists' brands, once per text and
+        lists (campaigns repeat their texts; the lists change with the policy's version)."""
+        kept = self._brand
+        if kept is not None and kept[0] is lists:
+            return kept[1]
+        found = lookalike_brand(self.views, lists.brands)
+        self._brand = (lists, found)
         return found
 
     def gated(self, pattern: Any) -> bool:
@@ -741,7 +762,7 @@ def _leet_words(ctx: SignalContext) -> int:
     requires="rewritten",
 )
 def _brand_lookalike_text(ctx: SignalContext) -> str:
-    return lookalike_brand(ctx.views, ctx.lists.brands)
+    return ctx.reading.brand(ctx.lists)
 
 
 # -- the post's shape -------------------------------------------------------------------
