@@ -19,6 +19,7 @@ from fraud_pipeline.accounts.windows import (
     FOLLOW,
     delta_chunks,
     directory_key,
+    directory_keys,
 )
 from fraud_pipeline.policy import load_default_policy
 from fraud_pipeline.records import Post
@@ -356,3 +357,9 @@ def test_a_cold_start_never_looks_for_directory_sets_among_sqlites_long_lived_se
     cold.observe(posts=_flood(6)[3:])
     assert cold.windows.reply_targets(SCAMMER, T0 + 6 * MINUTE) == 6  # the first tracker's delta read
     assert from_tables and not [k for k in from_tables if k.startswith(DIRECTORY_PREFIX)]
+
+
+@pytest.mark.parametrize(("first", "last"), [(29_400_000, 29_400_000), (29_399_817, 29_400_000), (5, 4)])
+def test_directory_keys_are_every_slots_directory_key_of_each_minute(first: int, last: int) -> None:
+    want = [directory_key(m, slot) for m in range(first, last + 1) for slot in range(DIRECTORY_SLOTS)]
+    assert directory_keys(first, last) == want

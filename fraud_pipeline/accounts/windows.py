@@ -84,6 +84,19 @@ def directory_key(minute: int, slot: int) -> str:
     return f"{DIRECTORY_PREFIX}{minute}/{slot}"
 
 
+_SLOT_SUFFIXES: Final = tuple(str(slot) for slot in range(DIRECTORY_SLOTS))
+
+
+def directory_keys(first: int, last: int) -> list[str]:
+    """Every slot's `directory_key` of the minutes `first` to `last` (each minute formatted
+    once: a cold start asks for some 1,500)."""
+    keys: list[str] = []
+    for minute in range(first, last + 1):
+        stem = f"{DIRECTORY_PREFIX}{minute}/"
+        keys.extend([stem + suffix for suffix in _SLOT_SUFFIXES])
+    return keys
+
+
 Members = dict[str, int]  # member -> the latest time it was seen (µs)
 _NONE: Final[dict[Any, Any]] = {}  # an empty dict to read from, never written
 
@@ -155,9 +168,11 @@ class AccountWindows:
         window_us, follow_window_us = self.window_us, self.follow_window_us
         members: Members | None
         # A batch's entries share one or two buckets: the last bucket's account maps are kept.
-        follow_at = reply_at = -1
+        follow_at = reply_at = text_at = -1
         follows_now: dict[str, Members] = {}
         replies_now: dict[str, Members] = {}
+        texts_now: dict[str, dict[str, Members]] = {}
+        peaks_now: dict[str, int] = {}
         for kind, did, member, t in entries:
             if kind == FOLLOW:
                 if t // follow_window_us != follow_at:
@@ -174,22 +189,19 @@ class AccountWindows:
                 if members is None:
                     members = replies_now[did] = {}
             else:
+                if t // window_us != text_at:
+                    text_at = t // window_us
+                    texts_now = texts.setdefault(text_at, {})
+                    peaks_now = peaks.setdefault(text_at, {})
                 digest, _, member = member.partition(":")
-                by_account = texts.get(t // window_us)
-                if by_account is None:
-                    by_account = texts[t // window_us] = {}
-                by_digest = by_account.get(did)
+                by_digest = texts_now.get(did)
                 if by_digest is None:
-                    by_digest = by_account[did] = {}
+                    by_digest = texts_now[did] = {}
                 members = by_digest.get(digest)
                 if members is None:
                     members = by_digest[digest] = {}
-                if member not in members:
-                    peak = peaks.get(t // window_us)
-                    if peak is None:
-                        peak = peaks[t // window_us] = {}
-                    if peak.get(did, 0) <= len(members):
-                        peak[did] = len(members) + 1
+                if member not in members and peaks_now.get(did, 0) <= len(members):
+                    peaks_now[did] = len(members) + 1
             if members.get(member, -1) < t:
                 members[member] = t
 
@@ -223,9 +235,7 @@ class AccountWindows:
         else:
             first = min(self._read_to, now) - DIRECTORY_SLACK_MINUTES
         self._read_to = now if self._read_to is None else max(now, self._read_to)
-        listed = self.store.get_members(
-            [directory_key(m, slot) for m in range(first, now + 1) for slot in range(DIRECTORY_SLOTS)]
-        )
+        listed = self.store.get_members(directory_keys(first, now))
         merged = self._merged
         missing = {d: v for d, v in self._unreadable.items() if v[1] >= now - kept}
         for key, deltas in listed.items():
