@@ -85,8 +85,10 @@ def iso_from_us(time_us: int) -> str:
     `:06d` it replaces.
     """
     clock = _CLOCK
+    # `%`, not `time_us - second * 1_000_000`: compiled, a product that large leaves mypyc's
+    # fast path for a multiply of boxed ints (0.8 k instructions).
     second = time_us // 1_000_000
-    micros = time_us - second * 1_000_000
+    micros = time_us % 1_000_000
     cached_second, prefix = clock.second
     if second != cached_second:
         minute = second // 60
@@ -94,7 +96,7 @@ def iso_from_us(time_us: int) -> str:
         if minute != cached_minute:
             minute_prefix = datetime.fromtimestamp(minute * 60, tz=UTC).strftime("%Y-%m-%dT%H:%M:")
             clock.minute = (minute, minute_prefix)
-        prefix = f"{minute_prefix}{clock.seconds[second - minute * 60]}."
+        prefix = f"{minute_prefix}{clock.seconds[second % 60]}."
         clock.second = (second, prefix)
     thousands = clock.thousands
     return f"{prefix}{thousands[micros // 1000]}{thousands[micros % 1000]}Z"
