@@ -149,9 +149,6 @@ def round_score(score: float) -> float:
     return round(score, 6)
 
 
-_NO_ACTIONS: frozenset[str | None] = frozenset()  # the rule actions of a post no rule fires on
-
-
 _Points = tuple[
     ActivePolicy,
     float,
@@ -241,13 +238,14 @@ class PostScorer:
         self,
         active: ActivePolicy,
         live: Sequence[Post],
-        signals_by_post: dict[int, PostSignals],
+        signals: list[PostSignals],
         account_events: Sequence[AccountEvent],
         counts: ScoreCounts,
         texts: dict[str, TextForms] | None = None,
     ) -> list[TaggedRecord]:
-        """A flagged account's bland reply is not bland: each post carries its author's verdict.
-        Returns the account records of the verdicts that changed."""
+        """A flagged account's bland reply is not bland: each post carries its author's verdict
+        (`signals[i]`, of `live[i]`, replaced). Returns the account records of the verdicts that
+        changed."""
         accounts = self.account_tracker(active)
         if accounts is None or not (live or account_events):
             return []
@@ -256,11 +254,11 @@ class PostScorer:
         judged = accounts.observe(live, account_events, profile_p, texts)
         # Most batches judge few accounts and flag fewer: the posts are walked only for those.
         verdicts = {v.did: v for v in judged if v.action != "none"}
-        for post in live if verdicts else ():
+        for i, post in enumerate(live) if verdicts else ():
             verdict = verdicts.get(post.did)
             if verdict is not None:
-                signals_by_post[id(post)] = replace(
-                    signals_by_post[id(post)],
+                signals[i] = replace(
+                    signals[i],
                     account_action=verdict.action,
                     account_evidence=weights.get(verdict.action, 0.0),  # type: ignore[call-overload]
                 )
@@ -324,9 +322,6 @@ class PostScorer:
         media_scores, media_error = self._model_scores(
             self.media_scorer, [media_description(p)[:MAX_SCORED_TEXT_CHARS] for p in media_posts]
         )
-        text_by_post: dict[int, float] = {}
-        if text_scores is not None:
-            text_by_post = {id(p): s for p, s in zip(live, text_scores, strict=True)}
         media_by_post: dict[int, float] = {}
         if media_scores is not None:
             media_by_post = {id(p): s for p, s in zip(media_posts, media_scores, strict=True)}
@@ -344,32 +339,43 @@ class PostScorer:
         # One set of text forms per distinct text, shared by both trackers and the rules.
         texts = batch_forms([p.text for p in live])
         read_batch(texts.values())
-        signals_by_post = dict(zip(map(id, live), self.tracker.observe_batch(live, texts), strict=True))
+        # The live posts' signals and text scores by position (`live[i]`): the posts are walked
+        # in order below, so no dict by post is built or looked up per post.
+        signals_of_live = self.tracker.observe_batch(live, texts)
+        if len(signals_of_live) != len(live):
+            raise ValueError(f"tracker returned {len(signals_of_live)} signals for {len(live)} posts")
         account_records = self._with_account_evidence(
-            active, live, signals_by_post, account_events, counts, texts
+            active, live, signals_of_live, account_events, counts, texts
         )
         tagged: list[TaggedRecord] = []
         crossings: list[tuple[TaggedRecord, PostSignals]] = []
         scored_at_us = time.time_ns() // 1000  # one scoring time for the batch
+        index = 0  # of the post in `live`
         for post in posts:
             if post.operation == "delete":
                 counts.deleted += 1
                 tagged.append(self._tag_delete(post))
                 continue
-            key = id(post)
-            signals = signals_by_post[key]
+            signals = signals_of_live[index]
+            text_p = None if text_scores is None else text_scores[index]
+            index += 1
+            media_p = images = None
+            if post.media_paths:  # the media's scores are by post: few posts carry media
+                key = id(post)
+                media_p = media_by_post.get(key)
+                images = images_by_post.get(key)
             # `self._tag`, not a local bound method: compiled, a direct native call (through a
             # bound method it is Python's generic call, boxing every argument: 0.6 k per post).
             record = self._tag(
                 active,
                 post,
                 signals,
-                text_by_post.get(key),
-                media_by_post.get(key),
+                text_p,
+                media_p,
                 text_error,
                 media_error,
                 counts,
-                images_by_post.get(key),
+                images,
                 texts[post.text],
                 scored_at_us,
             )
@@ -490,9 +496,10 @@ class PostScorer:
                     labels.append("fraud-media")
                     reasons.append(f"media model {media_p:.2f} >= {media_review:.2f}")
         rule_hits: list[str] = []
-        rule_actions: set[str | None] | frozenset[str | None] = _NO_ACTIONS
+        # Whether an active rule that fired asks for `label` / `review` (two flags, not a set of
+        # the actions: compiled, a set typed with its empty frozenset is tested generically).
+        rule_label = rule_review = False
         if hits:  # most posts fire no rule
-            rule_actions = set()
             hit_counts = counts.rule_hits
             for hit in hits:
                 name = SHADOW_PREFIX + hit.rule if hit.shadow else hit.rule
@@ -500,7 +507,10 @@ class PostScorer:
                 hit_counts[name] += 1
                 if not hit.shadow:
                     remaining *= 1 - hit.weight
-                    rule_actions.add(hit.action)
+                    if hit.action == "label":
+                        rule_label = True
+                    elif hit.action == "review":
+                        rule_review = True
                     if hit.label not in labels:
                         labels.append(hit.label)
                     reasons.append(hit.reason)
@@ -508,10 +518,10 @@ class PostScorer:
                 if hit.shadow:
                     reasons.append(f"shadow rule {hit.rule} would add {hit.label}: {hit.reason}")
         fraud_score = 1 - remaining
-        if text_labelled or media_labelled or fraud_score >= combined_label or "label" in rule_actions:
+        if text_labelled or media_labelled or fraud_score >= combined_label or rule_label:
             action = "label"
             counts.action_label += 1
-        elif text_fraud or media_fraud or fraud_score >= combined_review or "review" in rule_actions:
+        elif text_fraud or media_fraud or fraud_score >= combined_review or rule_review:
             action = "review"
             counts.action_review += 1
         else:
