@@ -239,3 +239,47 @@ def test_set_tests_ask_the_characters_outside_ascii_as_they_asked_the_whole_text
         for name, found in answers.items():
             seen[name] += found
     assert min(seen.values()) >= 2, seen
+
+
+def _reference_fingerprint(views: TextViews) -> str:
+    """`canonical._fingerprint` as it was: the characters to map searched in the whole text."""
+    import unicodedata
+
+    from fraud_pipeline.scoring.canonical import _beyond_bmp, tables
+
+    leet = views.leet.lower()
+    if leet.isascii():
+        return leet
+    decomposed = unicodedata.normalize("NFD", leet)
+    t = tables()
+    pairs = t.skeleton_letter_pairs
+    assert pairs is not None
+    found = (
+        pairs.keys() & set(decomposed) if _beyond_bmp(decomposed) else t.skeleton_letter.findall(decomposed)
+    )
+    for ch in set(found):
+        decomposed = decomposed.replace(ch, pairs[ch])
+    return decomposed.lower()
+
+
+def test_fingerprint_maps_the_characters_the_whole_text_search_found() -> None:
+    """`_fingerprint` (characters outside ASCII asked of `_outside_ascii`, the ASCII skeleton
+    letters `I` and `m` by `in`) gives the reference's reading on texts outside ASCII."""
+    from fraud_pipeline.scoring.canonical import _fingerprint, tables
+
+    assert set(tables().ascii_skeleton_letters) == {"I", "m"}
+    texts = (
+        _non_ascii_texts() + _random_non_ascii_texts(3000, seed=14) + ["mémé 🎁", "Ｍｍ Iι", "ｍ\U0001d426"]
+    )
+    for text in texts:
+        views = _views_of(text)
+        assert _fingerprint(views) == _reference_fingerprint(views), repr(text)
+
+
+def _random_non_ascii_texts(count: int, seed: int) -> list[str]:
+    """Texts mixing ASCII with what the reading rewrites or counts: lookalikes, invisible and
+    full-width characters, the `·` separator, combining marks, CJK, emoji, leet characters,
+    and the ASCII skeleton letters `I` and `m`."""
+    rng = random.Random(seed)
+    alphabet = "abcmIFRE013457@$29_ .*-\n'?·ｆａｍ日аеоΑι\u200b\u00ad\ufe0f🎁é\u0301\U0001d41a"
+    return ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 24))) for _ in range(count)]

@@ -179,6 +179,8 @@ class _Tables:
     # it maps (true of Unicode's data): then replacing each character a text holds, one after
     # the other, is the translation, at a few C-level passes instead of a look-up per character.
     skeleton_letter_pairs: dict[str, str] | None
+    # The ASCII characters among `skeleton_letters` (`I` and `m` in Unicode's data: `m` -> `rn`).
+    ascii_skeleton_letters: tuple[str, ...]
     # The same character sets, their characters inside the BMP, as stdlib `re` classes, so
     # asking whether a text without characters beyond the BMP holds any is one C-level scan
     # (several times faster than `regex`'s property classes or a set test per character; `re`
@@ -226,6 +228,7 @@ def tables() -> _Tables:
         skeleton={ord(source): target for source, target in prototypes.items()},
         skeleton_letters={ord(source): target for source, target in skeleton_letters.items()},
         skeleton_letter_pairs=skeleton_letters if independent else None,
+        ascii_skeleton_letters=tuple(ch for ch in skeleton_letters if ch.isascii()),
         invisible=re.compile(_bmp_class(invisible) + "+"),
         lookalike=re.compile(_bmp_class((ord(ch), ord(ch)) for ch in lookalikes)),
         skeleton_letter=re.compile(_bmp_class((ord(ch), ord(ch)) for ch in skeleton_letters)),
@@ -793,10 +796,12 @@ def _fingerprint(views: TextViews) -> str:
     pairs = t.skeleton_letter_pairs
     if pairs is None:
         return decomposed.translate(t.skeleton_letters).lower()
-    mapped = (
-        pairs.keys() & set(decomposed) if _beyond_bmp(decomposed) else t.skeleton_letter.findall(decomposed)
-    )
-    for ch in set(mapped):  # the characters to map, each replaced at once
+    # The characters to map: those outside ASCII asked of the few the text has (`_outside_ascii`),
+    # the ASCII ones by `in`.
+    rare = _outside_ascii(decomposed)
+    mapped = set(pairs.keys() & set(rare) if _beyond_bmp(rare) else t.skeleton_letter.findall(rare))
+    mapped.update([ch for ch in t.ascii_skeleton_letters if ch in decomposed])
+    for ch in mapped:  # each replaced at once (no prototype holds a character mapped)
         decomposed = decomposed.replace(ch, pairs[ch])
     return decomposed.lower()
 
