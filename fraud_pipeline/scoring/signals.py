@@ -618,7 +618,9 @@ class BehaviorTracker:
         signals are the account's post count and newness alone, and posts with equal ones
         share one `PostSignals` (read-only by convention)."""
         p = self.params
-        first_seen = self._first_seen(posts)
+        post_times = [post.time_us for post in posts]
+        dids = [post.did for post in posts]
+        first_seen = self._first_seen(dids, post_times)
         window_us, bucket_us, new_us = self.window_us, self.bucket_us, p.new_account_s * 1_000_000
         min_chars, sketch = p.min_chars, self.sketch
 
@@ -641,8 +643,6 @@ class BehaviorTracker:
         # every acct key its posts' windows reach: the current bucket's, and the one before's
         # when the window reaches into it (buckets are twice the window, so half the posts).
         # Built column by column (comprehensions) for the whole batch.
-        post_times = [post.time_us for post in posts]
-        dids = [post.did for post in posts]
         buckets = [time_us // bucket_us for time_us in post_times]
         # bucket -> ("#<bucket>", "#<bucket before>")
         suffixes = {bucket: (f"#{bucket}", f"#{bucket - 1}") for bucket in dict.fromkeys(buckets)}
@@ -663,9 +663,11 @@ class BehaviorTracker:
         acct_pairs = dict.fromkeys(zip(dids, acct_keys, strict=True))
         acct_pairs.update(
             dict.fromkeys(
-                (did, f"acct:{did}{suffixes[bucket][1]}")
-                for did, bucket, back in zip(dids, buckets, reaching, strict=True)
-                if back
+                [
+                    (did, f"acct:{did}{suffixes[bucket][1]}")
+                    for did, bucket, back in zip(dids, buckets, reaching, strict=True)
+                    if back
+                ]
             )
         )
         acct_of: dict[str, dict[str, None]] = {}
@@ -735,8 +737,8 @@ class BehaviorTracker:
         self.store.add_members(SightingRuns(set_keys, set_members, set_values, set_runs), ttl_s=p.set_ttl_s)
         sets = _BatchSets(self.store.get_members(wanted, ttl_s=p.set_ttl_s))
 
-        counts = self._account_posts(posts, acct_of, sets)
-        news = [post.time_us - first_seen[post.did] <= new_us for post in posts]
+        counts = self._account_posts(posts, post_times, dids, acct_of, sets)
+        news = [time_us - first_seen[did] <= new_us for did, time_us in zip(dids, post_times, strict=True)]
         # Posts in no group share one PostSignals per (post count, newness), looked up in C;
         # then each post that joins groups gets its own, in batch order.
         alone = list(zip(counts, news, strict=True))
@@ -817,7 +819,12 @@ class BehaviorTracker:
         )
 
     def _account_posts(
-        self, posts: Sequence[Post], acct_of: dict[str, dict[str, None]], sets: _BatchSets
+        self,
+        posts: Sequence[Post],
+        post_times: list[int],
+        dids: list[str],
+        acct_of: dict[str, dict[str, None]],
+        sets: _BatchSets,
     ) -> list[int]:
         """Each post's author's posts in its window (at least 1: the post itself).
 
@@ -836,7 +843,6 @@ class BehaviorTracker:
                 if found:
                     values += found.values()
             owners.append(len(values) - before)
-        post_times = [post.time_us for post in posts]
         times = _event_times(values)
         if times is None:  # not all written by this tracker: the slow path
             return self._account_posts_one_by_one(posts, acct_of, sets)
@@ -848,9 +854,9 @@ class BehaviorTracker:
             latest = max(latest, int(times.max()))
         if latest - origin >= 1 << 44:
             return self._account_posts_one_by_one(posts, acct_of, sets)
-        index = {did: owner for owner, did in enumerate(acct_of)}
+        index = dict(zip(acct_of, range(len(acct_of)), strict=True))
         keyed = np.sort((np.repeat(np.arange(len(owners), dtype=np.int64), owners) << 44) | (times - origin))
-        owner_of = np.array([index[post.did] for post in posts], dtype=np.int64) << 44
+        owner_of = np.array(list(map(index.__getitem__, dids)), dtype=np.int64) << 44
         high = owner_of | (np.array(post_times, dtype=np.int64) - origin)
         counts = np.searchsorted(keyed, high, "right") - np.searchsorted(keyed, high - window_us, "right")
         return np.maximum(counts, 1).tolist()
@@ -870,7 +876,7 @@ class BehaviorTracker:
             counts.append(max(1, bisect_right(times, high) - bisect_right(times, high - self.window_us)))
         return counts
 
-    def _first_seen(self, posts: Sequence[Post]) -> dict[str, int]:
+    def _first_seen(self, dids: list[str], post_times: list[int]) -> dict[str, int]:
         """Each account's first sighting in the stream (event time, µs); new ones are recorded.
 
         A first sighting read from the store never changes while the store keeps it (the first
@@ -878,9 +884,9 @@ class BehaviorTracker:
         only the accounts it has not seen lately: most of a batch's accounts posted before.
         (What it wrote itself is read back once: another shard may have written first.)"""
         earliest: dict[str, int] = {}
-        for post in posts:
-            if post.time_us < earliest.get(post.did, post.time_us + 1):
-                earliest[post.did] = post.time_us
+        for did, time_us in zip(dids, post_times, strict=True):
+            if time_us < earliest.get(did, time_us + 1):
+                earliest[did] = time_us
         known = self._first_known
         now = time.monotonic()
         if now >= self._first_known_until or len(known) >= FIRST_KNOWN_MAX:
