@@ -315,9 +315,9 @@ class _ReadKeys(MemoryStateStore):
         super().__init__()
         self.reads: list[list[str]] = []
 
-    def get_members(self, keys):  # type: ignore[no-untyped-def]
+    def get_members(self, keys, ttl_s=None):  # type: ignore[no-untyped-def]
         self.reads.append(list(keys))
-        return super().get_members(keys)
+        return super().get_members(keys, ttl_s)
 
 
 def test_what_lasts_of_an_account_is_one_record_read_once_per_judged_account() -> None:

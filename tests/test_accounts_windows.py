@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from fraud_pipeline.accounts.tracker import RECORD_PREFIX, AccountTracker
+from fraud_pipeline.accounts.tracker import AccountTracker
 from fraud_pipeline.accounts.windows import (
     DELTA_PREFIX,
     DIRECTORY_PREFIX,
@@ -204,9 +204,9 @@ class _CountingStore(MemoryStateStore):
         self.directory_sets = 0
         self.delta_reads = 0
 
-    def get_members(self, keys):  # type: ignore[no-untyped-def]
+    def get_members(self, keys, ttl_s=None):  # type: ignore[no-untyped-def]
         keys = list(keys)
-        out = super().get_members(keys)
+        out = super().get_members(keys, ttl_s)
         listed = [k for k in keys if k.startswith(DIRECTORY_PREFIX)]
         self.directory_sets += len(listed)
         self.directory_entries += sum(len(out.get(k, {})) for k in listed)
@@ -338,11 +338,11 @@ def test_windowed_counts_equal_a_brute_force_count_at_any_time() -> None:
 def test_a_cold_start_never_looks_for_directory_sets_among_sqlites_long_lived_sets(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The directory sets are short-lived: their kind (`acct-listed`) is not the account
-    records' (`acct`, kept for `memory_days` in SQLite's tables), so a cold tracker's read of
-    the whole kept directory (1,464 sets for a replay) is answered from the set log, none of
-    it looked up in the tables (under `acct:listed#` every one was)."""
-    assert DIRECTORY_PREFIX.partition(":")[0] != RECORD_PREFIX.partition(":")[0]
+    """The directory sets are short-lived and read with the time-to-live they were written
+    with, so a cold tracker's read of the whole kept directory (1,464 sets for a replay) is
+    answered from SQLite's set log, none of it looked up in the tables, where the account
+    records (`acct:record:`, kept for `memory_days`) put the same `acct` kind (without the
+    hint every directory key the log lacked was looked up there)."""
     store = SqliteStateStore(tmp_path / "state.db")
     _tracker(store).observe(posts=_flood(3))  # account records in the tables, a delta listed
     from_tables: list[str] = []

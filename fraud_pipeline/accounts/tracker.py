@@ -543,7 +543,7 @@ class AccountTracker:
         """Each account's signals at its latest event time: the windowed counts (in memory,
         accounts/windows.py), and its record (first sighting, handles, profiles, status) in
         one `get_members` call."""
-        records = self.store.get_members([RECORD_PREFIX + did for did in latest])
+        records = self.store.get_members([RECORD_PREFIX + did for did in latest], self.memory_ttl_s)
         empty: dict[str, str] = {}
         windows = self.windows
         out = []

@@ -5,7 +5,7 @@ member row of the state store (about 52,000 rows written per 40,000 events, then
 back in the store): the account signals ran at 11,000 events per CPU second. Here a scoring
 batch writes what it saw as ONE delta, `(kind, account, member, time)` rows serialized into
 cache entries `acct:delta:<id>:<i>` (chunked under the cache's value limit), and lists it in
-a directory set per minute of its writing and slot of its writer, `acct-listed:<minute>/<slot>`
+a directory set per minute of its writing and slot of its writer, `acct:listed#<minute>/<slot>`
 (member: the delta's id, value: its chunk count). A handful of rows per batch, however many
 events it holds. Each tracker lists in one of `DIRECTORY_SLOTS` slots (drawn at random when
 it starts) and reads all of them: one set per minute shared by every writer grew to about
@@ -22,7 +22,7 @@ counts stay distinct members, exact. Before counting, a tracker merges the delta
 writers (other shards, an earlier process) listed and it has not merged yet.
 
 Reads are bounded by the writing rate, not the window: a delta is listed in the directory set
-of the minute it was WRITTEN (the writer's clock, `acct-listed:<minute>/<slot>`), whatever its event
+of the minute it was WRITTEN (the writer's clock, `acct:listed#<minute>/<slot>`), whatever its event
 times, so a late batch (a lagging shard, a replay) is listed among the new ones. A warm
 tracker reads only the minutes written since its last read (and `DIRECTORY_SLACK_MINUTES`
 before, for clock skew between writers and writes not visible yet), and merges each delta
@@ -54,12 +54,7 @@ REPLY: Final = 0  # member: an account replied to or mentioned
 TEXT: Final = 1  # member: "<digest of the folded text>:<rkey of the post>"
 FOLLOW: Final = 2  # member: the followed account
 DELTA_PREFIX: Final = "acct:delta:"
-# The directory sets are short-lived (`ttl_s`): a kind of their own (the text before the first
-# ':'), apart from the account records' `acct:` that live for `memory_days`, so a store that
-# keeps short-lived sets apart (SQLite's set log) never looks for them among its long-lived
-# ones. Under `acct:listed#` (until session 10) a cold start's 1,464 directory keys were looked
-# up in SQLite's tables one by one: 1.9 k instructions per post of the bench's first 6,000.
-DIRECTORY_PREFIX: Final = "acct-listed:"
+DIRECTORY_PREFIX: Final = "acct:listed#"
 DIRECTORY_SLOTS: Final = 8  # directory sets per minute: each writer lists its deltas in one
 DIRECTORY_BUCKET_US: Final = 60_000_000  # deltas are listed per minute of their writing (clock)
 # A warm tracker re-reads this many minutes before its last read: writers' clocks may differ
@@ -80,7 +75,7 @@ def delta_chunks(entries: list[Entry], limit: int = MAX_CACHE_VALUE_CHARS) -> li
 
 
 def directory_key(minute: int, slot: int) -> str:
-    """The directory set of one writing minute and slot: `acct-listed:<minute>/<slot>`."""
+    """The directory set of one writing minute and slot: `acct:listed#<minute>/<slot>`."""
     return f"{DIRECTORY_PREFIX}{minute}/{slot}"
 
 
@@ -235,7 +230,12 @@ class AccountWindows:
         else:
             first = min(self._read_to, now) - DIRECTORY_SLACK_MINUTES
         self._read_to = now if self._read_to is None else max(now, self._read_to)
-        listed = self.store.get_members(directory_keys(first, now))
+        # Read with the time-to-live the listings were written with: a store that keeps sets by
+        # their time-to-live looks only where they live (SQLite: its set log; without the hint
+        # it looked the keys its log lacked up in its tables, where the account records put
+        # their `acct` kind: a cold start's 1,464 keys, 1.9 k instructions per post of the
+        # bench's first 6,000).
+        listed = self.store.get_members(directory_keys(first, now), self.ttl_s)
         merged = self._merged
         missing = {d: v for d, v in self._unreadable.items() if v[1] >= now - kept}
         for key, deltas in listed.items():
