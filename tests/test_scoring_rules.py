@@ -534,7 +534,7 @@ def test_each_distinct_text_is_read_once_per_batch_by_the_trackers_and_the_rules
     views_calls: list[str] = []
     fold_calls: list[str] = []
     reading_calls: list[str] = []
-    real_views, real_fold = canonical._views_of, canonical._fold_fingerprint
+    real_views, real_fold = canonical._views_of, canonical._fold_views
     real_ascii = canonical._read_ascii
     real_reading = signal_registry.TextReading.__init__
 
@@ -550,9 +550,9 @@ def test_each_distinct_text_is_read_once_per_batch_by_the_trackers_and_the_rules
         finally:
             monkeypatch.setattr(canonical, "_views_of", counting_views)
 
-    def counting_fold(lowered: str) -> str:
-        fold_calls.append(lowered)
-        return real_fold(lowered)
+    def counting_fold(views: Any) -> str:
+        fold_calls.append(views.original)
+        return real_fold(views)
 
     def counting_reading(self: Any, views: Any, *parts: Any) -> None:  # also the batch's (`read_batch`)
         reading_calls.append(views.original)
@@ -573,7 +573,7 @@ def test_each_distinct_text_is_read_once_per_batch_by_the_trackers_and_the_rules
     canonical.text_forms.cache_clear()
     monkeypatch.setattr(canonical, "_views_of", counting_views)
     monkeypatch.setattr(canonical, "_read_ascii", counting_ascii)
-    monkeypatch.setattr(canonical, "_fold_fingerprint", counting_fold)
+    monkeypatch.setattr(canonical, "_fold_views", counting_fold)
     monkeypatch.setattr(signal_registry.TextReading, "__init__", counting_reading)
     tagged, _ = PostScorer(KeywordScorer(), None).score(posts)
     # (Building the account tracker reads its profile list terms too: not the posts' texts.)

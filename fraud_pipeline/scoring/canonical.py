@@ -735,7 +735,7 @@ class TextForms:
     def folded(self) -> str:
         folded = self._folded
         if folded is None:
-            folded = self._folded = _fold_fingerprint(_fingerprint(self.views))
+            folded = self._folded = _fold_views(self.views)
         return folded
 
 
@@ -828,18 +828,36 @@ def lookalike_brand(views: TextViews, brands: Iterable[str]) -> str:
     return ""
 
 
-# `fold_text`: punctuation becomes space and digits become 0, in one C-level pass
-# (`bytes.translate`; the characters `str.split` splits on but `bytes.split` does not,
-# \x1c-\x1f, become spaces too).
+# `fold_text`: punctuation and every byte `str.split` splits an ASCII text on become a space,
+# digits 0 and upper-case letters lower case, in one C-level pass (`bytes.translate`). Bytes
+# from 0x80 up (UTF-8's for every character outside ASCII) stay as they are.
 _FOLD_ASCII = bytes(
-    ord(" ") if chr(b) in string.punctuation or 0x1C <= b <= 0x1F else ord("0") if chr(b).isdigit() else b
+    ord(" ")
+    if chr(b) in string.punctuation or chr(b).isspace()
+    else ord("0")
+    if chr(b).isdigit()
+    else ord(chr(b).lower())
     for b in range(128)
 ) + bytes(range(128, 256))
+# Every byte `str.split` splits an ASCII text on, as a space; the rest as they are (`_drop_links`).
+_SPACE_BYTES = bytes(ord(" ") if chr(b).isspace() else b for b in range(128)) + bytes(range(128, 256))
 _LINK_EDGES = ".,!?;:)(\"'"  # stripped from a token's ends before it is read as a link
+_LINK_EDGE_BYTES = _LINK_EDGES.encode("ascii")
+# Single bytes searched for as ints: `bytes.__contains__` given a `bytes` first tries it as an
+# int and builds (then drops) a TypeError, about 1.8 k instructions a test.
+_SLASH, _DOT, _SPACE = ord("/"), ord("."), ord(" ")
 # A `.` followed, within its token, by a character other than `_LINK_EDGES` (possessive:
 # linear on any input; a literal first, so the search skips to each `.`): a text without one,
 # and without `/`, has no link token to drop (a sentence's final `.` is followed by a space).
 _DOT_BEFORE_WORD = re.compile(r"\.[.,!?;:)(\"']*+[^\s.,!?;:)(\"']")
+# The same on UTF-8 bytes: `\s` of bytes is ASCII whitespace without \x1c-\x1f, so this may
+# match where the `str` pattern does not (a gate: `_drop_links` reads the tokens exactly).
+_DOT_BEFORE_WORD_BYTES = re.compile(rb"\.[.,!?;:)(\"']*+[^\s.,!?;:)(\"']")
+# The UTF-8 of every character outside ASCII that `str.split` splits on (all are in the BMP):
+# a text without one splits, as UTF-8 bytes with \x1c-\x1f as spaces, where its `str` splits.
+_WIDE_SPACES = tuple(chr(c) for c in range(0x80, 0x10000) if chr(c).isspace())
+_ASCII_BYTES = bytes(range(128))
+_WIDE_SPACE_UTF8 = re.compile(b"|".join(re.escape(ch.encode("utf-8")) for ch in _WIDE_SPACES))
 
 
 def _is_link_token(token: str) -> bool:
@@ -864,16 +882,68 @@ def _fold(text: str) -> str:
     return _fold_fingerprint(fingerprint_text(text))
 
 
+def _fold_views(views: TextViews) -> str:
+    """`fold_text` of the text these are the views of. An ASCII leet view's fingerprint is
+    itself lower-cased, which the fold's table does: folded as it is."""
+    leet = views.leet
+    if leet.isascii():
+        return _fold_bytes(leet.encode("ascii")).decode("ascii")
+    return _fold_fingerprint(_fingerprint(views))
+
+
 def _fold_fingerprint(lowered: str) -> str:
-    """`fold_text` of the text whose fingerprint reading is `lowered`. Tokens are only looked
-    at as links when the text has a `/` or a `.` inside a token (most texts end their
-    sentences with the only ones)."""
-    if "/" in lowered or _DOT_BEFORE_WORD.search(lowered):
-        lowered = " ".join([t for t in lowered.split() if not (("/" in t or "." in t) and _is_link_token(t))])
+    """`fold_text` of the text whose fingerprint reading is `lowered`, worked on its UTF-8
+    bytes (`_fold_bytes`): only a text with a space outside ASCII is split as a `str` first
+    (rare), to plain spaces."""
     if lowered.isascii():
-        return b" ".join(lowered.encode("ascii").translate(_FOLD_ASCII).split()).decode("ascii")
-    # Split as `str.split` does first (spaces outside ASCII too), then join with plain spaces:
-    # UTF-8 keeps ASCII bytes as they are and writes every other character with bytes of 0x80
-    # and up, which the table leaves alone, so `bytes.split` then splits where `str.split` would.
-    data = " ".join(lowered.split()).encode("utf-8", "surrogatepass")  # a lone surrogate stays
-    return b" ".join(data.translate(_FOLD_ASCII).split()).decode("utf-8", "surrogatepass")
+        return _fold_bytes(lowered.encode("ascii")).decode("ascii")
+    data = lowered.encode("utf-8", "surrogatepass")  # a lone surrogate stays
+    # Asked of the bytes outside ASCII alone (a few in most texts): the search's class test
+    # costs some 40 instructions a byte. Each character's bytes stay whole and in order.
+    if _WIDE_SPACE_UTF8.search(data.translate(None, _ASCII_BYTES)) is not None:
+        data = " ".join(lowered.split()).encode("utf-8", "surrogatepass")
+    return _fold_bytes(data).decode("utf-8", "surrogatepass")
+
+
+def _fold_bytes(data: bytes) -> bytes:
+    """The fold of a text's UTF-8 bytes whose only spaces are ASCII ones: links dropped
+    (`_drop_links`, only where a `/` or a `.` inside a token may be one), then one translation
+    (spaces, punctuation, digits, upper case) and the spaces collapsed. UTF-8 writes every
+    character outside ASCII with bytes of 0x80 and up, which no step here touches or splits
+    on. The caller's text may be the leet view itself, not lower-cased (`_fold_views`)."""
+    if _SLASH in data or _DOT_BEFORE_WORD_BYTES.search(data) is not None:
+        data = _drop_links(data)
+    # Every space is a plain one now: runs of them halved until none is left, each pass one
+    # C-level `replace` (`split` and `join` made and joined an object per word).
+    folded = data.translate(_FOLD_ASCII)
+    shorter = folded.replace(b"  ", b" ")
+    while len(shorter) != len(folded):
+        folded = shorter
+        shorter = folded.replace(b"  ", b" ")
+    return folded.strip()
+
+
+def _drop_links(data: bytes) -> bytes:
+    """`data` without its link tokens (`_is_link_token`, tokens as `str.split` makes them),
+    the rest with its spaces (a dropped token leaves the spaces around it: the fold collapses
+    them). Only the tokens with a `/` or a `.` are looked at, each found from the next such
+    byte (`find`), not every token split out and tested."""
+    spaced = data.translate(_SPACE_BYTES)
+    marks = spaced.replace(b".", b"/")
+    kept: list[bytes] = []
+    start = 0
+    at = marks.find(_SLASH)
+    while at >= 0:
+        first = spaced.rfind(_SPACE, 0, at) + 1
+        end = spaced.find(_SPACE, at)
+        if end < 0:
+            end = len(spaced)
+        token = spaced[first:end]
+        if _SLASH in token or _DOT in token.strip(_LINK_EDGE_BYTES):
+            kept.append(spaced[start:first])
+            start = end
+        at = marks.find(_SLASH, end)
+    if not kept:
+        return data
+    kept.append(spaced[start:])
+    return b"".join(kept)
