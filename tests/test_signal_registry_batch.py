@@ -75,6 +75,7 @@ def test_batch_readings_are_the_per_text_readings() -> None:
     """`read_batch` over batches gives each text the reading `TextReading` gives it alone."""
     texts = _texts()[:3000] + _random_texts(2000, seed=4)
     canonical.text_forms.cache_clear()
+    leet_readings = leet_triggers = 0
     try:
         for start in range(0, len(texts), 250):
             forms = canonical.batch_forms(texts[start : start + 250])
@@ -83,12 +84,18 @@ def test_batch_readings_are_the_per_text_readings() -> None:
                 alone = TextReading(canonical._views_of(form.text))
                 batch = form.reading
                 assert batch is not None
-                assert (batch.text, batch.triggers, batch.rewritten) == (
+                assert (batch.text, batch.leet_text, batch.triggers, batch.rewritten) == (
                     alone.text,
+                    alone.leet_text,
                     alone.triggers,
                     alone.rewritten,
                 )
                 assert batch.openings == alone.openings, form.text
+                if alone.leet_text:  # no positions: they would be the canonical view's alone
+                    assert batch.opened is None
+                    leet_readings += 1
+                    leet_triggers += batch.triggers
+        assert leet_readings > 100 and leet_triggers > 10
     finally:
         canonical.text_forms.cache_clear()
 

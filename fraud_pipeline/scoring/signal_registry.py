@@ -33,6 +33,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
@@ -190,6 +191,7 @@ class TextReading:
         openings: frozenset[bytes] = frozenset(),
         triggers: bool = False,
         opened: list[tuple[bytes, int]] | None = None,
+        leet: str = "",
     ) -> None:
         self.views = views
         # By the pattern's id: a compiled pattern hashes its whole program on every lookup.
@@ -198,10 +200,14 @@ class TextReading:
         # Each word opening of `text` and where its word starts, when the caller found them
         # (`read_batch`): the patterns anchored at their openings are matched there alone.
         self.opened = opened
-        if lower is not None:  # worked out by the caller (`parts`)
+        if lower is not None:  # worked out by the caller (`read_batch`)
             self.text = lower
-            self.leet_text = ""
-            self.rewritten = views.canonical != views.original
+            # `leet`: the leet view lower-cased, for views with one of their own (whose
+            # openings are both texts': `opened` is then None).
+            self.leet_text = leet
+            self.rewritten = views.canonical != views.original or (
+                bool(leet) and views.leet != views.canonical
+            )
             self.openings: frozenset[bytes] | None = openings  # None: every gate open
             self.triggers = triggers
             return
@@ -218,22 +224,6 @@ class TextReading:
             triggers = triggers or _triggers_at(leet, leet_starts)
         self.openings = openings
         self.triggers = triggers
-
-    @classmethod
-    def parts(
-        cls,
-        views: TextViews,
-        lower: str,
-        openings: frozenset[bytes],
-        triggers: bool,
-        opened: list[tuple[bytes, int]] | None = None,
-    ) -> TextReading:
-        """The reading of views without a leet view of their own (`views.leet ==
-        views.canonical`), whose lower-case canonical view, openings (and where they are) and
-        trigger flag the caller has worked out (`read_batch`). Through `__init__`, not
-        `cls.__new__`: mypyc's compiled classes have no `__new__` to call (the compiled build,
-        docs/performance.md)."""
-        return cls(views, lower, openings, triggers, opened)
 
     def search(self, pattern: Any) -> bool:
         """Does `pattern` match the canonical text or its leet view? Once per text and pattern."""
@@ -272,10 +262,7 @@ class TextReading:
                     # Every match starts at a word with one of its openings: tried there alone.
                     found = self._found.get(key)
                     if found is None:
-                        match, text = pattern.match, self.text
-                        found = self._found[key] = any(
-                            opening in needed and match(text, at) is not None for opening, at in opened
-                        )
+                        found = self._found[key] = _matched_at(pattern, self.text, needed, opened)
                     return found
         return self.search(pattern)
 
@@ -335,45 +322,78 @@ def _found_in(pattern: re.Pattern[str], text: str) -> bool:
 
 def read_batch(forms: Iterable[TextForms]) -> None:
     """The rules' reading of each text not read yet, as `reading_of` gives it: the word
-    openings of all those without a leet view of their own (nearly all) found in one C-level
-    pass over their lower-case canonical views joined by spaces (no opening reaches across
-    one: it is a space and a prefix's letters), instead of a pass per text."""
-    simple: list[TextForms] = []
+    openings of all of them found in one C-level pass over their lower-case views joined by
+    spaces (no opening reaches across one: it is a space and a prefix's letters), instead of
+    a pass per text (views with a leet view of their own add it after their canonical one).
+    The ASCII canonical views are lower-cased together (`_lower_ascii`)."""
+    plain: list[tuple[TextForms, TextViews]] = []  # ASCII canonical views first, then the rest
+    wide: list[tuple[TextForms, TextViews]] = []
+    leety: list[tuple[TextForms, TextViews]] = []  # with a leet view of their own (a few)
     for form in forms:
         if form.reading is None:
             views = form.views
-            if views.leet is views.canonical or views.leet == views.canonical:
-                simple.append(form)
+            canonical_view = views.canonical
+            if views.leet is not canonical_view and views.leet != canonical_view:
+                leety.append((form, views))
+            elif canonical_view.isascii():
+                plain.append((form, views))
             else:
-                form.reading = TextReading(views)
-    if not simple:
+                wide.append((form, views))
+    if not plain and not wide and not leety:
         return
-    lowers = [form.views.canonical.lower() for form in simple]
-    starts = [1] * len(lowers)
-    at = 1
-    for k, lower in enumerate(lowers):
-        starts[k] = at
-        at += len(lower) + 1
+    lowers = _lower_ascii([views.canonical for _, views in plain])
+    lowers += [views.canonical.lower() for _, views in wide]
+    simple = plain + wide
+    for _, views in leety:  # each as two texts: its canonical view, then its leet view
+        lowers.append(views.canonical.lower())
+        lowers.append(views.leet.lower())
+    # Where each view starts in the views joined (one space before each).
+    starts = list(accumulate(map(_PLUS_ONE, map(len, lowers)), initial=1))
     data = (" " + " ".join(lowers)).encode("ascii", "replace")
     found: dict[int, list[tuple[bytes, int]]] = {}
     for space, opening in _batch_openings(data):
         at = space + 1  # the word's first character
         k = bisect_right(starts, at) - 1
         found.setdefault(k, []).append((opening, at - starts[k]))
-    for k, form in enumerate(simple):
-        views = form.views
+    for k, (form, views) in enumerate(simple):
         opened = found.get(k)
         if opened is None:
-            form.reading = TextReading.parts(views, lowers[k], _NO_OPENINGS, False)
+            form.reading = TextReading(views, lowers[k], _NO_OPENINGS, False)
         else:
             lower = lowers[k]
-            form.reading = TextReading.parts(
+            form.reading = TextReading(
                 views,
                 lower,
                 frozenset([g for g, _ in opened]),
                 _triggers_at(lower, [i for _, i in opened]),
                 opened,
             )
+    k = len(simple)
+    for form, views in leety:
+        lower, leet = lowers[k], lowers[k + 1]
+        in_lower, in_leet = found.get(k, []), found.get(k + 1, [])
+        k += 2
+        form.reading = TextReading(
+            views,
+            lower,
+            frozenset([g for g, _ in in_lower + in_leet]) if in_lower or in_leet else _NO_OPENINGS,
+            _triggers_at(lower, [i for _, i in in_lower]) or _triggers_at(leet, [i for _, i in in_leet]),
+            None,
+            leet,
+        )
+
+
+_PLUS_ONE = (1).__add__
+
+
+def _lower_ascii(texts: list[str]) -> list[str]:
+    """`[t.lower() for t in texts]` for ASCII texts, in one call: joined by a NUL, lower-cased
+    and split again (lower-casing ASCII is letter by letter; a text holding a NUL itself, and
+    the split would not give the texts back, is lower-cased on its own)."""
+    joined = "\0".join(texts)
+    if len(texts) > 1 and joined.count("\0") == len(texts) - 1:
+        return joined.lower().split("\0")
+    return [text.lower() for text in texts]
 
 
 def reading_of(forms: TextForms) -> TextReading:
@@ -514,7 +534,22 @@ def _triggers_at(lower: str, starts: list[int]) -> bool:
     `TRIGGER_PREFIXES` start at `starts`: every match of the pattern starts at one of them,
     so it is tried there alone (a match at a few positions instead of a search at every one)."""
     match = tp.TEXT_TRIGGERS.match
-    return any(match(lower, start) is not None for start in starts)
+    # A loop, not `any` over a generator: one left at its first hit is closed by throwing
+    # GeneratorExit into it, a traceback and all (about 3 k instructions pure).
+    for start in starts:  # noqa: SIM110
+        if match(lower, start) is not None:
+            return True
+    return False
+
+
+def _matched_at(pattern: Any, text: str, needed: frozenset[bytes], opened: list[tuple[bytes, int]]) -> bool:
+    """Does `pattern` match `text` at one of the `opened` words whose opening is `needed`
+    (`TextReading.gated`)? A loop for `_triggers_at`'s reason."""
+    match = pattern.match
+    for opening, at in opened:  # noqa: SIM110
+        if opening in needed and match(text, at) is not None:
+            return True
+    return False
 
 
 def _has_triggers(lower: str) -> bool:
