@@ -109,3 +109,20 @@ def test_the_reference_drops_what_the_fold_drops() -> None:
     assert _fold_fingerprint("a\u00a0x.com b") == "a b"
     assert _fold_fingerprint("win 100 x.y") == "win 000"
     assert _fold_fingerprint("t\x1cx.com") == "t"
+
+
+def test_lower_cased_text_and_its_nfd_lower_case_to_themselves() -> None:
+    """What `_fingerprint` leaves out its final `lower` on: every character a lower-cased text
+    can hold lower-cases to itself, and so does the NFD of each such character; a prototype
+    that does not is in `cased_prototype_letters`."""
+    import unicodedata
+
+    every = [chr(c) for c in range(0x110000)]
+    assert [c for c in every if any(y.lower() != y for y in c.lower())] == []
+    nfd = unicodedata.normalize
+    assert [c for c in every if c.lower() == c and nfd("NFD", c).lower() != nfd("NFD", c)] == []
+    t = canonical.tables()
+    assert t.skeleton_letter_pairs is not None
+    for ch, target in t.skeleton_letter_pairs.items():
+        assert (target.lower() != target) == (ch in t.cased_prototype_letters)
+    assert _fingerprint(_views_of("Ꭺpple ᏞEDGER")) == _fingerprint(_views_of("Ꭺpple ᏞEDGER")).lower()

@@ -181,6 +181,9 @@ class _Tables:
     skeleton_letter_pairs: dict[str, str] | None
     # The ASCII characters among `skeleton_letters` (`I` and `m` in Unicode's data: `m` -> `rn`).
     ascii_skeleton_letters: tuple[str, ...]
+    # The letters of `skeleton_letters` whose prototype changes when lower-cased: a fingerprint
+    # that maps none of them is lower case already (`_fingerprint`).
+    cased_prototype_letters: frozenset[str]
     # The same character sets, their characters inside the BMP, as stdlib `re` classes, so
     # asking whether a text without characters beyond the BMP holds any is one C-level scan
     # (several times faster than `regex`'s property classes or a set test per character; `re`
@@ -229,6 +232,9 @@ def tables() -> _Tables:
         skeleton_letters={ord(source): target for source, target in skeleton_letters.items()},
         skeleton_letter_pairs=skeleton_letters if independent else None,
         ascii_skeleton_letters=tuple(ch for ch in skeleton_letters if ch.isascii()),
+        cased_prototype_letters=frozenset(
+            ch for ch, target in skeleton_letters.items() if target.lower() != target
+        ),
         invisible=re.compile(_bmp_class(invisible) + "+"),
         lookalike=re.compile(_bmp_class((ord(ch), ord(ch)) for ch in lookalikes)),
         skeleton_letter=re.compile(_bmp_class((ord(ch), ord(ch)) for ch in skeleton_letters)),
@@ -803,6 +809,11 @@ def _fingerprint(views: TextViews) -> str:
     mapped.update([ch for ch in t.ascii_skeleton_letters if ch in decomposed])
     for ch in mapped:  # each replaced at once (no prototype holds a character mapped)
         decomposed = decomposed.replace(ch, pairs[ch])
+    # Every character of a lower-cased text, and of its NFD, lower-cases to itself (a test
+    # asks every code point), so only a prototype mapped in may need it (`str.lower` of a text
+    # outside ASCII costs some 40 instructions a character).
+    if mapped.isdisjoint(t.cased_prototype_letters):
+        return decomposed
     return decomposed.lower()
 
 
