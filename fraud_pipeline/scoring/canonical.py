@@ -650,7 +650,9 @@ def _no_leet_contact(text: str) -> bool:
     character), which is neither: C-level passes where the regex scan costs several times more."""
     data = text.encode("ascii", "replace")
     leet = data.translate(_ASCII_LEET_CLASS)
-    return b"a1" not in leet and b"1a" not in leet
+    # `find`, not `in`: `bytes.__contains__` tries its argument as an int first and builds and
+    # drops a TypeError (about 1 k instructions a test).
+    return leet.find(b"a1") < 0 and leet.find(b"1a") < 0
 
 
 def _plain_ascii(text: str) -> bool:
@@ -660,7 +662,7 @@ def _plain_ascii(text: str) -> bool:
     literal prefix) where the two regex searches cost several times as much. Never a false yes."""
     data = text.encode("ascii")
     leet = data.translate(_ASCII_LEET_CLASS)
-    if b"a1" in leet or b"1a" in leet:
+    if leet.find(b"a1") >= 0 or leet.find(b"1a") >= 0:  # `find`: see `_no_leet_contact`
         return False
     return _ASCII_SPACED_HINT.search(b" " + data.translate(_ASCII_WORD_CLASS) + b" ") is None
 
