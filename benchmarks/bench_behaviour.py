@@ -28,12 +28,17 @@ Three measurements, one JSON object:
    package itself from the same seed (a compiled `Post` does not unpickle a pure one's state).
    The compiled build is what production runs (the Lambda image), so with it the headline
    (`headline_posts_per_s`) is the compiled figure, and `headline_build` says so.
+   `--baseline-wheel FILE` times another compiled wheel (an earlier revision's, from
+   `compiled_build.build_wheel`) the same way, alternating with the others (`baseline_compiled`):
+   the compiled builds of two revisions side by side.
 3. `dynamodb_calls`: the tracker over DynamoDB on moto's server: store round trips per batch
    of 500 (median and max), by operation.
 
     python benchmarks/bench_behaviour.py [--events 60000] [--shards 16] [--skip-dynamodb]
     python benchmarks/bench_behaviour.py --skip-detection --skip-dynamodb --baseline 9aeb0cd
     python benchmarks/bench_behaviour.py --skip-detection --skip-dynamodb --compiled --repeats 5
+    python benchmarks/bench_behaviour.py --skip-detection --skip-dynamodb --compiled-wheel NEW.whl \
+        --baseline-wheel OLD.whl --repeats 5
 """
 
 from __future__ import annotations
@@ -350,11 +355,13 @@ def throughput(
     baseline: str | None = None,
     compiled: bool = False,
     compiled_wheel: str | None = None,
+    baseline_wheel: str | None = None,
 ) -> dict[str, Any]:
     posts = [p for p in _capture(events, seed, rate)[0] if p.operation != "delete"]
     mine: list[tuple[float, float, float]] = []
     theirs: list[tuple[float, float, float]] = []
     native: list[tuple[float, float, float]] = []
+    native_before: list[tuple[float, float, float]] = []
     result: dict[str, Any] = {"posts": len(posts), "batch": 500, "repeats": repeats}
     with tempfile.TemporaryDirectory() as tmp:
         if baseline:
@@ -373,11 +380,21 @@ def throughput(
                     f"the compiled build made {loaded['posts']} posts, the pure code {len(posts)}"
                 )
             info.update(build=loaded["build"], compiled_modules=loaded["compiled_modules"])
+        if baseline_wheel:
+            from fraud_pipeline.compiled_build import unpack_wheel
+
+            before_tree = unpack_wheel(Path(baseline_wheel), Path(tmp) / "baseline-compiled")
+            before_posts = Path(tmp) / "baseline-compiled-posts.pickle"
+            before_info = call_in_revision(
+                before_tree, __file__, "_posts_child", str(before_posts), str(events), str(seed), str(rate)
+            )
         _warm_up(posts)
         for _ in range(repeats):
             mine.append(_rates_once(posts))
             if compiled or compiled_wheel:
                 native.append(_rates_in_child(tree, native_posts))
+            if baseline_wheel:
+                native_before.append(_rates_in_child(before_tree, before_posts))
             if baseline:
                 theirs.append(_rates_in_child(Path(tmp) / "baseline", posts_file))
     result["pure"] = {"build": _build_of_this_process(), **_medians(mine)}
@@ -400,6 +417,12 @@ def throughput(
     result["target_posts_per_s"] = 25_000
     if baseline:
         result["baseline"] = {"revision": baseline, **_medians(theirs)}
+    if native_before:
+        result["baseline_compiled"] = {
+            "wheel": str(baseline_wheel),
+            "build": before_info["build"],
+            **_medians(native_before),
+        }
     return result
 
 
@@ -468,6 +491,11 @@ def main() -> None:
     parser.add_argument(
         "--compiled-wheel", metavar="FILE", help="time this compiled wheel (implies --compiled)"
     )
+    parser.add_argument(
+        "--baseline-wheel",
+        metavar="FILE",
+        help="also time this compiled wheel (an earlier revision's build) beside the others",
+    )
     args = parser.parse_args()
     result: dict[str, Any] = {"benchmark": "behaviour_across_shards"}
     if not args.skip_detection:
@@ -481,6 +509,7 @@ def main() -> None:
             args.baseline,
             args.compiled,
             args.compiled_wheel,
+            args.baseline_wheel,
         )
     if not args.skip_dynamodb:
         result["dynamodb_calls"] = dynamodb_calls(
