@@ -283,3 +283,16 @@ def _random_non_ascii_texts(count: int, seed: int) -> list[str]:
     rng = random.Random(seed)
     alphabet = "abcmIFRE013457@$29_ .*-\n'?·ｆａｍ日аеоΑι\u200b\u00ad\ufe0f🎁é\u0301\U0001d41a"
     return ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 24))) for _ in range(count)]
+
+
+def test_no_set_asked_outside_ascii_holds_an_ascii_character() -> None:
+    """What makes asking `_outside_ascii` exact: none of the character sets it is asked about
+    (invisible, lookalike, full-width Latin, CJK) holds an ASCII character. A table built from
+    other Unicode data that did would fail here, not silently miss evasions."""
+    from fraud_pipeline.scoring.canonical import _CJK, _FULLWIDTH_LATIN, _has_invisible, tables
+
+    t = tables()
+    every_ascii = "".join(map(chr, range(128)))
+    assert not _has_invisible(every_ascii, t) and t.invisible.search(every_ascii) is None
+    assert t.lookalike.search(every_ascii) is None and t.lookalikes.keys().isdisjoint(every_ascii)
+    assert _FULLWIDTH_LATIN.search(every_ascii) is None and _CJK.search(every_ascii) is None
