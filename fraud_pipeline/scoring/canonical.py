@@ -869,13 +869,13 @@ _DOT_BEFORE_WORD_BYTES = re.compile(rb"\.[.,!?;:)(\"']*+[^\s.,!?;:)(\"']")
 # The UTF-8 of every character outside ASCII that `str.split` splits on (all are in the BMP):
 # a text without one splits, as UTF-8 bytes with \x1c-\x1f as spaces, where its `str` splits.
 _WIDE_SPACES = tuple(chr(c) for c in range(0x80, 0x10000) if chr(c).isspace())
-_ASCII_BYTES = bytes(range(128))
 _WIDE_SPACE_UTF8 = re.compile(b"|".join(re.escape(ch.encode("utf-8")) for ch in _WIDE_SPACES))
 
 
-def _is_link_token(token: str) -> bool:
-    """URLs and bare domains (`a.xyz`, `http://…`, `x.com/abc`): what campaigns rotate."""
-    return "/" in token or "." in token.strip(_LINK_EDGES)
+def _is_link_token(token: bytes) -> bool:
+    """URLs and bare domains (`a.xyz`, `http://…`, `x.com/abc`): what campaigns rotate. A
+    token of a text's UTF-8 bytes (`_drop_links`)."""
+    return _SLASH in token or _DOT in token.strip(_LINK_EDGE_BYTES)
 
 
 def fold_text(text: str) -> str:
@@ -952,7 +952,7 @@ def _drop_links(data: bytes) -> bytes:
         if end < 0:
             end = len(spaced)
         token = spaced[first:end]
-        if _SLASH in token or _DOT in token.strip(_LINK_EDGE_BYTES):
+        if _is_link_token(token):
             kept.append(spaced[start:first])
             start = end
         at = marks.find(_SLASH, end)
