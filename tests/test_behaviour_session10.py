@@ -1,5 +1,6 @@
-"""The behaviour tracker's session-10 paths held to what they replace: one sketch per process,
-the store asked only where the tracker's sets live, account counts kept in the runtime."""
+"""The behaviour tracker's one sketch per process (session 10): trackers with the same sketch
+parameters share it, and it is what a fresh build gives. (The store asked only where the
+tracker's sets live, `get_members(keys, ttl_s)`, is held in tests/test_state.py.)"""
 
 from __future__ import annotations
 

@@ -685,8 +685,7 @@ def _views_of(text: str) -> TextViews:
         if _FULLWIDTH_LATIN.search(rare):
             pattern = _FULLWIDTH_BESIDE_ASCII if _CJK.search(rare) else _FULLWIDTH_LATIN
             fullwidth = len(pattern.findall(text))
-    # Most texts read here carry no evidence at all: they share one (a dataclass's `__init__`
-    # runs interpreted even in the compiled build, and this one costs a few thousand instructions).
+    # Most texts read here carry no evidence at all: they share one, not an object each.
     evidence = (
         EvasionEvidence(mixed, invisible, fullwidth, spaced, len(changed))
         if mixed or invisible or fullwidth or spaced or changed
