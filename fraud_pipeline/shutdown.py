@@ -84,11 +84,18 @@ def exit_without_teardown(code: int = 0) -> None:
 def _stop_resource_tracker() -> None:
     """multiprocessing's resource tracker (a helper process started with the first spawned
     worker) exits by itself once we are gone, a moment after us: stop and reap it first, so
-    that nothing this process started outlives it. A private stdlib call, hence the guards."""
-    from multiprocessing import resource_tracker
+    that nothing this process started outlives it. Private stdlib calls, hence the guards.
+
+    The semaphores behind the stack's events and queues are unlinked first, by the finalizers
+    multiprocessing itself runs first at a normal exit (`util._exit_function`): `os._exit`
+    skips them, and the tracker then unlinked them itself with a warning ("There appear to be
+    13 leaked semaphore objects to clean up at shutdown") on every stop of `up`."""
+    from multiprocessing import resource_tracker, util
 
     tracker = getattr(resource_tracker, "_resource_tracker", None)
     if getattr(tracker, "_pid", None) is None:
         return  # never started here (or a child sharing its parent's tracker)
+    with contextlib.suppress(Exception):
+        util._run_finalizers(0)  # type: ignore[attr-defined]
     with contextlib.suppress(Exception):
         tracker._stop()  # type: ignore[union-attr]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -50,3 +53,35 @@ def test_outside_the_main_thread_nothing_is_installed() -> None:
 def test_parent_alive_compares_with_the_current_parent() -> None:
     assert parent_alive(os.getppid())
     assert not parent_alive(os.getppid() + 1_000_000)
+
+
+_SEMAPHORE_OWNER = """
+import multiprocessing, sys
+from fraud_pipeline.shutdown import exit_without_teardown
+
+if __name__ == "__main__":
+    context = multiprocessing.get_context("spawn")
+    event, queue = context.Event(), context.Queue()
+    queue.put("x")
+    print(event._cond._lock._semlock.name, flush=True)
+    exit_without_teardown(0)
+"""
+
+
+def test_exit_without_teardown_unlinks_its_semaphores_without_a_leak_warning(tmp_path: Path) -> None:
+    """`up` leaves by `os._exit`, which skips multiprocessing's finalizers: its events' and
+    queues' semaphores must still be unlinked, and not by the resource tracker's leak warning."""
+    script = tmp_path / "owner.py"
+    script.write_text(_SEMAPHORE_OWNER)
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "leaked semaphore" not in done.stderr
+    name = done.stdout.strip().lstrip("/")
+    assert name
+    assert not (Path("/dev/shm") / f"sem.{name}").exists()
