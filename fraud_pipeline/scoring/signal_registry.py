@@ -30,10 +30,8 @@ from __future__ import annotations
 
 import importlib
 import re
-from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from itertools import accumulate
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
@@ -341,22 +339,44 @@ def read_batch(forms: Iterable[TextForms]) -> None:
                 wide.append((form, views))
     if not plain and not wide and not leety:
         return
-    lowers = _lower_ascii([views.canonical for _, views in plain])
-    lowers += [views.canonical.lower() for _, views in wide]
-    simple = plain + wide
+    # The views as read, in order: the ASCII canonical views, the other canonical views, then
+    # each leet text's canonical and leet view; and the bytes `_batch_openings` reads, each view
+    # after one NUL (a separator as a space is: no opening reaches across it; one byte per
+    # character, so a view's positions stay its own). The ASCII views are lower-cased together
+    # and encoded as they are (a copy); only the others need `encode`'s replacement.
+    ascii_data, lowers = _lower_ascii([views.canonical for _, views in plain])
+    others = [views.canonical.lower() for _, views in wide]
     for _, views in leety:  # each as two texts: its canonical view, then its leet view
-        lowers.append(views.canonical.lower())
-        lowers.append(views.leet.lower())
-    # Where each view starts in the views joined (one space before each).
-    starts = list(accumulate(map(_PLUS_ONE, map(len, lowers)), initial=1))
-    data = (" " + " ".join(lowers)).encode("ascii", "replace")
-    found: dict[int, list[tuple[bytes, int]]] = {}
-    for space, opening in _batch_openings(data):
-        at = space + 1  # the word's first character
-        k = bisect_right(starts, at) - 1
-        found.setdefault(k, []).append((opening, at - starts[k]))
+        others.append(views.canonical.lower())
+        others.append(views.leet.lower())
+    if others:
+        lowers += others
+        data = ascii_data + "\0".join(["", *others]).encode("ascii", "replace")
+    else:
+        data = ascii_data
+    simple = plain + wide
+    # Each view's openings with where their words start in it, in view order: the openings
+    # come in the order of the data, and a view owns those before the separator after it.
+    openings = _batch_openings(data)
+    count = len(openings)
+    j = 0
+    start = 1  # where the view's first character is in `data`
+    found: list[list[tuple[bytes, int]] | None] = []
+    for lower in lowers:
+        end = start + len(lower)  # the separator after it
+        opened: list[tuple[bytes, int]] | None = None
+        while j < count:
+            space, opening = openings[j]
+            if space >= end:
+                break
+            if opened is None:
+                opened = []
+            opened.append((opening, space + 1 - start))
+            j += 1
+        found.append(opened)
+        start = end + 1
     for k, (form, views) in enumerate(simple):
-        opened = found.get(k)
+        opened = found[k]
         if opened is None:
             form.reading = TextReading(views, lowers[k], _NO_OPENINGS, False)
         else:
@@ -371,7 +391,7 @@ def read_batch(forms: Iterable[TextForms]) -> None:
     k = len(simple)
     for form, views in leety:
         lower, leet = lowers[k], lowers[k + 1]
-        in_lower, in_leet = found.get(k, []), found.get(k + 1, [])
+        in_lower, in_leet = found[k] or [], found[k + 1] or []
         k += 2
         form.reading = TextReading(
             views,
@@ -383,17 +403,18 @@ def read_batch(forms: Iterable[TextForms]) -> None:
         )
 
 
-_PLUS_ONE = (1).__add__
-
-
-def _lower_ascii(texts: list[str]) -> list[str]:
-    """`[t.lower() for t in texts]` for ASCII texts, in one call: joined by a NUL, lower-cased
-    and split again (lower-casing ASCII is letter by letter; a text holding a NUL itself, and
-    the split would not give the texts back, is lower-cased on its own)."""
-    joined = "\0".join(texts)
-    if len(texts) > 1 and joined.count("\0") == len(texts) - 1:
-        return joined.lower().split("\0")
-    return [text.lower() for text in texts]
+def _lower_ascii(texts: list[str]) -> tuple[bytes, list[str]]:
+    """(the texts lower-cased, each after a NUL, as ASCII bytes; `[t.lower() for t in texts]`),
+    in one pass: joined, lower-cased (letter by letter for ASCII), encoded (a copy) and split
+    again. A text holding a NUL itself, where the split would not give the texts back, is
+    lower-cased on its own (its bytes are the same either way)."""
+    joined = "\0".join(["", *texts]).lower()
+    data = joined.encode("ascii")
+    if joined.count("\0") == len(texts):
+        lowers = joined.split("\0")
+        del lowers[0]
+        return data, lowers
+    return data, [text.lower() for text in texts]
 
 
 def reading_of(forms: TextForms) -> TextReading:
@@ -450,66 +471,73 @@ _PATTERN_OPENINGS: dict[int, frozenset[bytes]] = {
 _ANCHORED: frozenset[int] = frozenset(id(pattern) for pattern in tp.ANCHORED_AT_OPENINGS)
 
 
-# ASCII bytes as `_ASCII_WORDS` reads them, numbered: a space (every byte that is not a
-# letter, a digit or `_`) 0, then lower-case letters, digits and `_` 1 to 37 (an upper-case
-# letter as its lower case): for `_batch_openings`' look-up tables.
-_WORD_BYTES = b" abcdefghijklmnopqrstuvwxyz0123456789_"
-_CODES = len(_WORD_BYTES)
-_WORD_CODES = bytes(_WORD_BYTES.index(word) for word in _ASCII_WORDS)
+# ASCII bytes with their upper-case letters lower-cased and every byte outside ASCII a space
+# (`_batch_openings` reads lower-case ASCII; it folds what is not).
+_FOLD_ASCII = bytes(b + 32 if 65 <= b <= 90 else (b if b < 128 else 32) for b in range(256))
+_KEY_BITS = 7  # an ASCII byte: a word's first three bytes as one 21-bit key
 
 
-def _heads(
-    prefixes: Iterable[str],
-) -> tuple[np.ndarray, np.ndarray, dict[bytes, tuple[tuple[bytes, bytes], ...]]]:
-    """For `_batch_openings`: look-up tables, by the codes (`_WORD_CODES`) of a word's first
-    three bytes and of its first two, of whether a prefix of three or more bytes, or one of two,
-    opens with them; and by those codes the prefixes they open, longest first (the one
-    `_TRIGGER_OPENING` reports at a word), each as its codes after a space's and as ` prefix`."""
-    three = np.zeros(_CODES**3, dtype=np.bool_)
-    two = np.zeros(_CODES**2, dtype=np.bool_)
-    by_head: dict[bytes, list[tuple[bytes, bytes]]] = {}
+def _heads(prefixes: Iterable[str]) -> tuple[np.ndarray, dict[int, tuple[tuple[bytes, bytes], ...]]]:
+    """For `_batch_openings`: a look-up table, by the key of a word's first three bytes
+    (`b0 | b1 << 7 | b2 << 14`, lower-case ASCII), of whether a prefix opens with them (a prefix
+    of two bytes with its two and any third); and by key the prefixes that do, longest first
+    (the one `_TRIGGER_OPENING` reports at a word), each as itself and as ` prefix`."""
+    table = np.zeros(1 << (3 * _KEY_BITS), dtype=np.bool_)
+    by_key: dict[int, list[tuple[bytes, bytes]]] = {}
     for prefix in sorted(set(prefixes), key=len, reverse=True):
         word = prefix.encode("ascii")
         if len(word) < 2 or word.translate(_ASCII_WORDS) != word or b" " in word:
             raise ValueError(f"trigger prefix {prefix!r} is not two or more word characters in lower case")
-        codes = word.translate(_WORD_CODES)
-        if len(word) >= 3:
-            three[(codes[0] * _CODES + codes[1]) * _CODES + codes[2]] = True
-        else:
-            two[codes[0] * _CODES + codes[1]] = True
-        by_head.setdefault(codes[:3], []).append((b"\0" + codes, b" " + word))
-    return three, two, {head: tuple(words) for head, words in by_head.items()}
+        for third in [word[2]] if len(word) >= 3 else range(128):
+            key = word[0] | word[1] << _KEY_BITS | third << (2 * _KEY_BITS)
+            table[key] = True
+            by_key.setdefault(key, []).append((word, b" " + word))
+    return table, {key: tuple(words) for key, words in by_key.items()}
 
 
-_THREE_HEADS, _TWO_HEADS, _BY_HEAD = _heads(tp.TRIGGER_PREFIXES)
+_HEADS, _BY_KEY = _heads(tp.TRIGGER_PREFIXES)
 
 
 def _batch_openings(data: bytes) -> list[tuple[int, bytes]]:
-    """`[(m.start(), m.group()) for m in _TRIGGER_OPENING.finditer(data.translate(_ASCII_WORDS))]`
-    for ASCII bytes: the regex tries its alternatives at every space, a few hundred instructions
-    each; here numpy finds the words whose first three (or two) bytes open a prefix, by two
-    table look-ups per word (a few words in a hundred pass), and only those are matched, by
-    `startswith`, longest prefix first (as the regex's branches are ordered). For a batch's
-    texts joined: one pass for all."""
-    words = data.translate(_WORD_CODES)
-    codes = np.frombuffer(words + bytes(3), dtype=np.uint8)
-    n = len(words)
-    # Word starts: a space (code 0) then a word byte; every prefix is two bytes or more.
-    spaces = np.flatnonzero((codes[: n - 1] == 0) & (codes[1:n] != 0))
-    two = codes[spaces + 1].astype(np.intp) * _CODES + codes[spaces + 2]
-    hit = np.flatnonzero(_THREE_HEADS[two * _CODES + codes[spaces + 3]] | _TWO_HEADS[two])
+    """`[(m.start(), m.group()) for m in _TRIGGER_OPENING.finditer(data.translate(_ASCII_WORDS))]`:
+    the regex tries its alternatives at every space, a few hundred instructions each. Here, on
+    lower-case ASCII (anything else is folded to it first), numpy finds the word starts by
+    comparisons (a word byte is a letter, a digit or `_`), reads the four bytes from each
+    word's preceding byte at once (a 32-bit view at every byte offset: one gather), and looks
+    the key of the word's first three bytes up in one table (`_heads`): a few words in a
+    hundred pass. A prefix of two or three bytes is then exact; a longer one is compared,
+    longest first (as the regex's branches are ordered). For a batch's texts joined: one pass
+    for all, no `translate` of the bytes (about 8 instructions a byte)."""
+    n = len(data)
+    if n < 2:
+        return []
+    padded = data + b"\0\0\0"  # every word start has four bytes
+    codes = np.frombuffer(padded, dtype=np.uint8)[:n]
+    if not data.isascii() or ((codes - 65) < 26).any():  # upper case, or bytes outside ASCII
+        padded = data.translate(_FOLD_ASCII) + b"\0\0\0"
+        codes = np.frombuffer(padded, dtype=np.uint8)[:n]
+    # uint8 arithmetic wraps: `codes - 97 < 26` is a to z.
+    word = ((codes - 97) < 26) | ((codes - 48) < 10) | (codes == 95)
+    spaces = np.flatnonzero(word[1:] > word[:-1])  # a byte that is not a word's, then one that is
+    quads = np.ndarray((n,), dtype="<u4", buffer=padded, strides=(1,))[spaces]  # space, b0, b1, b2
+    keys = (
+        ((quads >> 8) & 0x7F)
+        | ((quads >> (16 - _KEY_BITS)) & (0x7F << _KEY_BITS))
+        | ((quads >> (24 - 2 * _KEY_BITS)) & (0x7F << (2 * _KEY_BITS)))
+    )
+    hit = np.flatnonzero(_HEADS[keys])
     out: list[tuple[int, bytes]] = []
-    by_head = _BY_HEAD
-    for space in spaces[hit].tolist():
+    by_key = _BY_KEY
+    found_spaces: list[int] = spaces[hit].tolist()
+    found_keys: list[int] = keys[hit].tolist()
+    for i in range(len(found_spaces)):  # an index loop: compiled, native ints throughout
+        space = found_spaces[i]
         start = space + 1
-        for head in (words[start : start + 3], words[start : start + 2]):
-            for coded, opening in by_head.get(head, ()):
-                if words.startswith(coded, space):
-                    out.append((space, opening))
-                    break
-            else:
-                continue
-            break
+        for prefix, opening in by_key[found_keys[i]]:
+            size = len(prefix)
+            if size <= 3 or padded[start : start + size] == prefix:
+                out.append((space, opening))
+                break
     return out
 
 

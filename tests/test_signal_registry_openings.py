@@ -1,0 +1,96 @@
+"""Session 11's batch openings (`_batch_openings` without a `translate`, one gather and one
+table) and `read_batch`'s own walk (views joined by NUL, openings handed to their views in
+order) held to what they replaced: the regex over the translated bytes, and each view read
+alone, positions included."""
+
+from __future__ import annotations
+
+import random
+
+from fraud_pipeline.scoring import canonical
+from fraud_pipeline.scoring import text_patterns as tp
+from fraud_pipeline.scoring.signal_registry import (
+    _ASCII_WORDS,
+    _TRIGGER_OPENING,
+    _batch_openings,
+    read_batch,
+)
+
+
+def _regex_openings(data: bytes) -> list[tuple[int, bytes]]:
+    return [(m.start(), m.group()) for m in _TRIGGER_OPENING.finditer(data.translate(_ASCII_WORDS))]
+
+
+def _random_bytes(rng: random.Random) -> bytes:
+    """Prefixes whole and cut, in either case, among bytes of every kind: word bytes, spaces,
+    NULs, control bytes that `|0x20` would make digits, bytes outside ASCII, punctuation."""
+    pieces = [p.encode() for p in tp.TRIGGER_PREFIXES]
+    pieces += [p.upper() for p in pieces] + [p[:2] for p in pieces] + [p[:3] for p in pieces]
+    singles = b" \x00\x12\x19_-.$?9aZx\x7f\x80\xe1\xff"
+    parts = [
+        rng.choice(pieces) if rng.random() < 0.4 else bytes([rng.choice(singles)])
+        for _ in range(rng.randint(0, 24))
+    ]
+    return b"".join(parts)
+
+
+def test_openings_of_any_bytes_are_the_regex_openings() -> None:
+    rng = random.Random(11)
+    found = 0
+    for _ in range(20_000):
+        data = _random_bytes(rng)
+        expected = _regex_openings(data)
+        assert _batch_openings(data) == expected, data
+        found += len(expected)
+    assert found > 20_000
+
+
+def test_openings_at_the_edges() -> None:
+    edges = [b"", b" ", b"d", b"dm", b" d", b" dm", b"\x00dm", b" DM", b" Dm!", b" 2x", b" \x12x"]
+    edges += [b" x\x80", b" \xe1\xed", b" giveawa", b" giveaway", b" GIVEAWAYS", b" sol", b" so", b" 10x"]
+    for data in edges:
+        assert _batch_openings(data) == _regex_openings(data), data
+
+
+def _texts(count: int, seed: int) -> list[str]:
+    """Lines of prefixes, common words and characters outside ASCII; some with a NUL (which
+    `_lower_ascii` cannot split back) or a leet contact (a view of their own)."""
+    rng = random.Random(seed)
+    words = [*tp.TRIGGER_PREFIXES, "the", "sent", "FREE", "Claim", "héllo", "ｆｒｅｅ", "fr33", "s3nd"]
+    words += ["\x00", "dm\x00", "b t c", "wallet.", "$eth", "🚀", "x2", "2x"]
+    return [" ".join(rng.choice(words) for _ in range(rng.randint(0, 12))) for _ in range(count)]
+
+
+def test_batch_readings_hold_each_views_positions() -> None:
+    """Every batch reading's openings and their positions are the regex's over that view alone
+    (canonical view; for a text with a leet view of its own, both views' openings and no
+    positions), in batches with and without NULs in their texts."""
+    texts = _texts(3000, seed=12)
+    canonical.text_forms.cache_clear()
+    positions = nul = 0
+    try:
+        for size in (1, 7, 250):
+            canonical.text_forms.cache_clear()
+            for start in range(0, len(texts), size):
+                forms = canonical.batch_forms(texts[start : start + size])
+                read_batch(forms.values())
+                for form in forms.values():
+                    reading = form.reading
+                    assert reading is not None
+                    views = form.views
+                    lower = views.canonical.lower()
+                    assert reading.text == lower
+                    alone = _regex_openings((" " + lower).encode("ascii", "replace"))
+                    if reading.leet_text:
+                        leet = _regex_openings((" " + views.leet.lower()).encode("ascii", "replace"))
+                        assert reading.opened is None
+                        assert reading.openings == frozenset(g for _, g in alone + leet)
+                        continue
+                    assert reading.openings == frozenset(g for _, g in alone)
+                    expected = [(g, at) for at, g in alone] or None
+                    assert reading.opened == expected, form.text
+                    positions += len(alone)
+                    nul += "\x00" in form.text
+    finally:
+        canonical.text_forms.cache_clear()
+    assert positions > 1000 and nul > 100
