@@ -93,6 +93,21 @@ def directory_keys(first: int, last: int) -> list[str]:
 
 
 Members = dict[str, int]  # member -> the latest time it was seen (µs)
+# A batch whose times span more buckets than this is counted account by account (a replay's
+# batch), not through the heavy sets of every bucket in between.
+_HEAVY_SPAN: Final = 8
+
+
+def _half_bars(bars: tuple[int, int, int] | None) -> tuple[int, int, int] | None:
+    """Half of each bar, rounded up: two buckets each holding fewer members than that hold
+    fewer than the bar (2 x (ceil(bar / 2) - 1) < bar). None (no heavy sets kept) without
+    bars or with a bar below 1, which an account holding nothing reaches."""
+    if bars is None or min(bars) < 1:
+        return None
+    reply, text, follow = bars
+    return (reply + 1) // 2, (text + 1) // 2, (follow + 1) // 2
+
+
 _NONE: Final[dict[Any, Any]] = {}  # an empty dict to read from, never written
 
 
@@ -115,6 +130,7 @@ class AccountWindows:
         ttl_s: int,
         clock: Callable[[], float] = time.time,
         slot: int | None = None,
+        bars: tuple[int, int, int] | None = None,
     ) -> None:
         self.store = store
         self.clock = clock  # seconds: the directory minute a delta is listed in and read from
@@ -132,6 +148,15 @@ class AccountWindows:
         # bucket -> account -> the most posts any one of its texts holds in the bucket: a bound
         # that tells most accounts are below the repeated-text bar without counting
         self.text_peaks: dict[int, dict[str, int]] = {}
+        # `bars` (reply targets, one text's posts, follows: the counts `reaching` is asked of):
+        # per bucket, the accounts holding at least half a bar's members in it (`_half_bars`).
+        # Two buckets below half a bar hold fewer than the bar, so `reaching` counts only these
+        # (a few heavy accounts) instead of looking every account of a batch up in six maps.
+        self.bars = bars
+        self._halves = _half_bars(bars)
+        self.heavy_replies: dict[int, set[str]] = {}  # bucket -> accounts at half the reply bar
+        self.heavy_texts: dict[int, set[str]] = {}  # bucket -> accounts whose text peak is at half
+        self.heavy_follows: dict[int, set[str]] = {}  # follow bucket -> accounts at half the bar
         self._merged: dict[str, int] = {}  # delta id -> the directory minute it was listed in
         self._unreadable: dict[str, tuple[int, int]] = {}  # delta id -> (chunks, minute): retried
         self._read_to: int | None = None  # the directory minute of the last read (None: cold)
@@ -161,6 +186,9 @@ class AccountWindows:
     def _merge(self, entries: Iterable[Entry]) -> None:
         replies, texts, follows, peaks = self.replies, self.texts, self.follows, self.text_peaks
         window_us, follow_window_us = self.window_us, self.follow_window_us
+        # Half of each bar (none: no heavy sets kept, `_half_bars`): a member set (a text's
+        # peak) growing to it puts its account in its bucket's heavy set (they grow one by one).
+        reply_half, text_half, follow_half = self._halves or (0, 0, 0)
         members: Members | None
         # A batch's entries share one or two buckets: the last bucket's account maps are kept.
         follow_at = reply_at = text_at = -1
@@ -168,36 +196,64 @@ class AccountWindows:
         replies_now: dict[str, Members] = {}
         texts_now: dict[str, dict[str, Members]] = {}
         peaks_now: dict[str, int] = {}
+        heavy_follows: set[str] = set()
+        heavy_replies: set[str] = set()
+        heavy_texts: set[str] = set()
         for kind, did, member, t in entries:
             if kind == FOLLOW:
                 if t // follow_window_us != follow_at:
                     follow_at = t // follow_window_us
                     follows_now = follows.setdefault(follow_at, {})
+                    heavy_follows = self.heavy_follows.setdefault(follow_at, set())
                 members = follows_now.get(did)
                 if members is None:
                     members = follows_now[did] = {}
-            elif kind == REPLY:
+                seen = members.get(member)
+                if seen is None:
+                    members[member] = t
+                    if len(members) == follow_half:
+                        heavy_follows.add(did)
+                elif seen < t:
+                    members[member] = t
+                continue
+            if kind == REPLY:
                 if t // window_us != reply_at:
                     reply_at = t // window_us
                     replies_now = replies.setdefault(reply_at, {})
+                    heavy_replies = self.heavy_replies.setdefault(reply_at, set())
                 members = replies_now.get(did)
                 if members is None:
                     members = replies_now[did] = {}
-            else:
-                if t // window_us != text_at:
-                    text_at = t // window_us
-                    texts_now = texts.setdefault(text_at, {})
-                    peaks_now = peaks.setdefault(text_at, {})
-                digest, _, member = member.partition(":")
-                by_digest = texts_now.get(did)
-                if by_digest is None:
-                    by_digest = texts_now[did] = {}
-                members = by_digest.get(digest)
-                if members is None:
-                    members = by_digest[digest] = {}
-                if member not in members and peaks_now.get(did, 0) <= len(members):
+                seen = members.get(member)
+                if seen is None:
+                    members[member] = t
+                    if len(members) == reply_half:
+                        heavy_replies.add(did)
+                elif seen < t:
+                    members[member] = t
+                continue
+            if t // window_us != text_at:
+                text_at = t // window_us
+                texts_now = texts.setdefault(text_at, {})
+                peaks_now = peaks.setdefault(text_at, {})
+                heavy_texts = self.heavy_texts.setdefault(text_at, set())
+            digest, _, member = member.partition(":")
+            by_digest = texts_now.get(did)
+            if by_digest is None:
+                by_digest = texts_now[did] = {}
+            members = by_digest.get(digest)
+            if members is None:
+                members = by_digest[digest] = {}
+            seen = members.get(member)
+            if seen is None:
+                # The account's peak (its most posts of one text in the bucket) grows by one
+                # when this text holds as many as the peak.
+                if peaks_now.get(did, 0) <= len(members):
                     peaks_now[did] = len(members) + 1
-            if members.get(member, -1) < t:
+                    if len(members) + 1 == text_half:
+                        heavy_texts.add(did)
+                members[member] = t
+            elif seen < t:
                 members[member] = t
 
     def forget_before(self, oldest_us: int) -> None:
@@ -209,6 +265,9 @@ class AccountWindows:
             (self.replies, self.window_us),
             (self.texts, self.window_us),
             (self.text_peaks, self.window_us),
+            (self.heavy_follows, self.follow_window_us),
+            (self.heavy_replies, self.window_us),
+            (self.heavy_texts, self.window_us),
         ):
             keep_from = oldest_us // width - 1
             for bucket in [b for b in buckets if b < keep_from]:
@@ -273,9 +332,53 @@ class AccountWindows:
     ) -> dict[str, tuple[bool, bool, bool]]:
         """The accounts of `latest` (account -> time) with a windowed count at its bar at that
         time, and which: (reply targets, one text's posts, follows), for a whole batch in one
-        call. Most accounts hold nothing, or fewer members than any bar in the two buckets a
-        count reads (for repeated texts: the most posts any one text holds, `text_peaks`),
-        and are not counted; a batch's times share one or two buckets."""
+        call. With the bars this tracker keeps heavy sets for, only the batch's accounts in
+        the heavy sets of the buckets its counts read are counted (most batches: none);
+        otherwise every account is looked at (`_reaching_walk`)."""
+        heavy = self._heavy_among(latest, (reply_bar, text_bar, follow_bar))
+        if heavy is None:
+            return self._reaching_walk(latest, reply_bar, text_bar, follow_bar)
+        if not heavy:
+            return {}
+        found = self._reaching_walk({did: latest[did] for did in heavy}, reply_bar, text_bar, follow_bar)
+        if len(found) < 2:
+            return found
+        return {did: found[did] for did in latest if did in found}  # in the batch's order
+
+    def _heavy_among(self, latest: dict[str, int], bars: tuple[int, int, int]) -> set[str] | None:
+        """The accounts of `latest` in a heavy set of a bucket one of their counts may read
+        (a superset of those at a bar: an account in none holds fewer than half of each bar
+        in each of the two buckets a count reads), or None when the heavy sets cannot tell
+        (other bars than this tracker's, no heavy sets, or a batch spanning many buckets)."""
+        if self._halves is None or bars != self.bars or not latest:
+            return None
+        times = latest.values()
+        first, last = min(times), max(times)
+        window_us, follow_window_us = self.window_us, self.follow_window_us
+        if last // window_us - first // window_us > _HEAVY_SPAN or (
+            last // follow_window_us - first // follow_window_us > _HEAVY_SPAN
+        ):
+            return None
+        accounts = latest.keys()
+        out: set[str] = set()
+        for bucket in range(first // window_us - 1, last // window_us + 1):
+            for sets in (self.heavy_replies, self.heavy_texts):
+                held = sets.get(bucket)
+                if held:
+                    out |= accounts & held  # iterates the smaller of the two
+        for bucket in range(first // follow_window_us - 1, last // follow_window_us + 1):
+            held = self.heavy_follows.get(bucket)
+            if held:
+                out |= accounts & held
+        return out
+
+    def _reaching_walk(
+        self, latest: dict[str, int], reply_bar: int, text_bar: int, follow_bar: int
+    ) -> dict[str, tuple[bool, bool, bool]]:
+        """`reaching` of every account of `latest`. Most accounts hold nothing, or fewer
+        members than any bar in the two buckets a count reads (for repeated texts: the most
+        posts any one text holds, `text_peaks`), and are not counted; a batch's times share
+        one or two buckets."""
         out: dict[str, tuple[bool, bool, bool]] = {}
         window_us, follow_window_us = self.window_us, self.follow_window_us
         at = follow_at = -1
@@ -306,7 +409,21 @@ class AccountWindows:
         """The accounts of `latest` (account -> time) that followed `bar` accounts in the follow
         window ending at their time, in one call (most hold a few follows, fewer than the bar
         in the two buckets a count reads, and are not counted; a batch's times share one or
-        two buckets)."""
+        two buckets). With this tracker's follow bar, only the accounts in the heavy sets of
+        those buckets are looked at."""
+        if self._halves is not None and self.bars is not None and bar == self.bars[2] and latest:
+            times = latest.values()
+            first, last = min(times) // self.follow_window_us, max(times) // self.follow_window_us
+            if last - first <= _HEAVY_SPAN:
+                accounts = latest.keys()
+                heavy: set[str] = set()
+                for bucket in range(first - 1, last + 1):
+                    held = self.heavy_follows.get(bucket)
+                    if held:
+                        heavy |= accounts & held
+                if not heavy:
+                    return []
+                latest = {did: t for did, t in latest.items() if did in heavy}
         out: list[str] = []
         follows, width = self.follows, self.follow_window_us
         at: int | None = None
