@@ -51,7 +51,6 @@ import math
 import time
 import zlib
 from bisect import bisect_right
-from collections import Counter
 from collections.abc import Callable, Collection, Iterable, KeysView, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -510,7 +509,14 @@ class _BatchSets:
 
 
 _EMPTY: dict[str, str] = {}
-_DIGIT_WEIGHTS = 10.0 ** np.arange(9, -1, -1)  # 10^9 .. 1, as floats: a dot product of 10 digits is exact
+# Eight ASCII digits read as one little-endian uint64 (the first, most significant, in the low
+# byte) become their number in three steps, each joining neighbouring lanes: 2 digits, 4, 8.
+_LANES = (
+    (np.uint64(10), np.uint64(8), np.uint64(0x00FF00FF00FF00FF)),
+    (np.uint64(100), np.uint64(16), np.uint64(0x0000FFFF0000FFFF)),
+    (np.uint64(10_000), np.uint64(32), np.uint64(0x00000000FFFFFFFF)),
+)
+_HIGH_EIGHT = np.uint64(100_000_000)
 
 
 def _event_times(values: list[str]) -> np.ndarray | None:
@@ -518,26 +524,27 @@ def _event_times(values: list[str]) -> np.ndarray | None:
     None when one is not (then `int` decides, one by one).
 
     A batch reads thousands of stored times (about 2,000 in bench_behaviour), and `int` of a
-    string costs about 0.2 µs. Times of one width (every µs event time since 2001 has 16
-    digits) are parsed together: the strings joined with a newline after each, their bytes a
-    matrix of one row per value, its digits times the powers of ten (the high and the low
-    digits apart, so each float dot product is exact below 2^53)."""
+    string costs about 0.2 µs. Times of one width up to 16 digits (every µs event time since
+    2001 has 16) are parsed together: each left-padded with zeros to 16 and followed by a
+    newline, all joined, their bytes a matrix of one 17-byte row per value, checked (digits
+    before, a newline at the end of every row: so every value has that width), and each row's
+    two halves of eight digits turned into numbers by SWAR steps on uint64 lanes (`_LANES`)."""
     if not values:
         return np.zeros(0, dtype=np.int64)
     width = len(values[0])
-    joined = "\n".join(values)
-    if 0 < width < 19 and len(joined) + 1 == (width + 1) * len(values) and joined.isascii():
-        rows = np.frombuffer((joined + "\n").encode("ascii"), dtype=np.uint8).reshape(-1, width + 1)
-        digits = rows[:, :width] - np.uint8(48)  # a byte under "0" wraps round past 9
-        # Every row's newline at its end and only digits before it: every value is `width`
-        # digits (a shorter or longer one would put a newline among some row's digits).
-        if int(digits.max()) <= 9 and bool((rows[:, width] == 10).all()):
-            low = min(width, 9)
-            times = (digits[:, width - low :] @ _DIGIT_WEIGHTS[-low:]).astype(np.int64)
-            if width > low:
-                high = (digits[:, : width - low] @ _DIGIT_WEIGHTS[low - width :]).astype(np.int64)
-                times += high * 10**low
-            return times
+    if 0 < width <= 16:
+        pad = "0" * (16 - width)
+        joined = pad + ("\n" + pad).join(values) + "\n"
+        if len(joined) == 17 * len(values) and joined.isascii():
+            rows = np.frombuffer(joined.encode("ascii"), dtype=np.uint8).reshape(-1, 17)
+            digits = np.ascontiguousarray(rows[:, :16] - np.uint8(48))  # under "0" wraps past 9
+            # Every row's newline at its end and only digits before it: every value is `width`
+            # digits (a shorter or longer one would put a newline among some row's digits).
+            if int(digits.max()) <= 9 and bool((rows[:, 16] == 10).all()):
+                lanes = digits.view("<u8")  # two of eight digits per row
+                for scale, shift, mask in _LANES:
+                    lanes = (lanes * scale + (lanes >> shift)) & mask
+                return (lanes[:, 0] * _HIGH_EIGHT + lanes[:, 1]).astype(np.int64)
     try:
         return np.fromiter(map(int, values), dtype=np.int64, count=len(values))
     except (ValueError, OverflowError):
@@ -648,10 +655,9 @@ class BehaviorTracker:
         suffixes = {bucket: (f"#{bucket}", f"#{bucket - 1}") for bucket in dict.fromkeys(buckets)}
         acct_keys = [f"acct:{did}{suffixes[bucket][0]}" for did, bucket in zip(dids, buckets, strict=True)]
         # (t - window) falls in the bucket before: t lies less than a window into its own.
-        reaching = [
-            time_us - bucket * bucket_us < window_us
-            for time_us, bucket in zip(post_times, buckets, strict=True)
-        ]
+        # (`%`, not `- bucket * bucket_us`: compiled, mypyc multiplies on its fast path only
+        # below 2**30, and epoch buckets times the bucket's µs are past it: 0.8 k a post.)
+        reaching = [time_us % bucket_us < window_us for time_us in post_times]
         time_texts = list(map(str, post_times))
         # The batch's sightings as the store's runs (`SightingRuns`): each post's acct sighting
         # (its rkey, its time), then per post that joins groups its fp, band and image sets, the
@@ -966,30 +972,38 @@ class BehaviorTracker:
         `lsh_keys` are the current bucket's keys of the sixteen bands, then (when the window
         reaches into it) the bucket before's.
 
-        The bands' (account, first sighting) pairs are gathered in C first: a campaign's bands
-        mostly hold the same accounts with the same values, so each distinct pair is decoded
-        and weighed once, not once per band."""
+        A campaign's bands mostly hold the same accounts with the same values: a band's set
+        equal to the band's before it is skipped (compared in C), and each account's value is
+        gathered once (a set of the (account, value) pairs cost twice as much), so each
+        distinct pair is decoded and weighed once, not once per band."""
         low, high = post.time_us - self.window_us, post.time_us
         raw = sets.sets
-        pairs: set[tuple[str, str]] = set()
+        found: dict[str, str] = {}  # each account's value in the first band holding it
+        others: list[tuple[str, str]] = []  # (account, another value of it) in later bands
         last: dict[str, str] | None = None
         for span_keys in lsh_keys:
             for key in span_keys:
                 values = raw.get(key)
-                if values and values is not last and values != last:
-                    pairs.update(values.items())
-                    last = values
+                if not values or values is last or values == last:
+                    continue
+                last = values
+                for did, value in values.items():
+                    known = found.setdefault(did, value)
+                    if known is not value and known != value:
+                        others.append((did, value))
+        # Each account's earliest sighting in the window (ties: the smaller value).
         merged: dict[str, _Sighted] = {}
         decoded = _DECODED
-        for did, value in pairs:
+        for did, value in found.items():
             m = decoded.get(value) or _decode_member(value)
-            if m is None or not low < m[0] <= high:
-                continue
-            known = merged.get(did)
-            # The earliest sighting of each account (ties: the smaller value, so any order of
-            # the pairs gives one answer).
-            if known is None or m[0] < known[0] or (m[0] == known[0] and m < known):
+            if m is not None and low < m[0] <= high:
                 merged[did] = m
+        for did, value in others:
+            m = decoded.get(value) or _decode_member(value)
+            if m is not None and low < m[0] <= high:
+                known_m = merged.get(did)
+                if known_m is None or m < known_m:
+                    merged[did] = m
         group = _Group(lsh_keys[0][0], merged, namer=lambda: self._fullest_band(lsh_keys, sets, post))
         if not merged or not sketch:
             return group
@@ -1025,19 +1039,41 @@ class BehaviorTracker:
         return best_key.split("#", 1)[0]
 
     def _evidence(self, members: Collection[_Sighted]) -> tuple[float, int, float, bool]:
-        """(evidence, new accounts, span in seconds, shared domain) of a group's members."""
+        """(evidence, new accounts, span in seconds, shared domain) of a group's members.
+
+        One pass over the members (groups are small: a few accounts, dozens in a campaign):
+        compiled, a loop over the tuples costs a fraction of transposing them with `zip(*...)`
+        and calling `sum`, `min`, `max`, `set` and `Counter` on the columns."""
         p = self.params
-        if not members:
-            return 0.0, 0, 0.0, False
-        times, news, domains, _, _ = zip(*members, strict=True)  # columns, in C
-        n = len(times)
-        new = sum(news)
+        n = len(members)
+        new = 0
         if n < p.min_accounts:
+            for m in members:
+                if m[1]:
+                    new += 1
             return 0.0, new, 0.0, False
-        span_s = (max(times) - min(times)) / 1_000_000
-        linked = [domain for domain in domains if domain]
-        # Most groups link no domain, or one.
-        top = len(linked) if len(set(linked)) <= 1 else max(Counter(linked).values())
+        first = last = 0
+        started = False
+        top = 0  # the accounts linking the most linked domain
+        domains: dict[str, int] = {}
+        for m in members:
+            t = m[0]
+            if not started:
+                first = last = t
+                started = True
+            elif t < first:
+                first = t
+            elif t > last:
+                last = t
+            if m[1]:
+                new += 1
+            domain = m[2]
+            if domain:
+                count = domains.get(domain, 0) + 1
+                domains[domain] = count
+                if count > top:
+                    top = count
+        span_s = (last - first) / 1_000_000
         shared = top >= p.min_accounts and top >= p.shared_domain_share * n
         size = 1 - math.exp(-(n - p.min_accounts + 1) / p.size_scale)
         concentration = max(0.0, 1 - span_s / p.window_s)
@@ -1096,10 +1132,10 @@ class BehaviorTracker:
             campaign_accounts=len(fp_group.members) if fp_group else 0,
             media_reuse_accounts=len(media_group.members) if media_group else 0,
             campaign_new_accounts=new,
-            campaign_span_s=round(span_s, 3),
+            campaign_span_s=round(span_s, 3) if span_s else span_s,  # `round` costs 3 k compiled
             campaign_shared_domain=shared,
             near_duplicate_accounts=len(near_group.members) if near_group else 0,
-            campaign_evidence=round(evidence, 4),
+            campaign_evidence=round(evidence, 4) if evidence else evidence,
             relabel=tuple(relabel.values()),
         )
 
@@ -1109,11 +1145,16 @@ class BehaviorTracker:
         "Before this post" is every member sighted strictly earlier (ties by DID), so exactly
         one post of a campaign is the crossing one, whichever shard scores it.
         """
-        mine = (post.time_us, post.did)
-        earlier = [(m[0], did, m) for did, m in group.members.items() if (m[0], did) < mine]
-        before = self._evidence([m for _, _, m in earlier])[0]
-        if before >= self.params.campaign_bar:
+        mine_us, mine_did = post.time_us, post.did
+        dids: list[str] = []
+        earlier: list[_Sighted] = []
+        for did, m in group.members.items():
+            t = m[0]
+            if t < mine_us or (t == mine_us and did < mine_did):
+                dids.append(did)
+                earlier.append(m)
+        if self._evidence(earlier)[0] >= self.params.campaign_bar:
             return
-        for _, did, m in sorted(earlier):
+        for time_us, did, m in sorted(zip([m[0] for m in earlier], dids, earlier, strict=True)):
             uri = f"at://{did}/{POST_COLLECTION}/{m[3]}"
-            relabel.setdefault(uri, RelabelTarget(uri, did, m[3], m[0]))
+            relabel.setdefault(uri, RelabelTarget(uri, did, m[3], time_us))
