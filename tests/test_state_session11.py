@@ -287,3 +287,18 @@ def test_tables_written_from_json_hold_what_rows_wrote(tmp_path: Path) -> None:
     assert store.get_members(keys) == memory.get_members(keys)
     store.close()
     old.close()
+
+
+@pytest.mark.parametrize("bad", ["", "x" * (MAX_KEY_CHARS + 1), 7, None, b"k"])
+def test_checkpoint_keys_are_checked_alike_in_both_forms(
+    bad: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SqliteStateStore(tmp_path / "c.db", clock=FakeClock())
+    store.put_checkpoints({"a": "1", "b": "2"})
+    errors = []
+    for interpreted in (True, False):
+        monkeypatch.setattr(state_sqlite, "INTERPRETED", interpreted)
+        assert store.get_checkpoints(iter(["a", "b", "z"])) == {"a": "1", "b": "2"}
+        errors.append(_error(store.get_checkpoints, ["a", bad, "b"]))
+    assert errors[0] is not None and errors[0] == errors[1]
+    store.close()

@@ -485,7 +485,9 @@ class SqliteStateStore:
         each a primary-key look-up: `key IN (SELECT value FROM json_each(?))` first built the
         keys into a temporary B-tree and then probed the table, a third more work (the same
         form in `_get_from_tables` and `get_cached`)."""
-        wanted = [check_key(k) for k in keys]
+        wanted = list(keys)
+        if INTERPRETED or _strings_fault(cast("list[object]", wanted), 1, MAX_KEY_CHARS):
+            wanted = [check_key(k) for k in wanted]  # compiled, only to name a bad key
         if not wanted:
             return {}
         rows = (
