@@ -38,7 +38,7 @@ from fraud_pipeline.scoring.base import ModelUnavailable, TextScorer
 from fraud_pipeline.scoring.canonical import TextForms, batch_forms
 from fraud_pipeline.scoring.quotas import QuotaBreaker, apply_account_quota, utc_day
 from fraud_pipeline.scoring.relabel import verdict_updates
-from fraud_pipeline.scoring.rules import SHADOW_PREFIX, RuleHit
+from fraud_pipeline.scoring.rules import SHADOW_PREFIX, RuleHit, RuleScreen
 from fraud_pipeline.scoring.signal_registry import CompiledLists, read_batch
 from fraud_pipeline.scoring.signals import BehaviorTracker, BehaviourParams, PostSignals
 from fraud_pipeline.state.base import StateStore
@@ -160,14 +160,14 @@ _Points = tuple[
     str,
     Callable[..., list[RuleHit]],
     CompiledLists,
+    RuleScreen,
 ]
 
 
 def _operating_points(active: ActivePolicy) -> _Points:
     """(the policy, text review, text label, media review, media label, combined review,
     combined label, its version, its rules' evaluation function (`RuleSet.evaluate_post`), its
-    lists): what `_tag`
-    reads of the policy, read once per policy version."""
+    lists, its rules' screen): what `_tag` reads of the policy, read once per policy version."""
     thresholds = active.policy.spec.thresholds
     text, media, combined = thresholds.text_model, thresholds.media_model, thresholds.combined
     rules = active.rules
@@ -182,6 +182,7 @@ def _operating_points(active: ActivePolicy) -> _Points:
         active.version,
         rules.evaluate_post,
         rules.lists,
+        rules.screen,
     )
 
 
@@ -454,6 +455,7 @@ class PostScorer:
             policy_version,
             evaluate,
             lists,
+            screen,
         ) = points
         reasons: list[str] = []
         media = bool(post.media_paths)
@@ -474,7 +476,14 @@ class PostScorer:
             if images is None or not images.unavailable:
                 reasons.append(f"media score unavailable: {media_error or 'no score'}")
 
-        hits = evaluate(post, signals, lists, text_p, media_p, forms)
+        # The generated rules function (interpreted) only for a post a rule may fire on: most
+        # posts have no trigger word, rewriting or link, and none of the rules' behaviour. (The
+        # screen is open in the pure build: `open` first spares it the call there.)
+        hits = (
+            evaluate(post, signals, lists, text_p, media_p, forms)
+            if screen.open or screen.may_fire(post, signals, forms)
+            else []
+        )
         labels: list[str] = []
         if text_p is None:
             remaining = 1.0
