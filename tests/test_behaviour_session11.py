@@ -7,6 +7,7 @@ campaigns, near-duplicates, reused images and re-labelling, two trackers sharing
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from collections import Counter
@@ -20,6 +21,7 @@ from fraud_pipeline.scoring.signals import (
     _DECODED,
     BehaviorTracker,
     BehaviourParams,
+    NearDuplicateSketch,
     PostSignals,
     RelabelTarget,
     _BatchSets,
@@ -250,3 +252,24 @@ def test_near_groups_are_those_of_the_session_10_code() -> None:
         assert fast.group_id == slow.group_id
         several += len(fast.members) > 2
     assert several > 100
+
+
+@pytest.mark.parametrize(("num_perm", "jaccard"), [(32, 0.5), (64, 0.3), (128, 0.8), (16, 0.6)])
+def test_a_batchs_band_keys_by_one_gather_are_each_signatures_keys(num_perm: int, jaccard: float) -> None:
+    """`batch_keys` (the bands' prefixes and the rows' hex gathered into one string and split)
+    against `band_keys` of each row, for sketches of other widths and band counts (prefixes of
+    one and two digits)."""
+    params = dataclasses.replace(BehaviourParams.default(), num_perm=num_perm, near_duplicate_jaccard=jaccard)
+    sketch = NearDuplicateSketch(params)
+    rng = random.Random(num_perm)
+    texts = [
+        " ".join(rng.choice(["claim", "your", "reward", "now", "at", "site"]) for _ in range(12))
+        for _ in range(9)
+    ]
+    signatures = sketch.text_signatures(texts)
+    assert sketch.batch_keys(signatures) == [
+        (sketch.band_keys(row), sketch.compact(row)) for row in signatures
+    ]
+    assert sketch.batch_keys(signatures[:1]) == [
+        (sketch.band_keys(signatures[0]), sketch.compact(signatures[0]))
+    ]

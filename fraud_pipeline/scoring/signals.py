@@ -178,6 +178,7 @@ class NearDuplicateSketch:
         lsh = MinHashLSH(threshold=params.near_duplicate_jaccard, num_perm=params.num_perm)
         self.hashranges: list[tuple[int, int]] = list(lsh.hashranges)
         self._crc_tables = self._crc_tables_for(self.shingle_chars)
+        self._key_layouts: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # by signature width
 
     def shingles(self, folded: str) -> list[bytes]:
         """Character shingles: spun wording ("Hey/Hi everyone, I found/discovered a site")
@@ -268,18 +269,46 @@ class NearDuplicateSketch:
         return [f"lsh{i}:{raw[8 * start : 8 * end]}" for i, (start, end) in enumerate(self.hashranges)]
 
     def batch_keys(self, signatures: np.ndarray) -> list[tuple[list[str], bytes]]:
-        """`band_keys` and `compact` of each row of a batch's signatures, converted to hex and
-        bytes once for the whole batch (a test keeps them equal to the per-signature ones)."""
-        width = signatures.shape[1] if signatures.ndim == 2 else 0
-        raw = signatures.astype(np.uint32).tobytes().hex()
+        """`band_keys` and `compact` of each row of a batch's signatures, converted for the
+        whole batch at once (a test keeps them equal to the per-signature ones): the rows' hex
+        and the bands' prefixes laid out as every key followed by a newline in one gather
+        (`_key_layout`), decoded once and split, instead of a slice and a concatenation per
+        band (compiled, 16 of each per post that joins near-duplicate groups)."""
+        rows = len(signatures)
+        if not rows:
+            return []
+        width = signatures.shape[1]
         compact = signatures.astype(np.uint8).tobytes()
-        ranges = [(f"lsh{i}:", 8 * start, 8 * end) for i, (start, end) in enumerate(self.hashranges)]
-        out = []
-        for row in range(len(signatures)):
-            at = 8 * width * row
-            keys = [band + raw[at + start : at + end] for band, start, end in ranges]
-            out.append((keys, compact[width * row : width * (row + 1)]))
-        return out
+        hexed = np.frombuffer(signatures.astype(np.uint32).tobytes().hex().encode("ascii"), dtype=np.uint8)
+        index, constant = self._key_layout(width)
+        source = np.concatenate(
+            (hexed.reshape(rows, 8 * width), np.broadcast_to(constant, (rows, len(constant)))), axis=1
+        )
+        keys = source[:, index].tobytes().decode("ascii").split("\n")
+        bands = len(self.hashranges)
+        return [
+            (keys[bands * row : bands * (row + 1)], compact[width * row : width * (row + 1)])
+            for row in range(rows)
+        ]
+
+    def _key_layout(self, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """Where each byte of a row's band keys comes from, for signatures `width` minima wide:
+        a row's hex (8 characters a minimum) followed by `constant`, the bands' prefixes
+        ("lsh0:" ...) and a newline, is gathered by `index` into "lsh0:<hex>\n...lsh15:<hex>\n"."""
+        layout = self._key_layouts.get(width)
+        if layout is None:
+            prefixes = [f"lsh{band}:" for band in range(len(self.hashranges))]
+            constant = np.frombuffer(("".join(prefixes) + "\n").encode("ascii"), dtype=np.uint8)
+            newline = 8 * width + len(constant) - 1
+            index: list[int] = []
+            at = 8 * width  # where the prefixes start in a row of the source
+            for prefix, (start, end) in zip(prefixes, self.hashranges, strict=True):
+                index += range(at, at + len(prefix))
+                index += range(8 * start, 8 * end)
+                index.append(newline)
+                at += len(prefix)
+            layout = self._key_layouts[width] = (np.array(index, dtype=np.intp), constant)
+        return layout
 
 
 # The sketches built in this process, by the parameters that shape them (`_shared_sketch`).
@@ -646,44 +675,58 @@ class BehaviorTracker:
             sigs = sketch.text_signatures([folded[i] for i in near])
             near_keys = dict(zip(near, sketch.batch_keys(sigs), strict=True))
 
-        # Every post's acct key (its author's posts in its current bucket), and per account
-        # every acct key its posts' windows reach: the current bucket's, and the one before's
-        # when the window reaches into it (buckets are twice the window, so half the posts).
-        # Built column by column (comprehensions) for the whole batch.
-        buckets = [time_us // bucket_us for time_us in post_times]
-        # bucket -> ("#<bucket>", "#<bucket before>")
-        suffixes = {bucket: (f"#{bucket}", f"#{bucket - 1}") for bucket in dict.fromkeys(buckets)}
-        acct_keys = [f"acct:{did}{suffixes[bucket][0]}" for did, bucket in zip(dids, buckets, strict=True)]
-        # (t - window) falls in the bucket before: t lies less than a window into its own.
-        # (`%`, not `- bucket * bucket_us`: compiled, mypyc multiplies on its fast path only
-        # below 2**30, and epoch buckets times the bucket's µs are past it: 0.8 k a post.)
-        reaching = [time_us % bucket_us < window_us for time_us in post_times]
-        time_texts = list(map(str, post_times))
-        # The batch's sightings as the store's runs (`SightingRuns`): each post's acct sighting
+        # One pass over the batch: every post's acct key (its author's posts in its current
+        # bucket), its time as text, its newness, whether its window reaches into the bucket
+        # before (t lies less than a window into its own bucket: buckets are twice the window,
+        # so half the posts), and per account the acct keys its posts' windows reach and its
+        # place among the batch's accounts. (Compiled, one loop costs a fraction of the dozen
+        # comprehensions it replaced, each of which boxed and unboxed every time; `%`, not
+        # `- bucket * bucket_us`: mypyc multiplies on its fast path only below 2**30.)
+        # The batch's sightings are the store's runs (`SightingRuns`): each post's acct sighting
         # (its rkey, its time), then per post that joins groups its fp, band and image sets, the
         # sixteen bands one run of the post's account and near-duplicate value.
-        set_keys = list(acct_keys)
-        set_members = [post.rkey for post in posts]
-        set_values = list(time_texts)
+        set_keys: list[str] = []  # first every post's acct key
+        set_members: list[str] = []
+        time_texts: list[str] = []  # every post's time as text: the acct sightings' values
         set_runs = [1] * len(posts)
-        acct_pairs = dict.fromkeys(zip(dids, acct_keys, strict=True))
-        acct_pairs.update(
-            dict.fromkeys(
-                [
-                    (did, f"acct:{did}{suffixes[bucket][1]}")
-                    for did, bucket, back in zip(dids, buckets, reaching, strict=True)
-                    if back
-                ]
-            )
-        )
-        acct_of: dict[str, dict[str, None]] = {}
-        for did, key in acct_pairs:
+        news: list[bool] = []
+        spans_of: list[tuple[str, ...]] = []  # ("#<bucket>",), and "#<bucket before>" if reached
+        accounts: list[int] = []  # each post's account's place in `acct_of`
+        acct_of: dict[str, dict[str, None]] = {}  # account -> the acct keys its windows reach
+        account_places: dict[str, int] = {}
+        wanted: set[str] = set()
+        current = back = ""
+        one: tuple[str, ...] = ()
+        both: tuple[str, ...] = ()
+        last_bucket = 0
+        for i, post in enumerate(posts):
+            time_us, did = post_times[i], dids[i]
+            bucket = time_us // bucket_us
+            if not one or bucket != last_bucket:
+                current, back, last_bucket = f"#{bucket}", f"#{bucket - 1}", bucket
+                one, both = (current,), (current, back)
+            key = f"acct:{did}{current}"
+            set_keys.append(key)
+            set_members.append(post.rkey)
+            time_texts.append(str(time_us))
+            news.append(time_us - first_seen[did] <= new_us)
             account_keys = acct_of.get(did)
             if account_keys is None:
-                acct_of[did] = {key: None}
+                account_keys = acct_of[did] = {}
+                place = account_places[did] = len(account_places)
             else:
+                place = account_places[did]
+            accounts.append(place)
+            account_keys[key] = None
+            wanted.add(key)
+            if time_us % bucket_us < window_us:
+                key = f"acct:{did}{back}"
                 account_keys[key] = None
-        wanted: set[str] = {key for _, key in acct_pairs}
+                wanted.add(key)
+                spans_of.append(both)
+            else:
+                spans_of.append(one)
+        set_values = time_texts  # grows past the acct sightings below; time_texts[i] stays
         # Per post that joins groups: its fp and media (per image) keys, each the current
         # bucket first, and its lsh keys (the current bucket's sixteen bands, then the one
         # before's).
@@ -693,9 +736,7 @@ class BehaviorTracker:
         own_values: dict[int, tuple[str, str]] = {}
         for i in pushing:
             post = posts[i]
-            time_us, did, time_text, suffix = post_times[i], dids[i], time_texts[i], suffixes[buckets[i]]
-            reaches_back = reaching[i]
-            spans = suffix if reaches_back else suffix[:1]
+            did, time_text, spans = dids[i], time_texts[i], spans_of[i]
             fp_keys: list[str] = []
             lsh_keys: list[list[str]] = []
             media_keys: list[list[str]] = []
@@ -703,7 +744,7 @@ class BehaviorTracker:
             near_member = ""
             member = _encode_member(
                 time_text,
-                time_us - first_seen[did] <= new_us,
+                news[i],
                 _site(post.domains[0]) if post.domains else "",
                 post.rkey,
             )
@@ -720,7 +761,8 @@ class BehaviorTracker:
             if banded is not None:
                 bands, compact = banded
                 near_member = f"{member}|{compact.hex()}"
-                lsh_keys = [[band + span for band in bands] for span in spans]
+                # Each span's sixteen keys by one join and one split (no concatenation per band).
+                lsh_keys = [(f"{span}\n".join(bands) + span).split("\n") for span in spans]
                 set_keys += lsh_keys[0]
                 set_members.append(did)
                 set_values.append(near_member)
@@ -743,22 +785,23 @@ class BehaviorTracker:
         self.store.add_members(SightingRuns(set_keys, set_members, set_values, set_runs), ttl_s=p.set_ttl_s)
         sets = _BatchSets(self.store.get_members(wanted, ttl_s=p.set_ttl_s))
 
-        counts = self._account_posts(posts, post_times, dids, acct_of, sets)
-        news = [time_us - first_seen[did] <= new_us for did, time_us in zip(dids, post_times, strict=True)]
-        # Posts in no group share one PostSignals per (post count, newness), looked up in C;
-        # then each post that joins groups gets its own, in batch order.
-        alone = list(zip(counts, news, strict=True))
-        lone = {
-            key: PostSignals(
-                account_posts_window=key[0],
-                account_is_new=key[1],
-                campaign_id=None,
-                campaign_accounts=0,
-                media_reuse_accounts=0,
-            )
-            for key in dict.fromkeys(alone)
-        }
-        out = list(map(lone.__getitem__, alone))
+        counts = self._account_posts(posts, post_times, acct_of, accounts, sets)
+        # Posts in no group share one PostSignals per (post count, newness); then each post
+        # that joins groups gets its own, in batch order.
+        lone: dict[int, PostSignals] = {}
+        out: list[PostSignals] = []
+        for count, new in zip(counts, news, strict=True):
+            lone_key = 2 * count + 1 if new else 2 * count
+            shared = lone.get(lone_key)
+            if shared is None:
+                shared = lone[lone_key] = PostSignals(
+                    account_posts_window=count,
+                    account_is_new=new,
+                    campaign_id=None,
+                    campaign_accounts=0,
+                    media_reuse_accounts=0,
+                )
+            out.append(shared)
         # Most posts that join groups are alone in every one (a text, image or wording nobody
         # else posted in the window): their groups count only themselves, no evidence, and
         # their signals need no group worked out (`_alone_signals`).
@@ -797,9 +840,10 @@ class BehaviorTracker:
             if raw.get(image_keys[0]) != own or (len(image_keys) > 1 and image_keys[1] in held):
                 return False
         if lsh_keys:
-            bands = lsh_keys[0]
-            if list(map(raw.get, bands)).count({did: near_member}) != len(bands):
-                return False
+            near_own = {did: near_member}
+            for band in lsh_keys[0]:
+                if raw.get(band) != near_own:
+                    return False
             if len(lsh_keys) > 1 and not held.isdisjoint(lsh_keys[1]):
                 return False
         return True
@@ -828,8 +872,8 @@ class BehaviorTracker:
         self,
         posts: Sequence[Post],
         post_times: list[int],
-        dids: list[str],
         acct_of: dict[str, dict[str, None]],
+        accounts: list[int],
         sets: _BatchSets,
     ) -> list[int]:
         """Each post's author's posts in its window (at least 1: the post itself).
@@ -860,9 +904,8 @@ class BehaviorTracker:
             latest = max(latest, int(times.max()))
         if latest - origin >= 1 << 44:
             return self._account_posts_one_by_one(posts, acct_of, sets)
-        index = dict(zip(acct_of, range(len(acct_of)), strict=True))
         keyed = np.sort((np.repeat(np.arange(len(owners), dtype=np.int64), owners) << 44) | (times - origin))
-        owner_of = np.array(list(map(index.__getitem__, dids)), dtype=np.int64) << 44
+        owner_of = np.array(accounts, dtype=np.int64) << 44  # each post's account's place in `acct_of`
         high = owner_of | (np.array(post_times, dtype=np.int64) - origin)
         counts = np.searchsorted(keyed, high, "right") - np.searchsorted(keyed, high - window_us, "right")
         return np.maximum(counts, 1).tolist()
@@ -891,7 +934,8 @@ class BehaviorTracker:
         (What it wrote itself is read back once: another shard may have written first.)"""
         earliest: dict[str, int] = {}
         for did, time_us in zip(dids, post_times, strict=True):
-            if time_us < earliest.get(did, time_us + 1):
+            seen_us = earliest.get(did)
+            if seen_us is None or time_us < seen_us:
                 earliest[did] = time_us
         known = self._first_known
         now = time.monotonic()
@@ -905,18 +949,17 @@ class BehaviorTracker:
             if stored_us is None:
                 unknown.append(did)
             else:
-                first[did] = min(stored_us, time_us)
+                first[did] = stored_us if stored_us <= time_us else time_us
         if not unknown:
             return first
-        stored = self.store.get_members(
-            [f"first:{did}" for did in unknown], ttl_s=self.params.account_memory_s
-        )
+        keys = [f"first:{did}" for did in unknown]
+        stored = self.store.get_members(keys, ttl_s=self.params.account_memory_s)
         missing: list[SightingRow] = []
-        for did in unknown:
+        for did, key in zip(unknown, keys, strict=True):
             time_us = earliest[did]
-            value = stored.get(f"first:{did}", _EMPTY).get("t")
+            value = stored.get(key, _EMPTY).get("t")
             if value is None:
-                missing.append((f"first:{did}", "t", str(time_us)))
+                missing.append((key, "t", str(time_us)))
                 first[did] = time_us
                 continue
             try:
@@ -925,7 +968,7 @@ class BehaviorTracker:
                 first[did] = time_us
                 continue
             known[did] = stored_us
-            first[did] = min(stored_us, time_us)
+            first[did] = stored_us if stored_us <= time_us else time_us
         if missing:
             self.store.add_members(missing, ttl_s=self.params.account_memory_s)
         return first
@@ -1030,12 +1073,19 @@ class BehaviorTracker:
         low, high = post.time_us - self.window_us, post.time_us
         best_key, best_n = lsh_keys[0][0], -1
         for band, key in enumerate(lsh_keys[0]):
-            accounts: set[str] = set()
-            for span_keys in lsh_keys:
-                times, rows = sets.members(span_keys[band])
-                accounts.update(did for did, _ in rows[bisect_right(times, low) : bisect_right(times, high)])
-            if len(accounts) > best_n:
-                best_key, best_n = key, len(accounts)
+            times, rows = sets.members(key)
+            start, end = bisect_right(times, low), bisect_right(times, high)
+            if len(lsh_keys) == 1:  # a set holds each account once: its rows in the window
+                accounts = end - start
+            else:
+                found = {did for did, _ in rows[start:end]}
+                for span_keys in lsh_keys[1:]:
+                    times, rows = sets.members(span_keys[band])
+                    for did, _ in rows[bisect_right(times, low) : bisect_right(times, high)]:
+                        found.add(did)
+                accounts = len(found)
+            if accounts > best_n:
+                best_key, best_n = key, accounts
         return best_key.split("#", 1)[0]
 
     def _evidence(self, members: Collection[_Sighted]) -> tuple[float, int, float, bool]:
