@@ -398,11 +398,11 @@ def test_the_leet_view_reads_whole_runs_as_its_definition_does() -> None:
 
 
 def test_the_spaced_letters_precheck_never_says_no_where_the_search_finds_one() -> None:
-    """`_maybe_spaced` (bytes classes, every character outside ASCII standing for a word
-    character or a separator) is a superset of `_SPACED_HINT`: on the labelled data, its
-    rewrites (spaced-out letters among them) and edge cases with `·`, `_`, `?` and letters
-    outside ASCII; and it does say no to most ordinary texts."""
-    from fraud_pipeline.scoring.canonical import _SPACED_HINT, _maybe_spaced
+    """`_maybe_spaced_wide` (UTF-8 bytes, each letter outside ASCII written as one `w`) is a
+    superset of `_SPACED`: on the labelled data, its rewrites (spaced-out letters among them)
+    and edge cases with `·`, `_`, `?` and letters outside ASCII; and it does say no to most
+    ordinary texts."""
+    from fraud_pipeline.scoring.canonical import _SPACED, _maybe_spaced_wide, _wide_parts, tables
 
     texts = [
         json.loads(line)["text"] for line in (REPO / "data/labeled/train.jsonl").read_text().splitlines()
@@ -419,14 +419,14 @@ def test_the_spaced_letters_precheck_never_says_no_where_the_search_finds_one() 
         "1 2 3",
         "a   b   c",
     ]
-    hinted = said_no = 0
+    found = said_no = 0
     for text in texts:
-        hint = _SPACED_HINT.search(text) is not None
-        maybe = _maybe_spaced(text)
-        assert maybe or not hint, text
-        hinted += hint
+        hit = _SPACED.search(text) is not None
+        maybe = _maybe_spaced_wide(*_wide_parts(text, tables()))
+        assert maybe or not hit, text
+        found += hit
         said_no += not maybe
-    assert hinted > 300 and said_no > len(texts) // 2
+    assert found > 300 and said_no > len(texts) // 2
 
 
 def test_the_character_tables_as_re_classes_hold_exactly_their_sets() -> None:

@@ -128,14 +128,43 @@ class EvasionEvidence:
         self.leet_words = leet_words
 
 
-class TextViews(NamedTuple):
+class TextViews:
     """The views of one post's text. `original` stays in the record; the rest are for reading.
-    (A named tuple: built once per distinct text, at a third of a frozen dataclass's cost.)"""
 
-    original: str
-    canonical: str
-    leet: str
-    evidence: EvasionEvidence
+    Built once per distinct text, so its constructor is on the hot path: a plain class with a
+    written `__init__` (mypyc compiles it to a native constructor, about a tenth of a named
+    tuple's, whose generated `__new__` runs interpreted even in the compiled build). Read-only
+    by convention; equal and hashed by its fields, as the named tuple it was."""
+
+    __slots__ = ("canonical", "evidence", "leet", "original")
+
+    def __init__(self, original: str, canonical: str, leet: str, evidence: EvasionEvidence) -> None:
+        self.original = original
+        self.canonical = canonical
+        self.leet = leet
+        self.evidence = evidence
+
+    def _fields(self) -> tuple[str, str, str, EvasionEvidence]:
+        return (self.original, self.canonical, self.leet, self.evidence)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TextViews):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __ne__(self, other: object) -> bool:  # written out: a compiled class may not derive it
+        if not isinstance(other, TextViews):
+            return NotImplemented
+        return self._fields() != other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return (
+            f"TextViews(original={self.original!r}, canonical={self.canonical!r}, leet={self.leet!r}, "
+            f"evidence={self.evidence!r})"
+        )
 
 
 # -- the UTS #39 data ----------------------------------------------------------------------
@@ -193,6 +222,11 @@ class _Tables:
     invisible: re.Pattern[str]
     lookalike: re.Pattern[str]
     skeleton_letter: re.Pattern[str]
+    # Every character a step of the canonical reading of a text outside ASCII reads, in the BMP:
+    # the letters (`\p{L}` as `regex` has it: `_SPACED`'s letters, and every lookalike and
+    # full-width Latin letter, which the class holds in any case) and the invisible characters.
+    # A text whose characters outside ASCII hold none (quotes, dashes, emoji) is `_quiet`.
+    notable: re.Pattern[str]
 
 
 @functools.cache
@@ -217,12 +251,17 @@ def tables() -> _Tables:
     independent = not any(ch in skeleton_letters for target in skeleton_letters.values() for ch in target)
     # The BMP's code points as strings: its invisible ones are read from them (a test checks
     # the class against every code point of the BMP).
+    planes = [
+        (first, np.arange(first, end, dtype="<u4").tobytes().decode("utf-32-le"))
+        for first, end in _INVISIBLE_PLANES
+    ]
     invisible = [
         (first + m.start(), first + m.end() - 1)
-        for first, end in _INVISIBLE_PLANES
-        for m in regex.finditer(
-            _INVISIBLE_CLASS + "+", np.arange(first, end, dtype="<u4").tobytes().decode("utf-32-le")
-        )
+        for first, plane in planes
+        for m in regex.finditer(_INVISIBLE_CLASS + "+", plane)
+    ]
+    letters = [
+        (first + m.start(), first + m.end() - 1) for first, plane in planes for m in _LETTERS.finditer(plane)
     ]
     return _Tables(
         lookalikes=lookalikes,
@@ -238,6 +277,11 @@ def tables() -> _Tables:
         invisible=re.compile(_bmp_class(invisible) + "+"),
         lookalike=re.compile(_bmp_class((ord(ch), ord(ch)) for ch in lookalikes)),
         skeleton_letter=re.compile(_bmp_class((ord(ch), ord(ch)) for ch in skeleton_letters)),
+        notable=re.compile(
+            _bmp_class(
+                [*invisible, *letters, *((ord(ch), ord(ch)) for ch in lookalikes), *_FULLWIDTH_LATIN_RANGES]
+            )
+        ),
     )
 
 
@@ -252,6 +296,11 @@ def _bmp_class(ranges: Iterable[tuple[int, int]]) -> str:
 
 
 _BEYOND_BMP = re.compile("[\U00010000-\U0010ffff]")
+_LETTER = regex.compile(r"\p{L}")
+_LETTERS = regex.compile(r"\p{L}+")
+# `tables().notable` for a text with characters beyond the BMP (the lookalikes are asked apart).
+_NOTABLE = regex.compile(r"[\p{L}\p{Default_Ignorable_Code_Point}\p{Cf}]")
+_FULLWIDTH_LATIN_RANGES = ((0xFF21, 0xFF3A), (0xFF41, 0xFF5A))  # `_FULLWIDTH_LATIN`'s
 
 
 def _beyond_bmp(text: str) -> bool:
@@ -271,6 +320,16 @@ def _outside_ascii(text: str) -> str:
     class costs tens to hundreds a character (a lone surrogate passes through as it is)."""
     data = text.encode("utf-8", "surrogatepass").translate(None, _ASCII_BYTES)
     return data.decode("utf-8", "surrogatepass")
+
+
+def _quiet(rare: str, t: _Tables) -> bool:
+    """Of a text's characters outside ASCII (`_outside_ascii`): does none of them bear on its
+    views (`tables().notable`: no letter, invisible character, lookalike or full-width letter)?
+    Then no step of the reading but NFKC, the spaced-out and the leet ones can change the text,
+    and those two read its ASCII letters alone (`_maybe_spaced_wide`, `_no_leet_contact_in`)."""
+    if _beyond_bmp(rare):
+        return _NOTABLE.search(rare) is None and t.lookalikes.keys().isdisjoint(rare)
+    return t.notable.search(rare) is None
 
 
 def _has_invisible(text: str, t: _Tables) -> bool:
@@ -377,57 +436,77 @@ def _rejoin_spaced(text: str) -> tuple[str, int]:
     return _SPACED.sub(join, text), count
 
 
-def _analyse(text: str, invisible: bool | None = None) -> tuple[str, int, int]:
+def _analyse(
+    text: str, invisible: bool | None = None, parts: tuple[bytes, str, bool] | None = None
+) -> tuple[str, int, int]:
     """(canonical text, mixed-script words folded, spaced-out words rejoined). `invisible`:
-    whether `text` has an invisible character, when the caller has searched already."""
+    whether `text` has an invisible character, when the caller has searched already; `parts`:
+    its `_wide_parts`, when the caller has them."""
     mixed = 0
-    if not text.isascii():
-        t = tables()
-        if _has_invisible(_outside_ascii(text), t) if invisible is None else invisible:
+    t = tables()
+    if text.isascii():
+        data, rare, quiet = text.encode("ascii"), "", True
+    else:
+        data, rare, quiet = _wide_parts(text, t) if parts is None else parts
+        rewritten = False
+        if not quiet and (_has_invisible(rare, t) if invisible is None else invisible):
             text = _INVISIBLE.sub("", text)
+            rewritten = True
         if not unicodedata.is_normalized("NFKC", text):
             text = unicodedata.normalize("NFKC", text)
-        rare = _outside_ascii(text)
-        if (
+            rewritten = True
+        if rewritten:
+            data, rare, quiet = _wide_parts(text, t)
+        if not quiet and (
             not t.lookalikes.keys().isdisjoint(rare)
             if _beyond_bmp(rare)
             else t.lookalike.search(rare) is not None
         ):
-            text, mixed = _fold_lookalikes(text, t)
+            folded, mixed = _fold_lookalikes(text, t)
+            if folded is not text:
+                text = folded
+                data, rare, quiet = _wide_parts(text, t)
     spaced = 0
-    if _maybe_spaced(text) and _SPACED_HINT.search(text) and _SPACED.search(text):
+    if _maybe_spaced_wide(data, rare, quiet) and _SPACED_HINT.search(text) and _SPACED.search(text):
         text, spaced = _rejoin_spaced(text)
     return text, mixed, spaced
 
 
-# `_maybe_spaced`: ASCII letters and digits `w`; `.`, `*` and `-` (separators) `s`; a space
-# itself; `_`, `?` and every character outside ASCII (which `encode` turns into `?`) `u`,
-# since each may be a word character or a separator (`_`, `·`); the rest `x`.
-_SPACED_CLASS = (
-    bytes(
-        ord("w")
-        if chr(b).isascii() and chr(b).isalnum()
-        else ord("s")
-        if chr(b) in ".*-"
-        else ord(" ")
-        if b == 32
-        else ord("u")
-        if chr(b) in "_?"
-        else ord("x")
-        for b in range(128)
-    )
-    + b"x" * 128
-)
-# `_SPACED_HINT` on those classes, `u` standing for either: a superset of it.
-_SPACED_CLASS_HINT = re.compile(rb"[^w][wu][ su]{1,3}[wu][ su]{1,3}[wu](?!w)")
+def _wide_parts(text: str, t: _Tables) -> tuple[bytes, str, bool]:
+    """What the reading of a text asks of it: its UTF-8 bytes (`surrogatepass`: a lone surrogate
+    stays), its characters outside ASCII (`_outside_ascii`) and whether those are `_quiet`."""
+    data = text.encode("utf-8", "surrogatepass")
+    if text.isascii():
+        return data, "", True
+    rare = data.translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass")
+    return data, rare, _quiet(rare, t)
 
 
-def _maybe_spaced(text: str) -> bool:
-    """Might `_SPACED_HINT` match? (Never a false no.) Bytes passes where the `\\w`
-    look-behind of that search costs twice as much on every character."""
-    return (
-        _SPACED_CLASS_HINT.search(b" " + text.encode("ascii", "replace").translate(_SPACED_CLASS)) is not None
-    )
+# `_maybe_spaced_wide`: ASCII letters and digits `w`, every other byte (`_`, and UTF-8's bytes of
+# every character outside ASCII, among them) a space.
+_WIDE_WORD_CLASS = bytes(ord("w") if chr(b).isascii() and chr(b).isalnum() else ord(" ") for b in range(256))
+# A text with more characters outside ASCII than this, letters among them (Japanese, Russian),
+# is left to `_SPACED_HINT`: reading its letters (one `replace` of its bytes each) costs more.
+_WIDE_LETTERS_READ = 32
+
+
+def _maybe_spaced_wide(data: bytes, rare: str, quiet: bool) -> bool:
+    """Might `_SPACED` match the text of these `_wide_parts`? (Never a false no.) Each letter
+    outside ASCII (`\\p{L}`, as `_SPACED` reads it) is first written as one `w`, then every
+    byte but an ASCII letter or digit becomes a space: a match of `_SPACED` (three letters or
+    more, each but the last followed by one to three spaces or one of `._*·-`, with no word
+    character before or after) is then a match of ` w {1,3}w {1,3}w ` (`·` is two bytes),
+    which `re` finds by its literal prefix, at a few instructions a byte. (A superset of
+    `_SPACED`, not of `_SPACED_HINT`: `_` is a separator here, which is all `_SPACED` takes it
+    for.) The test it replaced, a bytes class search where any character outside ASCII stood
+    for a letter and a separator alike, cost about a hundred instructions a byte: its first
+    class matched at every non-letter."""
+    if not quiet:
+        if len(rare) > _WIDE_LETTERS_READ:
+            return True  # `_SPACED_HINT` decides
+        for ch in set(_LETTER.findall(rare)):  # UTF-8 is self-synchronising: one character's
+            data = data.replace(ch.encode("utf-8"), b"w")  # bytes never span two
+    return _ASCII_SPACED_HINT.search(b" " + data.translate(_WIDE_WORD_CLASS) + b" ") is not None
 
 
 def canonical(text: str) -> str:
@@ -639,8 +718,14 @@ _ASCII_WORD_CLASS = bytes(ord("w") if chr(b).isalnum() or chr(b) == "_" else ord
     b" " * 128
 )
 # Three one-character words in a row, one to three non-word characters apart: on the word
-# classes, a superset of `_SPACED_HINT` (whose separators are non-word characters).
-_ASCII_SPACED_HINT = re.compile(rb" w {1,3}w {1,3}w ")
+# classes, a superset of `_SPACED_HINT` (whose separators are non-word characters). Written
+# ` w  {0,2}` rather than ` w {1,3}` (the same language) so that its literal prefix is ` w `:
+# `re` then stops at one-character words only, not at every word (2.5 times fewer instructions).
+_ASCII_SPACED_HINT = re.compile(rb" w  {0,2}w  {0,2}w ")
+# A letter touching a leet character, on the leet classes (`_ASCII_LEET_CLASS`): `a1` or `1a`.
+# Written to open with the literal `1`, the rarer class, which `re` skips to (two `find`s, each
+# of a two-byte needle, cost twice as much).
+_LEET_CONTACT = re.compile(rb"1(?:(?<=a1)|(?=a))")
 _NO_EVIDENCE = EvasionEvidence()
 
 
@@ -648,11 +733,14 @@ def _no_leet_contact(text: str) -> bool:
     """Has `text` no `_LEET_CANDIDATE` (a letter touching a leet character)? Both classes are
     ASCII, so every other character may stand as one `?` (`encode`'s replacement, one byte per
     character), which is neither: C-level passes where the regex scan costs several times more."""
-    data = text.encode("ascii", "replace")
-    leet = data.translate(_ASCII_LEET_CLASS)
-    # `find`, not `in`: `bytes.__contains__` tries its argument as an int first and builds and
-    # drops a TypeError (about 1 k instructions a test).
-    return leet.find(b"a1") < 0 and leet.find(b"1a") < 0
+    return _no_leet_contact_in(text.encode("ascii", "replace"))
+
+
+def _no_leet_contact_in(data: bytes) -> bool:
+    """`_no_leet_contact` of a text from its UTF-8 bytes: every byte of a character outside
+    ASCII is in neither class (a space), as its `?` is there, and ASCII characters touch in
+    the one where they touch in the other."""
+    return _LEET_CONTACT.search(data.translate(_ASCII_LEET_CLASS)) is None
 
 
 def _plain_ascii(text: str) -> bool:
@@ -661,8 +749,7 @@ def _plain_ascii(text: str) -> bool:
     superset of `_SPACED_HINT`): C-level passes (`bytes.translate`, `in`, a search with a
     literal prefix) where the two regex searches cost several times as much. Never a false yes."""
     data = text.encode("ascii")
-    leet = data.translate(_ASCII_LEET_CLASS)
-    if leet.find(b"a1") >= 0 or leet.find(b"1a") >= 0:  # `find`: see `_no_leet_contact`
+    if not _no_leet_contact_in(data):
         return False
     return _ASCII_SPACED_HINT.search(b" " + data.translate(_ASCII_WORD_CLASS) + b" ") is None
 
@@ -674,12 +761,17 @@ def _views_of(text: str) -> TextViews:
     ascii_text = text.isascii()
     if ascii_text and _plain_ascii(text):
         return TextViews(text, text, text, _NO_EVIDENCE)
-    rare = "" if ascii_text else _outside_ascii(text)  # what the character-set tests ask
-    has_invisible = not ascii_text and _has_invisible(rare, tables())
-    canonical_text, mixed, spaced = _analyse(text, has_invisible)
-    leet, changed = _leet(canonical_text)
+    t = tables()
+    parts = data, rare, quiet = _wide_parts(text, t)  # what the tests below ask, read once
+    has_invisible = not quiet and _has_invisible(rare, t)  # a quiet text (most) has none
+    canonical_text, mixed, spaced = _analyse(text, has_invisible, parts)
+    changed: list[str]
+    if canonical_text is text and _no_leet_contact_in(data):
+        leet, changed = text, []  # what `_leet` says of a text without a contact
+    else:
+        leet, changed = _leet(canonical_text)
     invisible = fullwidth = 0
-    if not ascii_text:
+    if not quiet:
         if has_invisible:
             invisible = sum(len(m.group()) for m in _INVISIBLE_IN_WORD.finditer(text))
         if _FULLWIDTH_LATIN.search(rare):
