@@ -94,3 +94,34 @@ def test_batch_readings_hold_each_views_positions() -> None:
     finally:
         canonical.text_forms.cache_clear()
     assert positions > 1000 and nul > 100
+
+
+def test_gates_answer_as_the_openings_and_the_search_say() -> None:
+    """`TextReading.gate` (openings as bits) answers what `gated` answered by sets: no trigger
+    word or none of the pattern's openings, False; else the search (anchored patterns matched at
+    their words find the same)."""
+    from fraud_pipeline.scoring.signal_registry import _GATES, _OPENING_BITS, _PATTERN_OPENINGS
+
+    assert len(_OPENING_BITS) == len(set(tp.TRIGGER_PREFIXES)) <= 62  # a native int compiled
+    assert {id(g.pattern) for g in _GATES.values()} == set(_PATTERN_OPENINGS)
+    texts = _texts(2000, seed=13)
+    canonical.text_forms.cache_clear()
+    found = skipped = 0
+    try:
+        forms = canonical.batch_forms(texts)
+        read_batch(forms.values())
+        for form in forms.values():
+            reading = form.reading
+            assert reading is not None and reading.openings is not None
+            for gate in _GATES.values():
+                disjoint = gate.needed.isdisjoint(reading.openings)
+                assert (gate.bits & reading.bits == 0) == disjoint
+                expected = reading.triggers and not disjoint and reading.search(gate.pattern)
+                assert reading.gate(gate) == expected == reading.gated(gate.pattern), form.text
+                found += expected
+                if reading.triggers and disjoint:  # answered without a search
+                    assert gate.key not in reading._found
+                    skipped += 1
+    finally:
+        canonical.text_forms.cache_clear()
+    assert found > 100 and skipped > 1000, (found, skipped)

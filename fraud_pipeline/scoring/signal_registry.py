@@ -32,7 +32,7 @@ import importlib
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
 
 import numpy as np
 
@@ -173,6 +173,7 @@ class TextReading:
     __slots__ = (
         "_brand",
         "_found",
+        "bits",
         "leet_text",
         "opened",
         "openings",
@@ -207,6 +208,7 @@ class TextReading:
                 bool(leet) and views.leet != views.canonical
             )
             self.openings: frozenset[bytes] | None = openings  # None: every gate open
+            self.bits = _bits_of(openings)
             self.triggers = triggers
             return
         lower = self.text = views.canonical.lower()
@@ -221,6 +223,7 @@ class TextReading:
             openings = openings | leet_openings
             triggers = triggers or _triggers_at(leet, leet_starts)
         self.openings = openings
+        self.bits = _bits_of(openings)
         self.triggers = triggers
 
     def search(self, pattern: Any) -> bool:
@@ -246,23 +249,29 @@ class TextReading:
     def gated(self, pattern: Any) -> bool:
         """`search` for a pattern gated on trigger words: False without one, and False without
         searching when the text has none of the pattern's own openings (`PATTERN_OPENINGS`)."""
+        gate = _GATES.get(id(pattern))
+        if gate is not None:
+            return self.gate(gate)
+        return self.triggers and self.search(pattern)
+
+    def gate(self, gate: Gate) -> bool:
+        """`gated` of the gate's pattern, its openings and whether it is anchored read from the
+        gate (compiled: native reads and an `and` of two bit sets, where `gated` boxes the
+        pattern's id for two look-ups and asks `frozenset.isdisjoint` by a method call)."""
         if not self.triggers:
             return False
-        openings = self.openings
-        if openings is not None:
-            key = id(pattern)
-            needed = _PATTERN_OPENINGS.get(key)
-            if needed is not None:
-                if needed.isdisjoint(openings):
-                    return False
-                opened = self.opened
-                if opened is not None and key in _ANCHORED:
-                    # Every match starts at a word with one of its openings: tried there alone.
-                    found = self._found.get(key)
-                    if found is None:
-                        found = self._found[key] = _matched_at(pattern, self.text, needed, opened)
-                    return found
-        return self.search(pattern)
+        if self.openings is not None:
+            if not gate.bits & self.bits:  # none of the pattern's openings
+                return False
+            opened = self.opened
+            if opened is not None and gate.anchored:
+                # Every match starts at a word with one of its openings: tried there alone.
+                key = gate.key
+                found = self._found.get(key)
+                if found is None:
+                    found = self._found[key] = _matched_at(gate.pattern, self.text, gate.needed, opened)
+                return found
+        return self.search(gate.pattern)
 
 
 def _without_leading_boundary(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
@@ -469,6 +478,52 @@ _PATTERN_OPENINGS: dict[int, frozenset[bytes]] = {
 }
 # The gated patterns every match of which starts at a word with one of their openings, by id.
 _ANCHORED: frozenset[int] = frozenset(id(pattern) for pattern in tp.ANCHORED_AT_OPENINGS)
+# Each opening `_TRIGGER_OPENING` can report (` prefix`) as one bit: a reading's openings and a
+# gated pattern's as two ints (57 prefixes: a compiled build's native int), tested by an `and`.
+_OPENING_BITS: dict[bytes, int] = {
+    b" " + prefix.encode("ascii"): 1 << i for i, prefix in enumerate(sorted(set(tp.TRIGGER_PREFIXES)))
+}
+
+
+def _bits_of(openings: frozenset[bytes] | None) -> int:
+    """The openings as bits (`_OPENING_BITS`); every bit when there are none to go by (None)."""
+    if openings is None:
+        return -1
+    bits = 0
+    for opening in openings:
+        bits |= _OPENING_BITS[opening]
+    return bits
+
+
+class Gate:
+    """A pattern gated on trigger words, with what `TextReading.gate` asks of it: its openings
+    (`_PATTERN_OPENINGS`) as a set and as bits, whether its matches start at them (`_ANCHORED`),
+    its id (the key of the readings' answers). Built once per pattern (`_GATES`)."""
+
+    __slots__ = ("anchored", "bits", "key", "needed", "pattern")
+
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        self.pattern = pattern
+        self.key = id(pattern)
+        self.needed = _PATTERN_OPENINGS[self.key]
+        self.bits = _bits_of(self.needed)
+        self.anchored = self.key in _ANCHORED
+
+
+_GATES: dict[int, Gate] = {id(pattern): Gate(pattern) for pattern in tp.PATTERN_OPENINGS}
+# The patterns the signals read, bound here once (compiled, `tp.X` is a module attribute look-up
+# at every use: about 250 instructions).
+_GIVEAWAY: Final = _GATES[id(tp.GIVEAWAY)]
+_SEND_WALLET: Final = _GATES[id(tp.SEND_WALLET)]
+_SEED_PHRASE: Final = _GATES[id(tp.SEED_PHRASE)]
+_DOUBLING: Final = _GATES[id(tp.DOUBLING)]
+_RECOVERY: Final = _GATES[id(tp.RECOVERY)]
+_SUPPORT: Final = _GATES[id(tp.SUPPORT)]
+_PRIZE: Final = _GATES[id(tp.PRIZE)]
+_CRYPTO: Final = tp.CRYPTO
+_URGENCY: Final = tp.URGENCY
+_PHONE: Final = tp.PHONE
+_TEXT_TRIGGERS: Final = tp.TEXT_TRIGGERS
 
 
 # ASCII bytes with their upper-case letters lower-cased and every byte outside ASCII a space
@@ -561,7 +616,7 @@ def _triggers_at(lower: str, starts: list[int]) -> bool:
     """`TEXT_TRIGGERS` in a lower-case text whose words that open with one of
     `TRIGGER_PREFIXES` start at `starts`: every match of the pattern starts at one of them,
     so it is tried there alone (a match at a few positions instead of a search at every one)."""
-    match = tp.TEXT_TRIGGERS.match
+    match = _TEXT_TRIGGERS.match
     # A loop, not `any` over a generator: one left at its first hit is closed by throwing
     # GeneratorExit into it, a traceback and all (about 3 k instructions pure).
     for start in starts:  # noqa: SIM110
@@ -701,10 +756,11 @@ class SignalContext:
         return self._triggers
 
 
-def _gated(ctx: SignalContext, pattern: Any) -> bool:
-    if ctx._triggers is not None:  # forced (tests): every pattern searched when True
-        return ctx._triggers and ctx.search(pattern)
-    return ctx.reading.gated(pattern)
+def _gated(ctx: SignalContext, gate: Gate) -> bool:
+    forced = ctx._triggers
+    if forced is not None:  # forced (tests): every pattern searched when True
+        return forced and ctx.search(gate.pattern)
+    return ctx.reading.gate(gate)
 
 
 # -- text -------------------------------------------------------------------------------
@@ -712,12 +768,12 @@ def _gated(ctx: SignalContext, pattern: Any) -> bool:
     "giveaway_language", "bool", "giveaway, airdrop, free crypto or 'claim your'", requires="trigger_words"
 )
 def _giveaway(ctx: SignalContext) -> bool:
-    return _gated(ctx, tp.GIVEAWAY)
+    return _gated(ctx, _GIVEAWAY)
 
 
 @signal("crypto_language", "bool", "a $TICKER or a crypto word (btc, eth, token, wallet, nft...)")
 def _crypto(ctx: SignalContext) -> bool:
-    return ctx.search(tp.CRYPTO)
+    return ctx.search(_CRYPTO)
 
 
 @signal(
@@ -727,7 +783,7 @@ def _crypto(ctx: SignalContext) -> bool:
     requires="trigger_words",
 )
 def _wallet_request(ctx: SignalContext) -> bool:
-    return _gated(ctx, tp.SEND_WALLET)
+    return _gated(ctx, _SEND_WALLET)
 
 
 @signal(
@@ -737,17 +793,17 @@ def _wallet_request(ctx: SignalContext) -> bool:
     requires="trigger_words",
 )
 def _seed_phrase(ctx: SignalContext) -> bool:
-    return _gated(ctx, tp.SEED_PHRASE)
+    return _gated(ctx, _SEED_PHRASE)
 
 
 @signal("doubling_language", "bool", "'send X, get 2X back'", requires="trigger_words")
 def _doubling(ctx: SignalContext) -> bool:
-    return _gated(ctx, tp.DOUBLING)
+    return _gated(ctx, _DOUBLING)
 
 
 @signal("recovery_language", "bool", "offers to recover lost or stolen funds", requires="trigger_words")
 def _recovery(ctx: SignalContext) -> bool:
-    return _gated(ctx, tp.RECOVERY)
+    return _gated(ctx, _RECOVERY)
 
 
 @signal(
@@ -757,22 +813,22 @@ def _recovery(ctx: SignalContext) -> bool:
     requires="trigger_words",
 )
 def _support(ctx: SignalContext) -> bool:
-    return _gated(ctx, tp.SUPPORT)
+    return _gated(ctx, _SUPPORT)
 
 
 @signal("prize_language", "bool", "you've won, winner, prize, claim now", requires="trigger_words")
 def _prize(ctx: SignalContext) -> bool:
-    return _gated(ctx, tp.PRIZE)
+    return _gated(ctx, _PRIZE)
 
 
 @signal("urgency_language", "bool", "act now, limited time, only N minutes, last chance")
 def _urgency(ctx: SignalContext) -> bool:
-    return ctx.search(tp.URGENCY)
+    return ctx.search(_URGENCY)
 
 
 @signal("phone_number", "bool", "a phone number in the text")
 def _phone(ctx: SignalContext) -> bool:
-    return ctx.search(tp.PHONE)
+    return ctx.search(_PHONE)
 
 
 # -- evasion: writing around filters is evidence too (canonical.EvasionEvidence) -------------
