@@ -43,7 +43,7 @@ from __future__ import annotations
 import hashlib
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, Final
 
 import orjson
@@ -183,7 +183,8 @@ class AccountWindows:
     def _minute(self) -> int:
         return int(self.clock() * 1_000_000) // DIRECTORY_BUCKET_US
 
-    def _merge(self, entries: Iterable[Entry]) -> None:
+    def _merge(self, entries: list[Entry]) -> None:
+        """Merge entries into the buckets (a list: compiled, walked by index, not as an iterator)."""
         replies, texts, follows, peaks = self.replies, self.texts, self.follows, self.text_peaks
         window_us, follow_window_us = self.window_us, self.follow_window_us
         # Half of each bar (none: no heavy sets kept, `_half_bars`): a member set (a text's
