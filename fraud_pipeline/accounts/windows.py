@@ -353,8 +353,13 @@ class AccountWindows:
         (other bars than this tracker's, no heavy sets, or a batch spanning many buckets)."""
         if self._halves is None or bars != self.bars or not latest:
             return None
-        times = latest.values()
-        first, last = min(times), max(times)
+        # A typed walk: compiled, `min` and `max` compared each boxed time generically.
+        first = last = next(iter(latest.values()))
+        for t in latest.values():
+            if t < first:
+                first = t
+            elif t > last:
+                last = t
         window_us, follow_window_us = self.window_us, self.follow_window_us
         if last // window_us - first // window_us > _HEAVY_SPAN or (
             last // follow_window_us - first // follow_window_us > _HEAVY_SPAN
