@@ -24,6 +24,7 @@ from fraud_pipeline.scoring.signals import (
     NearDuplicateSketch,
     PostSignals,
     RelabelTarget,
+    _agrees,
     _BatchSets,
     _decode_member,
     _equal_bytes_needed,
@@ -202,7 +203,7 @@ def _random_bands(
         for _ in range(rng.randrange(1, 4)):
             sighted = time_us - rng.choice([0, 0, 1, window_us // 3, window_us - 1, window_us, 2 * window_us])
             sketch = bytearray(own)
-            for position in rng.sample(range(len(own)), rng.choice([0, 2, 6, 20, 32])):
+            for position in rng.sample(range(len(own)), rng.choice([0, 2, 6, 20, 24, 25, 26, 27, 32])):
                 sketch[position] ^= 0xFF
             signature = rng.choice([bytes(sketch), bytes(sketch), b"", own])
             value = f"{sighted}|{rng.choice('01')}|{rng.choice(['', 'scam.xyz'])}|r{k}{len(values)}"
@@ -255,10 +256,9 @@ def test_near_groups_are_those_of_the_session_10_code() -> None:
 
 
 @pytest.mark.parametrize(("num_perm", "jaccard"), [(32, 0.5), (64, 0.3), (128, 0.8), (16, 0.6)])
-def test_a_batchs_band_keys_by_one_gather_are_each_signatures_keys(num_perm: int, jaccard: float) -> None:
-    """`batch_keys` (the bands' prefixes and the rows' hex gathered into one string and split)
-    against `band_keys` of each row, for sketches of other widths and band counts (prefixes of
-    one and two digits)."""
+def test_a_batchs_band_keys_are_each_signatures_keys_for_any_sketch(num_perm: int, jaccard: float) -> None:
+    """`batch_keys` against `band_keys` of each row, for sketches of other widths and band
+    counts (4 to 21 bands: prefixes of one and two digits; bands not covering every minimum)."""
     params = dataclasses.replace(BehaviourParams.default(), num_perm=num_perm, near_duplicate_jaccard=jaccard)
     sketch = NearDuplicateSketch(params)
     rng = random.Random(num_perm)
@@ -273,3 +273,18 @@ def test_a_batchs_band_keys_by_one_gather_are_each_signatures_keys(num_perm: int
     assert sketch.batch_keys(signatures[:1]) == [
         (sketch.band_keys(signatures[0]), sketch.compact(signatures[0]))
     ]
+
+
+def test_signatures_agree_as_their_xored_zero_bytes_count() -> None:
+    """`_agrees` (byte by byte, stopping early) against the zero bytes of the two signatures
+    XORed as integers, for every number of differing bytes and every bar, 0 to n + 1."""
+    rng = random.Random(12)
+    for n in (0, 1, 8, 32):
+        for _ in range(60):
+            a = bytes(rng.randrange(256) for _ in range(n))
+            b = bytearray(a)
+            for position in rng.sample(range(n), rng.randrange(n + 1)):
+                b[position] = (b[position] + rng.randrange(1, 256)) % 256
+            equal = (int.from_bytes(a, "little") ^ int.from_bytes(b, "little")).to_bytes(n, "little").count(0)
+            for need in range(n + 2):
+                assert _agrees(a, bytes(b), need) == (equal >= need), (n, need, equal)

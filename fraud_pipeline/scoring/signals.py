@@ -178,7 +178,6 @@ class NearDuplicateSketch:
         lsh = MinHashLSH(threshold=params.near_duplicate_jaccard, num_perm=params.num_perm)
         self.hashranges: list[tuple[int, int]] = list(lsh.hashranges)
         self._crc_tables = self._crc_tables_for(self.shingle_chars)
-        self._key_layouts: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # by signature width
 
     def shingles(self, folded: str) -> list[bytes]:
         """Character shingles: spun wording ("Hey/Hi everyone, I found/discovered a site")
@@ -227,10 +226,13 @@ class NearDuplicateSketch:
         starts = np.arange(int(counts.sum())) + np.repeat(offsets - first, counts)
         joined = np.frombuffer(b"".join(data), dtype=np.uint8)
         tables, constant = self._crc_tables
-        hv = np.full(starts.shape, constant, dtype=np.uint32)
+        # The crc of the k bytes from every offset of the joined texts (a shingle's byte at each
+        # position is a slice of `joined`, no index arithmetic), then the shingles' own offsets:
+        # the few offsets whose bytes run into the next text are worked out and dropped.
+        offsets_crc = np.full(len(joined) - k + 1, constant, dtype=np.uint32)
         for position in range(k):
-            hv ^= tables[position][joined[starts + position]]
-        return self._minima(_fmix32(hv), first)
+            offsets_crc ^= tables[position][joined[position : len(joined) - k + 1 + position]]
+        return self._minima(_fmix32(offsets_crc[starts]), first)
 
     @staticmethod
     def _crc_tables_for(k: int) -> tuple[np.ndarray, np.uint32]:
@@ -269,46 +271,18 @@ class NearDuplicateSketch:
         return [f"lsh{i}:{raw[8 * start : 8 * end]}" for i, (start, end) in enumerate(self.hashranges)]
 
     def batch_keys(self, signatures: np.ndarray) -> list[tuple[list[str], bytes]]:
-        """`band_keys` and `compact` of each row of a batch's signatures, converted for the
-        whole batch at once (a test keeps them equal to the per-signature ones): the rows' hex
-        and the bands' prefixes laid out as every key followed by a newline in one gather
-        (`_key_layout`), decoded once and split, instead of a slice and a concatenation per
-        band (compiled, 16 of each per post that joins near-duplicate groups)."""
-        rows = len(signatures)
-        if not rows:
-            return []
-        width = signatures.shape[1]
+        """`band_keys` and `compact` of each row of a batch's signatures, converted to hex and
+        bytes once for the whole batch (a test keeps them equal to the per-signature ones)."""
+        width = signatures.shape[1] if signatures.ndim == 2 else 0
+        raw = signatures.astype(np.uint32).tobytes().hex()
         compact = signatures.astype(np.uint8).tobytes()
-        hexed = np.frombuffer(signatures.astype(np.uint32).tobytes().hex().encode("ascii"), dtype=np.uint8)
-        index, constant = self._key_layout(width)
-        source = np.concatenate(
-            (hexed.reshape(rows, 8 * width), np.broadcast_to(constant, (rows, len(constant)))), axis=1
-        )
-        keys = source[:, index].tobytes().decode("ascii").split("\n")
-        bands = len(self.hashranges)
-        return [
-            (keys[bands * row : bands * (row + 1)], compact[width * row : width * (row + 1)])
-            for row in range(rows)
-        ]
-
-    def _key_layout(self, width: int) -> tuple[np.ndarray, np.ndarray]:
-        """Where each byte of a row's band keys comes from, for signatures `width` minima wide:
-        a row's hex (8 characters a minimum) followed by `constant`, the bands' prefixes
-        ("lsh0:" ...) and a newline, is gathered by `index` into "lsh0:<hex>\n...lsh15:<hex>\n"."""
-        layout = self._key_layouts.get(width)
-        if layout is None:
-            prefixes = [f"lsh{band}:" for band in range(len(self.hashranges))]
-            constant = np.frombuffer(("".join(prefixes) + "\n").encode("ascii"), dtype=np.uint8)
-            newline = 8 * width + len(constant) - 1
-            index: list[int] = []
-            at = 8 * width  # where the prefixes start in a row of the source
-            for prefix, (start, end) in zip(prefixes, self.hashranges, strict=True):
-                index += range(at, at + len(prefix))
-                index += range(8 * start, 8 * end)
-                index.append(newline)
-                at += len(prefix)
-            layout = self._key_layouts[width] = (np.array(index, dtype=np.intp), constant)
-        return layout
+        ranges = [(f"lsh{i}:", 8 * start, 8 * end) for i, (start, end) in enumerate(self.hashranges)]
+        out = []
+        for row in range(len(signatures)):
+            at = 8 * width * row
+            keys = [band + raw[at + start : at + end] for band, start, end in ranges]
+            out.append((keys, compact[width * row : width * (row + 1)]))
+        return out
 
 
 # The sketches built in this process, by the parameters that shape them (`_shared_sketch`).
@@ -337,6 +311,28 @@ def _equal_bytes_needed(n: int, bar: float) -> int:
         if max(0.0, (equal / n - 1 / 256) / (1 - 1 / 256)) >= bar:
             return equal
     return n + 1
+
+
+def _agrees(a: bytes, b: bytes, need: int) -> bool:
+    """Do two compact signatures of one length agree on at least `need` bytes? Byte by byte,
+    stopping once enough agree or too many differ: compiled, a byte read is a C primitive of a
+    few instructions, where counting the zero bytes of the two signatures XORed as integers
+    took three generic method calls (about 3 k instructions) per member checked."""
+    n = len(a)
+    if need > n:
+        return False
+    misses = n - need  # how many may differ
+    equal = 0
+    for i in range(n):
+        if a[i] == b[i]:
+            equal += 1
+            if equal >= need:
+                return True
+        elif misses:
+            misses -= 1
+        else:
+            return False
+    return True
 
 
 def _fmix32(hv: np.ndarray) -> np.ndarray:
@@ -691,9 +687,9 @@ class BehaviorTracker:
         set_runs = [1] * len(posts)
         news: list[bool] = []
         spans_of: list[tuple[str, ...]] = []  # ("#<bucket>",), and "#<bucket before>" if reached
-        accounts: list[int] = []  # each post's account's place in `acct_of`
-        acct_of: dict[str, dict[str, None]] = {}  # account -> the acct keys its windows reach
-        account_places: dict[str, int] = {}
+        places: dict[str, int] = {}  # account -> its place among the batch's accounts
+        acct_keys: list[list[str]] = []  # by place: the acct keys the account's windows reach
+        accounts: list[int] = []  # each post's account's place
         wanted: set[str] = set()
         current = back = ""
         one: tuple[str, ...] = ()
@@ -710,18 +706,21 @@ class BehaviorTracker:
             set_members.append(post.rkey)
             time_texts.append(str(time_us))
             news.append(time_us - first_seen[did] <= new_us)
-            account_keys = acct_of.get(did)
-            if account_keys is None:
-                account_keys = acct_of[did] = {}
-                place = account_places[did] = len(account_places)
+            place = places.get(did)
+            if place is None:
+                place = places[did] = len(acct_keys)
+                account_keys = [key]
+                acct_keys.append(account_keys)
             else:
-                place = account_places[did]
+                account_keys = acct_keys[place]
+                if key not in account_keys:  # one or two keys: compared, not hashed again
+                    account_keys.append(key)
             accounts.append(place)
-            account_keys[key] = None
             wanted.add(key)
             if time_us % bucket_us < window_us:
                 key = f"acct:{did}{back}"
-                account_keys[key] = None
+                if key not in account_keys:
+                    account_keys.append(key)
                 wanted.add(key)
                 spans_of.append(both)
             else:
@@ -761,8 +760,7 @@ class BehaviorTracker:
             if banded is not None:
                 bands, compact = banded
                 near_member = f"{member}|{compact.hex()}"
-                # Each span's sixteen keys by one join and one split (no concatenation per band).
-                lsh_keys = [(f"{span}\n".join(bands) + span).split("\n") for span in spans]
+                lsh_keys = [[band + span for band in bands] for span in spans]
                 set_keys += lsh_keys[0]
                 set_members.append(did)
                 set_values.append(near_member)
@@ -785,7 +783,7 @@ class BehaviorTracker:
         self.store.add_members(SightingRuns(set_keys, set_members, set_values, set_runs), ttl_s=p.set_ttl_s)
         sets = _BatchSets(self.store.get_members(wanted, ttl_s=p.set_ttl_s))
 
-        counts = self._account_posts(posts, post_times, acct_of, accounts, sets)
+        counts = self._account_posts(posts, post_times, acct_keys, accounts, sets)
         # Posts in no group share one PostSignals per (post count, newness); then each post
         # that joins groups gets its own, in batch order.
         lone: dict[int, PostSignals] = {}
@@ -872,7 +870,7 @@ class BehaviorTracker:
         self,
         posts: Sequence[Post],
         post_times: list[int],
-        acct_of: dict[str, dict[str, None]],
+        acct_keys: list[list[str]],
         accounts: list[int],
         sets: _BatchSets,
     ) -> list[int]:
@@ -886,7 +884,7 @@ class BehaviorTracker:
         owners: list[int] = []
         values: list[str] = []
         raw = sets.sets
-        for keys in acct_of.values():
+        for keys in acct_keys:
             before = len(values)
             for key in keys:
                 found = raw.get(key)
@@ -895,7 +893,7 @@ class BehaviorTracker:
             owners.append(len(values) - before)
         times = _event_times(values)
         if times is None:  # not all written by this tracker: the slow path
-            return self._account_posts_one_by_one(posts, acct_of, sets)
+            return self._account_posts_one_by_one(posts, acct_keys, accounts, sets)
         # Times count from below every time and window start, and must fit in 44 bits.
         origin = min(post_times) - window_us - 1
         latest = max(post_times)
@@ -903,25 +901,25 @@ class BehaviorTracker:
             origin = min(origin, int(times.min()) - 1)
             latest = max(latest, int(times.max()))
         if latest - origin >= 1 << 44:
-            return self._account_posts_one_by_one(posts, acct_of, sets)
+            return self._account_posts_one_by_one(posts, acct_keys, accounts, sets)
         keyed = np.sort((np.repeat(np.arange(len(owners), dtype=np.int64), owners) << 44) | (times - origin))
-        owner_of = np.array(accounts, dtype=np.int64) << 44  # each post's account's place in `acct_of`
+        owner_of = np.array(accounts, dtype=np.int64) << 44  # each post's account's place
         high = owner_of | (np.array(post_times, dtype=np.int64) - origin)
         counts = np.searchsorted(keyed, high, "right") - np.searchsorted(keyed, high - window_us, "right")
         return np.maximum(counts, 1).tolist()
 
     def _account_posts_one_by_one(
-        self, posts: Sequence[Post], acct_of: dict[str, dict[str, None]], sets: _BatchSets
+        self, posts: Sequence[Post], acct_keys: list[list[str]], accounts: list[int], sets: _BatchSets
     ) -> list[int]:
         """`_account_posts` in Python, for sets holding values that are not event times or
         batches whose times span more than the numpy keys hold (about 200 days)."""
-        acct_times: dict[str, list[int]] = {}
+        acct_times: dict[int, list[int]] = {}
         counts = []
-        for post in posts:
+        for post, place in zip(posts, accounts, strict=True):
             high = post.time_us
-            times = acct_times.get(post.did)
+            times = acct_times.get(place)
             if times is None:
-                times = acct_times[post.did] = sets.times(acct_of[post.did])
+                times = acct_times[place] = sets.times(acct_keys[place])
             counts.append(max(1, bisect_right(times, high) - bisect_right(times, high - self.window_us)))
         return counts
 
@@ -1052,19 +1050,13 @@ class BehaviorTracker:
             return group
         # A member written before sets carried signatures cannot be checked: it counts, as then.
         # An equal signature (the post itself, a copy of its text) is similarity 1 (bar < 1);
-        # the others need enough equal bytes (`similarity` at least the bar), counted in C.
+        # the others need enough equal bytes (`similarity` at least the bar: `_agrees`).
         n = len(sketch)
         need = _equal_bytes_needed(n, self.params.near_duplicate_jaccard)
-        own = int.from_bytes(sketch, "little")
         group.members = {
             did: m
             for did, m in merged.items()
-            if m[4] == sketch
-            or not m[4]
-            or (
-                len(m[4]) == n
-                and (own ^ int.from_bytes(m[4], "little")).to_bytes(n, "little").count(0) >= need
-            )
+            if m[4] == sketch or not m[4] or (len(m[4]) == n and _agrees(sketch, m[4], need))
         }
         return group
 
