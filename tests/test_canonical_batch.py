@@ -296,3 +296,11 @@ def test_no_set_asked_outside_ascii_holds_an_ascii_character() -> None:
     assert not _has_invisible(every_ascii, t) and t.invisible.search(every_ascii) is None
     assert t.lookalike.search(every_ascii) is None and t.lookalikes.keys().isdisjoint(every_ascii)
     assert _FULLWIDTH_LATIN.search(every_ascii) is None and _CJK.search(every_ascii) is None
+
+
+def test_a_contact_no_word_is_read_at_still_sends_a_text_the_full_way() -> None:
+    """`_plain_ascii` answers on any leet contact, not only on one `_leet` would read (session
+    11's `_no_leet_word`): `a_b_c $ETH` was read the full way (and rejoined) and still is."""
+    assert not _plain_ascii("a_b_c $ETH")
+    assert _views_of("a_b_c $ETH").canonical == "abc $ETH"
+    assert [v.canonical for v in _batch_views(["a_b_c $ETH", "a_b_c"])] == ["abc $ETH", "a_b_c"]

@@ -1,10 +1,11 @@
 """The views of texts outside ASCII (session 11: `_wide_parts`, `_quiet`, `_maybe_spaced_wide`,
-`_no_leet_contact_in`, `TextViews` as a class) held to the reading's steps taken one by one
+`_no_leet_word`, `_read_leet_run`, `TextViews` as a class) held to the reading's steps taken one by one
 without any pre-test, on the labelled data, its rewrites, the bench capture's kind of text and
 random texts over the characters each step reads."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import re
@@ -17,7 +18,6 @@ import regex
 
 from fraud_pipeline.scoring import canonical
 from fraud_pipeline.scoring.canonical import (
-    _ASCII_LEET_CLASS,
     _ASCII_SPACED_HINT,
     _CJK,
     _FULLWIDTH_BESIDE_ASCII,
@@ -25,6 +25,7 @@ from fraud_pipeline.scoring.canonical import (
     _INVISIBLE,
     _INVISIBLE_CLASS,
     _INVISIBLE_IN_WORD,
+    _LEET_CLASSES,
     _LEET_CONTACT,
     _SPACED,
     _SPACED_HINT,
@@ -34,8 +35,10 @@ from fraud_pipeline.scoring.canonical import (
     _leet,
     _maybe_spaced_wide,
     _no_leet_contact,
-    _no_leet_contact_in,
+    _no_leet_word,
     _quiet,
+    _read_leet_run,
+    _read_leet_word,
     _rejoin_spaced,
     _views_of,
     _wide_parts,
@@ -180,12 +183,67 @@ def test_the_leet_contact_pattern_finds_what_the_two_finds_did() -> None:
         assert (_LEET_CONTACT.search(data) is not None) == by_finds, data
 
 
-def test_leet_contacts_read_on_utf8_bytes_are_those_read_on_the_text() -> None:
-    for text in _labelled_texts() + _random_texts(20_000, 17):
-        assert _no_leet_contact_in(text.encode("utf-8", "surrogatepass")) == _no_leet_contact(text), repr(
-            text
+def test_leet_words_read_on_utf8_bytes_are_those_read_on_the_text() -> None:
+    """`_no_leet_word` says the same of a text's UTF-8 bytes as of its ASCII bytes with `?` for
+    each character outside ASCII (what `_leet` reads), and never says no word where `_leet`
+    reads one; it passes most texts with a contact (cashtags, mentions, `5pm`)."""
+    labelled = _labelled_texts()
+    passed = contacts = 0
+    for text in labelled + _random_texts(20_000, 17) + _leet_texts(20_000, 18):
+        no_word = _no_leet_word(text.encode("utf-8", "surrogatepass"))
+        assert no_word == _no_leet_word(text.encode("ascii", "replace")), repr(text)
+        if no_word:
+            assert _leet(text) == (text, []), repr(text)
+    for text in labelled:
+        if not _no_leet_contact(text):
+            contacts += 1
+            passed += _no_leet_word(text.encode("utf-8", "surrogatepass"))
+    assert passed > contacts // 5
+
+
+def _leet_texts(count: int, seed: int) -> list[str]:
+    """Runs of letters, digits, `@` and `$` (and a few other characters) between spaces."""
+    rng = random.Random(seed)
+    alphabet = "aeEsTx0134572689@$"
+    return [
+        " ".join(
+            "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 8))) for _ in range(rng.randint(1, 4))
         )
-    assert _no_leet_contact_in(_ASCII_LEET_CLASS) is False  # the class table itself has contacts
+        + rng.choice(["", "é", ".", "’s"])
+        for _ in range(count)
+    ]
+
+
+def test_a_run_is_read_from_its_classes_as_from_its_characters() -> None:
+    """`_read_leet_run` (its tests asked of `_LEET_CLASSES`) reads what `_read_leet_word` reads,
+    on every run of up to five of the characters that matter and on random longer ones, alone
+    and inside a text."""
+    alphabet = "aE0145@$29"
+    runs = [""]
+    for length in range(1, 6):
+        runs += ["".join(chars) for chars in itertools.product(alphabet, repeat=length)]
+    rng = random.Random(19)
+    runs += [
+        "".join(rng.choice("abcXYZ013457@$2689") for _ in range(rng.randint(6, 25))) for _ in range(20_000)
+    ]
+    read = 0
+    for run in runs:
+        expected = _read_leet_word(run)
+        got = _read_leet_run(run, run.encode("ascii").translate(_LEET_CLASSES), 0, len(run))
+        assert got == expected, run
+        text = "x " + run + " y"
+        assert (
+            _read_leet_run(text, text.encode("ascii").translate(_LEET_CLASSES), 2, 2 + len(run)) == expected
+        )
+        read += got is not None
+    assert read > 1_000
+
+
+def test_the_leet_view_of_random_texts_is_its_definition() -> None:
+    from tests.test_canonical import _reference_leet
+
+    for text in _leet_texts(20_000, 20) + _random_texts(5_000, 21):
+        assert _leet(text) == _reference_leet(text), repr(text)
 
 
 def test_the_notable_class_holds_exactly_letters_invisible_lookalikes_and_full_width() -> None:

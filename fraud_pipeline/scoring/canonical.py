@@ -326,7 +326,7 @@ def _quiet(rare: str, t: _Tables) -> bool:
     """Of a text's characters outside ASCII (`_outside_ascii`): does none of them bear on its
     views (`tables().notable`: no letter, invisible character, lookalike or full-width letter)?
     Then no step of the reading but NFKC, the spaced-out and the leet ones can change the text,
-    and those two read its ASCII letters alone (`_maybe_spaced_wide`, `_no_leet_contact_in`)."""
+    and those two read its ASCII letters alone (`_maybe_spaced_wide`, `_no_leet_word`)."""
     if _beyond_bmp(rare):
         return _NOTABLE.search(rare) is None and t.lookalikes.keys().isdisjoint(rare)
     return t.notable.search(rare) is None
@@ -518,25 +518,27 @@ def _leet(text: str) -> tuple[str, list[str]]:
     """(leet view, the words it changed, as read). Only the words with a letter-digit contact
     are looked at (most texts have none), each as its whole run of letters, digits, `@` and
     `$`. The contacts and the runs' ends are found by C-level `find`s in two byte-class
-    translations of the text (`_ASCII_LEET_CLASS`, `_LEET_RUN_CLASS`; every character outside
-    ASCII stands as one `?`, in neither class, so positions are the text's)."""
+    translations of the text (`_ASCII_LEET_CLASS`, `_LEET_CLASSES`; every character outside
+    ASCII stands as one `?`, in neither class, so positions are the text's), once a search of
+    the classes says a run may be read at all (`_no_leet_word`: most contacts are cashtags,
+    mentions, `5pm` or `mp3`)."""
     data = text.encode("ascii", "replace")
+    classes = data.translate(_LEET_CLASSES)
+    if _LEET_CONTACT.search(classes) is None and _LEET_SIGN_CONTACT.search(classes) is None:
+        return text, []
     leet = data.translate(_ASCII_LEET_CLASS)
     letter_first = leet.find(b"a1")
     leet_first = leet.find(b"1a")
-    if letter_first < 0 and leet_first < 0:
-        return text, []
-    runs = data.translate(_LEET_RUN_CLASS)
     changed: list[str] = []
     parts: list[str] = []
     last = 0
     while letter_first >= 0 or leet_first >= 0:
         at = leet_first if letter_first < 0 or 0 <= leet_first < letter_first else letter_first
-        start = runs.rfind(b" ", 0, at) + 1
-        end = runs.find(b" ", at + 2)
+        start = classes.rfind(b" ", 0, at) + 1
+        end = classes.find(b" ", at + 2)
         if end < 0:
-            end = len(runs)
-        read_as = _read_leet_word(text[start:end])
+            end = len(classes)
+        read_as = _read_leet_run(text, classes, start, end)
         if read_as is not None:
             parts.append(text[last:start])
             parts.append(read_as[0])
@@ -550,6 +552,44 @@ def _leet(text: str) -> tuple[str, list[str]]:
         return text, []
     parts.append(text[last:])
     return "".join(parts), changed
+
+
+def _no_leet_word(data: bytes) -> bool:
+    """Is no run of this text's bytes (ASCII, or UTF-8: every byte of a character outside ASCII
+    is in no class, as its `?` is in `_leet`) one `_read_leet_word` reads? True unless a letter
+    touches a leet digit, or a run of `@`/`$` with a letter or digit on its other side: every
+    word it reads has one (its core, the run without the `@`/`$` at its ends, holds a leet
+    character and two letters or more, and nothing but letters, leet digits, `@` and `$`)."""
+    classes = data.translate(_LEET_CLASSES)
+    return _LEET_CONTACT.search(classes) is None and _LEET_SIGN_CONTACT.search(classes) is None
+
+
+def _read_leet_run(text: str, classes: bytes, start: int, end: int) -> tuple[str, str] | None:
+    """`_read_leet_word(text[start:end])` for a run of letters, digits, `@` and `$`, its tests
+    asked of the run's classes (`_LEET_CLASSES`: C-level `strip`, `in`, `count`) and the word
+    cut out of `text` only when it is read."""
+    run = classes[start:end]
+    stripped = run.lstrip(b"$")  # a leading @ or $ is a mention or a cashtag
+    core = stripped.rstrip(b"$")  # a trailing one punctuation
+    if (_LEET_ONE not in core and _LEET_SIGN not in core) or _LEET_OTHER_DIGIT in core:
+        return None
+    n_letters = core.count(b"a")
+    if (
+        n_letters < 2
+        or len(core) > _LEET_MAX_WORD
+        or n_letters < len(core) - n_letters
+        or core.endswith(b"111")  # `_NUMBER_SUFFIX`: the core's digits are all leet digits here
+        or not (
+            len(core) - n_letters >= 2
+            or _LEET_INSIDE_CLASSES.search(core) is not None
+            or (core[0] == _LEET_ONE and core.startswith(b"aaa", 1))  # `_LEET_LEADING`
+        )
+    ):
+        return None
+    head = start + len(run) - len(stripped)
+    core_end = head + len(core)
+    read_as = text[head:core_end].translate(_LEET)
+    return text[start:head] + read_as + text[core_end:end], read_as
 
 
 def _read_leet_word(token: str) -> tuple[str, str] | None:
@@ -712,8 +752,27 @@ _ASCII_LEET_CLASS = (
     )
     + b" " * 128
 )
-# `_LEET_WORD_CHARS` as `w`, every other byte a space (`_leet` finds a run's ends in it).
-_LEET_RUN_CLASS = bytes(ord("w") if chr(b) in _LEET_WORD_CHARS else ord(" ") for b in range(256))
+# `_leet`'s classes: ASCII letters `a`, the leet digits `1`, `@` and `$` themselves, the other
+# digits `d`, every other byte a space (the runs `_leet` reads, of `_LEET_WORD_CHARS`, are the
+# rest). `_read_leet_run` asks its tests of them.
+_LEET_CLASSES = bytes(
+    ord("a")
+    if chr(b).isascii() and chr(b).isalpha()
+    else ord("1")
+    if chr(b) in _LEET_CHARS - {"@", "$"}
+    else ord("$")
+    if chr(b) in "@$"
+    else ord("d")
+    if chr(b) in _NOT_LEET_DIGITS
+    else ord(" ")
+    for b in range(256)
+)
+_LEET_ONE, _LEET_SIGN, _LEET_OTHER_DIGIT = ord("1"), ord("$"), ord("d")
+_LEET_INSIDE_CLASSES = re.compile(rb"a[1$]+a")  # `_LEET_INSIDE` on the classes
+# A run of `@`/`$` between a letter and a letter or digit (either way round), opening with the
+# literal `$` (`re` skips to it): with `_LEET_CONTACT` (a letter beside a leet digit), what every
+# word `_read_leet_word` reads holds.
+_LEET_SIGN_CONTACT = re.compile(rb"\$(?:(?<=a\$)\$*[a1d]|(?<=[a1d]\$)\$*a)")
 _ASCII_WORD_CLASS = bytes(ord("w") if chr(b).isalnum() or chr(b) == "_" else ord(" ") for b in range(128)) + (
     b" " * 128
 )
@@ -733,13 +792,7 @@ def _no_leet_contact(text: str) -> bool:
     """Has `text` no `_LEET_CANDIDATE` (a letter touching a leet character)? Both classes are
     ASCII, so every other character may stand as one `?` (`encode`'s replacement, one byte per
     character), which is neither: C-level passes where the regex scan costs several times more."""
-    return _no_leet_contact_in(text.encode("ascii", "replace"))
-
-
-def _no_leet_contact_in(data: bytes) -> bool:
-    """`_no_leet_contact` of a text from its UTF-8 bytes: every byte of a character outside
-    ASCII is in neither class (a space), as its `?` is there, and ASCII characters touch in
-    the one where they touch in the other."""
+    data = text.encode("ascii", "replace")
     return _LEET_CONTACT.search(data.translate(_ASCII_LEET_CLASS)) is None
 
 
@@ -749,7 +802,9 @@ def _plain_ascii(text: str) -> bool:
     superset of `_SPACED_HINT`): C-level passes (`bytes.translate`, `in`, a search with a
     literal prefix) where the two regex searches cost several times as much. Never a false yes."""
     data = text.encode("ascii")
-    if not _no_leet_contact_in(data):
+    # Any contact, not only one `_no_leet_word` would read: the full reading rejoins `a_b_c`,
+    # which this test keeps, so what it passes must stay what it passed.
+    if _LEET_CONTACT.search(data.translate(_ASCII_LEET_CLASS)) is not None:
         return False
     return _ASCII_SPACED_HINT.search(b" " + data.translate(_ASCII_WORD_CLASS) + b" ") is None
 
@@ -766,7 +821,7 @@ def _views_of(text: str) -> TextViews:
     has_invisible = not quiet and _has_invisible(rare, t)  # a quiet text (most) has none
     canonical_text, mixed, spaced = _analyse(text, has_invisible, parts)
     changed: list[str]
-    if canonical_text is text and _no_leet_contact_in(data):
+    if canonical_text is text and _no_leet_word(data):
         leet, changed = text, []  # what `_leet` says of a text without a contact
     else:
         leet, changed = _leet(canonical_text)
