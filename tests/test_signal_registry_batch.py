@@ -1,5 +1,5 @@
 """The batch's word openings (`signal_registry._batch_openings`) held to the regex they replace
-(`_TRIGGER_OPENING.finditer`), and the batch readings to the per-text ones."""
+(`_OPENING.finditer`), and the batch readings to the per-text ones."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from fraud_pipeline.scoring import text_patterns as tp
 from fraud_pipeline.scoring.rewrites import REWRITES, rewrite
 from fraud_pipeline.scoring.signal_registry import (
     _ASCII_WORDS,
-    _TRIGGER_OPENING,
+    _OPENING,
     TextReading,
     _batch_openings,
     _heads,
@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _regex_openings(data: bytes) -> list[tuple[int, bytes]]:
-    return [(m.start(), m.group()) for m in _TRIGGER_OPENING.finditer(data.translate(_ASCII_WORDS))]
+    return [(m.start(), m.group()) for m in _OPENING.finditer(data.translate(_ASCII_WORDS))]
 
 
 def _texts() -> list[str]:
@@ -108,20 +108,24 @@ def _phrases(count: int, seed: int) -> list[str]:
         "twice", "2x", "3x", "10x", "x2", "x5", "your", "ur", "btc", "eth", "sol", "doge", "crypto",
         "give", "gives", "paying", "you", "it", "0.5", "1,000", "$", "giveaway", "airdrop", "free",
         "claim", "rewards", "tokens", "nft", "-", "_", "eth-double", "btc_x2", "é", "the", "to",
+        # SUPPORT's and PRIZE's words, the ones their matches may start at among them
+        "call", "calling", "kraken", "support", "team", "line", "numbers", "customer", "care", "help",
+        "desk", "helpdesk", "dm", "us", "me", "for", "contact", "you've", "you have", "thank-you",
+        "won", "winner", "prize", "now", "cash", "reward", "young",
     ]  # fmt: skip
     return [" ".join(rng.choice(words) for _ in range(rng.randint(1, 14))) for _ in range(count)]
 
 
 def test_anchored_patterns_match_only_at_words_with_their_openings() -> None:
-    """Every position at which a pattern of `ANCHORED_AT_OPENINGS` matches (overlapping ones
-    too) is a word start where `_batch_openings` reports one of the pattern's openings, so
-    trying it there alone finds what a search finds."""
-    from fraud_pipeline.scoring.signal_registry import _PATTERN_OPENINGS
+    """Every position at which a pattern of `ANCHORED_AT` matches (overlapping ones too) is a
+    word start where `_batch_openings` reports one of the pattern's anchors, so trying it there
+    alone finds what a search finds."""
+    from fraud_pipeline.scoring.signal_registry import _ANCHORS
 
     texts = [t.lower() for t in _texts()] + _phrases(4000, seed=5)
     matched = 0
-    for pattern in tp.ANCHORED_AT_OPENINGS:
-        needed = _PATTERN_OPENINGS[id(pattern)]
+    for pattern in tp.ANCHORED_AT:
+        needed = _ANCHORS[id(pattern)]
         for text in texts:
             if pattern.search(text) is None:
                 continue
@@ -154,7 +158,7 @@ def test_gated_anchored_patterns_answer_as_a_search() -> None:
                 for pattern in tp.PATTERN_OPENINGS:
                     found = batch.gated(pattern)
                     assert found == alone.gated(pattern), (pattern.pattern[:30], form.text)
-                    hits += found and pattern in tp.ANCHORED_AT_OPENINGS
+                    hits += found and pattern in tp.ANCHORED_AT
     finally:
         canonical.text_forms.cache_clear()
     assert hits > 100

@@ -10,21 +10,22 @@ import random
 from fraud_pipeline.scoring import canonical
 from fraud_pipeline.scoring import text_patterns as tp
 from fraud_pipeline.scoring.signal_registry import (
+    _ANCHOR_OPENINGS,
     _ASCII_WORDS,
-    _TRIGGER_OPENING,
+    _OPENING,
     _batch_openings,
     read_batch,
 )
 
 
 def _regex_openings(data: bytes) -> list[tuple[int, bytes]]:
-    return [(m.start(), m.group()) for m in _TRIGGER_OPENING.finditer(data.translate(_ASCII_WORDS))]
+    return [(m.start(), m.group()) for m in _OPENING.finditer(data.translate(_ASCII_WORDS))]
 
 
 def _random_bytes(rng: random.Random) -> bytes:
     """Prefixes whole and cut, in either case, among bytes of every kind: word bytes, spaces,
     NULs, control bytes that `|0x20` would make digits, bytes outside ASCII, punctuation."""
-    pieces = [p.encode() for p in tp.TRIGGER_PREFIXES]
+    pieces = [p.encode() for p in (*tp.TRIGGER_PREFIXES, *tp.ANCHOR_PREFIXES)]
     pieces += [p.upper() for p in pieces] + [p[:2] for p in pieces] + [p[:3] for p in pieces]
     singles = b" \x00\x12\x19_-.$?9aZx\x7f\x80\xe1\xff"
     parts = [
@@ -57,17 +58,18 @@ def _texts(count: int, seed: int) -> list[str]:
     `_lower_ascii` cannot split back) or a leet contact (a view of their own)."""
     rng = random.Random(seed)
     words = [*tp.TRIGGER_PREFIXES, "the", "sent", "FREE", "Claim", "héllo", "ｆｒｅｅ", "fr33", "s3nd"]
-    words += ["\x00", "dm\x00", "b t c", "wallet.", "$eth", "🚀", "x2", "2x"]
+    words += ["\x00", "dm\x00", "b t c", "wallet.", "$eth", "🚀", "x2", "2x", "you", "calling", "young"]
     return [" ".join(rng.choice(words) for _ in range(rng.randint(0, 12))) for _ in range(count)]
 
 
 def test_batch_readings_hold_each_views_positions() -> None:
     """Every batch reading's openings and their positions are the regex's over that view alone
     (canonical view; for a text with a leet view of its own, both views' openings and no
-    positions), in batches with and without NULs in their texts."""
+    positions), in batches with and without NULs in their texts: the openings those of trigger
+    prefixes, the positions every word's (the anchors' too) where there is one."""
     texts = _texts(3000, seed=12)
     canonical.text_forms.cache_clear()
-    positions = nul = 0
+    positions = nul = anchors = 0
     try:
         for size in (1, 7, 250):
             canonical.text_forms.cache_clear()
@@ -80,20 +82,23 @@ def test_batch_readings_hold_each_views_positions() -> None:
                     views = form.views
                     lower = views.canonical.lower()
                     assert reading.text == lower
-                    alone = _regex_openings((" " + lower).encode("ascii", "replace"))
+                    every = _regex_openings((" " + lower).encode("ascii", "replace"))
+                    alone = [(at, g) for at, g in every if g not in _ANCHOR_OPENINGS]
                     if reading.leet_text:
                         leet = _regex_openings((" " + views.leet.lower()).encode("ascii", "replace"))
+                        leet = [(at, g) for at, g in leet if g not in _ANCHOR_OPENINGS]
                         assert reading.opened is None
                         assert reading.openings == frozenset(g for _, g in alone + leet)
                         continue
                     assert reading.openings == frozenset(g for _, g in alone)
-                    expected = [(g, at) for at, g in alone] or None
+                    expected = [(g, at) for at, g in every] if alone else None
                     assert reading.opened == expected, form.text
-                    positions += len(alone)
+                    positions += len(every)
+                    anchors += len(every) - len(alone)
                     nul += "\x00" in form.text
     finally:
         canonical.text_forms.cache_clear()
-    assert positions > 1000 and nul > 100
+    assert positions > 1000 and nul > 100 and anchors > 100
 
 
 def test_gates_answer_as_the_openings_and_the_search_say() -> None:

@@ -269,7 +269,7 @@ class TextReading:
                 key = gate.key
                 found = self._found.get(key)
                 if found is None:
-                    found = self._found[key] = _matched_at(gate.pattern, self.text, gate.needed, opened)
+                    found = self._found[key] = _matched_at(gate.pattern, self.text, gate.anchors, opened)
                 return found
         return self.search(gate.pattern)
 
@@ -371,9 +371,12 @@ def read_batch(forms: Iterable[TextForms]) -> None:
     j = 0
     start = 1  # where the view's first character is in `data`
     found: list[list[tuple[bytes, int]] | None] = []
+    triggered: list[bool] = []  # whether a view has an opening of a trigger prefix
+    anchors = _ANCHOR_OPENINGS
     for lower in lowers:
         end = start + len(lower)  # the separator after it
         opened: list[tuple[bytes, int]] | None = None
+        trigger = False
         while j < count:
             space, opening = openings[j]
             if space >= end:
@@ -381,26 +384,30 @@ def read_batch(forms: Iterable[TextForms]) -> None:
             if opened is None:
                 opened = []
             opened.append((opening, space + 1 - start))
+            if opening not in anchors:
+                trigger = True
             j += 1
         found.append(opened)
+        triggered.append(trigger)
         start = end + 1
     for k, (form, views) in enumerate(simple):
         opened = found[k]
-        if opened is None:
+        if opened is None or not triggered[k]:  # (an anchor alone opens no gate)
             form.reading = TextReading(views, lowers[k], _NO_OPENINGS, False)
         else:
             lower = lowers[k]
             form.reading = TextReading(
                 views,
                 lower,
-                frozenset([g for g, _ in opened]),
-                _triggers_at(lower, [i for _, i in opened]),
-                opened,
+                frozenset([g for g, _ in opened if g not in anchors]),
+                _triggers_at(lower, [i for g, i in opened if g not in anchors]),
+                opened,  # with the anchors' words: where the anchored patterns are matched
             )
     k = len(simple)
-    for form, views in leety:
+    for form, views in leety:  # no positions kept: the anchors' words are of no use
         lower, leet = lowers[k], lowers[k + 1]
-        in_lower, in_leet = found[k] or [], found[k + 1] or []
+        in_lower = [(g, i) for g, i in found[k] or () if g not in anchors]
+        in_leet = [(g, i) for g, i in found[k + 1] or () if g not in anchors]
         k += 2
         form.reading = TextReading(
             views,
@@ -460,7 +467,14 @@ def _opening_pattern(prefixes: tuple[str, ...]) -> re.Pattern[bytes]:
     return re.compile(f" (?:{branches})".encode("ascii"))
 
 
+# The words whose openings are reported: the trigger prefixes and the anchored patterns' other
+# first words (`tp.ANCHOR_PREFIXES`, which open no gate and are no trigger).
+_PREFIXES: tuple[str, ...] = (*tp.TRIGGER_PREFIXES, *tp.ANCHOR_PREFIXES)
+_ANCHOR_OPENINGS: frozenset[bytes] = frozenset(b" " + prefix.encode("ascii") for prefix in tp.ANCHOR_PREFIXES)
+# The openings of the trigger prefixes alone (a text read on its own: no positions kept), and of
+# every reported word (what `_batch_openings` finds).
 _TRIGGER_OPENING = _opening_pattern(tp.TRIGGER_PREFIXES)
+_OPENING = _opening_pattern(_PREFIXES)
 
 
 _NO_OPENINGS: frozenset[bytes] = frozenset()
@@ -476,8 +490,16 @@ _PATTERN_OPENINGS: dict[int, frozenset[bytes]] = {
     )
     for pattern, words in tp.PATTERN_OPENINGS.items()
 }
-# The gated patterns every match of which starts at a word with one of their openings, by id.
-_ANCHORED: frozenset[int] = frozenset(id(pattern) for pattern in tp.ANCHORED_AT_OPENINGS)
+# The gated patterns every match of which starts at a word with one of these openings (as
+# reported, as for `_PATTERN_OPENINGS`), by id (`tp.ANCHORED_AT`).
+_ANCHORS: dict[int, frozenset[bytes]] = {
+    id(pattern): frozenset(
+        b" " + prefix.encode("ascii")
+        for prefix in _PREFIXES
+        if any(prefix.startswith(word) or word.startswith(prefix) for word in words)
+    )
+    for pattern, words in tp.ANCHORED_AT.items()
+}
 # Each opening `_TRIGGER_OPENING` can report (` prefix`) as one bit: a reading's openings and a
 # gated pattern's as two ints (57 prefixes: a compiled build's native int), tested by an `and`.
 _OPENING_BITS: dict[bytes, int] = {
@@ -497,17 +519,20 @@ def _bits_of(openings: frozenset[bytes] | None) -> int:
 
 class Gate:
     """A pattern gated on trigger words, with what `TextReading.gate` asks of it: its openings
-    (`_PATTERN_OPENINGS`) as a set and as bits, whether its matches start at them (`_ANCHORED`),
-    its id (the key of the readings' answers). Built once per pattern (`_GATES`)."""
+    (`_PATTERN_OPENINGS`) as a set and as bits, the openings its every match starts at when it
+    is matched there alone (`_ANCHORS`), its id (the key of the readings' answers). Built once
+    per pattern (`_GATES`)."""
 
-    __slots__ = ("anchored", "bits", "key", "needed", "pattern")
+    __slots__ = ("anchored", "anchors", "bits", "key", "needed", "pattern")
 
     def __init__(self, pattern: re.Pattern[str]) -> None:
         self.pattern = pattern
         self.key = id(pattern)
         self.needed = _PATTERN_OPENINGS[self.key]
         self.bits = _bits_of(self.needed)
-        self.anchored = self.key in _ANCHORED
+        anchors = _ANCHORS.get(self.key)
+        self.anchored = anchors is not None
+        self.anchors: frozenset[bytes] = self.needed if anchors is None else anchors
 
 
 _GATES: dict[int, Gate] = {id(pattern): Gate(pattern) for pattern in tp.PATTERN_OPENINGS}
@@ -550,11 +575,12 @@ def _heads(prefixes: Iterable[str]) -> tuple[np.ndarray, dict[int, tuple[tuple[b
     return table, {key: tuple(words) for key, words in by_key.items()}
 
 
-_HEADS, _BY_KEY = _heads(tp.TRIGGER_PREFIXES)
+_HEADS, _BY_KEY = _heads(_PREFIXES)
 
 
 def _batch_openings(data: bytes) -> list[tuple[int, bytes]]:
-    """`[(m.start(), m.group()) for m in _TRIGGER_OPENING.finditer(data.translate(_ASCII_WORDS))]`:
+    """`[(m.start(), m.group()) for m in _OPENING.finditer(data.translate(_ASCII_WORDS))]` (the
+    trigger prefixes and `tp.ANCHOR_PREFIXES`):
     the regex tries its alternatives at every space, a few hundred instructions each. Here, on
     lower-case ASCII (anything else is folded to it first), numpy finds the word starts by
     comparisons (a word byte is a letter, a digit or `_`), reads the four bytes from each
