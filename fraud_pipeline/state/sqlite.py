@@ -412,7 +412,10 @@ def _live_copies(log: _SetLog, keys: Collection[str], now: int) -> dict[str, dic
     after it (`get_members`' interpreted path)."""
     sets, expires = log.members, log.expires
     out: dict[str, dict[str, str]] = {}
-    for key in keys:
+    asked: Collection[object] = keys  # objects: a key that is not a `str` is not found, as interpreted
+    for key in asked:
+        if type(key) is not str:
+            continue
         found = sets.get(key)
         if found is not None and expires[key] > now:
             out[key] = dict(found)
@@ -486,8 +489,9 @@ class SqliteStateStore:
         keys into a temporary B-tree and then probed the table, a third more work (the same
         form in `_get_from_tables` and `get_cached`)."""
         wanted = list(keys)
-        if INTERPRETED or _strings_fault(cast("list[object]", wanted), 1, MAX_KEY_CHARS):
-            wanted = [check_key(k) for k in wanted]  # compiled, only to name a bad key
+        asked = cast("list[object]", wanted)  # objects: compiled, a `str` item is checked on reading
+        if INTERPRETED or _strings_fault(asked, 1, MAX_KEY_CHARS):
+            wanted = [check_key(k) for k in asked]  # compiled, only to name a bad key
         if not wanted:
             return {}
         rows = (
@@ -775,7 +779,11 @@ class SqliteStateStore:
         """Sets in the log are counted in memory; otherwise one query: the groups as JSON rows
         (group, set key, bound), joined to the live sets' members and counted in SQLite; no
         member row leaves the database."""
-        rows = [[name, check_key(key), since] for name, (keys, since) in groups.items() for key in keys]
+        rows = [
+            [name, check_key(key), since]
+            for name, (keys, since) in groups.items()
+            for key in cast("Collection[object]", keys)  # objects: check_key names a bad one
+        ]
         if not rows:
             return {}
         log = self._log
