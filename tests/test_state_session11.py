@@ -307,14 +307,17 @@ def test_checkpoint_keys_are_checked_alike_in_both_forms(
 def test_keys_that_are_not_strings_read_alike_in_both_forms(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`get_members` of the log does not check its keys: one that is not a string is not found
-    (compiled too, where a loop over `str` keys would have been mypyc's `TypeError`);
+    """`get_members` does not check its keys: one that is not a string is not found, in the log
+    or the tables (compiled too, where a loop over `str` keys would be mypyc's `TypeError`);
     `count_members` names a bad key with a `StateError`."""
     store = SqliteStateStore(tmp_path / "k.db", clock=FakeClock())
     store.add_members([("k1", "m", "1")], ttl_s=600)
+    store.add_members([("t1", "m", "2")], ttl_s=30 * 86400)  # the tables
     for interpreted in (True, False):
         monkeypatch.setattr(state_sqlite, "INTERPRETED", interpreted)
         assert store.get_members(["k1", 7, None], ttl_s=600) == {"k1": {"m": "1"}}  # type: ignore[list-item]
+        assert store.get_members(["t1", 7, None], ttl_s=30 * 86400) == {"t1": {"m": "2"}}  # type: ignore[list-item]
+        assert store.get_members(["k1", "t1", 7]) == {"k1": {"m": "1"}, "t1": {"m": "2"}}  # type: ignore[list-item]
         with pytest.raises(StateError):
             store.count_members({"g": (["k1", 7], "0")})  # type: ignore[list-item]
     store.close()

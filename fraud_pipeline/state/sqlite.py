@@ -675,7 +675,8 @@ class SqliteStateStore:
             out = {key: dict(sets[key]) for key in in_log if expires[key] > now}
         if ttl_s is not None:
             return out
-        elsewhere = list(wanted - in_log) if len(in_log) < len(wanted) else []
+        missing: Collection[object] = wanted - in_log if len(in_log) < len(wanted) else ()
+        elsewhere = [key for key in missing if type(key) is str]  # another type is not found
         if elsewhere:
             elsewhere = self._kinds_in_tables(elsewhere, conn)
         if elsewhere:
@@ -717,6 +718,9 @@ class SqliteStateStore:
     def _get_from_tables(
         self, keys: Collection[str], now: int, conn: sqlite3.Connection
     ) -> dict[str, dict[str, str]]:
+        # A key that is not a `str` is not found (read as objects: compiled, a loop over `str`
+        # keys would be mypyc's `TypeError`).
+        keys = [key for key in cast("Collection[object]", keys) if type(key) is str]
         out: dict[str, dict[str, str]] = {}
         with self._mirror_lock:
             mirror = self._mirror
