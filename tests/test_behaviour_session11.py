@@ -288,3 +288,44 @@ def test_signatures_agree_as_their_xored_zero_bytes_count() -> None:
             equal = (int.from_bytes(a, "little") ^ int.from_bytes(b, "little")).to_bytes(n, "little").count(0)
             for need in range(n + 2):
                 assert _agrees(a, bytes(b), need) == (equal >= need), (n, need, equal)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_account_counts_of_shuffled_batches_across_buckets_are_the_brute_force_counts(seed: int) -> None:
+    """Each post's author's posts in its window, with a few authors posting many times across
+    three buckets in one batch, the batch's posts out of time order (an author's keys built
+    for one bucket, then another, then the first again), against counting the posts directly."""
+    rng = random.Random(seed)
+    tracker = BehaviorTracker(MemoryStateStore())
+    window_us, bucket_us = tracker.window_us, tracker.bucket_us
+    start = (1_764_000_000_000_000 // bucket_us + 1) * bucket_us - window_us // 2
+    authors = [f"did:plc:author{k:04d}" for k in range(6)]
+    posts = []
+    for i in range(300):
+        time_us = start + rng.randrange(0, 2 * bucket_us)
+        did = rng.choice(authors)
+        rkey = f"3k{i:011d}"
+        posts.append(
+            Post(
+                uri=f"at://{did}/app.bsky.feed.post/{rkey}",
+                did=did,
+                rkey=rkey,
+                operation="create",
+                time_us=time_us,
+                text=f"post {i}",
+                ingested_at_us=time_us,
+            )
+        )
+    rng.shuffle(posts)
+    got = []
+    for begin in range(0, len(posts), 100):
+        got += [s.account_posts_window for s in tracker.observe_batch(posts[begin : begin + 100])]
+    seen: list[Post] = []
+    expected = []
+    for begin in range(0, len(posts), 100):
+        seen += posts[begin : begin + 100]  # a batch counts its own posts and every earlier batch's
+        for p in posts[begin : begin + 100]:
+            expected.append(
+                sum(1 for q in seen if q.did == p.did and p.time_us - window_us < q.time_us <= p.time_us)
+            )
+    assert got == expected and max(got) > 10

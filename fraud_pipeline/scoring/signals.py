@@ -689,6 +689,12 @@ class BehaviorTracker:
         spans_of: list[tuple[str, ...]] = []  # ("#<bucket>",), and "#<bucket before>" if reached
         places: dict[str, int] = {}  # account -> its place among the batch's accounts
         acct_keys: list[list[str]] = []  # by place: the acct keys the account's windows reach
+        # By place, the bucket of the account's last post and its keys there (the bucket
+        # before's "" until a post reaches it): a later post in that bucket (a third of a
+        # batch's posts) reuses them, built, hashed and listed once.
+        key_buckets: list[int] = []
+        current_keys: list[str] = []
+        back_keys: list[str] = []
         accounts: list[int] = []  # each post's account's place
         wanted: set[str] = set()
         current = back = ""
@@ -701,27 +707,37 @@ class BehaviorTracker:
             if not one or bucket != last_bucket:
                 current, back, last_bucket = f"#{bucket}", f"#{bucket - 1}", bucket
                 one, both = (current,), (current, back)
-            key = f"acct:{did}{current}"
+            place = places.get(did)
+            if place is None:
+                place = places[did] = len(acct_keys)
+                key = f"acct:{did}{current}"
+                account_keys = [key]
+                acct_keys.append(account_keys)
+                key_buckets.append(bucket)
+                current_keys.append(key)
+                back_keys.append("")
+                wanted.add(key)
+            else:
+                account_keys = acct_keys[place]
+                if key_buckets[place] == bucket:
+                    key = current_keys[place]
+                else:
+                    key = f"acct:{did}{current}"
+                    if key not in account_keys:  # one or two keys: compared, not hashed again
+                        account_keys.append(key)
+                    key_buckets[place], current_keys[place], back_keys[place] = bucket, key, ""
+                    wanted.add(key)
             set_keys.append(key)
             set_members.append(post.rkey)
             time_texts.append(str(time_us))
             news.append(time_us - first_seen[did] <= new_us)
-            place = places.get(did)
-            if place is None:
-                place = places[did] = len(acct_keys)
-                account_keys = [key]
-                acct_keys.append(account_keys)
-            else:
-                account_keys = acct_keys[place]
-                if key not in account_keys:  # one or two keys: compared, not hashed again
-                    account_keys.append(key)
             accounts.append(place)
-            wanted.add(key)
             if time_us % bucket_us < window_us:
-                key = f"acct:{did}{back}"
-                if key not in account_keys:
-                    account_keys.append(key)
-                wanted.add(key)
+                if not back_keys[place]:
+                    key = back_keys[place] = f"acct:{did}{back}"
+                    if key not in account_keys:
+                        account_keys.append(key)
+                    wanted.add(key)
                 spans_of.append(both)
             else:
                 spans_of.append(one)
