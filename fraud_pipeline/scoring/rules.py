@@ -28,7 +28,7 @@ import string
 import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from fraud_pipeline.policy import conditions
 from fraud_pipeline.records import Post
@@ -377,9 +377,21 @@ def _generate(rules: Sequence[CompiledRule]) -> tuple[str, dict[str, Any]]:
 
 # How a screened condition's signal reads the post's `PostSignals` (`_field_reading`): the
 # field as it is, whether it is (not) None, whether it equals (differs from) a constant.
-_AS_IS, _IS_NOT_NONE, _IS_NONE, _EQUALS, _DIFFERS = range(5)
+# (Final literals: compiled, constants in the code; a module global is a dict look-up at each use.)
+_AS_IS: Final = 0
+_IS_NOT_NONE: Final = 1
+_IS_NONE: Final = 2
+_EQUALS: Final = 3
+_DIFFERS: Final = 4
 # The condition's test of the signal's value: truthy, not, or a comparison with its literal.
-_TRUTHY, _NOT, _GE, _LE, _EQ, _NE, _GT, _LT = range(8)
+_TRUTHY: Final = 0
+_NOT: Final = 1
+_GE: Final = 2
+_LE: Final = 3
+_EQ: Final = 4
+_NE: Final = 5
+_GT: Final = 6
+_LT: Final = 7
 _OP_CODES = {"truthy": _TRUTHY, "not": _NOT, ">=": _GE, "<=": _LE, "==": _EQ, "!=": _NE, ">": _GT, "<": _LT}
 # (the `PostSignals` field, how the signal reads it, its constant, the condition's test, its literal)
 _FieldCondition = tuple[str, int, Any, int, Any]

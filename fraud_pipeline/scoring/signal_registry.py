@@ -470,7 +470,9 @@ def _opening_pattern(prefixes: tuple[str, ...]) -> re.Pattern[bytes]:
 # The words whose openings are reported: the trigger prefixes and the anchored patterns' other
 # first words (`tp.ANCHOR_PREFIXES`, which open no gate and are no trigger).
 _PREFIXES: tuple[str, ...] = (*tp.TRIGGER_PREFIXES, *tp.ANCHOR_PREFIXES)
-_ANCHOR_OPENINGS: frozenset[bytes] = frozenset(b" " + prefix.encode("ascii") for prefix in tp.ANCHOR_PREFIXES)
+_ANCHOR_OPENINGS: Final[frozenset[bytes]] = frozenset(
+    b" " + prefix.encode("ascii") for prefix in tp.ANCHOR_PREFIXES
+)
 # The openings of the trigger prefixes alone (a text read on its own: no positions kept), and of
 # every reported word (what `_batch_openings` finds).
 _TRIGGER_OPENING = _opening_pattern(tp.TRIGGER_PREFIXES)
@@ -502,7 +504,7 @@ _ANCHORS: dict[int, frozenset[bytes]] = {
 }
 # Each opening `_TRIGGER_OPENING` can report (` prefix`) as one bit: a reading's openings and a
 # gated pattern's as two ints (57 prefixes: a compiled build's native int), tested by an `and`.
-_OPENING_BITS: dict[bytes, int] = {
+_OPENING_BITS: Final[dict[bytes, int]] = {
     b" " + prefix.encode("ascii"): 1 << i for i, prefix in enumerate(sorted(set(tp.TRIGGER_PREFIXES)))
 }
 
@@ -512,6 +514,8 @@ def _bits_of(openings: frozenset[bytes] | None) -> int:
     if openings is None:
         return -1
     bits = 0
+    if not openings:  # most texts: no iterator made
+        return bits
     for opening in openings:
         bits |= _OPENING_BITS[opening]
     return bits
