@@ -744,8 +744,8 @@ def evasion_evidence(text: str) -> EvasionEvidence:
     return text_views(text).evidence
 
 
-# ASCII bytes by class, for `_plain_ascii`: letters `a`, leet characters `1`, the rest a space;
-# and word characters `w`, the rest a space.
+# ASCII bytes by class, for `_plain_ascii` (and `_leet`'s contacts): letters `a`, leet characters
+# `1`, the rest a space; and word characters `w`, the rest a space.
 _ASCII_LEET_CLASS = (
     bytes(
         ord("a") if chr(b).isalpha() else ord("1") if chr(b) in "013457@$" else ord(" ") for b in range(128)
@@ -781,7 +781,8 @@ _ASCII_WORD_CLASS = bytes(ord("w") if chr(b).isalnum() or chr(b) == "_" else ord
 # ` w  {0,2}` rather than ` w {1,3}` (the same language) so that its literal prefix is ` w `:
 # `re` then stops at one-character words only, not at every word (2.5 times fewer instructions).
 _ASCII_SPACED_HINT = re.compile(rb" w  {0,2}w  {0,2}w ")
-# A letter touching a leet character, on the leet classes (`_ASCII_LEET_CLASS`): `a1` or `1a`.
+# A letter touching a leet character, on either leet translation (`_ASCII_LEET_CLASS`, where `@`
+# and `$` are leet characters too; `_LEET_CLASSES`, where they are not): `a1` or `1a`.
 # Written to open with the literal `1`, the rarer class, which `re` skips to (two `find`s, each
 # of a two-byte needle, cost twice as much).
 _LEET_CONTACT = re.compile(rb"1(?:(?<=a1)|(?=a))")

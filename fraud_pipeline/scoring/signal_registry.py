@@ -168,7 +168,7 @@ class TextReading:
     """What the rules read of one text, once per distinct text (`reading_of`): its canonical
     views lower-cased, whether anything rewrote it, whether it has a trigger word, and which
     `TRIGGER_PREFIXES` its words start with, so a gated pattern none of whose openings the
-    text has is never searched (`gated`)."""
+    text has is never searched (`gate`)."""
 
     __slots__ = (
         "_brand",
@@ -248,7 +248,9 @@ class TextReading:
 
     def gated(self, pattern: Any) -> bool:
         """`search` for a pattern gated on trigger words: False without one, and False without
-        searching when the text has none of the pattern's own openings (`PATTERN_OPENINGS`)."""
+        searching when the text has none of the pattern's own openings (`PATTERN_OPENINGS`).
+        A pattern with a `Gate` is asked through `gate` (the signals hand `gate` theirs
+        directly); any other is searched whenever the text has a trigger word."""
         gate = _GATES.get(id(pattern))
         if gate is not None:
             return self.gate(gate)
@@ -256,8 +258,9 @@ class TextReading:
 
     def gate(self, gate: Gate) -> bool:
         """`gated` of the gate's pattern, its openings and whether it is anchored read from the
-        gate (compiled: native reads and an `and` of two bit sets, where `gated` boxes the
-        pattern's id for two look-ups and asks `frozenset.isdisjoint` by a method call)."""
+        gate (compiled: native reads and an `and` of two bit sets, where `gated` boxed the
+        pattern's id for two look-ups and asked `frozenset.isdisjoint` by a method call until
+        session 11)."""
         if not self.triggers:
             return False
         if self.openings is not None:
@@ -329,10 +332,10 @@ def _found_in(pattern: re.Pattern[str], text: str) -> bool:
 
 def read_batch(forms: Iterable[TextForms]) -> None:
     """The rules' reading of each text not read yet, as `reading_of` gives it: the word
-    openings of all of them found in one C-level pass over their lower-case views joined by
-    spaces (no opening reaches across one: it is a space and a prefix's letters), instead of
-    a pass per text (views with a leet view of their own add it after their canonical one).
-    The ASCII canonical views are lower-cased together (`_lower_ascii`)."""
+    openings of all of them found in one pass (`_batch_openings`) over their lower-case views,
+    each after a NUL (no opening reaches across one: it is no word byte), instead of a pass per
+    text (views with a leet view of their own add it after their canonical one). The ASCII
+    canonical views are lower-cased together (`_lower_ascii`)."""
     plain: list[tuple[TextForms, TextViews]] = []  # ASCII canonical views first, then the rest
     wide: list[tuple[TextForms, TextViews]] = []
     leety: list[tuple[TextForms, TextViews]] = []  # with a leet view of their own (a few)
@@ -565,7 +568,7 @@ def _heads(prefixes: Iterable[str]) -> tuple[np.ndarray, dict[int, tuple[tuple[b
     """For `_batch_openings`: a look-up table, by the key of a word's first three bytes
     (`b0 | b1 << 7 | b2 << 14`, lower-case ASCII), of whether a prefix opens with them (a prefix
     of two bytes with its two and any third); and by key the prefixes that do, longest first
-    (the one `_TRIGGER_OPENING` reports at a word), each as itself and as ` prefix`."""
+    (the one `_OPENING` reports at a word), each as itself and as ` prefix`."""
     table = np.zeros(1 << (3 * _KEY_BITS), dtype=np.bool_)
     by_key: dict[int, list[tuple[bytes, bytes]]] = {}
     for prefix in sorted(set(prefixes), key=len, reverse=True):
@@ -655,12 +658,12 @@ def _triggers_at(lower: str, starts: list[int]) -> bool:
     return False
 
 
-def _matched_at(pattern: Any, text: str, needed: frozenset[bytes], opened: list[tuple[bytes, int]]) -> bool:
-    """Does `pattern` match `text` at one of the `opened` words whose opening is `needed`
-    (`TextReading.gated`)? A loop for `_triggers_at`'s reason."""
+def _matched_at(pattern: Any, text: str, anchors: frozenset[bytes], opened: list[tuple[bytes, int]]) -> bool:
+    """Does `pattern` match `text` at one of the `opened` words whose opening is one of its
+    `anchors` (`Gate.anchors`, `TextReading.gate`)? A loop for `_triggers_at`'s reason."""
     match = pattern.match
     for opening, at in opened:  # noqa: SIM110
-        if opening in needed and match(text, at) is not None:
+        if opening in anchors and match(text, at) is not None:
             return True
     return False
 
