@@ -39,6 +39,13 @@ def module_name(path: str) -> str:
     return path.removesuffix(".py").replace("/", ".")
 
 
+def runs_compiled(function: object) -> bool:
+    """Is `function` (a module's own function) compiled? mypyc makes a compiled module's functions
+    built-in ones, without `__code__`. For a module of the set to take, at import, the form of a
+    check that is cheaper in the build it runs in (`rules.RuleScreen`, `state/sqlite.py`)."""
+    return not hasattr(function, "__code__")
+
+
 def compiled_modules() -> dict[str, bool]:
     """Each module of the compiled set: True when it is loaded from a compiled extension (a
     `.so`), False when from its `.py` (imports them)."""

@@ -25,11 +25,11 @@ import functools
 import operator
 import re
 import string
-import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from fraud_pipeline.compiled_build import runs_compiled
 from fraud_pipeline.policy import conditions
 from fraud_pipeline.records import Post
 from fraud_pipeline.scoring.canonical import TextForms
@@ -435,7 +435,7 @@ def _field_reading(expression: str) -> tuple[str, int, Any] | None:
 
 def _compiled() -> bool:
     """Is this module running compiled (mypyc makes its functions built-in ones)?"""
-    return not isinstance(_field_reading, types.FunctionType)
+    return runs_compiled(_field_reading)
 
 
 class RuleScreen:

@@ -44,6 +44,7 @@ from typing import Any, Final, cast
 
 import orjson
 
+from fraud_pipeline.compiled_build import runs_compiled
 from fraud_pipeline.sqlite_files import ThreadLocalSqlite
 from fraud_pipeline.state import StateError
 from fraud_pipeline.state.base import MAX_CACHE_VALUE_CHARS, MAX_MEMBER_CHARS, SightingRow, SightingRuns
@@ -210,7 +211,7 @@ def _run_total(runs: list[object]) -> int:
 # This module runs interpreted (its `.py`) or compiled by mypyc (the production build; its
 # functions then have no `__code__`): a few checks take the form that is cheaper in each (a loop
 # compiles to a few C instructions an item; interpreted, C builtins over a column win).
-INTERPRETED: Final = hasattr(_run_total, "__code__")
+INTERPRETED: Final = not runs_compiled(_run_total)
 
 
 def run_columns(batch: SightingRuns) -> tuple[list[str], list[str], list[str], list[int]]:
