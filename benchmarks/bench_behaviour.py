@@ -233,7 +233,9 @@ def detection(events: int, shards: int, seed: int, rate: float) -> dict[str, Any
 def _clear_text_caches() -> None:
     """Empty every per-text cache the scoring path may have (whichever the revision holds), so
     each timed run reads its texts afresh: the same capture replayed would otherwise find
-    every text read already, which a live stream (mostly new texts) never does."""
+    every text read already, which a live stream (mostly new texts) never does. The same for
+    the behaviour tracker's decoded sightings (`signals._DECODED`, by stored value): a replay
+    writes the very values an earlier run decoded, which a live stream's new posts never are."""
     import importlib
 
     for module_name, names in (
@@ -246,6 +248,9 @@ def _clear_text_caches() -> None:
             clear = getattr(getattr(module, name, None), "cache_clear", None)
             if clear is not None:
                 clear()
+    decoded = getattr(importlib.import_module("fraud_pipeline.scoring.signals"), "_DECODED", None)
+    if isinstance(decoded, dict):
+        decoded.clear()
 
 
 def _rates_once(posts: list[Any]) -> tuple[float, float, float]:
