@@ -16,6 +16,7 @@ import pytest
 
 from fraud_pipeline.accounts.windows import FOLLOW, REPLY, TEXT, AccountWindows, Entry, _half_bars
 from fraud_pipeline.state.memory import MemoryStateStore
+from tests.account_windows_fixtures import brute_reaching
 
 T0 = 1_764_000_000_000_000
 MINUTE = 60_000_000
@@ -56,21 +57,6 @@ def _pair(
     return heavy, plain
 
 
-def _brute(
-    windows: AccountWindows, latest: dict[str, int], bars: tuple[int, int, int]
-) -> dict[str, tuple[bool, bool, bool]]:
-    out = {}
-    for did, t in latest.items():
-        hit = (
-            windows.reply_targets(did, t) >= bars[0],
-            windows.repeated_text(did, t) >= bars[1],
-            windows.follow_count(did, t) >= bars[2],
-        )
-        if any(hit):
-            out[did] = hit
-    return out
-
-
 def test_half_bars() -> None:
     assert _half_bars((15, 5, 40)) == (8, 3, 20)
     assert _half_bars((1, 2, 3)) == (1, 1, 2)
@@ -92,7 +78,7 @@ def test_reaching_through_heavy_sets_is_the_brute_force_count(seed: int) -> None
         for _ in range(8):
             start = T0 + rng.randrange(3 * WINDOW)
             latest = {did: start + rng.randrange(batch_span) for did in rng.sample(accounts, 40)}
-            want = _brute(plain, latest, bars)
+            want = brute_reaching(plain, latest, bars)
             got = heavy.reaching(latest, *bars)
             assert got == want
             assert list(got) == [did for did in latest if did in got]  # in the batch's order
@@ -116,7 +102,7 @@ def test_other_bars_than_the_trackers_walk_every_account() -> None:
     heavy, plain = _pair(rng, accounts, WINDOW, (5, 3, 4))
     latest = {did: T0 + WINDOW - 1 for did in accounts}
     assert heavy._heavy_among(latest, (2, 2, 2)) is None
-    assert heavy.reaching(latest, 2, 2, 2) == _brute(plain, latest, (2, 2, 2))
+    assert heavy.reaching(latest, 2, 2, 2) == brute_reaching(plain, latest, (2, 2, 2))
     assert heavy.follows_reaching(latest, 2) == plain.follows_reaching(latest, 2)
 
 
@@ -131,7 +117,7 @@ def test_heavy_sets_are_forgotten_with_their_buckets() -> None:
     assert set(heavy.heavy_texts) <= set(heavy.texts)
     assert set(heavy.heavy_follows) <= set(heavy.follows)
     latest = {did: T0 + 3 * WINDOW + rng.randrange(MINUTE) for did in accounts}
-    assert heavy.reaching(latest, 3, 2, 2) == _brute(plain, latest, (3, 2, 2))
+    assert heavy.reaching(latest, 3, 2, 2) == brute_reaching(plain, latest, (3, 2, 2))
 
 
 def test_a_replays_batch_spanning_many_buckets_walks_every_account() -> None:
@@ -140,4 +126,4 @@ def test_a_replays_batch_spanning_many_buckets_walks_every_account() -> None:
     heavy, plain = _pair(rng, accounts, 3 * WINDOW, (4, 2, 3))
     latest = {did: T0 + rng.randrange(3 * WINDOW) for did in accounts}  # ~180 follow buckets
     assert heavy._heavy_among(latest, (4, 2, 3)) is None
-    assert heavy.reaching(latest, 4, 2, 3) == _brute(plain, latest, (4, 2, 3))
+    assert heavy.reaching(latest, 4, 2, 3) == brute_reaching(plain, latest, (4, 2, 3))

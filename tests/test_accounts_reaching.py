@@ -13,6 +13,7 @@ import pytest
 
 from fraud_pipeline.accounts.windows import FOLLOW, REPLY, TEXT, AccountWindows, Entry
 from fraud_pipeline.state.memory import MemoryStateStore
+from tests.account_windows_fixtures import brute_reaching
 
 T0 = 1_764_000_000_000_000
 MINUTE = 60_000_000
@@ -36,21 +37,6 @@ def _windows(rng: random.Random, accounts: list[str], span_us: int) -> AccountWi
     return windows
 
 
-def _brute(
-    windows: AccountWindows, latest: dict[str, int], bars: tuple[int, int, int]
-) -> dict[str, tuple[bool, bool, bool]]:
-    out = {}
-    for did, t in latest.items():
-        hit = (
-            windows.reply_targets(did, t) >= bars[0],
-            windows.repeated_text(did, t) >= bars[1],
-            windows.follow_count(did, t) >= bars[2],
-        )
-        if any(hit):
-            out[did] = hit
-    return out
-
-
 @pytest.mark.parametrize("seed", range(12))
 def test_reaching_is_the_brute_force_count(seed: int) -> None:
     rng = random.Random(seed)
@@ -66,7 +52,7 @@ def test_reaching_is_the_brute_force_count(seed: int) -> None:
             start = T0 + rng.randrange(3 * WINDOW)
             latest = {did: start + rng.randrange(batch_span) for did in rng.sample(accounts, 40)}
             bars = (rng.randint(2, 5), rng.randint(2, 4), rng.randint(2, 4))
-            want = _brute(windows, latest, bars)
+            want = brute_reaching(windows, latest, bars)
             assert windows.reaching(latest, *bars) == want
             reached += len(want)
     assert reached > 20  # the bars are reached often enough to mean something
