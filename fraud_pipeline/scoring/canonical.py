@@ -523,8 +523,8 @@ def _leet(text: str) -> tuple[str, list[str]]:
     the classes says a run may be read at all (`_no_leet_word`: most contacts are cashtags,
     mentions, `5pm` or `mp3`)."""
     data = text.encode("ascii", "replace")
-    classes = data.translate(_LEET_CLASSES)
-    if _LEET_CONTACT.search(classes) is None and _LEET_SIGN_CONTACT.search(classes) is None:
+    classes = _leet_classes(data)
+    if classes is None:
         return text, []
     leet = data.translate(_ASCII_LEET_CLASS)
     letter_first = leet.find(b"a1")
@@ -560,8 +560,16 @@ def _no_leet_word(data: bytes) -> bool:
     touches a leet digit, or a run of `@`/`$` with a letter or digit on its other side: every
     word it reads has one (its core, the run without the `@`/`$` at its ends, holds a leet
     character and two letters or more, and nothing but letters, leet digits, `@` and `$`)."""
+    return _leet_classes(data) is None
+
+
+def _leet_classes(data: bytes) -> bytes | None:
+    """The bytes as `_LEET_CLASSES`, or None when no run of them is one `_read_leet_word` reads
+    (`_no_leet_word`'s test, which `_leet` asks before it reads the runs of these classes)."""
     classes = data.translate(_LEET_CLASSES)
-    return _LEET_CONTACT.search(classes) is None and _LEET_SIGN_CONTACT.search(classes) is None
+    if _LEET_CONTACT.search(classes) is None and _LEET_SIGN_CONTACT.search(classes) is None:
+        return None
+    return classes
 
 
 def _read_leet_run(text: str, classes: bytes, start: int, end: int) -> tuple[str, str] | None:
