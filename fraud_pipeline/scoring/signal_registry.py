@@ -483,27 +483,29 @@ _OPENING = _opening_pattern(_PREFIXES)
 
 
 _NO_OPENINGS: frozenset[bytes] = frozenset()
-# Each gated pattern's openings as `_TRIGGER_OPENING` reports them (a space, the prefix), by
-# the pattern's id (the patterns live as long as the module). At
-# a word start the longest prefix that fits is reported (`giveaway`, not `give`), so a word
-# opens the pattern with every prefix that starts with it or that it starts with.
-_PATTERN_OPENINGS: dict[int, frozenset[bytes]] = {
-    id(pattern): frozenset(
+
+
+def _openings_of(words: tuple[str, ...], prefixes: Iterable[str]) -> frozenset[bytes]:
+    """The openings (a space, the prefix) among `prefixes` that a word of `words` is reported
+    by: every prefix that starts with the word or that the word starts with."""
+    return frozenset(
         b" " + prefix.encode("ascii")
-        for prefix in tp.TRIGGER_PREFIXES
+        for prefix in prefixes
         if any(prefix.startswith(word) or word.startswith(prefix) for word in words)
     )
-    for pattern, words in tp.PATTERN_OPENINGS.items()
+
+
+# Each gated pattern's openings as `_TRIGGER_OPENING` reports them (a space, the prefix), by
+# the pattern's id (the patterns live as long as the module). At a word
+# start the longest prefix that fits is reported (`giveaway`, not `give`), so a word
+# opens the pattern with every prefix that starts with it or that it starts with.
+_PATTERN_OPENINGS: dict[int, frozenset[bytes]] = {
+    id(pattern): _openings_of(words, tp.TRIGGER_PREFIXES) for pattern, words in tp.PATTERN_OPENINGS.items()
 }
 # The gated patterns every match of which starts at a word with one of these openings (as
 # reported, as for `_PATTERN_OPENINGS`), by id (`tp.ANCHORED_AT`).
 _ANCHORS: dict[int, frozenset[bytes]] = {
-    id(pattern): frozenset(
-        b" " + prefix.encode("ascii")
-        for prefix in _PREFIXES
-        if any(prefix.startswith(word) or word.startswith(prefix) for word in words)
-    )
-    for pattern, words in tp.ANCHORED_AT.items()
+    id(pattern): _openings_of(words, _PREFIXES) for pattern, words in tp.ANCHORED_AT.items()
 }
 # Each opening `_TRIGGER_OPENING` can report (` prefix`) as one bit: a reading's openings and a
 # gated pattern's as two ints (57 prefixes: a compiled build's native int), tested by an `and`.
